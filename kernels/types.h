@@ -1,0 +1,50 @@
+/* types.h - the tensor element types of the GGUF ecosystem (numbered as GGUF
+ * files number them) and their block geometry. Only sizes live here; the
+ * block layouts and conversions are in quant.h. Shared by the kernels and the
+ * GGUF reader, which validates tensor sizes with ed_type_row_size(). */
+#ifndef ED_KERNELS_TYPES_H
+#define ED_KERNELS_TYPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    ED_TYPE_F32 = 0,
+    ED_TYPE_F16 = 1,
+    ED_TYPE_Q4_0 = 2,
+    ED_TYPE_Q4_1 = 3,
+    ED_TYPE_Q5_0 = 6,
+    ED_TYPE_Q5_1 = 7,
+    ED_TYPE_Q8_0 = 8,
+    ED_TYPE_Q8_1 = 9,
+    ED_TYPE_Q2_K = 10,
+    ED_TYPE_Q3_K = 11,
+    ED_TYPE_Q4_K = 12,
+    ED_TYPE_Q5_K = 13,
+    ED_TYPE_Q6_K = 14,
+    ED_TYPE_Q8_K = 15,
+    ED_TYPE_I8 = 24,
+    ED_TYPE_I16 = 25,
+    ED_TYPE_I32 = 26,
+    ED_TYPE_BF16 = 30,
+    ED_TYPE_COUNT = 31, /* bound for tables indexed by type; not every value below it is a type */
+} ed_type_t;
+
+#define ED_QK_K 256 /* elements per K-quant super-block */
+
+typedef struct {
+    const char *name;   /* "q4_K", as GGUF tools print it; NULL: not a known type */
+    uint32_t block_len; /* elements per block */
+    uint32_t block_size; /* bytes per block */
+} ed_type_info_t;
+
+/* Geometry of `type`, or NULL when `type` is not a type edged knows. */
+const ed_type_info_t *ed_type_info(int type);
+/* Looks a type up by name ("q8_0", case-insensitive); -1 when unknown. */
+int ed_type_from_name(const char *name);
+/* Bytes of a row of `n` elements. Returns 0 and sets *out, or ED_EINVAL when
+ * n is not a multiple of the block length (or the type is unknown), or
+ * ED_EOVERFLOW when the size does not fit in 64 bits. */
+int ed_type_row_size(int type, uint64_t n, uint64_t *out);
+
+#endif
