@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#define ED_ERR_LEN 256 /* size of a caller's human-detail buffer */
+#define ED_ERR_LEN 1024 /* size of a caller's human-detail buffer */
 
 /* name, value, message */
 #define ED_ERRNO_MAP(X)                                                        \

@@ -51,7 +51,8 @@ typedef struct ed_gguf ed_gguf_t;
 typedef struct ed_gguf_arr {
     ed_gguf_vtype_t type; /* element type */
     uint64_t n;           /* element count */
-    const void *data;     /* packed elements; for STRING arrays use ed_gguf_arr_str() */
+    const void *data;     /* packed little-endian elements, unaligned (memcpy them);
+                             for STRING arrays use ed_gguf_arr_str() */
     const struct ed_gguf_kv *kv;
 } ed_gguf_arr_t;
 
@@ -65,6 +66,9 @@ void ed_gguf_close(ed_gguf_t *gguf);
 
 uint32_t ed_gguf_version(const ed_gguf_t *gguf);
 uint64_t ed_gguf_file_size(const ed_gguf_t *gguf);
+/* general.alignment (default 32), and the file offset of the data section. */
+uint32_t ed_gguf_alignment(const ed_gguf_t *gguf);
+uint64_t ed_gguf_data_offset(const ed_gguf_t *gguf);
 
 /* Metadata. Getters return 0, ED_ENOENT when the key is absent, or ED_EFORMAT
  * when the stored type cannot be represented (integers widen and narrow only
@@ -78,6 +82,13 @@ int ed_gguf_get_f32(const ed_gguf_t *gguf, const char *key, float *out);
 int ed_gguf_get_bool(const ed_gguf_t *gguf, const char *key, bool *out);
 int ed_gguf_get_str(const ed_gguf_t *gguf, const char *key, ed_str_t *out);
 int ed_gguf_get_arr(const ed_gguf_t *gguf, const char *key, ed_gguf_arr_t *out);
+/* Metadata entry i (< n_kv) in file order: its key, its type, and its value's
+ * bytes exactly as stored (a STRING with its length prefix, an ARRAY with its
+ * element type and count), for copying into another file. 0 or ED_ERANGE. */
+int ed_gguf_kv_at(const ed_gguf_t *gguf, uint64_t i, ed_str_t *key, ed_gguf_vtype_t *type,
+                  const void **raw, uint64_t *raw_bytes);
+/* "uint32", "string", ...; "unknown" for other values. */
+const char *ed_gguf_vtype_name(ed_gguf_vtype_t type);
 /* Element i of a STRING array: 0, or ED_ERANGE / ED_EINVAL. O(1). */
 int ed_gguf_arr_str(const ed_gguf_arr_t *arr, uint64_t i, ed_str_t *out);
 

@@ -1,0 +1,84 @@
+/* admin.c - operational endpoints: /health, /v1/version, /metrics and
+ * /v1/config (admin group). */
+#include "api/api.h"
+#include "core/buf.h"
+#include "core/metrics.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void ed_api_health(ed_request_t *req)
+{
+    ed_app_t *app = req->app;
+    ed_server_t *server = app->server;
+    if (!server->ready) {
+        ed_http_add_header(req, "Retry-After", "1");
+        json_t *body = json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "status",
+                                 server->draining ? "stopping" : "starting", "reason",
+                                 server->not_ready_reason, "error", "message",
+                                 server->not_ready_reason, "type", "unavailable_error", "code",
+                                 "not_ready");
+        ed_http_respond_json(req, 503, body);
+        return;
+    }
+    json_t *body = json_pack("{s:s,s:f,s:s}", "status", "ok", "uptime_s",
+                             ed_server_now() - server->start_time, "version", ED_VERSION);
+    ed_http_respond_json(req, 200, body);
+}
+
+void ed_api_version(ed_request_t *req)
+{
+    ed_app_t *app = req->app;
+    char compiler[64];
+#if defined(__clang__)
+    snprintf(compiler, sizeof compiler, "clang %d.%d.%d", __clang_major__, __clang_minor__, __clang_patchlevel__);
+#else
+    snprintf(compiler, sizeof compiler, "gcc %d.%d.%d", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
+#endif
+    json_t *body = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "name", "edged", "version", ED_VERSION,
+                             "api", "v1", "kernels", app->kernels ? app->kernels : "none",
+                             "compiler", compiler, "build_time", __DATE__ " " __TIME__);
+    ed_http_respond_json(req, 200, body);
+}
+
+void ed_api_metrics(ed_request_t *req)
+{
+    ed_buf_t out;
+    ed_buf_init(&out);
+    ed_metrics_render(&out);
+    if (ed_buf_failed(&out)) {
+        ed_buf_free(&out);
+        ed_http_error(req, 500, "internal_error", "out of memory rendering metrics");
+        return;
+    }
+    ed_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
+    ed_buf_free(&out);
+}
+
+void ed_api_config(ed_request_t *req)
+{
+    ed_app_t *app = req->app;
+    const ed_config_t *cfg = &app->server->cfg;
+    json_t *root = json_object();
+    char value[ED_CONFIG_LIST_MAX];
+    for (const ed_option_t *o = ed_config_options; o->name; o++) {
+        json_t *section = json_object_get(root, o->section);
+        if (!section) {
+            section = json_object();
+            json_object_set_new(root, o->section, section);
+        }
+        const char *field = (const char *)cfg + o->offset;
+        json_t *v;
+        switch (o->type) {
+        case ED_OPT_U32: v = json_integer(*(const uint32_t *)field); break;
+        case ED_OPT_U64: v = json_integer((json_int_t) * (const uint64_t *)field); break;
+        case ED_OPT_BOOL: v = json_boolean(*(const bool *)field); break;
+        default:
+            ed_config_format(cfg, o, value, sizeof value);
+            v = json_string(value);
+            break;
+        }
+        json_object_set_new(section, o->name, v);
+    }
+    ed_http_respond_json(req, 200, root);
+}

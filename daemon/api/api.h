@@ -1,0 +1,26 @@
+/* api.h - the daemon's HTTP API: the route table and the context handlers
+ * share. Each endpoint group lives in its own file (admin.c, ...). */
+#ifndef ED_API_API_H
+#define ED_API_API_H
+
+#include "http/router.h"
+#include "http/server.h"
+
+#define ED_VERSION "0.1.0"
+
+typedef struct {
+    ed_server_t *server;
+    const char *config_path;
+    const char *kernels; /* the kernel set in use, for /v1/version */
+} ed_app_t;
+
+extern const ed_route_t ed_api_routes[];
+extern const size_t ed_api_n_routes;
+
+/* admin.c */
+void ed_api_health(ed_request_t *req);
+void ed_api_version(ed_request_t *req);
+void ed_api_metrics(ed_request_t *req);
+void ed_api_config(ed_request_t *req);
+
+#endif

@@ -1,0 +1,318 @@
+/* config.c - the option table and everything it drives: defaults, INI
+ * parsing (inih, with our own line counting so errors name FILE:LINE),
+ * validation, formatting, diffing for reloads and the documented template.
+ * Allow lists are only checked for syntax here; http/peer resolves names. */
+#include "core/config.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OPT(sec, field, type, def, min, max, reload, doc)                                      \
+    {#sec, #field, type, offsetof(ed_config_t, sec.field), sizeof(((ed_config_t *)0)->sec.field), \
+     def, min, max, reload, doc}
+
+const ed_option_t ed_config_options[] = {
+    OPT(server, socket, ED_OPT_STRING, "/run/edged/edged.sock", 1, 0, false,
+        "path of the Unix socket edged listens on (ignored under socket activation)"),
+    OPT(server, socket_mode, ED_OPT_MODE, "0660", 0, 0777, false,
+        "permission bits of the socket file (octal)"),
+    OPT(server, socket_group, ED_OPT_STRING, "", 0, 0, false,
+        "group (name or gid) that owns the socket; empty keeps the process's group"),
+    OPT(server, max_connections, ED_OPT_U32, "256", 1, 65536, true,
+        "open connections at most; more are answered 503 and closed"),
+    OPT(server, max_header_bytes, ED_OPT_U32, "16384", 256, 1048576, true,
+        "bytes of request line and headers at most (431 beyond)"),
+    OPT(server, max_headers, ED_OPT_U32, "64", 1, 1024, true,
+        "request headers at most (431 beyond)"),
+    OPT(server, max_url_bytes, ED_OPT_U32, "8192", 16, 1048576, true,
+        "bytes of the request target at most (414 beyond)"),
+    OPT(server, max_body_bytes, ED_OPT_U64, "8388608", 0, UINT64_C(1) << 36, true,
+        "bytes of a request body at most (413 beyond, decided before reading it)"),
+    OPT(server, header_timeout_ms, ED_OPT_U32, "10000", 10, 3600000, true,
+        "time to receive a request's line and headers (408 beyond)"),
+    OPT(server, body_timeout_ms, ED_OPT_U32, "30000", 10, 3600000, true,
+        "time to receive a request's body once its headers are in (408 beyond)"),
+    OPT(server, idle_timeout_ms, ED_OPT_U32, "5000", 10, 3600000, true,
+        "an idle keep-alive connection is closed after this long"),
+    OPT(server, shutdown_timeout_ms, ED_OPT_U32, "10000", 0, 3600000, true,
+        "on SIGTERM, in-flight requests get this long to finish"),
+    OPT(access, infer, ED_OPT_ACL, "*", 0, 0, true,
+        "who may run inference: '*' or a list of user:NAME|UID and group:NAME|GID"),
+    OPT(access, ingest, ED_OPT_ACL, "*", 0, 0, true,
+        "who may add, read and delete personal documents"),
+    OPT(access, adapt, ED_OPT_ACL, "*", 0, 0, true, "who may start and manage adaptation jobs"),
+    OPT(access, admin, ED_OPT_ACL, "user:root group:edged", 0, 0, true,
+        "who may read the configuration and use admin routes"),
+    OPT(log, level, ED_OPT_LEVEL, "info", 0, 0, true, "error, warn, info or debug"),
+    OPT(log, access_log, ED_OPT_BOOL, "true", 0, 1, true,
+        "one line per request on stderr (the journal keeps it)"),
+    OPT(state, directory, ED_OPT_STRING, "/var/lib/edged", 1, 0, false,
+        "where edged keeps its database, index, adapters and checkpoints"),
+    {NULL, NULL, 0, 0, 0, NULL, 0, 0, false, NULL},
+};
+
+static const ed_option_t *find_option(const char *section, const char *name)
+{
+    for (const ed_option_t *o = ed_config_options; o->name; o++)
+        if (strcmp(o->section, section) == 0 && strcmp(o->name, name) == 0)
+            return o;
+    return NULL;
+}
+
+static int parse_unsigned(const char *value, int base, uint64_t *out)
+{
+    if (*value == '\0' || *value == '-' || *value == '+')
+        return ED_EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(value, &end, base);
+    if (errno || *end != '\0')
+        return ED_EINVAL;
+    *out = v;
+    return 0;
+}
+
+static int check_acl(const char *value, char *why, size_t why_size)
+{
+    char copy[ED_CONFIG_LIST_MAX];
+    if (strlen(value) >= sizeof copy) {
+        snprintf(why, why_size, "list is longer than %zu bytes", sizeof copy - 1);
+        return ED_ECONFIG;
+    }
+    memcpy(copy, value, strlen(value) + 1);
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+        if (strcmp(tok, "*") == 0)
+            continue;
+        const char *name = NULL;
+        if (strncmp(tok, "user:", 5) == 0)
+            name = tok + 5;
+        else if (strncmp(tok, "group:", 6) == 0)
+            name = tok + 6;
+        if (!name || *name == '\0') {
+            snprintf(why, why_size, "expected '*', user:NAME|UID or group:NAME|GID, got \"%s\"", tok);
+            return ED_ECONFIG;
+        }
+    }
+    return 0;
+}
+
+/* Validates `value` for `opt` and stores it. On error, `why` says what is wrong. */
+static int set_option(ed_config_t *cfg, const ed_option_t *opt, const char *value, char *why,
+                      size_t why_size)
+{
+    char *field = (char *)cfg + opt->offset;
+    uint64_t v = 0;
+    switch (opt->type) {
+    case ED_OPT_STRING:
+        if (strlen(value) >= opt->size) {
+            snprintf(why, why_size, "value is longer than %zu bytes", opt->size - 1);
+            return ED_ECONFIG;
+        }
+        if (opt->min > 0 && *value == '\0') {
+            snprintf(why, why_size, "must not be empty");
+            return ED_ECONFIG;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    case ED_OPT_ACL:
+        if (check_acl(value, why, why_size))
+            return ED_ECONFIG;
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    case ED_OPT_LEVEL: {
+        ed_log_level_t level;
+        if (ed_log_level_parse(value, &level)) {
+            snprintf(why, why_size, "expected error, warn, info or debug, got \"%s\"", value);
+            return ED_ECONFIG;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    }
+    case ED_OPT_BOOL:
+        if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
+            *(bool *)field = true;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 || strcmp(value, "0") == 0)
+            *(bool *)field = false;
+        else {
+            snprintf(why, why_size, "expected true or false, got \"%s\"", value);
+            return ED_ECONFIG;
+        }
+        return 0;
+    case ED_OPT_MODE:
+        if (parse_unsigned(value, 8, &v) || v > opt->max) {
+            snprintf(why, why_size, "expected octal permission bits such as 0660, got \"%s\"", value);
+            return ED_ECONFIG;
+        }
+        *(uint32_t *)field = (uint32_t)v;
+        return 0;
+    case ED_OPT_U32:
+    case ED_OPT_U64:
+        if (parse_unsigned(value, 10, &v) || v < opt->min || v > opt->max) {
+            snprintf(why, why_size, "expected an integer between %llu and %llu, got \"%s\"",
+                     (unsigned long long)opt->min, (unsigned long long)opt->max, value);
+            return ED_ECONFIG;
+        }
+        if (opt->type == ED_OPT_U32)
+            *(uint32_t *)field = (uint32_t)v;
+        else
+            *(uint64_t *)field = v;
+        return 0;
+    }
+    snprintf(why, why_size, "internal: unknown option type");
+    return ED_ECONFIG;
+}
+
+void ed_config_defaults(ed_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    char why[ED_ERR_LEN];
+    for (const ed_option_t *o = ed_config_options; o->name; o++)
+        if (set_option(cfg, o, o->def, why, sizeof why) != 0)
+            ed_log_error("config: default of %s.%s is invalid: %s", o->section, o->name, why);
+}
+
+int ed_config_set(ed_config_t *cfg, const char *key, const char *value, char err[ED_ERR_LEN])
+{
+    char section[64];
+    const char *dot = strchr(key, '.');
+    if (!dot || (size_t)(dot - key) >= sizeof section) {
+        snprintf(err, ED_ERR_LEN, "%s: expected section.option", key);
+        return ED_ECONFIG;
+    }
+    memcpy(section, key, (size_t)(dot - key));
+    section[dot - key] = '\0';
+    const ed_option_t *opt = find_option(section, dot + 1);
+    if (!opt) {
+        snprintf(err, ED_ERR_LEN, "%s: unknown option", key);
+        return ED_ECONFIG;
+    }
+    char why[ED_ERR_LEN - 64];
+    if (set_option(cfg, opt, value, why, sizeof why)) {
+        snprintf(err, ED_ERR_LEN, "%s: %s", key, why);
+        return ED_ECONFIG;
+    }
+    return 0;
+}
+
+/* inih hands us lines through this reader so that we know each line's number. */
+typedef struct {
+    FILE *file;
+    const char *path;
+    ed_config_t *cfg;
+    int line;
+    int failed;
+    char *err;
+} load_ctx_t;
+
+static char *reader(char *buf, int size, void *stream)
+{
+    load_ctx_t *ctx = stream;
+    char *line = fgets(buf, size, ctx->file);
+    if (line)
+        ctx->line++;
+    return line;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    load_ctx_t *ctx = user;
+    if (ctx->failed)
+        return 1;
+    const ed_option_t *opt = find_option(section, name);
+    if (!opt) {
+        ctx->failed = 1;
+        snprintf(ctx->err, ED_ERR_LEN, "%s:%d: %s%s%s: unknown option", ctx->path, ctx->line,
+                 section, *section ? "." : "", name);
+        return 1;
+    }
+    char why[ED_ERR_LEN / 2];
+    if (set_option(ctx->cfg, opt, value, why, sizeof why)) {
+        ctx->failed = 1;
+        snprintf(ctx->err, ED_ERR_LEN, "%s:%d: %s.%s: %s", ctx->path, ctx->line, section, name, why);
+    }
+    return 1;
+}
+
+int ed_config_load(ed_config_t *cfg, const char *path, char err[ED_ERR_LEN])
+{
+    load_ctx_t ctx = {.path = path, .cfg = cfg, .err = err};
+    ctx.file = fopen(path, "r");
+    if (!ctx.file) {
+        int e = errno;
+        snprintf(err, ED_ERR_LEN, "%s: cannot open: %s", path, strerror(e));
+        return e == ENOENT ? ED_ENOENT : ED_EIO;
+    }
+    int rc = ini_parse_stream(reader, &ctx, handler, &ctx);
+    int read_error = ferror(ctx.file);
+    fclose(ctx.file);
+    if (ctx.failed)
+        return ED_ECONFIG;
+    if (read_error) {
+        snprintf(err, ED_ERR_LEN, "%s: read error", path);
+        return ED_EIO;
+    }
+    if (rc != 0) { /* inih's syntax error: rc is the line */
+        snprintf(err, ED_ERR_LEN, "%s:%d: syntax error: expected [section] or name = value", path,
+                 rc > 0 ? rc : ctx.line);
+        return ED_ECONFIG;
+    }
+    return 0;
+}
+
+void ed_config_format(const ed_config_t *cfg, const ed_option_t *opt, char *buf, size_t size)
+{
+    const char *field = (const char *)cfg + opt->offset;
+    switch (opt->type) {
+    case ED_OPT_STRING:
+    case ED_OPT_ACL:
+    case ED_OPT_LEVEL:
+        snprintf(buf, size, "%s", field);
+        return;
+    case ED_OPT_BOOL:
+        snprintf(buf, size, "%s", *(const bool *)field ? "true" : "false");
+        return;
+    case ED_OPT_MODE:
+        snprintf(buf, size, "%04o", *(const uint32_t *)field);
+        return;
+    case ED_OPT_U32:
+        snprintf(buf, size, "%u", *(const uint32_t *)field);
+        return;
+    case ED_OPT_U64:
+        snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)field);
+        return;
+    }
+    snprintf(buf, size, "?");
+}
+
+void ed_config_diff(const ed_config_t *a, const ed_config_t *b,
+                    void (*fn)(const ed_option_t *, const char *, const char *, void *), void *arg)
+{
+    char va[ED_CONFIG_LIST_MAX], vb[ED_CONFIG_LIST_MAX];
+    for (const ed_option_t *o = ed_config_options; o->name; o++) {
+        ed_config_format(a, o, va, sizeof va);
+        ed_config_format(b, o, vb, sizeof vb);
+        if (strcmp(va, vb) != 0)
+            fn(o, va, vb, arg);
+    }
+}
+
+void ed_config_write_template(FILE *out)
+{
+    fprintf(out, "# edged.conf - the configuration of edged, the on-device LLM service.\n"
+                 "# Every option is listed with its default; uncomment a line to change it.\n"
+                 "# Options marked (reload) take effect on `systemctl reload edged` (SIGHUP);\n"
+                 "# the others need a restart. Check a file with `edged --check-config --config FILE`.\n");
+    const char *section = "";
+    for (const ed_option_t *o = ed_config_options; o->name; o++) {
+        if (strcmp(section, o->section) != 0) {
+            section = o->section;
+            fprintf(out, "\n[%s]\n", section);
+        }
+        fprintf(out, "# %s%s\n#%s = %s\n", o->doc, o->reloadable ? " (reload)" : "", o->name, o->def);
+    }
+}

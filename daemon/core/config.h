@@ -1,0 +1,96 @@
+/* config.h - edged's configuration: one option table (config.c) drives
+ * parsing (INI through inih), validation, defaults, `--check-config`,
+ * SIGHUP reloads, `GET /v1/config` and the comments of etc/edged.conf.
+ * A config is a plain struct; the loop thread owns the live one. */
+#ifndef ED_CORE_CONFIG_H
+#define ED_CORE_CONFIG_H
+
+#include "core/error.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define ED_CONFIG_PATH_MAX 512
+#define ED_CONFIG_LIST_MAX 512
+#define ED_CONFIG_DEFAULT_PATH "/etc/edged/edged.conf"
+
+typedef struct {
+    struct {
+        char socket[ED_CONFIG_PATH_MAX];
+        uint32_t socket_mode; /* permission bits of the socket file */
+        char socket_group[64];
+        uint32_t max_connections;
+        uint32_t max_header_bytes;
+        uint32_t max_headers;
+        uint32_t max_url_bytes;
+        uint64_t max_body_bytes;
+        uint32_t header_timeout_ms;
+        uint32_t body_timeout_ms;
+        uint32_t idle_timeout_ms;
+        uint32_t shutdown_timeout_ms;
+    } server;
+    struct { /* space-separated allow lists: "*", "user:NAME|UID", "group:NAME|GID" */
+        char infer[ED_CONFIG_LIST_MAX];
+        char ingest[ED_CONFIG_LIST_MAX];
+        char adapt[ED_CONFIG_LIST_MAX];
+        char admin[ED_CONFIG_LIST_MAX];
+    } access;
+    struct {
+        char level[8];
+        bool access_log;
+    } log;
+    struct {
+        char directory[ED_CONFIG_PATH_MAX];
+    } state;
+} ed_config_t;
+
+typedef enum {
+    ED_OPT_STRING,
+    ED_OPT_U32,
+    ED_OPT_U64,
+    ED_OPT_BOOL,
+    ED_OPT_MODE,  /* octal permission bits, stored as u32 */
+    ED_OPT_LEVEL, /* a log level name */
+    ED_OPT_ACL,   /* an allow list */
+} ed_opt_type_t;
+
+typedef struct {
+    const char *section;
+    const char *name;
+    ed_opt_type_t type;
+    size_t offset;     /* into ed_config_t */
+    size_t size;       /* of the field (strings: buffer size) */
+    const char *def;   /* default, in the file's syntax */
+    uint64_t min, max; /* numbers: inclusive bounds */
+    bool reloadable;   /* applied on SIGHUP without a restart */
+    const char *doc;   /* one line */
+} ed_option_t;
+
+/* The option table, terminated by an entry with name == NULL. */
+extern const ed_option_t ed_config_options[];
+
+/* Fills `cfg` with every option's default. */
+void ed_config_defaults(ed_config_t *cfg);
+
+/* Reads `path` over the defaults. Returns 0, or ED_ECONFIG / ED_ENOENT /
+ * ED_EIO with `err` = "FILE:LINE: section.option: what is wrong". */
+int ed_config_load(ed_config_t *cfg, const char *path, char err[ED_ERR_LEN]);
+
+/* Sets one option from its text form ("server.socket", "/tmp/s"), validated
+ * as a file line would be. Returns 0 or ED_ECONFIG with `err`. */
+int ed_config_set(ed_config_t *cfg, const char *key, const char *value, char err[ED_ERR_LEN]);
+
+/* Formats one option's value in the file's syntax into buf. */
+void ed_config_format(const ed_config_t *cfg, const ed_option_t *opt, char *buf, size_t size);
+
+/* Calls fn for each option whose value differs between a and b. */
+void ed_config_diff(const ed_config_t *a, const ed_config_t *b,
+                    void (*fn)(const ed_option_t *opt, const char *old_value,
+                               const char *new_value, void *arg),
+                    void *arg);
+
+/* Writes the documented default configuration file (etc/edged.conf). */
+void ed_config_write_template(FILE *out);
+
+#endif

@@ -1,0 +1,234 @@
+/* main.c - edged's entry point: command line, configuration, start-up in
+ * order (config -> metrics -> socket -> signals -> watchdog -> READY), the
+ * single uv_run, and an orderly exit on SIGTERM. Fatal errors happen only
+ * here, before serving: `edged: <what>: <why>` and a hint, exit 1. */
+#include "api/api.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/notify.h"
+#include "http/server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    uv_loop_t *loop;
+    ed_server_t server;
+    ed_app_t app;
+    const char *config_path;
+    bool config_explicit;
+    const char *socket_override;
+    const char *log_level_override;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t watchdog;
+    bool watchdog_on;
+    int exit_code;
+} daemon_t;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: edged [options]\n"
+            "\n"
+            "edged is an on-device LLM service: it serves an HTTP API on a Unix socket.\n"
+            "\n"
+            "options:\n"
+            "  -c, --config FILE      configuration file (default %s)\n"
+            "  -s, --socket PATH      listen on PATH instead of server.socket\n"
+            "  -l, --log-level LEVEL  error, warn, info or debug (overrides log.level)\n"
+            "      --check-config     validate the configuration and exit (0: valid)\n"
+            "      --print-config     print the documented default configuration and exit\n"
+            "      --list-routes      print the API's routes (METHOD PATH GROUP) and exit\n"
+            "  -V, --version          print the version and exit\n"
+            "  -h, --help             this help\n"
+            "\n"
+            "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the configuration.\n"
+            "Documentation: README.md; the API contract: proto/openapi.yaml.\n",
+            ED_CONFIG_DEFAULT_PATH);
+}
+
+static int load_config(daemon_t *d, ed_config_t *cfg, char err[ED_ERR_LEN])
+{
+    ed_config_defaults(cfg);
+    int rc = ed_config_load(cfg, d->config_path, err);
+    if (rc == ED_ENOENT && !d->config_explicit) {
+        ed_log_warn("%s does not exist; using the built-in defaults", d->config_path);
+        ed_config_defaults(cfg);
+        rc = 0;
+    }
+    if (rc)
+        return rc;
+    if (d->socket_override && (rc = ed_config_set(cfg, "server.socket", d->socket_override, err)))
+        return rc;
+    if (d->log_level_override && (rc = ed_config_set(cfg, "log.level", d->log_level_override, err)))
+        return rc;
+    return 0;
+}
+
+/* -------------------------------------------------------------- signals --- */
+
+static void on_drained(ed_server_t *server)
+{
+    daemon_t *d = (daemon_t *)((char *)server - offsetof(daemon_t, server));
+    ed_log_info("all connections closed; exiting");
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
+    if (d->watchdog_on)
+        uv_close((uv_handle_t *)&d->watchdog, NULL);
+    ed_server_close(server);
+}
+
+static void on_stop_signal(uv_signal_t *handle, int signum)
+{
+    daemon_t *d = handle->data;
+    if (d->server.draining) {
+        ed_log_info("%s again: still draining", strsignal(signum));
+        return;
+    }
+    ed_log_info("%s: stopping; in-flight requests have %u ms", strsignal(signum),
+                d->server.cfg.server.shutdown_timeout_ms);
+    ed_notify_stopping();
+    ed_server_shutdown(&d->server, on_drained);
+}
+
+static void log_change(const ed_option_t *opt, const char *old_value, const char *new_value, void *arg)
+{
+    (void)arg;
+    if (opt->reloadable)
+        ed_log_info("config reloaded: %s.%s %s -> %s", opt->section, opt->name, old_value, new_value);
+    else
+        ed_log_warn("config: %s.%s changed (%s -> %s) but needs a restart to take effect",
+                    opt->section, opt->name, old_value, new_value);
+}
+
+static void on_reload_signal(uv_signal_t *handle, int signum)
+{
+    (void)signum;
+    daemon_t *d = handle->data;
+    ed_notify_reloading();
+    ed_config_t next;
+    char err[ED_ERR_LEN];
+    if (load_config(d, &next, err) != 0) {
+        ed_log_error("config reload failed, keeping the running configuration: %s", err);
+        ed_notify_ready("serving (reload failed; see the journal)");
+        return;
+    }
+    /* Options that need a restart keep their running values. */
+    ed_config_t applied = next;
+    for (const ed_option_t *o = ed_config_options; o->name; o++)
+        if (!o->reloadable)
+            memcpy((char *)&applied + o->offset, (const char *)&d->server.cfg + o->offset, o->size);
+    ed_config_diff(&d->server.cfg, &next, log_change, NULL);
+    ed_server_reconfigure(&d->server, &applied);
+    ed_notify_ready("serving");
+}
+
+static void on_watchdog(uv_timer_t *timer)
+{
+    (void)timer;
+    ed_notify_watchdog();
+}
+
+/* ---------------------------------------------------------------- main --- */
+
+int main(int argc, char **argv)
+{
+    enum { OPT_CHECK = 256, OPT_PRINT_CONFIG, OPT_LIST_ROUTES };
+    static const struct option long_options[] = {
+        {"config", required_argument, NULL, 'c'},   {"socket", required_argument, NULL, 's'},
+        {"log-level", required_argument, NULL, 'l'}, {"check-config", no_argument, NULL, OPT_CHECK},
+        {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
+        {"list-routes", no_argument, NULL, OPT_LIST_ROUTES},
+        {"version", no_argument, NULL, 'V'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static daemon_t d;
+    d.config_path = ED_CONFIG_DEFAULT_PATH;
+    bool check_only = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:s:l:Vh", long_options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': d.config_path = optarg; d.config_explicit = true; break;
+        case 's': d.socket_override = optarg; break;
+        case 'l': d.log_level_override = optarg; break;
+        case OPT_CHECK: check_only = true; break;
+        case OPT_PRINT_CONFIG: ed_config_write_template(stdout); return 0;
+        case OPT_LIST_ROUTES: ed_router_print(stdout, ed_api_routes, ed_api_n_routes); return 0;
+        case 'V': printf("edged %s\n", ED_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "edged: unexpected argument \"%s\" (see edged --help)\n", argv[optind]);
+        return 2;
+    }
+
+    ed_config_t cfg;
+    char err[ED_ERR_LEN];
+    if (load_config(&d, &cfg, err) != 0) {
+        fprintf(stderr, "edged: %s\n", err);
+        if (check_only)
+            return 1;
+        fprintf(stderr, "edged: hint: `edged --check-config --config FILE` checks a file; "
+                        "`edged --print-config` shows every option\n");
+        return 1;
+    }
+    if (check_only) {
+        printf("edged: %s: configuration OK\n", d.config_path);
+        return 0;
+    }
+    ed_log_level_t level;
+    if (ed_log_level_parse(cfg.log.level, &level) == 0)
+        ed_log_set_level(level);
+
+    signal(SIGPIPE, SIG_IGN);
+    ed_metrics_init();
+    d.loop = uv_default_loop();
+    d.app.server = &d.server;
+    d.app.config_path = d.config_path;
+    d.app.kernels = "none";
+    if (ed_server_init(&d.server, d.loop, &cfg, ed_api_routes, ed_api_n_routes, &d.app, err) != 0 ||
+        ed_server_listen(&d.server, err) != 0) {
+        fprintf(stderr, "edged: %s\n", err);
+        fprintf(stderr, "edged: hint: set server.socket in %s or pass --socket PATH\n", d.config_path);
+        return 1;
+    }
+
+    uv_signal_init(d.loop, &d.sigterm);
+    uv_signal_init(d.loop, &d.sigint);
+    uv_signal_init(d.loop, &d.sighup);
+    d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+    uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
+    uv_signal_start(&d.sighup, on_reload_signal, SIGHUP);
+
+    uint64_t watchdog_usec = ed_notify_watchdog_usec();
+    if (watchdog_usec) {
+        uv_timer_init(d.loop, &d.watchdog);
+        d.watchdog_on = true;
+        uint64_t every_ms = watchdog_usec / 2000 ? watchdog_usec / 2000 : 1;
+        uv_timer_start(&d.watchdog, on_watchdog, every_ms, every_ms);
+    }
+
+    const char *where = d.server.listener.activated ? "the socket from systemd" : d.server.cfg.server.socket;
+    d.server.ready = true;
+    ed_log_info("edged %s serving on %s (pid %d)", ED_VERSION, where, (int)getpid());
+    char status[ED_CONFIG_PATH_MAX + 32];
+    snprintf(status, sizeof status, "serving on %s", where);
+    ed_notify_ready(status);
+
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(d.loop);
+    if (rc != 0)
+        ed_log_warn("event loop closed with handles still open: %s", uv_strerror(rc));
+    return d.exit_code;
+}

@@ -1,0 +1,19 @@
+/* info.h - `edged model-info FILE [--ctx N]`: a human-readable summary of a
+ * GGUF model (architecture, hyper-parameters, tokenizer, tensors, totals per
+ * type) and the memory it needs at a context length. Reads through the
+ * validated reader of gguf.h; prints nothing of a file it rejects. */
+#ifndef ED_MODEL_INFO_H
+#define ED_MODEL_INFO_H
+
+#include "core/error.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* Prints the summary of the GGUF file at `path` to `out`. n_ctx: the context
+ * length (tokens) for the memory estimate; 0 takes the model's own
+ * `<arch>.context_length`. Returns 0, or the reader's ED_E* code with `err`
+ * saying why the file was rejected (nothing is printed then). */
+int ed_model_info_print(FILE *out, const char *path, uint32_t n_ctx, char err[ED_ERR_LEN]);
+
+#endif
