@@ -120,14 +120,14 @@ static int ed__test_main(const ed__test_t *tests, int n)
     {                                                                          \
         static void (*const fns[])(void) = {__VA_ARGS__};                      \
         static const char names[] = #__VA_ARGS__;                              \
-        enum { N = sizeof fns / sizeof fns[0] };                               \
-        static ed__test_t tests[N];                                            \
+        enum { ED__N_TESTS = (int)(sizeof fns / sizeof fns[0]) };              \
+        static ed__test_t tests[ED__N_TESTS];                                  \
         static char buf[sizeof names];                                         \
         memcpy(buf, names, sizeof names);                                      \
         char *save = NULL, *tok = strtok_r(buf, ", \t\n", &save);              \
-        for (int i = 0; i < N && tok; i++, tok = strtok_r(NULL, ", \t\n", &save)) \
+        for (int i = 0; i < (int)ED__N_TESTS && tok; i++, tok = strtok_r(NULL, ", \t\n", &save)) \
             tests[i] = (ed__test_t){tok, fns[i]};                              \
-        return ed__test_main(tests, N);                                        \
+        return ed__test_main(tests, ED__N_TESTS);                              \
     }
 
 #endif

@@ -205,7 +205,7 @@ typedef struct {
     const char *path;
     ed_config_t *cfg;
     int line;
-    int failed;
+    int failed; /* the line of our first error, 0: none */
     char *err;
 } load_ctx_t;
 
@@ -225,14 +225,14 @@ static int handler(void *user, const char *section, const char *name, const char
         return 1;
     const ed_option_t *opt = find_option(section, name);
     if (!opt) {
-        ctx->failed = 1;
+        ctx->failed = ctx->line;
         snprintf(ctx->err, ED_ERR_LEN, "%s:%d: %s%s%s: unknown option", ctx->path, ctx->line,
                  section, *section ? "." : "", name);
         return 1;
     }
     char why[ED_ERR_LEN / 2];
     if (set_option(ctx->cfg, opt, value, why, sizeof why)) {
-        ctx->failed = 1;
+        ctx->failed = ctx->line;
         snprintf(ctx->err, ED_ERR_LEN, "%s:%d: %s.%s: %s", ctx->path, ctx->line, section, name, why);
     }
     return 1;
@@ -250,13 +250,13 @@ int ed_config_load(ed_config_t *cfg, const char *path, char err[ED_ERR_LEN])
     int rc = ini_parse_stream(reader, &ctx, handler, &ctx);
     int read_error = ferror(ctx.file);
     fclose(ctx.file);
-    if (ctx.failed)
-        return ED_ECONFIG;
     if (read_error) {
         snprintf(err, ED_ERR_LEN, "%s: read error", path);
         return ED_EIO;
     }
-    if (rc != 0) { /* inih's syntax error: rc is the line */
+    if (ctx.failed && (rc <= 0 || ctx.failed < rc))
+        return ED_ECONFIG; /* our error comes first */
+    if (rc != 0) { /* inih's syntax error: rc is its line */
         snprintf(err, ED_ERR_LEN, "%s:%d: syntax error: expected [section] or name = value", path,
                  rc > 0 ? rc : ctx.line);
         return ED_ECONFIG;

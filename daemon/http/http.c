@@ -31,6 +31,10 @@ struct ed_http_parser {
     uint32_t offsets_cap;      /* in headers */
     ed_http_header_t *headers; /* built at head complete */
     bool in_field;             /* a header name is being received */
+    uint32_t value_pieces;     /* callbacks for the current header value so far */
+    uint64_t value_end;        /* stream offset just past the last value piece */
+    const char *feed_start;    /* the buffer of the current feed call */
+    uint64_t feed_offset;      /* its offset in the connection's byte stream */
     int64_t content_length;
 
     char *body;
@@ -149,9 +153,14 @@ static int on_header_field_complete(llhttp_t *l)
 static int on_header_value(llhttp_t *l, const char *at, size_t len)
 {
     ed_http_parser_t *p = self(l);
-    /* llhttp accepts obsolete line folding and passes the fold through. */
-    if (memchr(at, '\r', len) || memchr(at, '\n', len))
+    /* llhttp accepts obsolete line folding: it reports the folded line as a
+     * further piece of the same value with the line break skipped. A value
+     * split across reads is contiguous in the byte stream; a fold is not. */
+    uint64_t offset = p->feed_offset + (uint64_t)(at - p->feed_start);
+    if (p->value_pieces > 0 && offset != p->value_end)
         return fail(p, 400, "bad_request", "obsolete line folding in a header value is not accepted");
+    p->value_pieces++;
+    p->value_end = offset + len;
     return head_append(p, at, len);
 }
 
@@ -161,6 +170,7 @@ static int on_header_value_complete(llhttp_t *l)
     int rc = head_append(p, "", 1);
     if (rc == 0)
         p->n_headers++;
+    p->value_pieces = 0;
     return rc;
 }
 
@@ -255,6 +265,17 @@ static int on_body(llhttp_t *l, const char *at, size_t len)
     return 0;
 }
 
+/* A chunk's size is known before its data: refuse an oversized body early. */
+static int on_chunk_header(llhttp_t *l)
+{
+    ed_http_parser_t *p = self(l);
+    if (l->content_length > p->limits.max_body_bytes - p->body_len)
+        return fail(p, 413, "body_too_large",
+                    "request body exceeds %llu bytes (server.max_body_bytes)",
+                    (unsigned long long)p->limits.max_body_bytes);
+    return 0;
+}
+
 static int on_message_complete(llhttp_t *l)
 {
     ed_http_parser_t *p = self(l);
@@ -291,6 +312,7 @@ ed_http_parser_t *ed_http_parser_new(const ed_http_limits_t *limits, ed_http_on_
     p->settings.on_header_value_complete = on_header_value_complete;
     p->settings.on_headers_complete = on_headers_complete;
     p->settings.on_body = on_body;
+    p->settings.on_chunk_header = on_chunk_header;
     p->settings.on_message_complete = on_message_complete;
     llhttp_init(&p->llhttp, HTTP_REQUEST, &p->settings);
     p->llhttp.data = p;
@@ -340,9 +362,11 @@ ed_http_event_t ed_http_parser_feed(ed_http_parser_t *p, ed_request_t *req, cons
     if (len == 0)
         return ED_HTTP_NEED_MORE;
     p->req = req;
+    p->feed_start = data;
     llhttp_errno_t err = llhttp_execute(&p->llhttp, data, len);
     if (err == HPE_OK) {
         *consumed = len;
+        p->feed_offset += len;
         if (p->phase == PHASE_HEAD) {
             p->head_raw += len;
             if (p->head_raw > (uint64_t)p->limits.max_header_bytes + 64) {
@@ -355,6 +379,7 @@ ed_http_event_t ed_http_parser_feed(ed_http_parser_t *p, ed_request_t *req, cons
     }
     const char *pos = llhttp_get_error_pos(&p->llhttp);
     *consumed = pos && pos >= data && pos <= data + len ? (size_t)(pos - data) : len;
+    p->feed_offset += *consumed;
     if (err == HPE_PAUSED) {
         llhttp_resume(&p->llhttp);
         return ED_HTTP_MESSAGE;

@@ -63,16 +63,43 @@ void ed_http_respond(ed_request_t *req, int status, const char *content_type, co
 
 void ed_http_respond_json(ed_request_t *req, int status, json_t *json)
 {
+    static const char no_memory[] =
+        "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"code\":\"internal_error\"}}";
     char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
     json_decref(json);
     if (!text) {
-        ed_http_respond(req, 500, "application/json",
-                        "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"code\":\"internal_error\"}}",
-                        86);
+        ed_http_respond(req, 500, "application/json", no_memory, sizeof no_memory - 1);
         return;
     }
     ed_http_respond(req, status, "application/json", text, strlen(text));
     free(text);
+}
+
+/* Replaces each byte that does not start a valid UTF-8 sequence with '?':
+ * messages quote client input (paths, header values) and JSON needs UTF-8. */
+static void make_utf8(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 && *p >= 0xC2 ? 2
+                : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 && *p <= 0xF4 ? 4 : 0;
+        int ok = n > 0;
+        for (int i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xC0) == 0x80;
+        if (ok && n == 3) { /* no overlongs, no surrogates */
+            unsigned cp = ((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu);
+            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
+        }
+        if (ok && n == 4) {
+            unsigned cp = ((p[0] & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3Fu);
+            ok = cp >= 0x10000 && cp <= 0x10FFFF;
+        }
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
 }
 
 void ed_http_error(ed_request_t *req, int status, const char *code, const char *fmt, ...)
@@ -82,6 +109,7 @@ void ed_http_error(ed_request_t *req, int status, const char *code, const char *
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    make_utf8(message); /* vsnprintf may also have cut a sequence in half */
     json_t *body = json_pack("{s:{s:s,s:s,s:s}}", "error", "message", message, "type",
                              ed_http_error_type(status), "code", code);
     ed_http_respond_json(req, status, body);
