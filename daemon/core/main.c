@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/notify.h"
+#include "http/peer.h"
 #include "http/server.h"
 
 #include <errno.h>
@@ -183,6 +184,15 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check_only) {
+        /* Allow lists name users and groups that must exist to match anyone:
+         * compiling them warns about each unknown name (they fail closed). */
+        const char *lists[] = {cfg.access.infer, cfg.access.ingest, cfg.access.adapt, cfg.access.admin};
+        const char *names[] = {"access.infer", "access.ingest", "access.adapt", "access.admin"};
+        for (int i = 0; i < 4; i++) {
+            ed_acl_t acl;
+            if (ed_acl_compile(&acl, lists[i], names[i]) != 0)
+                fprintf(stderr, "edged: %s: more than %d entries; the rest are ignored\n", names[i], ED_ACL_MAX);
+        }
         printf("edged: %s: configuration OK\n", d.config_path);
         return 0;
     }

@@ -16,7 +16,6 @@
 
 #define IN_CHUNK (64 * 1024)       /* read size */
 #define IN_MAX (1024 * 1024)        /* unparsed input kept at most; reading pauses beyond */
-#define SSE_HIGH_WATER (256 * 1024) /* a stream writer waits above this many queued bytes */
 
 typedef struct {
     uv_write_t req;
@@ -438,7 +437,7 @@ static void on_write(uv_write_t *w, int status)
         ed_conn_close(conn);
         return;
     }
-    if (conn->on_drain && conn->write_queued <= SSE_HIGH_WATER / 4) {
+    if (conn->on_drain && conn->write_queued <= ED_CONN_HIGH_WATER / 4) {
         void (*fn)(ed_request_t *, void *) = conn->on_drain;
         conn->on_drain = NULL;
         fn(&conn->req, conn->on_drain_arg);
@@ -472,7 +471,7 @@ int ed__conn_write(ed_conn_t *conn, char *data, size_t len, bool last)
 }
 
 size_t ed__conn_queued(const ed_conn_t *conn) { return conn->write_queued; }
-bool ed__conn_writable(const ed_conn_t *conn) { return conn->write_queued < SSE_HIGH_WATER; }
+bool ed__conn_writable(const ed_conn_t *conn) { return conn->write_queued < ED_CONN_HIGH_WATER; }
 
 void ed__conn_format_head(ed_conn_t *conn, ed_request_t *req, int status, const char *content_type,
                           long long content_length, ed_buf_t *out)

@@ -11,6 +11,9 @@
 
 #include <uv.h>
 
+/* A stream writer waits (ed_sse_send: ED_EAGAIN) while this many bytes are queued. */
+#define ED_CONN_HIGH_WATER (256 * 1024)
+
 typedef enum {
     ED_TIMER_NONE,
     ED_TIMER_HEADER, /* waiting for a request's head */

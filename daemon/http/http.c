@@ -33,6 +33,10 @@ struct ed_http_parser {
     bool in_field;             /* a header name is being received */
     uint32_t value_pieces;     /* callbacks for the current header value so far */
     uint64_t value_end;        /* stream offset just past the last value piece */
+    bool scan_cr;              /* head scan: the previous byte was CR */
+    bool scan_seen_line;       /* head scan: a non-empty line was seen */
+    bool scan_done;            /* head scan: the empty line ending the head was seen */
+    uint32_t scan_line_len;    /* head scan: bytes in the current line */
     const char *feed_start;    /* the buffer of the current feed call */
     uint64_t feed_offset;      /* its offset in the connection's byte stream */
     int64_t content_length;
@@ -351,6 +355,31 @@ static void translate_llhttp_error(ed_http_parser_t *p, llhttp_errno_t err)
     }
 }
 
+/* llhttp 8 tolerates a bare LF (and a bare CR after the request line) as a
+ * line ending; request smuggling feeds on such disagreements, so the head's
+ * raw bytes are checked here: every CR is followed by LF and every LF
+ * follows a CR. The scan stops at the empty line that ends the head. */
+static int scan_line_endings(ed_http_parser_t *p, const char *data, size_t len)
+{
+    for (size_t i = 0; i < len && !p->scan_done; i++) {
+        char c = data[i];
+        if (p->scan_cr && c != '\n')
+            return fail(p, 400, "bad_request", "a CR not followed by LF in the request head");
+        if (c == '\n') {
+            if (!p->scan_cr)
+                return fail(p, 400, "bad_request", "a bare LF line ending in the request head (CRLF is required)");
+            if (p->scan_line_len == 0 && p->scan_seen_line)
+                p->scan_done = true;
+            p->scan_seen_line |= p->scan_line_len > 0;
+            p->scan_line_len = 0;
+        } else if (c != '\r') {
+            p->scan_line_len++;
+        }
+        p->scan_cr = c == '\r';
+    }
+    return 0;
+}
+
 ed_http_event_t ed_http_parser_feed(ed_http_parser_t *p, ed_request_t *req, const char *data,
                                     size_t len, size_t *consumed)
 {
@@ -362,6 +391,8 @@ ed_http_event_t ed_http_parser_feed(ed_http_parser_t *p, ed_request_t *req, cons
     if (len == 0)
         return ED_HTTP_NEED_MORE;
     p->req = req;
+    if (p->phase != PHASE_BODY && scan_line_endings(p, data, len) != 0)
+        return ED_HTTP_FAILED;
     p->feed_start = data;
     llhttp_errno_t err = llhttp_execute(&p->llhttp, data, len);
     if (err == HPE_OK) {
@@ -412,6 +443,8 @@ void ed_http_parser_next(ed_http_parser_t *p)
     p->in_field = false;
     p->content_length = 0;
     p->body_len = 0;
+    p->scan_cr = p->scan_seen_line = p->scan_done = false;
+    p->scan_line_len = 0;
     if (p->body_cap > (1u << 20)) { /* do not keep a large body buffer on an idle connection */
         free(p->body);
         p->body = NULL;
