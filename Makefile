@@ -84,6 +84,7 @@ LIBS_kernels := kernels
 LIBS_core    := core
 LIBS_store   := store core
 LIBS_model   := model core kernels
+LIBS_mkmodel := model core kernels
 LIBS_http    := http api core llhttp
 LIBS_api     := $(LIBS_ALL)
 LIBS_client  := edgeclient llhttp
@@ -112,7 +113,7 @@ FUZZ_BIN    := $(patsubst tests/fuzz/%.c,build/fuzz/bin/%,$(FUZZ_SRC))
 test_sub = $(strip $(if $(filter tests/unit/%,$(1)),$(word 3,$(subst /, ,$(1))),\
              $(if $(filter tests/kernels/%,$(1)),kernels,\
              $(if $(filter tests/model/%,$(1)),model,\
-             $(firstword $(subst _, ,$(notdir $(1))))))))
+             $(firstword $(subst _, ,$(basename $(notdir $(1)))))))))
 
 ALL_BIN := $(BUILD)/edged $(BUILD)/edgectl $(BUILD)/lib/libedgeclient.a \
            $(UNIT_BIN) $(KTEST_BIN) $(MTEST_BIN) $(TOOL_BIN) $(BENCH_BIN)
@@ -186,9 +187,11 @@ $(BUILD)/edged: $(BUILD)/daemon/core/main.o $(foreach l,$(EDGED_LIBS),$(call lib
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(call link_libs,$(EDGED_LIBS))
 
-$(BUILD)/edgectl: $(patsubst %.c,$(BUILD)/%.o,$(EDGECTL_SRC)) $(foreach l,$(LIBS_client),$(call lib_of,$(l)))
+# edgectl pull validates downloads with the daemon's GGUF reader (model/gguf).
+EDGECTL_LIBS := $(LIBS_client) model core kernels
+$(BUILD)/edgectl: $(patsubst %.c,$(BUILD)/%.o,$(EDGECTL_SRC)) $(foreach l,$(EDGECTL_LIBS),$(call lib_of,$(l)))
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(call link_libs,$(LIBS_client)) -lcurl
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(call link_libs,$(EDGECTL_LIBS)) -lcurl
 
 # One test, bench or tool program per source file, linked with its subsystem's archives.
 define program_rule
@@ -206,15 +209,18 @@ APT_PACKAGES := build-essential pkg-config libuv1-dev node-llhttp libmbedtls-dev
     libjansson-dev libsqlite3-dev libinih-dev libsystemd-dev libcurl4-openssl-dev libpcre2-dev \
     libblas-dev liblapack-dev dpkg-dev systemd curl \
     python3 python3-numpy python3-torch python3-pytest python3-yaml \
-    clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
-    nodejs npm
+    clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 
 deps: deps-apt deps-npm $(DEPS_DIR)/libfaiss_c.a
 
+# Node.js may come from elsewhere with its own npm (Debian's npm package would
+# conflict with it): nodejs and npm are installed only when the commands are missing.
 deps-apt:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
 	done; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; \
 	else echo "deps: installing$$missing"; \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \

@@ -1,0 +1,291 @@
+/* forward.c - the Llama/Qwen2 forward pass, in the manner of llama2.c's
+ * forward(): one residual stream per token, each block reading a normalised
+ * copy and adding its output back. Rows of a batch share every matrix
+ * product (ed_matmul_forward); attention is split over (token, head) pairs
+ * on the pool; the cheap per-row ops run on the calling thread. */
+#include "model/forward.h"
+
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ED_FORWARD_DEFAULT_BATCH 512
+
+/* ---------------------------------------------------------------- setup ---- */
+
+static float *alloc_floats(size_t n)
+{
+    return malloc(n * sizeof(float));
+}
+
+/* Checks the kernels can multiply by `m` and grows *scratch to what a batch
+ * of n_batch rows of n_in needs. */
+static int plan_matrix(const ed_forward_t *f, const ed_matrix_t *m, const char *what, int n_in,
+                       size_t *scratch, char err[ED_ERR_LEN])
+{
+    if (!f->kernels->vec_dot[m->type]) {
+        const ed_type_info_t *info = ed_type_info(m->type);
+        snprintf(err, ED_ERR_LEN, "%s: the %s kernels have no product for type %s", what,
+                 f->kernels->name, info ? info->name : "unknown");
+        return ED_EUNSUPPORTED;
+    }
+    size_t need = ed_matmul_scratch_size(m->type, n_in, f->n_batch);
+    if (need > *scratch)
+        *scratch = need;
+    return 0;
+}
+
+int ed_forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t *kernels,
+                    ed_pool_t *pool, int n_ctx, int n_batch, char err[ED_ERR_LEN])
+{
+    memset(f, 0, sizeof *f);
+    f->model = model;
+    f->kernels = kernels;
+    f->pool = pool;
+    f->n_batch = n_batch > 0 ? n_batch : ED_FORWARD_DEFAULT_BATCH;
+    if (n_ctx <= 0)
+        n_ctx = model->n_ctx_train;
+    if (n_ctx <= 0 || n_batch < 0) {
+        snprintf(err, ED_ERR_LEN, "forward: n_ctx %d and n_batch %d must be positive", n_ctx, n_batch);
+        return ED_EINVAL;
+    }
+    if (f->n_batch > n_ctx)
+        f->n_batch = n_ctx;
+
+    int rc = 0;
+    size_t scratch = 0;
+    for (int l = 0; l < model->n_layer && rc == 0; l++) {
+        const ed_layer_t *L = &model->layers[l];
+        if ((rc = plan_matrix(f, &L->wq, "attn_q", model->n_embd, &scratch, err)) ||
+            (rc = plan_matrix(f, &L->wk, "attn_k", model->n_embd, &scratch, err)) ||
+            (rc = plan_matrix(f, &L->wv, "attn_v", model->n_embd, &scratch, err)) ||
+            (rc = plan_matrix(f, &L->wo, "attn_output", model->q_dim, &scratch, err)) ||
+            (rc = plan_matrix(f, &L->w_gate, "ffn_gate", model->n_embd, &scratch, err)) ||
+            (rc = plan_matrix(f, &L->w_up, "ffn_up", model->n_embd, &scratch, err)) ||
+            (rc = plan_matrix(f, &L->w_down, "ffn_down", model->n_ff, &scratch, err)))
+            return rc;
+    }
+    if ((rc = plan_matrix(f, &model->output, "output", model->n_embd, &scratch, err)) != 0)
+        return rc;
+    if (!kernels->get_row) {
+        snprintf(err, ED_ERR_LEN, "forward: the %s kernels lack get_row", kernels->name);
+        return ED_EUNSUPPORTED;
+    }
+
+    if ((rc = ed_kvcache_init(&f->kv, model->n_layer, n_ctx, model->kv_dim, err)) != 0)
+        goto fail;
+    size_t B = (size_t)f->n_batch;
+    f->x = alloc_floats(B * (size_t)model->n_embd);
+    f->xb = alloc_floats(B * (size_t)model->n_embd);
+    f->xb2 = alloc_floats(B * (size_t)model->n_embd);
+    f->q = alloc_floats(B * (size_t)model->q_dim);
+    f->k = alloc_floats(B * (size_t)model->kv_dim);
+    f->v = alloc_floats(B * (size_t)model->kv_dim);
+    f->att = alloc_floats(B * (size_t)model->q_dim);
+    f->hb = alloc_floats(B * (size_t)model->n_ff);
+    f->hb2 = alloc_floats(B * (size_t)model->n_ff);
+    f->logits = alloc_floats((size_t)model->n_vocab);
+    f->att_scores = alloc_floats((size_t)ed_pool_n_threads(pool) * (size_t)n_ctx);
+    f->mm_scratch_size = (scratch + 63) / 64 * 64;
+    f->mm_scratch = f->mm_scratch_size ? aligned_alloc(64, f->mm_scratch_size) : NULL;
+    if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->att || !f->hb || !f->hb2 ||
+        !f->logits || !f->att_scores || (f->mm_scratch_size && !f->mm_scratch)) {
+        snprintf(err, ED_ERR_LEN, "forward: out of memory for the run state of %d tokens", f->n_batch);
+        rc = ED_ENOMEM;
+        goto fail;
+    }
+    return 0;
+
+fail:
+    ed_forward_free(f);
+    return rc;
+}
+
+void ed_forward_free(ed_forward_t *f)
+{
+    if (!f)
+        return;
+    ed_kvcache_free(&f->kv);
+    free(f->x);
+    free(f->xb);
+    free(f->xb2);
+    free(f->q);
+    free(f->k);
+    free(f->v);
+    free(f->att);
+    free(f->hb);
+    free(f->hb2);
+    free(f->logits);
+    free(f->att_scores);
+    free(f->mm_scratch);
+    memset(f, 0, sizeof *f);
+}
+
+/* ---------------------------------------------------------------- steps ---- */
+
+/* y (n, n_out) = x (n, n_in) w^T. The shapes were checked at load and the
+ * scratch sized at init, so a failure here is a bug: it is returned anyway. */
+static int matmul(ed_forward_t *f, const ed_matrix_t *w, const float *x, int n_in, float *y, int n_out,
+                  int n)
+{
+    ed_matmul_t m = {
+        .w = w->data, .w_type = w->type, .n_in = n_in, .n_out = n_out, .x = x, .y = y, .n_batch = n,
+    };
+    return ed_matmul_forward(f->kernels, f->pool, ED_POOL_HIGH, &m, f->mm_scratch, f->mm_scratch_size);
+}
+
+static void rmsnorm_rows(ed_forward_t *f, float *out, const float *x, const float *weight, int n)
+{
+    int dim = f->model->n_embd;
+    for (int t = 0; t < n; t++)
+        f->kernels->rmsnorm_forward(out + (size_t)t * dim, x + (size_t)t * dim, weight, dim,
+                                    f->model->rms_eps);
+}
+
+static void add_bias_rows(ed_forward_t *f, float *x, const float *bias, int dim, int n)
+{
+    if (!bias)
+        return;
+    for (int t = 0; t < n; t++)
+        f->kernels->add(x + (size_t)t * dim, x + (size_t)t * dim, bias, dim);
+}
+
+typedef struct {
+    ed_forward_t *f;
+    int layer;
+    int pos0; /* position of the batch's first token */
+} attention_job_t;
+
+/* Chunk c: token c / n_head of the batch, query head c % n_head. */
+static void attention_chunk(void *arg, int chunk, int thread)
+{
+    const attention_job_t *job = arg;
+    ed_forward_t *f = job->f;
+    const ed_model_t *m = f->model;
+    int t = chunk / m->n_head, h = chunk % m->n_head;
+    ed_attention_t shape = {
+        .n_head = m->n_head,
+        .n_kv_head = m->n_kv_head,
+        .head_dim = m->head_dim,
+        .n_kv = job->pos0 + t + 1,
+        .kv_row_stride = (size_t)m->kv_dim,
+        .scale = 1.0f / sqrtf((float)m->head_dim),
+    };
+    f->kernels->attention_forward(f->att + (size_t)t * m->q_dim, f->q + (size_t)t * m->q_dim,
+                                  ed_kvcache_k(&f->kv, job->layer, 0), ed_kvcache_v(&f->kv, job->layer, 0),
+                                  &shape, h, h + 1, f->att_scores + (size_t)thread * f->kv.n_ctx);
+}
+
+/* One transformer block over the n tokens of the batch in f->x, at
+ * positions pos0 .. pos0+n-1. */
+static int block(ed_forward_t *f, int l, int n, int pos0)
+{
+    const ed_model_t *m = f->model;
+    const ed_layer_t *L = &m->layers[l];
+    const ed_kernels_t *k = f->kernels;
+    int rc;
+
+    /* attention: qkv = norm(x) W^T (+ b), RoPE on q and k, k and v into the cache */
+    rmsnorm_rows(f, f->xb, f->x, L->attn_norm, n);
+    if ((rc = matmul(f, &L->wq, f->xb, m->n_embd, f->q, m->q_dim, n)) ||
+        (rc = matmul(f, &L->wk, f->xb, m->n_embd, f->k, m->kv_dim, n)) ||
+        (rc = matmul(f, &L->wv, f->xb, m->n_embd, f->v, m->kv_dim, n)))
+        return rc;
+    add_bias_rows(f, f->q, L->bq, m->q_dim, n);
+    add_bias_rows(f, f->k, L->bk, m->kv_dim, n);
+    add_bias_rows(f, f->v, L->bv, m->kv_dim, n);
+    for (int t = 0; t < n; t++) {
+        float *q = f->q + (size_t)t * m->q_dim, *key = f->k + (size_t)t * m->kv_dim;
+        const float *value = f->v + (size_t)t * m->kv_dim;
+        k->rope_forward(q, m->n_head, m->head_dim, pos0 + t, &m->rope);
+        k->rope_forward(key, m->n_kv_head, m->head_dim, pos0 + t, &m->rope);
+        uint16_t *k_row = ed_kvcache_k(&f->kv, l, pos0 + t), *v_row = ed_kvcache_v(&f->kv, l, pos0 + t);
+        for (int i = 0; i < m->kv_dim; i++) {
+            k_row[i] = ed_fp32_to_fp16(key[i]);
+            v_row[i] = ed_fp32_to_fp16(value[i]);
+        }
+    }
+    attention_job_t job = {.f = f, .layer = l, .pos0 = pos0};
+    ed_pool_run(f->pool, ED_POOL_HIGH, n * m->n_head, attention_chunk, &job);
+    if ((rc = matmul(f, &L->wo, f->att, m->q_dim, f->xb2, m->n_embd, n)) != 0)
+        return rc;
+    k->add(f->x, f->x, f->xb2, n * m->n_embd);
+
+    /* feed-forward: x += (silu(norm(x) Wg^T) * norm(x) Wu^T) Wd^T */
+    rmsnorm_rows(f, f->xb, f->x, L->ffn_norm, n);
+    if ((rc = matmul(f, &L->w_gate, f->xb, m->n_embd, f->hb, m->n_ff, n)) ||
+        (rc = matmul(f, &L->w_up, f->xb, m->n_embd, f->hb2, m->n_ff, n)))
+        return rc;
+    k->swiglu_forward(f->hb, f->hb, f->hb2, n * m->n_ff);
+    if ((rc = matmul(f, &L->w_down, f->hb, m->n_ff, f->xb2, m->n_embd, n)) != 0)
+        return rc;
+    k->add(f->x, f->x, f->xb2, n * m->n_embd);
+    return 0;
+}
+
+/* One batch of n <= n_batch tokens at positions kv.n_used ...; logits of
+ * every row into all_logits (n, n_vocab) when non-NULL, and of the last
+ * row into f->logits when want_last (the last batch of a call). */
+static int batch(ed_forward_t *f, const int32_t *tokens, int n, float *all_logits, bool want_last)
+{
+    const ed_model_t *m = f->model;
+    int pos0 = f->kv.n_used, rc;
+    for (int t = 0; t < n; t++)
+        f->kernels->get_row(f->x + (size_t)t * m->n_embd, m->token_embd.data, m->token_embd.type,
+                            tokens[t], m->n_embd);
+    for (int l = 0; l < m->n_layer; l++)
+        if ((rc = block(f, l, n, pos0)) != 0)
+            return rc;
+    f->kv.n_used = pos0 + n;
+
+    size_t last = (size_t)(n - 1) * m->n_embd;
+    if (all_logits) {
+        rmsnorm_rows(f, f->xb, f->x, m->output_norm, n);
+        if ((rc = matmul(f, &m->output, f->xb, m->n_embd, all_logits, m->n_vocab, n)) != 0)
+            return rc;
+        memcpy(f->logits, all_logits + (size_t)(n - 1) * m->n_vocab, (size_t)m->n_vocab * sizeof(float));
+        return 0;
+    }
+    if (!want_last)
+        return 0;
+    rmsnorm_rows(f, f->xb + last, f->x + last, m->output_norm, 1);
+    return matmul(f, &m->output, f->xb + last, m->n_embd, f->logits, m->n_vocab, 1);
+}
+
+int ed_forward_eval(ed_forward_t *f, const int32_t *tokens, int n_tokens, float *all_logits,
+                    char err[ED_ERR_LEN])
+{
+    const ed_model_t *m = f->model;
+    if (n_tokens < 1) {
+        snprintf(err, ED_ERR_LEN, "forward: %d tokens to evaluate, expected at least 1", n_tokens);
+        return ED_EINVAL;
+    }
+    if (n_tokens > f->kv.n_ctx - f->kv.n_used) {
+        snprintf(err, ED_ERR_LEN, "context overflow: %d cached + %d new tokens > n_ctx %d", f->kv.n_used,
+                 n_tokens, f->kv.n_ctx);
+        return ED_ERANGE;
+    }
+    for (int i = 0; i < n_tokens; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->n_vocab) {
+            snprintf(err, ED_ERR_LEN, "token %d at index %d is outside the vocabulary of %d", tokens[i],
+                     i, m->n_vocab);
+            return ED_EINVAL;
+        }
+    int n_used = f->kv.n_used;
+    for (int i = 0; i < n_tokens; i += f->n_batch) {
+        int n = n_tokens - i < f->n_batch ? n_tokens - i : f->n_batch;
+        int rc = batch(f, tokens + i, n, all_logits ? all_logits + (size_t)i * m->n_vocab : NULL,
+                       i + n == n_tokens);
+        if (rc != 0) {
+            f->kv.n_used = n_used;
+            snprintf(err, ED_ERR_LEN, "forward: matrix product failed: %s", ed_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}

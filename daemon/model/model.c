@@ -1,0 +1,300 @@
+/* model.c - loads the hyper-parameters and weight pointers of a `llama` or
+ * `qwen2` GGUF model and checks every tensor against them (name, shape,
+ * type), so the forward pass never meets a surprise. Tensor names follow
+ * llama.cpp: token_embd, blk.N.attn_q, ..., output_norm, output. */
+#include "model/model.h"
+
+#include "kernels/quant.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *ed_model_arch_name(ed_arch_t arch)
+{
+    return arch == ED_ARCH_QWEN2 ? "qwen2" : "llama";
+}
+
+/* ------------------------------------------------------------ metadata ---- */
+
+/* Reads `<arch>.<suffix>` as a u32 in [1, INT32_MAX]; absent: *out = def, or
+ * an error when def is 0 (required). */
+static int get_dim(const ed_gguf_t *gguf, const char *arch, const char *suffix, int def, int *out,
+                   char err[ED_ERR_LEN])
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    uint32_t value = 0;
+    int rc = ed_gguf_get_u32(gguf, key, &value);
+    if (rc == ED_ENOENT && def > 0) {
+        *out = def;
+        return 0;
+    }
+    if (rc == ED_ENOENT) {
+        snprintf(err, ED_ERR_LEN, "metadata key %s is missing", key);
+        return ED_EFORMAT;
+    }
+    if (rc != 0 || value == 0 || value > INT32_MAX) {
+        snprintf(err, ED_ERR_LEN, "metadata key %s: expected a positive integer", key);
+        return ED_EFORMAT;
+    }
+    *out = (int)value;
+    return 0;
+}
+
+/* Reads `<arch>.<suffix>` as a positive f32; absent: def. */
+static int get_positive_f32(const ed_gguf_t *gguf, const char *arch, const char *suffix, float def,
+                            float *out, char err[ED_ERR_LEN])
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    int rc = ed_gguf_get_f32(gguf, key, out);
+    if (rc == ED_ENOENT) {
+        *out = def;
+        return 0;
+    }
+    if (rc != 0 || !(*out > 0) || *out > 1e30f) {
+        snprintf(err, ED_ERR_LEN, "metadata key %s: expected a positive number", key);
+        return ED_EFORMAT;
+    }
+    return 0;
+}
+
+/* Linear RoPE scaling: `rope.scaling.type` none/linear with
+ * `rope.scaling.factor`, or the older `rope.scale_linear`. */
+static int read_rope_scaling(const ed_gguf_t *gguf, const char *arch, float *freq_scale,
+                             char err[ED_ERR_LEN])
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    ed_str_t type = {0};
+    int rc = ed_gguf_get_str(gguf, key, &type);
+    if (rc != 0 && rc != ED_ENOENT) {
+        snprintf(err, ED_ERR_LEN, "metadata key %s: expected a string", key);
+        return ED_EFORMAT;
+    }
+    float factor = 1.0f;
+    if (rc == 0 && ed_str_eq(type, "none")) {
+        *freq_scale = 1.0f;
+        return 0;
+    }
+    if (rc == 0 && !ed_str_eq(type, "linear")) {
+        snprintf(err, ED_ERR_LEN, "%s = \"%.*s\": only \"none\" and \"linear\" RoPE scaling are supported",
+                 key, (int)(type.len > 32 ? 32 : type.len), type.ptr);
+        return ED_EUNSUPPORTED;
+    }
+    rc = get_positive_f32(gguf, arch, rc == 0 ? "rope.scaling.factor" : "rope.scale_linear", 1.0f,
+                          &factor, err);
+    if (rc != 0)
+        return rc;
+    *freq_scale = 1.0f / factor;
+    return 0;
+}
+
+static int read_hparams(ed_model_t *m, const ed_gguf_t *gguf, const char *arch, char err[ED_ERR_LEN])
+{
+    int rc;
+    if ((rc = get_dim(gguf, arch, "embedding_length", 0, &m->n_embd, err)) ||
+        (rc = get_dim(gguf, arch, "block_count", 0, &m->n_layer, err)) ||
+        (rc = get_dim(gguf, arch, "feed_forward_length", 0, &m->n_ff, err)) ||
+        (rc = get_dim(gguf, arch, "attention.head_count", 0, &m->n_head, err)) ||
+        (rc = get_dim(gguf, arch, "attention.head_count_kv", m->n_head, &m->n_kv_head, err)) ||
+        (rc = get_dim(gguf, arch, "context_length", 0, &m->n_ctx_train, err)))
+        return rc;
+    if (m->n_embd % m->n_head != 0 || m->n_head % m->n_kv_head != 0) {
+        snprintf(err, ED_ERR_LEN,
+                 "%s: embedding_length %d, head_count %d, head_count_kv %d: the heads must divide "
+                 "the width and the KV heads the heads",
+                 arch, m->n_embd, m->n_head, m->n_kv_head);
+        return ED_EFORMAT;
+    }
+    int key_length = 0, value_length = 0;
+    if ((rc = get_dim(gguf, arch, "attention.key_length", m->n_embd / m->n_head, &key_length, err)) ||
+        (rc = get_dim(gguf, arch, "attention.value_length", key_length, &value_length, err)))
+        return rc;
+    if (key_length != value_length || key_length % 2 != 0) {
+        snprintf(err, ED_ERR_LEN, "%s: attention.key_length %d, value_length %d: must be equal and even",
+                 arch, key_length, value_length);
+        return ED_EUNSUPPORTED;
+    }
+    m->head_dim = key_length;
+    m->q_dim = m->n_head * m->head_dim;
+    m->kv_dim = m->n_kv_head * m->head_dim;
+
+    if ((rc = get_positive_f32(gguf, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &m->rms_eps, err)) ||
+        (rc = get_dim(gguf, arch, "rope.dimension_count", m->head_dim, &m->rope.n_rot, err)) ||
+        (rc = get_positive_f32(gguf, arch, "rope.freq_base", 10000.0f, &m->rope.freq_base, err)) ||
+        (rc = read_rope_scaling(gguf, arch, &m->rope.freq_scale, err)))
+        return rc;
+    if (m->rope.n_rot % 2 != 0 || m->rope.n_rot > m->head_dim) {
+        snprintf(err, ED_ERR_LEN, "%s.rope.dimension_count %d: expected even and at most the head size %d",
+                 arch, m->rope.n_rot, m->head_dim);
+        return ED_EFORMAT;
+    }
+    m->rope.neox = m->arch == ED_ARCH_QWEN2;
+    return 0;
+}
+
+/* ------------------------------------------------------------- tensors ---- */
+
+typedef enum {
+    TENSOR_F32,    /* a norm, bias or factor vector: f32 only */
+    TENSOR_MATRIX, /* a weight matrix: any type the kernels convert */
+} tensor_kind_t;
+
+/* Finds `name` and checks it is [ne0] (ne1 == 0) or [ne0, ne1] of the kind's
+ * types. *out = NULL without error when absent and optional. */
+static int find(const ed_gguf_t *gguf, const char *name, tensor_kind_t kind, int64_t ne0, int64_t ne1,
+                bool optional, const ed_gguf_tensor_t **out, char err[ED_ERR_LEN])
+{
+    const ed_gguf_tensor_t *t = ed_gguf_find_tensor(gguf, name);
+    *out = NULL;
+    if (!t) {
+        if (optional)
+            return 0;
+        snprintf(err, ED_ERR_LEN, "tensor %s is missing", name);
+        return ED_EFORMAT;
+    }
+    uint32_t want_dims = ne1 ? 2 : 1;
+    if (t->n_dims != want_dims || t->ne[0] != ne0 || (ne1 && t->ne[1] != ne1)) {
+        char got[96] = "", want[48];
+        for (uint32_t d = 0; d < t->n_dims; d++) {
+            size_t used = strlen(got);
+            snprintf(got + used, sizeof got - used, "%s%" PRId64, d ? ", " : "", t->ne[d]);
+        }
+        if (ne1)
+            snprintf(want, sizeof want, "%" PRId64 ", %" PRId64, ne0, ne1);
+        else
+            snprintf(want, sizeof want, "%" PRId64, ne0);
+        snprintf(err, ED_ERR_LEN, "tensor %s has shape [%s], expected [%s]", name, got, want);
+        return ED_EFORMAT;
+    }
+    const ed_type_info_t *info = ed_type_info(t->type);
+    const char *type_name = info ? info->name : "unknown";
+    if (kind == TENSOR_F32 && t->type != ED_TYPE_F32) {
+        snprintf(err, ED_ERR_LEN, "tensor %s has type %s, expected f32", name, type_name);
+        return ED_EUNSUPPORTED;
+    }
+    const ed_quant_traits_t *traits = ed_quant_traits(t->type);
+    if (kind == TENSOR_MATRIX && (!traits || !info || ne0 % info->block_len != 0)) {
+        snprintf(err, ED_ERR_LEN, "tensor %s has type %s, which edged cannot use for a weight matrix",
+                 name, type_name);
+        return ED_EUNSUPPORTED;
+    }
+    *out = t;
+    return 0;
+}
+
+static int find_vector(const ed_gguf_t *gguf, const char *name, int64_t n, bool optional,
+                       const float **out, char err[ED_ERR_LEN])
+{
+    const ed_gguf_tensor_t *t;
+    int rc = find(gguf, name, TENSOR_F32, n, 0, optional, &t, err);
+    *out = t ? (const float *)t->data : NULL;
+    return rc;
+}
+
+static int find_matrix(const ed_gguf_t *gguf, const char *name, int64_t n_in, int64_t n_out,
+                       bool optional, ed_matrix_t *out, char err[ED_ERR_LEN])
+{
+    const ed_gguf_tensor_t *t;
+    int rc = find(gguf, name, TENSOR_MATRIX, n_in, n_out, optional, &t, err);
+    out->data = t ? t->data : NULL;
+    out->type = t ? (int)t->type : 0;
+    return rc;
+}
+
+static int load_layer(ed_model_t *m, const ed_gguf_t *gguf, int l, char err[ED_ERR_LEN])
+{
+    ed_layer_t *L = &m->layers[l];
+    bool biases = m->arch == ED_ARCH_QWEN2;
+    char name[96];
+    int rc;
+#define NAME(what) (snprintf(name, sizeof name, "blk.%d." what, l), name)
+    if ((rc = find_vector(gguf, NAME("attn_norm.weight"), m->n_embd, false, &L->attn_norm, err)) ||
+        (rc = find_matrix(gguf, NAME("attn_q.weight"), m->n_embd, m->q_dim, false, &L->wq, err)) ||
+        (rc = find_matrix(gguf, NAME("attn_k.weight"), m->n_embd, m->kv_dim, false, &L->wk, err)) ||
+        (rc = find_matrix(gguf, NAME("attn_v.weight"), m->n_embd, m->kv_dim, false, &L->wv, err)) ||
+        (rc = find_vector(gguf, NAME("attn_q.bias"), m->q_dim, !biases, &L->bq, err)) ||
+        (rc = find_vector(gguf, NAME("attn_k.bias"), m->kv_dim, !biases, &L->bk, err)) ||
+        (rc = find_vector(gguf, NAME("attn_v.bias"), m->kv_dim, !biases, &L->bv, err)) ||
+        (rc = find_matrix(gguf, NAME("attn_output.weight"), m->q_dim, m->n_embd, false, &L->wo, err)) ||
+        (rc = find_vector(gguf, NAME("ffn_norm.weight"), m->n_embd, false, &L->ffn_norm, err)) ||
+        (rc = find_matrix(gguf, NAME("ffn_gate.weight"), m->n_embd, m->n_ff, false, &L->w_gate, err)) ||
+        (rc = find_matrix(gguf, NAME("ffn_up.weight"), m->n_embd, m->n_ff, false, &L->w_up, err)) ||
+        (rc = find_matrix(gguf, NAME("ffn_down.weight"), m->n_ff, m->n_embd, false, &L->w_down, err)))
+        return rc;
+#undef NAME
+    return 0;
+}
+
+int ed_model_load(ed_model_t *m, const ed_gguf_t *gguf, char err[ED_ERR_LEN])
+{
+    memset(m, 0, sizeof *m);
+    ed_str_t arch_str;
+    if (ed_gguf_get_str(gguf, "general.architecture", &arch_str) != 0) {
+        snprintf(err, ED_ERR_LEN, "metadata key general.architecture is missing or not a string");
+        return ED_EFORMAT;
+    }
+    const char *arch;
+    if (ed_str_eq(arch_str, "llama")) {
+        m->arch = ED_ARCH_LLAMA;
+    } else if (ed_str_eq(arch_str, "qwen2")) {
+        m->arch = ED_ARCH_QWEN2;
+    } else {
+        snprintf(err, ED_ERR_LEN, "general.architecture = \"%.*s\": edged runs llama and qwen2",
+                 (int)(arch_str.len > 64 ? 64 : arch_str.len), arch_str.ptr);
+        return ED_EUNSUPPORTED;
+    }
+    arch = ed_model_arch_name(m->arch);
+    int rc = read_hparams(m, gguf, arch, err);
+    if (rc != 0)
+        return rc;
+
+    const ed_gguf_tensor_t *embd = ed_gguf_find_tensor(gguf, "token_embd.weight");
+    if (!embd || embd->n_dims != 2 || embd->ne[1] <= 0 || embd->ne[1] > INT32_MAX) {
+        snprintf(err, ED_ERR_LEN, "tensor token_embd.weight is %s, expected [%d, n_vocab]",
+                 embd ? "misshapen" : "missing", m->n_embd);
+        return ED_EFORMAT;
+    }
+    m->n_vocab = (int)embd->ne[1];
+    char key[128];
+    snprintf(key, sizeof key, "%s.vocab_size", arch);
+    uint32_t vocab_size = 0;
+    if (ed_gguf_get_u32(gguf, key, &vocab_size) == 0 && vocab_size != (uint32_t)m->n_vocab) {
+        snprintf(err, ED_ERR_LEN, "%s = %" PRIu32 " but token_embd.weight has %d rows", key, vocab_size,
+                 m->n_vocab);
+        return ED_EFORMAT;
+    }
+    if ((rc = find_matrix(gguf, "token_embd.weight", m->n_embd, m->n_vocab, false, &m->token_embd, err)) ||
+        (rc = find_vector(gguf, "output_norm.weight", m->n_embd, false, &m->output_norm, err)) ||
+        (rc = find_matrix(gguf, "output.weight", m->n_embd, m->n_vocab, true, &m->output, err)) ||
+        (rc = find_vector(gguf, "rope_freqs.weight", m->rope.n_rot / 2, true, &m->rope.freq_factors, err)))
+        return rc;
+    m->tied = m->output.data == NULL;
+    if (m->tied)
+        m->output = m->token_embd;
+
+    m->layers = calloc((size_t)m->n_layer, sizeof *m->layers);
+    if (!m->layers) {
+        snprintf(err, ED_ERR_LEN, "out of memory for %d layers", m->n_layer);
+        return ED_ENOMEM;
+    }
+    for (int l = 0; l < m->n_layer; l++)
+        if ((rc = load_layer(m, gguf, l, err)) != 0)
+            goto fail;
+    return 0;
+
+fail:
+    ed_model_free(m);
+    return rc;
+}
+
+void ed_model_free(ed_model_t *m)
+{
+    if (!m)
+        return;
+    free(m->layers);
+    m->layers = NULL;
+}

@@ -1,0 +1,75 @@
+/* model.h - the hyper-parameters and weights of a decoder-only transformer
+ * of the Llama family (architectures `llama` and `qwen2`), read from an open
+ * GGUF file. Weights are pointers into the file's mapping, never copied;
+ * every tensor's presence, shape and type is checked at load. The forward
+ * pass over these weights is in forward.h, the KV cache in kvcache.h. */
+#ifndef ED_MODEL_MODEL_H
+#define ED_MODEL_MODEL_H
+
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include "model/gguf.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum {
+    ED_ARCH_LLAMA = 0, /* Llama 1/2/3, TinyLlama, Mistral, SmolLM: normal RoPE, no biases */
+    ED_ARCH_QWEN2 = 1, /* Qwen2 / Qwen2.5: Q/K/V biases, NeoX RoPE */
+} ed_arch_t;
+
+/* A weight matrix (n_out rows of n_in elements) in any type with quant
+ * traits, rows contiguous as GGUF stores them. */
+typedef struct {
+    const void *data; /* into the GGUF mapping */
+    int type;         /* ed_type_t */
+} ed_matrix_t;
+
+typedef struct {
+    const float *attn_norm; /* (n_embd) */
+    ed_matrix_t wq;         /* (q_dim, n_embd) */
+    ed_matrix_t wk;         /* (kv_dim, n_embd) */
+    ed_matrix_t wv;         /* (kv_dim, n_embd) */
+    const float *bq;        /* (q_dim), qwen2 only, else NULL */
+    const float *bk;        /* (kv_dim), qwen2 only, else NULL */
+    const float *bv;        /* (kv_dim), qwen2 only, else NULL */
+    ed_matrix_t wo;         /* (n_embd, q_dim) */
+    const float *ffn_norm;  /* (n_embd) */
+    ed_matrix_t w_gate;     /* (n_ff, n_embd) */
+    ed_matrix_t w_up;       /* (n_ff, n_embd) */
+    ed_matrix_t w_down;     /* (n_embd, n_ff) */
+} ed_layer_t;
+
+typedef struct {
+    ed_arch_t arch;
+    int n_vocab;     /* rows of token_embd */
+    int n_embd;      /* residual stream width */
+    int n_layer;
+    int n_head;      /* query heads */
+    int n_kv_head;   /* key/value heads; divides n_head (GQA when fewer) */
+    int head_dim;    /* elements per head */
+    int q_dim;       /* n_head * head_dim */
+    int kv_dim;      /* n_kv_head * head_dim */
+    int n_ff;        /* feed-forward hidden width */
+    int n_ctx_train; /* <arch>.context_length: the context the model was trained for */
+    float rms_eps;   /* RMS-norm epsilon */
+    ed_rope_t rope;  /* n_rot, layout, base, linear scale, rope_freqs factors */
+
+    ed_matrix_t token_embd;   /* (n_vocab, n_embd) */
+    const float *output_norm; /* (n_embd) */
+    ed_matrix_t output;       /* (n_vocab, n_embd); token_embd when tied */
+    bool tied;                /* the file has no output.weight */
+    ed_layer_t *layers;       /* (n_layer), owned */
+} ed_model_t;
+
+/* Fills `model` from `gguf`, which must stay open while the model is used.
+ * Returns 0, or ED_EUNSUPPORTED (architecture, tensor type, layout edged does
+ * not run) / ED_EFORMAT (missing key or tensor, wrong shape) / ED_ENOMEM,
+ * with `err` naming the key or tensor, what it holds and what was expected. */
+int ed_model_load(ed_model_t *model, const ed_gguf_t *gguf, char err[ED_ERR_LEN]);
+/* Frees what load allocated; accepts a zeroed or half-loaded model. */
+void ed_model_free(ed_model_t *model);
+/* "llama", "qwen2". */
+const char *ed_model_arch_name(ed_arch_t arch);
+
+#endif
