@@ -3,7 +3,12 @@
  * offset, alignment and tensor size is checked against the file size with
  * overflow-checked arithmetic at open, so the accessors below cannot read
  * outside the mapping. Strings point into the mapping and are NOT
- * NUL-terminated: use their length. Any thread may read an open file. */
+ * NUL-terminated: use their length. Any thread may read an open file.
+ * Decisions: arrays of arrays are rejected (ED_EUNSUPPORTED: no writer makes
+ * them); keys and tensor names must be non-empty and unique (names at most 64
+ * bytes); n_dims is 1..4 and every dimension > 0; tensors must not overlap;
+ * n_kv and n_tensors are bounded by what the file's size can hold and by
+ * 2^20 each, so a small file cannot make the reader allocate much. */
 #ifndef ED_MODEL_GGUF_H
 #define ED_MODEL_GGUF_H
 
