@@ -91,7 +91,7 @@ LIBS_client  := edgeclient llhttp
 libs_for      = $(if $(LIBS_$(1)),$(LIBS_$(1)),$(LIBS_ALL))
 needs_faiss   = $(filter rag,$(call libs_for,$(1)))
 
-EDGED_LIBS   := core http api llhttp
+EDGED_LIBS   := core http api model kernels llhttp
 
 # Test programs: tests/<kind>/<sub>/<name>.c -> $(BUILD)/tests/<kind>/<sub>/<name>,
 # linked with the archives of <sub> (tests/kernels/* link only the kernels).

@@ -8,6 +8,7 @@
 #include "core/metrics.h"
 #include "core/notify.h"
 #include "http/peer.h"
+#include "model/info.h"
 #include "http/server.h"
 
 #include <errno.h>
@@ -33,10 +34,48 @@ typedef struct {
     int exit_code;
 } daemon_t;
 
+/* `edged model-info FILE [--ctx N]`: prints a GGUF model's summary. */
+static int model_info_main(int argc, char **argv)
+{
+    const char *path = NULL;
+    unsigned long n_ctx = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--ctx") == 0 && i + 1 < argc) {
+            char *end;
+            n_ctx = strtoul(argv[++i], &end, 10);
+            if (*end || n_ctx > UINT32_MAX) {
+                fprintf(stderr, "edged model-info: --ctx: expected a token count, got \"%s\"\n", argv[i]);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: edged model-info FILE [--ctx N]\n"
+                   "Prints a GGUF model's architecture, hyper-parameters, tokenizer, tensors and\n"
+                   "the memory it needs at a context of N tokens (default: the model's own).\n");
+            return 0;
+        } else if (!path && argv[i][0] != '-') {
+            path = argv[i];
+        } else {
+            fprintf(stderr, "edged model-info: unexpected argument \"%s\" (see edged model-info --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "usage: edged model-info FILE [--ctx N]\n");
+        return 2;
+    }
+    char err[ED_ERR_LEN];
+    if (ed_model_info_print(stdout, path, (uint32_t)n_ctx, err) != 0) {
+        fprintf(stderr, "edged: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: edged [options]\n"
+            "       edged model-info FILE [--ctx N]\n"
             "\n"
             "edged is an on-device LLM service: it serves an HTTP API on a Unix socket.\n"
             "\n"
@@ -151,6 +190,8 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    if (argc > 1 && strcmp(argv[1], "model-info") == 0)
+        return model_info_main(argc - 1, argv + 1);
     static daemon_t d;
     d.config_path = ED_CONFIG_DEFAULT_PATH;
     bool check_only = false;
