@@ -43,7 +43,8 @@ void ed_pretok_free(ed_pretok_t *pretok);
 
 /* Cuts text[0, len), which must be valid UTF-8 shorter than 2^31 bytes, into
  * pieces appended to `out` (reset first). Any thread may call it at the same
- * time. 0, or ED_ENOMEM / ED_EFORMAT (a match failed). */
+ * time. 0, or ED_ENOMEM, ED_ETOOBIG (2^31 bytes or more) or ED_EFORMAT
+ * (a match failed). */
 int ed_pretok_split(const ed_pretok_t *pretok, const char *text, size_t len, ed_spans_t *out);
 
 #endif

@@ -102,6 +102,11 @@ int ed__encode_merge(const ed_vocab_t *vocab, ed__encode_work_t *work, const cha
         uint32_t char_len = CHAR_LEN[(unsigned char)text[offset] >> 4];
         if (char_len > len - offset)
             char_len = len - offset;
+        for (uint32_t k = 1; k < char_len; k++)
+            if (((unsigned char)text[offset + k] & 0xc0) != 0x80) {
+                char_len = 1; /* not a character: its bytes go one by one */
+                break;
+            }
         offset += char_len;
         work->symbols[n] = (ed__symbol_t){n - 1, offset == len ? -1 : n + 1, offset - char_len, char_len};
     }

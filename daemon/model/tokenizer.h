@@ -70,9 +70,12 @@ typedef bool (*ed__merge_key_fn)(const ed_vocab_t *vocab, const char *text, uint
 
 /* Grows work->buf to at least `size` bytes. 0 or ED_ENOMEM. */
 int ed__encode_reserve(ed__encode_work_t *work, size_t size);
-/* Cuts text[0, len) into UTF-8 characters (by lead byte, as llama.cpp does)
- * and merges neighbours by `key` until none may merge. The result is the
- * chain work->symbols from index 0 (none when len is 0). 0 or ED_ENOMEM. */
+/* Cuts text[0, len) into UTF-8 characters (by lead byte, as llama.cpp does;
+ * a lead byte without its continuation bytes stands alone, where llama.cpp
+ * would swallow the bytes after it, so SPM's byte fallback keeps invalid
+ * UTF-8 exactly) and merges neighbours by `key` until none may merge. The
+ * result is the chain work->symbols from index 0 (none when len is 0).
+ * 0 or ED_ENOMEM. */
 int ed__encode_merge(const ed_vocab_t *vocab, ed__encode_work_t *work, const char *text, uint32_t len,
                      ed__merge_key_fn key);
 

@@ -269,19 +269,23 @@ static int load_merges(ed_vocab_t *vocab, const ed_gguf_t *gguf, char err[ED_ERR
     return 0;
 }
 
-/* An optional token-id key: absent keeps *id; out of range is an error. */
+/* An optional token-id key: absent, negative, or naming no token of this
+ * vocabulary (llama.cpp only warns), keeps *id; a value that is not an
+ * integer is an error. */
 static int get_id(const ed_gguf_t *gguf, const ed_vocab_t *vocab, const char *key, int32_t *id,
                   char err[ED_ERR_LEN])
 {
-    uint32_t value;
-    int rc = ed_gguf_get_u32(gguf, key, &value);
-    if (rc == ED_ENOENT)
-        return 0;
-    if (rc < 0 || value >= (uint32_t)vocab->n_tokens) {
-        snprintf(err, ED_ERR_LEN, "%s: expected a token id below %d", key, (int)vocab->n_tokens);
+    uint64_t value;
+    int32_t negative;
+    int rc = ed_gguf_get_u64(gguf, key, &value);
+    if (rc == ED_ENOENT || (rc < 0 && ed_gguf_get_i32(gguf, key, &negative) == 0))
+        return 0; /* absent, or negative: "no such token" */
+    if (rc < 0) {
+        snprintf(err, ED_ERR_LEN, "%s: expected a token id", key);
         return ED_EFORMAT;
     }
-    *id = (int32_t)value;
+    if (value < (uint64_t)vocab->n_tokens)
+        *id = (int32_t)value;
     return 0;
 }
 
@@ -360,39 +364,40 @@ static void load_byte_tokens(ed_vocab_t *vocab)
     }
 }
 
-static const ed_vocab_t *sort_vocab; /* qsort has no context argument */
-
-static int longer_first(const void *a, const void *b)
+static int compare_u64(const void *a, const void *b)
 {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    uint64_t lx = sort_vocab->text[x].len, ly = sort_vocab->text[y].len;
-    if (lx != ly)
-        return lx > ly ? -1 : 1;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
+static bool is_special_type(uint8_t type)
+{
+    return type == ED_TOKEN_CONTROL || type == ED_TOKEN_USER_DEFINED || type == ED_TOKEN_UNKNOWN;
+}
+
+/* The tokens the tokenizer looks for in text, longest first (then lower id),
+ * so that a longer token wins over one it contains. */
 static int load_special_list(ed_vocab_t *vocab, char err[ED_ERR_LEN])
 {
     size_t n = 0;
-    for (int32_t id = 0; id < vocab->n_tokens; id++) {
-        uint8_t type = vocab->type[id];
-        n += vocab->text[id].len > 0 &&
-             (type == ED_TOKEN_CONTROL || type == ED_TOKEN_USER_DEFINED || type == ED_TOKEN_UNKNOWN);
-    }
+    for (int32_t id = 0; id < vocab->n_tokens; id++)
+        n += vocab->text[id].len > 0 && is_special_type(vocab->type[id]);
+    uint64_t *keys = malloc((n ? n : 1) * sizeof *keys);
     vocab->special = malloc((n ? n : 1) * sizeof *vocab->special);
-    if (!vocab->special) {
+    if (!keys || !vocab->special) {
+        free(keys);
         snprintf(err, ED_ERR_LEN, "special tokens: out of memory");
         return ED_ENOMEM;
     }
-    for (int32_t id = 0; id < vocab->n_tokens; id++) {
-        uint8_t type = vocab->type[id];
-        if (vocab->text[id].len > 0 &&
-            (type == ED_TOKEN_CONTROL || type == ED_TOKEN_USER_DEFINED || type == ED_TOKEN_UNKNOWN))
-            vocab->special[vocab->n_special++] = id;
-    }
-    sort_vocab = vocab;
-    qsort(vocab->special, vocab->n_special, sizeof *vocab->special, longer_first);
-    sort_vocab = NULL;
+    for (int32_t id = 0; id < vocab->n_tokens; id++)
+        if (vocab->text[id].len > 0 && is_special_type(vocab->type[id])) {
+            uint64_t len = vocab->text[id].len < UINT32_MAX ? vocab->text[id].len : UINT32_MAX;
+            keys[vocab->n_special++] = ((UINT32_MAX - len) << 32) | (uint32_t)id;
+        }
+    qsort(keys, vocab->n_special, sizeof *keys, compare_u64);
+    for (size_t i = 0; i < vocab->n_special; i++)
+        vocab->special[i] = (int32_t)(keys[i] & 0xffffffffu);
+    free(keys);
     return 0;
 }
 

@@ -1,0 +1,238 @@
+/* chat.c - chat-format detection by marker strings and rendering of each
+ * family as its reference Jinja template renders it (Hugging Face's
+ * apply_chat_template: trim_blocks, and the `| trim` / `.strip()` the
+ * templates apply), minus the leading BOS. */
+#include "model/chat.h"
+
+#include <string.h>
+
+static const char *const NAMES[] = {
+    [ED_CHAT_CHATML] = "chatml", [ED_CHAT_LLAMA2] = "llama2", [ED_CHAT_LLAMA3] = "llama3",
+    [ED_CHAT_MISTRAL] = "mistral", [ED_CHAT_ZEPHYR] = "zephyr", [ED_CHAT_PHI3] = "phi3",
+    [ED_CHAT_GEMMA] = "gemma",
+};
+#define N_FAMILIES (sizeof NAMES / sizeof NAMES[0])
+
+const char *ed_chat_family_name(ed_chat_family_t family)
+{
+    return (size_t)family < N_FAMILIES ? NAMES[family] : "unknown";
+}
+
+int ed_chat_family_from_name(const char *name, ed_chat_family_t *out)
+{
+    for (size_t i = 0; i < N_FAMILIES; i++)
+        if (strcmp(name, NAMES[i]) == 0) {
+            *out = (ed_chat_family_t)i;
+            return 0;
+        }
+    return ED_EINVAL;
+}
+
+int ed_chat_role_from_name(const char *name, size_t len, ed_chat_role_t *out)
+{
+    static const char *const ROLES[] = {"system", "user", "assistant"};
+    for (size_t i = 0; i < 3; i++)
+        if (strlen(ROLES[i]) == len && memcmp(ROLES[i], name, len) == 0) {
+            *out = (ed_chat_role_t)i;
+            return 0;
+        }
+    return ED_EINVAL;
+}
+
+static bool contains(const char *tmpl, size_t len, const char *marker)
+{
+    return memmem(tmpl, len, marker, strlen(marker)) != NULL;
+}
+
+ed_chat_family_t ed_chat_detect(const char *tmpl, size_t len)
+{
+    if (!tmpl || len == 0)
+        return ED_CHAT_CHATML;
+    if (contains(tmpl, len, "<|im_start|>"))
+        return ED_CHAT_CHATML;
+    if (contains(tmpl, len, "<|start_header_id|>"))
+        return ED_CHAT_LLAMA3;
+    if (contains(tmpl, len, "<start_of_turn>"))
+        return ED_CHAT_GEMMA;
+    if (contains(tmpl, len, "[INST]"))
+        return contains(tmpl, len, "<<SYS>>") ? ED_CHAT_LLAMA2 : ED_CHAT_MISTRAL;
+    if (contains(tmpl, len, "<|user|>"))
+        return contains(tmpl, len, "<|end|>") ? ED_CHAT_PHI3 : ED_CHAT_ZEPHYR;
+    return ED_CHAT_CHATML;
+}
+
+/* ------------------------------------------------------------- render ---- */
+
+typedef struct {
+    char *buf;
+    size_t cap, n; /* n counts past cap */
+} writer_t;
+
+static void put(writer_t *w, const char *bytes, size_t len)
+{
+    if (w->n < w->cap)
+        memcpy(w->buf + w->n, bytes, len < w->cap - w->n ? len : w->cap - w->n);
+    w->n += len;
+}
+
+static void puts_(writer_t *w, const char *text) { put(w, text, strlen(text)); }
+
+static bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* Jinja's `| trim` and Python's strip(), for ASCII whitespace. */
+static void put_trimmed(writer_t *w, const char *text, size_t len)
+{
+    while (len > 0 && is_space(text[0]))
+        text++, len--;
+    while (len > 0 && is_space(text[len - 1]))
+        len--;
+    put(w, text, len);
+}
+
+static const char *const ROLE_NAMES[] = {"system", "user", "assistant"};
+
+/* A user message with a folded system message before it, as Llama 2,
+ * Mistral and Gemma join them. */
+static void put_user_content(writer_t *w, ed_chat_family_t family, const ed_chat_message_t *system,
+                             const ed_chat_message_t *user)
+{
+    if (family == ED_CHAT_LLAMA2) {
+        /* '<<SYS>>\n' + system + '\n<</SYS>>\n\n' + content, then .strip() */
+        if (system) {
+            puts_(w, "<<SYS>>\n");
+            put(w, system->content, system->len);
+            puts_(w, "\n<</SYS>>\n\n");
+            put_trimmed(w, user->content, user->len);
+        } else {
+            put_trimmed(w, user->content, user->len);
+        }
+        return;
+    }
+    if (system) {
+        if (family == ED_CHAT_GEMMA)
+            put_trimmed(w, system->content, system->len);
+        else
+            put(w, system->content, system->len);
+        puts_(w, "\n\n");
+    }
+    if (family == ED_CHAT_GEMMA)
+        put_trimmed(w, user->content, user->len);
+    else
+        put(w, user->content, user->len);
+}
+
+/* One turn of a family without a system role; `system` is folded in. */
+static void put_folded_turn(writer_t *w, ed_chat_family_t family, const char *bos, const char *eos,
+                            const ed_chat_message_t *system, const ed_chat_message_t *m, bool first)
+{
+    switch (family) {
+    case ED_CHAT_LLAMA2:
+        if (m->role == ED_CHAT_ASSISTANT) {
+            puts_(w, " ");
+            put_trimmed(w, m->content, m->len);
+            puts_(w, " ");
+            puts_(w, eos);
+        } else {
+            if (!first)
+                puts_(w, bos);
+            puts_(w, "[INST] ");
+            put_user_content(w, family, system, m);
+            puts_(w, " [/INST]");
+        }
+        break;
+    case ED_CHAT_MISTRAL:
+        if (m->role == ED_CHAT_ASSISTANT) {
+            put(w, m->content, m->len);
+            puts_(w, eos);
+        } else {
+            puts_(w, "[INST] ");
+            put_user_content(w, family, system, m);
+            puts_(w, " [/INST]");
+        }
+        break;
+    default: /* ED_CHAT_GEMMA */
+        puts_(w, m->role == ED_CHAT_ASSISTANT ? "<start_of_turn>model\n" : "<start_of_turn>user\n");
+        if (m->role == ED_CHAT_ASSISTANT)
+            put_trimmed(w, m->content, m->len);
+        else
+            put_user_content(w, family, system, m);
+        puts_(w, "<end_of_turn>\n");
+        break;
+    }
+}
+
+int ed_chat_format(ed_chat_family_t family, const char *bos, const char *eos,
+                   const ed_chat_message_t *messages, size_t n_messages, bool add_generation_prompt,
+                   char *out, size_t cap, size_t *n_out)
+{
+    writer_t w = {out, cap, 0};
+    const bool folds_system = family == ED_CHAT_LLAMA2 || family == ED_CHAT_MISTRAL || family == ED_CHAT_GEMMA;
+    const ed_chat_message_t *pending_system = NULL;
+    bool first_turn = true;
+    for (size_t i = 0; i < n_messages; i++) {
+        const ed_chat_message_t *m = &messages[i];
+        const char *role = ROLE_NAMES[m->role <= ED_CHAT_ASSISTANT ? m->role : ED_CHAT_USER];
+        if (folds_system) {
+            if (m->role == ED_CHAT_SYSTEM && !pending_system && i + 1 < n_messages) {
+                pending_system = m; /* joined to the next user message */
+                continue;
+            }
+            ed_chat_message_t as_user = *m;
+            if (m->role == ED_CHAT_SYSTEM)
+                as_user.role = ED_CHAT_USER; /* a second or final system message stands alone */
+            const ed_chat_message_t *system = as_user.role == ED_CHAT_USER ? pending_system : NULL;
+            if (system)
+                pending_system = NULL;
+            put_folded_turn(&w, family, bos, eos, system, &as_user, first_turn);
+            first_turn = false;
+            continue;
+        }
+        switch (family) {
+        case ED_CHAT_LLAMA3:
+            puts_(&w, "<|start_header_id|>");
+            puts_(&w, role);
+            puts_(&w, "<|end_header_id|>\n\n");
+            put_trimmed(&w, m->content, m->len);
+            puts_(&w, "<|eot_id|>");
+            break;
+        case ED_CHAT_ZEPHYR:
+        case ED_CHAT_PHI3:
+            puts_(&w, "<|");
+            puts_(&w, role);
+            puts_(&w, "|>\n");
+            put(&w, m->content, m->len);
+            puts_(&w, family == ED_CHAT_PHI3 ? "<|end|>" : eos);
+            puts_(&w, "\n");
+            break;
+        default: /* ED_CHAT_CHATML */
+            puts_(&w, "<|im_start|>");
+            puts_(&w, role);
+            puts_(&w, "\n");
+            put(&w, m->content, m->len);
+            puts_(&w, "<|im_end|>\n");
+            break;
+        }
+    }
+    if (add_generation_prompt) {
+        switch (family) {
+        case ED_CHAT_LLAMA3:
+            puts_(&w, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+            break;
+        case ED_CHAT_ZEPHYR:
+        case ED_CHAT_PHI3:
+            puts_(&w, "<|assistant|>\n");
+            break;
+        case ED_CHAT_GEMMA:
+            puts_(&w, "<start_of_turn>model\n");
+            break;
+        case ED_CHAT_LLAMA2:
+        case ED_CHAT_MISTRAL:
+            break; /* the model answers straight after [/INST] */
+        case ED_CHAT_CHATML:
+            puts_(&w, "<|im_start|>assistant\n");
+            break;
+        }
+    }
+    *n_out = w.n;
+    return w.n > cap ? ED_ERANGE : 0;
+}

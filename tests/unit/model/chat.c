@@ -1,0 +1,199 @@
+/* tests/unit/model/chat.c - chat-family detection from real template sources
+ * (as shipped in the models' tokenizer_config.json) and each family's
+ * rendering of a conversation, compared with what the reference Jinja
+ * template renders (leading BOS left out). */
+#include "model/chat.h"
+#include "tests/test.h"
+
+#define SYSTEM "You are a helpful assistant"
+
+static const char *render(ed_chat_family_t family, const char *eos, const ed_chat_message_t *m, size_t n,
+                          bool add_generation_prompt)
+{
+    static char out[4096];
+    size_t len = 0;
+    if (ed_chat_format(family, family == ED_CHAT_GEMMA ? "<bos>" : "<s>", eos, m, n, add_generation_prompt,
+                       out, sizeof out - 1, &len) < 0)
+        return "(error)";
+    out[len] = '\0';
+    return out;
+}
+
+#define MSG(role, text) {role, text, sizeof text - 1}
+
+static const ed_chat_message_t THREE[] = {
+    MSG(ED_CHAT_SYSTEM, SYSTEM),
+    MSG(ED_CHAT_USER, "Hello"),
+    MSG(ED_CHAT_ASSISTANT, "Hi there"),
+};
+
+ED_TEST(three_messages_per_family)
+{
+    ED_CHECK_STR(render(ED_CHAT_CHATML, "</s>", THREE, 3, true),
+                 "<|im_start|>system\n" SYSTEM "<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n"
+                 "<|im_start|>assistant\nHi there<|im_end|>\n<|im_start|>assistant\n");
+    ED_CHECK_STR(render(ED_CHAT_LLAMA2, "</s>", THREE, 3, true),
+                 "[INST] <<SYS>>\n" SYSTEM "\n<</SYS>>\n\nHello [/INST] Hi there </s>");
+    ED_CHECK_STR(render(ED_CHAT_LLAMA3, "<|end_of_text|>", THREE, 3, true),
+                 "<|start_header_id|>system<|end_header_id|>\n\n" SYSTEM "<|eot_id|>"
+                 "<|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|>"
+                 "<|start_header_id|>assistant<|end_header_id|>\n\nHi there<|eot_id|>"
+                 "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    ED_CHECK_STR(render(ED_CHAT_MISTRAL, "</s>", THREE, 3, true),
+                 "[INST] " SYSTEM "\n\nHello [/INST]Hi there</s>");
+    ED_CHECK_STR(render(ED_CHAT_ZEPHYR, "</s>", THREE, 3, true),
+                 "<|system|>\n" SYSTEM "</s>\n<|user|>\nHello</s>\n<|assistant|>\nHi there</s>\n<|assistant|>\n");
+    ED_CHECK_STR(render(ED_CHAT_PHI3, "<|endoftext|>", THREE, 3, true),
+                 "<|system|>\n" SYSTEM "<|end|>\n<|user|>\nHello<|end|>\n<|assistant|>\nHi there<|end|>\n"
+                 "<|assistant|>\n");
+    ED_CHECK_STR(render(ED_CHAT_GEMMA, "<eos>", THREE, 3, true),
+                 "<start_of_turn>user\n" SYSTEM "\n\nHello<end_of_turn>\n<start_of_turn>model\nHi there"
+                 "<end_of_turn>\n<start_of_turn>model\n");
+    /* Without the generation prompt the header is left off. */
+    ED_CHECK_STR(render(ED_CHAT_CHATML, "</s>", THREE, 2, false),
+                 "<|im_start|>system\n" SYSTEM "<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n");
+}
+
+/* The conversation of llama.cpp's chat-template test: spaces around the second
+ * answer show which families trim. */
+static const ed_chat_message_t SIX[] = {
+    MSG(ED_CHAT_SYSTEM, SYSTEM),
+    MSG(ED_CHAT_USER, "Hello"),
+    MSG(ED_CHAT_ASSISTANT, "Hi there"),
+    MSG(ED_CHAT_USER, "Who are you"),
+    MSG(ED_CHAT_ASSISTANT, "   I am an assistant   "),
+    MSG(ED_CHAT_USER, "Another question"),
+};
+
+ED_TEST(longer_conversations_match_the_reference_renderings)
+{
+    ED_CHECK_STR(render(ED_CHAT_CHATML, "</s>", SIX, 6, true),
+                 "<|im_start|>system\n" SYSTEM "<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n"
+                 "<|im_start|>assistant\nHi there<|im_end|>\n<|im_start|>user\nWho are you<|im_end|>\n"
+                 "<|im_start|>assistant\n   I am an assistant   <|im_end|>\n<|im_start|>user\n"
+                 "Another question<|im_end|>\n<|im_start|>assistant\n");
+    ED_CHECK_STR(render(ED_CHAT_LLAMA2, "</s>", SIX, 6, true),
+                 "[INST] <<SYS>>\n" SYSTEM "\n<</SYS>>\n\nHello [/INST] Hi there </s><s>[INST] Who are you "
+                 "[/INST] I am an assistant </s><s>[INST] Another question [/INST]");
+    ED_CHECK_STR(render(ED_CHAT_LLAMA3, "<|end_of_text|>", SIX, 6, true),
+                 "<|start_header_id|>system<|end_header_id|>\n\n" SYSTEM "<|eot_id|>"
+                 "<|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|>"
+                 "<|start_header_id|>assistant<|end_header_id|>\n\nHi there<|eot_id|>"
+                 "<|start_header_id|>user<|end_header_id|>\n\nWho are you<|eot_id|>"
+                 "<|start_header_id|>assistant<|end_header_id|>\n\nI am an assistant<|eot_id|>"
+                 "<|start_header_id|>user<|end_header_id|>\n\nAnother question<|eot_id|>"
+                 "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    ED_CHECK_STR(render(ED_CHAT_MISTRAL, "</s>", SIX, 6, true),
+                 "[INST] " SYSTEM "\n\nHello [/INST]Hi there</s>[INST] Who are you [/INST]"
+                 "   I am an assistant   </s>[INST] Another question [/INST]");
+    ED_CHECK_STR(render(ED_CHAT_PHI3, "<|endoftext|>", SIX, 6, true),
+                 "<|system|>\n" SYSTEM "<|end|>\n<|user|>\nHello<|end|>\n<|assistant|>\nHi there<|end|>\n"
+                 "<|user|>\nWho are you<|end|>\n<|assistant|>\n   I am an assistant   <|end|>\n"
+                 "<|user|>\nAnother question<|end|>\n<|assistant|>\n");
+    ED_CHECK_STR(render(ED_CHAT_GEMMA, "<eos>", SIX, 6, true),
+                 "<start_of_turn>user\n" SYSTEM "\n\nHello<end_of_turn>\n<start_of_turn>model\nHi there"
+                 "<end_of_turn>\n<start_of_turn>user\nWho are you<end_of_turn>\n<start_of_turn>model\n"
+                 "I am an assistant<end_of_turn>\n<start_of_turn>user\nAnother question<end_of_turn>\n"
+                 "<start_of_turn>model\n");
+    /* No system message: nothing folded. */
+    ED_CHECK_STR(render(ED_CHAT_LLAMA2, "</s>", SIX + 1, 1, true), "[INST] Hello [/INST]");
+
+    /* A short buffer reports the size needed. */
+    char small[8];
+    size_t need = 0;
+    ED_CHECK_INT(ed_chat_format(ED_CHAT_CHATML, "<s>", "</s>", THREE, 3, true, small, sizeof small, &need),
+                 ED_ERANGE);
+    ED_CHECK_INT(need, strlen(render(ED_CHAT_CHATML, "</s>", THREE, 3, true)));
+}
+
+ED_TEST(families_are_detected_from_real_templates)
+{
+    static const struct {
+        const char *tmpl;
+        ed_chat_family_t family;
+    } CASES[] = {
+        /* Qwen2-Instruct */
+        {"{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ "
+         "'<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + "
+         "message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if "
+         "add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
+         ED_CHAT_CHATML},
+        /* SmolLM-Instruct */
+        {"{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+         "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% "
+         "endif %}",
+         ED_CHAT_CHATML},
+        /* Llama-2-chat */
+        {"{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set "
+         "system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set "
+         "system_message = false %}{% endif %}{% for message in loop_messages %}{% if loop.index0 == 0 and "
+         "system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + "
+         "message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if "
+         "message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif "
+         "message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% "
+         "endfor %}",
+         ED_CHAT_LLAMA2},
+        /* Mistral-7B-Instruct-v0.2 */
+        {"{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 "
+         "== 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') "
+         "}}{% endif %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% "
+         "elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}{% else %}{{ "
+         "raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}",
+         ED_CHAT_MISTRAL},
+        /* Meta-Llama-3-8B-Instruct */
+        {"{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+         "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + "
+         "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ "
+         "content }}{% endfor %}{% if add_generation_prompt %}{{ "
+         "'<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}",
+         ED_CHAT_LLAMA3},
+        /* TinyLlama-1.1B-Chat-v1.0 (Zephyr) */
+        {"{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + "
+         "message['content'] + eos_token }}\n{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + "
+         "message['content'] + eos_token }}\n{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n' "
+         " + message['content'] + eos_token }}\n{% endif %}\n{% if loop.last and add_generation_prompt "
+         "%}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}",
+         ED_CHAT_ZEPHYR},
+        /* Phi-3-mini-4k-instruct */
+        {"{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') %}{{'<|user|>' + "
+         "'\n' + message['content'] + '<|end|>' + '\n' + '<|assistant|>' + '\n'}}{% elif (message['role'] == "
+         "'assistant') %}{{message['content'] + '<|end|>' + '\n'}}{% endif %}{% endfor %}",
+         ED_CHAT_PHI3},
+        /* gemma-7b-it */
+        {"{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not "
+         "supported') }}{% endif %}{% for message in messages %}{% if (message['role'] == 'assistant') %}{% "
+         "set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + "
+         "role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}{% if "
+         "add_generation_prompt %}{{'<start_of_turn>model\\n'}}{% endif %}",
+         ED_CHAT_GEMMA},
+        /* Something unknown falls back to ChatML. */
+        {"{% for message in messages %}### {{ message['role'] }}:\n{{ message['content'] }}\n{% endfor %}",
+         ED_CHAT_CHATML},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        ed_chat_family_t got = ed_chat_detect(CASES[i].tmpl, strlen(CASES[i].tmpl));
+        if (got != CASES[i].family)
+            printf("#   case %zu: %s, expected %s\n", i, ed_chat_family_name(got),
+                   ed_chat_family_name(CASES[i].family));
+        ED_CHECK_INT(got, CASES[i].family);
+    }
+    ED_CHECK_INT(ed_chat_detect(NULL, 0), ED_CHAT_CHATML);
+}
+
+ED_TEST(names_round_trip)
+{
+    for (int f = ED_CHAT_CHATML; f <= ED_CHAT_GEMMA; f++) {
+        ed_chat_family_t back;
+        ED_CHECK_INT(ed_chat_family_from_name(ed_chat_family_name((ed_chat_family_t)f), &back), 0);
+        ED_CHECK_INT(back, f);
+    }
+    ed_chat_family_t family;
+    ED_CHECK_INT(ed_chat_family_from_name("vicuna", &family), ED_EINVAL);
+    ed_chat_role_t role;
+    ED_CHECK_INT(ed_chat_role_from_name("assistant", 9, &role), 0);
+    ED_CHECK_INT(role, ED_CHAT_ASSISTANT);
+    ED_CHECK_INT(ed_chat_role_from_name("tool", 4, &role), ED_EINVAL);
+}
+
+ED_TEST_MAIN(three_messages_per_family, longer_conversations_match_the_reference_renderings,
+             families_are_detected_from_real_templates, names_round_trip)
