@@ -1,0 +1,258 @@
+/* arm/ops.c - NEON versions of the row ops of kernels.h, and the "neon"
+ * table (Pi 4; the base of "neon-dotprod" for the Pi 5, which swaps in SDOT
+ * dot products and micro-kernels). RoPE and get_row stay the reference's. */
+#include "kernels/dispatch.h"
+
+#include <arm_neon.h>
+#include <math.h>
+
+/* e^x for 4 lanes: the same range reduction and Cephes polynomial as the
+ * x86 version (relative error about 2e-7; below -87.3 gives about 1e-38). */
+static inline float32x4_t exp_ps(float32x4_t x)
+{
+    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.33654f)), vdupq_n_f32(88.3762626647949f));
+    float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+    int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vmulq_f32(p, vreinterpretq_f32_s32(e));
+}
+
+static inline float32x4_t sigmoid_ps(float32x4_t x)
+{
+    float32x4_t one = vdupq_n_f32(1.0f);
+    return vdivq_f32(one, vaddq_f32(one, exp_ps(vnegq_f32(x))));
+}
+
+static float exp_scalar(float x)
+{
+    return vgetq_lane_f32(exp_ps(vdupq_n_f32(x)), 0);
+}
+
+static void rmsnorm_forward(float *out, const float *x, const float *weight, int n, float eps)
+{
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v = vld1q_f32(x + i);
+        acc = vfmaq_f32(acc, v, v);
+    }
+    float sum_sq = vaddvq_f32(acc);
+    for (; i < n; i++)
+        sum_sq += x[i] * x[i];
+    float inv_rms = 1.0f / sqrtf(sum_sq / n + eps);
+    for (i = 0; i + 4 <= n; i += 4)
+        vst1q_f32(out + i, vmulq_f32(vmulq_n_f32(vld1q_f32(x + i), inv_rms), vld1q_f32(weight + i)));
+    for (; i < n; i++)
+        out[i] = x[i] * inv_rms * weight[i];
+}
+
+static void layernorm_forward(float *out, const float *x, const float *weight, const float *bias,
+                              int n, float eps)
+{
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        acc = vaddq_f32(acc, vld1q_f32(x + i));
+    float sum = vaddvq_f32(acc);
+    for (; i < n; i++)
+        sum += x[i];
+    float mean = sum / n;
+    float32x4_t mean_v = vdupq_n_f32(mean);
+    acc = vdupq_n_f32(0.0f);
+    for (i = 0; i + 4 <= n; i += 4) {
+        float32x4_t d = vsubq_f32(vld1q_f32(x + i), mean_v);
+        acc = vfmaq_f32(acc, d, d);
+    }
+    float sum_sq = vaddvq_f32(acc);
+    for (; i < n; i++)
+        sum_sq += (x[i] - mean) * (x[i] - mean);
+    float inv_std = 1.0f / sqrtf(sum_sq / n + eps);
+    for (i = 0; i + 4 <= n; i += 4) {
+        float32x4_t v = vmulq_f32(vmulq_n_f32(vsubq_f32(vld1q_f32(x + i), mean_v), inv_std),
+                                  vld1q_f32(weight + i));
+        if (bias)
+            v = vaddq_f32(v, vld1q_f32(bias + i));
+        vst1q_f32(out + i, v);
+    }
+    for (; i < n; i++)
+        out[i] = (x[i] - mean) * inv_std * weight[i] + (bias ? bias[i] : 0.0f);
+}
+
+static void softmax_forward(float *x, int n, float scale, int n_valid)
+{
+    float32x4_t max_v = vdupq_n_f32(-INFINITY);
+    int i = 0;
+    for (; i + 4 <= n_valid; i += 4)
+        max_v = vmaxq_f32(max_v, vmulq_n_f32(vld1q_f32(x + i), scale));
+    float max = vmaxvq_f32(max_v);
+    for (; i < n_valid; i++)
+        max = fmaxf(max, scale * x[i]);
+    float32x4_t neg_max = vdupq_n_f32(-max), scale_v = vdupq_n_f32(scale);
+    float32x4_t sum_v = vdupq_n_f32(0.0f);
+    for (i = 0; i + 4 <= n_valid; i += 4) {
+        float32x4_t e = exp_ps(vfmaq_f32(neg_max, vld1q_f32(x + i), scale_v));
+        vst1q_f32(x + i, e);
+        sum_v = vaddq_f32(sum_v, e);
+    }
+    float sum = vaddvq_f32(sum_v);
+    for (; i < n_valid; i++) {
+        x[i] = exp_scalar(scale * x[i] - max);
+        sum += x[i];
+    }
+    float inv = 1.0f / sum;
+    for (i = 0; i + 4 <= n_valid; i += 4)
+        vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
+    for (; i < n_valid; i++)
+        x[i] *= inv;
+    for (i = n_valid; i < n; i++)
+        x[i] = 0.0f;
+}
+
+static float silu_scalar(float v)
+{
+    return v / (1.0f + exp_scalar(-v));
+}
+
+static void silu_forward(float *out, const float *x, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v = vld1q_f32(x + i);
+        vst1q_f32(out + i, vmulq_f32(v, sigmoid_ps(v)));
+    }
+    for (; i < n; i++)
+        out[i] = silu_scalar(x[i]);
+}
+
+/* 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3) */
+static void gelu_forward(float *out, const float *x, int n)
+{
+    const float two_c = 2.0f * 0.79788456080286535588f, two_c_a = two_c * 0.044715f;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v = vld1q_f32(x + i);
+        float32x4_t u = vmulq_f32(v, vfmaq_f32(vdupq_n_f32(two_c), vmulq_f32(v, v), vdupq_n_f32(two_c_a)));
+        vst1q_f32(out + i, vmulq_f32(v, sigmoid_ps(u)));
+    }
+    for (; i < n; i++) {
+        float v = x[i], u = v * (two_c + two_c_a * v * v);
+        out[i] = v / (1.0f + exp_scalar(-u));
+    }
+}
+
+static void swiglu_forward(float *out, const float *gate, const float *up, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t g = vld1q_f32(gate + i);
+        vst1q_f32(out + i, vmulq_f32(vmulq_f32(g, sigmoid_ps(g)), vld1q_f32(up + i)));
+    }
+    for (; i < n; i++)
+        out[i] = silu_scalar(gate[i]) * up[i];
+}
+
+static void add(float *out, const float *a, const float *b, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(out + i, vaddq_f32(vld1q_f32(a + i), vld1q_f32(b + i)));
+    for (; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+static void mul(float *out, const float *a, const float *b, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(out + i, vmulq_f32(vld1q_f32(a + i), vld1q_f32(b + i)));
+    for (; i < n; i++)
+        out[i] = a[i] * b[i];
+}
+
+static inline float32x4_t load_f16(const uint16_t *p)
+{
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+}
+
+static void attention_forward(float *out, const float *q, const uint16_t *k, const uint16_t *v,
+                              const ed_attention_t *shape, int head_begin, int head_end,
+                              float *scratch)
+{
+    int head_dim = shape->head_dim, group = shape->n_head / shape->n_kv_head;
+    for (int h = head_begin; h < head_end; h++) {
+        const float *q_head = q + (size_t)h * head_dim;
+        size_t kv_offset = (size_t)(h / group) * head_dim;
+        for (int t = 0; t < shape->n_kv; t++) {
+            const uint16_t *k_row = k + (size_t)t * shape->kv_row_stride + kv_offset;
+            float32x4_t acc = vdupq_n_f32(0.0f);
+            int i = 0;
+            for (; i + 4 <= head_dim; i += 4)
+                acc = vfmaq_f32(acc, vld1q_f32(q_head + i), load_f16(k_row + i));
+            float dot = vaddvq_f32(acc);
+            for (; i < head_dim; i++)
+                dot += q_head[i] * ed_fp16_to_fp32(k_row[i]);
+            scratch[t] = dot;
+        }
+        softmax_forward(scratch, shape->n_kv, shape->scale, shape->n_kv);
+        float *out_head = out + (size_t)h * head_dim;
+        int i = 0;
+        for (; i + 4 <= head_dim; i += 4) {
+            float32x4_t acc = vdupq_n_f32(0.0f);
+            for (int t = 0; t < shape->n_kv; t++)
+                acc = vfmaq_n_f32(acc, load_f16(v + (size_t)t * shape->kv_row_stride + kv_offset + i),
+                                  scratch[t]);
+            vst1q_f32(out_head + i, acc);
+        }
+        for (; i < head_dim; i++) {
+            float sum = 0;
+            for (int t = 0; t < shape->n_kv; t++)
+                sum += scratch[t] * ed_fp16_to_fp32(v[(size_t)t * shape->kv_row_stride + kv_offset + i]);
+            out_head[i] = sum;
+        }
+    }
+}
+
+static int argmax(const float *x, int n)
+{
+    int i = 0, best = 0;
+    if (n >= 4) {
+        float32x4_t max_v = vld1q_f32(x);
+        for (i = 4; i + 4 <= n; i += 4)
+            max_v = vmaxq_f32(max_v, vld1q_f32(x + i));
+        float max = vmaxvq_f32(max_v);
+        for (int j = 0; j < i; j++)
+            if (x[j] == max) {
+                best = j;
+                break;
+            }
+    }
+    for (; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
+void ed__kernels_fill_neon(ed_kernels_t *k)
+{
+    ed__kernels_fill_ref(k);
+    ed_vec_dot_table_neon(k->vec_dot);
+    ed__gemm_table_neon(k->gemm);
+    k->rmsnorm_forward = rmsnorm_forward;
+    k->layernorm_forward = layernorm_forward;
+    k->softmax_forward = softmax_forward;
+    k->silu_forward = silu_forward;
+    k->gelu_forward = gelu_forward;
+    k->swiglu_forward = swiglu_forward;
+    k->add = add;
+    k->mul = mul;
+    k->attention_forward = attention_forward;
+    k->argmax = argmax;
+}

@@ -1,0 +1,21 @@
+/* dispatch.h - internal: the functions each architecture folder provides to
+ * fill an op table (dispatch.c calls them once, after checking the CPU). An
+ * arch fill starts from the reference table and replaces what it speeds up. */
+#ifndef ED_KERNELS_DISPATCH_H
+#define ED_KERNELS_DISPATCH_H
+
+#include "kernels/kernels.h"
+
+void ed__kernels_fill_ref(ed_kernels_t *k); /* kernels/ref/ops.c */
+#if defined(__x86_64__)
+void ed__kernels_fill_avx2(ed_kernels_t *k);        /* kernels/x86/ops.c */
+void ed__gemm_table_avx2(ed_gemm_fn table[ED_TYPE_COUNT]);   /* kernels/x86/gemm.c */
+void ed__gemm_table_avx512(ed_gemm_fn table[ED_TYPE_COUNT]); /* kernels/x86/gemm_avx512.c */
+#endif
+#if defined(__aarch64__)
+void ed__kernels_fill_neon(ed_kernels_t *k);                       /* kernels/arm/ops.c */
+void ed__gemm_table_neon(ed_gemm_fn table[ED_TYPE_COUNT]);         /* kernels/arm/gemm.c */
+void ed__gemm_table_neon_dotprod(ed_gemm_fn table[ED_TYPE_COUNT]); /* kernels/arm/gemm_dotprod.c */
+#endif
+
+#endif

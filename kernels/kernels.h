@@ -1,0 +1,101 @@
+/* kernels.h - the op table: one function pointer per op, filled once at
+ * start-up for the CPU found (ref, avx2, avx512, neon, neon-dotprod), plus the
+ * per-type dot products of quant.h and the batch (matrix-matrix) micro-kernels.
+ * Ops here work on one thread; matmul.h splits products over the pool. Ops
+ * named *_forward get a *_backward twin when LoRA training arrives; a CUDA
+ * backend later fills a table of the same shape. Kernels never log: callers
+ * report ed_kernels_t.name. */
+#ifndef ED_KERNELS_KERNELS_H
+#define ED_KERNELS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/quant.h"
+#include "kernels/types.h"
+
+/* Rotary position embedding parameters, for one model. The angle of pair i
+ * (0 <= i < n_rot/2) at position pos is
+ *     freq_scale * pos * freq_base^(-2i/n_rot) / freq_factors[i]
+ * (freq_factors NULL: all 1). "normal" layout rotates the pairs (2i, 2i+1)
+ * of each head (Llama); NeoX layout rotates (i, i + n_rot/2) (Qwen2, GPT-NeoX).
+ * Dimensions from n_rot to head_dim are left as they are. */
+typedef struct {
+    int n_rot;                 /* rotated dimensions per head, even, <= head_dim */
+    int neox;                  /* 0: normal (adjacent pairs), 1: NeoX (split halves) */
+    float freq_base;           /* theta base, e.g. 10000 */
+    float freq_scale;          /* linear position scaling: 1 = none, 0.25 = 4x context */
+    const float *freq_factors; /* (n_rot/2) divisors of the frequencies, or NULL */
+} ed_rope_t;
+
+/* Attention of one query token over an f16 KV cache, for heads
+ * [head_begin, head_end) (callers split heads over threads). Query head h
+ * reads KV head h / (n_head / n_kv_head) (grouped-query attention). */
+typedef struct {
+    int n_head;           /* query heads */
+    int n_kv_head;        /* KV heads; divides n_head */
+    int head_dim;         /* elements per head */
+    int n_kv;             /* cached positions attended to: 0 .. n_kv-1 (causal: pos+1) */
+    size_t kv_row_stride; /* elements between consecutive positions in k and v */
+    float scale;          /* score scale, usually 1/sqrt(head_dim) */
+} ed_attention_t;
+
+/* y (n_cols, n_rows) = x (n_cols, K) . w (n_rows, K)^T over whole blocks:
+ * w rows of a weight type, x rows already quantized to its vec_dot_type.
+ * y[c * y_stride + r]. Any n_rows, n_cols >= 1. */
+typedef void (*ed_gemm_fn)(int n_blocks, const void *w, size_t w_row_bytes, int n_rows,
+                           const void *x, size_t x_row_bytes, int n_cols, float *y,
+                           size_t y_stride);
+
+typedef struct {
+    const char *name; /* "ref", "avx2", "avx512", "neon", "neon-dotprod" */
+
+    /* dot(w_row, act_row) per weight type, act_row in quant traits' vec_dot_type */
+    ed_vec_dot_fn vec_dot[ED_TYPE_COUNT];
+    /* matrix-matrix micro-kernels per weight type; NULL: matmul.c tiles vec_dot */
+    ed_gemm_fn gemm[ED_TYPE_COUNT];
+
+    /* out = x / sqrt(mean(x^2) + eps) * weight; out may alias x */
+    void (*rmsnorm_forward)(float *out, const float *x, const float *weight, int n, float eps);
+    /* out = (x - mean) / sqrt(var + eps) * weight + bias; bias may be NULL */
+    void (*layernorm_forward)(float *out, const float *x, const float *weight, const float *bias,
+                              int n, float eps);
+    /* rotates x (n_head, head_dim) in place for position pos */
+    void (*rope_forward)(float *x, int n_head, int head_dim, int pos, const ed_rope_t *rope);
+    /* x[i] = softmax(scale * x[0..n_valid))[i] for i < n_valid, 0 for
+     * n_valid <= i < n (the causal mask of a row); 1 <= n_valid <= n */
+    void (*softmax_forward)(float *x, int n, float scale, int n_valid);
+    /* out = x * sigmoid(x) */
+    void (*silu_forward)(float *out, const float *x, int n);
+    /* out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (the tanh form GGUF models use) */
+    void (*gelu_forward)(float *out, const float *x, int n);
+    /* out = silu(gate) * up; out may alias gate or up */
+    void (*swiglu_forward)(float *out, const float *gate, const float *up, int n);
+    /* out = a + b, out = a * b (elementwise; out may alias a or b) */
+    void (*add)(float *out, const float *a, const float *b, int n);
+    void (*mul)(float *out, const float *a, const float *b, int n);
+    /* out (n) = row `row` of an embedding table (rows of n elements of `type`) */
+    void (*get_row)(float *out, const void *table, int type, int64_t row, int n);
+    /* out (n_head, head_dim) for heads [head_begin, head_end) from q (n_head,
+     * head_dim) and f16 caches k, v (n_kv, kv_row_stride) holding n_kv_head
+     * heads per position; scratch holds n_kv floats */
+    void (*attention_forward)(float *out, const float *q, const uint16_t *k, const uint16_t *v,
+                              const ed_attention_t *shape, int head_begin, int head_end,
+                              float *scratch);
+    /* index of the largest element (the first one on ties) */
+    int (*argmax)(const float *x, int n);
+} ed_kernels_t;
+
+/* The table for this CPU, or the one named by `force` ("ref", "avx2",
+ * "avx512", "neon", "neon-dotprod"); force NULL or "" reads the environment
+ * variable EDGED_KERNELS, and when that is unset too picks the best table the
+ * CPU runs. NULL when a forced table is unknown or this CPU cannot run it.
+ * Tables are built once; the pointer stays valid for the process. */
+const ed_kernels_t *ed_kernels_select(const char *force);
+/* The table named `name` if this CPU runs it, else NULL (tests compare every
+ * available table against "ref"). */
+const ed_kernels_t *ed_kernels_by_name(const char *name);
+/* The names of all tables this build knows, NULL-terminated. */
+const char *const *ed_kernels_names(void);
+
+#endif

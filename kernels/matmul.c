@@ -1,0 +1,133 @@
+/* matmul.c - the product drivers of matmul.h: quantize the activations once
+ * (in parallel for a batch), then split the weight rows into chunks over the
+ * pool. A chunk of a batch product walks panels of ED_MATMUL_PANEL_COLS
+ * activation rows, so its weight rows stay in L1/L2 while every panel streams
+ * past them; the op table's micro-kernel does the register tiling inside. */
+#include "kernels/matmul.h"
+#include "core/error.h"
+
+#include <stdint.h>
+
+#define ED_MATMUL_PANEL_COLS 64   /* activation rows per panel: 64 x 2 KiB fits in L2 */
+#define ED_MATMUL_PANEL_ROWS 64   /* weight rows per batch chunk */
+#define ED_MATMUL_QUANT_ROWS 8    /* activation rows quantized per chunk */
+#define ED_MATMUL_CHUNKS_PER_THREAD 8 /* matrix-vector: chunks per thread, for balance */
+
+typedef struct {
+    const ed_kernels_t *k;
+    const ed_matmul_t *m;
+    const uint8_t *act;       /* (n_batch, act_row_bytes): x in vec_dot_type */
+    size_t act_row_bytes;
+    size_t w_row_bytes;
+    int n_blocks;             /* blocks per row */
+    int rows_per_chunk;
+    ed_from_float_fn quantize; /* NULL when the activations stay f32 */
+    uint8_t *scratch;
+} matmul_job_t;
+
+static int min_int(int a, int b)
+{
+    return a < b ? a : b;
+}
+
+static void quantize_chunk(void *arg, int chunk, int thread)
+{
+    matmul_job_t *job = arg;
+    const ed_matmul_t *m = job->m;
+    (void)thread;
+    int end = min_int((chunk + 1) * ED_MATMUL_QUANT_ROWS, m->n_batch);
+    for (int row = chunk * ED_MATMUL_QUANT_ROWS; row < end; row++)
+        job->quantize(m->x + (size_t)row * m->n_in, job->scratch + (size_t)row * job->act_row_bytes,
+                      m->n_in);
+}
+
+/* Rows [begin, end) of y for activation rows [col_begin, col_end), one dot
+ * product at a time: the path of types without a micro-kernel. */
+static void dot_tile(const matmul_job_t *job, int begin, int end, int col_begin, int col_end)
+{
+    const ed_matmul_t *m = job->m;
+    ed_vec_dot_fn dot = job->k->vec_dot[m->w_type];
+    const uint8_t *w = m->w;
+    for (int col = col_begin; col < col_end; col++) {
+        const uint8_t *act = job->act + (size_t)col * job->act_row_bytes;
+        float *y = m->y + (size_t)col * m->n_out;
+        for (int row = begin; row < end; row++)
+            dot(m->n_in, &y[row], w + (size_t)row * job->w_row_bytes, act);
+    }
+}
+
+static void product_chunk(void *arg, int chunk, int thread)
+{
+    const matmul_job_t *job = arg;
+    const ed_matmul_t *m = job->m;
+    ed_gemm_fn gemm = job->k->gemm[m->w_type];
+    (void)thread;
+    int begin = chunk * job->rows_per_chunk;
+    int end = min_int(begin + job->rows_per_chunk, m->n_out);
+    for (int col = 0; col < m->n_batch; col += ED_MATMUL_PANEL_COLS) {
+        int col_end = min_int(col + ED_MATMUL_PANEL_COLS, m->n_batch);
+        if (gemm)
+            gemm(job->n_blocks, (const uint8_t *)m->w + (size_t)begin * job->w_row_bytes,
+                 job->w_row_bytes, end - begin, job->act + (size_t)col * job->act_row_bytes,
+                 job->act_row_bytes, col_end - col, m->y + (size_t)col * m->n_out + begin,
+                 (size_t)m->n_out);
+        else
+            dot_tile(job, begin, end, col, col_end);
+    }
+}
+
+size_t ed_matmul_scratch_size(int w_type, int n_in, int n_batch)
+{
+    const ed_quant_traits_t *traits = ed_quant_traits(w_type);
+    uint64_t row_bytes = 0;
+    if (!traits || traits->vec_dot_type == ED_TYPE_F32 || n_in <= 0 || n_batch <= 0 ||
+        ed_type_row_size(traits->vec_dot_type, (uint64_t)n_in, &row_bytes) != 0)
+        return 0;
+    return (size_t)row_bytes * (size_t)n_batch;
+}
+
+int ed_matmul_forward(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_t prio,
+                      const ed_matmul_t *m, void *scratch, size_t scratch_size)
+{
+    const ed_quant_traits_t *traits = ed_quant_traits(m->w_type);
+    const ed_type_info_t *info = ed_type_info(m->w_type);
+    uint64_t w_row_bytes = 0, act_row_bytes = (uint64_t)m->n_in * sizeof(float);
+    if (!traits || !info || !k->vec_dot[m->w_type] || m->n_in <= 0 || m->n_out <= 0 ||
+        m->n_batch <= 0 || ed_type_row_size(m->w_type, (uint64_t)m->n_in, &w_row_bytes) != 0)
+        return ED_EINVAL;
+    matmul_job_t job = {
+        .k = k,
+        .m = m,
+        .act = (const uint8_t *)m->x,
+        .w_row_bytes = (size_t)w_row_bytes,
+        .n_blocks = m->n_in / (int)info->block_len,
+    };
+    if (traits->vec_dot_type != ED_TYPE_F32) {
+        const ed_quant_traits_t *act_traits = ed_quant_traits(traits->vec_dot_type);
+        if (!act_traits || ed_type_row_size(traits->vec_dot_type, (uint64_t)m->n_in, &act_row_bytes) != 0 ||
+            scratch_size < ed_matmul_scratch_size(m->w_type, m->n_in, m->n_batch))
+            return ED_EINVAL;
+        job.quantize = act_traits->from_float;
+        job.scratch = scratch;
+        job.act = scratch;
+    }
+    job.act_row_bytes = (size_t)act_row_bytes;
+
+    int n_threads = ed_pool_n_threads(pool);
+    if (job.quantize)
+        ed_pool_run(pool, prio, (m->n_batch + ED_MATMUL_QUANT_ROWS - 1) / ED_MATMUL_QUANT_ROWS,
+                    quantize_chunk, &job);
+    if (m->n_batch == 1) {
+        int n_chunks = n_threads * ED_MATMUL_CHUNKS_PER_THREAD;
+        job.rows_per_chunk = (m->n_out + n_chunks - 1) / n_chunks;
+        if (job.rows_per_chunk < 16)
+            job.rows_per_chunk = 16;
+    } else {
+        job.rows_per_chunk = ED_MATMUL_PANEL_ROWS;
+        while (job.rows_per_chunk > 8 && m->n_out / job.rows_per_chunk < 2 * n_threads)
+            job.rows_per_chunk /= 2;
+    }
+    ed_pool_run(pool, prio, (m->n_out + job.rows_per_chunk - 1) / job.rows_per_chunk, product_chunk,
+                &job);
+    return 0;
+}

@@ -1,0 +1,39 @@
+/* pool.h - the compute thread pool: created once, persistent workers that
+ * spin briefly and then sleep between jobs. A job is a parallel loop over
+ * chunks (e.g. row ranges); its submitter runs chunks too and returns when
+ * every chunk is done, which is the barrier between the phases of an op.
+ * Two priorities: a HIGH job (inference) is started before LOW work (LoRA
+ * training), and LOW work yields between chunks while HIGH work is waiting. */
+#ifndef ED_KERNELS_POOL_H
+#define ED_KERNELS_POOL_H
+
+#include "core/error.h"
+
+typedef enum {
+    ED_POOL_HIGH = 0, /* inference */
+    ED_POOL_LOW = 1,  /* training */
+    ED_POOL_PRIO_COUNT
+} ed_pool_prio_t;
+
+/* One chunk of a job. thread: 0 .. n_threads-1, distinct among the threads
+ * that run chunks of the same job at the same time (index per-thread scratch
+ * with it); the submitting thread is n_threads-1. */
+typedef void (*ed_pool_fn)(void *arg, int chunk, int thread);
+
+typedef struct ed_pool ed_pool_t;
+
+/* Starts n_threads-1 workers (the submitter is the n-th thread); n_threads
+ * in 1..256. Returns 0, or ED_EINVAL / ED_ENOMEM / ED_EAGAIN with err filled. */
+int ed_pool_open(ed_pool_t **out, int n_threads, char err[ED_ERR_LEN]);
+/* Stops and joins the workers; no job may be running. NULL is fine. */
+void ed_pool_close(ed_pool_t *pool);
+int ed_pool_n_threads(const ed_pool_t *pool);
+
+/* Runs fn(arg, chunk, thread) for chunk = 0 .. n_chunks-1 on the pool and
+ * the calling thread; returns when all have finished (their writes are then
+ * visible to the caller). One job per priority runs at a time: a second
+ * submitter of the same priority waits for the first. Any thread may call;
+ * fn must not submit to the pool itself. */
+void ed_pool_run(ed_pool_t *pool, ed_pool_prio_t prio, int n_chunks, ed_pool_fn fn, void *arg);
+
+#endif

@@ -1,0 +1,14 @@
+/* x86/gemm.c - AVX2 micro-kernels of the batch products (q8_0, q4_0):
+ * a 2 x 4 register tile (16 ymm registers), block dots with maddubs+madd. */
+#define GEMM_TILE_ROWS 2
+#define GEMM_TILE_COLS 4
+#define GEMM_Q8_OFFSET 0 /* maddubs saturates 255 * 127 * 2 */
+#define gemm_block_dot(acc, u, s)                                                                  \
+    _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
+#include "kernels/x86/gemm_tile.h"
+
+void ed__gemm_table_avx2(ed_gemm_fn table[ED_TYPE_COUNT])
+{
+    table[ED_TYPE_Q8_0] = gemm_q8_0;
+    table[ED_TYPE_Q4_0] = gemm_q4_0;
+}

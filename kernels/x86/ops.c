@@ -1,0 +1,282 @@
+/* x86/ops.c - AVX2+FMA(+F16C) versions of the row ops of kernels.h, and the
+ * "avx2" table (also the base of "avx512", which swaps in VNNI dot products
+ * and micro-kernels). RoPE and get_row stay the reference's: their cost is
+ * the angles and the dequantizer, not the arithmetic here. */
+#include "kernels/dispatch.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+/* e^x for 8 lanes: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial for e^r
+ * (Cephes expf coefficients), 2^n from the exponent bits. Relative error
+ * about 2e-7; inputs below -87.3 give about 1e-38 rather than 0. */
+static inline __m256 exp_ps(__m256 x)
+{
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33654f)), _mm256_set1_ps(88.3762626647949f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static inline __m256 sigmoid_ps(__m256 x)
+{
+    __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+static inline float hsum_ps(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float hmax_ps(__m256 v)
+{
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static float exp_scalar(float x)
+{
+    return _mm256_cvtss_f32(exp_ps(_mm256_set1_ps(x)));
+}
+
+static void rmsnorm_forward(float *out, const float *x, const float *weight, int n, float eps)
+{
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        acc = _mm256_fmadd_ps(v, v, acc);
+    }
+    float sum_sq = hsum_ps(acc);
+    for (; i < n; i++)
+        sum_sq += x[i] * x[i];
+    float inv_rms = 1.0f / sqrtf(sum_sq / n + eps);
+    __m256 scale = _mm256_set1_ps(inv_rms);
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), scale),
+                                                _mm256_loadu_ps(weight + i)));
+    for (; i < n; i++)
+        out[i] = x[i] * inv_rms * weight[i];
+}
+
+static void layernorm_forward(float *out, const float *x, const float *weight, const float *bias,
+                              int n, float eps)
+{
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc = _mm256_add_ps(acc, _mm256_loadu_ps(x + i));
+    float sum = hsum_ps(acc);
+    for (; i < n; i++)
+        sum += x[i];
+    float mean = sum / n;
+    __m256 mean_v = _mm256_set1_ps(mean);
+    acc = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), mean_v);
+        acc = _mm256_fmadd_ps(d, d, acc);
+    }
+    float sum_sq = hsum_ps(acc);
+    for (; i < n; i++)
+        sum_sq += (x[i] - mean) * (x[i] - mean);
+    float inv_std = 1.0f / sqrtf(sum_sq / n + eps);
+    __m256 inv_v = _mm256_set1_ps(inv_std);
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mean_v), inv_v),
+                                 _mm256_loadu_ps(weight + i));
+        if (bias)
+            v = _mm256_add_ps(v, _mm256_loadu_ps(bias + i));
+        _mm256_storeu_ps(out + i, v);
+    }
+    for (; i < n; i++)
+        out[i] = (x[i] - mean) * inv_std * weight[i] + (bias ? bias[i] : 0.0f);
+}
+
+static void softmax_forward(float *x, int n, float scale, int n_valid)
+{
+    __m256 scale_v = _mm256_set1_ps(scale);
+    __m256 max_v = _mm256_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 8 <= n_valid; i += 8)
+        max_v = _mm256_max_ps(max_v, _mm256_mul_ps(_mm256_loadu_ps(x + i), scale_v));
+    float max = hmax_ps(max_v);
+    for (; i < n_valid; i++)
+        max = fmaxf(max, scale * x[i]);
+    __m256 neg_max = _mm256_set1_ps(-max);
+    __m256 sum_v = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n_valid; i += 8) {
+        __m256 e = exp_ps(_mm256_fmadd_ps(_mm256_loadu_ps(x + i), scale_v, neg_max));
+        _mm256_storeu_ps(x + i, e);
+        sum_v = _mm256_add_ps(sum_v, e);
+    }
+    float sum = hsum_ps(sum_v);
+    for (; i < n_valid; i++) {
+        x[i] = exp_scalar(scale * x[i] - max);
+        sum += x[i];
+    }
+    __m256 inv = _mm256_set1_ps(1.0f / sum);
+    for (i = 0; i + 8 <= n_valid; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (; i < n_valid; i++)
+        x[i] *= 1.0f / sum;
+    for (i = n_valid; i < n; i++)
+        x[i] = 0.0f;
+}
+
+static float silu_scalar(float v)
+{
+    return v / (1.0f + exp_scalar(-v));
+}
+
+static void silu_forward(float *out, const float *x, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(v, sigmoid_ps(v)));
+    }
+    for (; i < n; i++)
+        out[i] = silu_scalar(x[i]);
+}
+
+/* 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3) */
+static void gelu_forward(float *out, const float *x, int n)
+{
+    const float two_c = 2.0f * 0.79788456080286535588f, two_c_a = two_c * 0.044715f;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 u = _mm256_mul_ps(v, _mm256_fmadd_ps(_mm256_mul_ps(v, v), _mm256_set1_ps(two_c_a),
+                                                    _mm256_set1_ps(two_c)));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(v, sigmoid_ps(u)));
+    }
+    for (; i < n; i++) {
+        float v = x[i], u = v * (two_c + two_c_a * v * v);
+        out[i] = v / (1.0f + exp_scalar(-u));
+    }
+}
+
+static void swiglu_forward(float *out, const float *gate, const float *up, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(g, sigmoid_ps(g)), _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; i++)
+        out[i] = silu_scalar(gate[i]) * up[i];
+}
+
+static void add(float *out, const float *a, const float *b, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    for (; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+static void mul(float *out, const float *a, const float *b, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    for (; i < n; i++)
+        out[i] = a[i] * b[i];
+}
+
+static inline __m256 load_f16(const uint16_t *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+static void attention_forward(float *out, const float *q, const uint16_t *k, const uint16_t *v,
+                              const ed_attention_t *shape, int head_begin, int head_end,
+                              float *scratch)
+{
+    int head_dim = shape->head_dim, group = shape->n_head / shape->n_kv_head;
+    for (int h = head_begin; h < head_end; h++) {
+        const float *q_head = q + (size_t)h * head_dim;
+        size_t kv_offset = (size_t)(h / group) * head_dim;
+        for (int t = 0; t < shape->n_kv; t++) {
+            const uint16_t *k_row = k + (size_t)t * shape->kv_row_stride + kv_offset;
+            __m256 acc = _mm256_setzero_ps();
+            int i = 0;
+            for (; i + 8 <= head_dim; i += 8)
+                acc = _mm256_fmadd_ps(_mm256_loadu_ps(q_head + i), load_f16(k_row + i), acc);
+            float dot = hsum_ps(acc);
+            for (; i < head_dim; i++)
+                dot += q_head[i] * ed_fp16_to_fp32(k_row[i]);
+            scratch[t] = dot;
+        }
+        softmax_forward(scratch, shape->n_kv, shape->scale, shape->n_kv);
+        float *out_head = out + (size_t)h * head_dim;
+        int i = 0;
+        for (; i + 8 <= head_dim; i += 8) {
+            __m256 acc = _mm256_setzero_ps();
+            for (int t = 0; t < shape->n_kv; t++)
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(scratch[t]),
+                                      load_f16(v + (size_t)t * shape->kv_row_stride + kv_offset + i), acc);
+            _mm256_storeu_ps(out_head + i, acc);
+        }
+        for (; i < head_dim; i++) {
+            float sum = 0;
+            for (int t = 0; t < shape->n_kv; t++)
+                sum += scratch[t] * ed_fp16_to_fp32(v[(size_t)t * shape->kv_row_stride + kv_offset + i]);
+            out_head[i] = sum;
+        }
+    }
+}
+
+static int argmax(const float *x, int n)
+{
+    int i = 0, best = 0;
+    if (n >= 8) {
+        __m256 max_v = _mm256_loadu_ps(x);
+        for (i = 8; i + 8 <= n; i += 8)
+            max_v = _mm256_max_ps(max_v, _mm256_loadu_ps(x + i));
+        float max = hmax_ps(max_v);
+        for (int j = 0; j < i; j++)
+            if (x[j] == max) {
+                best = j;
+                break;
+            }
+    }
+    for (; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
+void ed__kernels_fill_avx2(ed_kernels_t *k)
+{
+    ed__kernels_fill_ref(k);
+    ed_vec_dot_table_avx2(k->vec_dot);
+    ed__gemm_table_avx2(k->gemm);
+    k->rmsnorm_forward = rmsnorm_forward;
+    k->layernorm_forward = layernorm_forward;
+    k->softmax_forward = softmax_forward;
+    k->silu_forward = silu_forward;
+    k->gelu_forward = gelu_forward;
+    k->swiglu_forward = swiglu_forward;
+    k->add = add;
+    k->mul = mul;
+    k->attention_forward = attention_forward;
+    k->argmax = argmax;
+}

@@ -1,0 +1,170 @@
+/* tests/kernels/matmul.c - ed_matmul_forward against a float reference
+ * (weights dequantized, activations quantized and dequantized the way the
+ * dot product sees them, products summed in double) for every weight type
+ * with a dot product, every op table this CPU runs, 1, 2 and 3 threads, odd
+ * shapes, one activation row and batches (the micro-kernel path). */
+#include "kernels/matmul.h"
+#include "tests/test.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+static uint64_t rng_state = 12345;
+
+static float rng_uniform(float lo, float hi)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return lo + (hi - lo) * (float)((rng_state >> 40) * (1.0 / 16777216.0));
+}
+
+typedef struct {
+    int n_in, n_out, n_batch;
+} shape_t;
+
+/* Runs one product on every table and thread count and checks the largest
+ * error of an output relative to its sum |w x|. */
+static void check_type(int type, const shape_t *shape)
+{
+    const ed_quant_traits_t *traits = ed_quant_traits(type);
+    const ed_quant_traits_t *act_traits = ed_quant_traits(traits->vec_dot_type);
+    int n_in = shape->n_in, n_out = shape->n_out, n_batch = shape->n_batch;
+    uint64_t w_row_bytes = 0, act_row_bytes = 0;
+    ED_REQUIRE(ed_type_row_size(type, (uint64_t)n_in, &w_row_bytes) == 0);
+    ED_REQUIRE(ed_type_row_size(traits->vec_dot_type, (uint64_t)n_in, &act_row_bytes) == 0);
+
+    float *w_f = malloc(sizeof(float) * (size_t)n_in * n_out);
+    float *x = malloc(sizeof(float) * (size_t)n_in * n_batch);
+    float *x_seen = malloc(sizeof(float) * (size_t)n_in * n_batch);
+    uint8_t *w = malloc(w_row_bytes * (size_t)n_out);
+    uint8_t *x_q = malloc(act_row_bytes);
+    double *expect = malloc(sizeof(double) * (size_t)n_out * n_batch);
+    double *magnitude = malloc(sizeof(double) * (size_t)n_out * n_batch);
+    float *y = malloc(sizeof(float) * (size_t)n_out * n_batch);
+    size_t scratch_size = ed_matmul_scratch_size(type, n_in, n_batch);
+    /* q8_1 activations carry d * sum(q) rounded to fp16 for the min term of
+     * q4_1/q5_1 (as GGUF's format does): a relative error of up to 2^-11 of
+     * that term, which the dequantized activations do not show */
+    double tol = traits->vec_dot_type == ED_TYPE_Q8_1 ? 1e-3 : 1e-5;
+    void *scratch = malloc(scratch_size + 1);
+    ED_REQUIRE(w_f && x && x_seen && w && x_q && expect && magnitude && y && scratch);
+
+    for (int r = 0; r < n_out; r++) {
+        for (int i = 0; i < n_in; i++) /* rows of different scales, like real weights */
+            w_f[(size_t)r * n_in + i] = rng_uniform(-1, 1) * (1.0f + (float)(r % 5));
+        traits->from_float(w_f + (size_t)r * n_in, w + r * w_row_bytes, n_in);
+        traits->to_float(w + r * w_row_bytes, w_f + (size_t)r * n_in, n_in);
+    }
+    for (int c = 0; c < n_batch; c++) {
+        float *x_row = x + (size_t)c * n_in, *seen = x_seen + (size_t)c * n_in;
+        for (int i = 0; i < n_in; i++)
+            x_row[i] = rng_uniform(-2, 2);
+        act_traits->from_float(x_row, x_q, n_in);
+        act_traits->to_float(x_q, seen, n_in);
+    }
+    for (int c = 0; c < n_batch; c++)
+        for (int r = 0; r < n_out; r++) {
+            double sum = 0, mag = 0;
+            for (int i = 0; i < n_in; i++) {
+                double p = (double)w_f[(size_t)r * n_in + i] * x_seen[(size_t)c * n_in + i];
+                sum += p;
+                mag += fabs(p);
+            }
+            expect[(size_t)c * n_out + r] = sum;
+            magnitude[(size_t)c * n_out + r] = mag;
+        }
+
+    for (const char *const *name = ed_kernels_names(); *name; name++) {
+        const ed_kernels_t *k = ed_kernels_by_name(*name);
+        if (!k)
+            continue;
+        for (int n_threads = 1; n_threads <= 3; n_threads++) {
+            char err[ED_ERR_LEN];
+            ed_pool_t *pool = NULL;
+            ED_REQUIRE(ed_pool_open(&pool, n_threads, err) == 0);
+            ed_matmul_t m = {w, type, n_in, n_out, x, y, n_batch};
+            for (size_t i = 0; i < (size_t)n_out * n_batch; i++)
+                y[i] = NAN;
+            ED_CHECK_INT(ed_matmul_forward(k, pool, n_threads == 2 ? ED_POOL_LOW : ED_POOL_HIGH, &m,
+                                           scratch, scratch_size),
+                         0);
+            double maxdiff = 0;
+            for (size_t i = 0; i < (size_t)n_out * n_batch; i++) {
+                double d = fabs(y[i] - expect[i]) / (magnitude[i] + 1e-30);
+                if (!(d <= maxdiff))
+                    maxdiff = isnan(d) ? INFINITY : d;
+            }
+            if (n_threads == 3)
+                printf("# matmul %s %s %dx%d batch %d maxdiff=%.3g%s\n", ed_type_info(type)->name,
+                       k->name, n_out, n_in, n_batch, maxdiff,
+                       k->gemm[type] ? " (micro-kernel)" : "");
+            if (!(maxdiff <= tol))
+                printf("#   %s %s %d threads: maxdiff %.3g\n", ed_type_info(type)->name, k->name,
+                       n_threads, maxdiff);
+            ED_CHECK(maxdiff <= tol);
+            ed_pool_close(pool);
+        }
+    }
+    free(w_f), free(x), free(x_seen), free(w), free(x_q), free(expect), free(magnitude), free(y),
+        free(scratch);
+}
+
+static const int weight_types[] = {ED_TYPE_F32,  ED_TYPE_F16,  ED_TYPE_BF16, ED_TYPE_Q4_0,
+                                   ED_TYPE_Q4_1, ED_TYPE_Q5_0, ED_TYPE_Q5_1, ED_TYPE_Q8_0,
+                                   ED_TYPE_Q2_K, ED_TYPE_Q3_K, ED_TYPE_Q4_K, ED_TYPE_Q5_K,
+                                   ED_TYPE_Q6_K};
+
+static void check_all_types(int n_batch)
+{
+    for (size_t t = 0; t < sizeof weight_types / sizeof weight_types[0]; t++) {
+        int type = weight_types[t];
+        int block = (int)ed_type_info(type)->block_len;
+        /* odd block counts; row counts prime, above and below the panel size */
+        shape_t shapes[] = {{block == 1 ? 97 : block * 3, 67, n_batch},
+                            {block == 1 ? 160 : block * (block == ED_QK_K ? 1 : 5), 7, n_batch}};
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            check_type(type, &shapes[s]);
+    }
+}
+
+ED_TEST(matvec_every_type)
+{
+    check_all_types(1);
+}
+
+ED_TEST(matmul_small_batch_every_type)
+{
+    check_all_types(5);
+}
+
+ED_TEST(matmul_large_batch_every_type)
+{
+    check_all_types(71); /* more than one panel, not a multiple of the tile */
+}
+
+ED_TEST(rejects_bad_arguments)
+{
+    const ed_kernels_t *k = ed_kernels_select("ref");
+    char err[ED_ERR_LEN];
+    ed_pool_t *pool = NULL;
+    ED_REQUIRE(ed_pool_open(&pool, 1, err) == 0);
+    static float x[64], y[4];
+    static uint8_t w[4 * 34], scratch[34];
+    ed_matmul_t m = {w, ED_TYPE_Q8_0, 32, 4, x, y, 1};
+    ED_CHECK_INT(ed_matmul_scratch_size(ED_TYPE_Q8_0, 32, 1), 34);
+    ED_CHECK_INT(ed_matmul_scratch_size(ED_TYPE_F16, 32, 7), 0);
+    ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, 33), ED_EINVAL);
+    m.n_in = 48; /* not whole blocks */
+    ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, 34), ED_EINVAL);
+    m.n_in = 32;
+    m.w_type = 4; /* not a type */
+    ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, 34), ED_EINVAL);
+    m.w_type = ED_TYPE_Q8_0;
+    m.n_batch = 0;
+    ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, 34), ED_EINVAL);
+    ed_pool_close(pool);
+}
+
+ED_TEST_MAIN(matvec_every_type, matmul_small_batch_every_type, matmul_large_batch_every_type,
+             rejects_bad_arguments)

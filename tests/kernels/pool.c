@@ -1,0 +1,212 @@
+/* tests/kernels/pool.c - the compute pool: every chunk runs exactly once,
+ * thread indices are distinct among concurrent runners, finishing a job is
+ * a barrier (phase 2 sees all of phase 1), many tiny jobs, HIGH work is
+ * started before more LOW work, and LOW work still completes. */
+#include "kernels/pool.h"
+#include "tests/test.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#define MAX_CHUNKS 1024
+
+typedef struct {
+    atomic_int runs[MAX_CHUNKS];
+    atomic_int busy[64]; /* per thread index: 1 while a chunk runs on it */
+    atomic_int bad_thread;
+    int n_threads;
+} count_job_t;
+
+static void count_chunk(void *arg, int chunk, int thread)
+{
+    count_job_t *job = arg;
+    if (thread < 0 || thread >= job->n_threads || atomic_exchange(&job->busy[thread], 1) != 0)
+        atomic_store(&job->bad_thread, 1);
+    atomic_fetch_add(&job->runs[chunk], 1);
+    if (thread >= 0 && thread < job->n_threads)
+        atomic_store(&job->busy[thread], 0);
+}
+
+static ed_pool_t *open_pool(int n_threads)
+{
+    char err[ED_ERR_LEN] = "";
+    ed_pool_t *pool = NULL;
+    int rc = ed_pool_open(&pool, n_threads, err);
+    if (rc != 0)
+        printf("# ed_pool_open: %s\n", err);
+    return pool;
+}
+
+ED_TEST(rejects_bad_thread_counts)
+{
+    char err[ED_ERR_LEN] = "";
+    ed_pool_t *pool = (ed_pool_t *)&err;
+    ED_CHECK_INT(ed_pool_open(&pool, 0, err), ED_EINVAL);
+    ED_CHECK(pool == NULL);
+    ED_CHECK(strstr(err, "threads") != NULL);
+    ED_CHECK_INT(ed_pool_open(&pool, 100000, err), ED_EINVAL);
+    ed_pool_close(NULL);
+}
+
+ED_TEST(every_chunk_runs_once_on_a_distinct_thread)
+{
+    static const int thread_counts[] = {1, 2, 3, 5};
+    static const int chunk_counts[] = {1, 2, 3, 7, 64, 1000};
+    for (size_t t = 0; t < sizeof thread_counts / sizeof thread_counts[0]; t++) {
+        ed_pool_t *pool = open_pool(thread_counts[t]);
+        ED_REQUIRE(pool != NULL);
+        ED_CHECK_INT(ed_pool_n_threads(pool), thread_counts[t]);
+        for (size_t c = 0; c < sizeof chunk_counts / sizeof chunk_counts[0]; c++) {
+            static count_job_t job;
+            memset(&job, 0, sizeof job);
+            job.n_threads = thread_counts[t];
+            for (int prio = 0; prio < ED_POOL_PRIO_COUNT; prio++) {
+                ed_pool_run(pool, (ed_pool_prio_t)prio, chunk_counts[c], count_chunk, &job);
+                for (int i = 0; i < chunk_counts[c]; i++)
+                    ED_CHECK_INT(atomic_load(&job.runs[i]), prio + 1);
+            }
+            ED_CHECK_INT(atomic_load(&job.runs[chunk_counts[c]]), 0);
+            ED_CHECK_INT(atomic_load(&job.bad_thread), 0);
+        }
+        ed_pool_run(pool, ED_POOL_HIGH, 0, count_chunk, NULL); /* nothing to do */
+        ed_pool_close(pool);
+    }
+}
+
+/* Phase 1 fills a[], phase 2 reads neighbours written by other chunks. */
+typedef struct {
+    int n, round;
+    int *a, *b;
+} phase_job_t;
+
+enum { PHASE_ROWS = 37 }; /* per chunk: n is not a multiple of the thread count */
+
+static void phase1_chunk(void *arg, int chunk, int thread)
+{
+    phase_job_t *job = arg;
+    (void)thread;
+    for (int i = chunk * PHASE_ROWS; i < job->n && i < (chunk + 1) * PHASE_ROWS; i++)
+        job->a[i] = i * 3 + job->round;
+}
+
+static void phase2_chunk(void *arg, int chunk, int thread)
+{
+    phase_job_t *job = arg;
+    (void)thread;
+    for (int i = chunk * PHASE_ROWS; i < job->n && i < (chunk + 1) * PHASE_ROWS; i++)
+        job->b[i] = job->a[(i + PHASE_ROWS * 5 + 1) % job->n] + job->a[(job->n - 1 - i)];
+}
+
+ED_TEST(job_completion_is_a_barrier)
+{
+    enum { N = 1001 };
+    static int a[N], b[N];
+    for (int n_threads = 2; n_threads <= 3; n_threads++) {
+        ed_pool_t *pool = open_pool(n_threads);
+        ED_REQUIRE(pool != NULL);
+        int n_chunks = (N + PHASE_ROWS - 1) / PHASE_ROWS, errors = 0;
+        for (int round = 0; round < 2000; round++) {
+            phase_job_t job = {N, round, a, b};
+            ed_pool_run(pool, ED_POOL_HIGH, n_chunks, phase1_chunk, &job);
+            ed_pool_run(pool, ED_POOL_HIGH, n_chunks, phase2_chunk, &job);
+            for (int i = 0; i < N; i++) {
+                int expect = ((i + PHASE_ROWS * 5 + 1) % N) * 3 + round + (N - 1 - i) * 3 + round;
+                errors += b[i] != expect;
+            }
+        }
+        ED_CHECK_INT(errors, 0);
+        ed_pool_close(pool);
+    }
+}
+
+static void add_chunk(void *arg, int chunk, int thread)
+{
+    (void)thread;
+    atomic_fetch_add((atomic_long *)arg, chunk + 1);
+}
+
+ED_TEST(many_tiny_jobs)
+{
+    ed_pool_t *pool = open_pool(3);
+    ED_REQUIRE(pool != NULL);
+    atomic_long sum = 0;
+    long expect = 0;
+    for (int i = 0; i < 50000; i++) {
+        int n_chunks = 1 + i % 4;
+        ed_pool_run(pool, i % 7 == 0 ? ED_POOL_LOW : ED_POOL_HIGH, n_chunks, add_chunk, &sum);
+        expect += (long)n_chunks * (n_chunks + 1) / 2;
+    }
+    ED_CHECK_INT(atomic_load(&sum), expect);
+    ed_pool_close(pool);
+}
+
+/* ---- priorities ---- */
+
+typedef struct {
+    ed_pool_t *pool;
+    atomic_int low_started;  /* LOW chunks begun */
+    atomic_int low_finished;
+    atomic_int max_low_seen; /* by a HIGH chunk: LOW chunks begun since HIGH was submitted */
+    int low_at_submit;
+} prio_test_t;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void low_chunk(void *arg, int chunk, int thread)
+{
+    prio_test_t *t = arg;
+    (void)chunk, (void)thread;
+    atomic_fetch_add(&t->low_started, 1);
+    sleep_ms(2);
+    atomic_fetch_add(&t->low_finished, 1);
+}
+
+static void high_chunk(void *arg, int chunk, int thread)
+{
+    prio_test_t *t = arg;
+    (void)chunk, (void)thread;
+    int seen = atomic_load(&t->low_started) - t->low_at_submit;
+    int max = atomic_load(&t->max_low_seen);
+    while (seen > max && !atomic_compare_exchange_weak(&t->max_low_seen, &max, seen)) {
+    }
+    sleep_ms(1);
+}
+
+static void *low_submitter(void *arg)
+{
+    prio_test_t *t = arg;
+    ed_pool_run(t->pool, ED_POOL_LOW, 300, low_chunk, t);
+    return NULL;
+}
+
+ED_TEST(high_work_starts_before_more_low_work)
+{
+    for (int n_threads = 2; n_threads <= 3; n_threads++) {
+        static prio_test_t t;
+        memset(&t, 0, sizeof t);
+        t.pool = open_pool(n_threads);
+        ED_REQUIRE(t.pool != NULL);
+        pthread_t low_thread;
+        ED_REQUIRE(pthread_create(&low_thread, NULL, low_submitter, &t) == 0);
+        while (atomic_load(&t.low_finished) < 20)
+            sleep_ms(1);
+        t.low_at_submit = atomic_load(&t.low_started);
+        ed_pool_run(t.pool, ED_POOL_HIGH, 12, high_chunk, &t);
+        int low_during_high = atomic_load(&t.low_started) - t.low_at_submit;
+        pthread_join(low_thread, NULL);
+        printf("# %d threads: LOW chunks begun while HIGH chunks waited: at most %d; during all of HIGH: %d\n",
+               n_threads, atomic_load(&t.max_low_seen), low_during_high);
+        /* each thread may have claimed one LOW chunk just as HIGH arrived */
+        ED_CHECK(atomic_load(&t.max_low_seen) <= n_threads);
+        ED_CHECK_INT(atomic_load(&t.low_finished), 300);
+        ed_pool_close(t.pool);
+    }
+}
+
+ED_TEST_MAIN(rejects_bad_thread_counts, every_chunk_runs_once_on_a_distinct_thread,
+             job_completion_is_a_barrier, many_tiny_jobs, high_work_starts_before_more_low_work)
