@@ -4,8 +4,8 @@
  *   GEMM_TILE_ROWS, GEMM_TILE_COLS  the register tile (weight rows x activation rows)
  *   gemm_block_dot(a0, a1, b0, b1)  int32x4 sums of the 32 products of two
  *                                  signed 32-byte blocks given as 16-byte halves
- * Each weight block is unpacked to signed bytes once per C activation blocks;
- * with one activation row this is the matrix-vector product too. */
+ * Each weight block is unpacked to signed bytes once per C activation blocks.
+ * One activation row takes gemv_rows, the same arithmetic a row at a time. */
 #include "kernels/dispatch.h"
 
 #include <arm_neon.h>
@@ -76,6 +76,52 @@ static inline __attribute__((always_inline)) void gemm_tile(int type, int rows, 
             y[(size_t)c * y_stride + r] = vaddvq_f32(acc[r][c]);
 }
 
+#define GEMV_MAX_BLOCKS 512 /* K up to 16384: the activation scales fit in 2 KiB of stack */
+#define GEMV_CHAINS 4         /* independent accumulators: hides the FMA latency */
+
+/* acc + the dot of one weight block with one activation block. */
+static inline __attribute__((always_inline)) float32x4_t gemv_block(int type, const uint8_t *row, int block,
+                                                                    const ed_block_q8_0_t *xb,
+                                                                    const float *dx, float32x4_t acc)
+{
+    float dw;
+    int8x16_t w0, w1;
+    weight_block(type, row, block, &w0, &w1, &dw);
+    int32x4_t sums = gemm_block_dot(w0, w1, vld1q_s8(xb[block].qs), vld1q_s8(xb[block].qs + 16));
+    return vfmaq_n_f32(acc, vcvtq_f32_s32(sums), dw * dx[block]);
+}
+
+/* The matrix-vector product, one weight row at a time (reading rows side by
+ * side measured much slower from DRAM on x86; see x86/gemm_tile.h), with the
+ * activation scales converted once for all rows. */
+static inline __attribute__((always_inline)) void gemv_rows(int type, int n_blocks, const uint8_t *w,
+                                                            size_t w_row_bytes, int n_rows,
+                                                            const uint8_t *x, float *y)
+{
+    float dx[GEMV_MAX_BLOCKS];
+    const ed_block_q8_0_t *xb = (const ed_block_q8_0_t *)x;
+    for (int block = 0; block < n_blocks; block++)
+        dx[block] = fp16_scalar(xb[block].d);
+    for (int r = 0; r < n_rows; r++) {
+        const uint8_t *row = w + (size_t)r * w_row_bytes;
+        float32x4_t acc[GEMV_CHAINS];
+#pragma GCC unroll 8
+        for (int chain = 0; chain < GEMV_CHAINS; chain++)
+            acc[chain] = vdupq_n_f32(0.0f);
+        int block = 0;
+        for (; block + GEMV_CHAINS <= n_blocks; block += GEMV_CHAINS)
+#pragma GCC unroll 8
+            for (int chain = 0; chain < GEMV_CHAINS; chain++)
+                acc[chain] = gemv_block(type, row, block + chain, xb, dx, acc[chain]);
+        for (; block < n_blocks; block++)
+            acc[0] = gemv_block(type, row, block, xb, dx, acc[0]);
+#pragma GCC unroll 8
+        for (int chain = 1; chain < GEMV_CHAINS; chain++)
+            acc[0] = vaddq_f32(acc[0], acc[chain]);
+        y[r] = vaddvq_f32(acc[0]);
+    }
+}
+
 /* The whole (n_rows x n_cols) product in full tiles, then the edges. */
 static inline __attribute__((always_inline)) void gemm_blocks(int type, int n_blocks, const void *w_v,
                                                               size_t w_row_bytes, int n_rows,
@@ -84,10 +130,8 @@ static inline __attribute__((always_inline)) void gemm_blocks(int type, int n_bl
 {
     const uint8_t *w = w_v, *x = x_v;
     int r = 0;
-    if (n_cols == 1) { /* matrix-vector: one row at a time streams memory fastest (see x86/gemm_tile.h) */
-        for (; r < n_rows; r++)
-            gemm_tile(type, 1, 1, n_blocks, w + (size_t)r * w_row_bytes, w_row_bytes, x, x_row_bytes,
-                      y + r, y_stride);
+    if (n_cols == 1 && n_blocks <= GEMV_MAX_BLOCKS) {
+        gemv_rows(type, n_blocks, w, w_row_bytes, n_rows, x, y);
         return;
     }
     for (; r + GEMM_TILE_ROWS <= n_rows; r += GEMM_TILE_ROWS) {

@@ -97,6 +97,22 @@ static inline __attribute__((always_inline)) void gemm_tile(int type, int rows, 
 
 #define GEMV_MAX_BLOCKS 512 /* K up to 16384: the activation terms fit in 18 KiB of stack */
 
+#define GEMV_CHAINS 4 /* independent accumulators: hides the FMA latency */
+
+/* acc + the dot of one weight block with one activation block. */
+static inline __attribute__((always_inline)) __m256 gemv_block(int type, const uint8_t *row, int block,
+                                                               const ed_block_q8_0_t *xb,
+                                                               const __m256i *start, const float *dx,
+                                                               int offset, __m256 acc)
+{
+    float dw;
+    __m256i wq = weight_block(type, row, block, &dw);
+    __m256i xq = _mm256_loadu_si256((const __m256i *)xb[block].qs);
+    __m256i sums = offset ? gemm_block_dot(start[block], wq, xq)
+                          : gemm_block_dot(start[block], _mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(dw * dx[block]), acc);
+}
+
 /* The matrix-vector product, one weight row at a time (reading several rows
  * side by side measured 2-3x slower from DRAM: short interleaved streams
  * defeat the hardware prefetcher). The activation's share of each block
@@ -119,18 +135,21 @@ static inline __attribute__((always_inline)) void gemv_rows(int type, int n_bloc
     }
     for (int r = 0; r < n_rows; r++) {
         const uint8_t *row = w + (size_t)r * w_row_bytes;
-        __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-        for (int block = 0; block < n_blocks; block++) {
-            float dw;
-            __m256i wq = weight_block(type, row, block, &dw);
-            __m256i xq = _mm256_loadu_si256((const __m256i *)xb[block].qs);
-            __m256i sums = offset ? gemm_block_dot(start[block], wq, xq)
-                                  : gemm_block_dot(start[block], _mm256_sign_epi8(wq, wq),
-                                                   _mm256_sign_epi8(xq, wq));
-            acc[block & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(dw * dx[block]),
-                                             acc[block & 1]);
-        }
-        y[r] = tile_hsum(_mm256_add_ps(acc[0], acc[1]));
+        __m256 acc[GEMV_CHAINS];
+#pragma GCC unroll 8
+        for (int chain = 0; chain < GEMV_CHAINS; chain++)
+            acc[chain] = _mm256_setzero_ps();
+        int block = 0;
+        for (; block + GEMV_CHAINS <= n_blocks; block += GEMV_CHAINS)
+#pragma GCC unroll 8
+            for (int chain = 0; chain < GEMV_CHAINS; chain++)
+                acc[chain] = gemv_block(type, row, block + chain, xb, start, dx, offset, acc[chain]);
+        for (; block < n_blocks; block++)
+            acc[0] = gemv_block(type, row, block, xb, start, dx, offset, acc[0]);
+#pragma GCC unroll 8
+        for (int chain = 1; chain < GEMV_CHAINS; chain++)
+            acc[0] = _mm256_add_ps(acc[0], acc[chain]);
+        y[r] = tile_hsum(acc[0]);
     }
 }
 
