@@ -31,7 +31,7 @@ DEPS_DIR := build/deps
 # ---------------------------------------------------------------- flags ----
 WARN     := -Wall -Wextra -Werror -Wvla -Wformat=2 -Wno-format-nonliteral
 OPT      ?= -O2
-CPPFLAGS += -I. -Idaemon -Iclients/lib -I/usr/share/include/llhttp -D_GNU_SOURCE
+CPPFLAGS += -I. -Idaemon -Iclients/lib -I/usr/share/include/llhttp -D_GNU_SOURCE -Ibuild/deps/include
 CFLAGS   += -std=c11 $(OPT) -g $(WARN) -fno-omit-frame-pointer -MMD -MP
 LDFLAGS  +=
 ifneq ($(SANITIZE),)
@@ -85,13 +85,15 @@ LIBS_core    := core
 LIBS_store   := store core
 LIBS_model   := model core kernels
 LIBS_mkmodel := model core kernels
-LIBS_http    := http api core llhttp
+LIBS_engine  := engine model core kernels
+LIBS_rag     := rag store model core kernels
+LIBS_http    := $(LIBS_ALL)
 LIBS_api     := $(LIBS_ALL)
 LIBS_client  := edgeclient llhttp
 libs_for      = $(if $(LIBS_$(1)),$(LIBS_$(1)),$(LIBS_ALL))
 needs_faiss   = $(filter rag,$(call libs_for,$(1)))
 
-EDGED_LIBS   := core http api model kernels llhttp
+EDGED_LIBS   := $(LIBS_ALL)
 
 # Test programs: tests/<kind>/<sub>/<name>.c -> $(BUILD)/tests/<kind>/<sub>/<name>,
 # linked with the archives of <sub> (tests/kernels/* link only the kernels).

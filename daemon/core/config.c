@@ -52,6 +52,41 @@ const ed_option_t ed_config_options[] = {
         "one line per request on stderr (the journal keeps it)"),
     OPT(state, directory, ED_OPT_STRING, "/var/lib/edged", 1, 0, false,
         "where edged keeps its database, index, adapters and checkpoints"),
+    OPT(model, path, ED_OPT_STRING, "", 0, 0, false,
+        "the GGUF model to serve; empty serves no model (inference answers 503)"),
+    OPT(model, name, ED_OPT_STRING, "", 0, 0, false,
+        "the model id /v1/models reports; empty uses the file name"),
+    OPT(model, context, ED_OPT_U32, "2048", 0, 1048576, false,
+        "context length of each slot in tokens; 0 uses the model's training context"),
+    OPT(model, threads, ED_OPT_U32, "0", 0, 256, false, "compute threads; 0 uses every core"),
+    OPT(model, batch, ED_OPT_U32, "512", 1, 8192, false,
+        "prompt tokens evaluated in one forward pass at most"),
+    OPT(model, chat_template, ED_OPT_STRING, "", 0, 0, false,
+        "chat format (chatml, llama2, llama3, mistral, zephyr, phi3, gemma); empty detects it"),
+    OPT(engine, parallel, ED_OPT_U32, "2", 1, 64, false,
+        "sequences generated together (slots), each with its own KV cache"),
+    OPT(engine, queue_length, ED_OPT_U32, "16", 0, 4096, false,
+        "requests waiting for a free slot at most; more are answered 503"),
+    OPT(engine, max_tokens_default, ED_OPT_U32, "512", 1, 1048576, false,
+        "tokens generated when a request names no max_tokens"),
+    OPT(engine, max_tokens_limit, ED_OPT_U32, "4096", 1, 1048576, false,
+        "max_tokens a request may ask for at most (400 beyond)"),
+    OPT(store, key_file, ED_OPT_STRING, "", 0, 0, false,
+        "key that wraps the data key, used without a systemd credential; empty: STATE/key (created 0600)"),
+    OPT(rag, embedder, ED_OPT_STRING, "hash", 1, 0, false,
+        "how chunks are embedded: hash (no model), model (embedding_model) or chat (the chat model)"),
+    OPT(rag, embedding_model, ED_OPT_STRING, "", 0, 0, false,
+        "BERT-family GGUF embedding model used when embedder = model"),
+    OPT(rag, chunk_tokens, ED_OPT_U32, "256", 16, 8192, false, "tokens per chunk at most"),
+    OPT(rag, chunk_overlap, ED_OPT_U32, "32", 0, 4096, false,
+        "tokens neighbouring chunks share"),
+    OPT(rag, hnsw_threshold, ED_OPT_U32, "50000", 0, UINT32_MAX, false,
+        "vectors in a collection above which dense search uses HNSW instead of a flat index"),
+    OPT(rag, top_k, ED_OPT_U32, "4", 1, 100, true, "chunks retrieved when a request names no top_k"),
+    OPT(rag, max_context_tokens, ED_OPT_U32, "0", 0, 1048576, true,
+        "retrieved tokens placed in a prompt at most; 0 uses a quarter of the context"),
+    OPT(rag, max_batch_documents, ED_OPT_U32, "256", 1, 65536, true,
+        "documents in one ingest request at most (413 beyond)"),
     {NULL, NULL, 0, 0, 0, NULL, 0, 0, false, NULL},
 };
 
@@ -101,6 +136,37 @@ static int check_acl(const char *value, char *why, size_t why_size)
     return 0;
 }
 
+/* String options that take one of a fixed set of words ("" where empty is allowed). */
+static const struct {
+    const char *key;
+    const char *const words[9];
+} choices[] = {
+    {"model.chat_template", {"", "chatml", "llama2", "llama3", "mistral", "zephyr", "phi3", "gemma"}},
+    {"rag.embedder", {"hash", "model", "chat"}},
+};
+
+static int check_choice(const ed_option_t *opt, const char *value, char *why, size_t why_size)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s.%s", opt->section, opt->name);
+    for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
+        if (strcmp(choices[i].key, key) != 0)
+            continue;
+        char list[256] = "";
+        for (size_t w = 0; w < 9 && choices[i].words[w]; w++) {
+            if (strcmp(choices[i].words[w], value) == 0)
+                return 0;
+            if (*choices[i].words[w])
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", *list ? ", " : "",
+                         choices[i].words[w]);
+        }
+        snprintf(why, why_size, "expected one of %s%s, got \"%s\"", list,
+                 *choices[i].words[0] ? "" : " (or empty)", value);
+        return ED_ECONFIG;
+    }
+    return 0;
+}
+
 /* Validates `value` for `opt` and stores it. On error, `why` says what is wrong. */
 static int set_option(ed_config_t *cfg, const ed_option_t *opt, const char *value, char *why,
                       size_t why_size)
@@ -117,6 +183,8 @@ static int set_option(ed_config_t *cfg, const ed_option_t *opt, const char *valu
             snprintf(why, why_size, "must not be empty");
             return ED_ECONFIG;
         }
+        if (check_choice(opt, value, why, why_size))
+            return ED_ECONFIG;
         memcpy(field, value, strlen(value) + 1);
         return 0;
     case ED_OPT_ACL:

@@ -43,6 +43,33 @@ typedef struct {
     struct {
         char directory[ED_CONFIG_PATH_MAX];
     } state;
+    struct {
+        char path[ED_CONFIG_PATH_MAX]; /* GGUF file; empty: no model */
+        char name[128];                /* the id /v1/models reports; empty: the file name */
+        uint32_t context;              /* tokens per slot; 0: the model's training context */
+        uint32_t threads;              /* compute threads; 0: every core */
+        uint32_t batch;                /* prompt tokens per forward pass */
+        char chat_template[16];        /* family name; empty: detected from the file */
+    } model;
+    struct {
+        uint32_t parallel;           /* slots decoded together */
+        uint32_t queue_length;       /* requests waiting for a slot, at most */
+        uint32_t max_tokens_default; /* when a request names no max_tokens */
+        uint32_t max_tokens_limit;   /* hard cap on max_tokens */
+    } engine;
+    struct {
+        char key_file[ED_CONFIG_PATH_MAX]; /* wraps the data key when no systemd credential is given */
+    } store;
+    struct {
+        char embedder[16];                   /* hash | model | chat */
+        char embedding_model[ED_CONFIG_PATH_MAX]; /* BERT-family GGUF for embedder = model */
+        uint32_t chunk_tokens;               /* tokens per chunk, at most */
+        uint32_t chunk_overlap;              /* tokens shared by neighbouring chunks */
+        uint32_t hnsw_threshold;             /* vectors in a collection above which search uses HNSW */
+        uint32_t top_k;                      /* chunks retrieved when a request names none */
+        uint32_t max_context_tokens;         /* retrieved tokens placed in a prompt; 0: a quarter of the context */
+        uint32_t max_batch_documents;        /* documents in one ingest request, at most */
+    } rag;
 } ed_config_t;
 
 typedef enum {

@@ -1,0 +1,138 @@
+/* engine.h - the inference thread. It loads the configured model, then serves
+ * jobs (text generation, embeddings) from a bounded queue in `parallel` slots
+ * by continuous batching: each step is one forward pass over every active
+ * slot (prompt chunks and single decode tokens together). Generated text and
+ * completion go back to the loop thread through one uv_async_t; every
+ * callback below runs on the loop thread. A slot keeps its KV cache after a
+ * job, and the next job reuses the longest prefix it shares with it. */
+#ifndef ED_ENGINE_ENGINE_H
+#define ED_ENGINE_ENGINE_H
+
+#include "core/config.h"
+#include "core/error.h"
+#include "model/chat.h"
+#include "model/sampler.h"
+#include "model/vocab.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define ED_ENGINE_MAX_STOPS 16     /* stop strings per job */
+#define ED_ENGINE_MAX_STOP_LEN 256 /* bytes per stop string */
+
+typedef struct ed_engine ed_engine_t;
+typedef struct ed_job ed_job_t;
+
+typedef enum {
+    ED_ENGINE_EMPTY = 0, /* no model configured (model.path is empty) */
+    ED_ENGINE_LOADING,
+    ED_ENGINE_READY,
+    ED_ENGINE_FAILED, /* the model did not load; the reason says why */
+} ed_engine_state_t;
+
+typedef enum {
+    ED_JOB_GENERATE = 0, /* evaluate the prompt, then sample up to max_tokens */
+    ED_JOB_EMBED,        /* evaluate the prompt; the result is its mean-pooled, L2-normalised hidden state */
+} ed_job_kind_t;
+
+typedef enum {
+    ED_FINISH_STOP = 0,  /* end-of-generation token or a stop string */
+    ED_FINISH_LENGTH,    /* max_tokens reached, or the context is full */
+    ED_FINISH_CANCELLED, /* ed_engine_cancel, or the engine shut down */
+    ED_FINISH_ERROR,     /* result.error says why */
+    ED_FINISH_DONE,      /* an embedding job finished */
+} ed_finish_t;
+
+typedef struct {
+    ed_job_kind_t kind;
+    const int32_t *prompt; /* copied at submit */
+    int n_prompt;
+    ed_sampler_params_t sampling; /* copied, logit bias included */
+    int max_tokens;               /* >= 1 (generation only) */
+    const char *const *stops;     /* copied; generation ends before the first match, which is not sent */
+    size_t n_stops;
+} ed_job_params_t;
+
+typedef struct {
+    ed_finish_t finish;
+    int n_prompt;       /* tokens in the prompt */
+    int n_cached;       /* of them, reused from the slot's previous job */
+    int n_generated;    /* tokens sampled (the stop/EOS token included) */
+    double queue_ms;    /* submit -> a slot took it */
+    double prompt_ms;   /* evaluating the prompt (the first token's logits) */
+    double generate_ms; /* first token -> last token */
+    const float *embedding; /* (n_embd) ED_JOB_EMBED only; valid during on_done */
+    int n_embd;
+    int error_code;          /* ED_FINISH_ERROR: an ED_E* code */
+    char error[ED_ERR_LEN];  /* ED_FINISH_ERROR: what went wrong */
+} ed_job_result_t;
+
+typedef struct {
+    /* New generated text: whole UTF-8 characters, never part of a stop
+     * string. Not called for embedding jobs. May be NULL. */
+    void (*on_text)(ed_job_t *job, const char *text, size_t len, void *user);
+    /* Exactly once per job, last; the job is freed when it returns. */
+    void (*on_done)(ed_job_t *job, const ed_job_result_t *result, void *user);
+} ed_job_callbacks_t;
+
+/* Starts the engine thread for cfg->model and cfg->engine on `loop` (the
+ * loop thread calls this and every function below). The model loads on the
+ * engine thread; ed_engine_state says how far it got. With an empty
+ * model.path the engine stays ED_ENGINE_EMPTY. Returns 0, or ED_ENOMEM /
+ * ED_EIO (the thread could not start) with err. */
+int ed_engine_start(ed_engine_t **out, uv_loop_t *loop, const ed_config_t *cfg, char err[ED_ERR_LEN]);
+/* Cancels every job (their on_done run, with ED_FINISH_CANCELLED, before it
+ * returns), joins the thread and frees the model. Accepts NULL. */
+void ed_engine_stop(ed_engine_t *engine);
+
+/* The state, and for LOADING/FAILED/EMPTY a human reason ("loading
+ * model.gguf", "model.gguf: not a GGUF file ..."). */
+ed_engine_state_t ed_engine_state(const ed_engine_t *engine, const char **reason);
+
+/* Once READY, what the loop thread needs to build prompts; read-only and
+ * safe to use from any thread (the tokenizer functions are). */
+typedef struct {
+    const ed_vocab_t *vocab;
+    const char *name;          /* model id: model.name or the file name */
+    const char *path;
+    const char *arch;          /* "llama", "qwen2" */
+    ed_chat_family_t chat;     /* from model.chat_template or detected */
+    const char *bos_text;      /* the BOS / EOS tokens' text ("" when none) */
+    const char *eos_text;
+    int n_ctx;                 /* tokens per slot */
+    int n_embd;                /* embedding width */
+    int n_vocab;
+    int n_slots;
+    int64_t created;           /* the model file's mtime, seconds */
+} ed_engine_model_t;
+/* NULL unless READY. */
+const ed_engine_model_t *ed_engine_model(const ed_engine_t *engine);
+
+/* Queues a job. Returns 0 with *out, or:
+ *   ED_EAGAIN  the model is not ready (err says why),
+ *   ED_EBUSY   every slot is busy and the queue is full (answer 503 + Retry-After),
+ *   ED_ERANGE  the prompt plus max_tokens cannot fit the context (err has the numbers;
+ *              a prompt alone longer than the context is ED_ERANGE too),
+ *   ED_EINVAL  bad parameters (err names them), ED_ENOMEM.
+ * On success the callbacks will run; on_done exactly once. */
+int ed_engine_submit(ed_engine_t *engine, const ed_job_params_t *params, const ed_job_callbacks_t *cb,
+                     void *user, ed_job_t **out, char err[ED_ERR_LEN]);
+/* Asks the engine to end the job within one step; on_done follows with
+ * ED_FINISH_CANCELLED (or the job's real end if it was already finishing).
+ * The caller must keep `user` valid until on_done. */
+void ed_engine_cancel(ed_engine_t *engine, ed_job_t *job);
+/* Backpressure: while held, the job's slot takes no forward steps (its
+ * client cannot take more text); release when the client has drained. */
+void ed_engine_hold(ed_engine_t *engine, ed_job_t *job, bool hold);
+
+/* Counters for /metrics and tests. */
+typedef struct {
+    int queued;       /* jobs waiting for a slot */
+    int busy_slots;   /* slots running a job */
+    int n_slots;
+} ed_engine_stats_t;
+void ed_engine_stats(const ed_engine_t *engine, ed_engine_stats_t *out);
+
+#endif
