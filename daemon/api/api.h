@@ -6,12 +6,17 @@
 #include "http/router.h"
 #include "http/server.h"
 
+struct ed_engine;
+struct ed_rag;
+
 #define ED_VERSION "0.1.0"
 
 typedef struct {
     ed_server_t *server;
     const char *config_path;
-    const char *kernels; /* the kernel set in use, for /v1/version */
+    const char *kernels;     /* the kernel set in use, for /v1/version */
+    struct ed_engine *engine; /* the inference thread (engine/engine.h); the live config is server->cfg */
+    struct ed_rag *rag;       /* the personal store and retrieval (rag/rag.h), NULL until opened */
 } ed_app_t;
 
 extern const ed_route_t ed_api_routes[];

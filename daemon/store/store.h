@@ -1,0 +1,169 @@
+/* store.h - the personal store: the record of collections, documents,
+ * chunks and lineage in SQLite (db.c, the only user of SQLite), personal
+ * text and vectors sealed with AES-256-GCM (seal.c, the only user of
+ * mbedTLS), named blobs (the faiss index files) written by the atomic file
+ * protocol under a checksummed manifest (atomic.c), and an in-memory FTS5
+ * table for lexical search, rebuilt from the record at open so that no
+ * plaintext index touches the disk. One thread at a time (the caller
+ * serialises); every write is durable when the call returns 0. */
+#ifndef ED_STORE_STORE_H
+#define ED_STORE_STORE_H
+
+#include "core/error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ed_store ed_store_t;
+
+#define ED_STORE_NAME_MAX 128 /* bytes of a collection name */
+
+/* Opens (creating when absent) STATE_DIR/edged.db and STATE_DIR/index/.
+ * The key that wraps the data key comes from $CREDENTIALS_DIRECTORY/edged-key
+ * when that file exists (systemd LoadCredentialEncrypted=), else from
+ * key_file, else STATE_DIR/key; a missing key file is created with 32 random
+ * bytes, mode 0600. A wrong key is ED_EACCES ("the data key does not unwrap:
+ * wrong key file?"). Returns 0 or an ED_E* code with err. */
+int ed_store_open(ed_store_t **out, const char *state_dir, const char *key_file, char err[ED_ERR_LEN]);
+void ed_store_close(ed_store_t *store); /* accepts NULL */
+
+/* After an fsync (or other write) failure the store turns read-only: every
+ * write then returns ED_EREADONLY and `why` says what failed first. */
+bool ed_store_read_only(const ed_store_t *store, const char **why);
+
+/* Bumped by every committed change to chunks (add or delete); saved with
+ * each blob so a stale index file is recognised at start. */
+int64_t ed_store_generation(const ed_store_t *store);
+
+/* ---- collections ---- */
+typedef struct {
+    int64_t id;
+    char name[ED_STORE_NAME_MAX];
+    uint32_t owner_uid;  /* the peer that created it */
+    char allow[512];     /* extra readers: "uid:N gid:N ..." ("" = owner only; "*" = anyone) */
+    char embedder[64];   /* what built its vectors, e.g. "hash-v1-384", "model:bge-small-en-v1.5" */
+    int dim;             /* vector width */
+    int64_t n_documents;
+    int64_t n_chunks;
+} ed_collection_t;
+
+/* Finds collection `name`; absent: ED_ENOENT. */
+int ed_store_collection_get(ed_store_t *store, const char *name, ed_collection_t *out, char err[ED_ERR_LEN]);
+/* Finds it by id. */
+int ed_store_collection_by_id(ed_store_t *store, int64_t id, ed_collection_t *out, char err[ED_ERR_LEN]);
+/* Creates collection `name` (owner, embedder, dim); ED_EEXIST if it exists. */
+int ed_store_collection_create(ed_store_t *store, const char *name, uint32_t owner_uid,
+                               const char *embedder, int dim, ed_collection_t *out, char err[ED_ERR_LEN]);
+/* Replaces the allow list. */
+int ed_store_collection_set_allow(ed_store_t *store, int64_t id, const char *allow, char err[ED_ERR_LEN]);
+/* Records a new embedder/dim for a collection (before a re-index). */
+int ed_store_collection_set_embedder(ed_store_t *store, int64_t id, const char *embedder, int dim,
+                                     char err[ED_ERR_LEN]);
+/* Every collection, for listing and rebuilding: fn returns non-zero to stop. */
+int ed_store_collections_foreach(ed_store_t *store, int (*fn)(const ed_collection_t *c, void *arg),
+                                 void *arg, char err[ED_ERR_LEN]);
+
+/* ---- documents and chunks ---- */
+typedef struct {
+    size_t offset, len; /* bytes of the document's text this chunk covers */
+    int n_tokens;
+    const float *vector; /* (collection dim) */
+} ed_chunk_in_t;
+
+typedef struct {
+    int64_t collection_id;
+    const char *title, *source; /* NUL-terminated; may be "" */
+    const char *metadata_json;  /* a JSON object's text, or NULL */
+    const char *text;           /* the document's text (after markup stripping) */
+    size_t text_len;
+    const ed_chunk_in_t *chunks;
+    int n_chunks;
+    int n_tokens; /* of the whole text */
+} ed_document_in_t;
+
+/* Adds documents in one transaction (all or none). Text, title, source,
+ * metadata, chunk text and vectors are sealed; the FTS5 table learns the
+ * chunks. ids_out[i] receives document i's id; chunk ids are
+ * (document id, chunk index) pairs, see ed_chunk_id. */
+int ed_store_documents_add(ed_store_t *store, const ed_document_in_t *docs, int n_docs, int64_t *ids_out,
+                           char err[ED_ERR_LEN]);
+
+/* A chunk's global id as used in the vector index: doc_id * 65536 + index. */
+static inline int64_t ed_chunk_id(int64_t doc_id, int index)
+{
+    return doc_id * 65536 + index;
+}
+#define ED_STORE_MAX_CHUNKS_PER_DOC 65536
+
+typedef struct {
+    int64_t id;
+    int64_t collection_id;
+    char *title, *source, *metadata_json; /* unsealed copies, malloc'd */
+    char *text;                           /* only when asked for; malloc'd */
+    size_t text_len;
+    int n_chunks;
+    int n_tokens;
+    int64_t created; /* unix seconds */
+} ed_document_t;
+void ed_document_free(ed_document_t *doc); /* frees the strings, not doc */
+
+/* One document; with_text also unseals its text. Absent: ED_ENOENT. A seal
+ * that fails to open is ED_ECORRUPT naming the record. */
+int ed_store_document_get(ed_store_t *store, int64_t id, bool with_text, ed_document_t *out,
+                          char err[ED_ERR_LEN]);
+/* Up to `limit` documents with id > after_id, ascending, of one collection
+ * (collection_id > 0) or of every collection; *n_out filled. Text not included. */
+int ed_store_documents_list(ed_store_t *store, int64_t collection_id, int64_t after_id, int limit,
+                            ed_document_t *out, int *n_out, char err[ED_ERR_LEN]);
+/* Deletes a document, its chunks and its text (secure_delete, WAL truncated),
+ * and marks adapters trained on it stale. *n_chunks_out: how many chunk ids
+ * (ed_chunk_id(id, 0 .. n-1)) the index must drop. */
+int ed_store_document_delete(ed_store_t *store, int64_t id, int *n_chunks_out, char err[ED_ERR_LEN]);
+
+typedef struct {
+    int64_t chunk_id, doc_id;
+    int index;
+    size_t offset, len; /* into the document's text */
+    int n_tokens;
+    char *text;  /* unsealed, malloc'd, NUL-terminated */
+    char *title; /* the document's, malloc'd */
+} ed_chunk_t;
+void ed_chunk_free(ed_chunk_t *chunk);
+int ed_store_chunk_get(ed_store_t *store, int64_t chunk_id, ed_chunk_t *out, char err[ED_ERR_LEN]);
+
+/* Every chunk's vector in a collection (for rebuilding its index): fn gets
+ * unsealed vectors and returns non-zero to stop. */
+int ed_store_vectors_foreach(ed_store_t *store, int64_t collection_id,
+                             int (*fn)(int64_t chunk_id, const float *vector, int dim, void *arg), void *arg,
+                             char err[ED_ERR_LEN]);
+
+/* BM25 over the in-memory FTS5 table, restricted to the given collections;
+ * best first (score: higher is better, i.e. -bm25()). The query is plain
+ * text: it is split into terms and quoted, never parsed as FTS5 syntax. */
+typedef struct {
+    int64_t chunk_id;
+    double score;
+} ed_lexical_hit_t;
+int ed_store_lexical_search(ed_store_t *store, const char *query, const int64_t *collection_ids,
+                            int n_collections, int top_k, ed_lexical_hit_t *hits, int *n_hits,
+                            char err[ED_ERR_LEN]);
+
+/* ---- lineage (documents -> adapters; the adaptation issues fill it) ---- */
+int ed_store_lineage_add(ed_store_t *store, const char *adapter_id, int64_t doc_id, char err[ED_ERR_LEN]);
+/* Whether adapter_id was marked stale by a deletion. */
+int ed_store_adapter_stale(ed_store_t *store, const char *adapter_id, bool *stale, char err[ED_ERR_LEN]);
+
+/* ---- sealed blobs (index files) ---- */
+/* Seals bytes and writes STATE_DIR/index/NAME by the atomic protocol (tmp,
+ * fsync, rename, fsync dir), then records NAME's SHA-256, size and
+ * `generation` in the manifest (written the same way). */
+int ed_store_blob_save(ed_store_t *store, const char *name, const void *data, size_t len,
+                       int64_t generation, char err[ED_ERR_LEN]);
+/* Loads and unseals NAME, verifying it against the manifest. ED_ENOENT
+ * (absent), ED_ECORRUPT (checksum or seal mismatch); *generation is what was
+ * saved with it. *data is malloc'd. */
+int ed_store_blob_load(ed_store_t *store, const char *name, void **data, size_t *len, int64_t *generation,
+                       char err[ED_ERR_LEN]);
+
+#endif
