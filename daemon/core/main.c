@@ -7,8 +7,12 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/notify.h"
+#include "engine/engine.h"
+#include "kernels/kernels.h"
 #include "http/peer.h"
+#include "model/bench.h"
 #include "model/info.h"
+#include "model/run.h"
 #include "http/server.h"
 
 #include <errno.h>
@@ -76,6 +80,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: edged [options]\n"
             "       edged model-info FILE [--ctx N]\n"
+            "       edged run -m FILE (-p PROMPT | --chat) [options]   (see edged run --help)\n"
+            "       edged bench -m FILE [-p 512] [-n 128] [-t N] [-r N] [--json]\n"
             "\n"
             "edged is an on-device LLM service: it serves an HTTP API on a Unix socket.\n"
             "\n"
@@ -118,6 +124,8 @@ static void on_drained(ed_server_t *server)
 {
     daemon_t *d = (daemon_t *)((char *)server - offsetof(daemon_t, server));
     ed_log_info("all connections closed; exiting");
+    ed_engine_stop(d->app.engine);
+    d->app.engine = NULL;
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -192,6 +200,10 @@ int main(int argc, char **argv)
     };
     if (argc > 1 && strcmp(argv[1], "model-info") == 0)
         return model_info_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "run") == 0)
+        return ed_run_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "bench") == 0)
+        return ed_bench_main(argc - 1, argv + 1);
     static daemon_t d;
     d.config_path = ED_CONFIG_DEFAULT_PATH;
     bool check_only = false;
@@ -246,13 +258,17 @@ int main(int argc, char **argv)
     d.loop = uv_default_loop();
     d.app.server = &d.server;
     d.app.config_path = d.config_path;
-    d.app.kernels = "none";
+    const ed_kernels_t *kernels = ed_kernels_select(getenv("EDGED_KERNELS"));
+    d.app.kernels = kernels ? kernels->name : "none";
     if (ed_server_init(&d.server, d.loop, &cfg, ed_api_routes, ed_api_n_routes, &d.app, err) != 0 ||
         ed_server_listen(&d.server, err) != 0) {
         fprintf(stderr, "edged: %s\n", err);
         fprintf(stderr, "edged: hint: set server.socket in %s or pass --socket PATH\n", d.config_path);
         return 1;
     }
+
+    if (ed_engine_start(&d.app.engine, d.loop, &cfg, err) != 0)
+        ed_log_error("engine: %s", err); /* edged keeps serving; /health says why */
 
     uv_signal_init(d.loop, &d.sigterm);
     uv_signal_init(d.loop, &d.sigint);

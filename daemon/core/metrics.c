@@ -116,6 +116,16 @@ int ed_metrics_register(ed_metrics_writer_fn fn, void *arg)
     return 0;
 }
 
+void ed_metrics_unregister(ed_metrics_writer_fn fn, void *arg)
+{
+    for (int i = 0; i < m.n_writers; i++)
+        if (m.writers[i].fn == fn && m.writers[i].arg == arg) {
+            memmove(&m.writers[i], &m.writers[i + 1], (size_t)(m.n_writers - i - 1) * sizeof m.writers[0]);
+            m.n_writers--;
+            return;
+        }
+}
+
 static void render_process(ed_buf_t *out)
 {
     long pages = 0, resident = 0;

@@ -20,6 +20,8 @@ uint64_t ed_metrics_conns_open(void);
 typedef void (*ed_metrics_writer_fn)(ed_buf_t *out, void *arg);
 /* Adds a writer called on every scrape. Returns 0 or ED_ERANGE when full. */
 int ed_metrics_register(ed_metrics_writer_fn fn, void *arg);
+/* Removes a writer registered with the same fn and arg (before arg is freed). */
+void ed_metrics_unregister(ed_metrics_writer_fn fn, void *arg);
 
 /* Renders every series in the Prometheus text format (version 0.0.4). */
 void ed_metrics_render(ed_buf_t *out);

@@ -34,14 +34,17 @@ static int plan_matrix(const ed_forward_t *f, const ed_matrix_t *m, const char *
                  f->kernels->name, info ? info->name : "unknown");
         return ED_EUNSUPPORTED;
     }
-    size_t need = ed_matmul_scratch_size(m->type, n_in, f->n_batch);
+    int rows = f->n_batch > f->n_seq_max ? f->n_batch : f->n_seq_max;
+    size_t need = ed_matmul_scratch_size(m->type, n_in, rows);
     if (need > *scratch)
         *scratch = need;
     return 0;
 }
 
-int ed_forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t *kernels,
-                    ed_pool_t *pool, int n_ctx, int n_batch, char err[ED_ERR_LEN])
+/* Both initialisers: own_kv gives f->kv n_ctx positions for ed_forward_eval. */
+static int forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t *kernels,
+                        ed_pool_t *pool, int n_ctx, int n_batch, int n_seq_max, bool own_kv,
+                        char err[ED_ERR_LEN])
 {
     memset(f, 0, sizeof *f);
     f->model = model;
@@ -50,12 +53,15 @@ int ed_forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t
     f->n_batch = n_batch > 0 ? n_batch : ED_FORWARD_DEFAULT_BATCH;
     if (n_ctx <= 0)
         n_ctx = model->n_ctx_train;
-    if (n_ctx <= 0 || n_batch < 0) {
-        snprintf(err, ED_ERR_LEN, "forward: n_ctx %d and n_batch %d must be positive", n_ctx, n_batch);
+    if (n_ctx <= 0 || n_batch < 0 || n_seq_max < 1) {
+        snprintf(err, ED_ERR_LEN, "forward: n_ctx %d, n_batch %d and n_seq_max %d must be positive", n_ctx,
+                 n_batch, n_seq_max);
         return ED_EINVAL;
     }
-    if (f->n_batch > n_ctx)
+    if (own_kv && f->n_batch > n_ctx)
         f->n_batch = n_ctx;
+    f->n_ctx = n_ctx;
+    f->n_seq_max = n_seq_max;
 
     int rc = 0;
     size_t scratch = 0;
@@ -77,7 +83,7 @@ int ed_forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t
         return ED_EUNSUPPORTED;
     }
 
-    if ((rc = ed_kvcache_init(&f->kv, model->n_layer, n_ctx, model->kv_dim, err)) != 0)
+    if (own_kv && (rc = ed_kvcache_init(&f->kv, model->n_layer, n_ctx, model->kv_dim, err)) != 0)
         goto fail;
     size_t B = (size_t)f->n_batch;
     f->x = alloc_floats(B * (size_t)model->n_embd);
@@ -89,12 +95,16 @@ int ed_forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t
     f->att = alloc_floats(B * (size_t)model->q_dim);
     f->hb = alloc_floats(B * (size_t)model->n_ff);
     f->hb2 = alloc_floats(B * (size_t)model->n_ff);
-    f->logits = alloc_floats((size_t)model->n_vocab);
+    f->logits = alloc_floats((size_t)n_seq_max * (size_t)model->n_vocab);
+    f->xg = alloc_floats((size_t)n_seq_max * (size_t)model->n_embd);
+    f->row_kv = malloc(B * sizeof *f->row_kv);
+    f->row_pos = malloc(B * sizeof *f->row_pos);
     f->att_scores = alloc_floats((size_t)ed_pool_n_threads(pool) * (size_t)n_ctx);
     f->mm_scratch_size = (scratch + 63) / 64 * 64;
     f->mm_scratch = f->mm_scratch_size ? aligned_alloc(64, f->mm_scratch_size) : NULL;
     if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->att || !f->hb || !f->hb2 ||
-        !f->logits || !f->att_scores || (f->mm_scratch_size && !f->mm_scratch)) {
+        !f->logits || !f->xg || !f->row_kv || !f->row_pos || !f->att_scores ||
+        (f->mm_scratch_size && !f->mm_scratch)) {
         snprintf(err, ED_ERR_LEN, "forward: out of memory for the run state of %d tokens", f->n_batch);
         rc = ED_ENOMEM;
         goto fail;
@@ -104,6 +114,18 @@ int ed_forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t
 fail:
     ed_forward_free(f);
     return rc;
+}
+
+int ed_forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t *kernels,
+                    ed_pool_t *pool, int n_ctx, int n_batch, char err[ED_ERR_LEN])
+{
+    return forward_init(f, model, kernels, pool, n_ctx, n_batch, 1, true, err);
+}
+
+int ed_forward_init_multi(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t *kernels,
+                          ed_pool_t *pool, int n_ctx, int n_batch, int n_seq_max, char err[ED_ERR_LEN])
+{
+    return forward_init(f, model, kernels, pool, n_ctx, n_batch, n_seq_max, false, err);
 }
 
 void ed_forward_free(ed_forward_t *f)
@@ -121,6 +143,9 @@ void ed_forward_free(ed_forward_t *f)
     free(f->hb);
     free(f->hb2);
     free(f->logits);
+    free(f->xg);
+    free(f->row_kv);
+    free(f->row_pos);
     free(f->att_scores);
     free(f->mm_scratch);
     memset(f, 0, sizeof *f);
@@ -158,32 +183,33 @@ static void add_bias_rows(ed_forward_t *f, float *x, const float *bias, int dim,
 typedef struct {
     ed_forward_t *f;
     int layer;
-    int pos0; /* position of the batch's first token */
 } attention_job_t;
 
-/* Chunk c: token c / n_head of the batch, query head c % n_head. */
+/* Chunk c: row c / n_head of the batch, query head c % n_head, attending to
+ * positions 0 .. row_pos of the row's own sequence. */
 static void attention_chunk(void *arg, int chunk, int thread)
 {
     const attention_job_t *job = arg;
     ed_forward_t *f = job->f;
     const ed_model_t *m = f->model;
     int t = chunk / m->n_head, h = chunk % m->n_head;
+    const ed_kvcache_t *kv = f->row_kv[t];
     ed_attention_t shape = {
         .n_head = m->n_head,
         .n_kv_head = m->n_kv_head,
         .head_dim = m->head_dim,
-        .n_kv = job->pos0 + t + 1,
+        .n_kv = f->row_pos[t] + 1,
         .kv_row_stride = (size_t)m->kv_dim,
         .scale = 1.0f / sqrtf((float)m->head_dim),
     };
     f->kernels->attention_forward(f->att + (size_t)t * m->q_dim, f->q + (size_t)t * m->q_dim,
-                                  ed_kvcache_k(&f->kv, job->layer, 0), ed_kvcache_v(&f->kv, job->layer, 0),
-                                  &shape, h, h + 1, f->att_scores + (size_t)thread * f->kv.n_ctx);
+                                  ed_kvcache_k(kv, job->layer, 0), ed_kvcache_v(kv, job->layer, 0), &shape, h,
+                                  h + 1, f->att_scores + (size_t)thread * f->n_ctx);
 }
 
-/* One transformer block over the n tokens of the batch in f->x, at
- * positions pos0 .. pos0+n-1. */
-static int block(ed_forward_t *f, int l, int n, int pos0)
+/* One transformer block over the n rows of the batch in f->x; row t is at
+ * position row_pos[t] of the sequence whose cache is row_kv[t]. */
+static int block(ed_forward_t *f, int l, int n)
 {
     const ed_model_t *m = f->model;
     const ed_layer_t *L = &m->layers[l];
@@ -202,15 +228,16 @@ static int block(ed_forward_t *f, int l, int n, int pos0)
     for (int t = 0; t < n; t++) {
         float *q = f->q + (size_t)t * m->q_dim, *key = f->k + (size_t)t * m->kv_dim;
         const float *value = f->v + (size_t)t * m->kv_dim;
-        k->rope_forward(q, m->n_head, m->head_dim, pos0 + t, &m->rope);
-        k->rope_forward(key, m->n_kv_head, m->head_dim, pos0 + t, &m->rope);
-        uint16_t *k_row = ed_kvcache_k(&f->kv, l, pos0 + t), *v_row = ed_kvcache_v(&f->kv, l, pos0 + t);
+        int pos = f->row_pos[t];
+        k->rope_forward(q, m->n_head, m->head_dim, pos, &m->rope);
+        k->rope_forward(key, m->n_kv_head, m->head_dim, pos, &m->rope);
+        uint16_t *k_row = ed_kvcache_k(f->row_kv[t], l, pos), *v_row = ed_kvcache_v(f->row_kv[t], l, pos);
         for (int i = 0; i < m->kv_dim; i++) {
             k_row[i] = ed_fp32_to_fp16(key[i]);
             v_row[i] = ed_fp32_to_fp16(value[i]);
         }
     }
-    attention_job_t job = {.f = f, .layer = l, .pos0 = pos0};
+    attention_job_t job = {.f = f, .layer = l};
     ed_pool_run(f->pool, ED_POOL_HIGH, n * m->n_head, attention_chunk, &job);
     if ((rc = matmul(f, &L->wo, f->att, m->q_dim, f->xb2, m->n_embd, n)) != 0)
         return rc;
@@ -235,11 +262,14 @@ static int batch(ed_forward_t *f, const int32_t *tokens, int n, float *all_logit
 {
     const ed_model_t *m = f->model;
     int pos0 = f->kv.n_used, rc;
-    for (int t = 0; t < n; t++)
+    for (int t = 0; t < n; t++) {
         f->kernels->get_row(f->x + (size_t)t * m->n_embd, m->token_embd.data, m->token_embd.type,
                             tokens[t], m->n_embd);
+        f->row_kv[t] = &f->kv;
+        f->row_pos[t] = pos0 + t;
+    }
     for (int l = 0; l < m->n_layer; l++)
-        if ((rc = block(f, l, n, pos0)) != 0)
+        if ((rc = block(f, l, n)) != 0)
             return rc;
     f->kv.n_used = pos0 + n;
 
@@ -287,5 +317,84 @@ int ed_forward_eval(ed_forward_t *f, const int32_t *tokens, int n_tokens, float 
             return rc;
         }
     }
+    return 0;
+}
+
+int ed_forward_eval_seqs(ed_forward_t *f, ed_forward_seq_t *seqs, int n_seqs, char err[ED_ERR_LEN])
+{
+    const ed_model_t *m = f->model;
+    if (n_seqs < 1 || n_seqs > f->n_seq_max) {
+        snprintf(err, ED_ERR_LEN, "forward: %d sequences in one pass, expected 1 to %d", n_seqs, f->n_seq_max);
+        return ED_EINVAL;
+    }
+    int n = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        const ed_forward_seq_t *q = &seqs[s];
+        if (q->n_tokens < 1 || q->n_tokens > f->n_batch - n) {
+            snprintf(err, ED_ERR_LEN, "forward: sequence %d brings %d tokens; the pass holds %d, %d taken",
+                     s, q->n_tokens, f->n_batch, n);
+            return ED_EINVAL;
+        }
+        if (q->kv->n_layer != m->n_layer || q->kv->kv_dim != m->kv_dim || q->kv->n_ctx > f->n_ctx) {
+            snprintf(err, ED_ERR_LEN, "forward: sequence %d's cache does not fit this model", s);
+            return ED_EINVAL;
+        }
+        if (q->n_tokens > q->kv->n_ctx - q->kv->n_used) {
+            snprintf(err, ED_ERR_LEN, "context overflow: %d cached + %d new tokens > n_ctx %d", q->kv->n_used,
+                     q->n_tokens, q->kv->n_ctx);
+            return ED_ERANGE;
+        }
+        for (int r = 0; r < s; r++)
+            if (seqs[r].kv == q->kv) {
+                snprintf(err, ED_ERR_LEN, "forward: sequences %d and %d share a cache", r, s);
+                return ED_EINVAL;
+            }
+        for (int i = 0; i < q->n_tokens; i++) {
+            if (q->tokens[i] < 0 || q->tokens[i] >= m->n_vocab) {
+                snprintf(err, ED_ERR_LEN, "token %d at index %d of sequence %d is outside the vocabulary of %d",
+                         q->tokens[i], i, s, m->n_vocab);
+                return ED_EINVAL;
+            }
+            f->kernels->get_row(f->x + (size_t)n * m->n_embd, m->token_embd.data, m->token_embd.type,
+                                q->tokens[i], m->n_embd);
+            f->row_kv[n] = q->kv;
+            f->row_pos[n] = q->kv->n_used + i;
+            n++;
+        }
+    }
+
+    int rc = 0;
+    for (int l = 0; l < m->n_layer && rc == 0; l++)
+        rc = block(f, l, n);
+    if (rc != 0) {
+        snprintf(err, ED_ERR_LEN, "forward: matrix product failed: %s", ed_strerror(rc));
+        return rc;
+    }
+
+    /* the final norm of every row a sequence pools, and of each last row
+     * that wants logits, gathered so one product serves them all */
+    int row = 0, n_want = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        ed_forward_seq_t *q = &seqs[s];
+        if (q->hidden_sum) {
+            for (int i = 0; i < q->n_tokens; i++) {
+                float *h = f->xb + (size_t)(row + i) * m->n_embd;
+                rmsnorm_rows(f, h, f->x + (size_t)(row + i) * m->n_embd, m->output_norm, 1);
+                f->kernels->add(q->hidden_sum, q->hidden_sum, h, m->n_embd);
+            }
+        }
+        if (q->logits)
+            rmsnorm_rows(f, f->xg + (size_t)n_want++ * m->n_embd,
+                         f->x + (size_t)(row + q->n_tokens - 1) * m->n_embd, m->output_norm, 1);
+        row += q->n_tokens;
+        q->kv->n_used += q->n_tokens;
+    }
+    if (n_want > 0 && (rc = matmul(f, &m->output, f->xg, m->n_embd, f->logits, m->n_vocab, n_want)) != 0) {
+        snprintf(err, ED_ERR_LEN, "forward: output product failed: %s", ed_strerror(rc));
+        return rc;
+    }
+    for (int s = 0, w = 0; s < n_seqs; s++)
+        if (seqs[s].logits)
+            memcpy(seqs[s].logits, f->logits + (size_t)w++ * m->n_vocab, (size_t)m->n_vocab * sizeof(float));
     return 0;
 }

@@ -1,9 +1,11 @@
-/* forward.h - the forward pass of a Llama-family model (model.h) over one
- * sequence: token embeddings, n_layer blocks of RMS-norm, grouped-query
- * attention with RoPE over the f16 KV cache, and a SwiGLU feed-forward, then
- * the final norm and the output head. A prompt runs in batches through the
- * matrix-matrix kernels; a decode step is a batch of one. Every buffer is
- * allocated at init: evaluating tokens allocates nothing. */
+/* forward.h - the forward pass of a Llama-family model (model.h): token
+ * embeddings, n_layer blocks of RMS-norm, grouped-query attention with RoPE
+ * over an f16 KV cache, and a SwiGLU feed-forward, then the final norm and
+ * the output head. A prompt runs in batches through the matrix-matrix
+ * kernels. One pass can also carry several sequences at once, each with its
+ * own KV cache (continuous batching: prompt chunks and decode tokens of
+ * different requests share every weight read). Every buffer is allocated at
+ * init: evaluating tokens allocates nothing. */
 #ifndef ED_MODEL_FORWARD_H
 #define ED_MODEL_FORWARD_H
 
@@ -20,8 +22,10 @@ typedef struct {
     const ed_model_t *model;
     const ed_kernels_t *kernels;
     ed_pool_t *pool;
-    ed_kvcache_t kv; /* the sequence so far; kv.n_used is the next position */
+    ed_kvcache_t kv; /* ed_forward_init's own sequence; kv.n_used is the next position */
     int n_batch;     /* most tokens one batch computes at once */
+    int n_ctx;       /* longest sequence attention is sized for */
+    int n_seq_max;   /* sequences one ed_forward_eval_seqs call may carry */
 
     /* run state, sized for n_batch tokens */
     float *x;           /* (n_batch, n_embd) residual stream */
@@ -33,7 +37,10 @@ typedef struct {
     float *att;         /* (n_batch, q_dim) attention output */
     float *hb;          /* (n_batch, n_ff) feed-forward gate, then silu(gate) * up */
     float *hb2;         /* (n_batch, n_ff) feed-forward up */
-    float *logits;      /* (n_vocab) of the last position evaluated */
+    float *logits;      /* (n_seq_max, n_vocab): row 0 holds the last position's of ed_forward_eval */
+    float *xg;          /* (n_seq_max, n_embd) gathered last rows of sequences that want logits */
+    ed_kvcache_t **row_kv; /* (n_batch) the cache each row of the batch belongs to */
+    int *row_pos;       /* (n_batch) the position of each row in its sequence */
     float *att_scores;  /* (pool threads, n_ctx) one attention row per thread */
     void *mm_scratch;   /* quantized activations for the matrix products, 64-byte aligned */
     size_t mm_scratch_size;
@@ -46,6 +53,12 @@ typedef struct {
  * with err filled. */
 int ed_forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t *kernels,
                     ed_pool_t *pool, int n_ctx, int n_batch, char err[ED_ERR_LEN]);
+/* Prepares a forward pass for several sequences whose caches the caller owns
+ * (ed_kvcache_init with n_layer and kv_dim of the model, at most n_ctx
+ * positions): batches of at most n_batch tokens from at most n_seq_max
+ * sequences. f->kv stays empty; use ed_forward_eval_seqs. Same returns. */
+int ed_forward_init_multi(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t *kernels,
+                          ed_pool_t *pool, int n_ctx, int n_batch, int n_seq_max, char err[ED_ERR_LEN]);
 /* Accepts a zeroed or half-built forward pass. */
 void ed_forward_free(ed_forward_t *f);
 
@@ -57,5 +70,21 @@ void ed_forward_free(ed_forward_t *f);
  * giving the numbers. On error the cache is left as it was. */
 int ed_forward_eval(ed_forward_t *f, const int32_t *tokens, int n_tokens, float *all_logits,
                     char err[ED_ERR_LEN]);
+
+/* One sequence's share of a multi-sequence pass. */
+typedef struct {
+    ed_kvcache_t *kv;      /* its cache: the tokens go at positions kv->n_used.. */
+    const int32_t *tokens; /* (n_tokens) */
+    int n_tokens;          /* >= 1 */
+    float *logits;         /* (n_vocab) receives its last token's logits, or NULL */
+    float *hidden_sum;     /* (n_embd) += each token's final normalised hidden state, or NULL */
+} ed_forward_seq_t;
+
+/* Evaluates every sequence's tokens in one pass: at most n_seq_max
+ * sequences (distinct caches) and n_batch tokens in all. A row's result does
+ * not depend on the other rows of the pass. Each cache's n_used advances by
+ * its n_tokens. Returns 0, ED_EINVAL (bad counts or tokens) or ED_ERANGE (a
+ * sequence would overflow its cache; nothing is evaluated), with err. */
+int ed_forward_eval_seqs(ed_forward_t *f, ed_forward_seq_t *seqs, int n_seqs, char err[ED_ERR_LEN]);
 
 #endif

@@ -77,7 +77,6 @@ static inline __attribute__((always_inline)) void gemm_tile(int type, int rows, 
 }
 
 #define GEMV_MAX_BLOCKS 512 /* K up to 16384: the activation scales fit in 2 KiB of stack */
-#define GEMV_CHAINS 4         /* independent accumulators: hides the FMA latency */
 
 /* acc + the dot of one weight block with one activation block. */
 static inline __attribute__((always_inline)) float32x4_t gemv_block(int type, const uint8_t *row, int block,
@@ -93,7 +92,9 @@ static inline __attribute__((always_inline)) float32x4_t gemv_block(int type, co
 
 /* The matrix-vector product, one weight row at a time (reading rows side by
  * side measured much slower from DRAM on x86; see x86/gemm_tile.h), with the
- * activation scales converted once for all rows. */
+ * activation scales converted once for all rows. One accumulator, summed in
+ * the tile's order, so a row alone gives bit for bit what it gives inside a
+ * batch (see x86/gemm_tile.h). */
 static inline __attribute__((always_inline)) void gemv_rows(int type, int n_blocks, const uint8_t *w,
                                                             size_t w_row_bytes, int n_rows,
                                                             const uint8_t *x, float *y)
@@ -104,21 +105,10 @@ static inline __attribute__((always_inline)) void gemv_rows(int type, int n_bloc
         dx[block] = fp16_scalar(xb[block].d);
     for (int r = 0; r < n_rows; r++) {
         const uint8_t *row = w + (size_t)r * w_row_bytes;
-        float32x4_t acc[GEMV_CHAINS];
-#pragma GCC unroll 8
-        for (int chain = 0; chain < GEMV_CHAINS; chain++)
-            acc[chain] = vdupq_n_f32(0.0f);
-        int block = 0;
-        for (; block + GEMV_CHAINS <= n_blocks; block += GEMV_CHAINS)
-#pragma GCC unroll 8
-            for (int chain = 0; chain < GEMV_CHAINS; chain++)
-                acc[chain] = gemv_block(type, row, block + chain, xb, dx, acc[chain]);
-        for (; block < n_blocks; block++)
-            acc[0] = gemv_block(type, row, block, xb, dx, acc[0]);
-#pragma GCC unroll 8
-        for (int chain = 1; chain < GEMV_CHAINS; chain++)
-            acc[0] = vaddq_f32(acc[0], acc[chain]);
-        y[r] = vaddvq_f32(acc[0]);
+        float32x4_t acc = vdupq_n_f32(0.0f);
+        for (int block = 0; block < n_blocks; block++)
+            acc = gemv_block(type, row, block, xb, dx, acc);
+        y[r] = vaddvq_f32(acc);
     }
 }
 

@@ -97,7 +97,6 @@ static inline __attribute__((always_inline)) void gemm_tile(int type, int rows, 
 
 #define GEMV_MAX_BLOCKS 512 /* K up to 16384: the activation terms fit in 18 KiB of stack */
 
-#define GEMV_CHAINS 4 /* independent accumulators: hides the FMA latency */
 
 /* acc + the dot of one weight block with one activation block. */
 static inline __attribute__((always_inline)) __m256 gemv_block(int type, const uint8_t *row, int block,
@@ -116,7 +115,10 @@ static inline __attribute__((always_inline)) __m256 gemv_block(int type, const u
 /* The matrix-vector product, one weight row at a time (reading several rows
  * side by side measured 2-3x slower from DRAM: short interleaved streams
  * defeat the hardware prefetcher). The activation's share of each block
- * (its scale, its offset term) is computed once for all rows. */
+ * (its scale, its offset term) is computed once for all rows. One
+ * accumulator, summed in the tile's order, so that a row alone gives bit for
+ * bit what it gives inside a batch (continuous batching relies on that; four
+ * chains measured about 4% faster on one thread and 1% on two). */
 static inline __attribute__((always_inline)) void gemv_rows(int type, int n_blocks, const uint8_t *w,
                                                             size_t w_row_bytes, int n_rows,
                                                             const uint8_t *x, float *y)
@@ -135,21 +137,10 @@ static inline __attribute__((always_inline)) void gemv_rows(int type, int n_bloc
     }
     for (int r = 0; r < n_rows; r++) {
         const uint8_t *row = w + (size_t)r * w_row_bytes;
-        __m256 acc[GEMV_CHAINS];
-#pragma GCC unroll 8
-        for (int chain = 0; chain < GEMV_CHAINS; chain++)
-            acc[chain] = _mm256_setzero_ps();
-        int block = 0;
-        for (; block + GEMV_CHAINS <= n_blocks; block += GEMV_CHAINS)
-#pragma GCC unroll 8
-            for (int chain = 0; chain < GEMV_CHAINS; chain++)
-                acc[chain] = gemv_block(type, row, block + chain, xb, start, dx, offset, acc[chain]);
-        for (; block < n_blocks; block++)
-            acc[0] = gemv_block(type, row, block, xb, start, dx, offset, acc[0]);
-#pragma GCC unroll 8
-        for (int chain = 1; chain < GEMV_CHAINS; chain++)
-            acc[0] = _mm256_add_ps(acc[0], acc[chain]);
-        y[r] = tile_hsum(acc[0]);
+        __m256 acc = _mm256_setzero_ps();
+        for (int block = 0; block < n_blocks; block++)
+            acc = gemv_block(type, row, block, xb, start, dx, offset, acc);
+        y[r] = tile_hsum(acc);
     }
 }
 

@@ -2,10 +2,12 @@
  * (weights dequantized, activations quantized and dequantized the way the
  * dot product sees them, products summed in double) for every weight type
  * with a dot product, every op table this CPU runs, 1, 2 and 3 threads, odd
- * shapes, one activation row and batches (the micro-kernel path). */
+ * shapes, one activation row and batches (the micro-kernel path), and each
+ * row of a batch bit-identical to the same row alone. */
 #include "kernels/matmul.h"
 #include "tests/test.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -103,6 +105,20 @@ static void check_type(int type, const shape_t *shape)
                 printf("#   %s %s %d threads: maxdiff %.3g\n", ed_type_info(type)->name, k->name,
                        n_threads, maxdiff);
             ED_CHECK(maxdiff <= tol);
+            /* a row's result does not depend on the rows beside it: continuous
+             * batching needs each sequence to get what it gets alone */
+            for (int c = 0; n_batch > 1 && n_threads == 1 && c < n_batch; c += n_batch - 1) {
+                float *alone = malloc(sizeof(float) * (size_t)n_out);
+                ED_REQUIRE(alone);
+                ed_matmul_t one = {w, type, n_in, n_out, x + (size_t)c * n_in, alone, 1};
+                ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &one, scratch, scratch_size), 0);
+                if (memcmp(alone, y + (size_t)c * n_out, sizeof(float) * (size_t)n_out) != 0) {
+                    printf("#   %s %s: row %d of a batch of %d differs from the row alone\n",
+                           ed_type_info(type)->name, k->name, c, n_batch);
+                    ED_CHECK(false);
+                }
+                free(alone);
+            }
             ed_pool_close(pool);
         }
     }
