@@ -1,9 +1,14 @@
 /* main.c - edgectl, the command line for edged: global options, --help,
- * and the table of commands (query.c asks the daemon, pull.c downloads a
- * model). Exit statuses are ctl.h's, listed in the help text. */
+ * and the table of commands (query.c asks the daemon, chat.c, generate.c,
+ * embed.c and tokenize.c use the model, pull.c downloads one). Exit statuses
+ * are ctl.h's, listed in the help text. */
+#include "chat.h"
 #include "ctl.h"
+#include "embed.h"
+#include "generate.h"
 #include "pull.h"
 #include "query.h"
+#include "tokenize.h"
 
 #include "edgeclient.h"
 
@@ -36,6 +41,12 @@ static const command_t commands[] = {
      "usage: edgectl [OPTIONS] config\n"
      "GET /v1/config: every option's effective value, printed as INI sections.\n"
      "Needs the admin group of the daemon's [access] section.\n"},
+    {"chat", ed_ctl_chat, "talk with the model (reads messages from stdin, streams answers)",
+     ED_CTL_CHAT_USAGE},
+    {"complete", ed_ctl_complete, "continue a plain prompt (streams the text)",
+     ED_CTL_COMPLETE_USAGE},
+    {"embed", ed_ctl_embed, "the embedding vector of each text", ED_CTL_EMBED_USAGE},
+    {"tokenize", ed_ctl_tokenize, "the model's tokens of a text", ED_CTL_TOKENIZE_USAGE},
     {"pull", ed_ctl_pull, "download a GGUF model file (resumable, verified)", ED_CTL_PULL_USAGE},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
@@ -53,7 +64,7 @@ static void print_help(FILE *out)
                  "Commands:\n",
             ED_CLIENT_DEFAULT_SOCKET, ED_CLIENT_DEFAULT_TIMEOUT_MS / 1000);
     for (int i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nExit status:\n"
                  "  0  success\n"
                  "  1  the daemon (or the download server) answered with an error; its message is printed\n"

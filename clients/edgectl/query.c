@@ -1,59 +1,16 @@
 /* query.c - edgectl health, version, metrics, config: one GET each through
  * libedgeclient, printed for people (or as the daemon's JSON with --json).
- * Failures become exit statuses here, with the daemon's own error message
- * and a hint where one helps (which socket, systemctl, the admin group). */
+ * Failures become exit statuses through call.c, with the daemon's own error
+ * message and a hint where one helps (which socket, systemctl, the admin group). */
 #include "query.h"
 
-#include "edgeclient.h"
+#include "call.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Maps a libedgeclient failure to a message on stderr and an exit status. */
-static int client_failure(const char *socket_path, int rc, const char *err)
-{
-    fprintf(stderr, "edgectl: %s\n", err);
-    switch (rc) {
-    case ED_CLIENT_ENOENT:
-    case ED_CLIENT_EACCES:
-    case ED_CLIENT_EIO:
-        if (rc == ED_CLIENT_EACCES)
-            fprintf(stderr, "hint: the socket is for root and the edged group: "
-                            "add yourself to it or use sudo\n");
-        else
-            fprintf(stderr, "hint: is edged running? Try 'systemctl status edged'; "
-                            "another socket: --socket PATH or EDGED_SOCKET (this one: %s)\n",
-                    socket_path);
-        return ED_CTL_ECONNECT;
-    case ED_CLIENT_ETIMEDOUT:
-        fprintf(stderr, "hint: edged may be busy or stuck; a longer wait: --timeout SECONDS\n");
-        return ED_CTL_ETIMEOUT;
-    default:
-        return ED_CTL_EPROTOCOL;
-    }
-}
-
-/* Prints an error answer: the message from its {"error": {...}} body. */
-static int answer_failure(const char *path, const ed_client_response_t *resp)
-{
-    json_t *root = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
-    json_t *error = json_object_get(root, "error");
-    const char *message = json_string_value(json_object_get(error, "message"));
-    const char *code = json_string_value(json_object_get(error, "code"));
-    if (message)
-        fprintf(stderr, "edgectl: GET %s: %s (HTTP %d%s%s)\n", path, message, resp->status,
-                code ? ", " : "", code ? code : "");
-    else
-        fprintf(stderr, "edgectl: GET %s: HTTP %d without an error message\n", path, resp->status);
-    if (resp->status == 403)
-        fprintf(stderr, "hint: the daemon's [access] section decides who may call this; "
-                        "try sudo or ask for membership of the allowed group\n");
-    json_decref(root);
-    return ED_CTL_EANSWER;
-}
 
 /* GETs `path`. On ED_CTL_OK `resp` holds a 2xx answer; an error answer is
  * printed (and returned as ED_CTL_EANSWER) unless `keep_errors`, in which
@@ -68,27 +25,14 @@ static int get(const ed_ctl_t *ctl, const char *path, int keep_errors, ed_client
         rc = ed_client_request(client, "GET", path, NULL, 0, NULL, 0, resp, err);
     ed_client_close(client);
     if (rc != 0)
-        return client_failure(socket_path, rc, err);
+        return ed_ctl_client_failure(socket_path, rc, err);
     if (ctl->json && resp->body)
         fwrite(resp->body, 1, resp->body_len, stdout);
     if (ctl->json && resp->body_len && resp->body[resp->body_len - 1] != '\n')
         putchar('\n');
     if ((resp->status < 200 || resp->status > 299) && !keep_errors)
-        return answer_failure(path, resp);
+        return ed_ctl_answer_failure("GET", path, resp);
     return ED_CTL_OK;
-}
-
-/* Parses a JSON answer, or says why it cannot. */
-static json_t *parse_json(const char *path, const ed_client_response_t *resp)
-{
-    json_error_t error;
-    json_t *root = json_loadb(resp->body ? resp->body : "", resp->body_len, 0, &error);
-    if (!root || !json_is_object(root)) {
-        fprintf(stderr, "edgectl: GET %s: the answer is not a JSON object (line %d, column %d: %s)\n",
-                path, error.line, error.column, root ? "not an object" : error.text);
-        json_decref(root);
-    }
-    return json_is_object(root) ? root : NULL;
 }
 
 static int no_arguments(int argc, char **argv)
@@ -131,7 +75,7 @@ int ed_ctl_health(const ed_ctl_t *ctl, int argc, char **argv)
         status = healthy ? ED_CTL_OK : ED_CTL_EANSWER;
         goto out;
     }
-    json_t *root = parse_json("/health", &resp);
+    json_t *root = ed_ctl_parse_object("GET", "/health", &resp);
     if (!root) {
         status = ED_CTL_EPROTOCOL;
         goto out;
@@ -150,7 +94,7 @@ int ed_ctl_health(const ed_ctl_t *ctl, int argc, char **argv)
                reason ? ")" : "", resp.status);
         status = ED_CTL_EANSWER;
     } else {
-        status = answer_failure("/health", &resp);
+        status = ed_ctl_answer_failure("GET", "/health", &resp);
     }
     json_decref(root);
 out:
@@ -167,7 +111,7 @@ int ed_ctl_version(const ed_ctl_t *ctl, int argc, char **argv)
     status = get(ctl, "/v1/version", 0, &resp);
     if (status != ED_CTL_OK || ctl->json)
         goto out;
-    json_t *root = parse_json("/v1/version", &resp);
+    json_t *root = ed_ctl_parse_object("GET", "/v1/version", &resp);
     if (!root) {
         status = ED_CTL_EPROTOCOL;
         goto out;
@@ -203,7 +147,7 @@ int ed_ctl_config(const ed_ctl_t *ctl, int argc, char **argv)
     status = get(ctl, "/v1/config", 0, &resp);
     if (status != ED_CTL_OK || ctl->json)
         goto out;
-    json_t *root = parse_json("/v1/config", &resp);
+    json_t *root = ed_ctl_parse_object("GET", "/v1/config", &resp);
     if (!root) {
         status = ED_CTL_EPROTOCOL;
         goto out;

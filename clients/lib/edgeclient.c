@@ -1,7 +1,9 @@
 /* edgeclient.c - libedgeclient: connects to edged's Unix socket, writes
  * HTTP/1.1 requests, parses responses with llhttp (strict, never lenient) and
- * splits Server-Sent Event streams into events. Blocking I/O with poll()
- * deadlines; one request at a time per client; no JSON (callers parse it). */
+ * splits Server-Sent Event streams into events; completion streams end at
+ * `data: [DONE]`. Blocking I/O with poll() deadlines; one request at a time
+ * per client; no JSON parser (callers parse it), only the reading of an error
+ * answer's "message" string. */
 #include "edgeclient.h"
 
 #include "llhttp.h"
@@ -74,6 +76,7 @@ const char *ed_client_strerror(int err)
     case ED_CLIENT_ECANCELED: return "operation canceled";
     case ED_CLIENT_ETOOBIG: return "too large";
     case ED_CLIENT_ECLOSED: return "connection closed";
+    case ED_CLIENT_EANSWER: return "the server answered with an error";
     }
     return "unknown error";
 }
@@ -702,4 +705,187 @@ int ed_client_stream(ed_client_t *client, const char *method, const char *path,
         return fail(err, ED_CLIENT_EINVAL, "ed_client_stream needs an event callback");
     return exchange(client, method, path, headers, n_headers, body, body_len, on_event, user,
                     resp, err);
+}
+
+/* ---------------------------------------------------------------- completions ---- */
+
+/* What a completion stream's event callback sees. */
+typedef struct {
+    ed_client_data_fn on_data;
+    void *user;
+    int done; /* `data: [DONE]` arrived: later events are not delivered */
+} completion_t;
+
+static int completion_event(void *user, const char *event, const char *data, size_t len)
+{
+    completion_t *c = user;
+    (void)event;
+    if (c->done)
+        return 0;
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        c->done = 1;
+        return 0;
+    }
+    return c->on_data(c->user, data, len);
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Reads the 4 hex digits at `s` (at least 4 bytes before `end`): the code unit, or -1. */
+static long hex4(const char *s, const char *end)
+{
+    if (end - s < 4)
+        return -1;
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int d = hex_digit(s[i]);
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Appends code point `cp` as UTF-8 to out[*n] if it fits whole in size - 1 bytes. */
+static void put_utf8(char *out, size_t size, size_t *n, unsigned long cp)
+{
+    char u[4];
+    size_t k;
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        k = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xc0 | cp >> 6);
+        u[1] = (char)(0x80 | (cp & 0x3f));
+        k = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xe0 | cp >> 12);
+        u[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+        u[2] = (char)(0x80 | (cp & 0x3f));
+        k = 3;
+    } else {
+        u[0] = (char)(0xf0 | cp >> 18);
+        u[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+        u[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+        u[3] = (char)(0x80 | (cp & 0x3f));
+        k = 4;
+    }
+    if (*n + k < size) {
+        memcpy(out + *n, u, k);
+        *n += k;
+    }
+}
+
+/* Decodes the JSON string value of the first "message" key in an error body
+ * ({"error": {"message": "..."}}) into `out` (`size` bytes), cut to the whole
+ * characters that fit. Returns 0, or -1 when the body has no such string. */
+static int error_message(const char *body, size_t len, char *out, size_t size)
+{
+    static const char key[] = "\"message\"";
+    const char *end = body + len;
+    const char *p = body;
+    for (;;) {
+        p = p < end ? memmem(p, (size_t)(end - p), key, sizeof key - 1) : NULL;
+        if (!p)
+            return -1;
+        p += sizeof key - 1;
+        while (p < end && strchr(" \t\r\n", *p))
+            p++;
+        if (p < end && *p == ':')
+            break;
+    }
+    for (p++; p < end && strchr(" \t\r\n", *p); p++)
+        ;
+    if (p >= end || *p != '"')
+        return -1;
+    size_t n = 0;
+    for (p++; p < end && *p != '"'; p++) {
+        if (*p != '\\') { /* a UTF-8 sequence is copied whole or not at all */
+            size_t k = 1;
+            while (p + k < end && ((unsigned char)p[k] & 0xc0) == 0x80)
+                k++;
+            if (n + k < size) {
+                memcpy(out + n, p, k);
+                n += k;
+            }
+            p += k - 1;
+            continue;
+        }
+        if (++p >= end)
+            return -1;
+        unsigned long cp;
+        switch (*p) {
+        case '"': case '\\': case '/': cp = (unsigned char)*p; break;
+        case 'b': cp = '\b'; break;
+        case 'f': cp = '\f'; break;
+        case 'n': cp = '\n'; break;
+        case 'r': cp = '\r'; break;
+        case 't': cp = '\t'; break;
+        case 'u': {
+            long unit = hex4(p + 1, end);
+            if (unit < 0)
+                return -1;
+            p += 4;
+            cp = (unsigned long)unit;
+            long low = unit >= 0xd800 && unit < 0xdc00 && end - p > 6 && p[1] == '\\' && p[2] == 'u'
+                           ? hex4(p + 3, end) : -1;
+            if (low >= 0xdc00 && low < 0xe000) { /* a surrogate pair */
+                cp = 0x10000 + ((unsigned long)(unit - 0xd800) << 10) + (unsigned long)(low - 0xdc00);
+                p += 6;
+            } else if (cp >= 0xd800 && cp < 0xe000) {
+                cp = 0xfffd; /* a lone surrogate */
+            }
+            break;
+        }
+        default:
+            return -1;
+        }
+        put_utf8(out, size, &n, cp);
+    }
+    if (p >= end)
+        return -1;
+    out[n] = '\0';
+    return 0;
+}
+
+/* Fills `err` for an error answer: its message, or its status and body start. */
+static int answer_error(const ed_client_response_t *resp, char err[ED_CLIENT_ERR_LEN])
+{
+    const char *body = resp->body ? resp->body : "";
+    if (err && error_message(body, resp->body_len, err, ED_CLIENT_ERR_LEN) == 0 && err[0])
+        return ED_CLIENT_EANSWER;
+    size_t shown = strcspn(body, "\r\n");
+    return fail(err, ED_CLIENT_EANSWER, "HTTP %d%s%.*s", resp->status, shown ? ": " : "",
+                (int)(shown > 160 ? 160 : shown), body);
+}
+
+int ed_client_complete(ed_client_t *client, const char *path, const char *body, size_t body_len,
+                       ed_client_data_fn on_data, void *user, ed_client_response_t *resp,
+                       char err[ED_CLIENT_ERR_LEN])
+{
+    if (!on_data || !body)
+        return fail(err, ED_CLIENT_EINVAL, "ed_client_complete needs a body and a data callback");
+    static const ed_client_header_t json_type = {"Content-Type", "application/json"};
+    completion_t completion = {.on_data = on_data, .user = user};
+    int rc = ed_client_stream(client, "POST", path, &json_type, 1, body, body_len,
+                              completion_event, &completion, resp, err);
+    if (rc != 0)
+        return rc;
+    if (resp->status >= 400)
+        return answer_error(resp, err);
+    if (completion.done)
+        return 0;
+    const char *type = ed_client_response_header(resp, "Content-Type");
+    if (resp->body || resp->status < 200 || resp->status > 299 || !type ||
+        strncasecmp(type, "text/event-stream", 17) != 0)
+        return fail(err, ED_CLIENT_EFORMAT, "%s %s: expected an event stream, got HTTP %d (%s)",
+                    "POST", path, resp->status, type ? type : "no Content-Type");
+    return fail(err, ED_CLIENT_ECLOSED, "POST %s: the event stream ended without data: [DONE]",
+                path);
 }

@@ -1,8 +1,9 @@
 /* edgeclient.h - libedgeclient: a small blocking HTTP/1.1 client for edged's
  * Unix socket. One ed_client_t holds one keep-alive connection and sends one
  * request at a time; responses are parsed with llhttp (link libedgeclient.a
- * and libllhttp.a). Server-Sent Event streams are delivered event by event.
- * JSON is left to the caller. This header stands alone (it is installed). */
+ * and libllhttp.a). Server-Sent Event streams are delivered event by event,
+ * completion streams (chunks up to `data: [DONE]`) chunk by chunk. JSON is
+ * left to the caller. This header stands alone (it is installed). */
 #ifndef EDGECLIENT_H
 #define EDGECLIENT_H
 
@@ -27,6 +28,7 @@ enum {
     ED_CLIENT_ECANCELED = -13, /* an event callback asked to stop */
     ED_CLIENT_ETOOBIG = -17,   /* response larger than ED_CLIENT_MAX_BODY */
     ED_CLIENT_ECLOSED = -18,   /* the server closed the connection early */
+    ED_CLIENT_EANSWER = -22,   /* the server answered with an HTTP error; `err` has its message */
 };
 
 #define ED_CLIENT_ERR_LEN 256                      /* size of a caller's `err` buffer */
@@ -106,6 +108,29 @@ int ed_client_stream(ed_client_t *client, const char *method, const char *path,
                      const void *body, size_t body_len, ed_client_event_fn on_event,
                      void *user, ed_client_response_t *resp,
                      char err[ED_CLIENT_ERR_LEN]);
+
+/* Called by ed_client_complete() with the data of each event of a completion
+ * stream (one JSON chunk, NUL-terminated, `len` bytes), as it arrives. Return
+ * 0 to go on, non-zero to stop (the call then returns ED_CLIENT_ECANCELED and
+ * the connection is closed, which tells edged to cancel the generation). */
+typedef int (*ed_client_data_fn)(void *user, const char *data, size_t len);
+
+/* A streaming completion: POSTs the JSON `body` (body_len bytes, sent as
+ * application/json; it should ask for "stream": true) to `path`, e.g.
+ * "/v1/chat/completions" or "/v1/completions", and calls `on_data` for each
+ * event until `data: [DONE]`, which ends the stream and is not delivered.
+ * Returns 0 once [DONE] has arrived (the connection stays usable), or:
+ *   ED_CLIENT_EANSWER  the server answered with an HTTP status >= 400: `err`
+ *                      holds its message ({"error": {"message"}}, or the
+ *                      status and the start of the body); resp->status and
+ *                      resp->body (the error JSON) tell the rest,
+ *   ED_CLIENT_EFORMAT  a 2xx answer that is not an event stream (kept in resp->body),
+ *   ED_CLIENT_ECLOSED  the stream ended without [DONE],
+ *   ED_CLIENT_ECANCELED, or what ed_client_stream() returns.
+ * The timeout bounds the wait for each event, not the whole stream. */
+int ed_client_complete(ed_client_t *client, const char *path, const char *body, size_t body_len,
+                       ed_client_data_fn on_data, void *user, ed_client_response_t *resp,
+                       char err[ED_CLIENT_ERR_LEN]);
 
 /* The value of the first header named `name` (case-insensitive), or NULL. */
 const char *ed_client_response_header(const ed_client_response_t *resp, const char *name);

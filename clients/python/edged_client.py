@@ -1,13 +1,19 @@
 """edged_client.py - a stdlib-only Python client for edged's HTTP API on its
 Unix socket: http.client over AF_UNIX with one kept-alive connection, JSON in
-and out, Server-Sent Event streams as an iterator of events, and error
-responses raised as EdgedError. One Client is for one thread at a time.
+and out, Server-Sent Event streams as an iterator of events, the OpenAI-style
+inference calls (chat, complete, embed, tokenize), and error responses raised
+as EdgedError. One Client is for one thread at a time.
 
     from edged_client import Client, EdgedError
     c = Client()                      # $EDGED_SOCKET or /run/edged/edged.sock
     print(c.health()["status"])
+    answer = c.chat([{"role": "user", "content": "Hi"}], max_tokens=32)
+    print(answer["choices"][0]["message"]["content"])
+    for text in c.chat([{"role": "user", "content": "Hi"}], stream=True, seed=1):
+        print(text, end="", flush=True)   # content deltas as they are generated
+    vectors = c.embed(["one text", "another"])
     for event in c.stream("POST", "/v1/completions", {"prompt": "Hi", "stream": True}):
-        print(event.data)
+        print(event.data)             # raw Server-Sent Events, for any endpoint
 """
 import http.client
 import json
@@ -15,7 +21,8 @@ import os
 import socket
 from collections import namedtuple
 
-__all__ = ["Client", "EdgedError", "Event", "Response", "DEFAULT_SOCKET", "default_socket"]
+__all__ = ["Client", "EdgedError", "Event", "Response", "TextStream", "DEFAULT_SOCKET",
+           "default_socket"]
 
 DEFAULT_SOCKET = "/run/edged/edged.sock"
 DEFAULT_TIMEOUT_S = 30.0
@@ -215,6 +222,92 @@ class Client:
     def config(self):
         """GET /v1/config (admin): {section: {option: value}}."""
         return self.request("GET", "/v1/config").json()
+
+    # -- inference (OpenAI wire format) ---------------------------------------
+    def chat(self, messages, stream=False, **params):
+        """POST /v1/chat/completions. messages: [{"role", "content"}, ...];
+        params: any request field (max_tokens, temperature, top_p, seed, stop,
+        top_k, min_p, repeat_penalty, ...). Without stream: the response dict
+        (choices[0].message.content, finish_reason, usage, timings). With
+        stream=True: a TextStream, iterated for the content strings as they
+        are generated; its finish_reason and usage are set when it ends
+        (usage is asked for unless params carry their own stream_options).
+        Raises EdgedError for an error answer (also one sent midway)."""
+        return self._generate("/v1/chat/completions", {"messages": messages}, stream, params,
+                              lambda choice: (choice.get("delta") or {}).get("content"))
+
+    def complete(self, prompt, stream=False, **params):
+        """POST /v1/completions with a plain prompt (no chat template); as
+        chat(): the response dict (choices[0].text), or with stream=True a
+        TextStream of text pieces."""
+        return self._generate("/v1/completions", {"prompt": prompt}, stream, params,
+                              lambda choice: choice.get("text"))
+
+    def embed(self, texts, **params):
+        """POST /v1/embeddings: for a str its vector (a list of floats), for a
+        list of str their vectors in the same order."""
+        data = self.request("POST", "/v1/embeddings", dict(params, input=texts)).json()["data"]
+        vectors = [item["embedding"] for item in sorted(data, key=lambda item: item["index"])]
+        return vectors[0] if isinstance(texts, str) else vectors
+
+    def tokenize(self, text, add_special=False, with_pieces=False):
+        """POST /v1/tokenize: the token ids of text, or with with_pieces a
+        list of {"id", "piece"}."""
+        body = {"content": text, "add_special": add_special, "with_pieces": with_pieces}
+        return self.request("POST", "/v1/tokenize", body).json()["tokens"]
+
+    def detokenize(self, tokens):
+        """POST /v1/detokenize: the text of a list of token ids."""
+        return self.request("POST", "/v1/detokenize", {"tokens": list(tokens)}).json()["content"]
+
+    def models(self):
+        """GET /v1/models: the list of model objects ({"id", "object", ...})."""
+        return self.request("GET", "/v1/models").json()["data"]
+
+    def _generate(self, path, body, stream, params, text_of):
+        body = dict(params, **body)
+        if not stream:
+            body["stream"] = False
+            return self.request("POST", path, body).json()
+        body["stream"] = True
+        body.setdefault("stream_options", {"include_usage": True})
+        return TextStream(self.stream("POST", path, body), text_of)
+
+
+class TextStream:
+    """The text of a streamed generation. Iterating yields each non-empty
+    text piece (a str) as its chunk arrives, and stops after `data: [DONE]`.
+    Once it has ended: finish_reason ("stop", "length"), usage (the dict of
+    the usage chunk, None if none came) and chunks (every chunk dict)."""
+
+    def __init__(self, events, text_of):
+        self._events = events
+        self._text_of = text_of
+        self.finish_reason = None
+        self.usage = None
+        self.chunks = []
+
+    def __iter__(self):
+        for event in self._events:
+            chunk = event.data
+            if not isinstance(chunk, dict):
+                raise EdgedError(200, None, None, f"a stream chunk is not a JSON object: {event.raw[:200]!r}")
+            if "error" in chunk:
+                err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+                raise EdgedError(200, err.get("type"), err.get("code"), err.get("message") or "")
+            self.chunks.append(chunk)
+            if chunk.get("usage"):
+                self.usage = chunk["usage"]
+            for choice in chunk.get("choices") or []:
+                if choice.get("finish_reason"):
+                    self.finish_reason = choice["finish_reason"]
+                text = self._text_of(choice)
+                if text:
+                    yield text
+
+    def text(self):
+        """Consumes the stream; returns the whole text."""
+        return "".join(self)
 
 
 def _sse_events(resp):

@@ -31,7 +31,8 @@
     X(ECLOSED, -18, "connection closed")                                       \
     X(ESTATE, -19, "operation not valid in the current state")                 \
     X(ECORRUPT, -20, "data is corrupt or was tampered with")                   \
-    X(EREADONLY, -21, "store is read-only")
+    X(EREADONLY, -21, "store is read-only")                                    \
+    X(EANSWER, -22, "the server answered with an error")
 
 enum {
     ED_OK = 0,

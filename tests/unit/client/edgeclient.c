@@ -1,7 +1,8 @@
 /* tests/unit/client/edgeclient.c - libedgeclient against a forked canned
  * server on a temporary Unix socket: Content-Length, chunked and
  * close-delimited bodies, keep-alive reuse and reconnection, Server-Sent
- * Events split across reads, error JSON, timeouts, malformed responses. */
+ * Events split across reads, completion streams up to [DONE] and their error
+ * answers, error JSON, timeouts, malformed responses. */
 #include "edgeclient.h"
 
 #include "core/error.h"
@@ -165,6 +166,7 @@ ED_TEST(codes_match_edged_error_table)
     ED_CHECK_INT(ED_CLIENT_ECANCELED, ED_ECANCELED);
     ED_CHECK_INT(ED_CLIENT_ETOOBIG, ED_ETOOBIG);
     ED_CHECK_INT(ED_CLIENT_ECLOSED, ED_ECLOSED);
+    ED_CHECK_INT(ED_CLIENT_EANSWER, ED_EANSWER);
     ED_CHECK_STR(ed_client_strerror(ED_CLIENT_ETIMEDOUT), "timed out");
 }
 
@@ -439,6 +441,173 @@ ED_TEST(error_json_is_a_response_not_a_failure)
     server_stop(&s);
 }
 
+/* `data` framed as one chunk of a chunked body, into out[size]. */
+static const char *chunk(char *out, size_t size, const char *data)
+{
+    snprintf(out, size, "%zx\r\n%s\r\n", strlen(data), data);
+    return out;
+}
+
+static int record_data(void *user, const char *data, size_t len)
+{
+    return record_event(user, "message", data, len);
+}
+
+ED_TEST(completion_stream_stops_at_done)
+{
+    char c1[64], c2[128];
+    reply_t replies[] = {REPLY(SSE_HEAD, chunk(c1, sizeof c1, "data: {\"c\":1}\n\n"),
+                               chunk(c2, sizeof c2, "data: {\"c\":2}\n\ndata: [DONE]\n\ndata: late\n\n"),
+                               "0\r\n\r\n"),
+                         REPLY(JSON_OK)};
+    server_t s;
+    server_start(&s, replies, 2);
+    char err[ED_CLIENT_ERR_LEN] = "";
+    ed_client_t *c = NULL;
+    ED_REQUIRE(ed_client_open(&c, s.path, 2000, err) == 0);
+    events_t ev = {0};
+    ed_client_response_t resp = {0};
+    const char *body = "{\"prompt\":\"hi\",\"stream\":true}";
+    int rc = ed_client_complete(c, "/v1/completions", body, strlen(body), record_data, &ev, &resp, err);
+    ED_CHECK_INT(rc, 0);
+    if (rc)
+        printf("# %s\n", err);
+    ED_CHECK_INT(resp.status, 200);
+    ED_REQUIRE(ev.n == 2); /* [DONE] and what follows it are not delivered */
+    ED_CHECK_STR(ev.events[0], "{\"c\":1}");
+    ED_CHECK_STR(ev.events[1], "{\"c\":2}");
+    /* the connection is still good after the stream */
+    ED_CHECK_INT(ed_client_request(c, "GET", "/health", NULL, 0, NULL, 0, &resp, err), 0);
+    ED_CHECK_INT(resp.status, 200);
+    ed_client_response_free(&resp);
+    ed_client_close(c);
+    ED_CHECK_INT(server_stop(&s), 1);
+    ED_CHECK(strncmp(s.requests, "POST /v1/completions HTTP/1.1\r\n", 31) == 0);
+    ED_CHECK(strstr(s.requests, "\r\nContent-Type: application/json\r\n") != NULL);
+    ED_CHECK(strstr(s.requests, "\r\nAccept: text/event-stream\r\n") != NULL);
+    ED_CHECK(strstr(s.requests, "\r\n\r\n{\"prompt\":\"hi\",\"stream\":true}") != NULL);
+}
+
+ED_TEST(completion_callback_can_stop_the_stream)
+{
+    char c1[64];
+    reply_t replies[] = {REPLY(SSE_HEAD, chunk(c1, sizeof c1, "data: 1\n\ndata: 2\n\ndata: 3\n\n"),
+                               "0\r\n\r\n")};
+    server_t s;
+    server_start(&s, replies, 1);
+    char err[ED_CLIENT_ERR_LEN] = "";
+    ed_client_t *c = NULL;
+    ED_REQUIRE(ed_client_open(&c, s.path, 2000, err) == 0);
+    events_t ev = {.stop_after = 1};
+    ed_client_response_t resp = {0};
+    ED_CHECK_INT(ed_client_complete(c, "/v1/chat/completions", "{}", 2, record_data, &ev, &resp, err),
+                 ED_CLIENT_ECANCELED);
+    ED_CHECK_INT(ev.n, 1);
+    ed_client_response_free(&resp);
+    ed_client_close(c);
+    server_stop(&s);
+}
+
+/* A reply `status` with a JSON (or text) `body`, into out[size]. */
+static const char *error_reply(char *out, size_t size, const char *status, const char *type,
+                               const char *body)
+{
+    snprintf(out, size, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n%s", status,
+             type, strlen(body), body);
+    return out;
+}
+
+ED_TEST(completion_error_answer_carries_the_message)
+{
+    char busy[512], bad[512], plain[256];
+    reply_t replies[] = {
+        REPLY(error_reply(busy, sizeof busy, "503 Service Unavailable", "application/json",
+                          "{\"error\": {\"type\": \"unavailable_error\", \"code\": \"queue_full\", "
+                          "\"message\" : \"queue \\\"full\\\"\\tcaf\\u00e9 \\ud83d\\ude00\\n\"}}")),
+        REPLY(error_reply(bad, sizeof bad, "400 Bad Request", "application/json",
+                          "{\"error\":{\"message\":\"max_tokens: expected an integer\","
+                          "\"type\":\"invalid_request_error\",\"param\":\"max_tokens\"}}")),
+        REPLY(error_reply(plain, sizeof plain, "500 Internal Server Error", "text/plain",
+                          "oops\nsecond line")),
+    };
+    server_t s;
+    server_start(&s, replies, 3);
+    char err[ED_CLIENT_ERR_LEN] = "";
+    ed_client_t *c = NULL;
+    ED_REQUIRE(ed_client_open(&c, s.path, 2000, err) == 0);
+    events_t ev = {0};
+    ed_client_response_t resp = {0};
+    ED_CHECK_INT(ed_client_complete(c, "/v1/chat/completions", "{}", 2, record_data, &ev, &resp, err),
+                 ED_CLIENT_EANSWER);
+    ED_CHECK_STR(err, "queue \"full\"\tcaf\xc3\xa9 \xf0\x9f\x98\x80\n");
+    ED_CHECK_INT(resp.status, 503);
+    ED_CHECK(resp.body && strstr(resp.body, "queue_full") != NULL);
+    ED_CHECK_INT(ed_client_complete(c, "/v1/completions", "{}", 2, record_data, &ev, &resp, err),
+                 ED_CLIENT_EANSWER);
+    ED_CHECK_STR(err, "max_tokens: expected an integer");
+    ED_CHECK_INT(resp.status, 400);
+    ED_CHECK_INT(ed_client_complete(c, "/v1/completions", "{}", 2, record_data, &ev, &resp, err),
+                 ED_CLIENT_EANSWER);
+    ED_CHECK_STR(err, "HTTP 500: oops");
+    ED_CHECK_INT(ev.n, 0);
+    ED_CHECK_STR(ed_client_strerror(ED_CLIENT_EANSWER), "the server answered with an error");
+    ed_client_response_free(&resp);
+    ed_client_close(c);
+    server_stop(&s);
+}
+
+ED_TEST(completion_long_message_is_cut_at_a_character)
+{
+    char body[1024] = "{\"error\":{\"message\":\"";
+    for (int i = 0; i < 200; i++)
+        strcat(body, "\xc3\xa9"); /* 400 bytes of two-byte characters */
+    strcat(body, "\"}}");
+    char reply[1200];
+    reply_t replies[] = {REPLY(error_reply(reply, sizeof reply, "503 Service Unavailable",
+                                           "application/json", body))};
+    server_t s;
+    server_start(&s, replies, 1);
+    char err[ED_CLIENT_ERR_LEN] = "";
+    ed_client_t *c = NULL;
+    ED_REQUIRE(ed_client_open(&c, s.path, 2000, err) == 0);
+    events_t ev = {0};
+    ed_client_response_t resp = {0};
+    ED_CHECK_INT(ed_client_complete(c, "/v1/completions", "{}", 2, record_data, &ev, &resp, err),
+                 ED_CLIENT_EANSWER);
+    ED_CHECK_INT(strlen(err), ED_CLIENT_ERR_LEN - 2); /* 127 whole characters */
+    ED_CHECK(strncmp(err, "\xc3\xa9\xc3\xa9", 4) == 0);
+    ed_client_response_free(&resp);
+    ed_client_close(c);
+    server_stop(&s);
+}
+
+ED_TEST(completion_without_done_or_stream_is_an_error)
+{
+    char c1[64];
+    reply_t replies[] = {REPLY(SSE_HEAD, chunk(c1, sizeof c1, "data: {\"c\":1}\n\n"), "0\r\n\r\n"),
+                         REPLY(JSON_OK)};
+    server_t s;
+    server_start(&s, replies, 2);
+    char err[ED_CLIENT_ERR_LEN] = "";
+    ed_client_t *c = NULL;
+    ED_REQUIRE(ed_client_open(&c, s.path, 2000, err) == 0);
+    events_t ev = {0};
+    ed_client_response_t resp = {0};
+    ED_CHECK_INT(ed_client_complete(c, "/v1/completions", "{}", 2, record_data, &ev, &resp, err),
+                 ED_CLIENT_ECLOSED);
+    ED_CHECK(strstr(err, "without data: [DONE]") != NULL);
+    ED_CHECK_INT(ev.n, 1);
+    ED_CHECK_INT(ed_client_complete(c, "/v1/completions", "{}", 2, record_data, &ev, &resp, err),
+                 ED_CLIENT_EFORMAT);
+    ED_CHECK(strstr(err, "expected an event stream, got HTTP 200 (application/json)") != NULL);
+    ED_CHECK_STR(resp.body, "{\"status\":\"ok\"}");
+    ED_CHECK_INT(ed_client_complete(c, "/v1/completions", NULL, 0, record_data, &ev, &resp, err),
+                 ED_CLIENT_EINVAL);
+    ed_client_response_free(&resp);
+    ed_client_close(c);
+    server_stop(&s);
+}
+
 ED_TEST(informational_response_is_skipped)
 {
     reply_t replies[] = {REPLY("HTTP/1.1 100 Continue\r\n\r\n", JSON_OK)};
@@ -543,6 +712,10 @@ ED_TEST_MAIN(codes_match_edged_error_table, default_socket_follows_environment,
              keep_alive_reuses_connection, connection_close_reconnects,
              idle_close_by_server_is_retried_once, sse_events_split_across_reads,
              sse_callback_can_stop_the_stream, error_json_is_a_response_not_a_failure,
+             completion_stream_stops_at_done, completion_callback_can_stop_the_stream,
+             completion_error_answer_carries_the_message,
+             completion_long_message_is_cut_at_a_character,
+             completion_without_done_or_stream_is_an_error,
              informational_response_is_skipped, silent_server_times_out,
              truncated_response_is_an_error, malformed_response_is_an_error,
              missing_socket_names_the_path, socket_nobody_listens_on_is_refused)
