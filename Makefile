@@ -85,6 +85,7 @@ LIBS_core    := core
 LIBS_store   := store core
 LIBS_model   := model core kernels
 LIBS_mkmodel := model core kernels
+LIBS_embed   := model core kernels
 LIBS_engine  := engine model core kernels
 LIBS_rag     := rag store model core kernels
 LIBS_http    := $(LIBS_ALL)

@@ -69,6 +69,8 @@ typedef struct {
     void (*silu_forward)(float *out, const float *x, int n);
     /* out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (the tanh form GGUF models use) */
     void (*gelu_forward)(float *out, const float *x, int n);
+    /* out = 0.5 x (1 + erf(x / sqrt(2))) (the exact form BERT models were trained with) */
+    void (*gelu_erf_forward)(float *out, const float *x, int n);
     /* out = silu(gate) * up; out may alias gate or up */
     void (*swiglu_forward)(float *out, const float *gate, const float *up, int n);
     /* out = a + b, out = a * b (elementwise; out may alias a or b) */

@@ -7,6 +7,7 @@
 
 #include "model/bpe.h"
 #include "model/spm.h"
+#include "model/wordpiece.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -232,12 +233,16 @@ int ed_tokenizer_encode(const ed_vocab_t *vocab, const char *text, size_t len, b
         if (vocab->kind == ED_VOCAB_SPM)
             rc = ed__spm_encode(vocab, &work, text + fragment->start, fragment->len,
                                 vocab->add_space_prefix && after_special, &sink);
+        else if (vocab->kind == ED_VOCAB_WPM)
+            rc = ed__wordpiece_encode(vocab, &work, text + fragment->start, fragment->len, &sink);
         else
             rc = ed__bpe_encode(vocab, &work, text + fragment->start, fragment->len, &sink);
         after_special = false;
     }
     if (add_special && vocab->add_eos)
         ed_token_out_push(&sink, vocab->eos);
+    if (add_special && vocab->add_sep)
+        ed_token_out_push(&sink, vocab->sep);
     free(fragments.items);
     free(work.symbols);
     free(work.queue);
@@ -296,8 +301,8 @@ static int write_piece(const ed_vocab_t *vocab, int32_t id, bool special, writer
         put(w, text.ptr, text.len);
         return 0;
     case ED_TOKEN_NORMAL:
-        if (vocab->kind == ED_VOCAB_SPM) {
-            /* U+2581 back to a space. */
+        if (vocab->kind != ED_VOCAB_BPE) {
+            /* U+2581 back to a space (SPM; WPM puts it before each word). */
             size_t from = 0;
             for (size_t i = 0; i + 3 <= text.len; i++)
                 if (memcmp(text.ptr + i, "\xe2\x96\x81", 3) == 0) {
@@ -349,7 +354,8 @@ int ed_tokenizer_piece(const ed_vocab_t *vocab, int32_t id, bool special, char *
 int ed_tokenizer_decode(const ed_vocab_t *vocab, const int32_t *ids, size_t n_ids, bool special,
                         char *out, size_t cap, size_t *n_out)
 {
-    writer_t w = {out, cap, 0, vocab->kind == ED_VOCAB_SPM && vocab->add_space_prefix};
+    writer_t w = {out, cap, 0,
+                  (vocab->kind == ED_VOCAB_SPM && vocab->add_space_prefix) || vocab->kind == ED_VOCAB_WPM};
     int rc = 0;
     for (size_t i = 0; i < n_ids && rc == 0; i++)
         rc = write_piece(vocab, ids[i], special, &w);

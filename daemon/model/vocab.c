@@ -166,6 +166,9 @@ static int load_tokens(ed_vocab_t *vocab, const ed_gguf_t *gguf, char err[ED_ERR
             snprintf(err, ED_ERR_LEN, "tokenizer.ggml.tokens[%zu]: unreadable", i);
             return ED_EFORMAT;
         }
+    for (size_t i = 0; i < n; i++)
+        if (vocab->text[i].len > vocab->max_token_len)
+            vocab->max_token_len = (size_t)vocab->text[i].len;
 
     ed_gguf_arr_t scores;
     rc = get_array(gguf, "tokenizer.ggml.scores", ED_GGUF_FLOAT32, n, &scores, err);
@@ -317,12 +320,18 @@ static int load_special_ids(ed_vocab_t *vocab, const ed_gguf_t *gguf, char err[E
     for (size_t i = 0; i < sizeof IDS / sizeof IDS[0]; i++)
         if ((rc = get_id(gguf, vocab, IDS[i].key, (int32_t *)((char *)vocab + IDS[i].field), err)) < 0)
             return rc;
+    /* WordPiece begins with [CLS], which its files name cls_token_id. */
+    if (vocab->kind == ED_VOCAB_WPM &&
+        (rc = get_id(gguf, vocab, "tokenizer.ggml.cls_token_id", &vocab->bos, err)) < 0)
+        return rc;
     if ((rc = get_flag(gguf, "tokenizer.ggml.add_bos_token", &vocab->add_bos, err)) < 0 ||
         (rc = get_flag(gguf, "tokenizer.ggml.add_eos_token", &vocab->add_eos, err)) < 0 ||
+        (rc = get_flag(gguf, "tokenizer.ggml.add_sep_token", &vocab->add_sep, err)) < 0 ||
         (rc = get_flag(gguf, "tokenizer.ggml.add_space_prefix", &vocab->add_space_prefix, err)) < 0)
         return rc;
     vocab->add_bos = vocab->add_bos && vocab->bos != ED_TOKEN_NONE;
     vocab->add_eos = vocab->add_eos && vocab->eos != ED_TOKEN_NONE;
+    vocab->add_sep = vocab->add_sep && vocab->sep != ED_TOKEN_NONE;
 
     /* End of generation: the declared ids, and the turn-ending tokens of chat
      * formats, which are control tokens whatever the file says. */
@@ -355,7 +364,7 @@ static void load_byte_tokens(ed_vocab_t *vocab)
                 const char raw = (char)b;
                 id = ed_vocab_find(vocab, &raw, 1);
             }
-        } else {
+        } else if (vocab->kind == ED_VOCAB_BPE) {
             char utf8[2];
             size_t len = ed__bpe_byte_char((unsigned char)b, utf8);
             id = ed_vocab_find(vocab, utf8, len);
@@ -441,15 +450,19 @@ int ed_vocab_load(ed_vocab_t **out, const ed_gguf_t *gguf, char err[ED_ERR_LEN])
         vocab->add_bos = vocab->ignore_merges = vocab->pre_kind == ED_PRETOK_LLAMA3;
         if ((rc = ed_pretok_init(&vocab->pretok, vocab->pre_kind, err)) < 0)
             goto fail;
+    } else if (ed_str_eq(model, "bert")) {
+        vocab->kind = ED_VOCAB_WPM; /* llama.cpp's defaults for BERT vocabularies */
+        vocab->bos = 101, vocab->unk = 100, vocab->sep = 102, vocab->pad = 0;
+        vocab->add_bos = vocab->add_sep = true;
     } else {
-        snprintf(err, ED_ERR_LEN, "tokenizer.ggml.model = \"%.*s\": not supported (known: llama, gpt2)",
+        snprintf(err, ED_ERR_LEN, "tokenizer.ggml.model = \"%.*s\": not supported (known: llama, gpt2, bert)",
                  (int)(model.len > 64 ? 64 : model.len), model.ptr);
         rc = ED_EUNSUPPORTED;
         goto fail;
     }
     if ((rc = load_tokens(vocab, gguf, err)) < 0)
         goto fail;
-    int32_t *const defaults[] = {&vocab->bos, &vocab->eos, &vocab->unk};
+    int32_t *const defaults[] = {&vocab->bos, &vocab->eos, &vocab->unk, &vocab->sep, &vocab->pad};
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
         if (*defaults[i] >= vocab->n_tokens)
             *defaults[i] = ED_TOKEN_NONE; /* a default that this small vocabulary lacks */

@@ -20,6 +20,7 @@
 typedef enum {
     ED_VOCAB_SPM = 1, /* tokenizer.ggml.model = "llama": SentencePiece-style, score merges */
     ED_VOCAB_BPE = 2, /* tokenizer.ggml.model = "gpt2": byte-level BPE, ranked merges */
+    ED_VOCAB_WPM = 3, /* tokenizer.ggml.model = "bert": WordPiece, greedy longest match */
 } ed_vocab_kind_t;
 
 /* The values of tokenizer.ggml.token_type (as llama.cpp writes them). */
@@ -43,13 +44,15 @@ typedef struct ed_vocab {
     ed_pretok_t *pretok;       /* BPE: its compiled regexes; NULL for SPM */
     int32_t n_tokens;
     ed_str_t *text;  /* (n_tokens) token texts, into the mapping */
+    size_t max_token_len; /* bytes of the longest token text (WPM's longest match) */
     float *score;    /* (n_tokens) SPM merge priority; 0 when absent */
     uint8_t *type;   /* (n_tokens) ed_token_type_t */
-    int32_t bos, eos, eot, eom, unk, sep, pad; /* ids or ED_TOKEN_NONE */
+    int32_t bos, eos, eot, eom, unk, sep, pad; /* ids or ED_TOKEN_NONE; WPM: bos is [CLS] */
     int32_t eog[ED_VOCAB_MAX_EOG];             /* ids that end generation */
     size_t n_eog;
     bool add_bos;          /* encoding with add_special prepends bos */
     bool add_eos;          /* encoding with add_special appends eos */
+    bool add_sep;          /* WPM: encoding with add_special appends sep ([SEP]) */
     bool add_space_prefix; /* SPM: a space is put before text that starts a fragment */
     bool ignore_merges;    /* BPE: a pre-token that is itself a token is not merged (Llama 3) */
     int32_t byte_token[256]; /* the token of each raw byte (SPM <0xXX>, BPE its mapped character); ED_TOKEN_NONE */

@@ -89,6 +89,12 @@ static void gelu_forward(float *out, const float *x, int n)
     }
 }
 
+static void gelu_erf_forward(float *out, const float *x, int n)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = (float)(0.5 * x[i] * (1.0 + erf(x[i] * 0.70710678118654752440)));
+}
+
 static void swiglu_forward(float *out, const float *gate, const float *up, int n)
 {
     for (int i = 0; i < n; i++)
@@ -161,6 +167,7 @@ void ed__kernels_fill_ref(ed_kernels_t *k)
     k->softmax_forward = softmax_forward;
     k->silu_forward = silu_forward;
     k->gelu_forward = gelu_forward;
+    k->gelu_erf_forward = gelu_erf_forward;
     k->swiglu_forward = swiglu_forward;
     k->add = add;
     k->mul = mul;

@@ -1,5 +1,6 @@
 /* mkmodel - writes a small (or TinyLlama-sized) deterministic random-weight
- * GGUF model of the llama or qwen2 architecture for tests and benchmarks,
+ * GGUF model of the llama or qwen2 architecture (or a small bert embedder)
+ * for tests and benchmarks,
  * with the vocabulary (every tokenizer.* key) copied from a vocab GGUF file.
  * Tensors are named and shaped as llama.cpp names them; norms and biases stay
  * f32, matrices are quantized with the kernels' from_float (large models
@@ -29,9 +30,11 @@ typedef struct {
     bool tied;             /* no output.weight: the head reuses token_embd */
     bool rope_freqs;       /* write rope_freqs.weight */
     bool exact;            /* quantize every element even for a large model (no block pools) */
+    uint32_t pooling;      /* bert: bert.pooling_type, 1 (mean) or 2 (cls) */
     uint64_t seed;
     float rope_base; /* 0: the architecture's default */
     float rms_eps;   /* 0: the architecture's default */
+    float rope_scale_linear; /* 0: no rope.scaling keys; else the linear scaling factor */
 } options_t;
 
 /* ---------------------------------------------------------------- random ---- */
@@ -147,12 +150,50 @@ static void plan(tensor_plan_t *t, size_t *n, ed_type_t type, init_t init, float
     p->std = std;
 }
 
+/* A bert model's tensors, as llama.cpp's converter names them: embeddings
+ * (token, token type, position) and their LayerNorm, then per layer Q/K/V/O
+ * with biases, the post-attention LayerNorm, the up/down feed-forward with
+ * biases and the output LayerNorm. Matrices have std 1/sqrt(fan_in). */
+static size_t plan_bert(const options_t *o, uint64_t n_vocab, tensor_plan_t *t)
+{
+    size_t n = 0;
+    int64_t embd = o->n_embd, ff = o->n_ff;
+    float in_embd = 1.0f / sqrtf((float)embd), in_ff = 1.0f / sqrtf((float)ff);
+    plan(t, &n, pick_type(o, "token_embd", -1, embd), INIT_NORMAL, 1.0f, embd, (int64_t)n_vocab,
+         "token_embd.weight", 0);
+    plan(t, &n, ED_TYPE_F32, INIT_NORMAL, 0.5f, embd, 2, "token_types.weight", 0);
+    plan(t, &n, ED_TYPE_F32, INIT_NORMAL, 0.5f, embd, o->n_ctx, "position_embd.weight", 0);
+    plan(t, &n, ED_TYPE_F32, INIT_NORM, 0.1f, embd, 0, "token_embd_norm.weight", 0);
+    plan(t, &n, ED_TYPE_F32, INIT_NORMAL, 0.1f, embd, 0, "token_embd_norm.bias", 0);
+    for (int l = 0; l < (int)o->n_layer; l++) {
+        static const char *const attn[] = {"attn_q", "attn_k", "attn_v", "attn_output"};
+        for (int i = 0; i < 4; i++) {
+            char fmt[64];
+            snprintf(fmt, sizeof fmt, "blk.%%d.%s.weight", attn[i]);
+            plan(t, &n, pick_type(o, attn[i], l, embd), INIT_NORMAL, in_embd, embd, embd, fmt, l);
+            snprintf(fmt, sizeof fmt, "blk.%%d.%s.bias", attn[i]);
+            plan(t, &n, ED_TYPE_F32, INIT_NORMAL, 0.1f, embd, 0, fmt, l);
+        }
+        plan(t, &n, ED_TYPE_F32, INIT_NORM, 0.1f, embd, 0, "blk.%d.attn_output_norm.weight", l);
+        plan(t, &n, ED_TYPE_F32, INIT_NORMAL, 0.1f, embd, 0, "blk.%d.attn_output_norm.bias", l);
+        plan(t, &n, pick_type(o, "ffn_up", l, embd), INIT_NORMAL, in_embd, embd, ff, "blk.%d.ffn_up.weight", l);
+        plan(t, &n, ED_TYPE_F32, INIT_NORMAL, 0.1f, ff, 0, "blk.%d.ffn_up.bias", l);
+        plan(t, &n, pick_type(o, "ffn_down", l, ff), INIT_NORMAL, in_ff, ff, embd, "blk.%d.ffn_down.weight", l);
+        plan(t, &n, ED_TYPE_F32, INIT_NORMAL, 0.1f, embd, 0, "blk.%d.ffn_down.bias", l);
+        plan(t, &n, ED_TYPE_F32, INIT_NORM, 0.1f, embd, 0, "blk.%d.layer_output_norm.weight", l);
+        plan(t, &n, ED_TYPE_F32, INIT_NORMAL, 0.1f, embd, 0, "blk.%d.layer_output_norm.bias", l);
+    }
+    return n;
+}
+
 /* Every tensor of the model, in file order. Matrices start with std
  * 1/sqrt(fan_in) so each projection keeps unit variance; the two that write
  * into the residual stream (attn_output, ffn_down) are scaled down by
  * 1/sqrt(2 n_layer) so the stream stays near unit RMS through the layers. */
 static size_t plan_model(const options_t *o, uint64_t n_vocab, tensor_plan_t *t)
 {
+    if (strcmp(o->arch, "bert") == 0)
+        return plan_bert(o, n_vocab, t);
     size_t n = 0;
     int64_t embd = o->n_embd, ff = o->n_ff, head_dim = o->n_embd / o->n_head;
     int64_t kv_dim = head_dim * o->n_head_kv;
@@ -351,8 +392,31 @@ static int copy_vocab(ed_gguf_writer_t *w, const ed_gguf_t *vocab, uint64_t *n_v
     return 0;
 }
 
+/* The keys llama.cpp's converter writes for a bert model. */
+static void write_bert_hparams(ed_gguf_writer_t *w, const options_t *o)
+{
+    char name[96];
+    snprintf(name, sizeof name, "mkmodel bert %s seed %" PRIu64, o->type_name, o->seed);
+    ed_gguf_writer_str(w, "general.architecture", "bert");
+    ed_gguf_writer_str(w, "general.name", name);
+    ed_gguf_writer_u32(w, "general.file_type", file_type(o));
+    ed_gguf_writer_u32(w, "general.quantization_version", 2);
+    ed_gguf_writer_u32(w, "bert.context_length", o->n_ctx);
+    ed_gguf_writer_u32(w, "bert.embedding_length", o->n_embd);
+    ed_gguf_writer_u32(w, "bert.feed_forward_length", o->n_ff);
+    ed_gguf_writer_u32(w, "bert.block_count", o->n_layer);
+    ed_gguf_writer_u32(w, "bert.attention.head_count", o->n_head);
+    ed_gguf_writer_f32(w, "bert.attention.layer_norm_epsilon", o->rms_eps ? o->rms_eps : 1e-12f);
+    ed_gguf_writer_bool(w, "bert.attention.causal", false);
+    ed_gguf_writer_u32(w, "bert.pooling_type", o->pooling);
+}
+
 static void write_hparams(ed_gguf_writer_t *w, const options_t *o, uint64_t n_vocab)
 {
+    if (strcmp(o->arch, "bert") == 0) {
+        write_bert_hparams(w, o);
+        return;
+    }
     char key[96], name[96];
     bool qwen2 = strcmp(o->arch, "qwen2") == 0;
 #define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%s.%s", o->arch, suffix), key)
@@ -372,6 +436,10 @@ static void write_hparams(ed_gguf_writer_t *w, const options_t *o, uint64_t n_vo
     ed_gguf_writer_f32(w, ARCH_KEY("rope.freq_base"), o->rope_base ? o->rope_base : qwen2 ? 1000000.0f : 10000.0f);
     ed_gguf_writer_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"),
                        o->rms_eps ? o->rms_eps : qwen2 ? 1e-6f : 1e-5f);
+    if (o->rope_scale_linear) {
+        ed_gguf_writer_str(w, ARCH_KEY("rope.scaling.type"), "linear");
+        ed_gguf_writer_f32(w, ARCH_KEY("rope.scaling.factor"), o->rope_scale_linear);
+    }
 #undef ARCH_KEY
 }
 
@@ -380,7 +448,7 @@ static void write_hparams(ed_gguf_writer_t *w, const options_t *o, uint64_t n_vo
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: mkmodel --arch llama|qwen2 --out FILE --vocab VOCAB.gguf [options]\n"
+            "usage: mkmodel --arch llama|qwen2|bert --out FILE --vocab VOCAB.gguf [options]\n"
             "  --preset tinyllama-1.1b   22 layers, 2048 wide, 32/4 heads, FFN 5632, ctx 2048\n"
             "  --n-embd N (64)  --n-layer N (2)  --n-head N (4)  --n-head-kv N (2)\n"
             "  --n-ff N (128)  --ctx N (256)  --seed N (1)\n"
@@ -388,6 +456,8 @@ static void usage(FILE *out)
             "  --tied            no output.weight (the head reuses token_embd)\n"
             "  --rope-base F     (llama 10000, qwen2 1000000)  --rms-eps F (llama 1e-5, qwen2 1e-6)\n"
             "  --rope-freqs      add rope_freqs.weight (Llama-3-style factors)\n"
+            "  --rope-scale-linear F  rope.scaling.type linear with rope.scaling.factor F\n"
+            "  --pooling mean|cls  bert: bert.pooling_type (mean); --rms-eps sets its LayerNorm eps (1e-12)\n"
             "  --exact           quantize every element of a large model too (slow; by default\n"
             "                    models over 64M elements pick blocks from quantized pools)\n"
             "q4_k_m: q4_K matrices; q6_K for output.weight (token_embd when tied) and for\n"
@@ -419,7 +489,7 @@ static int parse_positive_float(const char *s, float *out)
 static int parse_options(int argc, char **argv, options_t *o)
 {
     *o = (options_t){.n_embd = 64, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .n_ff = 128, .n_ctx = 256,
-                     .type_name = "q8_0", .seed = 1};
+                     .type_name = "q8_0", .seed = 1, .pooling = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
@@ -462,6 +532,9 @@ static int parse_options(int argc, char **argv, options_t *o)
             bad = parse_u32(v, &o->n_ctx);
         } else if (strcmp(a, "--type") == 0) {
             o->type_name = v;
+        } else if (strcmp(a, "--pooling") == 0) {
+            bad = strcmp(v, "mean") != 0 && strcmp(v, "cls") != 0;
+            o->pooling = strcmp(v, "cls") == 0 ? 2 : 1;
         } else if (strcmp(a, "--seed") == 0) {
             char *end;
             o->seed = strtoull(v, &end, 10);
@@ -470,6 +543,8 @@ static int parse_options(int argc, char **argv, options_t *o)
             bad = parse_positive_float(v, &o->rope_base);
         } else if (strcmp(a, "--rms-eps") == 0) {
             bad = parse_positive_float(v, &o->rms_eps);
+        } else if (strcmp(a, "--rope-scale-linear") == 0) {
+            bad = parse_positive_float(v, &o->rope_scale_linear);
         } else {
             fprintf(stderr, "mkmodel: unknown option %s (see --help)\n", a);
             return -1;
@@ -484,8 +559,8 @@ static int parse_options(int argc, char **argv, options_t *o)
         fprintf(stderr, "mkmodel: --arch, --out and --vocab are required (see --help)\n");
         return -1;
     }
-    if (strcmp(o->arch, "llama") != 0 && strcmp(o->arch, "qwen2") != 0) {
-        fprintf(stderr, "mkmodel: --arch %s: expected llama or qwen2\n", o->arch);
+    if (strcmp(o->arch, "llama") != 0 && strcmp(o->arch, "qwen2") != 0 && strcmp(o->arch, "bert") != 0) {
+        fprintf(stderr, "mkmodel: --arch %s: expected llama, qwen2 or bert\n", o->arch);
         return -1;
     }
     o->k_mix = strcasecmp(o->type_name, "q4_k_m") == 0;
@@ -536,7 +611,7 @@ int main(int argc, char **argv)
     ed_gguf_writer_free(&w);
     w = meta;
 
-    tensors = calloc(4 + 12 * (size_t)o.n_layer, sizeof *tensors);
+    tensors = calloc(6 + 16 * (size_t)o.n_layer, sizeof *tensors); /* bert has the most */
     size_t n_tensors = tensors ? plan_model(&o, n_vocab, tensors) : 0;
     int64_t max_ne0 = 0;
     uint64_t n_elements = 0;
