@@ -267,11 +267,19 @@ run: $(BUILD)/edged
 # and one closing line 'N passed, N failed'.
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)$(MAKE) --no-print-directory test-unit test-aarch64 test-reference test-integration test-fuzz test-systemd
+	$(Q)$(MAKE) --no-print-directory test-unit test-tsan test-aarch64 test-reference test-integration test-fuzz test-systemd
 	@echo "make test: all suites passed"
 
 test-unit: $(UNIT_BIN) $(KTEST_BIN) $(MTEST_BIN) $(TOOL_BIN)
 	$(Q)BUILD=$(BUILD) tests/run $(UNIT_BIN) $(KTEST_BIN) $(MTEST_BIN)
+
+# The threaded parts under ThreadSanitizer: the compute pool and the engine
+# thread with its hand-back to the loop.
+TSAN_BUILD := build/san-thread
+TSAN_TESTS := tests/kernels/pool tests/unit/engine/engine
+test-tsan:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=thread $(addprefix $(TSAN_BUILD)/,$(TSAN_TESTS))
+	$(Q)TSAN_OPTIONS=halt_on_error=1 ED_TEST_LABEL=tsan tests/run $(addprefix $(TSAN_BUILD)/,$(TSAN_TESTS))
 
 # The kernels' tests on the Pi's instruction set: cross-built for aarch64 and
 # run under qemu as a Pi 5 (dotprod) and as a Pi 4 (plain NEON, cortex-a72).

@@ -1,28 +1,43 @@
-/* admin.c - operational endpoints: /health, /v1/version, /metrics and
- * /v1/config (admin group). */
+/* admin.c - operational endpoints: /health (the daemon's and the model's
+ * readiness), /v1/version, /metrics and /v1/config (admin group). */
 #include "api/api.h"
+#include "api/params.h"
 #include "core/buf.h"
 #include "core/metrics.h"
 
 #include <stdio.h>
 #include <string.h>
 
+/* 200 while serving with the model READY or none configured; 503 while the
+ * daemon starts or stops, and while the model loads or after it failed
+ * (the reason says why). The model object: {state, name}. */
 void ed_api_health(ed_request_t *req)
 {
     ed_app_t *app = req->app;
     ed_server_t *server = app->server;
-    if (!server->ready) {
-        ed_http_add_header(req, "Retry-After", "1");
-        json_t *body = json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "status",
-                                 server->draining ? "stopping" : "starting", "reason",
-                                 server->not_ready_reason, "error", "message",
-                                 server->not_ready_reason, "type", "unavailable_error", "code",
+    const char *reason;
+    ed_engine_state_t state = ed_params_engine_state(req, &reason);
+    const ed_engine_model_t *model = state == ED_ENGINE_READY ? ed_engine_model(app->engine) : NULL;
+    static const char *const state_names[] = {
+        [ED_ENGINE_EMPTY] = "none", [ED_ENGINE_LOADING] = "loading",
+        [ED_ENGINE_READY] = "ready", [ED_ENGINE_FAILED] = "failed",
+    };
+    json_t *model_json = json_pack("{s:s,s:s*}", "state", state_names[state], "name", model ? model->name : NULL);
+    const char *status = !server->ready ? (server->draining ? "stopping" : "starting")
+                         : state == ED_ENGINE_LOADING ? "starting"
+                         : state == ED_ENGINE_FAILED ? "failed" : NULL;
+    if (status) {
+        const char *why = !server->ready ? server->not_ready_reason : reason;
+        if (!server->ready || state == ED_ENGINE_LOADING) /* a failed model stays failed */
+            ed_http_add_header(req, "Retry-After", "1");
+        json_t *body = json_pack("{s:s,s:s,s:o,s:{s:s,s:s,s:s}}", "status", status, "reason", why, "model",
+                                 model_json, "error", "message", why, "type", "unavailable_error", "code",
                                  "not_ready");
         ed_http_respond_json(req, 503, body);
         return;
     }
-    json_t *body = json_pack("{s:s,s:f,s:s}", "status", "ok", "uptime_s",
-                             ed_server_now() - server->start_time, "version", ED_VERSION);
+    json_t *body = json_pack("{s:s,s:f,s:s,s:o}", "status", "ok", "uptime_s",
+                             ed_server_now() - server->start_time, "version", ED_VERSION, "model", model_json);
     ed_http_respond_json(req, 200, body);
 }
 

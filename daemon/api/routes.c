@@ -2,12 +2,19 @@
  * whose allow list guards it, and its handler. proto/openapi.yaml lists the
  * same routes (a test compares them through `edged --list-routes`). */
 #include "api/api.h"
+#include "api/infer.h"
 
 const ed_route_t ed_api_routes[] = {
     {ED_HTTP_GET, "/health", ED_GROUP_NONE, ed_api_health, "liveness and readiness"},
     {ED_HTTP_GET, "/metrics", ED_GROUP_NONE, ed_api_metrics, "Prometheus metrics"},
     {ED_HTTP_GET, "/v1/version", ED_GROUP_NONE, ed_api_version, "version and build"},
     {ED_HTTP_GET, "/v1/config", ED_GROUP_ADMIN, ed_api_config, "the effective configuration"},
+    {ED_HTTP_GET, "/v1/models", ED_GROUP_INFER, ed_api_models, "the served model (OpenAI)"},
+    {ED_HTTP_POST, "/v1/chat/completions", ED_GROUP_INFER, ed_api_chat_completions, "chat completion (OpenAI), SSE when streaming"},
+    {ED_HTTP_POST, "/v1/completions", ED_GROUP_INFER, ed_api_completions, "text completion (OpenAI), SSE when streaming"},
+    {ED_HTTP_POST, "/v1/embeddings", ED_GROUP_INFER, ed_api_embeddings, "embedding vectors (OpenAI)"},
+    {ED_HTTP_POST, "/v1/tokenize", ED_GROUP_INFER, ed_api_tokenize, "text to token ids"},
+    {ED_HTTP_POST, "/v1/detokenize", ED_GROUP_INFER, ed_api_detokenize, "token ids to text"},
 };
 
 const size_t ed_api_n_routes = sizeof ed_api_routes / sizeof ed_api_routes[0];

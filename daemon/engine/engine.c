@@ -593,7 +593,10 @@ static int load(ed_engine_t *e, char err[ED_ERR_LEN])
     int rc;
     char sub[ED_ERR_LEN];
     if ((rc = ed_gguf_open(&e->gguf, cfg->model.path, sub)) != 0) {
-        errf(err, ED_ERR_LEN, "%s", sub);
+        if (strstr(sub, cfg->model.path))
+            errf(err, ED_ERR_LEN, "%s", sub);
+        else
+            errf(err, ED_ERR_LEN, "%s: %s", cfg->model.path, sub);
         return rc;
     }
     if ((rc = ed_model_load(&e->model, e->gguf, sub)) != 0) {

@@ -73,7 +73,8 @@ typedef struct {
     /* New generated text: whole UTF-8 characters, never part of a stop
      * string. Not called for embedding jobs. May be NULL. */
     void (*on_text)(ed_job_t *job, const char *text, size_t len, void *user);
-    /* Exactly once per job, last; the job is freed when it returns. */
+    /* Exactly once per job, last; the job is freed when it returns. It may
+     * submit new jobs (ed_engine_submit is safe to call from it). */
     void (*on_done)(ed_job_t *job, const ed_job_result_t *result, void *user);
 } ed_job_callbacks_t;
 

@@ -133,14 +133,16 @@ void ed_chunk_free(ed_chunk_t *chunk);
 int ed_store_chunk_get(ed_store_t *store, int64_t chunk_id, ed_chunk_t *out, char err[ED_ERR_LEN]);
 
 /* Every chunk's vector in a collection (for rebuilding its index): fn gets
- * unsealed vectors and returns non-zero to stop. */
+ * unsealed vectors and returns non-zero to stop. An unknown collection is
+ * ED_ENOENT; a vector whose seal fails is ED_ECORRUPT (the walk stops). */
 int ed_store_vectors_foreach(ed_store_t *store, int64_t collection_id,
                              int (*fn)(int64_t chunk_id, const float *vector, int dim, void *arg), void *arg,
                              char err[ED_ERR_LEN]);
 
 /* BM25 over the in-memory FTS5 table, restricted to the given collections;
  * best first (score: higher is better, i.e. -bm25()). The query is plain
- * text: it is split into terms and quoted, never parsed as FTS5 syntax. */
+ * text: it is split into terms and quoted, never parsed as FTS5 syntax.
+ * No collections (n_collections 0) or no word in the query: no hits. */
 typedef struct {
     int64_t chunk_id;
     double score;

@@ -520,3 +520,75 @@ def run_as_nobody(code, timeout=20):
     return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                            "/usr/bin/python3", "-c", code],
                           capture_output=True, timeout=timeout, cwd="/")
+
+
+# ----------------------------------------------------------------- models ----
+# Fixture models written by mkmodel (random weights, real vocabulary), and a
+# daemon that serves one. Inference tests (test_infer*.py, test_embed*.py)
+# use these.
+
+MKMODEL = BUILD / "tests" / "tools" / "mkmodel"
+SPM_VOCAB = REPO.parent / "shared" / "testdata" / "vocab" / "ggml-vocab-llama-spm.gguf"
+
+
+def make_model(out, *extra):
+    """Writes a llama model with the Llama SentencePiece vocabulary to `out`."""
+    if not MKMODEL.exists():
+        pytest.fail(f"{MKMODEL} does not exist: build it first (make {MKMODEL.relative_to(REPO)})")
+    cmd = [str(MKMODEL), "--arch", "llama", "--vocab", str(SPM_VOCAB), "--out", str(out),
+           "--type", "q8_0", *extra]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=str(REPO))
+    assert done.returncode == 0, f"mkmodel failed: {done.stderr}"
+    return out
+
+
+@pytest.fixture(scope="session")
+def test_model(tmp_path_factory):
+    """A tiny random model (64 wide, 2 layers, context 256): fast answers."""
+    return make_model(tmp_path_factory.mktemp("model") / "m.gguf",
+                      "--n-embd", "64", "--n-layer", "2", "--ctx", "256")
+
+
+@pytest.fixture(scope="session")
+def slow_model(tmp_path_factory):
+    """A larger random model (512 wide, 8 layers, context 2048) whose long
+    generations last seconds: for queue-full and cancellation tests."""
+    return make_model(tmp_path_factory.mktemp("slow-model") / "slow.gguf",
+                      "--n-embd", "512", "--n-layer", "8", "--n-head", "8", "--n-head-kv", "4",
+                      "--n-ff", "1536", "--ctx", "2048")
+
+
+@pytest.fixture
+def daemon_with_model(daemon, test_model):
+    """Factory: daemon_with_model(options=None, model=None, **daemon kwargs) ->
+    a started Daemon serving test_model with its 256-token context (or
+    `model` with 2048) and engine.parallel 2, engine.queue_length 2 unless
+    options say otherwise; started means
+    /health is 200, so the model is loaded."""
+    def make(options=None, model=None, **kwargs):
+        opts = {"model.path": str(model or test_model), "model.context": 256 if model is None else 2048,
+                "engine.parallel": 2, "engine.queue_length": 2}
+        opts.update(options or {})
+        return daemon(opts, **kwargs)
+    return make
+
+
+def post_json(d, path, body, timeout=30.0, conn=None):
+    """POSTs `body` (an object, or raw str/bytes) as JSON; the response is checked
+    against the contract (check_common) and returned."""
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return d.request("POST", path, [("Content-Type", "application/json")], data, conn=conn, timeout=timeout)
+
+
+def sse_events(body):
+    """The data of each event of an SSE body (bytes), in order: parsed JSON,
+    or the string "[DONE]"."""
+    text = body.decode("utf-8")
+    assert text.endswith("\n\n"), f"SSE body does not end with a blank line: {text[-80:]!r}"
+    events = []
+    for block in text[:-2].split("\n\n"):
+        lines = block.split("\n")
+        assert all(l.startswith("data: ") for l in lines), f"SSE event with other fields: {block!r}"
+        data = "\n".join(l[len("data: "):] for l in lines)
+        events.append(data if data == "[DONE]" else json.loads(data))
+    return events

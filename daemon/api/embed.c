@@ -1,0 +1,223 @@
+/* embed.c - POST /v1/embeddings in the OpenAI wire format: each input
+ * becomes one ED_JOB_EMBED (submitted one after another, so a long list
+ * does not take the whole queue); the answer lists the mean-pooled,
+ * L2-normalised vectors as floats or base64 little-endian float32. */
+#include "api/api.h"
+#include "api/infer.h"
+#include "api/params.h"
+#include "core/buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_INPUTS 64 /* inputs per request */
+
+/* One embeddings request, from the first submit until its response. */
+typedef struct {
+    ed_request_t *req;     /* valid until answered, also after the client left */
+    ed_engine_t *engine;
+    ed_job_t *job;         /* the input being embedded; NULL between jobs */
+    int32_t *tokens[MAX_INPUTS]; /* each input's prompt tokens */
+    int n_tokens[MAX_INPUTS];
+    size_t n_inputs;
+    size_t next;           /* the input whose vector comes next */
+    int prompt_tokens;     /* summed over the inputs */
+    bool base64;           /* encoding_format "base64" */
+    bool gone;             /* the client left */
+    json_t *data;          /* the answer's data array */
+    const char *model;     /* the served model's id */
+} embed_t;
+
+static void embed_free(embed_t *e)
+{
+    for (size_t i = 0; i < e->n_inputs; i++)
+        free(e->tokens[i]);
+    json_decref(e->data);
+    free(e);
+}
+
+/* Standard base64 (RFC 4648) of data[0, len) as a JSON string. */
+static json_t *base64_json(const unsigned char *data, size_t len)
+{
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = (len + 2) / 3 * 4;
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)data[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)data[i + 1] << 8;
+        if (i + 2 < len)
+            v |= data[i + 2];
+        out[o++] = digits[(v >> 18) & 63];
+        out[o++] = digits[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? digits[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? digits[v & 63] : '=';
+    }
+    json_t *value = json_stringn(out, n);
+    free(out);
+    return value;
+}
+
+/* The vector as the request asked: floats, or the bytes of little-endian
+ * float32 values (the hosts edged builds for are little-endian). */
+static json_t *vector_json(const embed_t *e, const float *v, int n)
+{
+    if (e->base64)
+        return base64_json((const unsigned char *)v, (size_t)n * sizeof *v);
+    json_t *array = json_array();
+    for (int i = 0; array && i < n; i++)
+        if (json_array_append_new(array, json_real(v[i])) < 0) {
+            json_decref(array);
+            return NULL;
+        }
+    return array;
+}
+
+static void on_done(ed_job_t *job, const ed_job_result_t *result, void *user);
+
+/* Submits the next input. 0, or an ED_E* code with the request answered. */
+static int submit_next(embed_t *e)
+{
+    size_t i = e->next;
+    ed_job_params_t params = {.kind = ED_JOB_EMBED, .prompt = e->tokens[i], .n_prompt = e->n_tokens[i]};
+    ed_job_callbacks_t callbacks = {NULL, on_done};
+    char detail[ED_ERR_LEN] = "";
+    int rc = ed_engine_submit(e->engine, &params, &callbacks, e, &e->job, detail);
+    if (rc < 0)
+        ed_params_submit_failed(e->req, rc, detail);
+    return rc;
+}
+
+static void on_abort(ed_request_t *req, void *arg)
+{
+    (void)req;
+    embed_t *e = arg;
+    e->gone = true;
+    if (e->job)
+        ed_engine_cancel(e->engine, e->job); /* on_done follows and ends the response */
+}
+
+static void on_done(ed_job_t *job, const ed_job_result_t *result, void *user)
+{
+    (void)job;
+    embed_t *e = user;
+    ed_request_t *req = e->req;
+    e->job = NULL;
+    if (e->gone) {
+        ed_http_error(req, 400, "cancelled", "the client closed the connection before the answer");
+        embed_free(e);
+        return;
+    }
+    if (result->finish != ED_FINISH_DONE) {
+        if (result->finish == ED_FINISH_ERROR) {
+            ed_http_error(req, 500, "internal_error", "embedding failed: %s", result->error);
+        } else {
+            ed_http_add_header(req, "Retry-After", "5");
+            ed_http_error(req, 503, "not_ready", "the embedding was cancelled: the daemon is stopping");
+        }
+        embed_free(e);
+        return;
+    }
+    json_t *item = json_pack("{s:s,s:I,s:o}", "object", "embedding", "index", (json_int_t)e->next, "embedding",
+                             vector_json(e, result->embedding, result->n_embd));
+    if (!item || json_array_append_new(e->data, item) < 0) {
+        ed_http_error(req, 500, "internal_error", "out of memory building the answer");
+        embed_free(e);
+        return;
+    }
+    e->prompt_tokens += result->n_prompt;
+    if (++e->next < e->n_inputs) {
+        if (submit_next(e) < 0)
+            embed_free(e);
+        return;
+    }
+    json_t *body = json_pack("{s:s,s:O,s:s,s:{s:i,s:i}}", "object", "list", "data", e->data, "model", e->model,
+                             "usage", "prompt_tokens", e->prompt_tokens, "total_tokens", e->prompt_tokens);
+    ed_http_respond_json(req, 200, body);
+    embed_free(e);
+}
+
+/* input: a non-empty string or an array of 1..MAX_INPUTS of them; each is
+ * tokenized into e->tokens now, so a bad one fails the request before any
+ * work. */
+static int read_inputs(const json_t *root, const ed_engine_model_t *model, embed_t *e, ed_param_error_t *err)
+{
+    char got[64], param[32];
+    const json_t *input = json_object_get(root, "input");
+    if (!input || json_is_null(input))
+        return ed_params_fail(err, "missing_field", "input", "input: this field is required");
+    bool single = json_is_string(input);
+    if (!single && !json_is_array(input)) {
+        ed_params_describe(input, got, sizeof got);
+        return ed_params_fail(err, "invalid_type", "input", "input: expected a string or an array of strings, got %s",
+                              got);
+    }
+    size_t n = single ? 1 : json_array_size(input);
+    if (n == 0 || n > MAX_INPUTS)
+        return ed_params_fail(err, "invalid_value", "input", "input: expected 1 to %d strings, got %zu", MAX_INPUTS, n);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *item = single ? input : json_array_get(input, i);
+        if (single)
+            snprintf(param, sizeof param, "input");
+        else
+            snprintf(param, sizeof param, "input[%zu]", i);
+        if (!json_is_string(item)) {
+            ed_params_describe(item, got, sizeof got);
+            return ed_params_fail(err, "invalid_type", param, "%s: expected a string, got %s", param, got);
+        }
+        if (json_string_length(item) == 0)
+            return ed_params_fail(err, "invalid_value", param, "%s: expected a non-empty string", param);
+        int rc = ed_params_prompt(model, json_string_value(item), json_string_length(item), false, param,
+                                  &e->tokens[i], &e->n_tokens[i], err);
+        if (rc < 0)
+            return rc;
+        e->n_inputs = i + 1;
+    }
+    return 0;
+}
+
+void ed_api_embeddings(ed_request_t *req)
+{
+    const ed_engine_model_t *model = ed_params_require_model(req);
+    if (!model)
+        return;
+    ed_app_t *app = req->app;
+    ed_param_error_t err;
+    json_t *root = NULL;
+    embed_t *e = calloc(1, sizeof *e);
+    int rc = e ? ed_params_load(req->body, req->body_len, &root, &err) : ED_ENOMEM;
+    const char *format = "float";
+    size_t format_len = 5;
+    if (rc == 0)
+        rc = read_inputs(root, model, e, &err);
+    if (rc == 0)
+        rc = ed_params_string(root, "encoding_format", false, &format, &format_len, &err);
+    if (rc == 0 && strcmp(format, "float") != 0 && strcmp(format, "base64") != 0)
+        rc = ed_params_fail(&err, "invalid_value", "encoding_format",
+                            "encoding_format: expected \"float\" or \"base64\", got \"%.32s\"", format);
+    if (rc == 0 && !(e->data = json_array()))
+        rc = ED_ENOMEM;
+    if (rc == 0)
+        e->base64 = format[0] == 'b';
+    json_decref(root); /* format pointed into it */
+    if (rc < 0) {
+        if (rc == ED_EINVAL)
+            ed_params_reject(req, &err);
+        else
+            ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(rc));
+        if (e)
+            embed_free(e);
+        return;
+    }
+    e->req = req;
+    e->engine = app->engine;
+    e->model = model->name;
+    if (submit_next(e) < 0) {
+        embed_free(e);
+        return;
+    }
+    ed_request_on_abort(req, on_abort, e);
+}

@@ -1,0 +1,343 @@
+/* params.c - see params.h: request-body parsing and field validation for
+ * the inference endpoints, readiness checks, submit errors and UTF-8-safe
+ * JSON text. */
+#include "api/params.h"
+#include "api/api.h"
+#include "core/buf.h"
+#include "model/tokenizer.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ed_params_fail(ed_param_error_t *err, const char *code, const char *param, const char *fmt, ...)
+{
+    err->code = code;
+    snprintf(err->param, sizeof err->param, "%s", param);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return ED_EINVAL;
+}
+
+void ed_params_reject(ed_request_t *req, const ed_param_error_t *err)
+{
+    json_t *message = ed_params_text(err->message, strlen(err->message));
+    json_t *body = json_pack("{s:{s:o,s:s,s:s*,s:s}}", "error", "message", message, "type",
+                             "invalid_request_error", "param", err->param[0] ? err->param : NULL,
+                             "code", err->code);
+    ed_http_respond_json(req, 400, body);
+}
+
+/* Checks nesting depth before jansson sees the text (its own limit is far
+ * deeper, and it recurses). Returns 0, or ED_EINVAL with err at the line and
+ * column of the bracket that went too deep. */
+static int check_depth(const char *body, size_t len, ed_param_error_t *err)
+{
+    int depth = 0, line = 1, column = 0;
+    bool in_string = false, escaped = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = body[i];
+        column++;
+        if (c == '\n') {
+            line++;
+            column = 0;
+        }
+        if (in_string) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > ED_PARAMS_MAX_DEPTH)
+                return ed_params_fail(err, "invalid_json", "",
+                                      "invalid JSON at line %d, column %d: nested deeper than %d levels",
+                                      line, column, ED_PARAMS_MAX_DEPTH);
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return 0;
+}
+
+int ed_params_load(const char *body, size_t len, json_t **out, ed_param_error_t *err)
+{
+    *out = NULL;
+    int rc = check_depth(body, len, err);
+    if (rc < 0)
+        return rc;
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (!root)
+        return ed_params_fail(err, "invalid_json", "", "invalid JSON at line %d, column %d: %s",
+                              jerr.line, jerr.column, jerr.text);
+    if (!json_is_object(root)) {
+        char got[64];
+        ed_params_describe(root, got, sizeof got);
+        json_decref(root);
+        return ed_params_fail(err, "invalid_type", "", "the request body must be a JSON object, got %s", got);
+    }
+    *out = root;
+    return 0;
+}
+
+void ed_params_describe(const json_t *value, char *buf, size_t cap)
+{
+    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    const char *shown = text ? text : "a value";
+    size_t n = strlen(shown);
+    if (n < cap) {
+        memcpy(buf, shown, n + 1);
+    } else if (cap > 4) {
+        memcpy(buf, shown, cap - 4);
+        memcpy(buf + cap - 4, "...", 4);
+    } else if (cap > 0) {
+        buf[0] = '\0';
+    }
+    free(text);
+}
+
+/* The value of obj[name], or NULL when absent or null. A dotted name
+ * ("stream_options.include_usage") walks into objects; a part of the path
+ * that is not an object counts as absent (its reader checked it already). */
+static const json_t *field(const json_t *obj, const char *name)
+{
+    const char *dot;
+    while ((dot = strchr(name, '.')) != NULL) {
+        obj = json_object_getn(obj, name, (size_t)(dot - name));
+        if (!json_is_object(obj))
+            return NULL;
+        name = dot + 1;
+    }
+    const json_t *v = json_object_get(obj, name);
+    return json_is_null(v) ? NULL : v;
+}
+
+static int wrong_type(const char *name, const char *expected, const json_t *v, ed_param_error_t *err)
+{
+    char got[64];
+    ed_params_describe(v, got, sizeof got);
+    return ed_params_fail(err, "invalid_type", name, "%s: expected %s, got %s", name, expected, got);
+}
+
+int ed_params_number(const json_t *obj, const char *name, double min, double max, bool min_open,
+                     double *out, ed_param_error_t *err)
+{
+    const json_t *v = field(obj, name);
+    if (!v)
+        return 0;
+    if (!json_is_number(v))
+        return wrong_type(name, "a number", v, err);
+    double x = json_number_value(v);
+    if (x < min || (min_open && x == min) || x > max) {
+        char got[64];
+        ed_params_describe(v, got, sizeof got);
+        if (min_open && isinf(max))
+            return ed_params_fail(err, "invalid_value", name, "%s: expected a number above %g, got %s",
+                                  name, min, got);
+        if (min_open)
+            return ed_params_fail(err, "invalid_value", name,
+                                  "%s: expected a number above %g and at most %g, got %s", name, min,
+                                  max, got);
+        return ed_params_fail(err, "invalid_value", name, "%s: expected a number between %g and %g, got %s",
+                              name, min, max, got);
+    }
+    *out = x;
+    return 0;
+}
+
+int ed_params_integer(const json_t *obj, const char *name, int64_t min, int64_t max, int64_t *out,
+                      ed_param_error_t *err)
+{
+    const json_t *v = field(obj, name);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v))
+        return wrong_type(name, "an integer", v, err);
+    int64_t x = json_integer_value(v);
+    if (x < min || x > max) {
+        if (max == INT64_MAX)
+            return ed_params_fail(err, "invalid_value", name,
+                                  "%s: expected an integer of at least %" PRId64 ", got %" PRId64, name,
+                                  min, x);
+        return ed_params_fail(err, "invalid_value", name,
+                              "%s: expected an integer between %" PRId64 " and %" PRId64 ", got %" PRId64,
+                              name, min, max, x);
+    }
+    *out = x;
+    return 0;
+}
+
+int ed_params_bool(const json_t *obj, const char *name, bool *out, ed_param_error_t *err)
+{
+    const json_t *v = field(obj, name);
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v))
+        return wrong_type(name, "true or false", v, err);
+    *out = json_is_true(v);
+    return 0;
+}
+
+int ed_params_string(const json_t *obj, const char *name, bool required, const char **out,
+                     size_t *len, ed_param_error_t *err)
+{
+    const json_t *v = field(obj, name);
+    if (!v) {
+        if (required)
+            return ed_params_fail(err, "missing_field", name, "%s: this field is required", name);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return wrong_type(name, "a string", v, err);
+    *out = json_string_value(v);
+    *len = json_string_length(v);
+    return 0;
+}
+
+int ed_params_prompt(const ed_engine_model_t *model, const char *text, size_t len, bool parse_special,
+                     const char *param, int32_t **out, int *n_out, ed_param_error_t *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    size_t cap = (size_t)model->n_ctx, n = 0;
+    int32_t *tokens = malloc(cap * sizeof *tokens);
+    if (!tokens)
+        return ED_ENOMEM;
+    int rc = ed_tokenizer_encode(model->vocab, text, len, true, parse_special, tokens, cap, &n);
+    if (rc == ED_ETOOBIG || rc == ED_ERANGE || (rc == 0 && n >= cap)) {
+        free(tokens);
+        if (rc == ED_ETOOBIG)
+            return ed_params_fail(err, "context_length_exceeded", param,
+                                  "%s: the prompt is %zu bytes, far more than the context of %d tokens holds",
+                                  param, len, model->n_ctx);
+        return ed_params_fail(err, "context_length_exceeded", param,
+                              "%s: the prompt is %zu tokens; the context holds %d tokens",
+                              param, n, model->n_ctx);
+    }
+    if (rc < 0) {
+        free(tokens);
+        return rc;
+    }
+    *out = tokens;
+    *n_out = (int)n;
+    return 0;
+}
+
+ed_engine_state_t ed_params_engine_state(const ed_request_t *req, const char **reason)
+{
+    const ed_app_t *app = req->app;
+    *reason = "no model is configured: set [model] path";
+    if (!app->engine)
+        return ED_ENGINE_EMPTY;
+    const char *why = NULL;
+    ed_engine_state_t state = ed_engine_state(app->engine, &why);
+    if (why && state != ED_ENGINE_EMPTY)
+        *reason = why;
+    return state;
+}
+
+const ed_engine_model_t *ed_params_require_model(ed_request_t *req)
+{
+    const ed_app_t *app = req->app;
+    const char *reason;
+    switch (ed_params_engine_state(req, &reason)) {
+    case ED_ENGINE_READY:
+        return ed_engine_model(app->engine);
+    case ED_ENGINE_EMPTY:
+        ed_http_error(req, 503, "no_model", "%s", reason);
+        return NULL;
+    case ED_ENGINE_LOADING:
+        ed_http_add_header(req, "Retry-After", "5");
+        ed_http_error(req, 503, "not_ready", "the model is not ready: %s", reason);
+        return NULL;
+    case ED_ENGINE_FAILED:
+    default:
+        ed_http_add_header(req, "Retry-After", "5");
+        ed_http_error(req, 503, "not_ready", "the model failed to load: %s", reason);
+        return NULL;
+    }
+}
+
+void ed_params_submit_failed(ed_request_t *req, int rc, const char *detail)
+{
+    switch (rc) {
+    case ED_EAGAIN:
+        ed_http_add_header(req, "Retry-After", "5");
+        ed_http_error(req, 503, "not_ready", "the model is not ready: %s", detail);
+        break;
+    case ED_EBUSY:
+        ed_http_add_header(req, "Retry-After", "1");
+        ed_http_error(req, 503, "queue_full", "every slot is busy and the queue is full: %s", detail);
+        break;
+    case ED_ERANGE:
+        ed_http_error(req, 400, "context_length_exceeded", "%s", detail);
+        break;
+    case ED_EINVAL:
+        ed_http_error(req, 400, "invalid_value", "%s", detail);
+        break;
+    default:
+        ed_http_error(req, 500, "internal_error", "could not queue the job: %s: %s", ed_strerror(rc), detail);
+        break;
+    }
+}
+
+/* The length of the valid UTF-8 sequence at s[0, n), or 0 when it is not one. */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2
+                 : (s[0] & 0xF0) == 0xE0 ? 3 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if (len == 3) { /* no overlongs, no surrogates */
+        unsigned cp = ((s[0] & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
+        if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+    }
+    if (len == 4) {
+        unsigned cp = ((s[0] & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) | (s[3] & 0x3Fu);
+        if (cp < 0x10000 || cp > 0x10FFFF)
+            return 0;
+    }
+    return len;
+}
+
+json_t *ed_params_text(const char *text, size_t len)
+{
+    static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0, n;
+    while (i < len && (n = utf8_sequence(s + i, len - i)) > 0)
+        i += n;
+    if (i == len)
+        return json_stringn(text, len);
+    ed_buf_t out;
+    ed_buf_init(&out);
+    ed_buf_append(&out, text, i);
+    while (i < len) {
+        n = utf8_sequence(s + i, len - i);
+        if (n == 0) {
+            ed_buf_append(&out, replacement, 3);
+            i++;
+        } else {
+            ed_buf_append(&out, text + i, n);
+            i += n;
+        }
+    }
+    json_t *value = ed_buf_failed(&out) ? NULL : json_stringn(out.data, out.len);
+    ed_buf_free(&out);
+    return value;
+}

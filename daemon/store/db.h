@@ -1,0 +1,104 @@
+/* db.h - the record in SQLite (the only user of SQLite): edged.db in WAL
+ * mode with synchronous=FULL and secure_delete, its schema and migrations,
+ * prepared statements over collections, documents, chunks, lineage and
+ * meta, and the in-memory FTS5 table (an attached :memory: database, so no
+ * plaintext index reaches the disk). Sealed columns arrive and leave as
+ * opaque bytes: sealing is store.c's business. */
+#ifndef ED_STORE_DB_H
+#define ED_STORE_DB_H
+
+#include "store/store.h"
+
+typedef struct ed_db ed_db_t;
+
+#define ED_DB_SCHEMA_VERSION 1
+
+typedef struct {
+    void *data; /* malloc'd (NULL for a NULL column) */
+    size_t len; /* bytes */
+} ed_db_bytes_t;
+
+/* Opens (creating) the database at path and migrates it to
+ * ED_DB_SCHEMA_VERSION. */
+int ed_db_open(ed_db_t **out, const char *path, char err[ED_ERR_LEN]);
+void ed_db_close(ed_db_t *db); /* accepts NULL */
+
+/* Transactions: begin, commit (durable when 0 is returned), rollback. */
+int ed_db_begin(ed_db_t *db, char err[ED_ERR_LEN]);
+int ed_db_commit(ed_db_t *db, char err[ED_ERR_LEN]);
+void ed_db_rollback(ed_db_t *db);
+/* Checkpoints the WAL into the database and truncates it to zero bytes. */
+int ed_db_checkpoint(ed_db_t *db, char err[ED_ERR_LEN]);
+
+/* meta: small named values. Absent: ED_ENOENT. */
+int ed_db_meta_get(ed_db_t *db, const char *key, ed_db_bytes_t *out, char err[ED_ERR_LEN]);
+int ed_db_meta_set(ed_db_t *db, const char *key, const void *value, size_t len, char err[ED_ERR_LEN]);
+int ed_db_generation(ed_db_t *db, int64_t *out, char err[ED_ERR_LEN]);
+/* Adds one to the generation (inside the caller's transaction). */
+int ed_db_generation_bump(ed_db_t *db, int64_t *out, char err[ED_ERR_LEN]);
+
+/* collections (no sealed fields). */
+int ed_db_collection_get(ed_db_t *db, const char *name, int64_t id, ed_collection_t *out, char err[ED_ERR_LEN]);
+int ed_db_collection_create(ed_db_t *db, const char *name, uint32_t owner_uid, const char *embedder, int dim,
+                            int64_t created, int64_t *id, char err[ED_ERR_LEN]);
+int ed_db_collection_set_allow(ed_db_t *db, int64_t id, const char *allow, char err[ED_ERR_LEN]);
+int ed_db_collection_set_embedder(ed_db_t *db, int64_t id, const char *embedder, int dim, char err[ED_ERR_LEN]);
+/* Every collection by id; fn returns non-zero to stop (the walk returns 0). */
+int ed_db_collections_foreach(ed_db_t *db, int (*fn)(const ed_collection_t *c, void *arg), void *arg,
+                              char err[ED_ERR_LEN]);
+
+/* documents: a row without its sealed fields first (the id names them),
+ * then the sealed fields. */
+typedef struct {
+    int64_t id, collection_id, created;
+    int n_chunks, n_tokens;
+    ed_db_bytes_t title, source, metadata, text; /* sealed */
+} ed_db_document_t;
+void ed_db_document_free(ed_db_document_t *doc);
+
+int ed_db_document_insert(ed_db_t *db, int64_t collection_id, int64_t created, int n_chunks, int n_tokens,
+                          int64_t *id, char err[ED_ERR_LEN]);
+int ed_db_document_seal(ed_db_t *db, int64_t id, const ed_db_bytes_t *title, const ed_db_bytes_t *source,
+                        const ed_db_bytes_t *metadata, const ed_db_bytes_t *text, char err[ED_ERR_LEN]);
+/* One document's row; text only when with_text. Absent: ED_ENOENT. */
+int ed_db_document_get(ed_db_t *db, int64_t id, bool with_text, ed_db_document_t *out, char err[ED_ERR_LEN]);
+/* Up to limit rows (no text) with id > after_id, ascending; collection_id 0
+ * means every collection. */
+int ed_db_documents_list(ed_db_t *db, int64_t collection_id, int64_t after_id, int limit, ed_db_document_t *out,
+                         int *n_out, char err[ED_ERR_LEN]);
+/* Deletes the document, its chunks and its FTS rows, marks the adapters in
+ * its lineage stale (inside the caller's transaction). Absent: ED_ENOENT. */
+int ed_db_document_delete(ed_db_t *db, int64_t id, int64_t now, int *n_chunks, char err[ED_ERR_LEN]);
+
+/* chunks */
+int ed_db_chunk_insert(ed_db_t *db, int64_t doc_id, int index, int64_t collection_id, size_t offset, size_t len,
+                       int n_tokens, const ed_db_bytes_t *text, const ed_db_bytes_t *vector, char err[ED_ERR_LEN]);
+typedef struct {
+    int64_t doc_id;
+    int index;
+    size_t offset, len;
+    int n_tokens;
+    ed_db_bytes_t text, title; /* sealed: the chunk's text, the document's title */
+} ed_db_chunk_t;
+void ed_db_chunk_free(ed_db_chunk_t *chunk);
+int ed_db_chunk_get(ed_db_t *db, int64_t doc_id, int index, ed_db_chunk_t *out, char err[ED_ERR_LEN]);
+/* Every chunk of a collection (collection_id 0: of all), in (doc, index)
+ * order: fn gets the sealed text or vector (the other is NULL) and returns
+ * non-zero to stop (the walk then returns 0). */
+int ed_db_chunks_foreach(ed_db_t *db, int64_t collection_id, bool vectors,
+                         int (*fn)(int64_t doc_id, int index, int64_t collection_id, const void *sealed,
+                                   size_t len, void *arg),
+                         void *arg, char err[ED_ERR_LEN]);
+
+/* The in-memory FTS5 table. */
+int ed_db_lexical_add(ed_db_t *db, int64_t chunk_id, int64_t collection_id, const char *text, size_t len,
+                      char err[ED_ERR_LEN]);
+/* BM25 over the table, restricted to the collections; query is plain text. */
+int ed_db_lexical_search(ed_db_t *db, const char *query, const int64_t *collection_ids, int n_collections,
+                         int top_k, ed_lexical_hit_t *hits, int *n_hits, char err[ED_ERR_LEN]);
+
+/* lineage */
+int ed_db_lineage_add(ed_db_t *db, const char *adapter_id, int64_t doc_id, char err[ED_ERR_LEN]);
+int ed_db_adapter_stale(ed_db_t *db, const char *adapter_id, bool *stale, char err[ED_ERR_LEN]);
+
+#endif

@@ -1,0 +1,631 @@
+/* store.c - tests of daemon/store/store.c through its public API: keys,
+ * collections, documents, chunks, vectors, lexical search, lineage, blobs
+ * and the manifest, tampering, deletion leaving no trace, read-only after a
+ * failed fsync, and reopening. Each test works in its own state directory. */
+#include "../../test.h"
+
+#include "helpers.h"
+#include "store/atomic.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+static ed_store_t *open_store(const char *dir)
+{
+    char err[ED_ERR_LEN] = "";
+    ed_store_t *store = NULL;
+    int rc = ed_store_open(&store, dir, NULL, err);
+    if (rc != 0)
+        printf("#   ed_store_open: %s: %s\n", ed_err_name(rc), err);
+    return store;
+}
+
+static int64_t make_collection(ed_store_t *store, const char *name)
+{
+    char err[ED_ERR_LEN];
+    ed_collection_t c;
+    if (ed_store_collection_create(store, name, 1000, "hash-v1-8", TEST_DIM, &c, err) != 0)
+        return 0;
+    return c.id;
+}
+
+static int64_t add_doc(ed_store_t *store, int64_t collection_id, const char *title, const char *text, int seed)
+{
+    test_doc_t d;
+    test_doc(&d, collection_id, title, text, seed);
+    int64_t id = 0;
+    char err[ED_ERR_LEN];
+    int rc = ed_store_documents_add(store, &d.in, 1, &id, err);
+    if (rc != 0)
+        printf("#   documents_add: %s: %s\n", ed_err_name(rc), err);
+    return rc == 0 ? id : 0;
+}
+
+static mode_t file_mode(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_mode & 07777 : 0;
+}
+
+/* Runs SQL on edged.db behind the store's back (the store is closed). */
+static int raw_sql(const char *dir, const char *sql)
+{
+    char path[PATH_MAX];
+    test_path(path, dir, "edged.db");
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+static void flip_byte(const char *path, long offset)
+{
+    FILE *f = fopen(path, "r+b");
+    if (!f)
+        abort();
+    fseek(f, offset, SEEK_SET);
+    int ch = fgetc(f);
+    fseek(f, offset, SEEK_SET);
+    fputc(ch ^ 0x01, f);
+    fclose(f);
+}
+
+ED_TEST(creates_key_file_0600_and_refuses_0644)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir);
+    ED_REQUIRE(store);
+    ed_store_close(store);
+    char key[PATH_MAX], db[PATH_MAX], err[ED_ERR_LEN] = "";
+    test_path(key, dir, "key");
+    test_path(db, dir, "edged.db");
+    ED_CHECK_INT(file_mode(key), 0600);
+    ED_CHECK_INT(file_mode(db), 0600);
+    struct stat st;
+    ED_REQUIRE(stat(key, &st) == 0);
+    ED_CHECK_INT(st.st_size, 32);
+    ED_REQUIRE(chmod(key, 0644) == 0);
+    ED_CHECK_INT(ed_store_open(&store, dir, NULL, err), ED_EACCES);
+    ED_CHECK(store == NULL);
+    ED_CHECK(strstr(err, "chmod 600") != NULL);
+    ED_REQUIRE(chmod(key, 0600) == 0);
+    ED_CHECK_INT(ed_store_open(&store, dir, NULL, err), 0);
+    ed_store_close(store);
+}
+
+ED_TEST(wrong_key_file_is_eacces)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir);
+    ED_REQUIRE(store);
+    ed_store_close(store);
+    char key[PATH_MAX], err[ED_ERR_LEN] = "";
+    test_path(key, dir, "key");
+    FILE *f = fopen(key, "wb");
+    ED_REQUIRE(f);
+    fputs("a different key altogether", f);
+    fclose(f);
+    ED_CHECK_INT(ed_store_open(&store, dir, NULL, err), ED_EACCES);
+    ED_CHECK(strstr(err, "wrong key file") != NULL);
+}
+
+ED_TEST(key_from_configured_file_and_credentials_directory)
+{
+    const char *dir = test_dir();
+    char key[PATH_MAX], state[PATH_MAX], creds[PATH_MAX], cred_key[PATH_MAX], err[ED_ERR_LEN] = "";
+    test_path(key, dir, "short.key");
+    test_path(state, dir, "state");
+    int fd = open(key, O_WRONLY | O_CREAT, 0600);
+    ED_REQUIRE(fd >= 0);
+    ED_REQUIRE(write(fd, "12345", 5) == 5); /* any length of key file works */
+    close(fd);
+    ed_store_t *store = NULL;
+    ED_REQUIRE(ed_store_open(&store, state, key, err) == 0);
+    ED_CHECK(make_collection(store, "notes") > 0);
+    ed_store_close(store);
+    ED_REQUIRE(ed_store_open(&store, state, key, err) == 0);
+    ed_store_close(store);
+
+    /* A credential (systemd LoadCredentialEncrypted=) wins over the key file. */
+    test_path(creds, dir, "creds");
+    ED_REQUIRE(mkdir(creds, 0700) == 0);
+    test_path(cred_key, creds, "edged-key");
+    fd = open(cred_key, O_WRONLY | O_CREAT, 0400);
+    ED_REQUIRE(fd >= 0);
+    ED_REQUIRE(write(fd, "credential bytes", 16) == 16);
+    close(fd);
+    setenv("CREDENTIALS_DIRECTORY", creds, 1);
+    ED_CHECK_INT(ed_store_open(&store, state, key, err), ED_EACCES);
+    char state2[PATH_MAX];
+    test_path(state2, dir, "state2");
+    ED_REQUIRE(ed_store_open(&store, state2, NULL, err) == 0);
+    ed_store_close(store);
+    unsetenv("CREDENTIALS_DIRECTORY");
+    ED_CHECK_INT(ed_store_open(&store, state2, NULL, err), ED_EACCES); /* a fresh state2/key */
+}
+
+ED_TEST(collections_round_trip)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir);
+    ED_REQUIRE(store);
+    char err[ED_ERR_LEN];
+    ed_collection_t c, d;
+    ED_REQUIRE(ed_store_collection_create(store, "recipes", 1001, "hash-v1-8", TEST_DIM, &c, err) == 0);
+    ED_CHECK_STR(c.name, "recipes");
+    ED_CHECK_INT(c.owner_uid, 1001);
+    ED_CHECK_STR(c.allow, "");
+    ED_CHECK_INT(c.dim, TEST_DIM);
+    ED_CHECK_INT(ed_store_collection_create(store, "recipes", 1, "x", 4, NULL, err), ED_EEXIST);
+    ED_CHECK_INT(ed_store_collection_create(store, "", 1, "x", 4, NULL, err), ED_EINVAL);
+    ED_CHECK_INT(ed_store_collection_create(store, "bad", 1, "x", 0, NULL, err), ED_EINVAL);
+    ED_CHECK_INT(ed_store_collection_get(store, "absent", &d, err), ED_ENOENT);
+    ED_CHECK_INT(ed_store_collection_by_id(store, 999, &d, err), ED_ENOENT);
+    ED_REQUIRE(ed_store_collection_set_allow(store, c.id, "uid:5 gid:7", err) == 0);
+    ED_REQUIRE(ed_store_collection_set_embedder(store, c.id, "model:bge-small-en-v1.5", 384, err) == 0);
+    ED_CHECK_INT(ed_store_collection_set_allow(store, 999, "*", err), ED_ENOENT);
+    ED_REQUIRE(ed_store_collection_get(store, "recipes", &d, err) == 0);
+    ED_CHECK_INT(d.id, c.id);
+    ED_CHECK_STR(d.allow, "uid:5 gid:7");
+    ED_CHECK_STR(d.embedder, "model:bge-small-en-v1.5");
+    ED_CHECK_INT(d.dim, 384);
+    ED_REQUIRE(ed_store_collection_set_embedder(store, c.id, "hash-v1-8", TEST_DIM, err) == 0);
+    ED_CHECK(make_collection(store, "travel") > 0);
+    int64_t doc = add_doc(store, c.id, "Pancakes", "Flour, milk and eggs; rest the batter for half an hour.", 1);
+    ED_CHECK(doc > 0);
+    ED_REQUIRE(ed_store_collection_by_id(store, c.id, &d, err) == 0);
+    ED_CHECK_INT(d.n_documents, 1);
+    ED_CHECK_INT(d.n_chunks, 2);
+    int count = 0;
+    int count_fn(const ed_collection_t *col, void *arg);
+    ED_CHECK_INT(ed_store_collections_foreach(store, count_fn, &count, err), 0);
+    ED_CHECK_INT(count, 2);
+    ed_store_close(store);
+}
+
+int count_fn(const ed_collection_t *col, void *arg)
+{
+    (void)col;
+    ++*(int *)arg;
+    return 0;
+}
+
+typedef struct {
+    int n;
+    int64_t ids[16];
+    float first[16];
+    int dim;
+} vectors_seen_t;
+
+static int vector_fn(int64_t chunk_id, const float *vector, int dim, void *arg)
+{
+    vectors_seen_t *seen = arg;
+    seen->ids[seen->n] = chunk_id;
+    seen->first[seen->n] = vector[dim - 1];
+    seen->dim = dim;
+    return ++seen->n >= 16;
+}
+
+ED_TEST(documents_chunks_and_vectors_round_trip)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir);
+    ED_REQUIRE(store);
+    char err[ED_ERR_LEN];
+    int64_t a = make_collection(store, "a"), b = make_collection(store, "b");
+    ED_REQUIRE(a > 0 && b > 0);
+    int64_t g0 = ed_store_generation(store);
+    const char *text1 = "The dentist appointment is on Tuesday at nine. Bring the insurance card and the forms.";
+    test_doc_t d1, d2;
+    test_doc(&d1, a, "Dentist", text1, 1);
+    test_doc(&d2, b, "Train", "Train to Lyon leaves at 7:42 from platform 3.", 2);
+    d2.in.metadata_json = NULL;
+    ed_document_in_t docs[2] = {d1.in, d2.in};
+    int64_t ids[2] = {0, 0};
+    ED_REQUIRE(ed_store_documents_add(store, docs, 2, ids, err) == 0);
+    ED_CHECK(ids[0] > 0 && ids[1] > ids[0]);
+    ED_CHECK_INT(ed_store_generation(store), g0 + 1);
+
+    ed_document_t doc;
+    ED_REQUIRE(ed_store_document_get(store, ids[0], true, &doc, err) == 0);
+    ED_CHECK_STR(doc.title, "Dentist");
+    ED_CHECK_STR(doc.source, "test://source");
+    ED_CHECK_STR(doc.metadata_json, "{\"k\":1}");
+    ED_CHECK_STR(doc.text, text1);
+    ED_CHECK_INT(doc.text_len, strlen(text1));
+    ED_CHECK_INT(doc.n_chunks, d1.in.n_chunks);
+    ED_CHECK_INT(doc.collection_id, a);
+    ED_CHECK(doc.created > 1600000000);
+    ed_document_free(&doc);
+    ED_REQUIRE(ed_store_document_get(store, ids[1], false, &doc, err) == 0);
+    ED_CHECK(doc.text == NULL);
+    ED_CHECK(doc.metadata_json == NULL);
+    ed_document_free(&doc);
+    ED_CHECK_INT(ed_store_document_get(store, 12345, false, &doc, err), ED_ENOENT);
+
+    ed_document_t list[4];
+    int n = 0;
+    ED_REQUIRE(ed_store_documents_list(store, 0, 0, 4, list, &n, err) == 0);
+    ED_CHECK_INT(n, 2);
+    for (int i = 0; i < n; i++)
+        ed_document_free(&list[i]);
+    ED_REQUIRE(ed_store_documents_list(store, 0, 0, 1, list, &n, err) == 0);
+    ED_CHECK_INT(n, 1);
+    ED_CHECK_INT(list[0].id, ids[0]);
+    ed_document_free(&list[0]);
+    ED_REQUIRE(ed_store_documents_list(store, 0, ids[0], 4, list, &n, err) == 0);
+    ED_CHECK_INT(n, 1);
+    ED_CHECK_INT(list[0].id, ids[1]);
+    ed_document_free(&list[0]);
+    ED_REQUIRE(ed_store_documents_list(store, b, 0, 4, list, &n, err) == 0);
+    ED_CHECK_INT(n, 1);
+    ED_CHECK_STR(list[0].title, "Train");
+    ed_document_free(&list[0]);
+
+    ed_chunk_t chunk;
+    ED_REQUIRE(ed_store_chunk_get(store, ed_chunk_id(ids[0], 1), &chunk, err) == 0);
+    ED_CHECK_INT(chunk.doc_id, ids[0]);
+    ED_CHECK_INT(chunk.index, 1);
+    ED_CHECK_INT(chunk.offset, TEST_CHUNK_BYTES);
+    ED_CHECK_INT(chunk.len, TEST_CHUNK_BYTES);
+    ED_CHECK(strncmp(chunk.text, text1 + TEST_CHUNK_BYTES, TEST_CHUNK_BYTES) == 0);
+    ED_CHECK_INT(strlen(chunk.text), TEST_CHUNK_BYTES);
+    ED_CHECK_STR(chunk.title, "Dentist");
+    ed_chunk_free(&chunk);
+    ED_CHECK_INT(ed_store_chunk_get(store, ed_chunk_id(ids[0], 60), &chunk, err), ED_ENOENT);
+
+    vectors_seen_t seen = {0};
+    ED_REQUIRE(ed_store_vectors_foreach(store, a, vector_fn, &seen, err) == 0);
+    ED_CHECK_INT(seen.n, d1.in.n_chunks);
+    ED_CHECK_INT(seen.dim, TEST_DIM);
+    for (int i = 0; i < seen.n; i++) {
+        ED_CHECK_INT(seen.ids[i], ed_chunk_id(ids[0], i));
+        ED_CHECK_NEAR(seen.first[i], test_vector_value(1, i, TEST_DIM - 1), 0);
+    }
+
+    /* All or none: a bad second document adds nothing. */
+    test_doc_t bad;
+    test_doc(&bad, a, "Bad", "short text", 3);
+    bad.chunks[0].len = 999;
+    docs[1] = bad.in;
+    int64_t more[2] = {0, 0};
+    ED_CHECK_INT(ed_store_documents_add(store, docs, 2, more, err), ED_EINVAL);
+    docs[1].collection_id = 777;
+    ED_CHECK_INT(ed_store_documents_add(store, docs, 2, more, err), ED_ENOENT);
+    ED_REQUIRE(ed_store_documents_list(store, 0, 0, 4, list, &n, err) == 0);
+    ED_CHECK_INT(n, 2);
+    for (int i = 0; i < n; i++)
+        ed_document_free(&list[i]);
+    ED_CHECK_INT(ed_store_generation(store), g0 + 1);
+    ed_store_close(store);
+}
+
+ED_TEST(sealed_text_never_on_disk_and_delete_leaves_no_trace)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir);
+    ED_REQUIRE(store);
+    char err[ED_ERR_LEN], wal[PATH_MAX];
+    int64_t c = make_collection(store, "notes");
+    const char *canary = "zebracanary7f3a91";
+    char text[400];
+    snprintf(text, sizeof text, "Code %s opens the locker; it must stay secret. "
+             "Other words fill the rest of this note so that it spans several chunks.", canary);
+    int64_t keep = add_doc(store, c, "Keep", "Nothing secret here, only groceries: apples and bread.", 1);
+    int64_t id = add_doc(store, c, "Title with zebracanary7f3a91", text, 2);
+    ED_REQUIRE(keep > 0 && id > 0);
+    ED_CHECK(!found_under(dir, canary));
+    ED_CHECK(!found_under(dir, "groceries"));
+    ed_lexical_hit_t hits[8];
+    int n_hits = 0;
+    ED_REQUIRE(ed_store_lexical_search(store, canary, &c, 1, 8, hits, &n_hits, err) == 0);
+    ED_CHECK_INT(n_hits, 1);
+    ED_CHECK_INT(hits[0].chunk_id / 65536, id);
+
+    int64_t g = ed_store_generation(store);
+    ed_document_t doc;
+    ED_REQUIRE(ed_store_document_get(store, id, true, &doc, err) == 0);
+    int n_chunks = -1;
+    ED_REQUIRE(ed_store_document_delete(store, id, &n_chunks, err) == 0);
+    ED_CHECK_INT(n_chunks, doc.n_chunks);
+    ED_CHECK(n_chunks >= 3);
+    ed_document_free(&doc);
+    ED_CHECK_INT(ed_store_generation(store), g + 1);
+    ED_CHECK_INT(ed_store_document_get(store, id, false, &doc, err), ED_ENOENT);
+    ed_chunk_t chunk;
+    ED_CHECK_INT(ed_store_chunk_get(store, ed_chunk_id(id, 0), &chunk, err), ED_ENOENT);
+    ED_REQUIRE(ed_store_lexical_search(store, canary, &c, 1, 8, hits, &n_hits, err) == 0);
+    ED_CHECK_INT(n_hits, 0);
+    ED_CHECK_INT(ed_store_document_delete(store, id, &n_chunks, err), ED_ENOENT);
+    test_path(wal, dir, "edged.db-wal");
+    struct stat st;
+    ED_CHECK(stat(wal, &st) != 0 || st.st_size == 0);
+    ED_CHECK(!found_under(dir, canary));
+    ED_REQUIRE(ed_store_document_get(store, keep, true, &doc, err) == 0);
+    ed_document_free(&doc);
+    ed_store_close(store);
+    ED_CHECK(!found_under(dir, canary));
+}
+
+ED_TEST(flipped_or_swapped_sealed_column_is_ecorrupt)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir);
+    ED_REQUIRE(store);
+    char err[ED_ERR_LEN] = "";
+    int64_t c = make_collection(store, "notes");
+    int64_t a = add_doc(store, c, "A", "First document with its own text, long enough for two chunks.", 1);
+    int64_t b = add_doc(store, c, "B", "Second document with some other text in it.", 2);
+    ED_REQUIRE(a > 0 && b > 0);
+    ed_store_close(store);
+    char sql[512];
+    /* Change byte 21 of document a's sealed text; put document a's first
+     * sealed chunk text in document b's place. */
+    snprintf(sql, sizeof sql,
+             "UPDATE documents SET text = substr(text, 1, 20) || "
+             "CASE WHEN substr(text, 21, 1) = x'00' THEN x'01' ELSE x'00' END || substr(text, 22)"
+             " WHERE id = %lld;"
+             "UPDATE chunks SET text = (SELECT text FROM chunks WHERE doc_id = %lld AND idx = 0)"
+             " WHERE doc_id = %lld AND idx = 0;",
+             (long long)a, (long long)a, (long long)b);
+    ED_REQUIRE(raw_sql(dir, sql) == SQLITE_OK);
+    store = open_store(dir);
+    ED_REQUIRE(store);
+    ed_document_t doc;
+    ED_CHECK_INT(ed_store_document_get(store, a, true, &doc, err), ED_ECORRUPT);
+    ED_CHECK(strstr(err, "doc:") != NULL && strstr(err, ":text") != NULL);
+    ED_CHECK(doc.text == NULL);
+    ED_REQUIRE(ed_store_document_get(store, a, false, &doc, err) == 0); /* title and metadata are intact */
+    ed_document_free(&doc);
+    ed_chunk_t chunk;
+    ED_CHECK_INT(ed_store_chunk_get(store, ed_chunk_id(b, 0), &chunk, err), ED_ECORRUPT);
+    ED_CHECK(strstr(err, "chunk:") != NULL);
+    ED_CHECK(chunk.text == NULL);
+    ed_store_close(store);
+}
+
+static const uint8_t BLOB[] = "faiss index bytes: 0123456789 abcdefghijklmnopqrstuvwxyz";
+
+ED_TEST(blobs_round_trip_and_detect_damage)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir);
+    ED_REQUIRE(store);
+    char err[ED_ERR_LEN] = "", path[PATH_MAX], manifest[PATH_MAX];
+    void *data = NULL;
+    size_t len = 0;
+    int64_t generation = -1;
+    ED_CHECK_INT(ed_store_blob_load(store, "1.faiss", &data, &len, &generation, err), ED_ENOENT);
+    ED_REQUIRE(ed_store_blob_save(store, "1.faiss", BLOB, sizeof BLOB, 7, err) == 0);
+    ED_REQUIRE(ed_store_blob_save(store, "2.faiss", BLOB, 10, 8, err) == 0);
+    ED_REQUIRE(ed_store_blob_save(store, "2.faiss", BLOB, 12, 9, err) == 0);
+    ED_CHECK_INT(ed_store_blob_save(store, "../escape", BLOB, 1, 1, err), ED_EINVAL);
+    ED_CHECK_INT(ed_store_blob_save(store, "MANIFEST", BLOB, 1, 1, err), ED_EINVAL);
+    ED_REQUIRE(ed_store_blob_load(store, "1.faiss", &data, &len, &generation, err) == 0);
+    ED_CHECK_INT(len, sizeof BLOB);
+    ED_CHECK(memcmp(data, BLOB, len) == 0);
+    ED_CHECK_INT(generation, 7);
+    free(data);
+    ed_store_close(store);
+
+    store = open_store(dir); /* the manifest survives a reopen */
+    ED_REQUIRE(store);
+    ED_REQUIRE(ed_store_blob_load(store, "2.faiss", &data, &len, &generation, err) == 0);
+    ED_CHECK_INT(len, 12);
+    ED_CHECK_INT(generation, 9);
+    free(data);
+    ED_CHECK(!found_under(dir, "abcdefghijklmnop"));
+
+    test_path(manifest, dir, "index/MANIFEST");
+    test_path(path, dir, "index/1.faiss");
+    flip_byte(path, 30);
+    ED_CHECK_INT(ed_store_blob_load(store, "1.faiss", &data, &len, &generation, err), ED_ECORRUPT);
+    ED_CHECK(strstr(err, "1.faiss") != NULL);
+    ED_CHECK(data == NULL);
+    flip_byte(path, 30);
+    ED_REQUIRE(ed_store_blob_load(store, "1.faiss", &data, &len, &generation, err) == 0);
+    free(data);
+    ED_REQUIRE(unlink(path) == 0);
+    ED_CHECK_INT(ed_store_blob_load(store, "1.faiss", &data, &len, &generation, err), ED_ENOENT);
+    ED_CHECK(strstr(err, "missing") != NULL);
+    ed_store_close(store);
+
+    /* A manifest edited behind the store's back fails its own checksum. */
+    FILE *f = fopen(manifest, "r+b");
+    ED_REQUIRE(f);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    char *gen = strstr(buf, "\"generation\": 9");
+    ED_REQUIRE(gen);
+    gen[strlen("\"generation\": ")] = '8';
+    rewind(f);
+    fwrite(buf, 1, n, f);
+    fclose(f);
+    store = open_store(dir);
+    ED_REQUIRE(store);
+    ED_CHECK_INT(ed_store_blob_load(store, "2.faiss", &data, &len, &generation, err), ED_ECORRUPT);
+    ED_CHECK(strstr(err, "MANIFEST") != NULL);
+    ED_REQUIRE(ed_store_blob_save(store, "3.faiss", BLOB, 5, 10, err) == 0); /* a fresh manifest */
+    ED_CHECK_INT(ed_store_blob_load(store, "2.faiss", &data, &len, &generation, err), ED_ENOENT);
+    ED_REQUIRE(ed_store_blob_load(store, "3.faiss", &data, &len, &generation, err) == 0);
+    free(data);
+    ed_store_close(store);
+}
+
+static int failing_fsync(int fd)
+{
+    (void)fd;
+    errno = EIO;
+    return -1;
+}
+
+ED_TEST(fsync_failure_turns_the_store_read_only)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir);
+    ED_REQUIRE(store);
+    char err[ED_ERR_LEN] = "";
+    int64_t c = make_collection(store, "notes");
+    int64_t id = add_doc(store, c, "Before", "Written before the disk went bad.", 1);
+    ED_REQUIRE(id > 0);
+    const char *why = NULL;
+    ED_CHECK(!ed_store_read_only(store, &why));
+    ED_REQUIRE(ed_store_blob_save(store, "1.faiss", BLOB, 8, 1, err) == 0);
+    ed__atomic_fsync = failing_fsync;
+    ED_CHECK_INT(ed_store_blob_save(store, "1.faiss", BLOB, 16, 2, err), ED_EIO);
+    ED_CHECK(strstr(err, "fsync") != NULL);
+    ED_CHECK(ed_store_read_only(store, &why));
+    ED_REQUIRE(why);
+    ED_CHECK(strstr(why, "fsync") != NULL);
+    ed__atomic_fsync = fsync; /* the disk "recovers": the store must not */
+    ED_CHECK_INT(ed_store_blob_save(store, "1.faiss", BLOB, 16, 2, err), ED_EREADONLY);
+    ED_CHECK(strstr(err, "fsync") != NULL);
+    test_doc_t d;
+    test_doc(&d, c, "After", "Must not be written.", 2);
+    int64_t ids[1];
+    ED_CHECK_INT(ed_store_documents_add(store, &d.in, 1, ids, err), ED_EREADONLY);
+    int n_chunks;
+    ED_CHECK_INT(ed_store_document_delete(store, id, &n_chunks, err), ED_EREADONLY);
+    ED_CHECK_INT(ed_store_collection_create(store, "x", 1, "e", 4, NULL, err), ED_EREADONLY);
+    ED_CHECK_INT(ed_store_lineage_add(store, "adapter", id, err), ED_EREADONLY);
+    /* Reads still work, and the old blob is what is on disk. */
+    ed_document_t doc;
+    ED_REQUIRE(ed_store_document_get(store, id, true, &doc, err) == 0);
+    ed_document_free(&doc);
+    void *data;
+    size_t len;
+    int64_t generation;
+    ED_REQUIRE(ed_store_blob_load(store, "1.faiss", &data, &len, &generation, err) == 0);
+    ED_CHECK_INT(len, 8);
+    ED_CHECK_INT(generation, 1);
+    free(data);
+    ed_store_close(store);
+}
+
+ED_TEST(lexical_search_ranks_and_ignores_query_syntax)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir);
+    ED_REQUIRE(store);
+    char err[ED_ERR_LEN] = "";
+    int64_t c = make_collection(store, "notes"), other = make_collection(store, "other");
+    add_doc(store, c, "Groceries", "Buy milk, eggs and coffee on the way home.", 1);
+    int64_t banana = add_doc(store, c, "Banana bread", "Banana bread recipe: three ripe bananas, flour.", 2);
+    add_doc(store, c, "Car", "The car needs new tyres before the winter trip.", 3);
+    int64_t elsewhere = add_doc(store, other, "Banana", "Banana bread recipe banana bread recipe.", 4);
+    ED_REQUIRE(banana > 0 && elsewhere > 0);
+    ed_lexical_hit_t hits[8];
+    int n = 0;
+    ED_REQUIRE(ed_store_lexical_search(store, "banana bread recipe?", &c, 1, 8, hits, &n, err) == 0);
+    ED_REQUIRE(n >= 1);
+    ED_CHECK_INT(hits[0].chunk_id / 65536, banana);
+    for (int i = 0; i < n; i++) {
+        ED_CHECK(hits[i].chunk_id / 65536 != elsewhere);
+        if (i > 0)
+            ED_CHECK(hits[i].score <= hits[i - 1].score);
+    }
+    int64_t both[2] = {c, other};
+    ED_REQUIRE(ed_store_lexical_search(store, "banana", both, 2, 8, hits, &n, err) == 0);
+    ED_CHECK_INT(n, 2);
+    ED_REQUIRE(ed_store_lexical_search(store, "banana", both, 2, 1, hits, &n, err) == 0);
+    ED_CHECK_INT(n, 1);
+    static const char *const nasty[] = {
+        "\"", "\"unterminated", "*", "ban*", "NEAR(banana bread)", "NEAR(", "-banana", "title:banana",
+        ":", "banana AND OR NOT", "^banana", "(((", "{banana}", "", "   ", "\xe2\x80\x94 \xff\xfe", "a\"b\"c",
+    };
+    for (size_t i = 0; i < sizeof nasty / sizeof nasty[0]; i++) {
+        int rc = ed_store_lexical_search(store, nasty[i], &c, 1, 8, hits, &n, err);
+        if (rc != 0)
+            printf("#   query \"%s\": %s\n", nasty[i], err);
+        ED_CHECK_INT(rc, 0);
+    }
+    ED_REQUIRE(ed_store_lexical_search(store, "NEAR(banana", &c, 1, 8, hits, &n, err) == 0);
+    ED_CHECK(n >= 1);
+    ED_REQUIRE(ed_store_lexical_search(store, "banana", &c, 0, 8, hits, &n, err) == 0);
+    ED_CHECK_INT(n, 0);
+    ed_store_close(store);
+}
+
+ED_TEST(lineage_marks_adapters_stale_on_delete)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir);
+    ED_REQUIRE(store);
+    char err[ED_ERR_LEN] = "";
+    int64_t c = make_collection(store, "notes");
+    int64_t a = add_doc(store, c, "A", "Document a.", 1), b = add_doc(store, c, "B", "Document b.", 2);
+    ED_REQUIRE(a > 0 && b > 0);
+    ED_REQUIRE(ed_store_lineage_add(store, "lora-1", a, err) == 0);
+    ED_REQUIRE(ed_store_lineage_add(store, "lora-1", b, err) == 0);
+    ED_REQUIRE(ed_store_lineage_add(store, "lora-2", b, err) == 0);
+    ED_REQUIRE(ed_store_lineage_add(store, "lora-1", a, err) == 0); /* idempotent */
+    ED_CHECK_INT(ed_store_lineage_add(store, "lora-1", 9999, err), ED_ENOENT);
+    bool stale = true;
+    ED_REQUIRE(ed_store_adapter_stale(store, "lora-1", &stale, err) == 0);
+    ED_CHECK(!stale);
+    int n_chunks;
+    ED_REQUIRE(ed_store_document_delete(store, a, &n_chunks, err) == 0);
+    ED_REQUIRE(ed_store_adapter_stale(store, "lora-1", &stale, err) == 0);
+    ED_CHECK(stale);
+    ED_REQUIRE(ed_store_adapter_stale(store, "lora-2", &stale, err) == 0);
+    ED_CHECK(!stale);
+    ed_store_close(store);
+    store = open_store(dir);
+    ED_REQUIRE(store);
+    ED_REQUIRE(ed_store_adapter_stale(store, "lora-1", &stale, err) == 0);
+    ED_CHECK(stale);
+    ed_store_close(store);
+}
+
+ED_TEST(reopen_keeps_everything)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir);
+    ED_REQUIRE(store);
+    char err[ED_ERR_LEN] = "";
+    int64_t c = make_collection(store, "notes");
+    const char *text = "Passport renewal: the appointment at the town hall is on the fourth of March.";
+    int64_t id = add_doc(store, c, "Passport", text, 5);
+    ED_REQUIRE(id > 0);
+    ED_REQUIRE(ed_store_collection_set_allow(store, c, "*", err) == 0);
+    int64_t g = ed_store_generation(store);
+    ed_store_close(store);
+    store = open_store(dir);
+    ED_REQUIRE(store);
+    ED_CHECK_INT(ed_store_generation(store), g);
+    ed_collection_t col;
+    ED_REQUIRE(ed_store_collection_get(store, "notes", &col, err) == 0);
+    ED_CHECK_STR(col.allow, "*");
+    ED_CHECK_INT(col.n_documents, 1);
+    ed_document_t doc;
+    ED_REQUIRE(ed_store_document_get(store, id, true, &doc, err) == 0);
+    ED_CHECK_STR(doc.text, text);
+    ed_document_free(&doc);
+    ed_lexical_hit_t hits[4];
+    int n = 0;
+    ED_REQUIRE(ed_store_lexical_search(store, "passport town hall", &c, 1, 4, hits, &n, err) == 0);
+    ED_CHECK(n >= 1);
+    vectors_seen_t seen = {0};
+    ED_REQUIRE(ed_store_vectors_foreach(store, c, vector_fn, &seen, err) == 0);
+    ED_CHECK_INT(seen.n, col.n_chunks);
+    /* A later document never reuses a deleted one's id. */
+    int n_chunks;
+    ED_REQUIRE(ed_store_document_delete(store, id, &n_chunks, err) == 0);
+    ed_store_close(store);
+    store = open_store(dir);
+    ED_REQUIRE(store);
+    ED_CHECK(add_doc(store, c, "Next", "Another note.", 6) > id);
+    ed_store_close(store);
+}
+
+ED_TEST_MAIN(creates_key_file_0600_and_refuses_0644, wrong_key_file_is_eacces,
+             key_from_configured_file_and_credentials_directory, collections_round_trip,
+             documents_chunks_and_vectors_round_trip, sealed_text_never_on_disk_and_delete_leaves_no_trace,
+             flipped_or_swapped_sealed_column_is_ecorrupt, blobs_round_trip_and_detect_damage,
+             fsync_failure_turns_the_store_read_only, lexical_search_ranks_and_ignores_query_syntax,
+             lineage_marks_adapters_stale_on_delete, reopen_keeps_everything)
