@@ -1,0 +1,145 @@
+/* rag.h - the personal store as a service of the daemon: ingest (markup ->
+ * chunks -> vectors -> sealed record -> index), listing, reading, deleting,
+ * searching (dense, lexical, hybrid) with per-collection access rules, and
+ * the retrieval step of answering with context. Work that touches the disk
+ * or embeds runs on one worker (libuv's thread pool, one job at a time,
+ * since the store is single-threaded); results come back on the loop thread
+ * through the callbacks. Every callback runs on the loop thread exactly once.
+ * The index files are caches: at open a missing, stale or corrupt one is
+ * rebuilt from the record. */
+#ifndef ED_RAG_RAG_H
+#define ED_RAG_RAG_H
+
+#include "core/config.h"
+#include "core/error.h"
+#include "rag/markup.h"
+#include "rag/retrieve.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct ed_rag ed_rag_t;
+
+/* Who asks: the peer's credentials (SO_PEERCRED). Root may read everything. */
+typedef struct {
+    uint32_t uid, gid;
+} ed_rag_caller_t;
+
+/* Opens the store under cfg->state.directory with cfg->store.key_file, the
+ * embedder cfg->rag.embedder names (hash; model with cfg->rag.embedding_model),
+ * and every collection's index (rebuilt from the record when missing, stale
+ * or corrupt: logged with the reason). Loop thread, at start. Returns 0 or
+ * an ED_E* code with err (the daemon then serves without the store and the
+ * store's endpoints answer 503 with the reason). */
+int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, char err[ED_ERR_LEN]);
+/* Waits for the worker's job in flight, saves nothing new (every write was
+ * durable already) and frees. Accepts NULL. */
+void ed_rag_close(ed_rag_t *rag);
+/* Live reloadable options (top_k, max_context_tokens, max_batch_documents). */
+void ed_rag_reconfigure(ed_rag_t *rag, const ed_config_t *cfg);
+
+/* The embedder in use ("hash-v1-384"), for /v1/version-like reports. */
+const char *ed_rag_embedder_name(const ed_rag_t *rag);
+
+/* ---- ingest ---- */
+typedef struct {
+    const char *title, *source; /* NUL-terminated, may be NULL */
+    const char *metadata_json;  /* a JSON object's text or NULL */
+    const char *body;           /* len bytes of `kind`; copied at submit */
+    size_t len;
+    ed_markup_kind_t kind;
+} ed_rag_doc_in_t;
+
+typedef struct {
+    int64_t id;
+    int n_chunks;
+    int n_tokens;
+} ed_rag_doc_out_t;
+
+/* Adds docs[0..n) to `collection` (created, owned by the caller, when it does
+ * not exist; an existing one must be the caller's or allow it). All or none:
+ * cb(0, ...) means every document is durable (a crash the next instant loses
+ * none). Errors, with err naming the document index and the reason:
+ * ED_EFORMAT (invalid UTF-8, NUL, empty text: 400), ED_EACCES (403),
+ * ED_ETOOBIG (more than rag.max_batch_documents: 413), ED_EREADONLY (507 /
+ * 503 with the store's reason), ED_EBUSY (the worker's queue is full: 503). */
+typedef void (*ed_rag_ingest_cb)(int rc, const char *err, const ed_rag_doc_out_t *docs, int n, void *arg);
+int ed_rag_ingest(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *collection,
+                  const ed_rag_doc_in_t *docs, int n, ed_rag_ingest_cb cb, void *arg, char err[ED_ERR_LEN]);
+
+/* ---- documents ---- */
+typedef struct {
+    int64_t id;
+    char collection[128];
+    char *title, *source, *metadata_json; /* malloc'd */
+    char *text;                           /* with_text only */
+    size_t text_len;
+    int n_chunks, n_tokens;
+    int64_t created;
+} ed_rag_doc_t;
+
+typedef void (*ed_rag_docs_cb)(int rc, const char *err, const ed_rag_doc_t *docs, int n, int64_t next_after,
+                               void *arg);
+/* Lists documents the caller may read, id > after, at most limit (1..1000),
+ * of one collection (NULL: every readable one). next_after: the id to pass
+ * for the next page, 0 at the end. An unknown collection is ED_ENOENT;
+ * another's collection ED_EACCES. */
+int ed_rag_list(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *collection, int64_t after, int limit,
+                ed_rag_docs_cb cb, void *arg, char err[ED_ERR_LEN]);
+/* One document (n = 1), with its text when asked. ED_ENOENT, ED_EACCES,
+ * ED_ECORRUPT (its seal does not open: never returned as text). */
+int ed_rag_get(ed_rag_t *rag, const ed_rag_caller_t *caller, int64_t id, bool with_text, ed_rag_docs_cb cb,
+               void *arg, char err[ED_ERR_LEN]);
+/* Deletes a document: its chunks, vectors and text; adapters trained on it
+ * become stale. Only the collection's owner (or root) may delete. */
+typedef void (*ed_rag_status_cb)(int rc, const char *err, void *arg);
+int ed_rag_delete(ed_rag_t *rag, const ed_rag_caller_t *caller, int64_t id, ed_rag_status_cb cb, void *arg,
+                  char err[ED_ERR_LEN]);
+
+/* ---- search and retrieval ---- */
+typedef enum {
+    ED_RAG_HYBRID = 0, /* reciprocal-rank fusion of the two below */
+    ED_RAG_DENSE,      /* faiss inner product over the embedder's vectors */
+    ED_RAG_LEXICAL,    /* BM25 over the in-memory FTS5 table */
+} ed_rag_mode_t;
+
+typedef struct {
+    int64_t chunk_id, doc_id;
+    int chunk_index;
+    double score;        /* the mode's own score (fused: the RRF score) */
+    char collection[128];
+    char *title, *text;  /* malloc'd */
+    size_t offset, len;  /* into the document's stored text */
+    int n_tokens;
+} ed_rag_hit_t;
+
+typedef void (*ed_rag_search_cb)(int rc, const char *err, const ed_rag_hit_t *hits, int n, void *arg);
+/* Searches `collections` (NULL/0: every collection the caller may read) for
+ * the top_k (1..100) chunks. An unknown collection is ED_ENOENT, another's
+ * ED_EACCES, both naming it. */
+int ed_rag_search(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *query,
+                  const char *const *collections, int n_collections, int top_k, ed_rag_mode_t mode,
+                  ed_rag_search_cb cb, void *arg, char err[ED_ERR_LEN]);
+
+/* Retrieval for an answer: hybrid search, then the context block that fits
+ * budget_tokens (0: rag.max_context_tokens, or a quarter of n_ctx when that
+ * is 0) counted with `count` (the chat model's tokenizer), numbered, with
+ * citations in the same order. The context and hits are valid during cb. */
+typedef void (*ed_rag_context_cb)(int rc, const char *err, const ed_retrieve_context_t *context,
+                                  const ed_rag_hit_t *hits, int n_hits, void *arg);
+int ed_rag_retrieve(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *query,
+                    const char *const *collections, int n_collections, int top_k, int budget_tokens, int n_ctx,
+                    ed_token_count_fn count, void *count_arg, ed_rag_context_cb cb, void *arg,
+                    char err[ED_ERR_LEN]);
+
+/* Counts for /metrics and tests. */
+typedef struct {
+    int64_t documents, chunks, vectors; /* vectors: in the indexes; equals chunks when consistent */
+    int collections;
+    bool read_only;
+} ed_rag_stats_t;
+void ed_rag_stats(const ed_rag_t *rag, ed_rag_stats_t *out);
+
+#endif
