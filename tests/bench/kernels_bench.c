@@ -6,6 +6,7 @@
  * in GFLOP/s and as a fraction of the FMA peak. Prints tables.
  * Environment: EDGED_BENCH_QUICK=1 (fewer shapes, shorter runs),
  * EDGED_BENCH_ARENA_MIB (default 2048), EDGED_KERNELS (force a table). */
+#include "kernels/bandwidth.h"
 #include "kernels/matmul.h"
 
 #include <stdint.h>
@@ -26,46 +27,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* ---------------------------------------------------------------- bandwidth -- */
-
-typedef struct {
-    const uint64_t *buf;
-    size_t n_words;
-    int n_chunks;
-    uint64_t sums[256 * 8]; /* one cache line per thread, so the result is used */
-} read_job_t;
-
-static void read_chunk(void *arg, int chunk, int thread)
-{
-    read_job_t *job = arg;
-    size_t per = job->n_words / (size_t)job->n_chunks;
-    const uint64_t *p = job->buf + per * (size_t)chunk;
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-    for (size_t i = 0; i + 8 <= per; i += 8) {
-        s0 += p[i], s1 += p[i + 1], s2 += p[i + 2], s3 += p[i + 3];
-        s4 += p[i + 4], s5 += p[i + 5], s6 += p[i + 6], s7 += p[i + 7];
-    }
-    job->sums[thread * 8] += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
-}
-
-/* GB/s of reading `bytes` of buf with the pool's threads; best of 3 passes. */
-static double read_bandwidth(ed_pool_t *pool, const void *buf, size_t bytes)
-{
-    static read_job_t job;
-    job.buf = buf;
-    job.n_words = bytes / 8;
-    job.n_chunks = ed_pool_n_threads(pool) * 16;
-    double best = 0;
-    for (int pass = 0; pass < 3; pass++) {
-        double t0 = now_s();
-        ed_pool_run(pool, ED_POOL_HIGH, job.n_chunks, read_chunk, &job);
-        double gbs = (double)bytes / (now_s() - t0) / 1e9;
-        if (gbs > best)
-            best = gbs;
-    }
-    return best;
 }
 
 /* ---------------------------------------------------------------- FMA peak -- */
@@ -235,7 +196,7 @@ static void measure_machine(ed_pool_t **pools, int n_counts, const void *arena, 
 {
     for (int c = 0; c < n_counts; c++)
         for (int trial = 0; trial < 3; trial++) {
-            double gbs = read_bandwidth(pools[c], arena, arena_bytes);
+            double gbs = ed_bandwidth_read_gbps(pools[c], arena, arena_bytes, 3);
             double gflops = fma_peak(pools[c], 1.0);
             bandwidth[c] = gbs > bandwidth[c] ? gbs : bandwidth[c];
             peak[c] = gflops > peak[c] ? gflops : peak[c];

@@ -1,0 +1,398 @@
+/* bench.c - `edged bench`: measures the read bandwidth (in a child process,
+ * so its buffer stays out of the peak RSS), opens the model, times pp<N>
+ * (one batched prompt of N tokens from an empty cache) and tg<N> (N
+ * single-token decode steps after a short prompt), and prints them with the
+ * bound bandwidth / bytes read per generated token. */
+#include "model/bench.h"
+
+#include "kernels/bandwidth.h"
+#include "model/run.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TG_PROMPT 8          /* tokens evaluated before a generation test */
+#define RSS_SLACK (64 << 20) /* what the process may hold beyond model + KV cache */
+
+typedef struct {
+    const char *model_path;
+    long n_prompt; /* -p: pp test size; 0: none */
+    long n_gen;    /* -n: tg test size; 0: none */
+    long n_threads;
+    long reps;
+    bool json;
+} bench_options_t;
+
+/* What the bound is made of. */
+typedef struct {
+    uint64_t model_bytes;     /* the GGUF file, all of it mapped */
+    uint64_t n_params;        /* elements of every tensor */
+    uint64_t weight_bytes;    /* weights one decode step reads */
+    uint64_t kv_bytes;        /* the KV cache allocated */
+    uint64_t kv_read_bytes;   /* KV cache one decode step reads at the tg test's mean position */
+    const char *weight_type;  /* the type holding the most bytes of the layers' tensors */
+    double bandwidth_gbps;    /* measured read bandwidth */
+    double bound_tokens_per_s; /* bandwidth / (weight_bytes + kv_read_bytes) */
+} bench_model_t;
+
+typedef struct {
+    char name[32]; /* "pp512", "tg128" */
+    int n_tokens;
+    double mean, sd; /* tokens/s */
+    bool generation;
+} bench_result_t;
+
+static void bench_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: edged bench -m FILE [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
+            "Measures a GGUF model's prompt processing (ppN: N tokens in batches) and\n"
+            "generation (tgN: N single-token steps) in tokens/s, mean +- sd over REPS, and\n"
+            "sets generation against the memory-bandwidth bound: read bandwidth (measured\n"
+            "first, with the same threads) / bytes one decode step reads.\n"
+            "  -m, --model FILE     the GGUF model\n"
+            "  -p, --n-prompt N     prompt tokens of the pp test (default 512; 0: skip)\n"
+            "  -n, --n-gen N        generated tokens of the tg test (default 128; 0: skip)\n"
+            "  -t, --threads N      compute threads (default: the CPUs online, here %d)\n"
+            "  -r, --repetitions N  runs of each test (default 3)\n"
+            "      --json           one JSON object per test per line\n"
+            "  -h, --help           this help\n"
+            "Exit status: 0 done, 1 a bad model file or a failed evaluation, 2 bad arguments.\n",
+            ed_run_default_threads());
+}
+
+/* 0 to go on, 1 when --help was printed, ED_EINVAL (message printed) on bad arguments. */
+static int parse_options(int argc, char **argv, bench_options_t *o)
+{
+    *o = (bench_options_t){.n_prompt = 512, .n_gen = 128, .n_threads = ed_run_default_threads(), .reps = 3};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            bench_usage(stdout);
+            return 1;
+        } else if (strcmp(a, "--json") == 0) {
+            o->json = true;
+            continue;
+        }
+        bool takes_value = strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0 || strcmp(a, "-p") == 0 ||
+                           strcmp(a, "--n-prompt") == 0 || strcmp(a, "-n") == 0 || strcmp(a, "--n-gen") == 0 ||
+                           strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0 || strcmp(a, "-r") == 0 ||
+                           strcmp(a, "--repetitions") == 0;
+        if (!takes_value) {
+            fprintf(stderr, "edged bench: unexpected argument \"%s\" (see edged bench --help)\n", a);
+            return ED_EINVAL;
+        }
+        if (!v) {
+            fprintf(stderr, "edged bench: %s needs a value (see edged bench --help)\n", a);
+            return ED_EINVAL;
+        }
+        if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0)
+            o->model_path = v;
+        else if (strcmp(a, "-p") == 0 || strcmp(a, "--n-prompt") == 0)
+            rc = ed_run_parse_long("bench", a, v, 0, 1 << 20, &o->n_prompt);
+        else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-gen") == 0)
+            rc = ed_run_parse_long("bench", a, v, 0, 1 << 20, &o->n_gen);
+        else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0)
+            rc = ed_run_parse_long("bench", a, v, 1, ED_RUN_MAX_THREADS, &o->n_threads);
+        else
+            rc = ed_run_parse_long("bench", a, v, 1, 1000, &o->reps);
+        if (rc != 0)
+            return rc;
+        i++;
+    }
+    const char *problem = !o->model_path                     ? "-m FILE is required"
+                          : o->n_prompt == 0 && o->n_gen == 0 ? "-p 0 and -n 0 leave nothing to measure"
+                                                              : NULL;
+    if (problem) {
+        fprintf(stderr, "edged bench: %s (see edged bench --help)\n", problem);
+        return ED_EINVAL;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- bandwidth -- */
+
+/* Read bandwidth with n_threads threads, measured in a child process so that
+ * its buffer (far larger than the caches) never counts in this process's
+ * peak RSS. 0, or ED_E* with err. */
+static int measure_bandwidth(int n_threads, double *gbps, char err[ED_ERR_LEN])
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return snprintf(err, ED_ERR_LEN, "pipe: %s", strerror(errno)), ed_err_from_errno(errno);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(fds[0]), close(fds[1]);
+        return snprintf(err, ED_ERR_LEN, "fork: %s", strerror(e)), ed_err_from_errno(e);
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        size_t bytes = ed_bandwidth_buffer_size();
+        ed_pool_t *pool = NULL;
+        char child_err[ED_ERR_LEN];
+        void *buf = malloc(bytes);
+        double result = 0;
+        if (buf && ed_pool_open(&pool, n_threads, child_err) == 0) {
+            memset(buf, 1, bytes);
+            result = ed_bandwidth_read_gbps(pool, buf, bytes, 5);
+        }
+        ssize_t wrote = write(fds[1], &result, sizeof result);
+        ed_pool_close(pool);
+        free(buf);
+        _exit(wrote == (ssize_t)sizeof result && result > 0 ? 0 : 1);
+    }
+    close(fds[1]);
+    double result = 0;
+    ssize_t got = read(fds[0], &result, sizeof result);
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (got != (ssize_t)sizeof result || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || !(result > 0)) {
+        snprintf(err, ED_ERR_LEN, "the bandwidth measurement failed (out of memory for %zu MiB?)",
+                 ed_bandwidth_buffer_size() >> 20);
+        return ED_ENOMEM;
+    }
+    *gbps = result;
+    return 0;
+}
+
+/* Sizes, parameters and the bytes one decode step reads: every tensor but
+ * token_embd, of which a step reads one row (all of it when the output head
+ * is tied to it), plus the KV cache up to the tg test's mean position. */
+static void describe_model(const ed_run_t *run, const bench_options_t *o, bench_model_t *m)
+{
+    const ed_model_t *model = &run->model;
+    uint64_t type_bytes[ED_TYPE_COUNT] = {0};
+    m->model_bytes = ed_gguf_file_size(run->gguf);
+    for (uint64_t i = 0; i < ed_gguf_n_tensors(run->gguf); i++) {
+        const ed_gguf_tensor_t *t = ed_gguf_tensor(run->gguf, i);
+        uint64_t n = 1;
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            n *= (uint64_t)t->ne[d];
+        m->n_params += n;
+        if (t->name.len > 4 && memcmp(t->name.ptr, "blk.", 4) == 0)
+            type_bytes[t->type] += t->size;
+        if (ed_str_eq(t->name, "token_embd.weight") && !model->tied) {
+            uint64_t row = 0;
+            ed_type_row_size(t->type, (uint64_t)t->ne[0], &row);
+            m->weight_bytes += row;
+        } else {
+            m->weight_bytes += t->size;
+        }
+    }
+    int heaviest = 0;
+    for (int t = 0; t < ED_TYPE_COUNT; t++)
+        heaviest = type_bytes[t] > type_bytes[heaviest] ? t : heaviest;
+    m->weight_type = ed_type_info(heaviest) ? ed_type_info(heaviest)->name : "?";
+    m->kv_bytes = ed_kvcache_bytes(model->n_layer, run->fw.kv.n_ctx, model->kv_dim);
+    double mean_pos = TG_PROMPT + (double)o->n_gen / 2;
+    m->kv_read_bytes = (uint64_t)(2.0 * model->n_layer * mean_pos * model->kv_dim * sizeof(uint16_t));
+    m->bound_tokens_per_s = m->bandwidth_gbps * 1e9 / (double)(m->weight_bytes + m->kv_read_bytes);
+}
+
+/* ------------------------------------------------------------------- tests -- */
+
+static uint64_t rng_next(uint64_t *state) /* xorshift64 */
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+/* tokens/s of one run: pp evaluates tokens[0, n) from an empty cache; tg
+ * evaluates TG_PROMPT tokens, then n steps of one token (the argmax of the
+ * previous step, as greedy decoding would). */
+static int run_test(ed_run_t *run, const int32_t *tokens, int n, bool generation, double *tokens_per_s,
+                    char err[ED_ERR_LEN])
+{
+    ed_forward_t *fw = &run->fw;
+    ed_kvcache_truncate(&fw->kv, 0);
+    int rc;
+    double t0 = ed_run_now_s();
+    if (!generation) {
+        if ((rc = ed_forward_eval(fw, tokens, n, NULL, err)) != 0)
+            return rc;
+    } else {
+        if ((rc = ed_forward_eval(fw, tokens, TG_PROMPT, NULL, err)) != 0)
+            return rc;
+        t0 = ed_run_now_s();
+        for (int i = 0; i < n; i++) {
+            int32_t token = fw->kernels->argmax(fw->logits, run->model.n_vocab);
+            if ((rc = ed_forward_eval(fw, &token, 1, NULL, err)) != 0)
+                return rc;
+        }
+    }
+    *tokens_per_s = n / (ed_run_now_s() - t0);
+    return 0;
+}
+
+static int run_reps(ed_run_t *run, const int32_t *tokens, long reps, bench_result_t *r, char err[ED_ERR_LEN])
+{
+    double sum = 0, sum_sq = 0;
+    for (long i = 0; i < reps; i++) {
+        double tps;
+        int rc = run_test(run, tokens, r->n_tokens, r->generation, &tps, err);
+        if (rc != 0)
+            return rc;
+        sum += tps, sum_sq += tps * tps;
+    }
+    r->mean = sum / (double)reps;
+    double var = reps > 1 ? (sum_sq - sum * r->mean) / (double)(reps - 1) : 0;
+    r->sd = var > 0 ? sqrt(var) : 0;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ output -- */
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static void print_table(const bench_options_t *o, const ed_run_t *run, const bench_model_t *m,
+                        const bench_result_t *results, int n_results, uint64_t peak_rss)
+{
+    const double mib = 1024.0 * 1024.0, gib = mib * 1024.0;
+    printf("edged bench: kernels %s, read bandwidth %.1f GB/s (%ld threads), a decode step reads "
+           "%.1f MiB (weights %.1f MiB + KV cache %.1f MiB at the tg mean position)\n\n",
+           run->fw.kernels->name, m->bandwidth_gbps, o->n_threads, (double)(m->weight_bytes + m->kv_read_bytes) / mib,
+           (double)m->weight_bytes / mib, (double)m->kv_read_bytes / mib);
+    printf("| %-32s | %-6s | %-26s | %8s | %7s | %7s | %16s | %9s | %8s |\n", "model", "type", "size",
+           "params", "threads", "test", "t/s", "bound t/s", "of bound");
+    printf("| %.32s | %.6s | %.26s | %.8s | %.7s | %.7s | %.16s | %.9s | %.8s |\n", "--------------------------------",
+           "------", "--------------------------", "--------", "-------", "-------", "----------------",
+           "---------", "--------");
+    for (int i = 0; i < n_results; i++) {
+        const bench_result_t *r = &results[i];
+        char size[40], ts[40], bound[20] = "", fraction[20] = "";
+        snprintf(size, sizeof size, "%.2f GiB (%" PRIu64 " B)", (double)m->model_bytes / gib, m->model_bytes);
+        snprintf(ts, sizeof ts, "%.2f ± %.2f", r->mean, r->sd);
+        if (r->generation) {
+            snprintf(bound, sizeof bound, "%.2f", m->bound_tokens_per_s);
+            snprintf(fraction, sizeof fraction, "%.0f%%", 100 * r->mean / m->bound_tokens_per_s);
+        }
+        printf("| %-32.32s | %-6s | %-26s | %7.2fB | %7ld | %7s | %17s | %9s | %8s |\n",
+               base_name(o->model_path), m->weight_type, size, (double)m->n_params / 1e9, o->n_threads,
+               r->name, ts, bound, fraction);
+    }
+    uint64_t budget = m->model_bytes + m->kv_bytes;
+    printf("\npeak RSS %.1f MiB; mapped model + KV cache %.1f MiB (+%.1f MiB); %s model + KV + 64 MiB\n",
+           (double)peak_rss / mib, (double)budget / mib,
+           ((double)peak_rss - (double)budget) / mib,
+           peak_rss <= budget + RSS_SLACK ? "within" : "OVER");
+}
+
+static int print_json(const bench_options_t *o, const ed_run_t *run, const bench_model_t *m,
+                      const bench_result_t *results, int n_results, uint64_t peak_rss)
+{
+    for (int i = 0; i < n_results; i++) {
+        const bench_result_t *r = &results[i];
+        json_t *obj = json_object();
+        if (!obj)
+            return ED_ENOMEM;
+        json_object_set_new(obj, "model", json_string(base_name(o->model_path)));
+        json_object_set_new(obj, "weight_type", json_string(m->weight_type));
+        json_object_set_new(obj, "kernels", json_string(run->fw.kernels->name));
+        json_object_set_new(obj, "test", json_string(r->name));
+        json_object_set_new(obj, "n_tokens", json_integer(r->n_tokens));
+        json_object_set_new(obj, "repetitions", json_integer(o->reps));
+        json_object_set_new(obj, "tokens_per_s", json_real(r->mean));
+        json_object_set_new(obj, "tokens_per_s_sd", json_real(r->sd));
+        json_object_set_new(obj, "threads", json_integer(o->n_threads));
+        json_object_set_new(obj, "model_bytes", json_integer((json_int_t)m->model_bytes));
+        json_object_set_new(obj, "n_params", json_integer((json_int_t)m->n_params));
+        json_object_set_new(obj, "bytes_per_token", json_integer((json_int_t)(m->weight_bytes + m->kv_read_bytes)));
+        json_object_set_new(obj, "bandwidth_gbps", json_real(m->bandwidth_gbps));
+        json_object_set_new(obj, "bound_tokens_per_s", json_real(m->bound_tokens_per_s));
+        json_object_set_new(obj, "fraction_of_bound",
+                            r->generation ? json_real(r->mean / m->bound_tokens_per_s) : json_null());
+        json_object_set_new(obj, "peak_rss_bytes", json_integer((json_int_t)peak_rss));
+        json_object_set_new(obj, "kv_cache_bytes", json_integer((json_int_t)m->kv_bytes));
+        char *line = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        json_decref(obj);
+        if (!line)
+            return ED_ENOMEM;
+        printf("%s\n", line);
+        free(line);
+    }
+    return 0;
+}
+
+int ed_bench_main(int argc, char **argv)
+{
+    bench_options_t o;
+    int rc = parse_options(argc, argv, &o);
+    if (rc != 0)
+        return rc == 1 ? 0 : 2;
+    char err[ED_ERR_LEN] = "";
+    bench_model_t m = {0};
+    ed_run_t run = {0};
+    int32_t *tokens = NULL;
+    int n_ctx = (int)(o.n_prompt > TG_PROMPT + o.n_gen ? o.n_prompt : TG_PROMPT + o.n_gen);
+    if ((rc = ed_run_open(&run, o.model_path, (int)o.n_threads, n_ctx, 0, err)) != 0) {
+        fprintf(stderr, "edged bench: %s\n", err);
+        return 1;
+    }
+    if ((rc = measure_bandwidth((int)o.n_threads, &m.bandwidth_gbps, err)) != 0)
+        goto done;
+    describe_model(&run, &o, &m);
+    if (!(tokens = malloc((size_t)n_ctx * sizeof *tokens))) {
+        rc = ED_ENOMEM;
+        snprintf(err, ED_ERR_LEN, "out of memory for %d tokens", n_ctx);
+        goto done;
+    }
+    uint64_t state = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < n_ctx; i++)
+        tokens[i] = (int32_t)(rng_next(&state) % (uint64_t)run.model.n_vocab);
+
+    bench_result_t results[2];
+    int n_results = 0;
+    if (o.n_prompt > 0) {
+        results[n_results] = (bench_result_t){.n_tokens = (int)o.n_prompt, .generation = false};
+        snprintf(results[n_results].name, sizeof results[n_results].name, "pp%ld", o.n_prompt);
+        n_results++;
+    }
+    if (o.n_gen > 0) {
+        results[n_results] = (bench_result_t){.n_tokens = (int)o.n_gen, .generation = true};
+        snprintf(results[n_results].name, sizeof results[n_results].name, "tg%ld", o.n_gen);
+        n_results++;
+    }
+    /* warm-up: brings the mapped weights into memory and the pool's threads up */
+    double ignored;
+    if ((rc = run_test(&run, tokens, 1, true, &ignored, err)) != 0)
+        goto done;
+    for (int i = 0; i < n_results; i++)
+        if ((rc = run_reps(&run, tokens, o.reps, &results[i], err)) != 0)
+            goto done;
+
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    uint64_t peak_rss = (uint64_t)usage.ru_maxrss * 1024; /* Linux: KiB */
+    if (o.json)
+        rc = print_json(&o, &run, &m, results, n_results, peak_rss);
+    else
+        print_table(&o, &run, &m, results, n_results, peak_rss);
+    if (rc != 0)
+        snprintf(err, ED_ERR_LEN, "out of memory writing JSON");
+done:
+    if (rc != 0)
+        fprintf(stderr, "edged bench: %s: %s\n", ed_strerror(rc), err);
+    free(tokens);
+    ed_run_close(&run);
+    return rc == 0 ? 0 : 1;
+}
