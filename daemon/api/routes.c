@@ -2,6 +2,7 @@
  * whose allow list guards it, and its handler. proto/openapi.yaml lists the
  * same routes (a test compares them through `edged --list-routes`). */
 #include "api/api.h"
+#include "api/documents.h"
 #include "api/infer.h"
 
 const ed_route_t ed_api_routes[] = {
@@ -15,6 +16,11 @@ const ed_route_t ed_api_routes[] = {
     {ED_HTTP_POST, "/v1/embeddings", ED_GROUP_INFER, ed_api_embeddings, "embedding vectors (OpenAI)"},
     {ED_HTTP_POST, "/v1/tokenize", ED_GROUP_INFER, ed_api_tokenize, "text to token ids"},
     {ED_HTTP_POST, "/v1/detokenize", ED_GROUP_INFER, ed_api_detokenize, "token ids to text"},
+    {ED_HTTP_POST, "/v1/documents", ED_GROUP_INGEST, ed_api_documents_add, "add documents to the personal store"},
+    {ED_HTTP_GET, "/v1/documents", ED_GROUP_INGEST, ed_api_documents_list, "list documents (paginated)"},
+    {ED_HTTP_GET, "/v1/documents/{id}", ED_GROUP_INGEST, ed_api_documents_get, "one document, text on request"},
+    {ED_HTTP_DELETE, "/v1/documents/{id}", ED_GROUP_INGEST, ed_api_documents_delete, "delete a document"},
+    {ED_HTTP_POST, "/v1/search", ED_GROUP_INGEST, ed_api_search, "search the personal store"},
 };
 
 const size_t ed_api_n_routes = sizeof ed_api_routes / sizeof ed_api_routes[0];

@@ -3,6 +3,7 @@
  * single uv_run, and an orderly exit on SIGTERM. Fatal errors happen only
  * here, before serving: `edged: <what>: <why>` and a hint, exit 1. */
 #include "api/api.h"
+#include "api/documents.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -13,6 +14,7 @@
 #include "model/bench.h"
 #include "model/info.h"
 #include "model/run.h"
+#include "rag/rag.h"
 #include "http/server.h"
 
 #include <errno.h>
@@ -126,6 +128,8 @@ static void on_drained(ed_server_t *server)
     ed_log_info("all connections closed; exiting");
     ed_engine_stop(d->app.engine);
     d->app.engine = NULL;
+    ed_rag_close(d->app.rag);
+    d->app.rag = NULL;
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -176,6 +180,8 @@ static void on_reload_signal(uv_signal_t *handle, int signum)
             memcpy((char *)&applied + o->offset, (const char *)&d->server.cfg + o->offset, o->size);
     ed_config_diff(&d->server.cfg, &next, log_change, NULL);
     ed_server_reconfigure(&d->server, &applied);
+    if (d->app.rag)
+        ed_rag_reconfigure(d->app.rag, &applied);
     ed_notify_ready("serving");
 }
 
@@ -269,6 +275,10 @@ int main(int argc, char **argv)
 
     if (ed_engine_start(&d.app.engine, d.loop, &cfg, err) != 0)
         ed_log_error("engine: %s", err); /* edged keeps serving; /health says why */
+    if (ed_rag_open(&d.app.rag, d.loop, &cfg, err) != 0) {
+        ed_log_error("rag: %s; the store's endpoints answer 503", err); /* edged keeps serving */
+        ed_api_store_unavailable(err);
+    }
 
     uv_signal_init(d.loop, &d.sigterm);
     uv_signal_init(d.loop, &d.sigint);

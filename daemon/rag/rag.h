@@ -5,6 +5,9 @@
  * or embeds runs on one worker (libuv's thread pool, one job at a time,
  * since the store is single-threaded); results come back on the loop thread
  * through the callbacks. Every callback runs on the loop thread exactly once.
+ * Each submit returns 0 (its callback follows) or an ED_E* code with err (the
+ * callback is never called): bad arguments, a full queue (ED_EBUSY), too
+ * many documents; errors found by the worker come through the callback.
  * The index files are caches: at open a missing, stale or corrupt one is
  * rebuilt from the record. */
 #ifndef ED_RAG_RAG_H
@@ -126,7 +129,9 @@ int ed_rag_search(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *quer
 /* Retrieval for an answer: hybrid search, then the context block that fits
  * budget_tokens (0: rag.max_context_tokens, or a quarter of n_ctx when that
  * is 0) counted with `count` (the chat model's tokenizer), numbered, with
- * citations in the same order. The context and hits are valid during cb. */
+ * citations in the same order. The context and hits are valid during cb.
+ * count is called on the loop thread only (the block is built there, just
+ * before cb). */
 typedef void (*ed_rag_context_cb)(int rc, const char *err, const ed_retrieve_context_t *context,
                                   const ed_rag_hit_t *hits, int n_hits, void *arg);
 int ed_rag_retrieve(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *query,

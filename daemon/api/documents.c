@@ -1,0 +1,556 @@
+/* documents.c - POST/GET /v1/documents and GET/DELETE /v1/documents/{id}:
+ * reads JSON (one document or a batch) or a raw text/plain, text/markdown
+ * or text/html body with query parameters, hands the work to the rag
+ * service (rag/rag.h) and answers when its callback comes back. */
+#include "api/documents.h"
+
+#include "api/api.h"
+#include "api/params.h"
+#include "rag/rag.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIST_DEFAULT 100 /* documents per page when the request names no limit */
+
+static char unavailable_reason[512] = "the personal store is not open";
+
+void ed_api_store_unavailable(const char *reason)
+{
+    snprintf(unavailable_reason, sizeof unavailable_reason, "%s", reason);
+}
+
+struct ed_rag *ed_api_require_store(ed_request_t *req)
+{
+    ed_app_t *app = req->app;
+    if (app->rag)
+        return app->rag;
+    ed_http_error(req, 503, "store_unavailable", "the personal store is unavailable: %s", unavailable_reason);
+    return NULL;
+}
+
+void ed_api_store_failed(ed_request_t *req, int rc, const char *param, const char *detail)
+{
+    const char *msg = detail && *detail ? detail : ed_strerror(rc);
+    switch (rc) {
+    case ED_EFORMAT:
+    case ED_EINVAL: {
+        ed_param_error_t err = {.code = "invalid_value"};
+        snprintf(err.param, sizeof err.param, "%s", param ? param : "");
+        snprintf(err.message, sizeof err.message, "%s", msg);
+        ed_params_reject(req, &err);
+        return;
+    }
+    case ED_EACCES: ed_http_error(req, 403, "forbidden", "%s", msg); return;
+    case ED_ENOENT: ed_http_error(req, 404, "not_found", "%s", msg); return;
+    case ED_ETOOBIG: ed_http_error(req, 413, "too_many_documents", "%s", msg); return;
+    case ED_EREADONLY: ed_http_error(req, 507, "store_read_only", "%s", msg); return;
+    case ED_EBUSY:
+        ed_http_add_header(req, "Retry-After", "1");
+        ed_http_error(req, 503, "queue_full", "%s", msg);
+        return;
+    case ED_ECORRUPT: ed_http_error(req, 500, "corrupt", "%s", msg); return;
+    case ED_ESTATE:
+    case ED_ECANCELED: ed_http_error(req, 503, "store_unavailable", "%s", msg); return;
+    default: ed_http_error(req, 500, "internal_error", "%s", msg); return;
+    }
+}
+
+/* ------------------------------------------------------ query string --- */
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The percent-decoded value of `name` in the query string ('+' is a space)
+ * into out (cap bytes, NUL-terminated). 1 found, 0 absent, ED_EFORMAT for a
+ * bad escape, a NUL or a value that does not fit. */
+static int query_param(const char *query, const char *name, char *out, size_t cap)
+{
+    size_t name_len = strlen(name);
+    for (const char *p = query; p && *p;) {
+        size_t n = strcspn(p, "&");
+        const char *eq = memchr(p, '=', n);
+        size_t key_len = eq ? (size_t)(eq - p) : n;
+        if (key_len == name_len && memcmp(p, name, name_len) == 0) {
+            const char *v = eq ? eq + 1 : p + n;
+            size_t o = 0;
+            for (; v < p + n; v++) {
+                int c = (unsigned char)*v;
+                if (c == '+') {
+                    c = ' ';
+                } else if (c == '%') {
+                    int hi = v + 2 < p + n ? hex_digit(v[1]) : -1;
+                    int lo = hi >= 0 ? hex_digit(v[2]) : -1;
+                    if (hi < 0 || lo < 0)
+                        return ED_EFORMAT;
+                    c = hi * 16 + lo;
+                    v += 2;
+                }
+                if (c == 0 || o + 1 >= cap)
+                    return ED_EFORMAT;
+                out[o++] = (char)c;
+            }
+            out[o] = '\0';
+            return 1;
+        }
+        p += n;
+        if (*p == '&')
+            p++;
+    }
+    return 0;
+}
+
+/* A query parameter read into buf, answering 400 on a bad one. -1 answered,
+ * 0 absent, 1 found. */
+static int read_param(ed_request_t *req, const char *name, char *buf, size_t cap)
+{
+    int rc = query_param(req->query, name, buf, cap);
+    if (rc >= 0)
+        return rc;
+    ed_param_error_t err = {.code = "invalid_value"};
+    snprintf(err.param, sizeof err.param, "%s", name);
+    snprintf(err.message, sizeof err.message,
+             "%s: the query parameter has a bad %%-escape, a NUL byte, or is longer than %zu bytes", name, cap - 1);
+    ed_params_reject(req, &err);
+    return -1;
+}
+
+/* An integer query parameter in [min, max]; -1 answered, 0 absent, 1 read. */
+static int read_int_param(ed_request_t *req, const char *name, int64_t min, int64_t max, int64_t *out)
+{
+    char buf[32];
+    int rc = read_param(req, name, buf, sizeof buf);
+    if (rc <= 0)
+        return rc;
+    char *end;
+    long long v = strtoll(buf, &end, 10);
+    if (!*buf || *end || v < min || v > max) {
+        ed_param_error_t err = {.code = "invalid_value"};
+        snprintf(err.param, sizeof err.param, "%s", name);
+        snprintf(err.message, sizeof err.message, "%s: expected an integer from %lld to %lld, got \"%s\"", name,
+                 (long long)min, (long long)max, buf);
+        ed_params_reject(req, &err);
+        return -1;
+    }
+    *out = v;
+    return 1;
+}
+
+static ed_rag_caller_t caller_of(const ed_request_t *req)
+{
+    return (ed_rag_caller_t){(uint32_t)req->peer.uid, (uint32_t)req->peer.gid};
+}
+
+/* ---------------------------------------------------------------- add --- */
+
+typedef struct {
+    ed_request_t *req;
+    bool single;    /* one document: its fields also at the top level */
+    bool raw;       /* the text came as the body */
+    char collection[128];
+} add_t;
+
+/* The param a rag error names: "documents[i]: ..." -> documents[i].text. */
+static void error_param(const add_t *a, const char *detail, char *param, size_t cap)
+{
+    int i;
+    if (strncmp(detail, "collection", 10) == 0)
+        snprintf(param, cap, "collection");
+    else if (sscanf(detail, "documents[%d]", &i) == 1 && !a->single)
+        snprintf(param, cap, "documents[%d].text", i);
+    else if (strncmp(detail, "documents[", 10) == 0)
+        snprintf(param, cap, "%s", a->raw ? "body" : "text");
+    else
+        snprintf(param, cap, "%s", a->single ? "text" : "documents");
+}
+
+static void on_added(int rc, const char *err, const ed_rag_doc_out_t *docs, int n, void *arg)
+{
+    add_t *a = arg;
+    ed_request_t *req = a->req;
+    if (rc != 0) {
+        char param[64];
+        error_param(a, err ? err : "", param, sizeof param);
+        ed_api_store_failed(req, rc, param, err);
+        free(a);
+        return;
+    }
+    json_t *list = json_array();
+    for (int i = 0; list && i < n; i++)
+        json_array_append_new(list, json_pack("{s:I,s:i,s:i}", "id", (json_int_t)docs[i].id, "chunks",
+                                              docs[i].n_chunks, "tokens", docs[i].n_tokens));
+    json_t *body = json_pack("{s:o,s:s}", "documents", list, "collection", a->collection);
+    if (body && a->single && n == 1) {
+        json_object_set_new(body, "id", json_integer(docs[0].id));
+        json_object_set_new(body, "chunks", json_integer(docs[0].n_chunks));
+        json_object_set_new(body, "tokens", json_integer(docs[0].n_tokens));
+    }
+    if (!body)
+        ed_http_error(req, 500, "internal_error", "out of memory building the answer");
+    else
+        ed_http_respond_json(req, 201, body);
+    free(a);
+}
+
+/* One JSON document's fields into *d (pointers into obj; metadata into
+ * *metadata, a string the caller frees). prefix names the fields ("" or
+ * "documents[3]."). */
+static int read_doc(const json_t *obj, const char *prefix, ed_rag_doc_in_t *d, char **metadata,
+                    ed_param_error_t *err)
+{
+    char name[64], got[64];
+    const json_t *o = obj;
+    const char *text = NULL, *title = NULL, *source = NULL, *format = "plain";
+    size_t text_len = 0;
+    snprintf(name, sizeof name, "%stext", prefix);
+    const json_t *t = json_object_get(o, "text");
+    if (!t || json_is_null(t))
+        return ed_params_fail(err, "missing_field", name, "%s: this field is required", name);
+    if (!json_is_string(t)) {
+        ed_params_describe(t, got, sizeof got);
+        return ed_params_fail(err, "invalid_type", name, "%s: expected a string, got %s", name, got);
+    }
+    text = json_string_value(t);
+    text_len = json_string_length(t);
+    if (text_len == 0)
+        return ed_params_fail(err, "invalid_value", name, "%s: the text is empty", name);
+    /* ed_params_* take the field name as the reported param: read nested ones by hand */
+    struct { const char *key; const char **out; } strs[] = {{"title", &title}, {"source", &source}, {"format", &format}};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        const json_t *v = json_object_get(o, strs[i].key);
+        snprintf(name, sizeof name, "%s%s", prefix, strs[i].key);
+        if (!v || json_is_null(v))
+            continue;
+        if (!json_is_string(v)) {
+            ed_params_describe(v, got, sizeof got);
+            return ed_params_fail(err, "invalid_type", name, "%s: expected a string, got %s", name, got);
+        }
+        if (strlen(json_string_value(v)) != json_string_length(v))
+            return ed_params_fail(err, "invalid_value", name, "%s: holds a NUL character", name);
+        *strs[i].out = json_string_value(v);
+    }
+    ed_markup_kind_t kind = ED_MARKUP_PLAIN;
+    if (strcmp(format, "markdown") == 0)
+        kind = ED_MARKUP_MARKDOWN;
+    else if (strcmp(format, "html") == 0)
+        kind = ED_MARKUP_HTML;
+    else if (strcmp(format, "plain") != 0) {
+        snprintf(name, sizeof name, "%sformat", prefix);
+        return ed_params_fail(err, "invalid_value", name, "%s: expected plain, markdown or html, got \"%.32s\"", name,
+                              format);
+    }
+    const json_t *m = json_object_get(o, "metadata");
+    if (m && !json_is_null(m)) {
+        snprintf(name, sizeof name, "%smetadata", prefix);
+        if (!json_is_object(m)) {
+            ed_params_describe(m, got, sizeof got);
+            return ed_params_fail(err, "invalid_type", name, "%s: expected an object, got %s", name, got);
+        }
+        if (!(*metadata = json_dumps(m, JSON_COMPACT)))
+            return ED_ENOMEM;
+    }
+    *d = (ed_rag_doc_in_t){.title = title, .source = source, .metadata_json = *metadata, .body = text,
+                           .len = text_len, .kind = kind};
+    return 0;
+}
+
+static void add_json(ed_request_t *req, struct ed_rag *rag, add_t *a)
+{
+    ed_app_t *app = req->app;
+    ed_param_error_t err;
+    json_t *root = NULL;
+    const char *collection = NULL;
+    size_t collection_len = 0;
+    ed_rag_doc_in_t *docs = NULL;
+    char **metadata = NULL;
+    size_t n = 0;
+    int rc = ed_params_load(req->body, req->body_len, &root, &err);
+    if (rc == 0)
+        rc = ed_params_string(root, "collection", true, &collection, &collection_len, &err);
+    const json_t *list = rc == 0 ? json_object_get(root, "documents") : NULL;
+    if (rc == 0 && list && !json_is_null(list)) {
+        char got[64];
+        if (!json_is_array(list)) {
+            ed_params_describe(list, got, sizeof got);
+            rc = ed_params_fail(&err, "invalid_type", "documents", "documents: expected an array, got %s", got);
+        } else if ((n = json_array_size(list)) == 0) {
+            rc = ed_params_fail(&err, "invalid_value", "documents", "documents: expected at least one document");
+        } else if (n > app->server->cfg.rag.max_batch_documents) {
+            json_decref(root);
+            ed_http_error(req, 413, "too_many_documents",
+                          "documents: %zu documents, at most %u in one request (rag.max_batch_documents)", n,
+                          app->server->cfg.rag.max_batch_documents);
+            free(a);
+            return;
+        }
+    } else {
+        list = NULL;
+        n = 1;
+        a->single = true;
+    }
+    if (rc == 0) {
+        docs = calloc(n, sizeof *docs);
+        metadata = calloc(n, sizeof *metadata);
+        if (!docs || !metadata)
+            rc = ED_ENOMEM;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char prefix[32] = "";
+        const json_t *item = list ? json_array_get(list, i) : root;
+        if (list) {
+            snprintf(prefix, sizeof prefix, "documents[%zu].", i);
+            if (!json_is_object(item)) {
+                char got[64];
+                ed_params_describe(item, got, sizeof got);
+                rc = ed_params_fail(&err, "invalid_type", "documents", "documents[%zu]: expected an object, got %s", i,
+                                    got);
+                break;
+            }
+        }
+        rc = read_doc(item, prefix, &docs[i], &metadata[i], &err);
+    }
+    char detail[ED_ERR_LEN] = "";
+    if (rc == 0) {
+        snprintf(a->collection, sizeof a->collection, "%.*s", (int)collection_len, collection);
+        ed_rag_caller_t who = caller_of(req);
+        rc = ed_rag_ingest(rag, &who, collection, docs, (int)n, on_added, a, detail);
+        if (rc != 0) {
+            char param[64];
+            error_param(a, detail, param, sizeof param);
+            ed_api_store_failed(req, rc, param, detail);
+            free(a);
+        }
+    } else if (rc == ED_EINVAL) {
+        ed_params_reject(req, &err);
+        free(a);
+    } else {
+        ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(rc));
+        free(a);
+    }
+    for (size_t i = 0; metadata && i < n; i++)
+        free(metadata[i]);
+    free(metadata);
+    free(docs);
+    json_decref(root);
+}
+
+static void add_raw(ed_request_t *req, struct ed_rag *rag, add_t *a, ed_markup_kind_t kind)
+{
+    char title[512] = "", source[1024] = "";
+    int has_title, has_source, has_collection = read_param(req, "collection", a->collection, sizeof a->collection);
+    if (has_collection < 0 || (has_title = read_param(req, "title", title, sizeof title)) < 0 ||
+        (has_source = read_param(req, "source", source, sizeof source)) < 0) {
+        free(a);
+        return;
+    }
+    ed_param_error_t err = {0};
+    if (!has_collection)
+        ed_params_fail(&err, "missing_field", "collection",
+                       "collection: the query parameter is required with a raw body (?collection=NAME)");
+    else if (req->body_len == 0)
+        ed_params_fail(&err, "invalid_value", "body", "body: the text is empty");
+    if (err.code) {
+        ed_params_reject(req, &err);
+        free(a);
+        return;
+    }
+    a->single = true;
+    a->raw = true;
+    ed_rag_doc_in_t doc = {.title = has_title ? title : NULL, .source = has_source ? source : NULL,
+                           .body = req->body, .len = req->body_len, .kind = kind};
+    ed_rag_caller_t who = caller_of(req);
+    char detail[ED_ERR_LEN] = "";
+    int rc = ed_rag_ingest(rag, &who, a->collection, &doc, 1, on_added, a, detail);
+    if (rc != 0) {
+        char param[64];
+        error_param(a, detail, param, sizeof param);
+        ed_api_store_failed(req, rc, param, detail);
+        free(a);
+    }
+}
+
+void ed_api_documents_add(ed_request_t *req)
+{
+    struct ed_rag *rag = ed_api_require_store(req);
+    if (!rag)
+        return;
+    const char *type = ed_request_header(req, "Content-Type");
+    ed_markup_kind_t kind = ED_MARKUP_PLAIN;
+    bool json = !type || strncasecmp(type, "application/json", 16) == 0;
+    if (!json && ed_markup_kind_from_content_type(type, &kind) != 0) {
+        ed_http_error(req, 415, "unsupported_media_type",
+                      "Content-Type \"%.64s\" is not accepted: send application/json, or text/plain, "
+                      "text/markdown or text/html in UTF-8",
+                      type);
+        return;
+    }
+    add_t *a = calloc(1, sizeof *a);
+    if (!a) {
+        ed_http_error(req, 500, "internal_error", "out of memory");
+        return;
+    }
+    a->req = req;
+    if (json)
+        add_json(req, rag, a);
+    else
+        add_raw(req, rag, a, kind);
+}
+
+/* ------------------------------------------------------ list, get, rm --- */
+
+static json_t *doc_json(const ed_rag_doc_t *d)
+{
+    json_t *metadata = d->metadata_json ? json_loads(d->metadata_json, 0, NULL) : NULL;
+    json_t *o = json_pack("{s:I,s:s,s:o,s:o,s:o,s:i,s:i,s:I}", "id", (json_int_t)d->id, "collection",
+                          d->collection, "title", ed_params_text(d->title ? d->title : "", d->title ? strlen(d->title) : 0),
+                          "source", ed_params_text(d->source ? d->source : "", d->source ? strlen(d->source) : 0),
+                          "metadata", metadata ? metadata : json_null(), "chunks", d->n_chunks, "tokens",
+                          d->n_tokens, "created", (json_int_t)d->created);
+    if (o && d->text)
+        json_object_set_new(o, "text", ed_params_text(d->text, d->text_len));
+    return o;
+}
+
+static void on_listed(int rc, const char *err, const ed_rag_doc_t *docs, int n, int64_t next_after, void *arg)
+{
+    ed_request_t *req = arg;
+    if (rc != 0) {
+        ed_api_store_failed(req, rc, "collection", err);
+        return;
+    }
+    json_t *data = json_array();
+    for (int i = 0; data && i < n; i++)
+        json_array_append_new(data, doc_json(&docs[i]));
+    json_t *body = json_pack("{s:s,s:o,s:o,s:b}", "object", "list", "data", data, "next_after",
+                             next_after ? json_integer(next_after) : json_null(), "has_more", next_after != 0);
+    if (body)
+        ed_http_respond_json(req, 200, body);
+    else
+        ed_http_error(req, 500, "internal_error", "out of memory building the answer");
+}
+
+void ed_api_documents_list(ed_request_t *req)
+{
+    struct ed_rag *rag = ed_api_require_store(req);
+    if (!rag)
+        return;
+    char collection[256];
+    int64_t after = 0, limit = LIST_DEFAULT;
+    int has_collection = read_param(req, "collection", collection, sizeof collection);
+    if (has_collection < 0 || read_int_param(req, "after", 0, INT64_MAX, &after) < 0 ||
+        read_int_param(req, "limit", 1, 1000, &limit) < 0)
+        return;
+    ed_rag_caller_t who = caller_of(req);
+    char detail[ED_ERR_LEN] = "";
+    int rc = ed_rag_list(rag, &who, has_collection ? collection : NULL, after, (int)limit, on_listed, req, detail);
+    if (rc != 0)
+        ed_api_store_failed(req, rc, "collection", detail);
+}
+
+/* The {id} of the path: a positive integer, else 404 answered (-1). */
+static int64_t path_id(ed_request_t *req)
+{
+    char buf[24];
+    size_t n = req->params[0].len;
+    char *end = NULL;
+    long long v = 0;
+    if (n > 0 && n < sizeof buf) {
+        memcpy(buf, req->params[0].ptr, n);
+        buf[n] = '\0';
+        v = strtoll(buf, &end, 10);
+    }
+    if (!end || *end || v <= 0) {
+        ed_http_error(req, 404, "not_found", "document \"%.*s\" does not exist: ids are positive integers",
+                      (int)(n > 64 ? 64 : n), req->params[0].ptr);
+        return -1;
+    }
+    return v;
+}
+
+static void on_got(int rc, const char *err, const ed_rag_doc_t *docs, int n, int64_t next_after, void *arg)
+{
+    (void)next_after;
+    ed_request_t *req = arg;
+    if (rc != 0 || n != 1) {
+        ed_api_store_failed(req, rc ? rc : ED_ENOENT, "id", err);
+        return;
+    }
+    json_t *body = doc_json(&docs[0]);
+    if (body)
+        ed_http_respond_json(req, 200, body);
+    else
+        ed_http_error(req, 500, "internal_error", "out of memory building the answer");
+}
+
+void ed_api_documents_get(ed_request_t *req)
+{
+    struct ed_rag *rag = ed_api_require_store(req);
+    if (!rag)
+        return;
+    int64_t id = path_id(req);
+    if (id < 0)
+        return;
+    char text[8];
+    int has_text = read_param(req, "text", text, sizeof text);
+    if (has_text < 0)
+        return;
+    bool with_text = has_text && (strcmp(text, "true") == 0 || strcmp(text, "1") == 0);
+    if (has_text && !with_text && strcmp(text, "false") != 0 && strcmp(text, "0") != 0) {
+        ed_param_error_t err = {.code = "invalid_value", .param = "text"};
+        snprintf(err.message, sizeof err.message, "text: expected true or false, got \"%s\"", text);
+        ed_params_reject(req, &err);
+        return;
+    }
+    ed_rag_caller_t who = caller_of(req);
+    char detail[ED_ERR_LEN] = "";
+    int rc = ed_rag_get(rag, &who, id, with_text, on_got, req, detail);
+    if (rc != 0)
+        ed_api_store_failed(req, rc, "id", detail);
+}
+
+typedef struct {
+    ed_request_t *req;
+    int64_t id;
+} delete_t;
+
+static void on_deleted(int rc, const char *err, void *arg)
+{
+    delete_t *d = arg;
+    if (rc != 0)
+        ed_api_store_failed(d->req, rc, "id", err);
+    else
+        ed_http_respond_json(d->req, 200, json_pack("{s:I,s:b}", "id", (json_int_t)d->id, "deleted", 1));
+    free(d);
+}
+
+void ed_api_documents_delete(ed_request_t *req)
+{
+    struct ed_rag *rag = ed_api_require_store(req);
+    if (!rag)
+        return;
+    int64_t id = path_id(req);
+    if (id < 0)
+        return;
+    delete_t *d = malloc(sizeof *d);
+    if (!d) {
+        ed_http_error(req, 500, "internal_error", "out of memory");
+        return;
+    }
+    *d = (delete_t){req, id};
+    ed_rag_caller_t who = caller_of(req);
+    char detail[ED_ERR_LEN] = "";
+    int rc = ed_rag_delete(rag, &who, id, on_deleted, d, detail);
+    if (rc != 0) {
+        ed_api_store_failed(req, rc, "id", detail);
+        free(d);
+    }
+}

@@ -1,0 +1,31 @@
+/* documents.h - the handlers of the personal store (group ingest):
+ * documents (documents.c: add, list, read, delete) and search (search.c),
+ * plus what they share: the answer when the store is not open, and the
+ * mapping of rag.h's error codes onto HTTP statuses. Loop thread only. */
+#ifndef ED_API_DOCUMENTS_H
+#define ED_API_DOCUMENTS_H
+
+#include "http/request.h"
+
+struct ed_rag;
+
+/* documents.c */
+void ed_api_documents_add(ed_request_t *req);
+void ed_api_documents_list(ed_request_t *req);
+void ed_api_documents_get(ed_request_t *req);
+void ed_api_documents_delete(ed_request_t *req);
+/* search.c */
+void ed_api_search(ed_request_t *req);
+
+/* Records why the store did not open (main.c, when ed_rag_open fails): the
+ * store's endpoints then answer 503 store_unavailable with it. */
+void ed_api_store_unavailable(const char *reason);
+/* The open store, or NULL after answering 503 store_unavailable. */
+struct ed_rag *ed_api_require_store(ed_request_t *req);
+/* Answers a rag error: ED_EFORMAT/EINVAL 400 invalid_value (param), EACCES
+ * 403, ENOENT 404, ETOOBIG 413 too_many_documents, EREADONLY 507,
+ * EBUSY 503 queue_full, ECORRUPT 500 corrupt, ESTATE/ECANCELED 503
+ * store_unavailable, else 500. */
+void ed_api_store_failed(ed_request_t *req, int rc, const char *param, const char *detail);
+
+#endif
