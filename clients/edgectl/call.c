@@ -1,7 +1,8 @@
 /* call.c - edgectl's requests to the daemon: connecting, a JSON POST, and
  * the failure messages every command shares (which socket, systemctl, the
  * admin group, a model still loading, a full queue) with their exit statuses;
- * text arguments read from the command line or stdin. */
+ * any JSON request; query-string escaping; text arguments read from the
+ * command line or stdin. */
 #include "call.h"
 
 #include <stdio.h>
@@ -86,6 +87,28 @@ int ed_ctl_connect(const ed_ctl_t *ctl, ed_client_t **out)
     return rc == 0 ? ED_CTL_OK : ed_ctl_client_failure(socket_path, rc, err);
 }
 
+int ed_ctl_request_json(const ed_ctl_t *ctl, ed_client_t *client, const char *method, const char *path,
+                        const ed_client_header_t *headers, size_t n_headers, const void *body, size_t len,
+                        json_t **answer)
+{
+    *answer = NULL;
+    char err[ED_CLIENT_ERR_LEN];
+    ed_client_response_t resp = {0};
+    int status = ED_CTL_OK;
+    int rc = ed_client_request(client, method, path, headers, n_headers, body, len, &resp, err);
+    if (rc != 0)
+        status = ed_ctl_client_failure(ed_client_socket(client), rc, err);
+    else if (resp.status < 200 || resp.status > 299)
+        status = ed_ctl_answer_failure(method, path, &resp);
+    else if (!(*answer = ed_ctl_parse_object(method, path, &resp)))
+        status = ED_CTL_EPROTOCOL;
+    else if (ctl->json)
+        printf("%.*s%s", (int)resp.body_len, resp.body,
+               resp.body_len && resp.body[resp.body_len - 1] == '\n' ? "" : "\n");
+    ed_client_response_free(&resp);
+    return status;
+}
+
 int ed_ctl_post_json(const ed_ctl_t *ctl, ed_client_t *client, const char *path,
                      const json_t *request, json_t **answer)
 {
@@ -96,22 +119,31 @@ int ed_ctl_post_json(const ed_ctl_t *ctl, ed_client_t *client, const char *path,
         return ED_CTL_EPROTOCOL;
     }
     static const ed_client_header_t json_type = {"Content-Type", "application/json"};
-    char err[ED_CLIENT_ERR_LEN];
-    ed_client_response_t resp = {0};
-    int status = ED_CTL_OK;
-    int rc = ed_client_request(client, "POST", path, &json_type, 1, body, strlen(body), &resp, err);
+    int status = ed_ctl_request_json(ctl, client, "POST", path, &json_type, 1, body, strlen(body), answer);
     free(body);
-    if (rc != 0)
-        status = ed_ctl_client_failure(ed_client_socket(client), rc, err);
-    else if (resp.status < 200 || resp.status > 299)
-        status = ed_ctl_answer_failure("POST", path, &resp);
-    else if (!(*answer = ed_ctl_parse_object("POST", path, &resp)))
-        status = ED_CTL_EPROTOCOL;
-    else if (ctl->json)
-        printf("%.*s%s", (int)resp.body_len, resp.body,
-               resp.body_len && resp.body[resp.body_len - 1] == '\n' ? "" : "\n");
-    ed_client_response_free(&resp);
     return status;
+}
+
+bool ed_ctl_query_escape(char *out, size_t cap, size_t *len, const char *value)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = *len;
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+        bool keep = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                    *p == '-' || *p == '_' || *p == '.' || *p == '~';
+        if (n + (keep ? 1 : 3) >= cap)
+            return false;
+        if (keep) {
+            out[n++] = (char)*p;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        }
+    }
+    out[n] = '\0';
+    *len = n;
+    return true;
 }
 
 json_t *ed_ctl_text_arg(const char *cmd, const char *arg)

@@ -11,6 +11,8 @@
 #include "edgeclient.h"
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 /* Connects to the daemon's socket: ED_CTL_OK with *out, or the exit status
  * of the failure (printed). */
@@ -35,6 +37,19 @@ json_t *ed_ctl_parse_object(const char *method, const char *path, const ed_clien
  * status (printed). */
 int ed_ctl_post_json(const ed_ctl_t *ctl, ed_client_t *client, const char *path,
                      const json_t *request, json_t **answer);
+
+/* Sends `method` `path` with a body (may be NULL) on `client` and parses
+ * the JSON object of a 2xx answer into *answer (the caller's reference);
+ * with ctl->json the answer is printed as it came. An error answer is
+ * printed as ed_ctl_answer_failure does; a failure to talk to the daemon as
+ * ed_ctl_client_failure. Returns ED_CTL_OK or that exit status. */
+int ed_ctl_request_json(const ed_ctl_t *ctl, ed_client_t *client, const char *method, const char *path,
+                        const ed_client_header_t *headers, size_t n_headers, const void *body, size_t len,
+                        json_t **answer);
+
+/* Appends `value` percent-encoded for a query string (RFC 3986 unreserved
+ * characters kept) to out[0, cap) at *len; false when it does not fit. */
+bool ed_ctl_query_escape(char *out, size_t cap, size_t *len, const char *value);
 
 /* A text argument as a JSON string: `arg` itself, or all of stdin for "-".
  * NULL after printing "edgectl: CMD: ..." when it is not UTF-8 text. */

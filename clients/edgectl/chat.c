@@ -1,7 +1,8 @@
 /* chat.c - edgectl chat: the conversation loop. Keeps the messages (system,
  * then user/assistant turns) as a JSON array, sends them all with each new
- * line through generate.c, and appends the answer. One kept-alive connection
- * for the whole session. */
+ * line through generate.c, and appends the answer; with --rag the request
+ * asks for notes from the personal store and their citations are printed
+ * after the answer. One kept-alive connection for the whole session. */
 #include "chat.h"
 
 #include "call.h"
@@ -26,8 +27,24 @@ static void reset(json_t *messages, const char *system)
         json_array_append_new(messages, message("system", system, strlen(system)));
 }
 
+/* Prints the citations of an answer: "  [1] title (document 12, chunk 0)". */
+static void print_citations(const json_t *citations)
+{
+    size_t i;
+    const json_t *c;
+    json_array_foreach(citations, i, c) {
+        const char *title = json_string_value(json_object_get(c, "title"));
+        printf("  [%" JSON_INTEGER_FORMAT "] %s (document %" JSON_INTEGER_FORMAT ", chunk %" JSON_INTEGER_FORMAT
+               ")\n",
+               json_integer_value(json_object_get(c, "number")), title && *title ? title : "(untitled)",
+               json_integer_value(json_object_get(c, "document_id")),
+               json_integer_value(json_object_get(c, "chunk_index")));
+    }
+    fflush(stdout);
+}
+
 static int parse_args(int argc, char **argv, ed_ctl_t *ctl, ed_ctl_generate_opts_t *opts,
-                      const char **system)
+                      const char **system, json_t *rag_collections)
 {
     static const struct option options[] = {
         {"system", required_argument, NULL, 'S'},
@@ -37,6 +54,7 @@ static int parse_args(int argc, char **argv, ed_ctl_t *ctl, ed_ctl_generate_opts
         {"no-stream", no_argument, NULL, 'N'},
         {"verbose", no_argument, NULL, 'v'},
         {"json", no_argument, NULL, 'j'},
+        {"rag", required_argument, NULL, 'r'},
         {0, 0, 0, 0},
     };
     optind = 0; /* a fresh scan of the command's own arguments */
@@ -72,6 +90,12 @@ static int parse_args(int argc, char **argv, ed_ctl_t *ctl, ed_ctl_generate_opts
         case 'j':
             ctl->json = true;
             break;
+        case 'r':
+            if (!*optarg || json_array_append_new(rag_collections, json_string(optarg)) != 0) {
+                fprintf(stderr, "edgectl: chat: --rag: expected a collection name, got \"%s\"\n", optarg);
+                return ED_CTL_EUSAGE;
+            }
+            break;
         default:
             fprintf(stderr, "edgectl: chat: unknown or incomplete option '%s' "
                             "(see 'edgectl chat --help')\n", argv[optind - 1]);
@@ -99,13 +123,21 @@ int ed_ctl_chat(const ed_ctl_t *ctl, int argc, char **argv)
     ed_ctl_t local = *ctl;
     ed_ctl_generate_opts_t opts = {.stream = true};
     const char *system = NULL;
-    int status = parse_args(argc, argv, &local, &opts, &system);
-    if (status != ED_CTL_OK)
+    json_t *rag_collections = json_array();
+    int status = parse_args(argc, argv, &local, &opts, &system, rag_collections);
+    json_t *rag = json_array_size(rag_collections) ? json_pack("{s:o}", "collections", rag_collections) : NULL;
+    if (!rag)
+        json_decref(rag_collections);
+    if (status != ED_CTL_OK) {
+        json_decref(rag);
         return status;
+    }
     ed_client_t *client = NULL;
     status = ed_ctl_connect(&local, &client);
-    if (status != ED_CTL_OK)
+    if (status != ED_CTL_OK) {
+        json_decref(rag);
         return status;
+    }
 
     int interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     if (interactive)
@@ -143,10 +175,14 @@ int ed_ctl_chat(const ed_ctl_t *ctl, int argc, char **argv)
         }
         json_array_append_new(messages, turn);
         json_t *request = json_pack("{s:O}", "messages", messages);
+        if (rag)
+            json_object_set(request, "rag", rag);
         ed_ctl_generate_fill(&opts, request);
         ed_ctl_generation_t gen;
         status = ed_ctl_generate(&local, &opts, client, "/v1/chat/completions", request, &gen);
         json_decref(request);
+        if (status == ED_CTL_OK && rag && !local.json)
+            print_citations(gen.citations);
         if (status == ED_CTL_OK)
             json_array_append_new(messages, message("assistant", gen.text ? gen.text : "", gen.len));
         else /* the turn did not happen: the message is dropped */
@@ -162,6 +198,7 @@ int ed_ctl_chat(const ed_ctl_t *ctl, int argc, char **argv)
     if (interactive && status == ED_CTL_OK)
         putchar('\n');
     free(line);
+    json_decref(rag);
     json_decref(messages);
     ed_client_close(client);
     return status == ED_CTL_OK && answer_failed ? ED_CTL_EANSWER : status;

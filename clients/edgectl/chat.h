@@ -8,7 +8,7 @@
 
 #define ED_CTL_CHAT_USAGE                                                                      \
     "usage: edgectl [OPTIONS] chat [--system TEXT] [--temp T] [--max-tokens N] [--seed S]\n"   \
-    "                              [--no-stream] [--verbose] [--json]\n"                       \
+    "                              [--rag COLLECTION] [--no-stream] [--verbose] [--json]\n"    \
     "POST /v1/chat/completions: a conversation. Each line read from stdin is one user\n"       \
     "message; the answer is printed as it is generated, and the conversation so far is\n"      \
     "sent with every message. Lines that are commands:\n"                                       \
@@ -19,6 +19,9 @@
     "  --temp T            sampling temperature (0: greedy; default: the daemon's)\n"          \
     "  -n, --max-tokens N  at most N tokens per answer (default: the daemon's)\n"              \
     "  --seed S            sampler seed (the same for every answer)\n"                         \
+    "  --rag COLLECTION    answer with notes retrieved from that collection of the\n"          \
+    "                      personal store (repeatable); the notes cited are listed after\n"   \
+    "                      each answer as [n] title (document, chunk)\n"                       \
     "  --no-stream         wait for each whole answer instead of streaming it\n"               \
     "  --verbose           after each answer: prompt and generated token counts, finish\n"     \
     "                      reason, time to first token and tokens/s (on stderr)\n"             \

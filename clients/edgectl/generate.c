@@ -60,6 +60,7 @@ void ed_ctl_generate_fill(const ed_ctl_generate_opts_t *opts, json_t *request)
 void ed_ctl_generation_free(ed_ctl_generation_t *gen)
 {
     free(gen->text);
+    json_decref(gen->citations);
     *gen = (ed_ctl_generation_t){.prompt_tokens = -1, .completion_tokens = -1};
 }
 
@@ -93,7 +94,7 @@ static int append_text(ed_ctl_generation_t *gen, size_t *cap, const char *text, 
     return 0;
 }
 
-/* Takes the finish reason and usage of an answer or chunk, where present. */
+/* Takes the finish reason, usage and citations of an answer or chunk, where present. */
 static void take_finish_and_usage(ed_ctl_generation_t *gen, const json_t *choice, const json_t *root)
 {
     const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
@@ -105,6 +106,9 @@ static void take_finish_and_usage(ed_ctl_generation_t *gen, const json_t *choice
         gen->completion_tokens =
             (long)json_integer_value(json_object_get(usage, "completion_tokens"));
     }
+    const json_t *citations = json_object_get(root, "citations");
+    if (json_is_array(citations) && !gen->citations)
+        gen->citations = json_incref((json_t *)citations);
 }
 
 static int on_chunk(void *user, const char *data, size_t len)

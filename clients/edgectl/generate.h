@@ -40,6 +40,7 @@ typedef struct {
     char finish_reason[16]; /* "stop", "length", ... or "" if none came */
     long prompt_tokens;     /* from usage; -1 if the daemon sent none */
     long completion_tokens;
+    json_t *citations;      /* the answer's citations (rag: the first chunk's), a reference or NULL */
 } ed_ctl_generation_t;
 
 /* Sends `request` (built for `path`: messages for /v1/chat/completions, a

@@ -1,13 +1,17 @@
 /* main.c - edgectl, the command line for edged: global options, --help,
  * and the table of commands (query.c asks the daemon, chat.c, generate.c,
- * embed.c and tokenize.c use the model, pull.c downloads one). Exit statuses
- * are ctl.h's, listed in the help text. */
+ * embed.c and tokenize.c use the model, pull.c downloads one, ingest.c,
+ * docs.c and search.c use the personal store). Exit statuses are ctl.h's,
+ * listed in the help text. */
 #include "chat.h"
 #include "ctl.h"
+#include "docs.h"
 #include "embed.h"
 #include "generate.h"
+#include "ingest.h"
 #include "pull.h"
 #include "query.h"
+#include "search.h"
 #include "tokenize.h"
 
 #include "edgeclient.h"
@@ -48,6 +52,9 @@ static const command_t commands[] = {
     {"embed", ed_ctl_embed, "the embedding vector of each text", ED_CTL_EMBED_USAGE},
     {"tokenize", ed_ctl_tokenize, "the model's tokens of a text", ED_CTL_TOKENIZE_USAGE},
     {"pull", ed_ctl_pull, "download a GGUF model file (resumable, verified)", ED_CTL_PULL_USAGE},
+    {"ingest", ed_ctl_ingest, "store files and folders in the personal store", ED_CTL_INGEST_USAGE},
+    {"docs", ed_ctl_docs, "list, show or remove the store's documents", ED_CTL_DOCS_USAGE},
+    {"search", ed_ctl_search, "the store's chunks that best match a query", ED_CTL_SEARCH_USAGE},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -27,6 +27,20 @@ void ed_progress_bytes(char *out, size_t size, double bytes)
         snprintf(out, size, bytes < 10 ? "%.2f %s" : "%.1f %s", bytes, units[unit]);
 }
 
+/* The time left at `rate` bytes/s: "m:ss", "h:mm:ss", or "--:--" unknown. */
+static void format_eta(char *out, size_t size, uint64_t left_bytes, double rate)
+{
+    if (!(rate > 0)) {
+        snprintf(out, size, "--:--");
+        return;
+    }
+    long left = (long)((double)left_bytes / rate);
+    if (left >= 3600)
+        snprintf(out, size, "%ld:%02ld:%02ld", left / 3600, left / 60 % 60, left % 60);
+    else
+        snprintf(out, size, "%ld:%02ld", left / 60, left % 60);
+}
+
 void ed_progress_init(ed_progress_t *progress, const char *label, uint64_t resumed_at)
 {
     *progress = (ed_progress_t){
@@ -47,13 +61,15 @@ void ed_progress_update(ed_progress_t *progress, uint64_t done, uint64_t total)
     ed_progress_bytes(done_text, sizeof done_text, (double)done);
     ed_progress_bytes(total_text, sizeof total_text, (double)total);
     ed_progress_bytes(rate_text, sizeof rate_text, rate);
+    char eta[32];
+    format_eta(eta, sizeof eta, total > done ? total - done : 0, rate);
 
     if (!progress->tty) {
         if (percent < 0 || percent / 10 <= progress->last_decile)
             return;
         progress->last_decile = percent / 10;
-        fprintf(stderr, "%s: %3d%% (%s of %s, %s/s)\n", progress->label, percent, done_text,
-                total_text, rate_text);
+        fprintf(stderr, "%s: %3d%% (%s of %s, %s/s, ETA %s)\n", progress->label, percent, done_text,
+                total_text, rate_text, eta);
         progress->drawn = 1;
         return;
     }
@@ -72,14 +88,6 @@ void ed_progress_update(ed_progress_t *progress, uint64_t done, uint64_t total)
     for (int i = 0; i < WIDTH; i++)
         bar[i] = i < percent * WIDTH / 100 ? '#' : '.';
     bar[WIDTH] = '\0';
-    char eta[32] = "--:--";
-    if (rate > 0) {
-        long left = (long)((double)(total - done) / rate);
-        if (left >= 3600)
-            snprintf(eta, sizeof eta, "%ld:%02ld:%02ld", left / 3600, left / 60 % 60, left % 60);
-        else
-            snprintf(eta, sizeof eta, "%ld:%02ld", left / 60, left % 60);
-    }
     fprintf(stderr, "\r%s: [%s] %3d%%  %s / %s  %s/s  ETA %s\033[K", progress->label, bar, percent,
             done_text, total_text, rate_text, eta);
 }

@@ -1,6 +1,6 @@
-/* progress.h - the download progress of `edgectl pull` on stderr: a bar
- * redrawn in place (bytes, percent, rate, ETA) when stderr is a terminal,
- * otherwise one line per 10% so that logs stay readable. */
+/* progress.h - the progress of `edgectl pull` and `edgectl ingest` on
+ * stderr: a bar redrawn in place (label, bytes, percent, rate, ETA) when
+ * stderr is a terminal, otherwise one line per 10% so that logs stay readable. */
 #ifndef ED_EDGECTL_PROGRESS_H
 #define ED_EDGECTL_PROGRESS_H
 
@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 typedef struct {
-    const char *label;   /* printed first, e.g. the file name */
+    const char *label;   /* printed first, e.g. the file name; may change between updates */
     int tty;             /* stderr is a terminal */
     double start_s;      /* monotonic seconds when this transfer began */
     double last_draw_s;  /* monotonic seconds of the last redraw (tty) */

@@ -1,8 +1,9 @@
 """edged_client.py - a stdlib-only Python client for edged's HTTP API on its
 Unix socket: http.client over AF_UNIX with one kept-alive connection, JSON in
 and out, Server-Sent Event streams as an iterator of events, the OpenAI-style
-inference calls (chat, complete, embed, tokenize), and error responses raised
-as EdgedError. One Client is for one thread at a time.
+inference calls (chat, complete, embed, tokenize), the personal store (ingest,
+documents, document, delete, search; chat and complete with rag=...), and
+error responses raised as EdgedError. One Client is for one thread at a time.
 
     from edged_client import Client, EdgedError
     c = Client()                      # $EDGED_SOCKET or /run/edged/edged.sock
@@ -12,6 +13,11 @@ as EdgedError. One Client is for one thread at a time.
     for text in c.chat([{"role": "user", "content": "Hi"}], stream=True, seed=1):
         print(text, end="", flush=True)   # content deltas as they are generated
     vectors = c.embed(["one text", "another"])
+    doc = c.ingest("Dentist on Tuesday at 9", collection="notes", title="dentist")
+    hits = c.search("when is the dentist?", collections=["notes"])
+    answer = c.chat([{"role": "user", "content": "When is the dentist?"}],
+                    rag={"collections": ["notes"]})
+    print(answer["citations"])        # [{"number", "document_id", "chunk_index", "title", "score"}]
     for event in c.stream("POST", "/v1/completions", {"prompt": "Hi", "stream": True}):
         print(event.data)             # raw Server-Sent Events, for any endpoint
 """
@@ -19,6 +25,7 @@ import http.client
 import json
 import os
 import socket
+import urllib.parse
 from collections import namedtuple
 
 __all__ = ["Client", "EdgedError", "Event", "Response", "TextStream", "DEFAULT_SOCKET",
@@ -264,6 +271,76 @@ class Client:
         """GET /v1/models: the list of model objects ({"id", "object", ...})."""
         return self.request("GET", "/v1/models").json()["data"]
 
+    # -- the personal store ----------------------------------------------------
+    _CONTENT_TYPES = {".txt": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown",
+                      ".html": "text/html", ".htm": "text/html"}
+
+    def ingest(self, text=None, collection="default", title=None, path=None, source=None, metadata=None):
+        """POST /v1/documents: stores one document in `collection` (created,
+        owned by this process's uid, when new) and returns {"id", "chunks",
+        "tokens", ...}. The document is `text` (a str), or a file: `path`, or
+        an os.PathLike (pathlib.Path) given as text. A file is .txt,
+        .md/.markdown or .html/.htm, sent as is with its Content-Type (edged
+        strips the markup); its title defaults to the file name, its source
+        to its absolute path."""
+        if isinstance(text, os.PathLike) and path is None:
+            text, path = None, text
+        if (text is None) == (path is None):
+            raise ValueError("ingest: give either text or path")
+        if path is not None:
+            path = os.fspath(path)
+            kind = self._CONTENT_TYPES.get(os.path.splitext(path)[1].lower())
+            if kind is None:
+                raise ValueError(f"ingest: {path}: not a .txt, .md, .markdown, .html or .htm file")
+            with open(path, "rb") as f:
+                body = f.read()
+            query = {"collection": collection, "title": title or os.path.basename(path),
+                     "source": source or os.path.abspath(path)}
+            return self.request("POST", "/v1/documents?" + urllib.parse.urlencode(query), body,
+                                {"Content-Type": kind + "; charset=utf-8"}).json()
+        doc = {"collection": collection, "text": text}
+        for key, value in (("title", title), ("source", source), ("metadata", metadata)):
+            if value is not None:
+                doc[key] = value
+        return self.request("POST", "/v1/documents", doc).json()
+
+    def documents(self, collection=None, limit=100, after=None):
+        """GET /v1/documents, every page: the list of documents (metadata, no
+        text) this process may read, of one collection or all."""
+        out = []
+        while True:
+            query = {"limit": limit}
+            if collection is not None:
+                query["collection"] = collection
+            if after:
+                query["after"] = after
+            page = self.request("GET", "/v1/documents?" + urllib.parse.urlencode(query)).json()
+            out.extend(page.get("data") or [])
+            after = page.get("next_after")
+            if not page.get("has_more") or not after:
+                return out
+
+    def document(self, id, text=False):
+        """GET /v1/documents/{id}: its metadata, and its text when asked."""
+        return self.request("GET", f"/v1/documents/{int(id)}" + ("?text=true" if text else "")).json()
+
+    def delete(self, id):
+        """DELETE /v1/documents/{id}: its chunks, vectors and text are gone."""
+        return self.request("DELETE", f"/v1/documents/{int(id)}").json()
+
+    def search(self, query, collections=None, top_k=None, mode=None):
+        """POST /v1/search: the hits ({"document_id", "chunk_index", "title",
+        "text", "score", ...}), best first. mode: "hybrid" (edged's default),
+        "dense" or "lexical"."""
+        body = {"query": query}
+        if collections is not None:
+            body["collections"] = [collections] if isinstance(collections, str) else list(collections)
+        if top_k is not None:
+            body["top_k"] = top_k
+        if mode is not None:
+            body["mode"] = mode
+        return self.request("POST", "/v1/search", body).json()["data"]
+
     def _generate(self, path, body, stream, params, text_of):
         body = dict(params, **body)
         if not stream:
@@ -278,13 +355,15 @@ class TextStream:
     """The text of a streamed generation. Iterating yields each non-empty
     text piece (a str) as its chunk arrives, and stops after `data: [DONE]`.
     Once it has ended: finish_reason ("stop", "length"), usage (the dict of
-    the usage chunk, None if none came) and chunks (every chunk dict)."""
+    the usage chunk, None if none came) and chunks (every chunk dict);
+    citations (with rag: the list the first chunk carried) as soon as it came."""
 
     def __init__(self, events, text_of):
         self._events = events
         self._text_of = text_of
         self.finish_reason = None
         self.usage = None
+        self.citations = None
         self.chunks = []
 
     def __iter__(self):
@@ -298,6 +377,8 @@ class TextStream:
             self.chunks.append(chunk)
             if chunk.get("usage"):
                 self.usage = chunk["usage"]
+            if "citations" in chunk and self.citations is None:
+                self.citations = chunk["citations"]
             for choice in chunk.get("choices") or []:
                 if choice.get("finish_reason"):
                     self.finish_reason = choice["finish_reason"]

@@ -1,14 +1,17 @@
 /* infer.c - text generation on the socket in the OpenAI wire format:
  * POST /v1/chat/completions and POST /v1/completions (a whole answer, or an
  * SSE stream with backpressure and cancellation when the client leaves), and
- * GET /v1/models. Builds and tokenizes the prompt here; the engine thread
- * (engine/engine.h) generates and calls back on the loop thread. */
+ * GET /v1/models. Builds and tokenizes the prompt here, with notes from the
+ * personal store placed in it when the request asks (`rag`, rag/rag.h); the
+ * engine thread (engine/engine.h) generates and calls back on the loop thread. */
 #include "api/infer.h"
 #include "api/api.h"
 #include "api/params.h"
 #include "core/buf.h"
 #include "http/sse.h"
 #include "model/chat.h"
+#include "model/tokenizer.h"
+#include "rag/rag.h"
 
 #include <errno.h>
 #include <math.h>
@@ -16,6 +19,21 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+
+#define RAG_MAX_COLLECTIONS 16 /* collections one request may search */
+#define RAG_MAX_TOP_K 20
+
+/* The system text placed before the numbered notes in a chat. */
+static const char RAG_INSTRUCTION[] = "Answer using the numbered notes below; cite them as [n].\n\n";
+
+/* A request's `rag` field: answer with notes retrieved from the store. */
+typedef struct {
+    bool on;
+    const char *collections[RAG_MAX_COLLECTIONS]; /* into the request body */
+    int n_collections;                            /* 0: every collection the caller may read */
+    int64_t top_k;                                /* chunks retrieved */
+    int64_t max_context_tokens;                   /* 0: the service's default budget */
+} rag_options_t;
 
 /* A request's generation options, read from its body. */
 typedef struct {
@@ -26,6 +44,7 @@ typedef struct {
     size_t n_stops;
     bool stream;
     bool include_usage;                        /* stream_options.include_usage */
+    rag_options_t rag;
 } gen_options_t;
 
 /* The closing events of a stream, in the order they are sent. */
@@ -57,7 +76,19 @@ typedef struct {
     const char *model;      /* the served model's id (lives as long as the engine) */
     ed_buf_t text;          /* the whole answer, or (streaming) text not sent yet */
     ed_job_result_t result; /* copied in on_done */
+    json_t *citations;      /* [{number, document_id, chunk_index, title, score}] with rag, else NULL */
 } gen_t;
+
+/* A rag request while the store retrieves its notes; the generation starts
+ * from on_context. Owns the parsed body and the options. */
+typedef struct {
+    ed_request_t *req;
+    bool chat;
+    bool gone;                      /* the client left while retrieving */
+    json_t *root;                   /* the request body */
+    gen_options_t *opt;
+    ed_buf_t query;                 /* the last user message, or the prompt; NUL-terminated */
+} retrieval_t;
 
 /* ------------------------------------------------------------- helpers --- */
 
@@ -147,6 +178,7 @@ static json_t *stream_chunk(const gen_t *g, const char *role, const char *text, 
 
 static void gen_free(gen_t *g)
 {
+    json_decref(g->citations);
     ed_buf_free(&g->text);
     free(g);
 }
@@ -312,6 +344,8 @@ static void respond_whole(gen_t *g)
     if (body) {
         json_object_set_new(body, "usage", usage_json(r));
         json_object_set_new(body, "timings", timings_json(r));
+        if (g->citations)
+            json_object_set(body, "citations", g->citations);
     }
     ed_http_respond_json(req, 200, body);
 }
@@ -516,9 +550,23 @@ static int read_content(const json_t *message, size_t index, ed_buf_t *joined, c
     return 0;
 }
 
-/* messages -> the prompt text of the model's chat family (malloc'd). */
-static int render_chat(const json_t *root, const ed_engine_model_t *model, char **out, size_t *n_out,
-                       ed_param_error_t *err)
+/* The system message that carries the notes: the conversation's own system
+ * text (when it opens with one), then the instruction and the notes. */
+static void notes_system(const ed_chat_message_t *first, const ed_retrieve_context_t *notes, ed_buf_t *out)
+{
+    if (first->role == ED_CHAT_SYSTEM && first->len > 0) {
+        ed_buf_append(out, first->content, first->len);
+        ed_buf_puts(out, "\n\n");
+    }
+    ed_buf_puts(out, RAG_INSTRUCTION);
+    ed_buf_append(out, notes->text, notes->len);
+}
+
+/* messages -> the prompt text of the model's chat family (malloc'd). With
+ * notes, a system message carrying them opens the conversation, merged with
+ * the conversation's own system message. */
+static int render_chat(const json_t *root, const ed_engine_model_t *model, const ed_retrieve_context_t *notes,
+                       char **out, size_t *n_out, ed_param_error_t *err)
 {
     char got[64];
     const json_t *messages = json_object_get(root, "messages");
@@ -531,10 +579,12 @@ static int render_chat(const json_t *root, const ed_engine_model_t *model, char 
     size_t n = json_array_size(messages);
     if (n == 0)
         return ed_params_fail(err, "invalid_value", "messages", "messages: expected at least one message");
-    ed_chat_message_t *list = calloc(n, sizeof *list);
+    /* list[0] is kept free for the notes' system message */
+    ed_chat_message_t *list = calloc(n + 1, sizeof *list), *messages_list = list ? list + 1 : NULL;
     size_t *joined_at = malloc(n * sizeof *joined_at);
-    ed_buf_t joined;
+    ed_buf_t joined, system;
     ed_buf_init(&joined);
+    ed_buf_init(&system);
     char *text = NULL;
     int rc = list && joined_at ? 0 : ED_ENOMEM;
     size_t total = 0;
@@ -562,21 +612,32 @@ static int render_chat(const json_t *root, const ed_engine_model_t *model, char 
         const char *name = json_string_value(role);
         if (strcmp(name, "developer") == 0) /* OpenAI's newer name for the system role */
             name = "system";
-        if (ed_chat_role_from_name(name, strlen(name), &list[i].role) < 0) {
+        if (ed_chat_role_from_name(name, strlen(name), &messages_list[i].role) < 0) {
             rc = ed_params_fail(err, "invalid_value", param,
                                 "%s: expected \"system\", \"user\" or \"assistant\", got \"%.32s\"", param, name);
             break;
         }
         joined_at[i] = SIZE_MAX;
-        rc = read_content(message, i, &joined, &list[i].content, &list[i].len, &joined_at[i], err);
-        total += list[i].len;
+        rc = read_content(message, i, &joined, &messages_list[i].content, &messages_list[i].len, &joined_at[i], err);
+        total += messages_list[i].len;
     }
     if (rc == 0 && ed_buf_failed(&joined))
         rc = ED_ENOMEM;
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (joined_at[i] != SIZE_MAX)
-            list[i].content = joined.data + joined_at[i];
-    size_t cap = total + 64 * (n + 2), len = 0;
+            messages_list[i].content = joined.data + joined_at[i];
+    ed_chat_message_t *first = messages_list;
+    size_t n_list = n;
+    if (rc == 0 && notes) {
+        notes_system(&messages_list[0], notes, &system);
+        if (ed_buf_failed(&system))
+            rc = ED_ENOMEM;
+        if (messages_list[0].role != ED_CHAT_SYSTEM)
+            first = list, n_list = n + 1;
+        first[0] = (ed_chat_message_t){.role = ED_CHAT_SYSTEM, .content = system.data, .len = system.len};
+        total += system.len;
+    }
+    size_t cap = total + 64 * (n_list + 2), len = 0;
     while (rc == 0) {
         char *grown = realloc(text, cap);
         if (!grown) {
@@ -584,7 +645,7 @@ static int render_chat(const json_t *root, const ed_engine_model_t *model, char 
             break;
         }
         text = grown;
-        rc = ed_chat_format(model->chat, model->bos_text, model->eos_text, list, n, true, text, cap, &len);
+        rc = ed_chat_format(model->chat, model->bos_text, model->eos_text, first, n_list, true, text, cap, &len);
         if (rc == ED_ERANGE) {
             cap = len;
             rc = 0;
@@ -592,6 +653,7 @@ static int render_chat(const json_t *root, const ed_engine_model_t *model, char 
         }
         break;
     }
+    ed_buf_free(&system);
     ed_buf_free(&joined);
     free(joined_at);
     free(list);
@@ -626,18 +688,117 @@ static int read_prompt(const json_t *root, const char **text, size_t *len, ed_pa
     return ed_params_string(root, "prompt", true, text, len, err);
 }
 
-/* The whole request up to the prompt tokens: options, then the prompt, then
- * max_tokens clamped to what the context leaves. */
-static int prepare(const json_t *root, bool chat, const ed_engine_model_t *model, const ed_config_t *cfg,
-                   gen_options_t *opt, int32_t **prompt, int *n_prompt, ed_param_error_t *err)
+/* rag: {collections, top_k, max_context_tokens}, each optional. */
+static int read_rag(const json_t *root, const ed_engine_model_t *model, const ed_config_t *cfg, rag_options_t *rag,
+                    ed_param_error_t *err)
 {
-    int rc = read_options(root, model, cfg, opt, err);
-    if (rc < 0)
-        return rc;
+    const json_t *value = json_object_get(root, "rag");
+    char got[64];
+    if (!value || json_is_null(value))
+        return 0;
+    if (!json_is_object(value)) {
+        ed_params_describe(value, got, sizeof got);
+        return ed_params_fail(err, "invalid_type", "rag",
+                              "rag: expected an object {collections, top_k, max_context_tokens}, got %s", got);
+    }
+    const char *key;
+    const json_t *field;
+    json_object_foreach((json_t *)value, key, field) {
+        if (strcmp(key, "collections") != 0 && strcmp(key, "top_k") != 0 && strcmp(key, "max_context_tokens") != 0)
+            return ed_params_fail(err, "invalid_value", "rag",
+                                  "rag: unknown field \"%.32s\" (expected collections, top_k, max_context_tokens)",
+                                  key);
+    }
+    rag->on = true;
+    rag->top_k = cfg->rag.top_k < 1 ? 1 : cfg->rag.top_k > RAG_MAX_TOP_K ? RAG_MAX_TOP_K : cfg->rag.top_k;
+    rag->max_context_tokens = 0;
+    if (ed_params_integer(root, "rag.top_k", 1, RAG_MAX_TOP_K, &rag->top_k, err) < 0 ||
+        ed_params_integer(root, "rag.max_context_tokens", 1, model->n_ctx / 2, &rag->max_context_tokens, err) < 0)
+        return ED_EINVAL;
+    const json_t *list = json_object_get(value, "collections");
+    if (!list || json_is_null(list))
+        return 0;
+    if (!json_is_array(list)) {
+        ed_params_describe(list, got, sizeof got);
+        return ed_params_fail(err, "invalid_type", "rag.collections",
+                              "rag.collections: expected an array of collection names, got %s", got);
+    }
+    if (json_array_size(list) > RAG_MAX_COLLECTIONS)
+        return ed_params_fail(err, "invalid_value", "rag.collections", "rag.collections: at most %d names, got %zu",
+                              RAG_MAX_COLLECTIONS, json_array_size(list));
+    size_t i;
+    const json_t *name;
+    json_array_foreach(list, i, name) {
+        char param[48];
+        snprintf(param, sizeof param, "rag.collections[%zu]", i);
+        if (!json_is_string(name)) {
+            ed_params_describe(name, got, sizeof got);
+            return ed_params_fail(err, "invalid_type", param, "%s: expected a collection name, got %s", param, got);
+        }
+        size_t len = json_string_length(name);
+        if (len == 0 || len >= sizeof ((ed_rag_hit_t *)0)->collection ||
+            memchr(json_string_value(name), '\0', len))
+            return ed_params_fail(err, "invalid_value", param, "%s: a collection name is 1 to %zu bytes of text",
+                                  param, sizeof ((ed_rag_hit_t *)0)->collection - 1);
+        rag->collections[rag->n_collections++] = json_string_value(name);
+    }
+    return 0;
+}
+
+/* The text to search the notes with: the last user message (chat; its parts
+ * joined), or the prompt. The request was read once already. */
+static int read_query(const json_t *root, bool chat, ed_buf_t *out, ed_param_error_t *err)
+{
+    if (!chat) {
+        const char *text = NULL;
+        size_t len = 0;
+        int rc = read_prompt(root, &text, &len, err);
+        if (rc < 0)
+            return rc;
+        ed_buf_append(out, text, len);
+    } else {
+        const json_t *messages = json_object_get(root, "messages");
+        const json_t *user = NULL;
+        for (size_t i = json_array_size(messages); i > 0 && !user; i--) {
+            const json_t *message = json_array_get(messages, i - 1);
+            const char *role = json_string_value(json_object_get(message, "role"));
+            if (role && strcmp(role, "user") == 0)
+                user = message;
+        }
+        if (!user)
+            return ed_params_fail(err, "invalid_value", "messages",
+                                  "messages: rag needs a user message to search the notes with");
+        const json_t *content = json_object_get(user, "content");
+        if (json_is_string(content)) {
+            ed_buf_append(out, json_string_value(content), json_string_length(content));
+        } else {
+            size_t i;
+            const json_t *part;
+            json_array_foreach(content, i, part) {
+                const json_t *text = json_object_get(part, "text");
+                ed_buf_append(out, json_string_value(text), json_string_length(text));
+            }
+        }
+    }
+    ed_buf_append(out, "", 1);
+    if (ed_buf_failed(out))
+        return ED_ENOMEM;
+    out->len--;
+    return 0;
+}
+
+/* The prompt tokens of a request whose options were read: the rendered
+ * messages or the prompt, with the notes when given (completions: the block
+ * before the prompt), then max_tokens clamped to what the context leaves. */
+static int build_prompt(const json_t *root, bool chat, const ed_engine_model_t *model,
+                        const ed_retrieve_context_t *notes, gen_options_t *opt, int32_t **prompt, int *n_prompt,
+                        ed_param_error_t *err)
+{
+    int rc;
     if (chat) {
         char *text = NULL;
         size_t len = 0;
-        rc = render_chat(root, model, &text, &len, err);
+        rc = render_chat(root, model, notes, &text, &len, err);
         if (rc == 0)
             rc = ed_params_prompt(model, text, len, true, "messages", prompt, n_prompt, err);
         free(text);
@@ -645,8 +806,19 @@ static int prepare(const json_t *root, bool chat, const ed_engine_model_t *model
         const char *text = NULL;
         size_t len = 0;
         rc = read_prompt(root, &text, &len, err);
-        if (rc == 0)
+        if (rc == 0 && notes) {
+            ed_buf_t joined;
+            ed_buf_init(&joined);
+            ed_buf_append(&joined, notes->text, notes->len);
+            ed_buf_puts(&joined, "\n\n");
+            ed_buf_append(&joined, text, len);
+            rc = ed_buf_failed(&joined) ? ED_ENOMEM
+                                        : ed_params_prompt(model, joined.data, joined.len, false, "prompt", prompt,
+                                                           n_prompt, err);
+            ed_buf_free(&joined);
+        } else if (rc == 0) {
             rc = ed_params_prompt(model, text, len, false, "prompt", prompt, n_prompt, err);
+        }
     }
     if (rc < 0)
         return rc;
@@ -655,29 +827,26 @@ static int prepare(const json_t *root, bool chat, const ed_engine_model_t *model
     return 0;
 }
 
-static void generate(ed_request_t *req, bool chat)
+/* Answers a request that could not be read (ED_EINVAL: a 400 naming the field). */
+static void reject(ed_request_t *req, int rc, const ed_param_error_t *err)
 {
-    const ed_engine_model_t *model = ed_params_require_model(req);
-    if (!model)
-        return;
+    if (rc == ED_EINVAL)
+        ed_params_reject(req, err);
+    else
+        ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(rc));
+}
+
+/* Submits the generation of prompt[0, n_prompt) and starts the stream;
+ * citations (stolen, may be NULL) go with the answer. */
+static void start_generation(ed_request_t *req, bool chat, const ed_engine_model_t *model, const gen_options_t *opt,
+                             int32_t *prompt, int n_prompt, json_t *citations)
+{
     ed_app_t *app = req->app;
-    ed_param_error_t err;
-    json_t *root = NULL;
-    int32_t *prompt = NULL;
-    int n_prompt = 0;
-    gen_options_t *opt = calloc(1, sizeof *opt);
-    int rc = opt ? ed_params_load(req->body, req->body_len, &root, &err) : ED_ENOMEM;
-    if (rc == 0)
-        rc = prepare(root, chat, model, &app->server->cfg, opt, &prompt, &n_prompt, &err);
-    gen_t *g = rc == 0 ? calloc(1, sizeof *g) : NULL;
-    if (rc == 0 && !g)
-        rc = ED_ENOMEM;
-    if (rc < 0) {
-        if (rc == ED_EINVAL)
-            ed_params_reject(req, &err);
-        else
-            ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(rc));
-        goto done;
+    gen_t *g = calloc(1, sizeof *g);
+    if (!g) {
+        json_decref(citations);
+        ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(ED_ENOMEM));
+        return;
     }
     g->req = req;
     g->engine = app->engine;
@@ -686,6 +855,7 @@ static void generate(ed_request_t *req, bool chat)
     g->include_usage = opt->include_usage;
     g->created = (int64_t)time(NULL);
     g->model = model->name;
+    g->citations = citations;
     make_id(g->id, sizeof g->id, chat ? "chatcmpl-" : "cmpl-");
     ed_buf_init(&g->text);
     ed_job_params_t params = {
@@ -699,21 +869,213 @@ static void generate(ed_request_t *req, bool chat)
     };
     ed_job_callbacks_t callbacks = {on_text, on_done};
     char detail[ED_ERR_LEN] = "";
-    rc = ed_engine_submit(app->engine, &params, &callbacks, g, &g->job, detail);
+    int rc = ed_engine_submit(app->engine, &params, &callbacks, g, &g->job, detail);
     if (rc < 0) {
         ed_params_submit_failed(req, rc, detail);
         gen_free(g);
-        goto done;
+        return;
     }
     ed_request_on_abort(req, on_abort, g);
     if (g->stream) {
         rc = ed_sse_start(req);
-        if (rc == 0 && chat)
-            rc = ed_sse_send_json(req, stream_chunk(g, "assistant", "", 0, NULL));
+        /* the first chunk: the chat role, and the citations when there are any */
+        if (rc == 0 && (chat || g->citations)) {
+            json_t *first = stream_chunk(g, chat ? "assistant" : NULL, "", 0, NULL);
+            if (first && g->citations)
+                json_object_set(first, "citations", g->citations);
+            rc = ed_sse_send_json(req, first);
+        }
         if (rc < 0)
             gen_gone(g);
     }
+}
+
+/* ------------------------------------------------------- retrieval --- */
+
+static void retrieval_free(retrieval_t *r)
+{
+    ed_buf_free(&r->query);
+    json_decref(r->root);
+    free(r->opt);
+    free(r);
+}
+
+static void retrieval_abort(ed_request_t *req, void *arg)
+{
+    (void)req;
+    ((retrieval_t *)arg)->gone = true;
+}
+
+/* The store's counter of the notes' tokens: the chat model's tokenizer
+ * (arg: the engine's model, whose tokenizer any thread may use; this runs
+ * on the store's worker). */
+static int count_tokens(const char *text, size_t len, void *arg)
+{
+    const ed_engine_model_t *model = arg;
+    size_t n = 0;
+    int rc = ed_tokenizer_encode(model->vocab, text, len, false, false, NULL, 0, &n);
+    if (rc < 0 && rc != ED_ERANGE)
+        return ed_chunker_estimate_tokens(text, len, NULL);
+    return n > INT32_MAX ? INT32_MAX : (int)n;
+}
+
+/* Answers a failed retrieval with the store's status. */
+static void rag_failed(ed_request_t *req, int rc, const char *detail)
+{
+    const char *message = detail && *detail ? detail : ed_strerror(rc);
+    switch (rc) {
+    case ED_ENOENT:
+        ed_http_error(req, 404, "not_found", "rag: %s", message);
+        break;
+    case ED_EACCES:
+        ed_http_error(req, 403, "forbidden", "rag: %s", message);
+        break;
+    case ED_EINVAL:
+    case ED_EFORMAT:
+        ed_http_error(req, 400, "invalid_value", "rag: %s", message);
+        break;
+    case ED_EBUSY:
+        ed_http_add_header(req, "Retry-After", "1");
+        ed_http_error(req, 503, "queue_full", "rag: the store is busy: %s", message);
+        break;
+    case ED_EREADONLY:
+    case ED_ESTATE:
+    case ED_EAGAIN:
+        ed_http_error(req, 503, "store_unavailable", "rag: %s", message);
+        break;
+    default:
+        ed_http_error(req, 500, "internal_error", "rag: retrieval failed: %s", message);
+        break;
+    }
+}
+
+/* [{number, document_id, chunk_index, title, score}] in the order the model
+ * sees the notes. NULL when out of memory. */
+static json_t *citations_json(const ed_retrieve_context_t *context)
+{
+    json_t *list = json_array();
+    for (int i = 0; list && i < context->n_citations; i++) {
+        const ed_citation_t *c = &context->citations[i];
+        const char *title = c->title ? c->title : "";
+        json_t *item = json_pack("{s:i,s:I,s:i,s:o,s:f}", "number", c->number, "document_id", (json_int_t)c->doc_id,
+                                 "chunk_index", c->chunk_index, "title", ed_params_text(title, strlen(title)),
+                                 "score", c->score);
+        if (json_array_append_new(list, item) < 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+    return list;
+}
+
+static void on_context(int rc, const char *detail, const ed_retrieve_context_t *context, const ed_rag_hit_t *hits,
+                       int n_hits, void *arg)
+{
+    (void)hits;
+    (void)n_hits;
+    retrieval_t *r = arg;
+    ed_request_t *req = r->req;
+    ed_request_on_abort(req, NULL, NULL);
+    int32_t *prompt = NULL;
+    int n_prompt = 0;
+    if (r->gone) {
+        ed_http_error(req, 400, "cancelled", "the client closed the connection before the answer");
+        goto done;
+    }
+    if (rc < 0) {
+        rag_failed(req, rc, detail);
+        goto done;
+    }
+    const ed_engine_model_t *model = ed_params_require_model(req);
+    if (!model)
+        goto done;
+    json_t *citations = citations_json(context);
+    ed_param_error_t err;
+    rc = citations ? build_prompt(r->root, r->chat, model, context->n_citations > 0 ? context : NULL, r->opt,
+                                  &prompt, &n_prompt, &err)
+                   : ED_ENOMEM;
+    if (rc < 0) {
+        json_decref(citations);
+        reject(req, rc, &err);
+        goto done;
+    }
+    start_generation(req, r->chat, model, r->opt, prompt, n_prompt, citations);
 done:
+    free(prompt);
+    retrieval_free(r);
+}
+
+/* Retrieves the notes for a request that asked for them (its body `root`
+ * and options `opt` are taken over); on_context generates the answer. */
+static void start_retrieval(ed_request_t *req, bool chat, const ed_engine_model_t *model, json_t *root,
+                            gen_options_t *opt)
+{
+    ed_app_t *app = req->app;
+    retrieval_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        json_decref(root);
+        free(opt);
+        ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(ED_ENOMEM));
+        return;
+    }
+    *r = (retrieval_t){.req = req, .chat = chat, .root = root, .opt = opt};
+    ed_buf_init(&r->query);
+    if (!app->rag) {
+        ed_http_error(req, 503, "store_unavailable",
+                      "rag: the personal store is not open (the daemon's log says why)");
+        retrieval_free(r);
+        return;
+    }
+    ed_param_error_t err;
+    int rc = read_query(root, chat, &r->query, &err);
+    if (rc < 0) {
+        reject(req, rc, &err);
+        retrieval_free(r);
+        return;
+    }
+    ed_rag_caller_t caller = {(uint32_t)req->peer.uid, (uint32_t)req->peer.gid};
+    const rag_options_t *rag = &opt->rag;
+    char detail[ED_ERR_LEN] = "";
+    ed_request_on_abort(req, retrieval_abort, r);
+    rc = ed_rag_retrieve(app->rag, &caller, r->query.data, rag->n_collections ? rag->collections : NULL,
+                         rag->n_collections, (int)rag->top_k, (int)rag->max_context_tokens, model->n_ctx,
+                         count_tokens, (void *)model, on_context, r, detail);
+    if (rc < 0) {
+        ed_request_on_abort(req, NULL, NULL);
+        rag_failed(req, rc, detail);
+        retrieval_free(r);
+    }
+}
+
+static void generate(ed_request_t *req, bool chat)
+{
+    const ed_engine_model_t *model = ed_params_require_model(req);
+    if (!model)
+        return;
+    ed_app_t *app = req->app;
+    const ed_config_t *cfg = &app->server->cfg;
+    ed_param_error_t err;
+    json_t *root = NULL;
+    int32_t *prompt = NULL;
+    int n_prompt = 0;
+    gen_options_t *opt = calloc(1, sizeof *opt);
+    int rc = opt ? ed_params_load(req->body, req->body_len, &root, &err) : ED_ENOMEM;
+    if (rc == 0)
+        rc = read_options(root, model, cfg, opt, &err);
+    if (rc == 0)
+        rc = read_rag(root, model, cfg, &opt->rag, &err);
+    /* read the whole request before retrieving: a bad one answers at once */
+    if (rc == 0)
+        rc = build_prompt(root, chat, model, NULL, opt, &prompt, &n_prompt, &err);
+    if (rc < 0) {
+        reject(req, rc, &err);
+    } else if (opt->rag.on) {
+        start_retrieval(req, chat, model, root, opt);
+        root = NULL;
+        opt = NULL;
+    } else {
+        start_generation(req, chat, model, opt, prompt, n_prompt, NULL);
+    }
     free(prompt);
     free(opt);
     json_decref(root);

@@ -1,0 +1,376 @@
+/* ingest.c - edgectl ingest: gathers the files named (folders walked, in
+ * name order; sub-folders with --recursive), then POSTs each as a raw body of
+ * its Content-Type to /v1/documents with collection, title and source in the
+ * query, on one kept-alive connection. Progress on stderr (progress.h), a
+ * summary on stdout, each failed file reported with the daemon's reason. */
+#include "ingest.h"
+
+#include "call.h"
+#include "progress.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define MAX_DEPTH 32 /* folders below a named one, at most (guards against link loops) */
+
+typedef struct {
+    char *path;       /* malloc'd */
+    const char *type; /* its Content-Type */
+    uint64_t size;    /* bytes, at the walk */
+} file_t;
+
+typedef struct {
+    file_t *items;
+    size_t n, cap;
+    int failed;  /* named paths that could not be taken */
+    int skipped; /* files of other kinds inside folders */
+} files_t;
+
+/* What a run stored. */
+typedef struct {
+    int stored, failed;
+    uint64_t bytes;
+    long chunks, tokens;
+} totals_t;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The Content-Type of a file by its extension, NULL for other kinds. */
+static const char *content_type(const char *path)
+{
+    static const struct {
+        const char *ext, *type;
+    } kinds[] = {
+        {".txt", "text/plain"},  {".md", "text/markdown"}, {".markdown", "text/markdown"},
+        {".html", "text/html"},  {".htm", "text/html"},
+    };
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    if (!dot || (slash && dot < slash))
+        return NULL;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcasecmp(dot, kinds[i].ext) == 0)
+            return kinds[i].type;
+    return NULL;
+}
+
+static int add_file(files_t *files, const char *path, const char *type, uint64_t size)
+{
+    if (files->n == files->cap) {
+        size_t cap = files->cap ? 2 * files->cap : 32;
+        file_t *grown = realloc(files->items, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        files->items = grown;
+        files->cap = cap;
+    }
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    files->items[files->n++] = (file_t){copy, type, size};
+    return 0;
+}
+
+/* Adds `path`: a file of a known kind, or a folder's files. `named`: given
+ * on the command line (an unusable one is an error, not a skip). -1 only
+ * when out of memory. */
+static int walk(files_t *files, const char *path, bool named, bool recursive, int depth)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "edgectl: ingest: %s: %s\n", path, strerror(errno));
+        files->failed++;
+        return 0;
+    }
+    if (S_ISREG(st.st_mode)) {
+        const char *type = content_type(path);
+        if (type)
+            return add_file(files, path, type, (uint64_t)st.st_size);
+        if (named) {
+            fprintf(stderr, "edgectl: ingest: %s: not a .txt, .md, .markdown, .html or .htm file\n", path);
+            files->failed++;
+        } else {
+            files->skipped++;
+        }
+        return 0;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (named) {
+            fprintf(stderr, "edgectl: ingest: %s: not a file or a folder\n", path);
+            files->failed++;
+        }
+        return 0;
+    }
+    if ((!named && !recursive) || depth > MAX_DEPTH)
+        return 0;
+    struct dirent **names = NULL;
+    int n = scandir(path, &names, NULL, alphasort);
+    if (n < 0) {
+        fprintf(stderr, "edgectl: ingest: %s: %s\n", path, strerror(errno));
+        files->failed++;
+        return 0;
+    }
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        if (rc == 0 && name[0] != '.') {
+            char child[PATH_MAX];
+            size_t len = strlen(path);
+            bool slash = len > 0 && path[len - 1] == '/';
+            if (snprintf(child, sizeof child, "%s%s%s", path, slash ? "" : "/", name) >= (int)sizeof child) {
+                fprintf(stderr, "edgectl: ingest: %s/%s: the path is too long\n", path, name);
+                files->failed++;
+            } else {
+                rc = walk(files, child, false, recursive, depth + 1);
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+static void files_free(files_t *files)
+{
+    for (size_t i = 0; i < files->n; i++)
+        free(files->items[i].path);
+    free(files->items);
+}
+
+/* The whole file, malloc'd; NULL (errno set) when it cannot be read. */
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *data = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n == cap) {
+            size_t grown = cap ? 2 * cap : 65536;
+            char *p = realloc(data, grown);
+            if (!p) {
+                free(data);
+                fclose(f);
+                errno = ENOMEM;
+                return NULL;
+            }
+            data = p;
+            cap = grown;
+        }
+        size_t got = fread(data + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        free(data);
+        errno = EIO;
+        return NULL;
+    }
+    *len = n;
+    return data;
+}
+
+/* The request target for one file: collection, title (the file name) and
+ * source (its absolute path when known). */
+static bool target(char *out, size_t cap, const char *collection, const char *path)
+{
+    char absolute[PATH_MAX];
+    const char *source = realpath(path, absolute) ? absolute : path;
+    const char *slash = strrchr(path, '/');
+    const char *title = slash ? slash + 1 : path;
+    size_t len = (size_t)snprintf(out, cap, "/v1/documents?collection=");
+    bool ok = len < cap && ed_ctl_query_escape(out, cap, &len, collection);
+    if (ok && len + 8 < cap) {
+        memcpy(out + len, "&title=", 8);
+        len += 7;
+        ok = ed_ctl_query_escape(out, cap, &len, title);
+    }
+    if (ok && len + 9 < cap) {
+        memcpy(out + len, "&source=", 9);
+        len += 8;
+        ok = ed_ctl_query_escape(out, cap, &len, source);
+    }
+    return ok;
+}
+
+/* Tells a failed file's reason: the daemon's error message, status and code. */
+static void answer_failed(const char *path, const ed_client_response_t *resp)
+{
+    json_t *root = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+    json_t *error = json_object_get(root, "error");
+    const char *message = json_string_value(json_object_get(error, "message"));
+    const char *code = json_string_value(json_object_get(error, "code"));
+    fprintf(stderr, "edgectl: ingest: %s: %s (HTTP %d%s%s)\n", path, message ? message : "an error without a message",
+            resp->status, code ? ", " : "", code ? code : "");
+    json_decref(root);
+}
+
+/* Sends one file. ED_CTL_OK (stored, or failed and counted: the run goes
+ * on), or the exit status of losing the daemon (the run stops). */
+static int ingest_one(const ed_ctl_t *ctl, ed_client_t *client, const char *collection, const file_t *file,
+                      totals_t *totals, bool tty)
+{
+    size_t len = 0;
+    char *data = read_file(file->path, &len);
+    char path[3 * PATH_MAX + 512];
+    if (!data || !target(path, sizeof path, collection, file->path)) {
+        if (tty)
+            fputs("\r\033[K", stderr);
+        fprintf(stderr, "edgectl: ingest: %s: %s\n", file->path, data ? "the path is too long" : strerror(errno));
+        free(data);
+        totals->failed++;
+        return ED_CTL_OK;
+    }
+    char type[64];
+    snprintf(type, sizeof type, "%s; charset=utf-8", file->type);
+    ed_client_header_t header = {"Content-Type", type};
+    char err[ED_CLIENT_ERR_LEN];
+    ed_client_response_t resp = {0};
+    int rc = ed_client_request(client, "POST", path, &header, 1, data, len, &resp, err);
+    free(data);
+    int status = ED_CTL_OK;
+    json_t *answer = NULL;
+    if (tty && (rc != 0 || resp.status < 200 || resp.status > 299))
+        fputs("\r\033[K", stderr);
+    if (rc != 0) {
+        status = ed_ctl_client_failure(ed_client_socket(client), rc, err);
+        totals->failed++;
+    } else if (resp.status < 200 || resp.status > 299) {
+        answer_failed(file->path, &resp);
+        totals->failed++;
+    } else if (!(answer = ed_ctl_parse_object("POST", "/v1/documents", &resp))) {
+        status = ED_CTL_EPROTOCOL;
+        totals->failed++;
+    } else {
+        if (ctl->json)
+            printf("%.*s%s", (int)resp.body_len, resp.body,
+                   resp.body_len && resp.body[resp.body_len - 1] == '\n' ? "" : "\n");
+        totals->stored++;
+        totals->bytes += len;
+        totals->chunks += (long)json_integer_value(json_object_get(answer, "chunks"));
+        totals->tokens += (long)json_integer_value(json_object_get(answer, "tokens"));
+    }
+    json_decref(answer);
+    ed_client_response_free(&resp);
+    return status;
+}
+
+static int parse_args(int argc, char **argv, ed_ctl_t *ctl, const char **collection, bool *recursive)
+{
+    static const struct option options[] = {
+        {"collection", required_argument, NULL, 'c'},
+        {"recursive", no_argument, NULL, 'r'},
+        {"json", no_argument, NULL, 'j'},
+        {0, 0, 0, 0},
+    };
+    optind = 0; /* a fresh scan of the command's own arguments */
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:r", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            *collection = optarg;
+            break;
+        case 'r':
+            *recursive = true;
+            break;
+        case 'j':
+            ctl->json = true;
+            break;
+        default:
+            fprintf(stderr, "edgectl: ingest: unknown or incomplete option '%s' (see 'edgectl ingest --help')\n",
+                    argv[optind - 1]);
+            return ED_CTL_EUSAGE;
+        }
+    }
+    if (!**collection) {
+        fprintf(stderr, "edgectl: ingest: --collection: the name is empty\n");
+        return ED_CTL_EUSAGE;
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "edgectl: ingest: no FILE_OR_DIR given (see 'edgectl ingest --help')\n");
+        return ED_CTL_EUSAGE;
+    }
+    return ED_CTL_OK;
+}
+
+int ed_ctl_ingest(const ed_ctl_t *ctl, int argc, char **argv)
+{
+    ed_ctl_t local = *ctl;
+    const char *collection = "default";
+    bool recursive = false;
+    int status = parse_args(argc, argv, &local, &collection, &recursive);
+    if (status != ED_CTL_OK)
+        return status;
+    files_t files = {0};
+    for (int i = optind; i < argc; i++) {
+        if (walk(&files, argv[i], true, recursive, 0) != 0) {
+            fprintf(stderr, "edgectl: out of memory\n");
+            files_free(&files);
+            return ED_CTL_EPROTOCOL;
+        }
+    }
+    if (files.n == 0) {
+        fprintf(stderr, "edgectl: ingest: no .txt, .md, .markdown, .html or .htm files found%s\n",
+                recursive ? "" : " (sub-folders need --recursive)");
+        files_free(&files);
+        return files.failed ? ED_CTL_EANSWER : ED_CTL_EUSAGE;
+    }
+    ed_client_t *client = NULL;
+    status = ed_ctl_connect(&local, &client);
+    if (status != ED_CTL_OK) {
+        files_free(&files);
+        return status;
+    }
+    uint64_t total = 0, done = 0;
+    for (size_t i = 0; i < files.n; i++)
+        total += files.items[i].size;
+    totals_t totals = {.failed = files.failed};
+    char label[64];
+    ed_progress_t progress;
+    snprintf(label, sizeof label, "ingest 0/%zu files", files.n);
+    ed_progress_init(&progress, label, 0);
+    double start = now_s();
+    for (size_t i = 0; i < files.n && status == ED_CTL_OK; i++) {
+        status = ingest_one(&local, client, collection, &files.items[i], &totals, progress.tty);
+        done += files.items[i].size;
+        snprintf(label, sizeof label, "ingest %zu/%zu files", i + 1, files.n);
+        ed_progress_update(&progress, done, total ? total : 1);
+    }
+    ed_progress_finish(&progress);
+    ed_client_close(client);
+    char bytes[32];
+    ed_progress_bytes(bytes, sizeof bytes, (double)totals.bytes);
+    if (!local.json) {
+        size_t named = files.n + (size_t)files.failed;
+        printf("ingested %d of %zu file%s (%s, %ld chunks, %ld tokens) into '%s' in %.1f s", totals.stored, named,
+               named == 1 ? "" : "s", bytes, totals.chunks, totals.tokens, collection, now_s() - start);
+        if (totals.failed)
+            printf("; %d failed", totals.failed);
+        putchar('\n');
+    }
+    if (files.skipped)
+        fprintf(stderr, "edgectl: ingest: skipped %d file%s of other kinds in the folders\n", files.skipped,
+                files.skipped == 1 ? "" : "s");
+    files_free(&files);
+    if (status != ED_CTL_OK)
+        return status;
+    return totals.failed ? ED_CTL_EANSWER : ED_CTL_OK;
+}
