@@ -170,7 +170,7 @@ static int read_inputs(const json_t *root, const ed_engine_model_t *model, embed
         }
         if (json_string_length(item) == 0)
             return ed_params_fail(err, "invalid_value", param, "%s: expected a non-empty string", param);
-        int rc = ed_params_prompt(model, json_string_value(item), json_string_length(item), false, param,
+        int rc = ed_params_prompt(model, json_string_value(item), json_string_length(item), NULL, 0, param,
                                   &e->tokens[i], &e->n_tokens[i], err);
         if (rc < 0)
             return rc;

@@ -566,7 +566,8 @@ static void notes_system(const ed_chat_message_t *first, const ed_retrieve_conte
  * notes, a system message carrying them opens the conversation, merged with
  * the conversation's own system message. */
 static int render_chat(const json_t *root, const ed_engine_model_t *model, const ed_retrieve_context_t *notes,
-                       char **out, size_t *n_out, ed_param_error_t *err)
+                       char **out, size_t *n_out, ed_text_span_t **spans_out, size_t *n_spans_out,
+                       ed_param_error_t *err)
 {
     char got[64];
     const json_t *messages = json_object_get(root, "messages");
@@ -637,7 +638,11 @@ static int render_chat(const json_t *root, const ed_engine_model_t *model, const
         first[0] = (ed_chat_message_t){.role = ED_CHAT_SYSTEM, .content = system.data, .len = system.len};
         total += system.len;
     }
-    size_t cap = total + 64 * (n_list + 2), len = 0;
+    size_t cap = total + 64 * (n_list + 2), len = 0, n_spans = 0;
+    /* where each message's text lands: control tokens spelled there stay text */
+    ed_text_span_t *spans = rc == 0 ? malloc((n_list + 1) * sizeof *spans) : NULL;
+    if (rc == 0 && !spans)
+        rc = ED_ENOMEM;
     while (rc == 0) {
         char *grown = realloc(text, cap);
         if (!grown) {
@@ -645,7 +650,8 @@ static int render_chat(const json_t *root, const ed_engine_model_t *model, const
             break;
         }
         text = grown;
-        rc = ed_chat_format(model->chat, model->bos_text, model->eos_text, first, n_list, true, text, cap, &len);
+        rc = ed_chat_format_spans(model->chat, model->bos_text, model->eos_text, first, n_list, true, text, cap,
+                                  &len, spans, &n_spans);
         if (rc == ED_ERANGE) {
             cap = len;
             rc = 0;
@@ -659,10 +665,13 @@ static int render_chat(const json_t *root, const ed_engine_model_t *model, const
     free(list);
     if (rc < 0) {
         free(text);
+        free(spans);
         return rc;
     }
     *out = text;
     *n_out = len;
+    *spans_out = spans;
+    *n_spans_out = n_spans;
     return 0;
 }
 
@@ -797,11 +806,13 @@ static int build_prompt(const json_t *root, bool chat, const ed_engine_model_t *
     int rc;
     if (chat) {
         char *text = NULL;
-        size_t len = 0;
-        rc = render_chat(root, model, notes, &text, &len, err);
+        ed_text_span_t *spans = NULL;
+        size_t len = 0, n_spans = 0;
+        rc = render_chat(root, model, notes, &text, &len, &spans, &n_spans, err);
         if (rc == 0)
-            rc = ed_params_prompt(model, text, len, true, "messages", prompt, n_prompt, err);
+            rc = ed_params_prompt(model, text, len, spans, n_spans, "messages", prompt, n_prompt, err);
         free(text);
+        free(spans);
     } else {
         const char *text = NULL;
         size_t len = 0;
@@ -813,11 +824,11 @@ static int build_prompt(const json_t *root, bool chat, const ed_engine_model_t *
             ed_buf_puts(&joined, "\n\n");
             ed_buf_append(&joined, text, len);
             rc = ed_buf_failed(&joined) ? ED_ENOMEM
-                                        : ed_params_prompt(model, joined.data, joined.len, false, "prompt", prompt,
+                                        : ed_params_prompt(model, joined.data, joined.len, NULL, 0, "prompt", prompt,
                                                            n_prompt, err);
             ed_buf_free(&joined);
         } else if (rc == 0) {
-            rc = ed_params_prompt(model, text, len, false, "prompt", prompt, n_prompt, err);
+            rc = ed_params_prompt(model, text, len, NULL, 0, "prompt", prompt, n_prompt, err);
         }
     }
     if (rc < 0)

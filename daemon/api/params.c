@@ -205,8 +205,8 @@ int ed_params_string(const json_t *obj, const char *name, bool required, const c
     return 0;
 }
 
-int ed_params_prompt(const ed_engine_model_t *model, const char *text, size_t len, bool parse_special,
-                     const char *param, int32_t **out, int *n_out, ed_param_error_t *err)
+int ed_params_prompt(const ed_engine_model_t *model, const char *text, size_t len, const ed_text_span_t *literal,
+                     size_t n_literal, const char *param, int32_t **out, int *n_out, ed_param_error_t *err)
 {
     *out = NULL;
     *n_out = 0;
@@ -214,7 +214,8 @@ int ed_params_prompt(const ed_engine_model_t *model, const char *text, size_t le
     int32_t *tokens = malloc(cap * sizeof *tokens);
     if (!tokens)
         return ED_ENOMEM;
-    int rc = ed_tokenizer_encode(model->vocab, text, len, true, parse_special, tokens, cap, &n);
+    int rc = literal ? ed_tokenizer_encode_literal(model->vocab, text, len, true, literal, n_literal, tokens, cap, &n)
+                     : ed_tokenizer_encode(model->vocab, text, len, true, false, tokens, cap, &n);
     if (rc == ED_ETOOBIG || rc == ED_ERANGE || (rc == 0 && n >= cap)) {
         free(tokens);
         if (rc == ED_ETOOBIG)

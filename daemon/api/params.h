@@ -9,6 +9,7 @@
 
 #include "engine/engine.h"
 #include "http/request.h"
+#include "model/tokenizer.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -54,14 +55,15 @@ int ed_params_string(const json_t *obj, const char *name, bool required, const c
 /* Describes a JSON value for a message: compact JSON, cut to fit cap. */
 void ed_params_describe(const json_t *value, char *buf, size_t cap);
 
-/* Tokenizes a prompt for `model` with BOS/EOS as its vocabulary asks;
- * parse_special: text spelling a control token becomes that token (chat
- * templates), else it stays text. 0 with *out (malloc'd, the caller frees) and
+/* Tokenizes a prompt for `model` with BOS/EOS as its vocabulary asks. With
+ * `literal` (a rendered chat: the spans of its message contents), control
+ * tokens spelled outside those spans become tokens (the template's turn
+ * markers) and inside them stay text; without, all of the prompt is text. 0 with *out (malloc'd, the caller frees) and
  * *n_out tokens, fewer than the context holds; ED_EINVAL with err
  * (context_length_exceeded naming both counts, reported as `param`) or
  * ED_ENOMEM. */
-int ed_params_prompt(const ed_engine_model_t *model, const char *text, size_t len, bool parse_special,
-                     const char *param, int32_t **out, int *n_out, ed_param_error_t *err);
+int ed_params_prompt(const ed_engine_model_t *model, const char *text, size_t len, const ed_text_span_t *literal,
+                     size_t n_literal, const char *param, int32_t **out, int *n_out, ed_param_error_t *err);
 
 /* The served model if the engine is READY; otherwise answers 503 (code
  * no_model when none is configured, not_ready with the reason and

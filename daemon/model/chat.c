@@ -65,7 +65,9 @@ ed_chat_family_t ed_chat_detect(const char *tmpl, size_t len)
 
 typedef struct {
     char *buf;
-    size_t cap, n; /* n counts past cap */
+    size_t cap, n;         /* n counts past cap */
+    ed_text_span_t *spans; /* where message contents land, or NULL */
+    size_t n_spans;
 } writer_t;
 
 static void put(writer_t *w, const char *bytes, size_t len)
@@ -79,14 +81,22 @@ static void puts_(writer_t *w, const char *text) { put(w, text, strlen(text)); }
 
 static bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
-/* Jinja's `| trim` and Python's strip(), for ASCII whitespace. */
+/* A message's content, its place recorded. */
+static void put_content(writer_t *w, const char *text, size_t len)
+{
+    if (w->spans)
+        w->spans[w->n_spans++] = (ed_text_span_t){w->n, len};
+    put(w, text, len);
+}
+
+/* Content after Jinja's `| trim` (Python's strip(), ASCII whitespace). */
 static void put_trimmed(writer_t *w, const char *text, size_t len)
 {
     while (len > 0 && is_space(text[0]))
         text++, len--;
     while (len > 0 && is_space(text[len - 1]))
         len--;
-    put(w, text, len);
+    put_content(w, text, len);
 }
 
 static const char *const ROLE_NAMES[] = {"system", "user", "assistant"};
@@ -100,7 +110,7 @@ static void put_user_content(writer_t *w, ed_chat_family_t family, const ed_chat
         /* '<<SYS>>\n' + system + '\n<</SYS>>\n\n' + content, then .strip() */
         if (system) {
             puts_(w, "<<SYS>>\n");
-            put(w, system->content, system->len);
+            put_content(w, system->content, system->len);
             puts_(w, "\n<</SYS>>\n\n");
             put_trimmed(w, user->content, user->len);
         } else {
@@ -112,13 +122,13 @@ static void put_user_content(writer_t *w, ed_chat_family_t family, const ed_chat
         if (family == ED_CHAT_GEMMA)
             put_trimmed(w, system->content, system->len);
         else
-            put(w, system->content, system->len);
+            put_content(w, system->content, system->len);
         puts_(w, "\n\n");
     }
     if (family == ED_CHAT_GEMMA)
         put_trimmed(w, user->content, user->len);
     else
-        put(w, user->content, user->len);
+        put_content(w, user->content, user->len);
 }
 
 /* One turn of a family without a system role; `system` is folded in. */
@@ -142,7 +152,7 @@ static void put_folded_turn(writer_t *w, ed_chat_family_t family, const char *bo
         break;
     case ED_CHAT_MISTRAL:
         if (m->role == ED_CHAT_ASSISTANT) {
-            put(w, m->content, m->len);
+            put_content(w, m->content, m->len);
             puts_(w, eos);
         } else {
             puts_(w, "[INST] ");
@@ -165,7 +175,15 @@ int ed_chat_format(ed_chat_family_t family, const char *bos, const char *eos,
                    const ed_chat_message_t *messages, size_t n_messages, bool add_generation_prompt,
                    char *out, size_t cap, size_t *n_out)
 {
-    writer_t w = {out, cap, 0};
+    return ed_chat_format_spans(family, bos, eos, messages, n_messages, add_generation_prompt, out, cap, n_out,
+                                NULL, NULL);
+}
+
+int ed_chat_format_spans(ed_chat_family_t family, const char *bos, const char *eos,
+                         const ed_chat_message_t *messages, size_t n_messages, bool add_generation_prompt,
+                         char *out, size_t cap, size_t *n_out, ed_text_span_t *spans, size_t *n_spans)
+{
+    writer_t w = {out, cap, 0, spans, 0};
     const bool folds_system = family == ED_CHAT_LLAMA2 || family == ED_CHAT_MISTRAL || family == ED_CHAT_GEMMA;
     const ed_chat_message_t *pending_system = NULL;
     bool first_turn = true;
@@ -200,7 +218,7 @@ int ed_chat_format(ed_chat_family_t family, const char *bos, const char *eos,
             puts_(&w, "<|");
             puts_(&w, role);
             puts_(&w, "|>\n");
-            put(&w, m->content, m->len);
+            put_content(&w, m->content, m->len);
             puts_(&w, family == ED_CHAT_PHI3 ? "<|end|>" : eos);
             puts_(&w, "\n");
             break;
@@ -208,7 +226,7 @@ int ed_chat_format(ed_chat_family_t family, const char *bos, const char *eos,
             puts_(&w, "<|im_start|>");
             puts_(&w, role);
             puts_(&w, "\n");
-            put(&w, m->content, m->len);
+            put_content(&w, m->content, m->len);
             puts_(&w, "<|im_end|>\n");
             break;
         }
@@ -234,5 +252,7 @@ int ed_chat_format(ed_chat_family_t family, const char *bos, const char *eos,
         }
     }
     *n_out = w.n;
+    if (n_spans)
+        *n_spans = w.n_spans;
     return w.n > cap ? ED_ERANGE : 0;
 }

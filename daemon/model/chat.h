@@ -8,6 +8,7 @@
 #define ED_MODEL_CHAT_H
 
 #include "core/error.h"
+#include "model/tokenizer.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,5 +54,12 @@ int ed_chat_role_from_name(const char *name, size_t len, ed_chat_role_t *out);
 int ed_chat_format(ed_chat_family_t family, const char *bos, const char *eos,
                    const ed_chat_message_t *messages, size_t n_messages, bool add_generation_prompt,
                    char *out, size_t cap, size_t *n_out);
+/* The same, also recording where each message's content landed in out:
+ * spans[0..*n_spans), at most n_messages of them (spans has room for
+ * n_messages). Tokenize the text with ed_tokenizer_encode_literal(spans) so
+ * that control tokens spelled in a message stay text. */
+int ed_chat_format_spans(ed_chat_family_t family, const char *bos, const char *eos,
+                         const ed_chat_message_t *messages, size_t n_messages, bool add_generation_prompt,
+                         char *out, size_t cap, size_t *n_out, ed_text_span_t *spans, size_t *n_spans);
 
 #endif

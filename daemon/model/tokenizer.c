@@ -158,11 +158,27 @@ static int fragments_push(fragments_t *list, fragment_t fragment)
     return 0;
 }
 
-/* Cuts the text fragments of `list` at every occurrence of token `id`. */
-static int cut_at_token(const ed_vocab_t *vocab, const char *text, int32_t id, fragments_t *list,
-                        fragments_t *scratch)
+/* Where control tokens must not be recognised. */
+typedef struct {
+    const ed_text_span_t *spans;
+    size_t n;
+} literal_t;
+
+static bool overlaps_literal(const literal_t *literal, size_t start, size_t len)
+{
+    for (size_t i = 0; i < literal->n; i++)
+        if (start < literal->spans[i].offset + literal->spans[i].len && literal->spans[i].offset < start + len)
+            return true;
+    return false;
+}
+
+/* Cuts the text fragments of `list` at every occurrence of token `id`
+ * (except, for control tokens, occurrences touching a literal span). */
+static int cut_at_token(const ed_vocab_t *vocab, const char *text, int32_t id, const literal_t *literal,
+                        fragments_t *list, fragments_t *scratch)
 {
     const ed_str_t token = vocab->text[id];
+    const bool user_defined = vocab->type[id] == ED_TOKEN_USER_DEFINED;
     int rc = 0;
     scratch->n = 0;
     for (size_t i = 0; i < list->n && rc == 0; i++) {
@@ -171,16 +187,20 @@ static int cut_at_token(const ed_vocab_t *vocab, const char *text, int32_t id, f
             rc = fragments_push(scratch, fragment);
             continue;
         }
-        uint32_t at = fragment.start, end = fragment.start + fragment.len;
+        uint32_t at = fragment.start, from = fragment.start, end = fragment.start + fragment.len;
         const char *found;
-        while (rc == 0 && end - at >= token.len &&
-               (found = memmem(text + at, end - at, token.ptr, token.len)) != NULL) {
+        while (rc == 0 && end - from >= token.len &&
+               (found = memmem(text + from, end - from, token.ptr, token.len)) != NULL) {
             uint32_t hit = (uint32_t)(found - text);
+            if (!user_defined && overlaps_literal(literal, hit, (size_t)token.len)) {
+                from = hit + 1; /* stays text */
+                continue;
+            }
             if (hit > at)
                 rc = fragments_push(scratch, (fragment_t){at, hit - at, ED_TOKEN_NONE});
             if (rc == 0)
                 rc = fragments_push(scratch, (fragment_t){hit, (uint32_t)token.len, id});
-            at = hit + (uint32_t)token.len;
+            at = from = hit + (uint32_t)token.len;
         }
         if (rc == 0 && at < end)
             rc = fragments_push(scratch, (fragment_t){at, end - at, ED_TOKEN_NONE});
@@ -192,7 +212,7 @@ static int cut_at_token(const ed_vocab_t *vocab, const char *text, int32_t id, f
 }
 
 static int split_special(const ed_vocab_t *vocab, const char *text, size_t len, bool parse_special,
-                         fragments_t *list)
+                         const literal_t *literal, fragments_t *list)
 {
     fragments_t scratch = {0};
     int rc = fragments_push(list, (fragment_t){0, (uint32_t)len, ED_TOKEN_NONE});
@@ -202,14 +222,14 @@ static int split_special(const ed_vocab_t *vocab, const char *text, size_t len, 
             continue;
         if (!memmem(text, len, vocab->text[id].ptr, vocab->text[id].len))
             continue; /* most special tokens are absent: skip the rebuild */
-        rc = cut_at_token(vocab, text, id, list, &scratch);
+        rc = cut_at_token(vocab, text, id, literal, list, &scratch);
     }
     free(scratch.items);
     return rc;
 }
 
-int ed_tokenizer_encode(const ed_vocab_t *vocab, const char *text, size_t len, bool add_special,
-                        bool parse_special, int32_t *out, size_t cap, size_t *n_out)
+static int encode(const ed_vocab_t *vocab, const char *text, size_t len, bool add_special, bool parse_special,
+                  const literal_t *literal, int32_t *out, size_t cap, size_t *n_out)
 {
     *n_out = 0;
     if (len > MAX_INPUT)
@@ -219,7 +239,7 @@ int ed_tokenizer_encode(const ed_vocab_t *vocab, const char *text, size_t len, b
     fragments_t fragments = {0};
     int rc = 0;
     if (len > 0)
-        rc = split_special(vocab, text, len, parse_special, &fragments);
+        rc = split_special(vocab, text, len, parse_special, literal, &fragments);
     if (add_special && vocab->add_bos)
         ed_token_out_push(&sink, vocab->bos);
     bool after_special = true; /* SPM puts a space before text that starts the input or follows a token */
@@ -251,6 +271,21 @@ int ed_tokenizer_encode(const ed_vocab_t *vocab, const char *text, size_t len, b
         return rc;
     *n_out = sink.n;
     return sink.n > cap ? ED_ERANGE : 0;
+}
+
+int ed_tokenizer_encode(const ed_vocab_t *vocab, const char *text, size_t len, bool add_special,
+                        bool parse_special, int32_t *out, size_t cap, size_t *n_out)
+{
+    const literal_t none = {NULL, 0};
+    return encode(vocab, text, len, add_special, parse_special, &none, out, cap, n_out);
+}
+
+int ed_tokenizer_encode_literal(const ed_vocab_t *vocab, const char *text, size_t len, bool add_special,
+                                const ed_text_span_t *literal, size_t n_literal, int32_t *out, size_t cap,
+                                size_t *n_out)
+{
+    const literal_t spans = {literal, n_literal};
+    return encode(vocab, text, len, add_special, true, &spans, out, cap, n_out);
 }
 
 /* ------------------------------------------------------------- decode ---- */

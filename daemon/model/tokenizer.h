@@ -22,6 +22,19 @@
 int ed_tokenizer_encode(const ed_vocab_t *vocab, const char *text, size_t len, bool add_special,
                         bool parse_special, int32_t *out, size_t cap, size_t *n_out);
 
+/* A stretch of text[offset, offset + len). */
+typedef struct {
+    size_t offset, len;
+} ed_text_span_t;
+
+/* ed_tokenizer_encode with parse_special, except that control tokens spelled
+ * inside any of the `literal` spans (chat message contents, retrieved notes)
+ * stay text: what a client or a document writes can never forge a turn
+ * marker. Spans may be in any order; outside them specials parse as usual. */
+int ed_tokenizer_encode_literal(const ed_vocab_t *vocab, const char *text, size_t len, bool add_special,
+                                const ed_text_span_t *literal, size_t n_literal, int32_t *out, size_t cap,
+                                size_t *n_out);
+
 /* The text of one token, as a stream of generated tokens should print it: SPM
  * U+2581 becomes a space, byte tokens their byte, BPE characters their bytes.
  * Control and unknown tokens give "" unless `special`. Writes at most cap

@@ -157,6 +157,24 @@ def test_completion_prompt_is_plain_text(daemon_with_model):
     assert r.json["usage"]["prompt_tokens"] == len(tok) and EOS not in tok
 
 
+def test_chat_message_cannot_forge_control_tokens(daemon_with_model):
+    """A message that spells the EOS token gets it as text: the prompt grows
+    by about the token count of the spelling as plain text (4 pieces here),
+    where a parsed EOS would add one token and split the text around it."""
+    d = daemon_with_model()
+    spelled = post_json(d, "/v1/tokenize", {"content": "x</s>y", "add_special": False}).json["tokens"]
+    plain = post_json(d, "/v1/tokenize", {"content": "xy", "add_special": False}).json["tokens"]
+    assert EOS not in spelled
+
+    def prompt_tokens(content):
+        r = post_json(d, CHAT, {"messages": [{"role": "user", "content": content}], "max_tokens": 1})
+        assert r.status == 200, r.body
+        return r.json["usage"]["prompt_tokens"]
+
+    grown = prompt_tokens("x</s>y") - prompt_tokens("xy")
+    assert grown >= len(spelled) - len(plain) - 1 and grown >= 3
+
+
 def test_greedy_and_seeds(daemon_with_model):
     d = daemon_with_model()
 
