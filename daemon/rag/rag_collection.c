@@ -112,8 +112,6 @@ void ed_rag_colls_count(ed_rag_colls_t *colls, ed_rag_coll_t *c, int64_t d_docs,
  * is logged only: the record is the truth and the next open rebuilds. */
 void ed_rag_colls_save(ed_rag_colls_t *colls, ed_rag_coll_t *c)
 {
-    if (c->reembedded)
-        return; /* rebuilt from text at every open until its record is re-embedded */
     char name[64], err[ED_ERR_LEN];
     snprintf(name, sizeof name, "%lld.faiss", (long long)c->c.id);
     void *data = NULL;
@@ -215,6 +213,15 @@ static int coll_rebuild(ed_rag_colls_t *colls, ed_rag_coll_t *c, char err[ED_ERR
         }
         k.vectors = v;
     }
+    /* the record takes the new vectors and the embedder's name: from now on
+     * the collection is this embedder's, and its index file is saved */
+    if (rc == 0 && c->reembedded &&
+        (rc = ed_store_collection_revector(colls->store, c->c.id, colls->embedder->name, dim, k.ids, k.vectors, k.n,
+                                           err)) == 0) {
+        snprintf(c->c.embedder, sizeof c->c.embedder, "%s", colls->embedder->name);
+        c->c.dim = dim;
+        c->reembedded = false;
+    }
     ed_index_t *index = NULL;
     if (rc == 0)
         rc = ed_index_init(&index, dim, colls->hnsw_threshold, err);
@@ -240,7 +247,10 @@ static int coll_open_index(ed_rag_colls_t *colls, ed_rag_coll_t *c, char err[ED_
     if (c->reembedded) {
         ed_log_warn("rag: collection \"%s\" was embedded with %s; re-embedding its %lld chunks with %s",
                     c->c.name, c->c.embedder, (long long)c->c.n_chunks, colls->embedder->name);
-        return coll_rebuild(colls, c, err);
+        int rc = coll_rebuild(colls, c, err);
+        if (rc == 0)
+            ed_rag_colls_save(colls, c);
+        return rc;
     }
     void *data = NULL;
     size_t len = 0;

@@ -19,7 +19,7 @@
 typedef struct {
     ed_collection_t c;   /* as recorded (name, owner, allow, embedder, dim) */
     ed_index_t *index;   /* vectors of the configured embedder */
-    bool reembedded;     /* its record holds another embedder's vectors: the index is built from text */
+    bool reembedded;     /* its record holds another embedder's vectors until the re-embedding at open is recorded */
     int64_t n_vectors;   /* ed_index_count(index), under lock */
     int64_t n_documents, n_chunks; /* rows of the record, under lock */
 } ed_rag_coll_t;

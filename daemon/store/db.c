@@ -79,7 +79,8 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
                       " AND collection_id IN (SELECT value FROM json_each(?2))"                          \
                       " ORDER BY bm25(lexical) LIMIT ?3")                                                \
     X(LINEAGE_ADD, "INSERT OR IGNORE INTO lineage(adapter_id, doc_id) VALUES(?1, ?2)")                   \
-    X(ADAPTER_STALE, "SELECT 1 FROM adapters_stale WHERE adapter_id = ?1")
+    X(ADAPTER_STALE, "SELECT 1 FROM adapters_stale WHERE adapter_id = ?1")                                \
+    X(CHUNK_SET_VECTOR, "UPDATE chunks SET vector = ?3 WHERE doc_id = ?1 AND idx = ?2")
 
 enum {
 #define ED__STMT_ENUM(name, sql) STMT_##name,
@@ -605,6 +606,21 @@ int ed_db_chunk_insert(ed_db_t *db, int64_t doc_id, int index, int64_t collectio
     bind_bytes(s, 7, text);
     bind_bytes(s, 8, vector);
     return step_done(db, s, "adding a chunk", err);
+}
+
+int ed_db_chunk_set_vector(ed_db_t *db, int64_t doc_id, int index, const ed_db_bytes_t *vector,
+                           char err[ED_ERR_LEN])
+{
+    sqlite3_stmt *s = stmt(db, STMT_CHUNK_SET_VECTOR);
+    sqlite3_bind_int64(s, 1, doc_id);
+    sqlite3_bind_int(s, 2, index);
+    bind_bytes(s, 3, vector);
+    int rc = step_done(db, s, "replacing a chunk's vector", err);
+    if (rc == 0 && sqlite3_changes(db->sql) != 1) {
+        snprintf(err, ED_ERR_LEN, "chunk %lld/%d does not exist", (long long)doc_id, index);
+        return ED_ENOENT;
+    }
+    return rc;
 }
 
 void ed_db_chunk_free(ed_db_chunk_t *chunk)

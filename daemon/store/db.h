@@ -80,6 +80,9 @@ typedef struct {
     int n_tokens;
     ed_db_bytes_t text, title; /* sealed: the chunk's text, the document's title */
 } ed_db_chunk_t;
+/* Replaces a chunk's sealed vector (a re-embedding). ED_ENOENT when absent. */
+int ed_db_chunk_set_vector(ed_db_t *db, int64_t doc_id, int index, const ed_db_bytes_t *vector,
+                           char err[ED_ERR_LEN]);
 void ed_db_chunk_free(ed_db_chunk_t *chunk);
 int ed_db_chunk_get(ed_db_t *db, int64_t doc_id, int index, ed_db_chunk_t *out, char err[ED_ERR_LEN]);
 /* Every chunk of a collection (collection_id 0: of all), in (doc, index)

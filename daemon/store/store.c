@@ -369,6 +369,42 @@ int ed_store_collection_set_embedder(ed_store_t *store, int64_t id, const char *
     return rc != 0 ? write_failed(store, rc, err) : 0;
 }
 
+int ed_store_collection_revector(ed_store_t *store, int64_t id, const char *embedder, int dim,
+                                 const int64_t *chunk_ids, const float *vectors, int64_t n, char err[ED_ERR_LEN])
+{
+    ed_collection_t c;
+    int rc = check_writable(store, err);
+    if (rc != 0 || (rc = check_embedder(embedder, dim, err)) != 0 ||
+        (rc = ed_store_collection_by_id(store, id, &c, err)) != 0)
+        return rc;
+    if (n != c.n_chunks) {
+        snprintf(err, ED_ERR_LEN, "collection \"%s\" has %lld chunks; %lld vectors were given", c.name,
+                 (long long)c.n_chunks, (long long)n);
+        return ED_EINVAL;
+    }
+    if ((rc = ed_db_begin(store->db, err)) != 0)
+        return write_failed(store, rc, err);
+    char identity[IDENTITY_LEN];
+    for (int64_t i = 0; i < n && rc == 0; i++) {
+        int64_t doc_id = chunk_ids[i] / ED_STORE_MAX_CHUNKS_PER_DOC;
+        int index = (int)(chunk_ids[i] % ED_STORE_MAX_CHUNKS_PER_DOC);
+        ed_db_bytes_t sealed = {0};
+        identity_chunk(identity, doc_id, index, "vec");
+        rc = seal_bytes(store, identity, vectors + i * dim, (size_t)dim * sizeof(float), &sealed, err);
+        if (rc == 0)
+            rc = ed_db_chunk_set_vector(store->db, doc_id, index, &sealed, err);
+        free(sealed.data);
+    }
+    int64_t generation = 0;
+    if (rc == 0 && (rc = ed_db_collection_set_embedder(store->db, id, embedder, dim, err)) == 0 &&
+        (rc = ed_db_generation_bump(store->db, &generation, err)) == 0 && (rc = ed_db_commit(store->db, err)) == 0) {
+        store->generation = generation;
+        return 0;
+    }
+    ed_db_rollback(store->db);
+    return rc == ED_ENOENT ? rc : write_failed(store, rc, err);
+}
+
 int ed_store_collections_foreach(ed_store_t *store, int (*fn)(const ed_collection_t *c, void *arg), void *arg,
                                  char err[ED_ERR_LEN])
 {

@@ -60,6 +60,12 @@ int ed_store_collection_set_allow(ed_store_t *store, int64_t id, const char *all
 /* Records a new embedder/dim for a collection (before a re-index). */
 int ed_store_collection_set_embedder(ed_store_t *store, int64_t id, const char *embedder, int dim,
                                      char err[ED_ERR_LEN]);
+/* A re-embedding: replaces the vectors of the collection's chunks
+ * chunk_ids[0..n) (every one of them) with vectors (n, dim) and records the
+ * new embedder and dim, all in one transaction. ED_EINVAL when n is not the
+ * collection's chunk count. */
+int ed_store_collection_revector(ed_store_t *store, int64_t id, const char *embedder, int dim,
+                                 const int64_t *chunk_ids, const float *vectors, int64_t n, char err[ED_ERR_LEN]);
 /* Every collection, for listing and rebuilding: fn returns non-zero to stop. */
 int ed_store_collections_foreach(ed_store_t *store, int (*fn)(const ed_collection_t *c, void *arg),
                                  void *arg, char err[ED_ERR_LEN]);

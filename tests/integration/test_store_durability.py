@@ -193,3 +193,40 @@ def test_kill_9_during_ingest_loses_nothing_acknowledged(daemon):
         assert doc in search_ids(d, word, top_k=3), (doc, word)
     print(f"\n{len(acked)} acknowledged documents over 10 kill -9 rounds, all found "
           f"({time.monotonic() - t_start:.1f} s)")
+
+
+def test_embedder_change_reembeds_the_record_once(daemon, tmp_path):
+    """A collection built by the hash embedder, opened with a BERT model
+    embedder: its chunks are re-embedded once, the record then names the new
+    embedder (so the next start loads the saved index), and search still
+    finds every document."""
+    import subprocess
+    from conftest import BUILD, REPO, write_config
+    bert = tmp_path / "bert.gguf"
+    done = subprocess.run([str(BUILD / "tests" / "tools" / "mkmodel"), "--arch", "bert", "--vocab",
+                           str(REPO.parent / "shared" / "testdata" / "vocab" / "ggml-vocab-bert-bge.gguf"),
+                           "--out", str(bert), "--n-embd", "64", "--n-layer", "2", "--n-head", "4",
+                           "--n-head-kv", "4", "--n-ff", "128", "--ctx", "128"],
+                          capture_output=True, text=True, timeout=120, cwd=str(REPO))
+    assert done.returncode == 0, done.stderr
+    d = daemon()
+    ids = [add(d, "notes", text, title=f"n{i}") for i, text in enumerate(
+        ["The plumber comes on Tuesday at nine.", "Grandma's lemon cake needs three eggs.",
+         "Passport renewal form is in the blue folder."])]
+    assert d.stop() == 0
+    d.options.update({"rag.embedder": "model", "rag.embedding_model": str(bert)})
+    write_config(d.config_path, d.options)
+    d.start()
+    d.wait_log(r"re-embedding its 3 chunks with model:bert", timeout=20)
+    assert metric(d, "edged_rag_vectors") == metric(d, "edged_rag_chunks") == 3
+    assert ids[1] in search_ids(d, "lemon cake eggs", mode="hybrid")
+    db = sqlite3.connect(f"file:{d.state_dir}/edged.db?mode=ro", uri=True)
+    try:
+        assert db.execute("SELECT embedder, dim FROM collections WHERE name = 'notes'").fetchone() == ("model:bert.gguf", 64)
+    finally:
+        db.close()
+    assert d.stop() == 0
+    d.start()
+    assert ids[2] in search_ids(d, "passport folder", mode="hybrid")
+    assert d.stderr().count("re-embedding its") == 1, d.stderr()
+    assert "rebuilding it from the record" not in d.stderr().split("re-embedding its")[-1]
