@@ -12,6 +12,7 @@
 #define ED_MATMUL_PANEL_ROWS 64   /* weight rows per batch chunk */
 #define ED_MATMUL_QUANT_ROWS 8    /* activation rows quantized per chunk */
 #define ED_MATMUL_CHUNKS_PER_THREAD 8 /* matrix-vector: chunks per thread, for balance */
+#define ED_MATMUL_FEW_ROWS 4      /* up to this many activation rows split like a matrix-vector product */
 
 typedef struct {
     const ed_kernels_t *k;
@@ -117,7 +118,7 @@ int ed_matmul_forward(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_t pri
     if (job.quantize)
         ed_pool_run(pool, prio, (m->n_batch + ED_MATMUL_QUANT_ROWS - 1) / ED_MATMUL_QUANT_ROWS,
                     quantize_chunk, &job);
-    if (m->n_batch == 1) {
+    if (m->n_batch <= ED_MATMUL_FEW_ROWS) {
         int n_chunks = n_threads * ED_MATMUL_CHUNKS_PER_THREAD;
         job.rows_per_chunk = (m->n_out + n_chunks - 1) / n_chunks;
         if (job.rows_per_chunk < 16)

@@ -10,8 +10,8 @@
  * unpacked once and used against C activation blocks. The ISA multiplies
  * unsigned by signed bytes, so weights are offset to unsigned (q4_0: its
  * nibbles, w + 8) and the offset's share, offset * sum(x), is computed once
- * per activation block and starts the sum. One activation row takes
- * gemv_rows, the same arithmetic one weight row at a time. */
+ * per activation block and starts the sum. A few activation rows take
+ * gemv_cols, the same arithmetic one weight row at a time. */
 #include "kernels/dispatch.h"
 
 #include <immintrin.h>
@@ -95,52 +95,60 @@ static inline __attribute__((always_inline)) void gemm_tile(int type, int rows, 
             y[(size_t)c * y_stride + r] = tile_hsum(acc[r][c]);
 }
 
-#define GEMV_MAX_BLOCKS 512 /* K up to 16384: the activation terms fit in 18 KiB of stack */
+#define GEMV_MAX_BLOCKS 512 /* K up to 16384 */
+#define GEMV_MAX_COLS 4      /* activation rows the small-batch path takes (decode steps of a few slots) */
 
-
-/* acc + the dot of one weight block with one activation block. */
-static inline __attribute__((always_inline)) __m256 gemv_block(int type, const uint8_t *row, int block,
-                                                               const ed_block_q8_0_t *xb,
-                                                               const __m256i *start, const float *dx,
-                                                               int offset, __m256 acc)
+/* The product for a few activation rows (one decode token, or one per busy
+ * slot), one weight row at a time: reading several weight rows side by side
+ * measured 2-3x slower from DRAM (short interleaved streams defeat the
+ * hardware prefetcher), and each weight block is unpacked once for every
+ * activation row. The activations' share of each block (scale, offset term)
+ * is computed once for all weight rows. Each output is one accumulator
+ * summed block by block exactly as the tile sums it, so a row's result is
+ * bit for bit the same alone, beside other rows, or inside a large batch
+ * (continuous batching relies on that; four chains per output measured
+ * about 4% faster on one thread and 1% on two). */
+static inline __attribute__((always_inline)) void gemv_cols(int type, int n_blocks, const uint8_t *w,
+                                                            size_t w_row_bytes, int n_rows, const uint8_t *x,
+                                                            size_t x_row_bytes, int cols, float *y,
+                                                            size_t y_stride)
 {
-    float dw;
-    __m256i wq = weight_block(type, row, block, &dw);
-    __m256i xq = _mm256_loadu_si256((const __m256i *)xb[block].qs);
-    __m256i sums = offset ? gemm_block_dot(start[block], wq, xq)
-                          : gemm_block_dot(start[block], _mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(dw * dx[block]), acc);
-}
-
-/* The matrix-vector product, one weight row at a time (reading several rows
- * side by side measured 2-3x slower from DRAM: short interleaved streams
- * defeat the hardware prefetcher). The activation's share of each block
- * (its scale, its offset term) is computed once for all rows. One
- * accumulator, summed in the tile's order, so that a row alone gives bit for
- * bit what it gives inside a batch (continuous batching relies on that; four
- * chains measured about 4% faster on one thread and 1% on two). */
-static inline __attribute__((always_inline)) void gemv_rows(int type, int n_blocks, const uint8_t *w,
-                                                            size_t w_row_bytes, int n_rows,
-                                                            const uint8_t *x, float *y)
-{
-    __m256i start[GEMV_MAX_BLOCKS];
-    float dx[GEMV_MAX_BLOCKS];
-    const ed_block_q8_0_t *xb = (const ed_block_q8_0_t *)x;
+    __m256i start[GEMV_MAX_COLS][GEMV_MAX_BLOCKS];
+    float dx[GEMV_MAX_COLS][GEMV_MAX_BLOCKS];
     const int offset = type == ED_TYPE_Q4_0 ? 8 : GEMM_Q8_OFFSET ? 128 : 0;
-    for (int block = 0; block < n_blocks; block++) {
-        dx[block] = fp16_scalar(xb[block].d);
-        start[block] = _mm256_setzero_si256();
-        if (offset)
-            start[block] = _mm256_sub_epi32(
-                start[block], gemm_block_dot(_mm256_setzero_si256(), _mm256_set1_epi8((char)offset),
-                                             _mm256_loadu_si256((const __m256i *)xb[block].qs)));
+    for (int c = 0; c < cols; c++) {
+        const ed_block_q8_0_t *xb = (const ed_block_q8_0_t *)(x + (size_t)c * x_row_bytes);
+        for (int block = 0; block < n_blocks; block++) {
+            dx[c][block] = fp16_scalar(xb[block].d);
+            start[c][block] = _mm256_setzero_si256();
+            if (offset)
+                start[c][block] = _mm256_sub_epi32(
+                    start[c][block], gemm_block_dot(_mm256_setzero_si256(), _mm256_set1_epi8((char)offset),
+                                                    _mm256_loadu_si256((const __m256i *)xb[block].qs)));
+        }
     }
     for (int r = 0; r < n_rows; r++) {
         const uint8_t *row = w + (size_t)r * w_row_bytes;
-        __m256 acc = _mm256_setzero_ps();
-        for (int block = 0; block < n_blocks; block++)
-            acc = gemv_block(type, row, block, xb, start, dx, offset, acc);
-        y[r] = tile_hsum(acc);
+        __m256 acc[GEMV_MAX_COLS];
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++)
+            acc[c] = _mm256_setzero_ps();
+        for (int block = 0; block < n_blocks; block++) {
+            float dw;
+            __m256i wq = weight_block(type, row, block, &dw);
+            __m256i w_abs = offset ? wq : _mm256_sign_epi8(wq, wq);
+#pragma GCC unroll 4
+            for (int c = 0; c < cols; c++) {
+                const ed_block_q8_0_t *xb = (const ed_block_q8_0_t *)(x + (size_t)c * x_row_bytes);
+                __m256i xq = _mm256_loadu_si256((const __m256i *)xb[block].qs);
+                __m256i sums = offset ? gemm_block_dot(start[c][block], w_abs, xq)
+                                      : gemm_block_dot(start[c][block], w_abs, _mm256_sign_epi8(xq, wq));
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(dw * dx[c][block]), acc[c]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++)
+            y[(size_t)c * y_stride + r] = tile_hsum(acc[c]);
     }
 }
 
@@ -152,8 +160,13 @@ static inline __attribute__((always_inline)) void gemm_blocks(int type, int n_bl
 {
     const uint8_t *w = w_v, *x = x_v;
     int r = 0;
-    if (n_cols == 1 && n_blocks <= GEMV_MAX_BLOCKS) {
-        gemv_rows(type, n_blocks, w, w_row_bytes, n_rows, x, y);
+    if (n_cols <= GEMV_MAX_COLS && n_blocks <= GEMV_MAX_BLOCKS) {
+        switch (n_cols) { /* constant column counts: the loops unroll */
+        case 1: gemv_cols(type, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, 1, y, y_stride); break;
+        case 2: gemv_cols(type, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, 2, y, y_stride); break;
+        case 3: gemv_cols(type, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, 3, y, y_stride); break;
+        default: gemv_cols(type, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, 4, y, y_stride); break;
+        }
         return;
     }
     for (; r + GEMM_TILE_ROWS <= n_rows; r += GEMM_TILE_ROWS) {

@@ -149,6 +149,12 @@ ED_TEST(matvec_every_type)
     check_all_types(1);
 }
 
+ED_TEST(matmul_few_rows_every_type)
+{
+    check_all_types(2); /* decode steps of a few slots */
+    check_all_types(4);
+}
+
 ED_TEST(matmul_small_batch_every_type)
 {
     check_all_types(5);
@@ -182,5 +188,5 @@ ED_TEST(rejects_bad_arguments)
     ed_pool_close(pool);
 }
 
-ED_TEST_MAIN(matvec_every_type, matmul_small_batch_every_type, matmul_large_batch_every_type,
+ED_TEST_MAIN(matvec_every_type, matmul_few_rows_every_type, matmul_small_batch_every_type, matmul_large_batch_every_type,
              rejects_bad_arguments)
