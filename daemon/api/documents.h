@@ -1,5 +1,6 @@
 /* documents.h - the handlers of the personal store (group ingest):
- * documents (documents.c: add, list, read, delete) and search (search.c),
+ * documents (documents.c: add, list, read, delete), search (search.c) and
+ * collections (collections.c: list, access),
  * plus what they share: the answer when the store is not open, and the
  * mapping of rag.h's error codes onto HTTP statuses. Loop thread only. */
 #ifndef ED_API_DOCUMENTS_H
@@ -16,6 +17,9 @@ void ed_api_documents_get(ed_request_t *req);
 void ed_api_documents_delete(ed_request_t *req);
 /* search.c */
 void ed_api_search(ed_request_t *req);
+/* collections.c */
+void ed_api_collections_list(ed_request_t *req);
+void ed_api_collections_put(ed_request_t *req);
 
 /* Records why the store did not open (main.c, when ed_rag_open fails): the
  * store's endpoints then answer 503 store_unavailable with it. */

@@ -21,6 +21,9 @@ const ed_route_t ed_api_routes[] = {
     {ED_HTTP_GET, "/v1/documents/{id}", ED_GROUP_INGEST, ed_api_documents_get, "one document, text on request"},
     {ED_HTTP_DELETE, "/v1/documents/{id}", ED_GROUP_INGEST, ed_api_documents_delete, "delete a document"},
     {ED_HTTP_POST, "/v1/search", ED_GROUP_INGEST, ed_api_search, "search the personal store"},
+    {ED_HTTP_GET, "/v1/collections", ED_GROUP_INGEST, ed_api_collections_list, "collections the caller may read"},
+    {ED_HTTP_PUT, "/v1/collections/{name}", ED_GROUP_INGEST, ed_api_collections_put,
+     "set who besides its owner may read a collection"},
 };
 
 const size_t ed_api_n_routes = sizeof ed_api_routes / sizeof ed_api_routes[0];

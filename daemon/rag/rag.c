@@ -28,7 +28,7 @@
 #define DENSE_CANDIDATES 50   /* per list before fusion, at least */
 #define LIST_PAGE 256         /* documents read per store call while filtering a list */
 
-typedef enum { JOB_INGEST, JOB_LIST, JOB_GET, JOB_DELETE, JOB_SEARCH, JOB_RETRIEVE } job_kind_t;
+typedef enum { JOB_INGEST, JOB_LIST, JOB_GET, JOB_DELETE, JOB_SEARCH, JOB_RETRIEVE, JOB_COLLECTIONS, JOB_SET_ACCESS } job_kind_t;
 
 typedef struct job {
     struct job *next;
@@ -56,6 +56,10 @@ typedef struct job {
     void *count_arg;
     ed_rag_hit_t *hits; /* (n_hits) */
     int n_hits;
+    /* collections, set access */
+    char *allow;
+    ed_rag_collection_t *colls; /* (n_colls) */
+    int n_colls;
     /* the answer */
     void (*cb)(void); /* the kind's callback, cast back by answer() */
     void *arg;
@@ -122,6 +126,10 @@ static void hit_free(ed_rag_hit_t *h)
 
 static void job_free(job_t *job)
 {
+    if (!job)
+        return;
+    free(job->allow);
+    free(job->colls);
     for (int i = 0; i < job->n_in; i++)
         doc_in_free(&job->in[i]);
     free(job->in);
@@ -521,6 +529,88 @@ done:
     free(q);
 }
 
+/* ------------------------------------------------------- collections --- */
+
+static void coll_describe(ed_rag_colls_t *colls, const ed_rag_coll_t *c, ed_rag_collection_t *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", c->c.name);
+    out->owner_uid = c->c.owner_uid;
+    snprintf(out->allow, sizeof out->allow, "%s", c->c.allow);
+    snprintf(out->embedder, sizeof out->embedder, "%s", c->c.embedder);
+    out->dim = c->c.dim;
+    pthread_mutex_lock(&colls->lock);
+    out->documents = c->n_documents;
+    out->chunks = c->n_chunks;
+    pthread_mutex_unlock(&colls->lock);
+}
+
+static void run_collections(ed_rag_t *rag, job_t *job)
+{
+    ed_rag_colls_t *colls = &rag->colls;
+    job->colls = calloc((size_t)(colls->n ? colls->n : 1), sizeof *job->colls);
+    if (!job->colls) {
+        job->rc = fail(job->err, ED_ENOMEM, "out of memory");
+        return;
+    }
+    for (int i = 0; i < colls->n; i++)
+        if (ed_rag_may_read(&colls->items[i].c, &job->caller))
+            coll_describe(colls, &colls->items[i], &job->colls[job->n_colls++]);
+}
+
+/* "*", "uid:N" and "gid:N" entries, separated by spaces. */
+static int check_allow(const char *allow, char err[ED_ERR_LEN])
+{
+    for (const char *p = allow; *p;) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (n == 0)
+            break;
+        bool ok = n == 1 && *p == '*';
+        if (!ok && n > 4 && (strncmp(p, "uid:", 4) == 0 || strncmp(p, "gid:", 4) == 0)) {
+            ok = n <= 14;
+            for (size_t i = 4; ok && i < n; i++)
+                ok = p[i] >= '0' && p[i] <= '9';
+        }
+        if (!ok)
+            return fail(err, ED_EFORMAT, "allow: expected \"*\", \"uid:N\" or \"gid:N\", got \"%.*s\"",
+                        (int)(n < 40 ? n : 40), p);
+        p += n;
+    }
+    return 0;
+}
+
+static void run_set_access(ed_rag_t *rag, job_t *job)
+{
+    ed_rag_coll_t *c = ed_rag_colls_find(&rag->colls, job->collection);
+    if (!c || !ed_rag_may_read(&c->c, &job->caller)) {
+        job->rc = fail(job->err, ED_ENOENT, "collection \"%s\" does not exist", job->collection);
+        return;
+    }
+    if (!ed_rag_may_write(&c->c, &job->caller)) {
+        job->rc = fail(job->err, ED_EACCES, "only the owner of collection \"%s\" (uid %u) may change who reads it",
+                       c->c.name, c->c.owner_uid);
+        return;
+    }
+    if (!store_writable(rag, job->err)) {
+        job->rc = ED_EREADONLY;
+        return;
+    }
+    if ((job->rc = ed_store_collection_set_allow(rag->store, c->c.id, job->allow, job->err)) != 0)
+        return;
+    pthread_mutex_lock(&rag->colls.lock);
+    snprintf(c->c.allow, sizeof c->c.allow, "%s", job->allow);
+    pthread_mutex_unlock(&rag->colls.lock);
+    job->colls = calloc(1, sizeof *job->colls);
+    if (!job->colls) {
+        job->rc = fail(job->err, ED_ENOMEM, "out of memory");
+        return;
+    }
+    coll_describe(&rag->colls, c, &job->colls[0]);
+    job->n_colls = 1;
+}
+
 /* ------------------------------------------------------------ queue --- */
 
 static void work_cb(uv_work_t *work)
@@ -534,6 +624,8 @@ static void work_cb(uv_work_t *work)
     case JOB_DELETE: run_delete(rag, job); break;
     case JOB_SEARCH:
     case JOB_RETRIEVE: run_search(rag, job); break;
+    case JOB_COLLECTIONS: run_collections(rag, job); break;
+    case JOB_SET_ACCESS: run_set_access(rag, job); break;
     }
     pthread_mutex_lock(&rag->lock);
     rag->worker_busy = false;
@@ -595,6 +687,10 @@ static void answer(ed_rag_t *rag, job_t *job)
         atomic_fetch_add(&rag->search_count, 1);
         atomic_fetch_add(&rag->search_ns, ns);
         ((ed_rag_search_cb)job->cb)(job->rc, err, job->hits, job->rc ? 0 : job->n_hits, job->arg);
+        break;
+    case JOB_COLLECTIONS:
+    case JOB_SET_ACCESS:
+        ((ed_rag_collections_cb)job->cb)(job->rc, err, job->colls, job->rc ? 0 : job->n_colls, job->arg);
         break;
     case JOB_RETRIEVE:
         atomic_fetch_add(&rag->search_count, 1);
@@ -1005,5 +1101,33 @@ int ed_rag_retrieve(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *qu
         job_free(job);
         return rc;
     }
+    return submit(rag, job, err);
+}
+
+int ed_rag_collections(ed_rag_t *rag, const ed_rag_caller_t *caller, ed_rag_collections_cb cb, void *arg,
+                       char err[ED_ERR_LEN])
+{
+    job_t *job = job_new(rag, JOB_COLLECTIONS, caller, (void (*)(void))cb, arg);
+    if (!job)
+        return fail(err, ED_ENOMEM, "out of memory");
+    return submit(rag, job, err);
+}
+
+int ed_rag_set_access(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *name, const char *allow,
+                      ed_rag_collections_cb cb, void *arg, char err[ED_ERR_LEN])
+{
+    int rc = ed_rag_check_name(name, err);
+    if (rc != 0)
+        return rc;
+    if (strlen(allow) >= sizeof ((ed_collection_t *)0)->allow)
+        return fail(err, ED_EFORMAT, "allow: at most %zu bytes", sizeof ((ed_collection_t *)0)->allow - 1);
+    if ((rc = check_allow(allow, err)) != 0)
+        return rc;
+    job_t *job = job_new(rag, JOB_SET_ACCESS, caller, (void (*)(void))cb, arg);
+    if (!job || !(job->allow = strdup(allow))) {
+        job_free(job);
+        return fail(err, ED_ENOMEM, "out of memory");
+    }
+    snprintf(job->collection, sizeof job->collection, "%s", name);
     return submit(rag, job, err);
 }

@@ -101,6 +101,28 @@ typedef void (*ed_rag_status_cb)(int rc, const char *err, void *arg);
 int ed_rag_delete(ed_rag_t *rag, const ed_rag_caller_t *caller, int64_t id, ed_rag_status_cb cb, void *arg,
                   char err[ED_ERR_LEN]);
 
+/* ---- collections ---- */
+typedef struct {
+    char name[128];
+    uint32_t owner_uid;
+    char allow[512];   /* readers besides the owner and root: "uid:N gid:N *", "" for none */
+    char embedder[64]; /* what built its vectors */
+    int dim;
+    int64_t documents, chunks;
+} ed_rag_collection_t;
+
+typedef void (*ed_rag_collections_cb)(int rc, const char *err, const ed_rag_collection_t *colls, int n,
+                                      void *arg);
+/* Every collection the caller may read, by name. */
+int ed_rag_collections(ed_rag_t *rag, const ed_rag_caller_t *caller, ed_rag_collections_cb cb, void *arg,
+                       char err[ED_ERR_LEN]);
+/* Replaces collection `name`'s allow list (space-separated "*", "uid:N",
+ * "gid:N"; "" leaves it to its owner and root). Only the owner or root may;
+ * cb gets the updated collection (n = 1). ED_ENOENT, ED_EACCES, ED_EFORMAT
+ * (a bad entry, named). */
+int ed_rag_set_access(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *name, const char *allow,
+                      ed_rag_collections_cb cb, void *arg, char err[ED_ERR_LEN]);
+
 /* ---- search and retrieval ---- */
 typedef enum {
     ED_RAG_HYBRID = 0, /* reciprocal-rank fusion of the two below */

@@ -255,3 +255,63 @@ def test_store_that_does_not_open_answers_503(store):
         err = error_of(call(store, method, target, body), 503, "store_unavailable")
         assert "key" in err["message"], err
     error_of(call(store, "GET", "/v1/documents/1", template="/v1/documents/{id}"), 503, "store_unavailable")
+
+
+ACCESS_CLIENT = NOBODY_CLIENT.split("DOC = int(sys.argv[2])")[0] + textwrap.dedent("""
+    results = {
+        "search": req("POST", "/v1/search", {"query": "vault", "collections": ["shared"]}),
+        "collections": req("GET", "/v1/collections"),
+        "grant": req("PUT", "/v1/collections/shared", {"allow": ["*"]}),
+        "delete": req("DELETE", f"/v1/documents/{int(sys.argv[2])}"),
+    }
+    print(json.dumps(results))
+""")
+
+
+def nobody_sees(store, doc_id):
+    import pwd
+    done = run_as_nobody(ACCESS_CLIENT.replace("sys.argv[1]", repr(store.socket_path))
+                         .replace("int(sys.argv[2])", str(doc_id)))
+    assert done.returncode == 0, done.stderr.decode()
+    return json.loads(done.stdout), pwd.getpwnam("nobody").pw_uid
+
+
+def test_collection_access_can_be_granted_and_revoked(store):
+    doc = add(store, {"collection": "shared", "title": "vault", "text": "The vault key hangs in the hall."})
+    before, nobody = nobody_sees(store, doc["id"])
+    assert before["search"][0] == 403 and before["collections"] == [200, {"object": "list", "data": []}]
+
+    r = call(store, "PUT", "/v1/collections/shared", {"allow": [f"uid:{nobody}"]},
+             template="/v1/collections/{name}")
+    assert r.status == 200, r
+    assert r.json["allow"] == [f"uid:{nobody}"] and r.json["owner_uid"] == 0 and r.json["documents"] == 1
+    granted, _ = nobody_sees(store, doc["id"])
+    status, body = granted["search"]
+    assert status == 200 and body["data"][0]["document_id"] == doc["id"], granted
+    status, body = granted["collections"]
+    assert status == 200 and [c["name"] for c in body["data"]] == ["shared"]
+    # a reader may not change who reads, nor delete
+    assert granted["grant"][0] == 403 and granted["delete"][0] == 403, granted
+
+    r = call(store, "PUT", "/v1/collections/shared", {"allow": []}, template="/v1/collections/{name}")
+    assert r.status == 200 and r.json["allow"] == []
+    revoked, _ = nobody_sees(store, doc["id"])
+    assert revoked["search"][0] == 403
+    # the list survives a restart
+    call(store, "PUT", "/v1/collections/shared", {"allow": ["gid:12345", "*"]}, template="/v1/collections/{name}")
+    assert store.stop() == 0
+    store.start()
+    r = call(store, "GET", "/v1/collections")
+    assert r.status == 200 and r.json["data"][0]["allow"] == ["gid:12345", "*"]
+
+
+def test_collection_access_bad_requests(store):
+    add(store, {"collection": "shared", "text": "x y z"})
+    t = "/v1/collections/{name}"
+    error_of(call(store, "PUT", "/v1/collections/shared", {"allow": ["user:bob"]}, template=t), 400,
+             "invalid_value", "allow")
+    error_of(call(store, "PUT", "/v1/collections/shared", {"allow": "*"}, template=t), 400, "invalid_type", "allow")
+    error_of(call(store, "PUT", "/v1/collections/shared", {"allow": [3]}, template=t), 400, "invalid_type",
+             "allow[0]")
+    error_of(call(store, "PUT", "/v1/collections/shared", {}, template=t), 400, "missing_field", "allow")
+    error_of(call(store, "PUT", "/v1/collections/nosuch", {"allow": []}, template=t), 404)
