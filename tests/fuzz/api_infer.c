@@ -1,13 +1,15 @@
-/* libFuzzer driver: JSON request bodies -> the inference endpoints of a
- * daemon with the shared tiny Llama loaded (engine thread, real vocabulary).
- * The first byte picks the endpoint, the rest is the body, sent as one POST
- * over a socketpair connection; the loop runs until the answer (whole or
+/* libFuzzer driver: request bodies -> the inference and personal-store
+ * endpoints of a daemon with the shared tiny Llama loaded (engine thread,
+ * real vocabulary) and a store in a temporary directory. The first byte picks
+ * the endpoint (and for documents the content type), the rest is the body,
+ * sent over a socketpair connection; the loop runs until the answer (whole or
  * streamed) is complete. Generation is capped at a few tokens so valid
  * requests stay cheap. Run from the repository root. */
 #include "api/api.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "engine/engine.h"
+#include "rag/rag.h"
 #include "http/conn.h"
 #include "http/server.h"
 
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <ftw.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,14 +28,38 @@ static uv_loop_t *loop;
 static ed_server_t server;
 static ed_app_t app;
 
-static const char *const paths[] = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings",
-                                    "/v1/tokenize", "/v1/detokenize"};
+static const struct {
+    const char *method, *target, *type;
+} endpoints[] = {
+    {"POST", "/v1/chat/completions", "application/json"},
+    {"POST", "/v1/completions", "application/json"},
+    {"POST", "/v1/embeddings", "application/json"},
+    {"POST", "/v1/tokenize", "application/json"},
+    {"POST", "/v1/detokenize", "application/json"},
+    {"POST", "/v1/documents", "application/json"},
+    {"POST", "/v1/documents?collection=fz&title=a%20b&source=x", "text/markdown"},
+    {"POST", "/v1/documents?collection=fz", "text/html; charset=utf-8"},
+    {"POST", "/v1/search", "application/json"},
+    {"PUT", "/v1/collections/fz", "application/json"},
+};
+static char state_dir[] = "/tmp/edged-fuzz-XXXXXX";
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void remove_state(void)
+{
+    nftw(state_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void setup(void)
@@ -46,6 +73,13 @@ static void setup(void)
     cfg.log.access_log = false;
     cfg.server.max_body_bytes = 65536;
     snprintf(cfg.model.path, sizeof cfg.model.path, "%s", MODEL);
+    if (!mkdtemp(state_dir)) {
+        perror("api_infer: mkdtemp");
+        abort();
+    }
+    atexit(remove_state);
+    snprintf(cfg.state.directory, sizeof cfg.state.directory, "%s", state_dir);
+    cfg.rag.max_batch_documents = 4;
     cfg.model.context = 64;
     cfg.model.threads = 1;
     cfg.engine.parallel = 1;
@@ -55,6 +89,10 @@ static void setup(void)
     if (ed_server_init(&server, loop, &cfg, ed_api_routes, ed_api_n_routes, &app, err) != 0 ||
         ed_engine_start(&app.engine, loop, &cfg, err) != 0) {
         fprintf(stderr, "api_infer: %s\n", err);
+        abort();
+    }
+    if (ed_rag_open(&app.rag, loop, &cfg, err) != 0) {
+        fprintf(stderr, "api_infer: the store did not open: %s\n", err);
         abort();
     }
     app.server = &server;
@@ -73,12 +111,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         setup();
     if (size < 1 || size > 60000)
         return 0;
-    const char *path = paths[data[0] % (sizeof paths / sizeof paths[0])];
-    char head[256];
+    const size_t which = data[0] % (sizeof endpoints / sizeof endpoints[0]);
+    char head[512];
     int n_head = snprintf(head, sizeof head,
-                          "POST %s HTTP/1.1\r\nHost: edged\r\nContent-Type: application/json\r\n"
+                          "%s %s HTTP/1.1\r\nHost: edged\r\nContent-Type: %s\r\n"
                           "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                          path, size - 1);
+                          endpoints[which].method, endpoints[which].target, endpoints[which].type, size - 1);
     int fds[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0)
         return 0;
