@@ -3,11 +3,7 @@
  * positions of a 9-token prompt, three quantizations), batched prompt
  * processing against token-by-token decoding, 1 against 2 threads, and the
  * context-overflow error. */
-#include "kernels/kernels.h"
-#include "kernels/pool.h"
-#include "model/forward.h"
-#include "model/gguf.h"
-#include "model/model.h"
+#include "tests/model/runner.h"
 #include "tests/test.h"
 
 #include <math.h>
@@ -16,39 +12,6 @@
 
 static const int32_t prompt[] = {1, 15043, 3186, 29892, 445, 338, 263, 1243, 29889};
 enum { N_PROMPT = sizeof prompt / sizeof prompt[0] };
-
-/* An open model with a forward pass, for one test. */
-typedef struct {
-    ed_gguf_t *gguf;
-    ed_model_t model;
-    ed_pool_t *pool;
-    ed_forward_t fw;
-} runner_t;
-
-static void runner_close(runner_t *r)
-{
-    ed_forward_free(&r->fw);
-    ed_pool_close(r->pool);
-    ed_model_free(&r->model);
-    ed_gguf_close(r->gguf);
-}
-
-static int runner_open(runner_t *r, const char *path, int n_threads, int n_ctx, int n_batch)
-{
-    char err[ED_ERR_LEN] = "";
-    memset(r, 0, sizeof *r);
-    const ed_kernels_t *kernels = ed_kernels_select(NULL);
-    int rc = kernels ? 0 : ED_EUNSUPPORTED;
-    if (rc == 0 && (rc = ed_gguf_open(&r->gguf, path, err)) == 0 &&
-        (rc = ed_model_load(&r->model, r->gguf, err)) == 0 &&
-        (rc = ed_pool_open(&r->pool, n_threads, err)) == 0)
-        rc = ed_forward_init(&r->fw, &r->model, kernels, r->pool, n_ctx, n_batch, err);
-    if (rc != 0) {
-        printf("# %s: %s (%s)\n", path, ed_strerror(rc), err);
-        runner_close(r);
-    }
-    return rc;
-}
 
 static float *read_f32(const char *path, size_t n)
 {

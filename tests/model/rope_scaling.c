@@ -8,30 +8,16 @@
 #include "model/forward.h"
 #include "model/gguf.h"
 #include "model/model.h"
+#include "tests/model/runner.h"
 #include "tests/test.h"
 
 #define VOCAB "../shared/testdata/vocab/ggml-vocab-llama-spm.gguf"
 #define TOKEN 15043 /* any token: every position holds the same one */
 #define N_POS 7     /* positions of the scaled model: 0 .. 6 */
 
-typedef struct {
-    ed_gguf_t *gguf;
-    ed_model_t model;
-    ed_pool_t *pool;
-    ed_forward_t fw;
-} runner_t;
-
-static void runner_close(runner_t *r)
-{
-    ed_forward_free(&r->fw);
-    ed_pool_close(r->pool);
-    ed_model_free(&r->model);
-    ed_gguf_close(r->gguf);
-}
-
 /* Writes a one-layer f32 llama with mkmodel (extra: more options) into dir,
  * opens it and evaluates n tokens TOKEN. 0 or an error (printed). */
-static int runner_open(runner_t *r, const char *dir, const char *name, const char *extra, int n)
+static int model_open(runner_t *r, const char *dir, const char *name, const char *extra, int n)
 {
     memset(r, 0, sizeof *r);
     const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
@@ -48,13 +34,8 @@ static int runner_open(runner_t *r, const char *dir, const char *name, const cha
     int32_t tokens[N_POS];
     for (int i = 0; i < n; i++)
         tokens[i] = TOKEN;
-    const ed_kernels_t *kernels = ed_kernels_select(NULL);
-    int rc = kernels ? 0 : ED_EUNSUPPORTED;
-    if (rc == 0 && (rc = ed_gguf_open(&r->gguf, path, err)) == 0 &&
-        (rc = ed_model_load(&r->model, r->gguf, err)) == 0 && (rc = ed_pool_open(&r->pool, 1, err)) == 0 &&
-        (rc = ed_forward_init(&r->fw, &r->model, kernels, r->pool, N_POS, 0, err)) == 0)
-        rc = ed_forward_eval(&r->fw, tokens, n, NULL, err);
-    if (rc != 0)
+    int rc = runner_open(r, path, 1, N_POS, 0);
+    if (rc == 0 && (rc = ed_forward_eval(&r->fw, tokens, n, NULL, err)) != 0)
         printf("# %s: %s (%s)\n", path, ed_strerror(rc), err);
     return rc;
 }
@@ -71,8 +52,8 @@ ED_TEST(linear_factor_2_halves_positions)
     char dir[] = "/tmp/edged-rope-XXXXXX";
     ED_REQUIRE(mkdtemp(dir) != NULL);
     runner_t plain, scaled;
-    int rc_plain = runner_open(&plain, dir, "plain", "", (N_POS + 1) / 2);
-    int rc_scaled = runner_open(&scaled, dir, "scaled", "--rope-scale-linear 2", N_POS);
+    int rc_plain = model_open(&plain, dir, "plain", "", (N_POS + 1) / 2);
+    int rc_scaled = model_open(&scaled, dir, "scaled", "--rope-scale-linear 2", N_POS);
     if (rc_plain == 0 && rc_scaled == 0) {
         ED_CHECK_NEAR(plain.model.rope.freq_scale, 1.0f, 0);
         ED_CHECK_NEAR(scaled.model.rope.freq_scale, 0.5f, 0);
