@@ -11,6 +11,7 @@
 #include "kernels/pool.h"
 #include "rag/chunker.h"
 #include "rag/embedder.h"
+#include "rag/embedder_chat.h"
 #include "rag/embedder_model.h"
 #include "rag/fusion.h"
 #include "rag/index.h"
@@ -853,16 +854,21 @@ static int open_embedder(ed_rag_t *rag, const ed_config_t *cfg, char err[ED_ERR_
 {
     if (strcmp(cfg->rag.embedder, "hash") == 0)
         return ed_embedder_hash_init(&rag->embedder, err);
-    if (strcmp(cfg->rag.embedder, "model") != 0)
-        return fail(err, ED_EUNSUPPORTED, "rag.embedder = %s is not available; use hash or model",
+    bool chat = strcmp(cfg->rag.embedder, "chat") == 0;
+    if (!chat && strcmp(cfg->rag.embedder, "model") != 0)
+        return fail(err, ED_EUNSUPPORTED, "rag.embedder = %s is not available; use hash, model or chat",
                     cfg->rag.embedder);
-    if (!cfg->rag.embedding_model[0])
+    if (!chat && !cfg->rag.embedding_model[0])
         return fail(err, ED_ECONFIG, "rag.embedder = model needs rag.embedding_model (a BERT-family GGUF file)");
+    if (chat && !cfg->model.path[0])
+        return fail(err, ED_ECONFIG, "rag.embedder = chat needs a chat model ([model] path)");
     const ed_kernels_t *kernels = ed_kernels_select(getenv("EDGED_KERNELS"));
     if (!kernels)
         return fail(err, ED_EUNSUPPORTED, "no compute kernels for this CPU");
     int rc = ed_pool_open(&rag->pool, cfg->model.threads ? (int)cfg->model.threads : 2, err);
-    if (rc == 0)
+    if (rc == 0 && chat)
+        rc = ed_embedder_chat_init(&rag->embedder, cfg->model.path, kernels, rag->pool, err);
+    else if (rc == 0)
         rc = ed_embedder_model_init(&rag->embedder, cfg->rag.embedding_model, kernels, rag->pool, err);
     return rc;
 }

@@ -185,3 +185,24 @@ def test_without_a_store_rag_is_503(daemon_with_model, tmp_path):
     assert resp.json["error"]["code"] == "store_unavailable"
     plain = post_json(d, CHAT, chat_body("hello"))
     assert plain.status == 200, plain  # answering without the store still works
+
+
+def test_chat_model_embedder_builds_the_index(daemon_with_model, test_model):
+    """rag.embedder = chat: the chat model's pooled hidden states are the
+    vectors; a chunk's own text finds it first in dense search, and the
+    collection records the embedder."""
+    d = daemon_with_model({"rag.embedder": "chat"})
+    texts = ["The plumber comes on Tuesday at nine.", "Grandma's lemon cake needs three eggs.",
+             "Passport renewal form is in the blue folder.", "Car insurance renews on the first of May."]
+    ids = []
+    for t in texts:
+        r = post_json(d, "/v1/documents", {"collection": "c", "text": t})
+        assert r.status == 201, r.body
+        ids.append(r.json["id"])
+    for i, t in enumerate(texts):
+        r = post_json(d, "/v1/search", {"query": t, "collections": ["c"], "mode": "dense", "top_k": 2})
+        assert r.status == 200, r.body
+        assert r.json["data"][0]["document_id"] == ids[i] and r.json["data"][0]["score"] > 0.999
+    r = d.request("GET", "/v1/collections")
+    assert r.status == 200 and r.json["data"][0]["embedder"] == f"chat:{test_model.name}"
+    assert r.json["data"][0]["dim"] == 64
