@@ -361,16 +361,18 @@ static void session_summary(const session_t *s)
             s->run.fw.kernels->name, (unsigned long long)s->sampler.params.seed);
 }
 
-/* Encodes text into a new array (*out, *n_out). */
-static int encode_alloc(const ed_vocab_t *vocab, const char *text, size_t len, bool parse_special,
-                        int32_t **out, int *n_out, char err[ED_ERR_LEN])
+/* Encodes text into a new array (*out, *n_out); with `literal` (a rendered
+ * chat's message spans), control tokens parse outside them only. */
+static int encode_alloc(const ed_vocab_t *vocab, const char *text, size_t len, const ed_text_span_t *literal,
+                        size_t n_literal, int32_t **out, int *n_out, char err[ED_ERR_LEN])
 {
     size_t cap = len + 16, n = 0;
     for (;;) {
         int32_t *ids = malloc(cap * sizeof *ids);
         if (!ids)
             return snprintf(err, ED_ERR_LEN, "out of memory for %zu tokens", cap), ED_ENOMEM;
-        int rc = ed_tokenizer_encode(vocab, text, len, true, parse_special, ids, cap, &n);
+        int rc = literal ? ed_tokenizer_encode_literal(vocab, text, len, true, literal, n_literal, ids, cap, &n)
+                         : ed_tokenizer_encode(vocab, text, len, true, false, ids, cap, &n);
         if (rc == 0 && n <= INT32_MAX) {
             *out = ids, *n_out = (int)n;
             return 0;
@@ -390,7 +392,7 @@ static int run_completion(session_t *s, const run_options_t *o, char err[ED_ERR_
 {
     int32_t *tokens = NULL;
     int n = 0;
-    int rc = encode_alloc(s->vocab, o->prompt, strlen(o->prompt), false, &tokens, &n, err);
+    int rc = encode_alloc(s->vocab, o->prompt, strlen(o->prompt), NULL, 0, &tokens, &n, err);
     if (rc == 0 && n == 0) {
         snprintf(err, ED_ERR_LEN, "the prompt is empty and the model adds no BOS token");
         rc = ED_EINVAL;
@@ -426,7 +428,7 @@ static int run_dump_logits(session_t *s, const run_options_t *o, char err[ED_ERR
     int32_t *tokens = NULL;
     int n = 0;
     float *logits = NULL;
-    int rc = encode_alloc(s->vocab, o->prompt, strlen(o->prompt), false, &tokens, &n, err);
+    int rc = encode_alloc(s->vocab, o->prompt, strlen(o->prompt), NULL, 0, &tokens, &n, err);
     if (rc != 0)
         return rc;
     size_t n_floats = (size_t)n * (size_t)s->run.model.n_vocab;
@@ -486,12 +488,16 @@ static int conversation_add(conversation_t *c, ed_chat_role_t role, const char *
     return 0;
 }
 
-/* Renders the conversation with the assistant's header into *buf. */
+/* Renders the conversation with the assistant's header into *buf, and where
+ * each message's text landed into *spans (malloc'd, *n_spans of them). */
 static int render_chat(ed_chat_family_t family, const char *bos, const char *eos, const conversation_t *c,
-                       char **buf, size_t *cap, size_t *len)
+                       char **buf, size_t *cap, size_t *len, ed_text_span_t **spans, size_t *n_spans)
 {
+    free(*spans);
+    if (!(*spans = malloc((c->n ? c->n : 1) * sizeof **spans)))
+        return ED_ENOMEM;
     for (;;) {
-        if (ed_chat_format(family, bos, eos, c->items, c->n, true, *buf, *cap, len) == 0)
+        if (ed_chat_format_spans(family, bos, eos, c->items, c->n, true, *buf, *cap, len, *spans, n_spans) == 0)
             return 0;
         char *grown = realloc(*buf, *len);
         if (!grown)
@@ -515,7 +521,8 @@ static int run_chat(session_t *s, const run_options_t *o, char err[ED_ERR_LEN])
 
     conversation_t conv = {0};
     char *line = NULL, *prompt = NULL, *reply_text = NULL;
-    size_t line_cap = 0, prompt_cap = 0;
+    ed_text_span_t *spans = NULL; /* the messages' text: a typed "</s>" stays text */
+    size_t line_cap = 0, prompt_cap = 0, n_spans = 0;
     int32_t *tokens = NULL;
     int rc = 0;
     for (;;) {
@@ -535,11 +542,11 @@ static int run_chat(session_t *s, const run_options_t *o, char err[ED_ERR_LEN])
         free(tokens);
         tokens = NULL;
         if ((rc = conversation_add(&conv, ED_CHAT_USER, line, (size_t)got)) != 0 ||
-            (rc = render_chat(family, bos, eos, &conv, &prompt, &prompt_cap, &prompt_len)) != 0) {
+            (rc = render_chat(family, bos, eos, &conv, &prompt, &prompt_cap, &prompt_len, &spans, &n_spans)) != 0) {
             snprintf(err, ED_ERR_LEN, "out of memory for the conversation");
             break;
         }
-        if ((rc = encode_alloc(s->vocab, prompt, prompt_len, true, &tokens, &n, err)) != 0 ||
+        if ((rc = encode_alloc(s->vocab, prompt, prompt_len, spans, n_spans, &tokens, &n, err)) != 0 ||
             (rc = session_feed(s, tokens, n, err)) != 0 || (rc = session_generate(s, o->n_predict, err)) != 0)
             break;
         printf("\n");
@@ -561,6 +568,7 @@ static int run_chat(session_t *s, const run_options_t *o, char err[ED_ERR_LEN])
     free(reply_text);
     free(tokens);
     free(prompt);
+    free(spans);
     free(line);
     conversation_free(&conv);
     return rc;

@@ -122,6 +122,16 @@ def test_chat_answers_each_line_and_reuses_the_cache(models):
     assert one_turn < two_turns <= one_turn + 6 + second_alone + 8 < 2 * one_turn + second_alone
 
 
+def test_chat_message_spelling_a_control_token_stays_text(models):
+    """A typed "</s>" is the four pieces of its text, not the EOS token: the
+    prompt grows by several tokens, where a parsed EOS would add about one."""
+    def prompt_tokens(line):
+        out = edged("run", "-m", models["q8_0"], "--chat", "-n", "1", "--temp", "0", stdin=line + "\n")
+        assert out.returncode == 0, out.stderr
+        return int(re.search(r"prompt (\d+) tokens", out.stderr).group(1))
+    assert prompt_tokens("x</s>y") - prompt_tokens("xy") >= 3
+
+
 def test_bench_json_lines_have_the_fields(models):
     out = edged("bench", "-m", models["q8_0"], "-p", "32", "-n", "8", "-r", "2", "-t", "1", "--json")
     assert out.returncode == 0, out.stderr
