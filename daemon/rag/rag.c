@@ -2,7 +2,7 @@
  * jobs run one at a time on libuv's thread pool over the store, the embedder
  * and one vector index per collection; results go back to the loop thread.
  * Index files are caches of the record: saved after each change with the
- * store's generation, rebuilt at open when missing, stale or corrupt. */
+ * collection's generation, rebuilt at open when missing, stale or corrupt. */
 #include "rag/rag.h"
 
 #include "core/log.h"

@@ -1,7 +1,7 @@
 /* rag_collection.c - the rag service's collections (see rag_collection.h):
  * access rules, the table, and each collection's index as a cache of the
  * record (load, rebuild from sealed vectors or by re-embedding chunk text,
- * save with the store's generation). */
+ * save with the collection's generation). */
 #include "rag/rag_collection.h"
 
 #include "core/log.h"
@@ -108,7 +108,7 @@ void ed_rag_colls_count(ed_rag_colls_t *colls, ed_rag_coll_t *c, int64_t d_docs,
     pthread_mutex_unlock(&colls->lock);
 }
 
-/* Saves c's index under "<id>.faiss" with the store's generation. A failure
+/* Saves c's index under "<id>.faiss" with the collection's generation. A failure
  * is logged only: the record is the truth and the next open rebuilds. */
 void ed_rag_colls_save(ed_rag_colls_t *colls, ed_rag_coll_t *c)
 {
@@ -116,9 +116,12 @@ void ed_rag_colls_save(ed_rag_colls_t *colls, ed_rag_coll_t *c)
     snprintf(name, sizeof name, "%lld.faiss", (long long)c->c.id);
     void *data = NULL;
     size_t len = 0;
-    int rc = ed_index_save(c->index, &data, &len, err);
+    int64_t generation = 0;
+    int rc = ed_store_collection_generation(colls->store, c->c.id, &generation, err);
     if (rc == 0)
-        rc = ed_store_blob_save(colls->store, name, data, len, ed_store_generation(colls->store), err);
+        rc = ed_index_save(c->index, &data, &len, err);
+    if (rc == 0)
+        rc = ed_store_blob_save(colls->store, name, data, len, generation, err);
     free(data);
     if (rc != 0)
         ed_log_warn("rag: collection \"%s\": index not saved (rebuilt at the next start): %s", c->c.name, err);
@@ -259,10 +262,13 @@ static int coll_open_index(ed_rag_colls_t *colls, ed_rag_coll_t *c, char err[ED_
     if (rc == 0) {
         ed_index_t *index = NULL;
         rc = ed_index_load(&index, data, len, colls->embedder->dim, colls->hnsw_threshold, why);
-        if (rc == 0 && generation != ed_store_generation(colls->store)) {
-            snprintf(why, sizeof why, "stale (generation %lld, the record is at %lld)", (long long)generation,
-                     (long long)ed_store_generation(colls->store));
+        int64_t now = -1;
+        if (rc == 0 && ed_store_collection_generation(colls->store, c->c.id, &now, why) == 0 && generation != now) {
+            snprintf(why, sizeof why, "stale (generation %lld, the collection is at %lld)", (long long)generation,
+                     (long long)now);
             rc = ED_ESTATE;
+        } else if (rc == 0 && now < 0) {
+            rc = ED_EIO; /* why says what the record said */
         } else if (rc == 0 && ed_index_count(index) != c->c.n_chunks) {
             snprintf(why, sizeof why, "it holds %lld vectors for %lld chunks", (long long)ed_index_count(index),
                      (long long)c->c.n_chunks);

@@ -48,7 +48,7 @@ int ed_rag_colls_readable(ed_rag_colls_t *colls, const char *name, const ed_rag_
                           char err[ED_ERR_LEN]);
 /* Adds to c's counters and refreshes its vector count. */
 void ed_rag_colls_count(ed_rag_colls_t *colls, ed_rag_coll_t *c, int64_t d_documents, int64_t d_chunks);
-/* Saves c's index as the blob "<id>.faiss" with the store's generation; a
+/* Saves c's index as the blob "<id>.faiss" with the collection's generation; a
  * failure is logged only (the next open rebuilds it). */
 void ed_rag_colls_save(ed_rag_colls_t *colls, ed_rag_coll_t *c);
 

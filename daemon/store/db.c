@@ -332,24 +332,37 @@ int ed_db_meta_set(ed_db_t *db, const char *key, const void *value, size_t len, 
     return step_done(db, s, "writing meta", err);
 }
 
-int ed_db_generation(ed_db_t *db, int64_t *out, char err[ED_ERR_LEN])
+/* The meta key of a generation counter: the store's, or one collection's. */
+static void generation_key(int64_t collection_id, char key[32])
 {
+    if (collection_id)
+        snprintf(key, 32, "generation:%lld", (long long)collection_id);
+    else
+        snprintf(key, 32, "generation");
+}
+
+int ed_db_generation(ed_db_t *db, int64_t collection_id, int64_t *out, char err[ED_ERR_LEN])
+{
+    char key[32];
+    generation_key(collection_id, key);
     sqlite3_stmt *s = stmt(db, STMT_META_GET);
-    sqlite3_bind_text(s, 1, "generation", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_reset(s);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db, rc, "reading the generation", err);
 }
 
-int ed_db_generation_bump(ed_db_t *db, int64_t *out, char err[ED_ERR_LEN])
+int ed_db_generation_bump(ed_db_t *db, int64_t collection_id, int64_t *out, char err[ED_ERR_LEN])
 {
     int64_t generation = 0;
-    int rc = ed_db_generation(db, &generation, err);
+    int rc = ed_db_generation(db, collection_id, &generation, err);
     if (rc != 0)
         return rc;
+    char key[32];
+    generation_key(collection_id, key);
     sqlite3_stmt *s = stmt(db, STMT_META_SET);
-    sqlite3_bind_text(s, 1, "generation", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, generation + 1);
     if ((rc = step_done(db, s, "writing the generation", err)) != 0)
         return rc;

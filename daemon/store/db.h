@@ -33,9 +33,11 @@ int ed_db_checkpoint(ed_db_t *db, char err[ED_ERR_LEN]);
 /* meta: small named values. Absent: ED_ENOENT. */
 int ed_db_meta_get(ed_db_t *db, const char *key, ed_db_bytes_t *out, char err[ED_ERR_LEN]);
 int ed_db_meta_set(ed_db_t *db, const char *key, const void *value, size_t len, char err[ED_ERR_LEN]);
-int ed_db_generation(ed_db_t *db, int64_t *out, char err[ED_ERR_LEN]);
-/* Adds one to the generation (inside the caller's transaction). */
-int ed_db_generation_bump(ed_db_t *db, int64_t *out, char err[ED_ERR_LEN]);
+/* Generation counters: the store's (collection_id 0) or one collection's;
+ * 0 until first bumped. */
+int ed_db_generation(ed_db_t *db, int64_t collection_id, int64_t *out, char err[ED_ERR_LEN]);
+/* Adds one to a generation (inside the caller's transaction). */
+int ed_db_generation_bump(ed_db_t *db, int64_t collection_id, int64_t *out, char err[ED_ERR_LEN]);
 
 /* collections (no sealed fields). */
 int ed_db_collection_get(ed_db_t *db, const char *name, int64_t id, ed_collection_t *out, char err[ED_ERR_LEN]);

@@ -254,7 +254,7 @@ int ed_store_open(ed_store_t **out, const char *state_dir, const char *key_file,
             rc = data_key_setup(store, kek, err);
         memset(kek, 0, sizeof kek);
     }
-    if (rc != 0 || (rc = ed_db_generation(store->db, &store->generation, err)) != 0 ||
+    if (rc != 0 || (rc = ed_db_generation(store->db, 0, &store->generation, err)) != 0 ||
         (rc = rebuild_lexical(store, err)) != 0)
         goto fail;
     rc = ed_manifest_load(&store->manifest, store->manifest_path, store->manifest_why);
@@ -288,6 +288,11 @@ bool ed_store_read_only(const ed_store_t *store, const char **why)
     if (why)
         *why = store->read_only ? store->read_only_why : NULL;
     return store->read_only;
+}
+
+int ed_store_collection_generation(ed_store_t *store, int64_t id, int64_t *out, char err[ED_ERR_LEN])
+{
+    return ed_db_generation(store->db, id, out, err);
 }
 
 int64_t ed_store_generation(const ed_store_t *store)
@@ -395,9 +400,10 @@ int ed_store_collection_revector(ed_store_t *store, int64_t id, const char *embe
             rc = ed_db_chunk_set_vector(store->db, doc_id, index, &sealed, err);
         free(sealed.data);
     }
-    int64_t generation = 0;
+    int64_t generation = 0, ignored;
     if (rc == 0 && (rc = ed_db_collection_set_embedder(store->db, id, embedder, dim, err)) == 0 &&
-        (rc = ed_db_generation_bump(store->db, &generation, err)) == 0 && (rc = ed_db_commit(store->db, err)) == 0) {
+        (rc = ed_db_generation_bump(store->db, id, &ignored, err)) == 0 &&
+        (rc = ed_db_generation_bump(store->db, 0, &generation, err)) == 0 && (rc = ed_db_commit(store->db, err)) == 0) {
         store->generation = generation;
         return 0;
     }
@@ -511,7 +517,12 @@ int ed_store_documents_add(ed_store_t *store, const ed_document_in_t *docs, int 
         if (rc == 0)
             rc = document_add(store, &docs[i], &c, &ids_out[i], err);
     }
-    if (rc == 0 && (rc = ed_db_generation_bump(store->db, &generation, err)) == 0 &&
+    int64_t bumped = 0, ignored;
+    for (int i = 0; i < n_docs && rc == 0; i++)
+        if (docs[i].collection_id != bumped &&
+            (rc = ed_db_generation_bump(store->db, bumped = docs[i].collection_id, &ignored, err)) != 0)
+            break;
+    if (rc == 0 && (rc = ed_db_generation_bump(store->db, 0, &generation, err)) == 0 &&
         (rc = ed_db_commit(store->db, err)) == 0) {
         store->generation = generation;
         return 0;
@@ -614,9 +625,14 @@ int ed_store_document_delete(ed_store_t *store, int64_t id, int *n_chunks_out, c
     if ((rc = ed_db_begin(store->db, err)) != 0)
         return write_failed(store, rc, err);
     int n_chunks = 0;
-    int64_t generation = 0;
-    if ((rc = ed_db_document_delete(store->db, id, now_seconds(), &n_chunks, err)) != 0 ||
-        (rc = ed_db_generation_bump(store->db, &generation, err)) != 0 ||
+    int64_t generation = 0, ignored;
+    ed_db_document_t row = {0};
+    rc = ed_db_document_get(store->db, id, false, &row, err);
+    int64_t collection_id = row.collection_id;
+    ed_db_document_free(&row);
+    if (rc != 0 || (rc = ed_db_document_delete(store->db, id, now_seconds(), &n_chunks, err)) != 0 ||
+        (rc = ed_db_generation_bump(store->db, collection_id, &ignored, err)) != 0 ||
+        (rc = ed_db_generation_bump(store->db, 0, &generation, err)) != 0 ||
         (rc = ed_db_commit(store->db, err)) != 0) {
         ed_db_rollback(store->db);
         return rc == ED_ENOENT ? rc : write_failed(store, rc, err);

@@ -35,6 +35,9 @@ bool ed_store_read_only(const ed_store_t *store, const char **why);
 /* Bumped by every committed change to chunks (add or delete); saved with
  * each blob so a stale index file is recognised at start. */
 int64_t ed_store_generation(const ed_store_t *store);
+/* The same for one collection: bumped by every committed change to its
+ * chunks, so its index file is stale only when it changed. 0 or an error. */
+int ed_store_collection_generation(ed_store_t *store, int64_t id, int64_t *out, char err[ED_ERR_LEN]);
 
 /* ---- collections ---- */
 typedef struct {

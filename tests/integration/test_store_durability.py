@@ -230,3 +230,18 @@ def test_embedder_change_reembeds_the_record_once(daemon, tmp_path):
     assert ids[2] in search_ids(d, "passport folder", mode="hybrid")
     assert d.stderr().count("re-embedding its") == 1, d.stderr()
     assert "rebuilding it from the record" not in d.stderr().split("re-embedding its")[-1]
+
+
+def test_a_change_to_one_collection_leaves_the_others_index_alone(daemon):
+    """Each collection's index file carries its own generation: after adding
+    to and deleting from `a`, a restart loads `b`'s saved index as it is."""
+    d = daemon()
+    add(d, "b", "Bicycle lock code is under the saddle.")
+    a1 = add(d, "a", "Library books are due on Friday.")
+    add(d, "a", "The boiler service is booked for March.")
+    r = call(d, "DELETE", f"/v1/documents/{a1}", template="/v1/documents/{id}")
+    assert r.status == 200, r
+    assert d.stop() == 0
+    d.start()
+    assert "rebuilding it from the record" not in d.stderr(), d.stderr()
+    assert metric(d, "edged_rag_vectors") == metric(d, "edged_rag_chunks") == chunk_rows(d.state_dir)
