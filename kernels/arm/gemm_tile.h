@@ -5,7 +5,8 @@
  *   gemm_block_dot(a0, a1, b0, b1)  int32x4 sums of the 32 products of two
  *                                  signed 32-byte blocks given as 16-byte halves
  * Each weight block is unpacked to signed bytes once per C activation blocks.
- * One activation row takes gemv_rows, the same arithmetic a row at a time. */
+ * A few activation rows take gemv_cols, the same arithmetic a weight row at
+ * a time. */
 #include "kernels/dispatch.h"
 
 #include <arm_neon.h>
@@ -76,39 +77,47 @@ static inline __attribute__((always_inline)) void gemm_tile(int type, int rows, 
             y[(size_t)c * y_stride + r] = vaddvq_f32(acc[r][c]);
 }
 
-#define GEMV_MAX_BLOCKS 512 /* K up to 16384: the activation scales fit in 2 KiB of stack */
+#define GEMV_MAX_BLOCKS 512 /* K up to 16384 */
+#define GEMV_MAX_COLS 4      /* activation rows the small-batch path takes (decode steps of a few slots) */
 
-/* acc + the dot of one weight block with one activation block. */
-static inline __attribute__((always_inline)) float32x4_t gemv_block(int type, const uint8_t *row, int block,
-                                                                    const ed_block_q8_0_t *xb,
-                                                                    const float *dx, float32x4_t acc)
+/* The product for a few activation rows (one decode token, or one per busy
+ * slot), one weight row at a time: reading rows side by side measured much
+ * slower from DRAM on x86 (see x86/gemm_tile.h), and each weight block is
+ * unpacked once for every activation row. The activation scales are
+ * converted once for all weight rows. Each output is one accumulator summed
+ * block by block as the tile sums it, so a row's result is bit for bit the
+ * same alone, beside other rows or inside a large batch. */
+static inline __attribute__((always_inline)) void gemv_cols(int type, int n_blocks, const uint8_t *w,
+                                                            size_t w_row_bytes, int n_rows, const uint8_t *x,
+                                                            size_t x_row_bytes, int cols, float *y,
+                                                            size_t y_stride)
 {
-    float dw;
-    int8x16_t w0, w1;
-    weight_block(type, row, block, &w0, &w1, &dw);
-    int32x4_t sums = gemm_block_dot(w0, w1, vld1q_s8(xb[block].qs), vld1q_s8(xb[block].qs + 16));
-    return vfmaq_n_f32(acc, vcvtq_f32_s32(sums), dw * dx[block]);
-}
-
-/* The matrix-vector product, one weight row at a time (reading rows side by
- * side measured much slower from DRAM on x86; see x86/gemm_tile.h), with the
- * activation scales converted once for all rows. One accumulator, summed in
- * the tile's order, so a row alone gives bit for bit what it gives inside a
- * batch (see x86/gemm_tile.h). */
-static inline __attribute__((always_inline)) void gemv_rows(int type, int n_blocks, const uint8_t *w,
-                                                            size_t w_row_bytes, int n_rows,
-                                                            const uint8_t *x, float *y)
-{
-    float dx[GEMV_MAX_BLOCKS];
-    const ed_block_q8_0_t *xb = (const ed_block_q8_0_t *)x;
-    for (int block = 0; block < n_blocks; block++)
-        dx[block] = fp16_scalar(xb[block].d);
+    float dx[GEMV_MAX_COLS][GEMV_MAX_BLOCKS];
+    for (int c = 0; c < cols; c++) {
+        const ed_block_q8_0_t *xb = (const ed_block_q8_0_t *)(x + (size_t)c * x_row_bytes);
+        for (int block = 0; block < n_blocks; block++)
+            dx[c][block] = fp16_scalar(xb[block].d);
+    }
     for (int r = 0; r < n_rows; r++) {
         const uint8_t *row = w + (size_t)r * w_row_bytes;
-        float32x4_t acc = vdupq_n_f32(0.0f);
-        for (int block = 0; block < n_blocks; block++)
-            acc = gemv_block(type, row, block, xb, dx, acc);
-        y[r] = vaddvq_f32(acc);
+        float32x4_t acc[GEMV_MAX_COLS];
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++)
+            acc[c] = vdupq_n_f32(0.0f);
+        for (int block = 0; block < n_blocks; block++) {
+            float dw;
+            int8x16_t w0, w1;
+            weight_block(type, row, block, &w0, &w1, &dw);
+#pragma GCC unroll 4
+            for (int c = 0; c < cols; c++) {
+                const ed_block_q8_0_t *xb = (const ed_block_q8_0_t *)(x + (size_t)c * x_row_bytes) + block;
+                int32x4_t sums = gemm_block_dot(w0, w1, vld1q_s8(xb->qs), vld1q_s8(xb->qs + 16));
+                acc[c] = vfmaq_n_f32(acc[c], vcvtq_f32_s32(sums), dw * dx[c][block]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++)
+            y[(size_t)c * y_stride + r] = vaddvq_f32(acc[c]);
     }
 }
 
@@ -120,8 +129,13 @@ static inline __attribute__((always_inline)) void gemm_blocks(int type, int n_bl
 {
     const uint8_t *w = w_v, *x = x_v;
     int r = 0;
-    if (n_cols == 1 && n_blocks <= GEMV_MAX_BLOCKS) {
-        gemv_rows(type, n_blocks, w, w_row_bytes, n_rows, x, y);
+    if (n_cols <= GEMV_MAX_COLS && n_blocks <= GEMV_MAX_BLOCKS) {
+        switch (n_cols) { /* constant column counts: the loops unroll */
+        case 1: gemv_cols(type, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, 1, y, y_stride); break;
+        case 2: gemv_cols(type, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, 2, y, y_stride); break;
+        case 3: gemv_cols(type, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, 3, y, y_stride); break;
+        default: gemv_cols(type, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, 4, y, y_stride); break;
+        }
         return;
     }
     for (; r + GEMM_TILE_ROWS <= n_rows; r += GEMM_TILE_ROWS) {
