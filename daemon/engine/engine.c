@@ -69,7 +69,6 @@ static void hist_render(ed_buf_t *out, const char *name, const char *help, histo
 /* --------------------------------------------------------------- types ---- */
 
 struct ed_job {
-    ed_engine_t *engine;
     ed_job_kind_t kind;
     int32_t *prompt;
     int n_prompt;
@@ -84,7 +83,6 @@ struct ed_job {
 
     /* guarded by engine->mutex */
     bool cancel, hold;
-    bool queued;          /* in engine->queue */
     struct ed_job *next;  /* queue link */
     bool ready;           /* in engine->ready (has something for the loop thread) */
     struct ed_job *next_ready;
@@ -117,7 +115,6 @@ typedef struct {
 } slot_t;
 
 struct ed_engine {
-    uv_loop_t *loop;
     uv_async_t async;
     pthread_t thread;
     bool thread_started;
@@ -418,7 +415,6 @@ static bool admit_one(ed_engine_t *e, char err[ED_ERR_LEN])
     e->queue = job->next;
     if (!e->queue)
         e->queue_tail = NULL;
-    job->queued = false;
     e->n_queued--;
 
     slot_t *slot = &e->slots[best];
@@ -556,7 +552,6 @@ static void reap_queue(ed_engine_t *e)
             continue;
         }
         *link = job->next;
-        job->queued = false;
         e->n_queued--;
         e->n_active--;
         job->result.finish = ED_FINISH_CANCELLED;
@@ -854,7 +849,6 @@ int ed_engine_start(ed_engine_t **out, uv_loop_t *loop, const ed_config_t *cfg, 
         errf(err, ED_ERR_LEN, "out of memory for the engine");
         return ED_ENOMEM;
     }
-    e->loop = loop;
     e->cfg = *cfg;
     pthread_mutex_init(&e->mutex, NULL);
     pthread_cond_init(&e->cond, NULL);
@@ -982,7 +976,6 @@ int ed_engine_submit(ed_engine_t *e, const ed_job_params_t *p, const ed_job_call
     ed_job_t *job = calloc(1, sizeof *job);
     if (!job)
         goto nomem;
-    job->engine = e;
     job->kind = p->kind;
     job->n_prompt = p->n_prompt;
     job->max_tokens = p->max_tokens;
@@ -1029,7 +1022,6 @@ int ed_engine_submit(ed_engine_t *e, const ed_job_params_t *p, const ed_job_call
         job_free(job);
         return ED_EBUSY;
     }
-    job->queued = true;
     if (e->queue_tail)
         e->queue_tail->next = job;
     else
