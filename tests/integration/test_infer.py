@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import socket
+import signal
 import subprocess
 import threading
 import time
@@ -512,3 +513,19 @@ def test_health_says_why_a_model_did_not_load(daemon, tmp_path):
     err = check_error(post_json(d, CHAT, chat_body()), 503, "not_ready")
     assert r.json["reason"] in err["message"]
     assert d.get_json("/v1/models")["data"] == []
+
+
+def test_sigterm_lets_short_streams_finish_and_cuts_long_ones(daemon_with_model, slow_model):
+    """SIGTERM: a stream that ends within server.shutdown_timeout_ms gets its
+    [DONE]; one that would not is cut when the time is up; edged exits 0."""
+    d = daemon_with_model({"server.shutdown_timeout_ms": 1000, "engine.parallel": 2}, model=slow_model)
+    long = open_stream(d, max_tokens=1800)
+    short = open_stream(d, max_tokens=12)
+    t0 = time.monotonic()
+    d.send_signal(signal.SIGTERM)
+    short_body = short.read_until_closed(timeout=10)
+    long_body = long.read_until_closed(timeout=10)
+    assert d.proc.wait(timeout=10) == 0, d.stderr()
+    assert time.monotonic() - t0 < 6
+    assert b"data: [DONE]" in short_body
+    assert b"data: [DONE]" not in long_body
