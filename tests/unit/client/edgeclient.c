@@ -647,36 +647,33 @@ ED_TEST(silent_server_times_out)
     server_stop(&s);
 }
 
-ED_TEST(truncated_response_is_an_error)
+/* One GET answered by `raw` (then the server closes) fails with `code` and
+ * an error message holding `message`. */
+static void check_reply_fails(const char *raw, int code, const char *message)
 {
-    reply_t replies[] = {REPLY_CLOSE("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")};
+    reply_t replies[] = {REPLY_CLOSE(raw)};
     server_t s;
     server_start(&s, replies, 1);
     char err[ED_CLIENT_ERR_LEN] = "";
     ed_client_t *c = NULL;
     ED_REQUIRE(ed_client_open(&c, s.path, 2000, err) == 0);
     ed_client_response_t resp = {0};
-    ED_CHECK_INT(ed_client_request(c, "GET", "/a", NULL, 0, NULL, 0, &resp, err), ED_CLIENT_ECLOSED);
-    ED_CHECK(strstr(err, "before the response was complete") != NULL);
+    ED_CHECK_INT(ed_client_request(c, "GET", "/a", NULL, 0, NULL, 0, &resp, err), code);
+    ED_CHECK(strstr(err, message) != NULL);
     ed_client_response_free(&resp);
     ed_client_close(c);
     server_stop(&s);
 }
 
+ED_TEST(truncated_response_is_an_error)
+{
+    check_reply_fails("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", ED_CLIENT_ECLOSED,
+                      "before the response was complete");
+}
+
 ED_TEST(malformed_response_is_an_error)
 {
-    reply_t replies[] = {REPLY_CLOSE("HTTP/1.1 2x0 OK\r\n\r\n")};
-    server_t s;
-    server_start(&s, replies, 1);
-    char err[ED_CLIENT_ERR_LEN] = "";
-    ed_client_t *c = NULL;
-    ED_REQUIRE(ed_client_open(&c, s.path, 2000, err) == 0);
-    ed_client_response_t resp = {0};
-    ED_CHECK_INT(ed_client_request(c, "GET", "/a", NULL, 0, NULL, 0, &resp, err), ED_CLIENT_EFORMAT);
-    ED_CHECK(strstr(err, "malformed response") != NULL);
-    ed_client_response_free(&resp);
-    ed_client_close(c);
-    server_stop(&s);
+    check_reply_fails("HTTP/1.1 2x0 OK\r\n\r\n", ED_CLIENT_EFORMAT, "malformed response");
 }
 
 ED_TEST(missing_socket_names_the_path)
