@@ -54,6 +54,9 @@ typedef struct {
     ed_vec_dot_fn vec_dot[ED_TYPE_COUNT];
     /* matrix-matrix micro-kernels per weight type; NULL: matmul.c tiles vec_dot */
     ed_gemm_fn gemm[ED_TYPE_COUNT];
+    /* activation quantizers per activation type, bit-identical to the quant
+     * traits' from_float (which serve where this is NULL) */
+    ed_from_float_fn quantize[ED_TYPE_COUNT];
 
     /* out = x / sqrt(mean(x^2) + eps) * weight; out may alias x */
     void (*rmsnorm_forward)(float *out, const float *x, const float *weight, int n, float eps);

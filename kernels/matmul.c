@@ -108,14 +108,16 @@ int ed_matmul_forward(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_t pri
         if (!act_traits || ed_type_row_size(traits->vec_dot_type, (uint64_t)m->n_in, &act_row_bytes) != 0 ||
             scratch_size < ed_matmul_scratch_size(m->w_type, m->n_in, m->n_batch))
             return ED_EINVAL;
-        job.quantize = act_traits->from_float;
+        job.quantize = k->quantize[traits->vec_dot_type] ? k->quantize[traits->vec_dot_type] : act_traits->from_float;
         job.scratch = scratch;
         job.act = scratch;
     }
     job.act_row_bytes = (size_t)act_row_bytes;
 
     int n_threads = ed_pool_n_threads(pool);
-    if (job.quantize)
+    if (job.quantize && m->n_batch <= ED_MATMUL_QUANT_ROWS) /* one chunk: not worth waking the pool */
+        quantize_chunk(&job, 0, 0);
+    else if (job.quantize)
         ed_pool_run(pool, prio, (m->n_batch + ED_MATMUL_QUANT_ROWS - 1) / ED_MATMUL_QUANT_ROWS,
                     quantize_chunk, &job);
     if (m->n_batch <= ED_MATMUL_FEW_ROWS) {

@@ -4,6 +4,7 @@
  * least-squares search over scales and mins). The dot products are in
  * ref/vec_dot.c and the arch folders. */
 #include "kernels/quant.h"
+#include "kernels/repack.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -778,6 +779,9 @@ static const ed_quant_traits_t traits_table[ED_TYPE_COUNT] = {
     [ED_TYPE_Q5_K] = {q5_K_to_float, q5_K_from_float, ED_TYPE_Q8_K},
     [ED_TYPE_Q6_K] = {q6_K_to_float, q6_K_from_float, ED_TYPE_Q8_K},
     [ED_TYPE_Q8_K] = {q8_K_to_float, q8_K_from_float, ED_TYPE_Q8_K},
+    [ED_TYPE_Q4_0_R8] = {ed__q4_0_r8_to_float, ed__q4_0_r8_from_float, ED_TYPE_Q8_0_X8},
+    [ED_TYPE_Q8_0_R8] = {ed__q8_0_r8_to_float, ed__q8_0_r8_from_float, ED_TYPE_Q8_0_X8},
+    [ED_TYPE_Q8_0_X8] = {ed__q8_0_x8_to_float, ed__q8_0_x8_from_float, ED_TYPE_Q8_0_X8},
 };
 
 const ed_quant_traits_t *ed_quant_traits(int type)

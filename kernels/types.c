@@ -23,6 +23,9 @@ static const ed_type_info_t type_table[ED_TYPE_COUNT] = {
     [ED_TYPE_I8] = {"i8", 1, 1},
     [ED_TYPE_I16] = {"i16", 1, 2},
     [ED_TYPE_I32] = {"i32", 1, 4},
+    [ED_TYPE_Q4_0_R8] = {"q4_0_r8", 32, 2 + 16, 8},
+    [ED_TYPE_Q8_0_R8] = {"q8_0_r8", 32, 2 + 32, 8},
+    [ED_TYPE_Q8_0_X8] = {"q8_0_x8", 32, 4 + 4 + 32, 8},
 };
 
 const ed_type_info_t *ed_type_info(int type)
@@ -34,7 +37,7 @@ const ed_type_info_t *ed_type_info(int type)
 
 int ed_type_from_name(const char *name)
 {
-    for (int t = 0; t < ED_TYPE_COUNT; t++)
+    for (int t = 0; t < ED_TYPE_FIRST_INTERNAL; t++)
         if (type_table[t].name && strcasecmp(type_table[t].name, name) == 0)
             return t;
     return -1;
@@ -46,6 +49,8 @@ int ed_type_row_size(int type, uint64_t n, uint64_t *out)
     if (!info || n % info->block_len != 0)
         return ED_EINVAL;
     uint64_t blocks = n / info->block_len;
+    if (info->group > 1)
+        blocks = (blocks + info->group - 1) / info->group * info->group;
     if (blocks > UINT64_MAX / info->block_size)
         return ED_EOVERFLOW;
     *out = blocks * info->block_size;

@@ -27,7 +27,14 @@ typedef enum {
     ED_TYPE_I16 = 25,
     ED_TYPE_I32 = 26,
     ED_TYPE_BF16 = 30,
-    ED_TYPE_COUNT = 31, /* bound for tables indexed by type; not every value below it is a type */
+    /* Layouts edged makes at load time for its kernels (kernels/repack.h);
+     * never read from a file: the GGUF reader accepts only types below
+     * ED_TYPE_FIRST_INTERNAL. */
+    ED_TYPE_FIRST_INTERNAL = 64,
+    ED_TYPE_Q4_0_R8 = 64, /* q4_0 weights, 8 blocks interleaved by 4-element groups */
+    ED_TYPE_Q8_0_R8 = 65, /* q8_0 weights, the same */
+    ED_TYPE_Q8_0_X8 = 66, /* q8_0 activations in the matching order, with block sums */
+    ED_TYPE_COUNT = 67, /* bound for tables indexed by type; not every value below it is a type */
 } ed_type_t;
 
 #define ED_QK_K 256 /* elements per K-quant super-block */
@@ -36,15 +43,18 @@ typedef struct {
     const char *name;   /* "q4_K", as GGUF tools print it; NULL: not a known type */
     uint32_t block_len; /* elements per block */
     uint32_t block_size; /* bytes per block */
+    uint32_t group;     /* rows are padded to whole groups of this many blocks (0: 1) */
 } ed_type_info_t;
 
 /* Geometry of `type`, or NULL when `type` is not a type edged knows. */
 const ed_type_info_t *ed_type_info(int type);
-/* Looks a type up by name ("q8_0", case-insensitive); -1 when unknown. */
+/* Looks a file type up by name ("q8_0", case-insensitive); -1 when unknown
+ * (the internal layouts have names for printing only). */
 int ed_type_from_name(const char *name);
-/* Bytes of a row of `n` elements. Returns 0 and sets *out, or ED_EINVAL when
- * n is not a multiple of the block length (or the type is unknown), or
- * ED_EOVERFLOW when the size does not fit in 64 bits. */
+/* Bytes of a row of `n` elements (padded to whole groups for the internal
+ * layouts). Returns 0 and sets *out, or ED_EINVAL when n is not a multiple of
+ * the block length (or the type is unknown), or ED_EOVERFLOW when the size
+ * does not fit in 64 bits. */
 int ed_type_row_size(int type, uint64_t n, uint64_t *out);
 
 #endif

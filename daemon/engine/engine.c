@@ -614,6 +614,10 @@ static int load(ed_engine_t *e, char err[ED_ERR_LEN])
         threads = 256;
     if ((rc = ed_pool_open(&e->pool, threads, err)) != 0)
         return rc;
+    if ((rc = ed_model_repack(&e->model, e->kernels, sub)) != 0) {
+        errf(err, ED_ERR_LEN, "%s: %s", cfg->model.path, sub);
+        return rc;
+    }
     int n_ctx = cfg->model.context ? (int)cfg->model.context : e->model.n_ctx_train;
     e->n_slots = (int)cfg->engine.parallel;
     if ((rc = ed_forward_init_multi(&e->fw, &e->model, e->kernels, e->pool, n_ctx, (int)cfg->model.batch,

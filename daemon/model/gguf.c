@@ -383,7 +383,7 @@ static int parse_tensor_info(parser_t *p, ed_gguf_t *g, uint64_t i)
     uint32_t type;
     if ((rc = read_u32(p, &type, "type")))
         return rc;
-    const ed_type_info_t *info = type < ED_TYPE_COUNT ? ed_type_info((int)type) : NULL;
+    const ed_type_info_t *info = type < ED_TYPE_FIRST_INTERNAL ? ed_type_info((int)type) : NULL;
     if (!info) {
         const char *known = unsupported_type_name(type);
         if (known)

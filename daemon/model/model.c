@@ -5,11 +5,14 @@
 #include "model/model.h"
 
 #include "kernels/quant.h"
+#include "kernels/repack.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 const char *ed_model_arch_name(ed_arch_t arch)
 {
@@ -291,10 +294,79 @@ fail:
     return rc;
 }
 
+/* Drops the pages of [data, data + bytes) from this process (the mapping
+ * is private and read-only: a later access reads the page cache again). */
+static void release_mapped(const void *data, size_t bytes)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t begin = ((uintptr_t)data + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    uintptr_t end = ((uintptr_t)data + bytes) / (uintptr_t)page * (uintptr_t)page;
+    if (page > 0 && end > begin)
+        madvise((void *)begin, end - begin, MADV_DONTNEED);
+}
+
+static int repack_matrix(ed_matrix_t *mat, int n_in, int n_out, const ed_kernels_t *k, const char *what,
+                         int layer, char err[ED_ERR_LEN])
+{
+    int to = ed_repack_type(mat->type);
+    uint64_t from_row = 0, to_row = 0;
+    if (to < 0 || !k->gemm[to] || mat->owned || ed_type_row_size(mat->type, (uint64_t)n_in, &from_row) != 0 ||
+        ed_type_row_size(to, (uint64_t)n_in, &to_row) != 0)
+        return 0;
+    size_t bytes = (size_t)(to_row * (uint64_t)n_out + 63) / 64 * 64;
+    void *copy = aligned_alloc(64, bytes);
+    if (!copy) {
+        if (layer >= 0)
+            snprintf(err, ED_ERR_LEN, "blk.%d.%s: out of memory for %zu bytes of repacked weights", layer, what,
+                     bytes);
+        else
+            snprintf(err, ED_ERR_LEN, "%s: out of memory for %zu bytes of repacked weights", what, bytes);
+        return ED_ENOMEM;
+    }
+    ed_repack_rows(mat->type, mat->data, copy, n_in, 0, n_out);
+    release_mapped(mat->data, (size_t)(from_row * (uint64_t)n_out));
+    mat->data = copy;
+    mat->type = to;
+    mat->owned = copy;
+    return 0;
+}
+
+int ed_model_repack(ed_model_t *m, const ed_kernels_t *k, char err[ED_ERR_LEN])
+{
+    int rc = 0;
+    for (int l = 0; l < m->n_layer && rc == 0; l++) {
+        ed_layer_t *L = &m->layers[l];
+        if ((rc = repack_matrix(&L->wq, m->n_embd, m->q_dim, k, "attn_q.weight", l, err)) ||
+            (rc = repack_matrix(&L->wk, m->n_embd, m->kv_dim, k, "attn_k.weight", l, err)) ||
+            (rc = repack_matrix(&L->wv, m->n_embd, m->kv_dim, k, "attn_v.weight", l, err)) ||
+            (rc = repack_matrix(&L->wo, m->q_dim, m->n_embd, k, "attn_output.weight", l, err)) ||
+            (rc = repack_matrix(&L->w_gate, m->n_embd, m->n_ff, k, "ffn_gate.weight", l, err)) ||
+            (rc = repack_matrix(&L->w_up, m->n_embd, m->n_ff, k, "ffn_up.weight", l, err)) ||
+            (rc = repack_matrix(&L->w_down, m->n_ff, m->n_embd, k, "ffn_down.weight", l, err)))
+            break;
+    }
+    if (rc == 0)
+        rc = repack_matrix(&m->output, m->n_embd, m->n_vocab, k, "output.weight", -1, err);
+    return rc;
+}
+
+static void free_matrix(ed_matrix_t *mat)
+{
+    free(mat->owned);
+    mat->owned = NULL;
+}
+
 void ed_model_free(ed_model_t *m)
 {
     if (!m)
         return;
+    for (int l = 0; m->layers && l < m->n_layer; l++) {
+        ed_layer_t *L = &m->layers[l];
+        ed_matrix_t *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+            free_matrix(mats[i]);
+    }
+    free_matrix(&m->output);
     free(m->layers);
     m->layers = NULL;
 }

@@ -1,7 +1,8 @@
 /* model.h - the hyper-parameters and weights of a decoder-only transformer
  * of the Llama family (architectures `llama` and `qwen2`), read from an open
- * GGUF file. Weights are pointers into the file's mapping, never copied;
- * every tensor's presence, shape and type is checked at load. The forward
+ * GGUF file. Weights are pointers into the file's mapping, except the
+ * matrices ed_model_repack copies once into the layout the kernels multiply
+ * fastest; every tensor's presence, shape and type is checked at load. The forward
  * pass over these weights is in forward.h, the KV cache in kvcache.h. */
 #ifndef ED_MODEL_MODEL_H
 #define ED_MODEL_MODEL_H
@@ -19,10 +20,12 @@ typedef enum {
 } ed_arch_t;
 
 /* A weight matrix (n_out rows of n_in elements) in any type with quant
- * traits, rows contiguous as GGUF stores them. */
+ * traits, rows contiguous: as GGUF stores them, or in an interleaved layout
+ * of kernels/repack.h after ed_model_repack. */
 typedef struct {
-    const void *data; /* into the GGUF mapping */
+    const void *data; /* into the GGUF mapping, or `owned` */
     int type;         /* ed_type_t */
+    void *owned;      /* the repacked copy (64-byte aligned), freed with the model; NULL: mapped */
 } ed_matrix_t;
 
 typedef struct {
@@ -67,7 +70,16 @@ typedef struct {
  * not run) / ED_EFORMAT (missing key or tensor, wrong shape) / ED_ENOMEM,
  * with `err` naming the key or tensor, what it holds and what was expected. */
 int ed_model_load(ed_model_t *model, const ed_gguf_t *gguf, char err[ED_ERR_LEN]);
-/* Frees what load allocated; accepts a zeroed or half-loaded model. */
+/* Copies every matrix whose type has an interleaved layout (kernels/repack.h)
+ * that `kernels` multiply with a batch kernel into that layout, and releases
+ * the mapped pages it was read from: the same bytes, read once per token
+ * without the per-block float work that keeps the file layout below memory
+ * bandwidth. token_embd stays mapped for its row lookups (a tied output gets
+ * its own copy). Call after ed_model_load, before ed_forward_init; the model
+ * must then be used with these kernels. Returns 0 (also when nothing is
+ * repacked) or ED_ENOMEM with `err` naming the matrix. */
+int ed_model_repack(ed_model_t *model, const ed_kernels_t *kernels, char err[ED_ERR_LEN]);
+/* Frees what load and repack allocated; accepts a zeroed or half-loaded model. */
 void ed_model_free(ed_model_t *model);
 /* "llama", "qwen2". */
 const char *ed_model_arch_name(ed_arch_t arch);

@@ -35,7 +35,8 @@ int ed_run_open(ed_run_t *run, const char *path, int n_threads, int n_ctx, int n
     }
     int rc;
     if ((rc = ed_gguf_open(&run->gguf, path, err)) != 0 ||
-        (rc = ed_model_load(&run->model, run->gguf, err)) != 0)
+        (rc = ed_model_load(&run->model, run->gguf, err)) != 0 ||
+        (rc = ed_model_repack(&run->model, kernels, err)) != 0)
         goto fail;
     if (n_ctx <= 0)
         n_ctx = run->model.n_ctx_train < ED_RUN_DEFAULT_CTX ? run->model.n_ctx_train : ED_RUN_DEFAULT_CTX;

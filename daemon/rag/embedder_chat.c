@@ -1,6 +1,9 @@
 /* embedder_chat.c - the `chat` embedder: the chat model's pooled hidden
  * states behind the embedder vtable, with a forward pass of its own
- * (model/forward.h, hidden_sum) and a mutex around its single run state. */
+ * (model/forward.h, hidden_sum) and a mutex around its single run state.
+ * Its weights stay in the file layout (no ed_model_repack): the mapping's
+ * pages are shared with the engine's, where a repacked copy would double
+ * the model's memory for work that is batch products anyway. */
 #include "rag/embedder_chat.h"
 
 #include "model/forward.h"

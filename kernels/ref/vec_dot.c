@@ -3,6 +3,9 @@
  * block, times the float scales: the specification the SIMD versions in x86/
  * and arm/ are tested against. */
 #include "kernels/quant.h"
+#include "kernels/repack.h"
+
+#include <math.h>
 
 static void dot_f32(int n, float *out, const void *w_row, const void *act_row)
 {
@@ -238,6 +241,51 @@ static void dot_q6_K(int n, float *out, const void *w_row, const void *act_row)
     *out = sum;
 }
 
+/* ------------------------------------------------- interleaved layouts -- */
+
+/* The sum of 8 per-block lanes in the order of a SIMD register's halving
+ * reduction ((0+4) + (2+6)) + ((1+5) + (3+7)), as the x86 kernels sum. */
+static float sum_lanes(const float acc[ED_R8])
+{
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+/* Lane j accumulates block j of every group: the block's exact integer dot
+ * times (weight scale * activation scale), fused. */
+static void dot_q4_0_r8(int n, float *out, const void *w_row, const void *act_row)
+{
+    const ed_group_q4_0_r8_t *w = w_row;
+    const ed_group_q8_0_x8_t *a = act_row;
+    float acc[ED_R8] = {0};
+    for (int g = 0; g < (n / ED_QK + ED_R8 - 1) / ED_R8; g++)
+        for (int j = 0; j < ED_R8; j++) {
+            int sumi = -8 * a[g].sum[j];
+            for (int m = 0; m < ED_QK / 8; m++)
+                for (int i = 0; i < 4; i++) {
+                    uint8_t q = w[g].qs[m][4 * j + i];
+                    sumi += (q & 0xF) * a[g].qs[2 * m][4 * j + i] + (q >> 4) * a[g].qs[2 * m + 1][4 * j + i];
+                }
+            acc[j] = fmaf((float)sumi, ed_fp16_to_fp32(w[g].d[j]) * a[g].d[j], acc[j]);
+        }
+    *out = sum_lanes(acc);
+}
+
+static void dot_q8_0_r8(int n, float *out, const void *w_row, const void *act_row)
+{
+    const ed_group_q8_0_r8_t *w = w_row;
+    const ed_group_q8_0_x8_t *a = act_row;
+    float acc[ED_R8] = {0};
+    for (int g = 0; g < (n / ED_QK + ED_R8 - 1) / ED_R8; g++)
+        for (int j = 0; j < ED_R8; j++) {
+            int sumi = 0;
+            for (int k = 0; k < ED_QK / 4; k++)
+                for (int i = 0; i < 4; i++)
+                    sumi += w[g].qs[k][4 * j + i] * a[g].qs[k][4 * j + i];
+            acc[j] = fmaf((float)sumi, ed_fp16_to_fp32(w[g].d[j]) * a[g].d[j], acc[j]);
+        }
+    *out = sum_lanes(acc);
+}
+
 void ed_vec_dot_table_ref(ed_vec_dot_fn table[ED_TYPE_COUNT])
 {
     table[ED_TYPE_F32] = dot_f32;
@@ -253,4 +301,6 @@ void ed_vec_dot_table_ref(ed_vec_dot_fn table[ED_TYPE_COUNT])
     table[ED_TYPE_Q4_K] = dot_q4_K;
     table[ED_TYPE_Q5_K] = dot_q5_K;
     table[ED_TYPE_Q6_K] = dot_q6_K;
+    table[ED_TYPE_Q4_0_R8] = dot_q4_0_r8;
+    table[ED_TYPE_Q8_0_R8] = dot_q8_0_r8;
 }

@@ -6,9 +6,12 @@
 #define gemm_block_dot(acc, u, s)                                                                  \
     _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
 #include "kernels/x86/gemm_tile.h"
+#include "kernels/x86/gemm_r8.h"
 
 void ed__gemm_table_avx2(ed_gemm_fn table[ED_TYPE_COUNT])
 {
     table[ED_TYPE_Q8_0] = gemm_q8_0;
     table[ED_TYPE_Q4_0] = gemm_q4_0;
+    table[ED_TYPE_Q4_0_R8] = gemm_q4_0_r8;
+    table[ED_TYPE_Q8_0_R8] = gemm_q8_0_r8;
 }

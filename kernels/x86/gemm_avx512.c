@@ -7,9 +7,12 @@
 #define GEMM_Q8_OFFSET 1
 #define gemm_block_dot(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
 #include "kernels/x86/gemm_tile.h"
+#include "kernels/x86/gemm_r8.h"
 
 void ed__gemm_table_avx512(ed_gemm_fn table[ED_TYPE_COUNT])
 {
     table[ED_TYPE_Q8_0] = gemm_q8_0;
     table[ED_TYPE_Q4_0] = gemm_q4_0;
+    table[ED_TYPE_Q4_0_R8] = gemm_q4_0_r8;
+    table[ED_TYPE_Q8_0_R8] = gemm_q8_0_r8;
 }

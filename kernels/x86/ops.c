@@ -269,6 +269,7 @@ void ed__kernels_fill_avx2(ed_kernels_t *k)
     ed__kernels_fill_ref(k);
     ed_vec_dot_table_avx2(k->vec_dot);
     ed__gemm_table_avx2(k->gemm);
+    ed__quantize_table_avx2(k->quantize);
     k->rmsnorm_forward = rmsnorm_forward;
     k->layernorm_forward = layernorm_forward;
     k->softmax_forward = softmax_forward;

@@ -129,7 +129,7 @@ static void check_type(int type, const shape_t *shape)
 static const int weight_types[] = {ED_TYPE_F32,  ED_TYPE_F16,  ED_TYPE_BF16, ED_TYPE_Q4_0,
                                    ED_TYPE_Q4_1, ED_TYPE_Q5_0, ED_TYPE_Q5_1, ED_TYPE_Q8_0,
                                    ED_TYPE_Q2_K, ED_TYPE_Q3_K, ED_TYPE_Q4_K, ED_TYPE_Q5_K,
-                                   ED_TYPE_Q6_K};
+                                   ED_TYPE_Q6_K, ED_TYPE_Q4_0_R8, ED_TYPE_Q8_0_R8};
 
 static void check_all_types(int n_batch)
 {
@@ -137,8 +137,10 @@ static void check_all_types(int n_batch)
         int type = weight_types[t];
         int block = (int)ed_type_info(type)->block_len;
         /* odd block counts; row counts prime, above and below the panel size */
+        /* interleaved layouts: a padded group alone, and whole groups then a padded one */
+        bool grouped = ed_type_info(type)->group > 1;
         shape_t shapes[] = {{block == 1 ? 97 : block * 3, 67, n_batch},
-                            {block == 1 ? 160 : block * (block == ED_QK_K ? 1 : 5), 7, n_batch}};
+                            {block == 1 ? 160 : block * (block == ED_QK_K ? 1 : grouped ? 19 : 5), 7, n_batch}};
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             check_type(type, &shapes[s]);
     }

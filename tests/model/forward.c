@@ -3,6 +3,7 @@
  * positions of a 9-token prompt, three quantizations), batched prompt
  * processing against token-by-token decoding, 1 against 2 threads, and the
  * context-overflow error. */
+#include "kernels/repack.h"
 #include "tests/model/runner.h"
 #include "tests/test.h"
 
@@ -88,6 +89,53 @@ static void check_reference(const char *quant, int min_argmax_agree)
 ED_TEST(q8_0_matches_reference) { check_reference("Q8_0", N_PROMPT - 1); }
 ED_TEST(q4_0_matches_reference) { check_reference("Q4_0", 0); }
 ED_TEST(q4_k_m_matches_reference) { check_reference("Q4_K_M", 0); }
+
+/* ed_model_repack moves q4_0 / q8_0 matrices (not token_embd, which rows
+ * are looked up in) to the interleaved layout when the kernels multiply it,
+ * and the logits stay those of the file layout up to the order of float sums. */
+static void check_repack(const char *quant, int file_type)
+{
+    char path[256], err[ED_ERR_LEN] = "";
+    snprintf(path, sizeof path, MODELS "tiny-llama-%s.gguf", quant);
+    runner_t packed, mapped;
+    ED_REQUIRE(runner_open_with(&packed, path, 2, 32, 0, true) == 0);
+    if (runner_open_with(&mapped, path, 2, 32, 0, false) != 0) {
+        runner_close(&packed);
+        ED_REQUIRE(0);
+    }
+    int layout = ed_repack_type(file_type);
+    bool kernel = packed.kernels->gemm[layout] != NULL;
+    printf("# %s with %s kernels: %s\n", quant, packed.kernels->name,
+           kernel ? "repacked" : "no interleaved kernel, left mapped");
+    ED_CHECK_INT(packed.model.layers[0].wq.type, kernel ? layout : file_type);
+    ED_CHECK_INT(packed.model.layers[1].w_down.type, kernel ? layout : file_type);
+    ED_CHECK(kernel == (packed.model.layers[0].wq.owned != NULL));
+    ED_CHECK_INT(packed.model.token_embd.type, file_type);
+    ED_CHECK_INT(mapped.model.layers[0].wq.type, file_type);
+    size_t n = (size_t)N_PROMPT * (size_t)packed.model.n_vocab;
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    ED_REQUIRE(a && b);
+    ED_CHECK_INT(ed_forward_eval(&packed.fw, prompt, N_PROMPT, a, err), 0);
+    ED_CHECK_INT(ed_forward_eval(&mapped.fw, prompt, N_PROMPT, b, err), 0);
+    double nrms = normalised_rms(a, b, n);
+    int agree = 0;
+    for (int t = 0; t < N_PROMPT; t++)
+        agree += argmax(a + (size_t)t * packed.model.n_vocab, packed.model.n_vocab) ==
+                 argmax(b + (size_t)t * packed.model.n_vocab, packed.model.n_vocab);
+    printf("# %s: rms(repacked - mapped)/std(mapped) = %.2g, argmax agrees on %d/%d rows\n", quant, nrms, agree,
+           N_PROMPT);
+    ED_CHECK(nrms < 1e-4);
+    ED_CHECK_INT(agree, N_PROMPT);
+    free(a), free(b);
+    runner_close(&packed);
+    runner_close(&mapped);
+}
+
+ED_TEST(repack_changes_the_layout_not_the_logits)
+{
+    check_repack("Q4_0", ED_TYPE_Q4_0);
+    check_repack("Q8_0", ED_TYPE_Q8_0);
+}
 
 /* The prompt in one batch, in batches of 4, and one token at a time give
  * the same logits (up to the order of float sums in the products). */
@@ -241,4 +289,4 @@ ED_TEST(load_rejects_an_unknown_architecture)
 }
 
 ED_TEST_MAIN(load_rejects_a_misshapen_tensor, load_rejects_an_unknown_architecture, q8_0_matches_reference, q4_0_matches_reference, q4_k_m_matches_reference,
-             batch_matches_token_by_token, threads_give_same_greedy_tokens, context_overflow_is_an_error)
+             repack_changes_the_layout_not_the_logits, batch_matches_token_by_token, threads_give_same_greedy_tokens, context_overflow_is_an_error)

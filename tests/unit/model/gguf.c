@@ -505,6 +505,7 @@ static void dims_overflow(ed_gguf_buf_t *b)
 static void size_overflow(ed_gguf_buf_t *b) { header(b, 3, 1, 0); info(b, "t", 1, ONE((uint64_t)1 << 62), 0, 0); data(b, 64); }
 static void type_unknown(ed_gguf_buf_t *b) { header(b, 3, 1, 0); info(b, "t", 1, ONE(4), 99, 0); data(b, 64); }
 static void type_iq2(ed_gguf_buf_t *b) { header(b, 3, 1, 0); info(b, "t", 1, ONE(256), 16, 0); data(b, 128); }
+static void type_internal(ed_gguf_buf_t *b) { header(b, 3, 1, 0); info(b, "t", 1, ONE(256), ED_TYPE_Q4_0_R8, 0); data(b, 160); }
 static void type_huge(ed_gguf_buf_t *b) { header(b, 3, 1, 0); info(b, "t", 1, ONE(4), 0x80000000u, 0); data(b, 64); }
 static void not_block_multiple(ed_gguf_buf_t *b)
 {
@@ -599,6 +600,7 @@ static const malformed_t malformed[] = {
     {"dims_overflow", dims_overflow, ED_EOVERFLOW, "tensor 0 (t): ne[1] = 4294967296: the element count overflows 2^63-1"},
     {"size_overflow", size_overflow, ED_EOVERFLOW, "tensor 0 (t): f32 data of 4611686018427387904 elements overflows 64 bits"},
     {"type_unknown", type_unknown, ED_EFORMAT, "tensor 0 (t): type 99 is not a GGML tensor type"},
+    {"type_internal", type_internal, ED_EFORMAT, "tensor 0 (t): type 64 is not a GGML tensor type"},
     {"type_huge", type_huge, ED_EFORMAT, "tensor 0 (t): type 2147483648 is not a GGML tensor type"},
     {"type_iq2", type_iq2, ED_EUNSUPPORTED, "tensor 0 (t): type 16 (iq2_xxs) is not supported"},
     {"not_block_multiple", not_block_multiple, ED_EFORMAT,

@@ -1,0 +1,61 @@
+/* repack.h - the interleaved layouts edged makes at load time for its matrix
+ * kernels. GGUF keeps each block's 32 elements together, so a SIMD dot
+ * product sums one block across all its lanes and must scale and accumulate
+ * in float once per block, a serial chain that bounds a matrix-vector product
+ * far below memory bandwidth. Here 8 consecutive blocks of a row form a group
+ * whose quants are interleaved in 4-element units: lane j of every 32-byte
+ * vector belongs to block j, so integer products of a whole group accumulate
+ * per lane and are scaled once per 8 blocks. Same bytes per block as the file
+ * (rows are padded to whole groups); activations get the matching order. */
+#ifndef ED_KERNELS_REPACK_H
+#define ED_KERNELS_REPACK_H
+
+#include "kernels/quant.h"
+
+#define ED_R8 8 /* blocks per group */
+
+/* q4_0 weights: qs[m][4j + i] holds element 8m + i of block j in its low
+ * nibble and element 8m + 4 + i in its high nibble (levels 0..15, value
+ * d * (level - 8) as in q4_0). Padding blocks are all zero. */
+typedef struct {
+    uint16_t d[ED_R8];              /* fp16 scale of block j */
+    uint8_t qs[ED_QK / 8][4 * ED_R8];
+} ed_group_q4_0_r8_t;
+
+/* q8_0 weights: qs[k][4j + i] = element 4k + i of block j. */
+typedef struct {
+    uint16_t d[ED_R8];              /* fp16 scale of block j */
+    int8_t qs[ED_QK / 4][4 * ED_R8];
+} ed_group_q8_0_r8_t;
+
+/* Activations for both: q8_0 blocks in the q8_0_r8 order, scales widened to
+ * f32, and each block's quant sum (the weights' level offset times it is
+ * the offset's share of the dot product). */
+typedef struct {
+    float d[ED_R8];                 /* block j's scale: the fp16 scale of q8_0, widened */
+    int32_t sum[ED_R8];             /* sum of block j's 32 quants */
+    int8_t qs[ED_QK / 4][4 * ED_R8];
+} ed_group_q8_0_x8_t;
+
+_Static_assert(sizeof(ed_group_q4_0_r8_t) == ED_R8 * sizeof(ed_block_q4_0_t), "q4_0_r8 group size");
+_Static_assert(sizeof(ed_group_q8_0_r8_t) == ED_R8 * sizeof(ed_block_q8_0_t), "q8_0_r8 group size");
+_Static_assert(sizeof(ed_group_q8_0_x8_t) == 320, "q8_0_x8 group size");
+
+/* The interleaved type for weights of `type` (q4_0 -> q4_0_r8, q8_0 ->
+ * q8_0_r8), or -1 when there is none. */
+int ed_repack_type(int type);
+/* Writes n_rows rows of n_in elements from `type` (GGUF layout) to
+ * ed_repack_type(type) at dst (ed_type_row_size bytes per row, padded).
+ * n_in is a multiple of the block length. Rows [row_begin, row_end) only, so
+ * callers can split the work. */
+void ed_repack_rows(int type, const void *src, void *dst, int n_in, int64_t row_begin, int64_t row_end);
+
+/* Conversions of the traits table (quant.c), one row of n elements each. */
+void ed__q4_0_r8_to_float(const void *src, float *dst, int64_t n);
+void ed__q4_0_r8_from_float(const float *src, void *dst, int64_t n);
+void ed__q8_0_r8_to_float(const void *src, float *dst, int64_t n);
+void ed__q8_0_r8_from_float(const float *src, void *dst, int64_t n);
+void ed__q8_0_x8_to_float(const void *src, float *dst, int64_t n);
+void ed__q8_0_x8_from_float(const float *src, void *dst, int64_t n);
+
+#endif

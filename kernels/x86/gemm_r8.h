@@ -1,0 +1,127 @@
+/* x86/gemm_r8.h - the batch products of the interleaved weights of
+ * kernels/repack.h (q4_0_r8, q8_0_r8) against q8_0_x8 activations, shared by
+ * gemm.c (AVX2) and gemm_avx512.c (AVX-512 VNNI) after gemm_tile.h (which
+ * gives gemm_block_dot, GEMM_Q8_OFFSET, fp16 helpers and tile_hsum).
+ * Lane j of every vector is block j of a group of 8, so a group's integer
+ * products accumulate exactly, per lane, and are scaled and added in float
+ * once per group: one fused multiply-add per 8 blocks instead of one per
+ * block. Every output is summed the same way, group by group in one 8-lane
+ * accumulator and reduced by tile_hsum, whatever else is computed beside
+ * it: a row's result is bit for bit the same alone or in any batch. */
+#include "kernels/repack.h"
+
+#define R8_COLS 4 /* activation rows per pass over a weight row */
+
+/* Minus the weights' level offset times each block's activation sum: q4_0
+ * levels are the values + 8; q8_0 goes to the unsigned operand as w + 128
+ * when GEMM_Q8_OFFSET, else it keeps its sign (no offset). */
+static inline __attribute__((always_inline)) __m256i r8_start(int type, const ed_group_q8_0_x8_t *a)
+{
+    __m256i sum = _mm256_loadu_si256((const __m256i *)a->sum);
+    if (type == ED_TYPE_Q4_0_R8)
+        return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 3));
+    if (GEMM_Q8_OFFSET)
+        return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 7));
+    return _mm256_setzero_si256();
+}
+
+/* y[c * y_stride] = dot(weight row, activation row c) for c < cols (a
+ * constant after inlining): each weight group is unpacked once for all cols. */
+static inline __attribute__((always_inline)) void r8_row(int type, int n_groups, const uint8_t *row,
+                                                         const uint8_t *x, size_t x_row_bytes, int cols,
+                                                         float *y, size_t y_stride)
+{
+    __m256 acc[R8_COLS];
+#pragma GCC unroll 4
+    for (int c = 0; c < cols; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int g = 0; g < n_groups; g++) {
+        __m256i v[8]; /* v[k]: elements 4k..4k+3 of block j in lane j */
+        __m256 dw;
+        if (type == ED_TYPE_Q4_0_R8) {
+            const ed_group_q4_0_r8_t *wg = (const ed_group_q4_0_r8_t *)row + g;
+            dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wg->d));
+            const __m256i low = _mm256_set1_epi8(0x0F);
+#pragma GCC unroll 4
+            for (int m = 0; m < 4; m++) {
+                __m256i packed = _mm256_loadu_si256((const __m256i *)wg->qs[m]);
+                v[2 * m] = _mm256_and_si256(packed, low);
+                v[2 * m + 1] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low);
+            }
+        } else {
+            const ed_group_q8_0_r8_t *wg = (const ed_group_q8_0_r8_t *)row + g;
+            dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wg->d));
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                v[k] = _mm256_loadu_si256((const __m256i *)wg->qs[k]);
+                if (GEMM_Q8_OFFSET)
+                    v[k] = _mm256_xor_si256(v[k], _mm256_set1_epi8((char)0x80));
+            }
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++) {
+            const ed_group_q8_0_x8_t *a = (const ed_group_q8_0_x8_t *)(x + (size_t)c * x_row_bytes) + g;
+            __m256i even = r8_start(type, a), odd = _mm256_setzero_si256(); /* two chains */
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k += 2) {
+                __m256i x0 = _mm256_loadu_si256((const __m256i *)a->qs[k]);
+                __m256i x1 = _mm256_loadu_si256((const __m256i *)a->qs[k + 1]);
+                if (type == ED_TYPE_Q4_0_R8 || GEMM_Q8_OFFSET) {
+                    even = gemm_block_dot(even, v[k], x0);
+                    odd = gemm_block_dot(odd, v[k + 1], x1);
+                } else {
+                    even = gemm_block_dot(even, _mm256_sign_epi8(v[k], v[k]), _mm256_sign_epi8(x0, v[k]));
+                    odd = gemm_block_dot(odd, _mm256_sign_epi8(v[k + 1], v[k + 1]),
+                                         _mm256_sign_epi8(x1, v[k + 1]));
+                }
+            }
+            __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(a->d));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(even, odd)), scale, acc[c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < cols; c++)
+        y[(size_t)c * y_stride] = tile_hsum(acc[c]);
+}
+
+static inline __attribute__((always_inline)) void r8_rows(int type, int n_groups, const uint8_t *w,
+                                                          size_t w_row_bytes, int n_rows, const uint8_t *x,
+                                                          size_t x_row_bytes, int cols, float *y,
+                                                          size_t y_stride)
+{
+    for (int r = 0; r < n_rows; r++)
+        r8_row(type, n_groups, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride);
+}
+
+/* Passes of R8_COLS activation rows (they stay in L1) over every weight row
+ * of the chunk (streamed from L2, or from memory for a matrix-vector product). */
+static inline __attribute__((always_inline)) void gemm_r8(int type, int n_blocks, const void *w_v,
+                                                          size_t w_row_bytes, int n_rows, const void *x_v,
+                                                          size_t x_row_bytes, int n_cols, float *y,
+                                                          size_t y_stride)
+{
+    const uint8_t *w = w_v, *x = x_v;
+    int n_groups = (n_blocks + ED_R8 - 1) / ED_R8;
+    for (int c = 0; c < n_cols; c += R8_COLS) {
+        const uint8_t *xc = x + (size_t)c * x_row_bytes;
+        float *yc = y + (size_t)c * y_stride;
+        switch (n_cols - c) { /* constant column counts: the loops unroll */
+        case 1: r8_rows(type, n_groups, w, w_row_bytes, n_rows, xc, x_row_bytes, 1, yc, y_stride); break;
+        case 2: r8_rows(type, n_groups, w, w_row_bytes, n_rows, xc, x_row_bytes, 2, yc, y_stride); break;
+        case 3: r8_rows(type, n_groups, w, w_row_bytes, n_rows, xc, x_row_bytes, 3, yc, y_stride); break;
+        default: r8_rows(type, n_groups, w, w_row_bytes, n_rows, xc, x_row_bytes, R8_COLS, yc, y_stride); break;
+        }
+    }
+}
+
+static void gemm_q4_0_r8(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
+                         size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
+{
+    gemm_r8(ED_TYPE_Q4_0_R8, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
+}
+
+static void gemm_q8_0_r8(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
+                         size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
+{
+    gemm_r8(ED_TYPE_Q8_0_R8, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
+}

@@ -1,0 +1,192 @@
+/* tests/kernels/repack.c - the interleaved layouts of kernels/repack.h:
+ * repacking keeps every weight (dequantized bit for bit as the file layout,
+ * padding zero), quantizing straight to a layout equals repacking the file
+ * type's quantization, the q8_0_x8 activations hold q8_0's values and block
+ * sums, every op table's SIMD quantizer writes the scalar one's bytes (ties
+ * included), and the interleaved dot products agree with the file layout's.
+ * The products themselves are in tests/kernels/matmul.c. */
+#include "kernels/kernels.h"
+#include "kernels/repack.h"
+#include "tests/test.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+static uint64_t rng_state = 99;
+
+static float rng_uniform(float lo, float hi)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return lo + (hi - lo) * (float)((rng_state >> 40) * (1.0 / 16777216.0));
+}
+
+static const int widths[] = {32, 96, 256, 608, 2048}; /* a partial group alone, whole groups, both */
+
+static size_t row_bytes(int type, int n)
+{
+    uint64_t bytes = 0;
+    ED_CHECK_INT(ed_type_row_size(type, (uint64_t)n, &bytes), 0);
+    return (size_t)bytes;
+}
+
+static void check_repack(int file_type)
+{
+    int type = ed_repack_type(file_type);
+    ED_REQUIRE(type >= 0);
+    const ed_quant_traits_t *file = ed_quant_traits(file_type), *packed = ed_quant_traits(type);
+    ED_REQUIRE(file && packed);
+    ED_CHECK_INT(packed->vec_dot_type, ED_TYPE_Q8_0_X8);
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        int n = widths[w], rows = 3;
+        size_t file_row = row_bytes(file_type, n), packed_row = row_bytes(type, n);
+        /* rows are padded to whole groups of 8 blocks, each the file's bytes */
+        ED_CHECK_INT(packed_row, (size_t)((n / ED_QK + ED_R8 - 1) / ED_R8 * ED_R8) * (file_row / (size_t)(n / ED_QK)));
+        float *x = malloc(sizeof(float) * (size_t)n * rows), *a = malloc(sizeof(float) * (size_t)n),
+              *b = malloc(sizeof(float) * (size_t)n);
+        uint8_t *q = malloc(file_row * rows), *r = malloc(packed_row * rows), *direct = malloc(packed_row);
+        ED_REQUIRE(x && a && b && q && r && direct);
+        for (int i = 0; i < n * rows; i++)
+            x[i] = rng_uniform(-3, 3);
+        for (int row = 0; row < rows; row++)
+            file->from_float(x + (size_t)row * n, q + row * file_row, n);
+        memset(r, 0xAA, packed_row * rows);
+        ed_repack_rows(file_type, q, r, n, 0, 1); /* in two calls, as a split would */
+        ed_repack_rows(file_type, q, r, n, 1, rows);
+        for (int row = 0; row < rows; row++) {
+            file->to_float(q + row * file_row, a, n);
+            packed->to_float(r + row * packed_row, b, n);
+            ED_CHECK(memcmp(a, b, sizeof(float) * (size_t)n) == 0);
+            /* quantizing straight to the layout gives the repacked bytes */
+            packed->from_float(x + (size_t)row * n, direct, n);
+            ED_CHECK(memcmp(direct, r + row * packed_row, packed_row) == 0);
+        }
+        /* the last group's missing blocks are zero: scale 0 and quants 0 */
+        int missing = (ED_R8 - n / ED_QK % ED_R8) % ED_R8;
+        size_t group = packed_row / (size_t)((n / ED_QK + ED_R8 - 1) / ED_R8);
+        const uint8_t *last = r + packed_row - group;
+        for (int j = ED_R8 - missing; j < ED_R8; j++) {
+            ED_CHECK(last[2 * j] == 0 && last[2 * j + 1] == 0);
+            for (size_t unit = 0; unit < (group - 2 * ED_R8) / 32; unit++)
+                for (int i = 0; i < 4; i++)
+                    ED_CHECK(last[2 * ED_R8 + 32 * unit + 4 * (size_t)j + (size_t)i] == 0);
+        }
+        free(x), free(a), free(b), free(q), free(r), free(direct);
+    }
+}
+
+ED_TEST(q4_0_repack_keeps_every_weight)
+{
+    check_repack(ED_TYPE_Q4_0);
+}
+
+ED_TEST(q8_0_repack_keeps_every_weight)
+{
+    check_repack(ED_TYPE_Q8_0);
+}
+
+ED_TEST(only_q4_0_and_q8_0_have_a_layout)
+{
+    ED_CHECK_INT(ed_repack_type(ED_TYPE_Q4_K), -1);
+    ED_CHECK_INT(ed_repack_type(ED_TYPE_F16), -1);
+    ED_CHECK_INT(ed_repack_type(ED_TYPE_Q4_0_R8), -1);
+    ED_CHECK_INT(ed_type_from_name("q4_0_r8"), -1); /* not a file type */
+    ED_CHECK_STR(ed_type_info(ED_TYPE_Q4_0_R8)->name, "q4_0_r8");
+}
+
+ED_TEST(x8_activations_hold_q8_0_values_and_sums)
+{
+    const ed_quant_traits_t *q8 = ed_quant_traits(ED_TYPE_Q8_0), *x8 = ed_quant_traits(ED_TYPE_Q8_0_X8);
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        int n = widths[w], n_blocks = n / ED_QK;
+        float x[2048], a[2048], b[2048];
+        ed_block_q8_0_t blocks[64];
+        ed_group_q8_0_x8_t groups[8];
+        for (int i = 0; i < n; i++)
+            x[i] = rng_uniform(-5, 5);
+        q8->from_float(x, blocks, n);
+        x8->from_float(x, groups, n);
+        q8->to_float(blocks, a, n);
+        x8->to_float(groups, b, n);
+        ED_CHECK(memcmp(a, b, sizeof(float) * (size_t)n) == 0);
+        for (int i = 0; i < n_blocks; i++) {
+            int sum = 0;
+            for (int e = 0; e < ED_QK; e++)
+                sum += blocks[i].qs[e];
+            ED_CHECK_INT(groups[i / ED_R8].sum[i % ED_R8], sum);
+            ED_CHECK(groups[i / ED_R8].d[i % ED_R8] == ed_fp16_to_fp32(blocks[i].d));
+        }
+    }
+}
+
+/* Blocks whose scaled values fall exactly halfway: roundf takes them away
+ * from zero, a SIMD round-to-nearest-even would not. */
+static void fill_ties(float *x, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int e = i % ED_QK;
+        x[i] = e == 0 ? 127.0f : (e % 2 ? 1.0f : -1.0f) * ((float)(e % 13) + 0.5f);
+    }
+}
+
+ED_TEST(simd_quantizers_write_the_scalar_bytes)
+{
+    static const int act_types[] = {ED_TYPE_Q8_0, ED_TYPE_Q8_0_X8};
+    enum { N = 2048 + 96 };
+    static float x[N];
+    static uint8_t want[N * 2], got[N * 2];
+    int checked = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 0)
+            fill_ties(x, N);
+        for (int i = 0; pass > 0 && i < N; i++) /* wide and tiny magnitudes, and zero blocks */
+            x[i] = i / ED_QK % 5 == 4 ? 0.0f : rng_uniform(-1, 1) * (pass == 1 ? 1e3f : 1e-3f);
+        for (size_t t = 0; t < sizeof act_types / sizeof act_types[0]; t++) {
+            size_t bytes = row_bytes(act_types[t], N);
+            memset(want, 0x55, bytes);
+            ed_quant_traits(act_types[t])->from_float(x, want, N);
+            for (const char *const *name = ed_kernels_names(); *name; name++) {
+                const ed_kernels_t *k = ed_kernels_by_name(*name);
+                if (!k || !k->quantize[act_types[t]])
+                    continue;
+                memset(got, 0x33, bytes);
+                k->quantize[act_types[t]](x, got, N);
+                if (memcmp(want, got, bytes) != 0)
+                    ED__FAIL("%s %s pass %d: bytes differ from the scalar quantizer", k->name,
+                             ed_type_info(act_types[t])->name, pass);
+                checked++;
+            }
+        }
+    }
+    printf("# %d table/type/pass combinations checked\n", checked);
+}
+
+ED_TEST(interleaved_dots_agree_with_the_file_layout)
+{
+    enum { N = 608 };
+    float x[N], w[N];
+    for (int i = 0; i < N; i++)
+        x[i] = rng_uniform(-2, 2), w[i] = rng_uniform(-1, 1);
+    ed_block_q8_0_t act[N / ED_QK];
+    ed_group_q8_0_x8_t act_x8[3];
+    ed_quant_traits(ED_TYPE_Q8_0)->from_float(x, act, N);
+    ed_quant_traits(ED_TYPE_Q8_0_X8)->from_float(x, act_x8, N);
+    const ed_kernels_t *ref = ed_kernels_by_name("ref");
+    static const int file_types[] = {ED_TYPE_Q4_0, ED_TYPE_Q8_0};
+    for (size_t t = 0; t < 2; t++) {
+        uint8_t file_row[N / ED_QK * 34], packed_row[3 * 272];
+        ed_quant_traits(file_types[t])->from_float(w, file_row, N);
+        ed_repack_rows(file_types[t], file_row, packed_row, N, 0, 1);
+        float file_dot, packed_dot;
+        ref->vec_dot[file_types[t]](N, &file_dot, file_row, act);
+        ref->vec_dot[ed_repack_type(file_types[t])](N, &packed_dot, packed_row, act_x8);
+        printf("# %s: file %.7g, interleaved %.7g\n", ed_type_info(file_types[t])->name, file_dot, packed_dot);
+        ED_CHECK(fabsf(file_dot - packed_dot) <= 1e-5f * (fabsf(file_dot) + 1));
+    }
+}
+
+ED_TEST_MAIN(q4_0_repack_keeps_every_weight, q8_0_repack_keeps_every_weight, only_q4_0_and_q8_0_have_a_layout,
+             x8_activations_hold_q8_0_values_and_sums, simd_quantizers_write_the_scalar_bytes,
+             interleaved_dots_agree_with_the_file_layout)
