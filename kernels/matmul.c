@@ -16,12 +16,14 @@
 
 typedef struct {
     const ed_kernels_t *k;
-    const ed_matmul_t *m;
+    const ed_matmul_t *m;     /* (count) products of the same x */
+    int count;
     const uint8_t *act;       /* (n_batch, act_row_bytes): x in vec_dot_type */
     size_t act_row_bytes;
-    size_t w_row_bytes;
-    int n_blocks;             /* blocks per row */
-    int rows_per_chunk;
+    size_t w_row_bytes[ED_MATMUL_MAX_MANY];
+    int n_blocks[ED_MATMUL_MAX_MANY];       /* blocks per weight row */
+    int rows_per_chunk[ED_MATMUL_MAX_MANY];
+    int first_chunk[ED_MATMUL_MAX_MANY + 1]; /* product i owns chunks [first_chunk[i], first_chunk[i + 1]) */
     ed_from_float_fn quantize; /* NULL when the activations stay f32 */
     uint8_t *scratch;
 } matmul_job_t;
@@ -44,36 +46,39 @@ static void quantize_chunk(void *arg, int chunk, int thread)
 
 /* Rows [begin, end) of y for activation rows [col_begin, col_end), one dot
  * product at a time: the path of types without a micro-kernel. */
-static void dot_tile(const matmul_job_t *job, int begin, int end, int col_begin, int col_end)
+static void dot_tile(const matmul_job_t *job, const ed_matmul_t *m, size_t w_row_bytes, int begin, int end,
+                     int col_begin, int col_end)
 {
-    const ed_matmul_t *m = job->m;
     ed_vec_dot_fn dot = job->k->vec_dot[m->w_type];
     const uint8_t *w = m->w;
     for (int col = col_begin; col < col_end; col++) {
         const uint8_t *act = job->act + (size_t)col * job->act_row_bytes;
         float *y = m->y + (size_t)col * m->n_out;
         for (int row = begin; row < end; row++)
-            dot(m->n_in, &y[row], w + (size_t)row * job->w_row_bytes, act);
+            dot(m->n_in, &y[row], w + (size_t)row * w_row_bytes, act);
     }
 }
 
 static void product_chunk(void *arg, int chunk, int thread)
 {
     const matmul_job_t *job = arg;
-    const ed_matmul_t *m = job->m;
+    int i = 0;
+    while (chunk >= job->first_chunk[i + 1])
+        i++;
+    const ed_matmul_t *m = &job->m[i];
+    size_t w_row_bytes = job->w_row_bytes[i];
     ed_gemm_fn gemm = job->k->gemm[m->w_type];
     (void)thread;
-    int begin = chunk * job->rows_per_chunk;
-    int end = min_int(begin + job->rows_per_chunk, m->n_out);
+    int begin = (chunk - job->first_chunk[i]) * job->rows_per_chunk[i];
+    int end = min_int(begin + job->rows_per_chunk[i], m->n_out);
     for (int col = 0; col < m->n_batch; col += ED_MATMUL_PANEL_COLS) {
         int col_end = min_int(col + ED_MATMUL_PANEL_COLS, m->n_batch);
         if (gemm)
-            gemm(job->n_blocks, (const uint8_t *)m->w + (size_t)begin * job->w_row_bytes,
-                 job->w_row_bytes, end - begin, job->act + (size_t)col * job->act_row_bytes,
-                 job->act_row_bytes, col_end - col, m->y + (size_t)col * m->n_out + begin,
-                 (size_t)m->n_out);
+            gemm(job->n_blocks[i], (const uint8_t *)m->w + (size_t)begin * w_row_bytes, w_row_bytes, end - begin,
+                 job->act + (size_t)col * job->act_row_bytes, job->act_row_bytes, col_end - col,
+                 m->y + (size_t)col * m->n_out + begin, (size_t)m->n_out);
         else
-            dot_tile(job, begin, end, col, col_end);
+            dot_tile(job, m, w_row_bytes, begin, end, col, col_end);
     }
 }
 
@@ -87,22 +92,39 @@ size_t ed_matmul_scratch_size(int w_type, int n_in, int n_batch)
     return (size_t)row_bytes * (size_t)n_batch;
 }
 
-int ed_matmul_forward(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_t prio,
-                      const ed_matmul_t *m, void *scratch, size_t scratch_size)
+int ed_matmul_forward_many(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_t prio, const ed_matmul_t *ms,
+                           int count, void *scratch, size_t scratch_size)
 {
-    const ed_quant_traits_t *traits = ed_quant_traits(m->w_type);
-    const ed_type_info_t *info = ed_type_info(m->w_type);
-    uint64_t w_row_bytes = 0, act_row_bytes = (uint64_t)m->n_in * sizeof(float);
-    if (!traits || !info || !k->vec_dot[m->w_type] || m->n_in <= 0 || m->n_out <= 0 ||
-        m->n_batch <= 0 || ed_type_row_size(m->w_type, (uint64_t)m->n_in, &w_row_bytes) != 0)
+    if (count < 1 || count > ED_MATMUL_MAX_MANY)
         return ED_EINVAL;
-    matmul_job_t job = {
-        .k = k,
-        .m = m,
-        .act = (const uint8_t *)m->x,
-        .w_row_bytes = (size_t)w_row_bytes,
-        .n_blocks = m->n_in / (int)info->block_len,
-    };
+    const ed_quant_traits_t *traits = ed_quant_traits(ms[0].w_type);
+    matmul_job_t job = {.k = k, .m = ms, .count = count, .act = (const uint8_t *)ms[0].x};
+    int n_threads = ed_pool_n_threads(pool);
+    for (int i = 0; i < count; i++) {
+        const ed_matmul_t *m = &ms[i];
+        const ed_quant_traits_t *t = ed_quant_traits(m->w_type);
+        const ed_type_info_t *info = ed_type_info(m->w_type);
+        uint64_t w_row_bytes = 0;
+        if (!traits || !t || !info || t->vec_dot_type != traits->vec_dot_type || !k->vec_dot[m->w_type] ||
+            m->n_in <= 0 || m->n_out <= 0 || m->n_batch <= 0 || m->x != ms[0].x || m->n_in != ms[0].n_in ||
+            m->n_batch != ms[0].n_batch || ed_type_row_size(m->w_type, (uint64_t)m->n_in, &w_row_bytes) != 0)
+            return ED_EINVAL;
+        job.w_row_bytes[i] = (size_t)w_row_bytes;
+        job.n_blocks[i] = m->n_in / (int)info->block_len;
+        if (m->n_batch <= ED_MATMUL_FEW_ROWS) {
+            int n_chunks = n_threads * ED_MATMUL_CHUNKS_PER_THREAD;
+            job.rows_per_chunk[i] = (m->n_out + n_chunks - 1) / n_chunks;
+            if (job.rows_per_chunk[i] < 16)
+                job.rows_per_chunk[i] = 16;
+        } else {
+            job.rows_per_chunk[i] = ED_MATMUL_PANEL_ROWS;
+            while (job.rows_per_chunk[i] > 8 && m->n_out / job.rows_per_chunk[i] < 2 * n_threads)
+                job.rows_per_chunk[i] /= 2;
+        }
+        job.first_chunk[i + 1] = job.first_chunk[i] + (m->n_out + job.rows_per_chunk[i] - 1) / job.rows_per_chunk[i];
+    }
+    const ed_matmul_t *m = &ms[0];
+    uint64_t act_row_bytes = (uint64_t)m->n_in * sizeof(float);
     if (traits->vec_dot_type != ED_TYPE_F32) {
         const ed_quant_traits_t *act_traits = ed_quant_traits(traits->vec_dot_type);
         if (!act_traits || ed_type_row_size(traits->vec_dot_type, (uint64_t)m->n_in, &act_row_bytes) != 0 ||
@@ -114,23 +136,17 @@ int ed_matmul_forward(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_t pri
     }
     job.act_row_bytes = (size_t)act_row_bytes;
 
-    int n_threads = ed_pool_n_threads(pool);
     if (job.quantize && m->n_batch <= ED_MATMUL_QUANT_ROWS) /* one chunk: not worth waking the pool */
         quantize_chunk(&job, 0, 0);
     else if (job.quantize)
         ed_pool_run(pool, prio, (m->n_batch + ED_MATMUL_QUANT_ROWS - 1) / ED_MATMUL_QUANT_ROWS,
                     quantize_chunk, &job);
-    if (m->n_batch <= ED_MATMUL_FEW_ROWS) {
-        int n_chunks = n_threads * ED_MATMUL_CHUNKS_PER_THREAD;
-        job.rows_per_chunk = (m->n_out + n_chunks - 1) / n_chunks;
-        if (job.rows_per_chunk < 16)
-            job.rows_per_chunk = 16;
-    } else {
-        job.rows_per_chunk = ED_MATMUL_PANEL_ROWS;
-        while (job.rows_per_chunk > 8 && m->n_out / job.rows_per_chunk < 2 * n_threads)
-            job.rows_per_chunk /= 2;
-    }
-    ed_pool_run(pool, prio, (m->n_out + job.rows_per_chunk - 1) / job.rows_per_chunk, product_chunk,
-                &job);
+    ed_pool_run(pool, prio, job.first_chunk[count], product_chunk, &job);
     return 0;
+}
+
+int ed_matmul_forward(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_t prio,
+                      const ed_matmul_t *m, void *scratch, size_t scratch_size)
+{
+    return ed_matmul_forward_many(k, pool, prio, m, 1, scratch, scratch_size);
 }

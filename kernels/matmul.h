@@ -32,4 +32,15 @@ size_t ed_matmul_scratch_size(int w_type, int n_in, int n_batch);
 int ed_matmul_forward(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_t prio,
                       const ed_matmul_t *m, void *scratch, size_t scratch_size);
 
+#define ED_MATMUL_MAX_MANY 3 /* products of one input in one pass: q, k and v */
+
+/* ms[0..count) of the same x (same pointer, n_in and n_batch) and weight
+ * types of the same vec_dot_type: x is quantized once and every product's
+ * chunks go to the pool in one run (a decode step's q/k/v or gate/up
+ * products are too short to pay for a wake-up each). Each product gives
+ * what ed_matmul_forward gives it alone. ED_EINVAL also when the products
+ * do not share their input. */
+int ed_matmul_forward_many(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_t prio,
+                           const ed_matmul_t *ms, int count, void *scratch, size_t scratch_size);
+
 #endif

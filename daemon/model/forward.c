@@ -164,6 +164,29 @@ static int matmul(ed_forward_t *f, const ed_matrix_t *w, const float *x, int n_i
     return ed_matmul_forward(f->kernels, f->pool, ED_POOL_HIGH, &m, f->mm_scratch, f->mm_scratch_size);
 }
 
+/* y_i (n, n_out_i) = x (n, n_in) w_i^T for count products of the same x:
+ * one pass over the pool when the weights want the same activation format,
+ * else one after the other. */
+static int matmul_many(ed_forward_t *f, const ed_matrix_t *const *w, const float *x, int n_in, float *const *y,
+                       const int *n_out, int count, int n)
+{
+    ed_matmul_t ms[ED_MATMUL_MAX_MANY];
+    bool shared = true;
+    for (int i = 0; i < count; i++) {
+        ms[i] = (ed_matmul_t){
+            .w = w[i]->data, .w_type = w[i]->type, .n_in = n_in, .n_out = n_out[i], .x = x, .y = y[i], .n_batch = n,
+        };
+        shared = shared && ed_quant_traits(w[i]->type)->vec_dot_type == ed_quant_traits(w[0]->type)->vec_dot_type;
+    }
+    if (shared)
+        return ed_matmul_forward_many(f->kernels, f->pool, ED_POOL_HIGH, ms, count, f->mm_scratch,
+                                      f->mm_scratch_size);
+    int rc = 0;
+    for (int i = 0; i < count && rc == 0; i++)
+        rc = ed_matmul_forward(f->kernels, f->pool, ED_POOL_HIGH, &ms[i], f->mm_scratch, f->mm_scratch_size);
+    return rc;
+}
+
 static void rmsnorm_rows(ed_forward_t *f, float *out, const float *x, const float *weight, int n)
 {
     int dim = f->model->n_embd;
@@ -218,9 +241,10 @@ static int block(ed_forward_t *f, int l, int n)
 
     /* attention: qkv = norm(x) W^T (+ b), RoPE on q and k, k and v into the cache */
     rmsnorm_rows(f, f->xb, f->x, L->attn_norm, n);
-    if ((rc = matmul(f, &L->wq, f->xb, m->n_embd, f->q, m->q_dim, n)) ||
-        (rc = matmul(f, &L->wk, f->xb, m->n_embd, f->k, m->kv_dim, n)) ||
-        (rc = matmul(f, &L->wv, f->xb, m->n_embd, f->v, m->kv_dim, n)))
+    const ed_matrix_t *qkv[] = {&L->wq, &L->wk, &L->wv};
+    float *qkv_out[] = {f->q, f->k, f->v};
+    const int qkv_dims[] = {m->q_dim, m->kv_dim, m->kv_dim};
+    if ((rc = matmul_many(f, qkv, f->xb, m->n_embd, qkv_out, qkv_dims, 3, n)) != 0)
         return rc;
     add_bias_rows(f, f->q, L->bq, m->q_dim, n);
     add_bias_rows(f, f->k, L->bk, m->kv_dim, n);
@@ -245,8 +269,10 @@ static int block(ed_forward_t *f, int l, int n)
 
     /* feed-forward: x += (silu(norm(x) Wg^T) * norm(x) Wu^T) Wd^T */
     rmsnorm_rows(f, f->xb, f->x, L->ffn_norm, n);
-    if ((rc = matmul(f, &L->w_gate, f->xb, m->n_embd, f->hb, m->n_ff, n)) ||
-        (rc = matmul(f, &L->w_up, f->xb, m->n_embd, f->hb2, m->n_ff, n)))
+    const ed_matrix_t *gate_up[] = {&L->w_gate, &L->w_up};
+    float *gate_up_out[] = {f->hb, f->hb2};
+    const int ff_dims[] = {m->n_ff, m->n_ff};
+    if ((rc = matmul_many(f, gate_up, f->xb, m->n_embd, gate_up_out, ff_dims, 2, n)) != 0)
         return rc;
     k->swiglu_forward(f->hb, f->hb, f->hb2, n * m->n_ff);
     if ((rc = matmul(f, &L->w_down, f->hb, m->n_ff, f->xb2, m->n_embd, n)) != 0)

@@ -167,6 +167,85 @@ ED_TEST(matmul_large_batch_every_type)
     check_all_types(71); /* more than one panel, not a multiple of the tile */
 }
 
+/* Products sharing their input in one pass give, bit for bit, what each
+ * gives alone (the q/k/v and gate/up products of a layer); products that do
+ * not share it are refused. */
+ED_TEST(many_products_of_one_input)
+{
+    enum { N_IN = 608, N_BATCH = 3 };
+    /* each set shares one activation format: q8_0_x8, q8_K, q8_0 */
+    static const int types[][3] = {{ED_TYPE_Q4_0_R8, ED_TYPE_Q8_0_R8, ED_TYPE_Q4_0_R8},
+                                   {ED_TYPE_Q4_K, ED_TYPE_Q6_K, ED_TYPE_Q4_K},
+                                   {ED_TYPE_Q4_0, ED_TYPE_Q8_0, ED_TYPE_Q4_0}};
+    static const int n_out[3] = {67, 16, 33};
+    static float x[N_BATCH * N_IN], w_f[67 * N_IN];
+    for (int i = 0; i < N_BATCH * N_IN; i++)
+        x[i] = rng_uniform(-2, 2);
+    for (int i = 0; i < 67 * N_IN; i++)
+        w_f[i] = rng_uniform(-1, 1);
+    char err[ED_ERR_LEN];
+    ed_pool_t *pool = NULL;
+    ED_REQUIRE(ed_pool_open(&pool, 2, err) == 0);
+    size_t scratch_size = ed_matmul_scratch_size(ED_TYPE_Q8_0, N_IN + 256, N_BATCH) * 2;
+    void *scratch = malloc(scratch_size);
+    ED_REQUIRE(scratch);
+    for (int set = 0; set < 3; set++) {
+        int n_in = types[set][0] == ED_TYPE_Q4_K ? 512 : N_IN;
+        ed_matmul_t ms[3];
+        uint8_t *w[3];
+        float *y_many[3], *y_one[3];
+        for (int i = 0; i < 3; i++) {
+            uint64_t row = 0;
+            ED_REQUIRE(ed_type_row_size(types[set][i], (uint64_t)n_in, &row) == 0);
+            w[i] = malloc(row * (size_t)n_out[i]);
+            y_many[i] = malloc(sizeof(float) * (size_t)n_out[i] * N_BATCH);
+            y_one[i] = malloc(sizeof(float) * (size_t)n_out[i] * N_BATCH);
+            ED_REQUIRE(w[i] && y_many[i] && y_one[i]);
+            for (int r = 0; r < n_out[i]; r++)
+                ed_quant_traits(types[set][i])->from_float(w_f + (size_t)r * n_in, w[i] + r * row, n_in);
+            ms[i] = (ed_matmul_t){w[i], types[set][i], n_in, n_out[i], x, y_many[i], N_BATCH};
+        }
+        for (const char *const *name = ed_kernels_names(); *name; name++) {
+            const ed_kernels_t *k = ed_kernels_by_name(*name);
+            if (!k)
+                continue;
+            for (int n_batch = 1; n_batch <= N_BATCH; n_batch += N_BATCH - 1) {
+                for (int i = 0; i < 3; i++)
+                    ms[i].n_batch = n_batch;
+                ED_CHECK_INT(ed_matmul_forward_many(k, pool, ED_POOL_HIGH, ms, 3, scratch, scratch_size), 0);
+                for (int i = 0; i < 3; i++) {
+                    ed_matmul_t one = ms[i];
+                    one.y = y_one[i];
+                    ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &one, scratch, scratch_size), 0);
+                    if (memcmp(y_one[i], y_many[i], sizeof(float) * (size_t)n_out[i] * (size_t)n_batch) != 0)
+                        ED__FAIL("%s %s: product %d of a shared pass differs from it alone", k->name,
+                                 ed_type_info(types[set][i])->name, i);
+                }
+            }
+        }
+        ed_matmul_t bad[3] = {ms[0], ms[1], ms[2]};
+        const ed_kernels_t *k = ed_kernels_select(NULL);
+        bad[1].x = x + N_IN; /* another input */
+        ED_CHECK_INT(ed_matmul_forward_many(k, pool, ED_POOL_HIGH, bad, 3, scratch, scratch_size), ED_EINVAL);
+        bad[1] = ms[1];
+        bad[2].n_batch = 1;
+        ED_CHECK_INT(ed_matmul_forward_many(k, pool, ED_POOL_HIGH, bad, 3, scratch, scratch_size), ED_EINVAL);
+        ED_CHECK_INT(ed_matmul_forward_many(k, pool, ED_POOL_HIGH, ms, 0, scratch, scratch_size), ED_EINVAL);
+        ED_CHECK_INT(ed_matmul_forward_many(k, pool, ED_POOL_HIGH, ms, ED_MATMUL_MAX_MANY + 1, scratch, scratch_size),
+                     ED_EINVAL);
+        for (int i = 0; i < 3; i++)
+            free(w[i]), free(y_many[i]), free(y_one[i]);
+    }
+    /* weights wanting different activation formats cannot share a pass */
+    static uint8_t w4[16 * 8 * 18], wk[16 * 144];
+    static float y[64];
+    ed_matmul_t mixed[2] = {{w4, ED_TYPE_Q4_0, 256, 16, x, y, 1}, {wk, ED_TYPE_Q4_K, 256, 16, x, y + 16, 1}};
+    ED_CHECK_INT(ed_matmul_forward_many(ed_kernels_select(NULL), pool, ED_POOL_HIGH, mixed, 2, scratch, scratch_size),
+                 ED_EINVAL);
+    free(scratch);
+    ed_pool_close(pool);
+}
+
 ED_TEST(rejects_bad_arguments)
 {
     const ed_kernels_t *k = ed_kernels_select("ref");
@@ -191,4 +270,4 @@ ED_TEST(rejects_bad_arguments)
 }
 
 ED_TEST_MAIN(matvec_every_type, matmul_few_rows_every_type, matmul_small_batch_every_type, matmul_large_batch_every_type,
-             rejects_bad_arguments)
+             many_products_of_one_input, rejects_bad_arguments)
