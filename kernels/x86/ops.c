@@ -206,39 +206,75 @@ static inline __m256 load_f16(const uint16_t *p)
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 }
 
+/* The 4 dot products of q with k rows t..t+3 (dims i < dim8, a multiple of
+ * 8): four independent chains, reduced together. */
+static inline __m128 dot4_f16(const float *q, const uint16_t *k, size_t stride, int dim8)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (int i = 0; i < dim8; i += 8) {
+        __m256 qv = _mm256_loadu_ps(q + i);
+        a0 = _mm256_fmadd_ps(qv, load_f16(k + i), a0);
+        a1 = _mm256_fmadd_ps(qv, load_f16(k + stride + i), a1);
+        a2 = _mm256_fmadd_ps(qv, load_f16(k + 2 * stride + i), a2);
+        a3 = _mm256_fmadd_ps(qv, load_f16(k + 3 * stride + i), a3);
+    }
+    __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+/* Per head: the scores four cached positions at a time, softmax, then the
+ * weighted sum of v rows with 64 output dims in registers across all
+ * positions (one position at a time would be a chain of dependent FMAs). */
 static void attention_forward(float *out, const float *q, const uint16_t *k, const uint16_t *v,
                               const ed_attention_t *shape, int head_begin, int head_end,
                               float *scratch)
 {
-    int head_dim = shape->head_dim, group = shape->n_head / shape->n_kv_head;
+    int head_dim = shape->head_dim, group = shape->n_head / shape->n_kv_head, dim8 = head_dim / 8 * 8;
+    size_t stride = shape->kv_row_stride;
     for (int h = head_begin; h < head_end; h++) {
         const float *q_head = q + (size_t)h * head_dim;
         size_t kv_offset = (size_t)(h / group) * head_dim;
-        for (int t = 0; t < shape->n_kv; t++) {
-            const uint16_t *k_row = k + (size_t)t * shape->kv_row_stride + kv_offset;
+        int t = 0;
+        for (; t + 4 <= shape->n_kv; t += 4)
+            _mm_storeu_ps(scratch + t, dot4_f16(q_head, k + (size_t)t * stride + kv_offset, stride, dim8));
+        for (; t < shape->n_kv; t++) {
+            const uint16_t *k_row = k + (size_t)t * stride + kv_offset;
             __m256 acc = _mm256_setzero_ps();
-            int i = 0;
-            for (; i + 8 <= head_dim; i += 8)
+            for (int i = 0; i < dim8; i += 8)
                 acc = _mm256_fmadd_ps(_mm256_loadu_ps(q_head + i), load_f16(k_row + i), acc);
-            float dot = hsum_ps(acc);
-            for (; i < head_dim; i++)
-                dot += q_head[i] * ed_fp16_to_fp32(k_row[i]);
-            scratch[t] = dot;
+            scratch[t] = hsum_ps(acc);
         }
+        for (t = 0; t < shape->n_kv && dim8 < head_dim; t++)
+            for (int i = dim8; i < head_dim; i++)
+                scratch[t] += q_head[i] * ed_fp16_to_fp32(k[(size_t)t * stride + kv_offset + i]);
         softmax_forward(scratch, shape->n_kv, shape->scale, shape->n_kv);
         float *out_head = out + (size_t)h * head_dim;
         int i = 0;
+        for (; i + 64 <= head_dim; i += 64) {
+            __m256 acc[8];
+            for (int j = 0; j < 8; j++)
+                acc[j] = _mm256_setzero_ps();
+            for (t = 0; t < shape->n_kv; t++) {
+                __m256 p = _mm256_set1_ps(scratch[t]);
+                const uint16_t *v_row = v + (size_t)t * stride + kv_offset + i;
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++)
+                    acc[j] = _mm256_fmadd_ps(p, load_f16(v_row + 8 * j), acc[j]);
+            }
+            for (int j = 0; j < 8; j++)
+                _mm256_storeu_ps(out_head + i + 8 * j, acc[j]);
+        }
         for (; i + 8 <= head_dim; i += 8) {
             __m256 acc = _mm256_setzero_ps();
-            for (int t = 0; t < shape->n_kv; t++)
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(scratch[t]),
-                                      load_f16(v + (size_t)t * shape->kv_row_stride + kv_offset + i), acc);
+            for (t = 0; t < shape->n_kv; t++)
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(scratch[t]), load_f16(v + (size_t)t * stride + kv_offset + i),
+                                      acc);
             _mm256_storeu_ps(out_head + i, acc);
         }
         for (; i < head_dim; i++) {
             float sum = 0;
-            for (int t = 0; t < shape->n_kv; t++)
-                sum += scratch[t] * ed_fp16_to_fp32(v[(size_t)t * shape->kv_row_stride + kv_offset + i]);
+            for (t = 0; t < shape->n_kv; t++)
+                sum += scratch[t] * ed_fp16_to_fp32(v[(size_t)t * stride + kv_offset + i]);
             out_head[i] = sum;
         }
     }

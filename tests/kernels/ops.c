@@ -226,27 +226,31 @@ static void fill_f16(uint16_t *x, int n)
         x[i] = ed_fp32_to_fp16(rng_uniform(-1, 1));
 }
 
+/* Head sizes through every path of the SIMD versions: 64-dim register
+ * blocks, 8-dim chunks and a scalar tail (136 = 2 x 64 + 8; 68 = 64 + 4). */
 ED_TEST(attention_matches_ref)
 {
-    enum { N_HEAD = 6, N_KV_HEAD = 2, HEAD_DIM = 68, MAX_KV = 75 };
-    static uint16_t k[MAX_KV * (N_KV_HEAD * HEAD_DIM + 4)], v[MAX_KV * (N_KV_HEAD * HEAD_DIM + 4)];
-    static float q[N_HEAD * HEAD_DIM], scratch[MAX_KV];
-    static const int n_kvs[] = {1, 2, 9, 33, 75};
+    enum { N_HEAD = 6, N_KV_HEAD = 2, MAX_DIM = 136, MAX_KV = 75 };
+    static uint16_t k[MAX_KV * (N_KV_HEAD * MAX_DIM + 4)], v[MAX_KV * (N_KV_HEAD * MAX_DIM + 4)];
+    static float q[N_HEAD * MAX_DIM], scratch[MAX_KV];
+    static const int n_kvs[] = {1, 2, 9, 33, 75}, head_dims[] = {68, 136};
     FOR_EACH_ARCH("attention_forward", 1e-5, {
-        for (size_t i = 0; i < sizeof n_kvs / sizeof n_kvs[0]; i++) {
-            ed_attention_t shape = {N_HEAD, N_KV_HEAD, HEAD_DIM, n_kvs[i],
-                                    N_KV_HEAD * HEAD_DIM + 4, 1.0f / sqrtf(HEAD_DIM)};
-            fill_f16(k, (int)(sizeof k / sizeof k[0]));
-            fill_f16(v, (int)(sizeof v / sizeof v[0]));
-            fill(q, N_HEAD * HEAD_DIM, -3, 3);
-            memset(out_a, 0, sizeof(float) * N_HEAD * HEAD_DIM);
-            memset(out_r, 0, sizeof(float) * N_HEAD * HEAD_DIM);
-            arch->attention_forward(out_a, q, k, v, &shape, 1, N_HEAD, scratch);
-            ref->attention_forward(out_r, q, k, v, &shape, 1, N_HEAD, scratch);
-            keep_max(&maxdiff, rel_diff(out_a, out_r, N_HEAD * HEAD_DIM));
-            for (int j = 0; j < HEAD_DIM; j++) /* head 0 was outside the range */
-                ED_CHECK(out_a[j] == 0.0f && out_r[j] == 0.0f);
-        }
+        for (size_t d = 0; d < sizeof head_dims / sizeof head_dims[0]; d++)
+            for (size_t i = 0; i < sizeof n_kvs / sizeof n_kvs[0]; i++) {
+                int head_dim = head_dims[d];
+                ed_attention_t shape = {N_HEAD, N_KV_HEAD, head_dim, n_kvs[i],
+                                        (size_t)N_KV_HEAD * head_dim + 4, 1.0f / sqrtf((float)head_dim)};
+                fill_f16(k, (int)(sizeof k / sizeof k[0]));
+                fill_f16(v, (int)(sizeof v / sizeof v[0]));
+                fill(q, N_HEAD * head_dim, -3, 3);
+                memset(out_a, 0, sizeof(float) * N_HEAD * head_dim);
+                memset(out_r, 0, sizeof(float) * N_HEAD * head_dim);
+                arch->attention_forward(out_a, q, k, v, &shape, 1, N_HEAD, scratch);
+                ref->attention_forward(out_r, q, k, v, &shape, 1, N_HEAD, scratch);
+                keep_max(&maxdiff, rel_diff(out_a, out_r, N_HEAD * head_dim));
+                for (int j = 0; j < head_dim; j++) /* head 0 was outside the range */
+                    ED_CHECK(out_a[j] == 0.0f && out_r[j] == 0.0f);
+            }
     });
 }
 
