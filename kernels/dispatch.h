@@ -17,6 +17,7 @@ void ed__quantize_table_avx2(ed_from_float_fn table[ED_TYPE_COUNT]); /* kernels/
 void ed__kernels_fill_neon(ed_kernels_t *k);                       /* kernels/arm/ops.c */
 void ed__gemm_table_neon(ed_gemm_fn table[ED_TYPE_COUNT]);         /* kernels/arm/gemm.c */
 void ed__gemm_table_neon_dotprod(ed_gemm_fn table[ED_TYPE_COUNT]); /* kernels/arm/gemm_dotprod.c */
+void ed__quantize_table_neon(ed_from_float_fn table[ED_TYPE_COUNT]); /* kernels/arm/quantize.c */
 #endif
 
 #endif

@@ -245,6 +245,7 @@ void ed__kernels_fill_neon(ed_kernels_t *k)
     ed__kernels_fill_ref(k);
     ed_vec_dot_table_neon(k->vec_dot);
     ed__gemm_table_neon(k->gemm);
+    ed__quantize_table_neon(k->quantize);
     k->rmsnorm_forward = rmsnorm_forward;
     k->layernorm_forward = layernorm_forward;
     k->softmax_forward = softmax_forward;

@@ -1,0 +1,100 @@
+/* arm/gemm_r8.h - the batch products of the interleaved weights of
+ * kernels/repack.h (q4_0_r8, q8_0_r8) against q8_0_x8 activations, shared by
+ * gemm.c (plain NEON, Pi 4) and gemm_dotprod.c (SDOT, Pi 5). The includer
+ * defines r8_sums_t, the integer sums in progress of one activation row
+ * against 16-byte halves of a group's vectors, and
+ *   r8_sums_init(s)                  no products yet
+ *   r8_sums_add(type, cols, s, k, w, x)  adds the products of vector k (k = 0..7 in order)
+ *   r8_sums_get(type, cols, s)       the sum of each 4-byte unit over k, unit j in lane j
+ * (cols: the activation rows of the pass, for the includer's choice of chains).
+ * A 32-byte vector of the layout is two 16-byte halves here (blocks 0-3 and
+ * 4-7): a group's integer products accumulate exactly per lane and are
+ * scaled and added in float once per group, one fused multiply-add per half.
+ * Every output is summed the same way, group by group in two 4-lane
+ * accumulators and reduced as the reference's sum_lanes, whatever else is
+ * computed beside it: a row's result is bit for bit the same alone or in
+ * any batch (and the same as the reference dot product's). */
+#include "kernels/dispatch.h"
+#include "kernels/repack.h"
+
+#include <arm_neon.h>
+
+#define R8_COLS 4 /* activation rows per pass over a weight row */
+
+/* The fp16 scales of a weight group's 8 blocks, widened: blocks 0-3, 4-7. */
+static inline __attribute__((always_inline)) void r8_scales(const uint16_t d[ED_R8], float32x4_t *low,
+                                                            float32x4_t *high)
+{
+    float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(d));
+    *low = vcvt_f32_f16(vget_low_f16(h));
+    *high = vcvt_high_f32_f16(h);
+}
+
+/* ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)): ref/vec_dot.c's sum_lanes. */
+static inline float r8_hsum(float32x4_t low, float32x4_t high)
+{
+    float32x4_t s = vaddq_f32(low, high);
+    float32x2_t t = vadd_f32(vget_low_f32(s), vget_high_f32(s));
+    return vpadds_f32(t);
+}
+
+/* y[c * y_stride] = dot(weight row, activation row c) for c < cols (a
+ * constant after inlining). A group is two independent halves (blocks 0-3,
+ * 4-7), done one after the other; within a half, k runs outside the
+ * activation rows: each weight vector is unpacked once and used by every
+ * row, and only the rows' integer sums of that half stay live. */
+static inline __attribute__((always_inline)) void r8_row(int type, int n_groups, const uint8_t *row,
+                                                         const uint8_t *x, size_t x_row_bytes, int cols,
+                                                         float *y, size_t y_stride)
+{
+    float32x4_t acc[R8_COLS][2]; /* [c][half]: lane j is block 4 half + j of every group */
+#pragma GCC unroll 4
+    for (int c = 0; c < cols; c++)
+        acc[c][0] = acc[c][1] = vdupq_n_f32(0.0f);
+    size_t group_bytes = type == ED_TYPE_Q4_0_R8 ? sizeof(ed_group_q4_0_r8_t) : sizeof(ed_group_q8_0_r8_t);
+    for (int g = 0; g < n_groups; g++) {
+        const ed_group_q4_0_r8_t *w4 = (const ed_group_q4_0_r8_t *)(row + group_bytes * g);
+        const ed_group_q8_0_r8_t *w8 = (const ed_group_q8_0_r8_t *)(row + group_bytes * g);
+        float32x4_t dw[2];
+        r8_scales(type == ED_TYPE_Q4_0_R8 ? w4->d : w8->d, &dw[0], &dw[1]);
+#pragma GCC unroll 2
+        for (int half = 0; half < 2; half++) {
+            r8_sums_t sums[R8_COLS];
+#pragma GCC unroll 4
+            for (int c = 0; c < cols; c++)
+                r8_sums_init(&sums[c]);
+            uint8x16_t packed = vdupq_n_u8(0);
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                int8x16_t w; /* elements 4k..4k+3 of block 4 half + j in unit j */
+                if (type == ED_TYPE_Q4_0_R8 && k % 2 == 0) {
+                    packed = vld1q_u8(w4->qs[k / 2] + 16 * half);
+                    w = vreinterpretq_s8_u8(vandq_u8(packed, vdupq_n_u8(0x0F)));
+                } else if (type == ED_TYPE_Q4_0_R8) {
+                    w = vreinterpretq_s8_u8(vshrq_n_u8(packed, 4));
+                } else {
+                    w = vld1q_s8(w8->qs[k] + 16 * half);
+                }
+#pragma GCC unroll 4
+                for (int c = 0; c < cols; c++) {
+                    const ed_group_q8_0_x8_t *a = (const ed_group_q8_0_x8_t *)(x + (size_t)c * x_row_bytes) + g;
+                    r8_sums_add(type, cols, &sums[c], k, w, vld1q_s8(a->qs[k] + 16 * half));
+                }
+            }
+#pragma GCC unroll 4
+            for (int c = 0; c < cols; c++) {
+                const ed_group_q8_0_x8_t *a = (const ed_group_q8_0_x8_t *)(x + (size_t)c * x_row_bytes) + g;
+                int32x4_t sum = r8_sums_get(type, cols, &sums[c]);
+                if (type == ED_TYPE_Q4_0_R8) /* levels are the values + 8: minus 8 times each block's activation sum */
+                    sum = vmlaq_n_s32(sum, vld1q_s32(a->sum + 4 * half), -8);
+                float32x4_t scale = vmulq_f32(dw[half], vld1q_f32(a->d + 4 * half));
+                acc[c][half] = vfmaq_f32(acc[c][half], vcvtq_f32_s32(sum), scale);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < cols; c++)
+        y[(size_t)c * y_stride] = r8_hsum(acc[c][0], acc[c][1]);
+}
+
+#include "kernels/gemm_r8_blocks.h"
