@@ -182,39 +182,72 @@ static inline float32x4_t load_f16(const uint16_t *p)
     return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
 }
 
+/* The 4 dot products of q with k rows t..t+3 (dims i < dim4, a multiple of
+ * 4): four independent chains. */
+static inline float32x4_t dot4_f16(const float *q, const uint16_t *k, size_t stride, int dim4)
+{
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    for (int i = 0; i < dim4; i += 4) {
+        float32x4_t qv = vld1q_f32(q + i);
+        a0 = vfmaq_f32(a0, qv, load_f16(k + i));
+        a1 = vfmaq_f32(a1, qv, load_f16(k + stride + i));
+        a2 = vfmaq_f32(a2, qv, load_f16(k + 2 * stride + i));
+        a3 = vfmaq_f32(a3, qv, load_f16(k + 3 * stride + i));
+    }
+    return vpaddq_f32(vpaddq_f32(a0, a1), vpaddq_f32(a2, a3));
+}
+
+/* Per head: the scores four cached positions at a time, softmax, then the
+ * weighted sum of v rows with 32 output dims in registers across all
+ * positions (one position at a time would be a chain of dependent FMAs). */
 static void attention_forward(float *out, const float *q, const uint16_t *k, const uint16_t *v,
                               const ed_attention_t *shape, int head_begin, int head_end,
                               float *scratch)
 {
-    int head_dim = shape->head_dim, group = shape->n_head / shape->n_kv_head;
+    int head_dim = shape->head_dim, group = shape->n_head / shape->n_kv_head, dim4 = head_dim / 4 * 4;
+    size_t stride = shape->kv_row_stride;
     for (int h = head_begin; h < head_end; h++) {
         const float *q_head = q + (size_t)h * head_dim;
         size_t kv_offset = (size_t)(h / group) * head_dim;
-        for (int t = 0; t < shape->n_kv; t++) {
-            const uint16_t *k_row = k + (size_t)t * shape->kv_row_stride + kv_offset;
+        int t = 0;
+        for (; t + 4 <= shape->n_kv; t += 4)
+            vst1q_f32(scratch + t, dot4_f16(q_head, k + (size_t)t * stride + kv_offset, stride, dim4));
+        for (; t < shape->n_kv; t++) {
+            const uint16_t *k_row = k + (size_t)t * stride + kv_offset;
             float32x4_t acc = vdupq_n_f32(0.0f);
-            int i = 0;
-            for (; i + 4 <= head_dim; i += 4)
+            for (int i = 0; i < dim4; i += 4)
                 acc = vfmaq_f32(acc, vld1q_f32(q_head + i), load_f16(k_row + i));
-            float dot = vaddvq_f32(acc);
-            for (; i < head_dim; i++)
-                dot += q_head[i] * ed_fp16_to_fp32(k_row[i]);
-            scratch[t] = dot;
+            scratch[t] = vaddvq_f32(acc);
         }
+        for (t = 0; t < shape->n_kv && dim4 < head_dim; t++)
+            for (int i = dim4; i < head_dim; i++)
+                scratch[t] += q_head[i] * ed_fp16_to_fp32(k[(size_t)t * stride + kv_offset + i]);
         softmax_forward(scratch, shape->n_kv, shape->scale, shape->n_kv);
         float *out_head = out + (size_t)h * head_dim;
         int i = 0;
+        for (; i + 32 <= head_dim; i += 32) {
+            float32x4_t acc[8];
+            for (int j = 0; j < 8; j++)
+                acc[j] = vdupq_n_f32(0.0f);
+            for (t = 0; t < shape->n_kv; t++) {
+                const uint16_t *v_row = v + (size_t)t * stride + kv_offset + i;
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++)
+                    acc[j] = vfmaq_n_f32(acc[j], load_f16(v_row + 4 * j), scratch[t]);
+            }
+            for (int j = 0; j < 8; j++)
+                vst1q_f32(out_head + i + 4 * j, acc[j]);
+        }
         for (; i + 4 <= head_dim; i += 4) {
             float32x4_t acc = vdupq_n_f32(0.0f);
-            for (int t = 0; t < shape->n_kv; t++)
-                acc = vfmaq_n_f32(acc, load_f16(v + (size_t)t * shape->kv_row_stride + kv_offset + i),
-                                  scratch[t]);
+            for (t = 0; t < shape->n_kv; t++)
+                acc = vfmaq_n_f32(acc, load_f16(v + (size_t)t * stride + kv_offset + i), scratch[t]);
             vst1q_f32(out_head + i, acc);
         }
         for (; i < head_dim; i++) {
             float sum = 0;
-            for (int t = 0; t < shape->n_kv; t++)
-                sum += scratch[t] * ed_fp16_to_fp32(v[(size_t)t * shape->kv_row_stride + kv_offset + i]);
+            for (t = 0; t < shape->n_kv; t++)
+                sum += scratch[t] * ed_fp16_to_fp32(v[(size_t)t * stride + kv_offset + i]);
             out_head[i] = sum;
         }
     }
