@@ -1,6 +1,7 @@
 /* dump_logits - evaluates a token sequence with edged's forward pass and
  * writes the logits of every position as raw little-endian f32, (n_tokens,
- * n_vocab), for tests/reference/test_forward.py to compare with PyTorch.
+ * n_vocab), for tests/reference/test_forward.py to compare with PyTorch;
+ * the model is repacked for the kernels, as the daemon and `edged run` run it.
  * usage: dump_logits MODEL.gguf OUT.f32 TOKEN... */
 #include "kernels/kernels.h"
 #include "kernels/pool.h"
@@ -44,7 +45,8 @@ int main(int argc, char **argv)
     const ed_kernels_t *kernels = ed_kernels_select(NULL);
     int rc = kernels ? 0 : ED_EUNSUPPORTED;
     if (rc == 0 && (rc = ed_gguf_open(&gguf, argv[1], err)) == 0 &&
-        (rc = ed_model_load(&model, gguf, err)) == 0 && (rc = ed_pool_open(&pool, 1, err)) == 0 &&
+        (rc = ed_model_load(&model, gguf, err)) == 0 && (rc = ed_model_repack(&model, kernels, err)) == 0 &&
+        (rc = ed_pool_open(&pool, 1, err)) == 0 &&
         (rc = ed_forward_init(&fw, &model, kernels, pool, n_tokens, 0, err)) == 0) {
         logits = malloc((size_t)n_tokens * (size_t)model.n_vocab * sizeof(float));
         rc = logits ? ed_forward_eval(&fw, tokens, n_tokens, logits, err) : ED_ENOMEM;
