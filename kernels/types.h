@@ -43,7 +43,7 @@ typedef struct {
     const char *name;   /* "q4_K", as GGUF tools print it; NULL: not a known type */
     uint32_t block_len; /* elements per block */
     uint32_t block_size; /* bytes per block */
-    uint32_t group;     /* rows are padded to whole groups of this many blocks (0: 1) */
+    uint32_t group;     /* rows are padded to whole groups of this many blocks (1: no padding) */
 } ed_type_info_t;
 
 /* Geometry of `type`, or NULL when `type` is not a type edged knows. */

@@ -45,6 +45,10 @@ static inline __attribute__((always_inline)) void r8_row(int type, int n_groups,
 #pragma GCC unroll 4
             for (int m = 0; m < 4; m++) {
                 __m256i packed = _mm256_loadu_si256((const __m256i *)wg->qs[m]);
+                /* in a register: GCC would fold this load into both of its
+                 * uses, and a matrix-vector product is bound by the load
+                 * ports (each group also loads 8 activation vectors) */
+                __asm__("" : "+v"(packed));
                 v[2 * m] = _mm256_and_si256(packed, low);
                 /* with sums free of 16-bit saturation (GEMM_Q8_OFFSET: VNNI) the
                  * high nibble stays in place, 16 x its level, one op fewer */
