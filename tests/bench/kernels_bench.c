@@ -103,8 +103,9 @@ typedef struct {
 } shape_t;
 
 static const shape_t shapes[] = {{2048, 2048}, {2048, 5632}, {5632, 2048}, {32000, 2048}};
-static const int types[] = {ED_TYPE_F16, ED_TYPE_Q8_0, ED_TYPE_Q4_0, ED_TYPE_Q4_K, ED_TYPE_Q5_K,
-                            ED_TYPE_Q6_K};
+/* q4_0_r8 / q8_0_r8: the layouts the model repacks q4_0 / q8_0 into at load */
+static const int types[] = {ED_TYPE_F16,  ED_TYPE_Q8_0, ED_TYPE_Q8_0_R8, ED_TYPE_Q4_0, ED_TYPE_Q4_0_R8,
+                            ED_TYPE_Q4_K, ED_TYPE_Q5_K, ED_TYPE_Q6_K};
 #define N_SHAPES ((int)(sizeof shapes / sizeof shapes[0]))
 #define N_TYPES ((int)(sizeof types / sizeof types[0]))
 #define MATMUL_BATCH 512
@@ -214,7 +215,7 @@ static void print_rows(const row_t *rows, int n_rows, int n_counts, const double
 {
     for (int i = 0; i < n_rows; i++) {
         const shape_t *shape = &shapes[rows[i].shape];
-        printf("%5dx%-8d %-6s%c", shape->n_out, shape->n_in, ed_type_info(rows[i].type)->name,
+        printf("%5dx%-8d %-7s%c", shape->n_out, shape->n_in, ed_type_info(rows[i].type)->name,
                mark && kernels->gemm[rows[i].type] ? '*' : ' ');
         for (int c = 0; c < n_counts; c++)
             printf(" %10.1f (%3.0f%%)", rows[i].value[c], 100 * rows[i].value[c] / denominator[c]);
@@ -318,11 +319,11 @@ int main(void)
     if (n_counts > 1)
         printf(" %14.1f", peak[1]);
     printf("\n\nmatrix-vector (1 token): weight GB/s (fraction of read bandwidth)\n");
-    printf("%-14s %-7s %18s %18s\n", "shape out x in", "type", "1 thread", n_counts > 1 ? "all threads" : "");
+    printf("%-14s %-8s %18s %18s\n", "shape out x in", "type", "1 thread", n_counts > 1 ? "all threads" : "");
     print_rows(matvec_rows, n_matvec, n_counts, bandwidth, 0);
-    printf("\nmatrix-matrix (%d-row batch): GFLOP/s (fraction of FMA peak); * = micro-kernel\n",
+    printf("\nmatrix-matrix (%d-row batch): GFLOP/s (fraction of the f32 FMA peak, which 8-bit dot products can pass); * = micro-kernel\n",
            MATMUL_BATCH);
-    printf("%-14s %-7s %18s %18s\n", "shape out x in", "type", "1 thread", n_counts > 1 ? "all threads" : "");
+    printf("%-14s %-8s %18s %18s\n", "shape out x in", "type", "1 thread", n_counts > 1 ? "all threads" : "");
     print_rows(matmul_rows, n_matmul, n_counts, peak, 1);
 
     for (int c = 0; c < n_counts; c++)
