@@ -1,11 +1,15 @@
 /* info.c - the model summary of info.h: metadata an operator cares about,
- * the tensor table, totals per type and a memory estimate (mapped file + f16
- * KV cache + compute buffers). Everything is read through gguf.h; values the
+ * the tensor table, totals per type and a memory estimate (mapped file + the
+ * padding of the interleaved copies + f16 KV cache + compute buffers). Everything is read through gguf.h; values the
  * file lacks print as "-" and the estimate says which key it missed. */
 #include "model/info.h"
 #include "model/gguf.h"
 
+#include "kernels/kernels.h"
+#include "kernels/repack.h"
+
 #include <inttypes.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* The batch the compute-buffer estimate assumes for prompt processing. */
@@ -143,6 +147,26 @@ static uint32_t arch_u32(const ed_gguf_t *g, const char *arch, const char *name,
     return fallback;
 }
 
+/* The bytes ed_model_repack adds on this CPU: its copies of q4_0 / q8_0
+ * matrices pad each row to whole groups of 8 blocks (the file's pages it
+ * copies from are released, so the copies cost only the padding). */
+static uint64_t repack_padding(const ed_gguf_t *g)
+{
+    const ed_kernels_t *k = ed_kernels_select(NULL);
+    bool tied = ed_gguf_find_tensor(g, "output.weight") == NULL;
+    uint64_t padding = 0;
+    for (uint64_t i = 0; k && i < ed_gguf_n_tensors(g); i++) {
+        const ed_gguf_tensor_t *t = ed_gguf_tensor(g, i);
+        int to = ed_repack_type(t->type);
+        uint64_t row = 0;
+        if (to < 0 || !k->gemm[to] || t->n_dims != 2 || (!tied && ed_str_eq(t->name, "token_embd.weight")) ||
+            ed_type_row_size(to, (uint64_t)t->ne[0], &row) != 0)
+            continue;
+        padding += row * (uint64_t)t->ne[1] - t->size;
+    }
+    return padding;
+}
+
 static void print_memory(FILE *out, const ed_gguf_t *g, const char *arch, uint32_t n_ctx)
 {
     const char *missing = NULL;
@@ -172,11 +196,13 @@ static void print_memory(FILE *out, const ed_gguf_t *g, const char *arch, uint32
     uint64_t batch = n_ctx < INFO_BATCH ? n_ctx : INFO_BATCH;
     uint64_t compute_bytes = batch * (4 * n_embd + 2 * n_head_kv * head_dim + 2 * n_ff + n_head * n_ctx) * 4 +
                              n_vocab * 4;
-    uint64_t mapped = ed_gguf_file_size(g);
+    uint64_t mapped = ed_gguf_file_size(g), padding = repack_padding(g);
     print_bytes_row(out, "  mapped file (weights, vocabulary)", mapped);
+    if (padding)
+        print_bytes_row(out, "  interleaved rows' padding", padding);
     print_bytes_row(out, "  KV cache (f16)", kv_bytes);
     print_bytes_row(out, "  compute buffers (estimate)", compute_bytes);
-    print_bytes_row(out, "  total", mapped + kv_bytes + compute_bytes);
+    print_bytes_row(out, "  total", mapped + padding + kv_bytes + compute_bytes);
     fprintf(out, "  (compute: a prompt batch of %" PRIu64 " tokens in f32, attention scores over n_ctx)\n",
             batch);
 }
