@@ -334,7 +334,7 @@ static int repack_matrix(ed_matrix_t *mat, int n_in, int n_out, const ed_kernels
 int ed_model_repack(ed_model_t *m, const ed_kernels_t *k, char err[ED_ERR_LEN])
 {
     int rc = 0;
-    for (int l = 0; l < m->n_layer && rc == 0; l++) {
+    for (int l = 0; l < m->n_layer; l++) {
         ed_layer_t *L = &m->layers[l];
         if ((rc = repack_matrix(&L->wq, m->n_embd, m->q_dim, k, "attn_q.weight", l, err)) ||
             (rc = repack_matrix(&L->wk, m->n_embd, m->kv_dim, k, "attn_k.weight", l, err)) ||
