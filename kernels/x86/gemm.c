@@ -1,5 +1,6 @@
 /* x86/gemm.c - AVX2 micro-kernels of the batch products (q8_0, q4_0):
- * a 2 x 4 register tile (16 ymm registers), block dots with maddubs+madd. */
+ * a 2 x 4 register tile (16 ymm registers), block dots with maddubs+madd;
+ * the interleaved layouts (gemm_r8.h) and the K-quants (gemm_k.h). */
 #define GEMM_TILE_ROWS 2
 #define GEMM_TILE_COLS 4
 #define GEMM_Q8_OFFSET 0 /* maddubs saturates 255 * 127 * 2 */
@@ -7,6 +8,7 @@
     _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
 #include "kernels/x86/gemm_tile.h"
 #include "kernels/x86/gemm_r8.h"
+#include "kernels/x86/gemm_k.h"
 
 void ed__gemm_table_avx2(ed_gemm_fn table[ED_TYPE_COUNT])
 {
@@ -14,4 +16,7 @@ void ed__gemm_table_avx2(ed_gemm_fn table[ED_TYPE_COUNT])
     table[ED_TYPE_Q4_0] = gemm_q4_0;
     table[ED_TYPE_Q4_0_R8] = gemm_q4_0_r8;
     table[ED_TYPE_Q8_0_R8] = gemm_q8_0_r8;
+    table[ED_TYPE_Q4_K] = gemm_q4_K;
+    table[ED_TYPE_Q5_K] = gemm_q5_K;
+    table[ED_TYPE_Q6_K] = gemm_q6_K;
 }

@@ -3,7 +3,7 @@
  * widened to bytes, multiplied by int8 activations with maddubs (unsigned x
  * signed pairs), summed to int32 with madd, and scaled in float. */
 #include "kernels/quant.h"
-#include "kernels/x86/vec_dot_k.h"
+#include "kernels/x86/gemm_k.h"
 
 #include <immintrin.h>
 
@@ -293,108 +293,20 @@ static void dot_q3_K(int n, float *out, const void *w_row, const void *act_row)
     *out = hsum_ps(acc);
 }
 
-/* Int16 position p of each 128-bit lane of scales, in all of that lane. */
-static inline __m256i scale_at(__m256i scales, int p)
-{
-    return _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(0x0202 * p + 0x0100)));
-}
-
-/* Per byte, bit j of qh moved to bit 4 (the fifth bit of a q5_K level). A
- * 16-bit shift carries bits across bytes only into bits 0-3 or 5-7. */
-static inline __m256i fifth_bit(__m256i qh, int j)
-{
-    __m256i moved = j <= 4 ? _mm256_slli_epi16(qh, 4 - j) : _mm256_srli_epi16(qh, j - 4);
-    return _mm256_and_si256(moved, _mm256_set1_epi8(0x10));
-}
-
-/* The shared body of q4_K and q5_K: sub-block pair g's levels are the
- * nibbles of qs[32g..32g+31] plus, for q5_K, 16 * the qh bits 2g and 2g+1.
- * Returns the scaled level sums; lane j of *min_sums gets min_j times the
- * activation sum of sub-block j. */
-static inline __m256i dot_k4(const uint8_t *qs, const uint8_t *qh, const uint8_t packed_scales[12],
-                             const ed_block_q8_K_t *a, __m256i *min_sums)
-{
-    __m128i scales_mins = k4_scales_mins(packed_scales);
-    const __m128i mins_doubled = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-    *min_sums = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales_mins, mins_doubled)),
-                                  _mm256_loadu_si256((const __m256i *)a->bsums));
-    __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_mins)); /* int16, both lanes */
-    const __m256i low_mask = _mm256_set1_epi8(0x0F);
-    __m256i sum_low = _mm256_setzero_si256(), sum_high = _mm256_setzero_si256();
-#pragma GCC unroll 4
-    for (int g = 0; g < 4; g++) {
-        __m256i bits = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
-        __m256i q_low = _mm256_and_si256(bits, low_mask);
-        __m256i q_high = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low_mask);
-        if (qh) {
-            __m256i high_bits = _mm256_loadu_si256((const __m256i *)qh);
-            q_low = _mm256_or_si256(q_low, fifth_bit(high_bits, 2 * g));
-            q_high = _mm256_or_si256(q_high, fifth_bit(high_bits, 2 * g + 1));
-        }
-        __m256i y_low = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * g));
-        __m256i y_high = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * g + 32));
-        __m256i p_low = _mm256_madd_epi16(_mm256_maddubs_epi16(q_low, y_low), scale_at(scales, 2 * g));
-        __m256i p_high = _mm256_madd_epi16(_mm256_maddubs_epi16(q_high, y_high), scale_at(scales, 2 * g + 1));
-        sum_low = _mm256_add_epi32(sum_low, p_low);
-        sum_high = _mm256_add_epi32(sum_high, p_high);
-    }
-    return _mm256_add_epi32(sum_low, sum_high);
-}
-
+/* q4_K, q5_K, q6_K: the one-row, one-column case of gemm_k.h's products. */
 static void dot_q4_K(int n, float *out, const void *w_row, const void *act_row)
 {
-    *out = k4_dot(n, w_row, act_row, false, dot_k4);
+    gemm_q4_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
 }
 
 static void dot_q5_K(int n, float *out, const void *w_row, const void *act_row)
 {
-    *out = k4_dot(n, w_row, act_row, true, dot_k4);
+    gemm_q5_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
 }
 
 static void dot_q6_K(int n, float *out, const void *w_row, const void *act_row)
 {
-    const ed_block_q6_K_t *w = w_row;
-    const ed_block_q8_K_t *a = act_row;
-    const __m256i low_mask = _mm256_set1_epi8(0x0F);
-    const __m256i two_bits = _mm256_set1_epi8(0x30);
-    /* scales 0, 2, .., 14 to the low 8 bytes and 1, 3, .., 15 to the high:
-     * widened, each 32-element sub-block finds its two scales at the same
-     * int16 position of the two lanes that hold its two 16-element halves */
-    const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-    __m256 acc = _mm256_setzero_ps();
-    for (int i = 0; i < n / ED_QK_K; i++) {
-        __m128i packed_scales = _mm_loadu_si128((const __m128i *)w[i].scales);
-        __m256i scales = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(packed_scales, even_odd));
-        /* the levels' -32 bias, through the activation sums: 32 * sum_j sc_j * bsum_j */
-        __m256i bias = _mm256_madd_epi16(_mm256_cvtepi8_epi16(packed_scales),
-                                         _mm256_loadu_si256((const __m256i *)a[i].bsums));
-        __m256i sumi = _mm256_setzero_si256();
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-            __m256i low01 = _mm256_loadu_si256((const __m256i *)(w[i].ql + 64 * h));
-            __m256i low23 = _mm256_loadu_si256((const __m256i *)(w[i].ql + 64 * h + 32));
-            __m256i high = _mm256_loadu_si256((const __m256i *)(w[i].qh + 32 * h));
-            __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(low01, low_mask),
-                                _mm256_and_si256(_mm256_slli_epi16(high, 4), two_bits)),
-                _mm256_or_si256(_mm256_and_si256(low23, low_mask),
-                                _mm256_and_si256(_mm256_slli_epi16(high, 2), two_bits)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low01, 4), low_mask),
-                                _mm256_and_si256(high, two_bits)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low23, 4), low_mask),
-                                _mm256_and_si256(_mm256_srli_epi16(high, 2), two_bits)),
-            };
-#pragma GCC unroll 4
-            for (int s = 0; s < 4; s++) {
-                __m256i y = _mm256_loadu_si256((const __m256i *)(a[i].qs + 128 * h + 32 * s));
-                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q[s], y), scale_at(scales, 4 * h + s));
-                sumi = _mm256_add_epi32(sumi, p);
-            }
-        }
-        sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(bias, 5));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(a[i].d * fp16(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    *out = hsum_ps(acc);
+    gemm_q6_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
 }
 
 void ed_vec_dot_table_avx2(ed_vec_dot_fn table[ED_TYPE_COUNT])
