@@ -43,7 +43,7 @@ static inline float r8_hsum(float32x4_t low, float32x4_t high)
  * 4-7), done one after the other; within a half, k runs outside the
  * activation rows: each weight vector is unpacked once and used by every
  * row, and only the rows' integer sums of that half stay live. */
-static inline __attribute__((always_inline)) void r8_row(int type, int n_groups, const uint8_t *row,
+static inline __attribute__((always_inline)) void r8_row(int type, int n_blocks, const uint8_t *row,
                                                          const uint8_t *x, size_t x_row_bytes, int cols,
                                                          float *y, size_t y_stride)
 {
@@ -52,7 +52,7 @@ static inline __attribute__((always_inline)) void r8_row(int type, int n_groups,
     for (int c = 0; c < cols; c++)
         acc[c][0] = acc[c][1] = vdupq_n_f32(0.0f);
     size_t group_bytes = type == ED_TYPE_Q4_0_R8 ? sizeof(ed_group_q4_0_r8_t) : sizeof(ed_group_q8_0_r8_t);
-    for (int g = 0; g < n_groups; g++) {
+    for (int g = 0; g < (n_blocks + ED_R8 - 1) / ED_R8; g++) {
         const ed_group_q4_0_r8_t *w4 = (const ed_group_q4_0_r8_t *)(row + group_bytes * g);
         const ed_group_q8_0_r8_t *w8 = (const ed_group_q8_0_r8_t *)(row + group_bytes * g);
         float32x4_t dw[2];

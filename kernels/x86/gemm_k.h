@@ -6,6 +6,7 @@
 #ifndef ED_KERNELS_X86_GEMM_K_H
 #define ED_KERNELS_X86_GEMM_K_H
 
+#include "kernels/gemm_passes.h"
 #include "kernels/quant.h"
 
 #include <immintrin.h>
@@ -287,49 +288,22 @@ static inline __attribute__((always_inline)) void k_row(int type, int n_blocks, 
         y[(size_t)c * y_stride] = hsum_ps(type == ED_TYPE_Q6_K ? acc[c] : _mm256_sub_ps(acc[c], acc_min[c]));
 }
 
-static inline __attribute__((always_inline)) void k_rows(int type, int n_blocks, const uint8_t *w,
-                                                         size_t w_row_bytes, int n_rows, const uint8_t *x,
-                                                         size_t x_row_bytes, int cols, float *y, size_t y_stride)
-{
-    for (int r = 0; r < n_rows; r++)
-        k_row(type, n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride);
-}
-
-/* The activation rows of a pass stay in L1 while the weight rows stream
- * past (from L2 in a batch, from memory for a matrix-vector product). */
-static inline __attribute__((always_inline)) void gemm_k(int type, int n_blocks, const void *w_v,
-                                                         size_t w_row_bytes, int n_rows, const void *x_v,
-                                                         size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
-{
-    const uint8_t *w = w_v, *x = x_v;
-    for (int c = 0; c < n_cols; c += K_COLS) {
-        const uint8_t *xc = x + (size_t)c * x_row_bytes;
-        float *yc = y + (size_t)c * y_stride;
-        switch (n_cols - c) { /* constant column counts: the loops unroll */
-        case 1: k_rows(type, n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 1, yc, y_stride); break;
-        case 2: k_rows(type, n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 2, yc, y_stride); break;
-        case 3: k_rows(type, n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 3, yc, y_stride); break;
-        default: k_rows(type, n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, K_COLS, yc, y_stride); break;
-        }
-    }
-}
-
 static void gemm_q4_K(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
                       size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
 {
-    gemm_k(ED_TYPE_Q4_K, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
+    gemm_passes(k_row, K_COLS, ED_TYPE_Q4_K, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
 }
 
 static void gemm_q5_K(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
                       size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
 {
-    gemm_k(ED_TYPE_Q5_K, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
+    gemm_passes(k_row, K_COLS, ED_TYPE_Q5_K, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
 }
 
 static void gemm_q6_K(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
                       size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
 {
-    gemm_k(ED_TYPE_Q6_K, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
+    gemm_passes(k_row, K_COLS, ED_TYPE_Q6_K, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
 }
 
 #endif

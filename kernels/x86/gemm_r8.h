@@ -27,7 +27,7 @@ static inline __attribute__((always_inline)) __m256i r8_start(int type, const ed
 
 /* y[c * y_stride] = dot(weight row, activation row c) for c < cols (a
  * constant after inlining): each weight group is unpacked once for all cols. */
-static inline __attribute__((always_inline)) void r8_row(int type, int n_groups, const uint8_t *row,
+static inline __attribute__((always_inline)) void r8_row(int type, int n_blocks, const uint8_t *row,
                                                          const uint8_t *x, size_t x_row_bytes, int cols,
                                                          float *y, size_t y_stride)
 {
@@ -35,7 +35,7 @@ static inline __attribute__((always_inline)) void r8_row(int type, int n_groups,
 #pragma GCC unroll 4
     for (int c = 0; c < cols; c++)
         acc[c] = _mm256_setzero_ps();
-    for (int g = 0; g < n_groups; g++) {
+    for (int g = 0; g < (n_blocks + ED_R8 - 1) / ED_R8; g++) {
         __m256i v[8]; /* v[k]: elements 4k..4k+3 of block j in lane j */
         __m256 dw;
         if (type == ED_TYPE_Q4_0_R8) {
