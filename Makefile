@@ -53,8 +53,11 @@ LDLIBS     := $(PKG_LIBS) -lmbedcrypto -lpthread -lm
 # Kernel arch folders: compiled only for their arch, each with its own flags.
 X86_FLAGS          := -mavx2 -mfma -mf16c
 X86_AVX512_FLAGS   := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq
-ARM_FLAGS          := -march=armv8-a
-ARM_DOTPROD_FLAGS  := -march=armv8.2-a+dotprod+fp16
+# GCC's scheduling pass before register allocation hoists every activation
+# load of a multi-row pass and then spills (hundreds of stack moves per
+# super-block in the K-quant kernels); without it they fit the 32 registers.
+ARM_FLAGS          := -march=armv8-a -fno-schedule-insns
+ARM_DOTPROD_FLAGS  := -march=armv8.2-a+dotprod+fp16 -fno-schedule-insns
 
 # ---------------------------------------------------------------- sources ----
 SUBSYSTEMS := $(notdir $(patsubst %/,%,$(wildcard daemon/*/)))

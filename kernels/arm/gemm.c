@@ -1,6 +1,6 @@
-/* arm/gemm.c - plain NEON micro-kernels of the batch products (q8_0, q4_0
- * and their interleaved layouts) for CPUs without SDOT (Pi 4): widening
- * multiplies, pairwise accumulation. */
+/* arm/gemm.c - plain NEON micro-kernels of the batch products (q8_0, q4_0,
+ * their interleaved layouts, and the K-quants of gemm_k.h) for CPUs without
+ * SDOT (Pi 4): widening multiplies, pairwise accumulation. */
 #define GEMM_TILE_ROWS 2
 #define GEMM_TILE_COLS 4
 
@@ -58,6 +58,7 @@ static inline __attribute__((always_inline)) int32x4_t r8_sums_get(int type, int
 }
 
 #include "kernels/arm/gemm_r8.h"
+#include "kernels/arm/gemm_k.h"
 
 void ed__gemm_table_neon(ed_gemm_fn table[ED_TYPE_COUNT])
 {
@@ -65,4 +66,7 @@ void ed__gemm_table_neon(ed_gemm_fn table[ED_TYPE_COUNT])
     table[ED_TYPE_Q4_0] = gemm_q4_0;
     table[ED_TYPE_Q4_0_R8] = gemm_q4_0_r8;
     table[ED_TYPE_Q8_0_R8] = gemm_q8_0_r8;
+    table[ED_TYPE_Q4_K] = gemm_q4_K;
+    table[ED_TYPE_Q5_K] = gemm_q5_K;
+    table[ED_TYPE_Q6_K] = gemm_q6_K;
 }

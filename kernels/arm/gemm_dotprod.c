@@ -1,7 +1,7 @@
 /* arm/gemm_dotprod.c - SDOT micro-kernels of the batch products (q8_0,
- * q4_0) for Armv8.2 dotprod CPUs (Pi 5): a 4 x 4 tile, two SDOTs per block;
- * for the interleaved layouts, one SDOT per 16 bytes lands each 4-byte unit
- * in its block's lane. */
+ * q4_0, and the K-quants of gemm_k.h) for Armv8.2 dotprod CPUs (Pi 5): a
+ * 4 x 4 tile, two SDOTs per block; for the interleaved layouts, one SDOT per
+ * 16 bytes lands each 4-byte unit in its block's lane. */
 #define GEMM_TILE_ROWS 4
 #define GEMM_TILE_COLS 4
 
@@ -42,6 +42,7 @@ static inline __attribute__((always_inline)) int32x4_t r8_sums_get(int type, int
 }
 
 #include "kernels/arm/gemm_r8.h"
+#include "kernels/arm/gemm_k.h"
 
 void ed__gemm_table_neon_dotprod(ed_gemm_fn table[ED_TYPE_COUNT])
 {
@@ -49,4 +50,7 @@ void ed__gemm_table_neon_dotprod(ed_gemm_fn table[ED_TYPE_COUNT])
     table[ED_TYPE_Q4_0] = gemm_q4_0;
     table[ED_TYPE_Q4_0_R8] = gemm_q4_0_r8;
     table[ED_TYPE_Q8_0_R8] = gemm_q8_0_r8;
+    table[ED_TYPE_Q4_K] = gemm_q4_K;
+    table[ED_TYPE_Q5_K] = gemm_q5_K;
+    table[ED_TYPE_Q6_K] = gemm_q6_K;
 }

@@ -3,22 +3,16 @@
  * (Pi 5). The includer first defines dot_i8x16(acc, a, b), which adds the
  * 16 products a[i]*b[i] into the four int32 lanes of acc (how they spread
  * over the lanes is its own business: only the lane total is used).
- * Covered: f32, f16, q4_0, q8_0, q4_K, q6_K; the other types keep the
+ * q4_K, q5_K and q6_K come from gemm_k.h, which picks SDOT by the flags.
+ * Covered: f32, f16, q4_0, q8_0, q4_K, q5_K, q6_K; the other types keep the
  * reference. ref/vec_dot.c is the specification. */
 #ifndef ED_KERNELS_ARM_VEC_DOT_NEON_H
 #define ED_KERNELS_ARM_VEC_DOT_NEON_H
 
+#include "kernels/arm/gemm_k.h"
 #include "kernels/quant.h"
 
 #include <arm_neon.h>
-#include <string.h>
-
-static inline float fp16(uint16_t h)
-{
-    __fp16 half;
-    memcpy(&half, &h, sizeof half);
-    return (float)half;
-}
 
 static void neon_dot_f32(int n, float *out, const void *w_row, const void *act_row)
 {
@@ -97,66 +91,20 @@ static void neon_dot_q8_0(int n, float *out, const void *w_row, const void *act_
     *out = vaddvq_f32(acc);
 }
 
+/* q4_K, q5_K, q6_K: the one-row, one-column case of gemm_k.h's products. */
 static void neon_dot_q4_K(int n, float *out, const void *w_row, const void *act_row)
 {
-    const ed_block_q4_K_t *w = w_row;
-    const ed_block_q8_K_t *a = act_row;
-    const uint8x16_t low_mask = vdupq_n_u8(0x0F);
-    float sum = 0.0f;
-    for (int i = 0; i < n / ED_QK_K; i++) {
-        uint8_t scale[8], min[8];
-        ed_k4_scales(w[i].scales, scale, min);
-        int summ = 0;
-        for (int j = 0; j < 8; j++)
-            summ += min[j] * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
-        int32x4_t sumi = vdupq_n_s32(0);
-        for (int g = 0; g < 4; g++) {
-            uint8x16_t b0 = vld1q_u8(w[i].qs + 32 * g), b1 = vld1q_u8(w[i].qs + 32 * g + 16);
-            const int8_t *y = a[i].qs + 64 * g;
-            int32x4_t low = dot_i8x16(vdupq_n_s32(0), vreinterpretq_s8_u8(vandq_u8(b0, low_mask)), vld1q_s8(y));
-            low = dot_i8x16(low, vreinterpretq_s8_u8(vandq_u8(b1, low_mask)), vld1q_s8(y + 16));
-            int32x4_t high = dot_i8x16(vdupq_n_s32(0), vreinterpretq_s8_u8(vshrq_n_u8(b0, 4)), vld1q_s8(y + 32));
-            high = dot_i8x16(high, vreinterpretq_s8_u8(vshrq_n_u8(b1, 4)), vld1q_s8(y + 48));
-            sumi = vmlaq_n_s32(sumi, low, scale[2 * g]);
-            sumi = vmlaq_n_s32(sumi, high, scale[2 * g + 1]);
-        }
-        sum += a[i].d * (fp16(w[i].d) * (float)vaddvq_s32(sumi) - fp16(w[i].dmin) * (float)summ);
-    }
-    *out = sum;
+    gemm_q4_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
+}
+
+static void neon_dot_q5_K(int n, float *out, const void *w_row, const void *act_row)
+{
+    gemm_q5_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
 }
 
 static void neon_dot_q6_K(int n, float *out, const void *w_row, const void *act_row)
 {
-    const ed_block_q6_K_t *w = w_row;
-    const ed_block_q8_K_t *a = act_row;
-    const uint8x16_t low_mask = vdupq_n_u8(0x0F), two_bits = vdupq_n_u8(0x30);
-    const int8x16_t bias = vdupq_n_s8(32);
-    float sum = 0.0f;
-    for (int i = 0; i < n / ED_QK_K; i++) {
-        const int8_t *sc = w[i].scales;
-        int32x4_t sumi = vdupq_n_s32(0);
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = w[i].ql + 64 * h, *qh = w[i].qh + 32 * h;
-            for (int k = 0; k < 2; k++) { /* the two 16-element halves of each group */
-                uint8x16_t low01 = vld1q_u8(ql + 16 * k), low23 = vld1q_u8(ql + 32 + 16 * k);
-                uint8x16_t high = vld1q_u8(qh + 16 * k);
-                uint8x16_t q[4] = {
-                    vorrq_u8(vandq_u8(low01, low_mask), vandq_u8(vshlq_n_u8(high, 4), two_bits)),
-                    vorrq_u8(vandq_u8(low23, low_mask), vandq_u8(vshlq_n_u8(high, 2), two_bits)),
-                    vorrq_u8(vshrq_n_u8(low01, 4), vandq_u8(high, two_bits)),
-                    vorrq_u8(vshrq_n_u8(low23, 4), vandq_u8(vshrq_n_u8(high, 2), two_bits)),
-                };
-                for (int s = 0; s < 4; s++) {
-                    int8x16_t centred = vsubq_s8(vreinterpretq_s8_u8(q[s]), bias);
-                    const int8_t *y = a[i].qs + 128 * h + 32 * s + 16 * k;
-                    int32x4_t p = dot_i8x16(vdupq_n_s32(0), centred, vld1q_s8(y));
-                    sumi = vmlaq_n_s32(sumi, p, sc[8 * h + 2 * s + k]);
-                }
-            }
-        }
-        sum += a[i].d * fp16(w[i].d) * (float)vaddvq_s32(sumi);
-    }
-    *out = sum;
+    gemm_q6_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
 }
 
 static void neon_fill_table(ed_vec_dot_fn table[ED_TYPE_COUNT])
@@ -166,6 +114,7 @@ static void neon_fill_table(ed_vec_dot_fn table[ED_TYPE_COUNT])
     table[ED_TYPE_Q4_0] = neon_dot_q4_0;
     table[ED_TYPE_Q8_0] = neon_dot_q8_0;
     table[ED_TYPE_Q4_K] = neon_dot_q4_K;
+    table[ED_TYPE_Q5_K] = neon_dot_q5_K;
     table[ED_TYPE_Q6_K] = neon_dot_q6_K;
 }
 
