@@ -1,9 +1,9 @@
-/* bench.c - `edged bench`: opens the model, measures the read bandwidth (in
- * a child process, so its buffer stays out of the peak RSS), times pp<N>
- * (one batched prompt of N tokens from an empty cache) and tg<N> (N
- * single-token decode steps after a short prompt), measures the bandwidth
- * again, and prints the tests with the bound (the better bandwidth reading)
- * / bytes read per generated token. */
+/* bench.c - `edged bench`: opens the model, times pp<N> (one batched prompt
+ * of N tokens from an empty cache) and tg<N> (N single-token decode steps
+ * after a short prompt), reads the memory bandwidth (in a child process, so
+ * its buffer stays out of the peak RSS) before each tg repetition, and
+ * prints the tests with the bound bandwidth / bytes read per generated
+ * token, each repetition against its own reading. */
 #include "model/bench.h"
 
 #include "kernels/bandwidth.h"
@@ -42,9 +42,10 @@ typedef struct {
     uint64_t kv_bytes;        /* the KV cache allocated */
     uint64_t kv_read_bytes;   /* KV cache one decode step reads at the tg test's mean position */
     const char *weight_type;  /* the type holding the most bytes of the layers' tensors */
-    double bandwidth_before, bandwidth_after; /* read bandwidth measured before and after the tests, GB/s */
-    double bandwidth_gbps;    /* the better of the two (noise only lowers a measurement) */
-    double bound_tokens_per_s; /* bandwidth / (weight_bytes + kv_read_bytes) */
+    double bandwidth_gbps;    /* mean of the read bandwidth readings */
+    double bandwidth_min, bandwidth_max; /* their range, GB/s */
+    int n_readings;           /* one before each tg repetition (one in all without a tg test) */
+    double bound_tokens_per_s; /* bandwidth_gbps / (weight_bytes + kv_read_bytes) */
 } bench_model_t;
 
 typedef struct {
@@ -52,6 +53,7 @@ typedef struct {
     int n_tokens;
     double mean, sd; /* tokens/s */
     bool generation;
+    double fraction; /* generation: mean over repetitions of tokens/s over the bound of the bandwidth read just before */
 } bench_result_t;
 
 static void bench_usage(FILE *out)
@@ -61,8 +63,8 @@ static void bench_usage(FILE *out)
             "Measures a GGUF model's prompt processing (ppN: N tokens in batches) and\n"
             "generation (tgN: N single-token steps) in tokens/s, mean +- sd over REPS, and\n"
             "sets generation against the memory-bandwidth bound: read bandwidth (measured\n"
-            "before and after the tests, with the same threads; the better reading) / bytes\n"
-            "one decode step reads.\n"
+            "with the same threads just before each tg repetition, which is compared with\n"
+            "its own reading) / bytes one decode step reads.\n"
             "  -m, --model FILE     the GGUF model\n"
             "  -p, --n-prompt N     prompt tokens of the pp test (default 512; 0: skip)\n"
             "  -n, --n-gen N        generated tokens of the tg test (default 128; 0: skip)\n"
@@ -203,7 +205,6 @@ static void describe_model(const ed_run_t *run, const bench_options_t *o, bench_
     m->kv_bytes = ed_kvcache_bytes(model->n_layer, run->fw.kv.n_ctx, model->kv_dim);
     double mean_pos = TG_PROMPT + (double)o->n_gen / 2;
     m->kv_read_bytes = (uint64_t)(2.0 * model->n_layer * mean_pos * model->kv_dim * sizeof(uint16_t));
-    m->bound_tokens_per_s = m->bandwidth_gbps * 1e9 / (double)(m->weight_bytes + m->kv_read_bytes);
 }
 
 /* ------------------------------------------------------------------- tests -- */
@@ -243,16 +244,40 @@ static int run_test(ed_run_t *run, const int32_t *tokens, int n, bool generation
     return 0;
 }
 
-static int run_reps(ed_run_t *run, const int32_t *tokens, long reps, bench_result_t *r, char err[ED_ERR_LEN])
+/* Adds one bandwidth reading to m. */
+static int read_bandwidth(const bench_options_t *o, bench_model_t *m, double *gbps, char err[ED_ERR_LEN])
 {
-    double sum = 0, sum_sq = 0;
+    int rc = measure_bandwidth((int)o->n_threads, gbps, err);
+    if (rc != 0)
+        return rc;
+    m->bandwidth_min = m->n_readings == 0 || *gbps < m->bandwidth_min ? *gbps : m->bandwidth_min;
+    m->bandwidth_max = m->n_readings == 0 || *gbps > m->bandwidth_max ? *gbps : m->bandwidth_max;
+    m->bandwidth_gbps = (m->bandwidth_gbps * m->n_readings + *gbps) / (m->n_readings + 1);
+    m->n_readings++;
+    return 0;
+}
+
+/* A generation repetition is paired with a bandwidth reading taken just
+ * before it: on a shared or virtual machine the bandwidth drifts (here it
+ * switched between about 35 and 60 GB/s within seconds), and a reading from
+ * another moment would make the fraction of the bound meaningless. */
+static int run_reps(ed_run_t *run, const bench_options_t *o, bench_model_t *m, const int32_t *tokens,
+                    bench_result_t *r, char err[ED_ERR_LEN])
+{
+    double sum = 0, sum_sq = 0, fraction_sum = 0, step_bytes = (double)(m->weight_bytes + m->kv_read_bytes);
+    long reps = o->reps;
     for (long i = 0; i < reps; i++) {
-        double tps;
-        int rc = run_test(run, tokens, r->n_tokens, r->generation, &tps, err);
+        double tps, gbps = 0;
+        int rc = r->generation ? read_bandwidth(o, m, &gbps, err) : 0;
+        if (rc == 0)
+            rc = run_test(run, tokens, r->n_tokens, r->generation, &tps, err);
         if (rc != 0)
             return rc;
         sum += tps, sum_sq += tps * tps;
+        if (r->generation)
+            fraction_sum += tps * step_bytes / (gbps * 1e9);
     }
+    r->fraction = fraction_sum / (double)reps;
     r->mean = sum / (double)reps;
     double var = reps > 1 ? (sum_sq - sum * r->mean) / (double)(reps - 1) : 0;
     r->sd = var > 0 ? sqrt(var) : 0;
@@ -271,9 +296,9 @@ static void print_table(const bench_options_t *o, const ed_run_t *run, const ben
                         const bench_result_t *results, int n_results, uint64_t peak_rss)
 {
     const double mib = 1024.0 * 1024.0, gib = mib * 1024.0;
-    printf("edged bench: kernels %s, read bandwidth %.1f GB/s (%ld threads; %.1f before the tests, %.1f after), "
+    printf("edged bench: kernels %s, read bandwidth %.1f GB/s (%ld threads; mean of %d readings, %.1f to %.1f), "
            "a decode step reads %.1f MiB (weights %.1f MiB + KV cache %.1f MiB at the tg mean position)\n\n",
-           run->fw.kernels->name, m->bandwidth_gbps, o->n_threads, m->bandwidth_before, m->bandwidth_after,
+           run->fw.kernels->name, m->bandwidth_gbps, o->n_threads, m->n_readings, m->bandwidth_min, m->bandwidth_max,
            (double)(m->weight_bytes + m->kv_read_bytes) / mib,
            (double)m->weight_bytes / mib, (double)m->kv_read_bytes / mib);
     printf("| %-32s | %-6s | %-26s | %8s | %7s | %7s | %16s | %9s | %8s |\n", "model", "type", "size",
@@ -288,7 +313,7 @@ static void print_table(const bench_options_t *o, const ed_run_t *run, const ben
         snprintf(ts, sizeof ts, "%.2f ± %.2f", r->mean, r->sd);
         if (r->generation) {
             snprintf(bound, sizeof bound, "%.2f", m->bound_tokens_per_s);
-            snprintf(fraction, sizeof fraction, "%.0f%%", 100 * r->mean / m->bound_tokens_per_s);
+            snprintf(fraction, sizeof fraction, "%.0f%%", 100 * r->fraction);
         }
         printf("| %-32.32s | %-6s | %-26s | %7.2fB | %7ld | %7s | %17s | %9s | %8s |\n",
                base_name(o->model_path), m->weight_type, size, (double)m->n_params / 1e9, o->n_threads,
@@ -322,11 +347,11 @@ static int print_json(const bench_options_t *o, const ed_run_t *run, const bench
         json_object_set_new(obj, "n_params", json_integer((json_int_t)m->n_params));
         json_object_set_new(obj, "bytes_per_token", json_integer((json_int_t)(m->weight_bytes + m->kv_read_bytes)));
         json_object_set_new(obj, "bandwidth_gbps", json_real(m->bandwidth_gbps));
-        json_object_set_new(obj, "bandwidth_before_gbps", json_real(m->bandwidth_before));
-        json_object_set_new(obj, "bandwidth_after_gbps", json_real(m->bandwidth_after));
+        json_object_set_new(obj, "bandwidth_min_gbps", json_real(m->bandwidth_min));
+        json_object_set_new(obj, "bandwidth_max_gbps", json_real(m->bandwidth_max));
+        json_object_set_new(obj, "bandwidth_readings", json_integer(m->n_readings));
         json_object_set_new(obj, "bound_tokens_per_s", json_real(m->bound_tokens_per_s));
-        json_object_set_new(obj, "fraction_of_bound",
-                            r->generation ? json_real(r->mean / m->bound_tokens_per_s) : json_null());
+        json_object_set_new(obj, "fraction_of_bound", r->generation ? json_real(r->fraction) : json_null());
         json_object_set_new(obj, "peak_rss_bytes", json_integer((json_int_t)peak_rss));
         json_object_set_new(obj, "kv_cache_bytes", json_integer((json_int_t)m->kv_bytes));
         char *line = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
@@ -354,8 +379,7 @@ int ed_bench_main(int argc, char **argv)
         fprintf(stderr, "edged bench: %s\n", err);
         return 1;
     }
-    if ((rc = measure_bandwidth((int)o.n_threads, &m.bandwidth_before, err)) != 0)
-        goto done;
+    describe_model(&run, &o, &m);
     if (!(tokens = malloc((size_t)n_ctx * sizeof *tokens))) {
         rc = ED_ENOMEM;
         snprintf(err, ED_ERR_LEN, "out of memory for %d tokens", n_ctx);
@@ -382,15 +406,12 @@ int ed_bench_main(int argc, char **argv)
     if ((rc = run_test(&run, tokens, 1, true, &ignored, err)) != 0)
         goto done;
     for (int i = 0; i < n_results; i++)
-        if ((rc = run_reps(&run, tokens, o.reps, &results[i], err)) != 0)
+        if ((rc = run_reps(&run, &o, &m, tokens, &results[i], err)) != 0)
             goto done;
-    /* again after the tests: on a shared or virtual machine the bandwidth
-     * drifts while the tests run, and a bound from the lower reading alone
-     * would flatter them */
-    if ((rc = measure_bandwidth((int)o.n_threads, &m.bandwidth_after, err)) != 0)
+    double gbps;
+    if (m.n_readings == 0 && (rc = read_bandwidth(&o, &m, &gbps, err)) != 0)
         goto done;
-    m.bandwidth_gbps = m.bandwidth_before > m.bandwidth_after ? m.bandwidth_before : m.bandwidth_after;
-    describe_model(&run, &o, &m);
+    m.bound_tokens_per_s = m.bandwidth_gbps * 1e9 / (double)(m.weight_bytes + m.kv_read_bytes);
 
     struct rusage usage;
     getrusage(RUSAGE_SELF, &usage);
