@@ -2,8 +2,8 @@
  * repacking keeps every weight (dequantized bit for bit as the file layout,
  * padding zero), quantizing straight to a layout equals repacking the file
  * type's quantization, the q8_0_x8 activations hold q8_0's values and block
- * sums, every op table's SIMD quantizer writes the scalar one's bytes (ties
- * included), and the interleaved dot products agree with the file layout's.
+ * sums, every op table's SIMD quantizer (q8_0, q8_0_x8, q8_K) writes the
+ * scalar one's bytes (ties included), and the interleaved dot products agree with the file layout's.
  * The products themselves are in tests/kernels/matmul.c. */
 #include "kernels/kernels.h"
 #include "kernels/repack.h"
@@ -133,7 +133,7 @@ static void fill_ties(float *x, int n)
 
 ED_TEST(simd_quantizers_write_the_scalar_bytes)
 {
-    static const int act_types[] = {ED_TYPE_Q8_0, ED_TYPE_Q8_0_X8};
+    static const int act_types[] = {ED_TYPE_Q8_0, ED_TYPE_Q8_0_X8, ED_TYPE_Q8_K};
     enum { N = 2048 + 96 };
     static float x[N];
     static uint8_t want[N * 2], got[N * 2];
@@ -144,15 +144,16 @@ ED_TEST(simd_quantizers_write_the_scalar_bytes)
         for (int i = 0; pass > 0 && i < N; i++) /* wide and tiny magnitudes, and zero blocks */
             x[i] = i / ED_QK % 5 == 4 ? 0.0f : rng_uniform(-1, 1) * (pass == 1 ? 1e3f : 1e-3f);
         for (size_t t = 0; t < sizeof act_types / sizeof act_types[0]; t++) {
-            size_t bytes = row_bytes(act_types[t], N);
+            int n = N / (int)ed_type_info(act_types[t])->block_len * (int)ed_type_info(act_types[t])->block_len;
+            size_t bytes = row_bytes(act_types[t], n);
             memset(want, 0x55, bytes);
-            ed_quant_traits(act_types[t])->from_float(x, want, N);
+            ed_quant_traits(act_types[t])->from_float(x, want, n);
             for (const char *const *name = ed_kernels_names(); *name; name++) {
                 const ed_kernels_t *k = ed_kernels_by_name(*name);
                 if (!k || !k->quantize[act_types[t]])
                     continue;
                 memset(got, 0x33, bytes);
-                k->quantize[act_types[t]](x, got, N);
+                k->quantize[act_types[t]](x, got, n);
                 if (memcmp(want, got, bytes) != 0)
                     ED__FAIL("%s %s pass %d: bytes differ from the scalar quantizer", k->name,
                              ed_type_info(act_types[t])->name, pass);
