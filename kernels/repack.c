@@ -10,6 +10,7 @@ int ed_repack_type(int type)
     switch (type) {
     case ED_TYPE_Q4_0: return ED_TYPE_Q4_0_R8;
     case ED_TYPE_Q8_0: return ED_TYPE_Q8_0_R8;
+    case ED_TYPE_Q4_K: return ED_TYPE_Q4_K_R8;
     default: return -1;
     }
 }
@@ -101,27 +102,89 @@ static int group_count(int n_blocks, int g)
     return n_blocks - ED_R8 * g < ED_R8 ? n_blocks - ED_R8 * g : ED_R8;
 }
 
+/* A q4_K super-block: sub-block j = 2g + h holds element l at qs[32g + l],
+ * nibble h; interleaved as q4_0_r8 interleaves blocks. */
+static uint8_t q4_K_level(const ed_block_q4_K_t *b, int j, int l)
+{
+    return (b->qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0xF;
+}
+
+static void q4_K_pack(void *packed, const void *file_block, int count)
+{
+    ed_block_q4_K_r8_t *out = packed;
+    const ed_block_q4_K_t *b = file_block;
+    (void)count;
+    out->d = b->d, out->dmin = b->dmin;
+    memcpy(out->scales, b->scales, sizeof out->scales);
+    for (int j = 0; j < ED_R8; j++)
+        for (int m = 0; m < ED_QK / 8; m++)
+            for (int i = 0; i < 4; i++)
+                out->qs[m][4 * j + i] = (uint8_t)(q4_K_level(b, j, 8 * m + i) | q4_K_level(b, j, 8 * m + 4 + i) << 4);
+}
+
+static void q4_K_unpack(const void *packed, void *file_block, int count)
+{
+    const ed_block_q4_K_r8_t *in = packed;
+    ed_block_q4_K_t *b = file_block;
+    (void)count;
+    b->d = in->d, b->dmin = in->dmin;
+    memcpy(b->scales, in->scales, sizeof b->scales);
+    memset(b->qs, 0, sizeof b->qs);
+    for (int j = 0; j < ED_R8; j++)
+        for (int m = 0; m < ED_QK / 8; m++)
+            for (int i = 0; i < 4; i++)
+                for (int h = 0; h < 2; h++) {
+                    int l = 8 * m + 4 * h + i;
+                    uint8_t level = (in->qs[m][4 * j + i] >> (4 * h)) & 0xF;
+                    b->qs[32 * (j / 2) + l] |= (uint8_t)(level << (4 * (j % 2)));
+                }
+}
+
 /* A weight layout: the file type it interleaves and how a group is made. */
 typedef struct {
     int file_type;
+    int group_blocks;   /* file blocks per group: ED_R8, or 1 (a K-quant super-block) */
     size_t block_bytes; /* one file block */
     void (*pack)(void *group, const void *file_blocks, int count);
     void (*unpack)(const void *group, void *file_blocks, int count);
 } layout_t;
 
-static const layout_t q4_0_r8 = {ED_TYPE_Q4_0, sizeof(ed_block_q4_0_t), q4_0_group_pack, q4_0_group_unpack};
-static const layout_t q8_0_r8 = {ED_TYPE_Q8_0, sizeof(ed_block_q8_0_t), q8_0_group_pack, q8_0_group_unpack};
+static const layout_t q4_0_r8 = {ED_TYPE_Q4_0, ED_R8, sizeof(ed_block_q4_0_t), q4_0_group_pack, q4_0_group_unpack};
+static const layout_t q8_0_r8 = {ED_TYPE_Q8_0, ED_R8, sizeof(ed_block_q8_0_t), q8_0_group_pack, q8_0_group_unpack};
+static const layout_t q4_K_r8 = {ED_TYPE_Q4_K, 1, sizeof(ed_block_q4_K_t), q4_K_pack, q4_K_unpack};
+
+static const layout_t *layout_of(int file_type)
+{
+    return file_type == ED_TYPE_Q4_0 ? &q4_0_r8 : file_type == ED_TYPE_Q8_0 ? &q8_0_r8 : &q4_K_r8;
+}
+
+/* Blocks of a row of n elements, groups of them, and the count in group g. */
+static int row_blocks(const layout_t *layout, int64_t n)
+{
+    return (int)(n / ed_type_info(layout->file_type)->block_len);
+}
+
+static int row_groups(const layout_t *layout, int n_blocks)
+{
+    return (n_blocks + layout->group_blocks - 1) / layout->group_blocks;
+}
+
+static int in_group(const layout_t *layout, int n_blocks, int g)
+{
+    return n_blocks - layout->group_blocks * g < layout->group_blocks ? n_blocks - layout->group_blocks * g
+                                                                      : layout->group_blocks;
+}
 
 void ed_repack_rows(int type, const void *src, void *dst, int n_in, int64_t row_begin, int64_t row_end)
 {
-    const layout_t *layout = type == ED_TYPE_Q4_0 ? &q4_0_r8 : &q8_0_r8;
-    int n_blocks = n_in / ED_QK, groups = n_groups(n_blocks);
-    size_t group_bytes = ED_R8 * layout->block_bytes;
+    const layout_t *layout = layout_of(type);
+    int n_blocks = row_blocks(layout, n_in), groups = row_groups(layout, n_blocks);
+    size_t group_bytes = (size_t)layout->group_blocks * layout->block_bytes;
     for (int64_t r = row_begin; r < row_end; r++)
         for (int g = 0; g < groups; g++)
             layout->pack((uint8_t *)dst + (size_t)(r * groups + g) * group_bytes,
-                         (const uint8_t *)src + (size_t)(r * n_blocks + ED_R8 * g) * layout->block_bytes,
-                         group_count(n_blocks, g));
+                         (const uint8_t *)src + (size_t)(r * n_blocks + layout->group_blocks * g) * layout->block_bytes,
+                         in_group(layout, n_blocks, g));
 }
 
 /* ------------------------------------------------------------ conversions -- */
@@ -131,27 +194,30 @@ void ed_repack_rows(int type, const void *src, void *dst, int n_in, int64_t row_
 typedef union {
     ed_block_q4_0_t q4_0[ED_R8];
     ed_block_q8_0_t q8_0[ED_R8];
+    ed_block_q4_K_t q4_K;
 } file_blocks_t;
 
 static void layout_to_float(const layout_t *layout, const void *src, float *dst, int64_t n)
 {
-    int n_blocks = (int)(n / ED_QK);
+    int n_blocks = row_blocks(layout, n);
+    int64_t block_len = ed_type_info(layout->file_type)->block_len, group_len = layout->group_blocks * block_len;
     file_blocks_t blocks;
-    for (int g = 0; g < n_groups(n_blocks); g++) {
-        int count = group_count(n_blocks, g);
-        layout->unpack((const uint8_t *)src + (size_t)g * ED_R8 * layout->block_bytes, &blocks, count);
-        ed_quant_traits(layout->file_type)->to_float(&blocks, dst + (int64_t)ED_R8 * ED_QK * g, (int64_t)count * ED_QK);
+    for (int g = 0; g < row_groups(layout, n_blocks); g++) {
+        int count = in_group(layout, n_blocks, g);
+        layout->unpack((const uint8_t *)src + (size_t)g * layout->group_blocks * layout->block_bytes, &blocks, count);
+        ed_quant_traits(layout->file_type)->to_float(&blocks, dst + group_len * g, count * block_len);
     }
 }
 
 static void layout_from_float(const layout_t *layout, const float *src, void *dst, int64_t n)
 {
-    int n_blocks = (int)(n / ED_QK);
+    int n_blocks = row_blocks(layout, n);
+    int64_t block_len = ed_type_info(layout->file_type)->block_len, group_len = layout->group_blocks * block_len;
     file_blocks_t blocks;
-    for (int g = 0; g < n_groups(n_blocks); g++) {
-        int count = group_count(n_blocks, g);
-        ed_quant_traits(layout->file_type)->from_float(src + (int64_t)ED_R8 * ED_QK * g, &blocks, (int64_t)count * ED_QK);
-        layout->pack((uint8_t *)dst + (size_t)g * ED_R8 * layout->block_bytes, &blocks, count);
+    for (int g = 0; g < row_groups(layout, n_blocks); g++) {
+        int count = in_group(layout, n_blocks, g);
+        ed_quant_traits(layout->file_type)->from_float(src + group_len * g, &blocks, count * block_len);
+        layout->pack((uint8_t *)dst + (size_t)g * layout->group_blocks * layout->block_bytes, &blocks, count);
     }
 }
 
@@ -204,5 +270,41 @@ void ed__q8_0_x8_from_float(const float *src, void *dst, int64_t n)
                 out->sum[j] += blocks[j].qs[e];
         }
         q8_interleave(out->qs, blocks, count);
+    }
+}
+
+void ed__q4_K_r8_to_float(const void *src, float *dst, int64_t n)
+{
+    layout_to_float(&q4_K_r8, src, dst, n);
+}
+
+void ed__q4_K_r8_from_float(const float *src, void *dst, int64_t n)
+{
+    layout_from_float(&q4_K_r8, src, dst, n);
+}
+
+void ed__q8_K_x8_to_float(const void *src, float *dst, int64_t n)
+{
+    for (int64_t i = 0; i < n / ED_QK_K; i++) {
+        const ed_block_q8_K_x8_t *in = (const ed_block_q8_K_x8_t *)src + i;
+        for (int j = 0; j < ED_R8; j++)
+            for (int e = 0; e < ED_QK; e++)
+                dst[ED_QK_K * i + ED_QK * j + e] = in->d * (float)in->qs[e / 4][4 * j + e % 4];
+    }
+}
+
+/* q8_K (one max-abs f32 scale per 256), reordered, with sums per 32. */
+void ed__q8_K_x8_from_float(const float *src, void *dst, int64_t n)
+{
+    for (int64_t i = 0; i < n / ED_QK_K; i++) {
+        ed_block_q8_K_t b;
+        ed_block_q8_K_x8_t *out = (ed_block_q8_K_x8_t *)dst + i;
+        ed_quant_traits(ED_TYPE_Q8_K)->from_float(src + ED_QK_K * i, &b, ED_QK_K);
+        out->d = b.d;
+        for (int j = 0; j < ED_R8; j++) {
+            out->sum[j] = b.bsums[2 * j] + b.bsums[2 * j + 1];
+            for (int k = 0; k < ED_QK / 4; k++)
+                memcpy(&out->qs[k][4 * j], &b.qs[ED_QK * j + 4 * k], 4);
+        }
     }
 }

@@ -37,12 +37,33 @@ typedef struct {
     int8_t qs[ED_QK / 4][4 * ED_R8];
 } ed_group_q8_0_x8_t;
 
+/* q4_K weights, a super-block at a time: its 8 sub-blocks of 32 take the
+ * place of q4_0_r8's 8 blocks (qs[m][4j + i]: element 8m + i of sub-block j
+ * in the low nibble, 8m + 4 + i in the high one); d, dmin and the 12 packed
+ * scale bytes as in q4_K. */
+typedef struct {
+    uint16_t d;                     /* fp16 scale of the scales */
+    uint16_t dmin;                  /* fp16 scale of the mins */
+    uint8_t scales[12];             /* 8 6-bit scales and 8 6-bit mins (ed_k4_scales) */
+    uint8_t qs[ED_QK / 8][4 * ED_R8];
+} ed_block_q4_K_r8_t;
+
+/* Their activations: q8_K's values in the matching order, and the sum of
+ * each sub-block of 32 (the min term). */
+typedef struct {
+    float d;                        /* x = d * q */
+    int32_t sum[ED_R8];             /* sum of sub-block j's 32 quants */
+    int8_t qs[ED_QK / 4][4 * ED_R8];
+} ed_block_q8_K_x8_t;
+
+_Static_assert(sizeof(ed_block_q4_K_r8_t) == sizeof(ed_block_q4_K_t), "q4_K_r8 block size");
+_Static_assert(sizeof(ed_block_q8_K_x8_t) == 4 + 32 + 256, "q8_K_x8 block size");
 _Static_assert(sizeof(ed_group_q4_0_r8_t) == ED_R8 * sizeof(ed_block_q4_0_t), "q4_0_r8 group size");
 _Static_assert(sizeof(ed_group_q8_0_r8_t) == ED_R8 * sizeof(ed_block_q8_0_t), "q8_0_r8 group size");
 _Static_assert(sizeof(ed_group_q8_0_x8_t) == 320, "q8_0_x8 group size");
 
 /* The interleaved type for weights of `type` (q4_0 -> q4_0_r8, q8_0 ->
- * q8_0_r8), or -1 when there is none. */
+ * q8_0_r8, q4_K -> q4_K_r8), or -1 when there is none. */
 int ed_repack_type(int type);
 /* Writes n_rows rows of n_in elements from `type` (GGUF layout) to
  * ed_repack_type(type) at dst (ed_type_row_size bytes per row, padded).
@@ -57,5 +78,9 @@ void ed__q8_0_r8_to_float(const void *src, float *dst, int64_t n);
 void ed__q8_0_r8_from_float(const float *src, void *dst, int64_t n);
 void ed__q8_0_x8_to_float(const void *src, float *dst, int64_t n);
 void ed__q8_0_x8_from_float(const float *src, void *dst, int64_t n);
+void ed__q4_K_r8_to_float(const void *src, float *dst, int64_t n);
+void ed__q4_K_r8_from_float(const float *src, void *dst, int64_t n);
+void ed__q8_K_x8_to_float(const void *src, float *dst, int64_t n);
+void ed__q8_K_x8_from_float(const float *src, void *dst, int64_t n);
 
 #endif

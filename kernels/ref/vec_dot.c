@@ -286,6 +286,31 @@ static void dot_q8_0_r8(int n, float *out, const void *w_row, const void *act_ro
     *out = sum_lanes(acc);
 }
 
+/* Lane j is sub-block j of every super-block: its exact integer dot times
+ * its scale, and its min times its activation sum, each scaled in float. */
+static void dot_q4_K_r8(int n, float *out, const void *w_row, const void *act_row)
+{
+    const ed_block_q4_K_r8_t *w = w_row;
+    const ed_block_q8_K_x8_t *a = act_row;
+    float acc[ED_R8] = {0}, acc_min[ED_R8] = {0};
+    for (int b = 0; b < n / ED_QK_K; b++) {
+        uint8_t scale[8], min[8];
+        ed_k4_scales(w[b].scales, scale, min);
+        float d = ed_fp16_to_fp32(w[b].d) * a[b].d, dmin = ed_fp16_to_fp32(w[b].dmin) * a[b].d;
+        for (int j = 0; j < ED_R8; j++) {
+            int sumi = 0;
+            for (int m = 0; m < ED_QK / 8; m++)
+                for (int i = 0; i < 4; i++) {
+                    uint8_t q = w[b].qs[m][4 * j + i];
+                    sumi += (q & 0xF) * a[b].qs[2 * m][4 * j + i] + (q >> 4) * a[b].qs[2 * m + 1][4 * j + i];
+                }
+            acc[j] = fmaf((float)(scale[j] * sumi), d, acc[j]);
+            acc_min[j] = fmaf((float)(min[j] * a[b].sum[j]), dmin, acc_min[j]);
+        }
+    }
+    *out = sum_lanes(acc) - sum_lanes(acc_min);
+}
+
 void ed_vec_dot_table_ref(ed_vec_dot_fn table[ED_TYPE_COUNT])
 {
     table[ED_TYPE_F32] = dot_f32;
@@ -303,4 +328,5 @@ void ed_vec_dot_table_ref(ed_vec_dot_fn table[ED_TYPE_COUNT])
     table[ED_TYPE_Q6_K] = dot_q6_K;
     table[ED_TYPE_Q4_0_R8] = dot_q4_0_r8;
     table[ED_TYPE_Q8_0_R8] = dot_q8_0_r8;
+    table[ED_TYPE_Q4_K_R8] = dot_q4_K_r8;
 }

@@ -9,6 +9,7 @@
  * accumulator and reduced by tile_hsum, whatever else is computed beside
  * it: a row's result is bit for bit the same alone or in any batch. */
 #include "kernels/repack.h"
+#include "kernels/x86/gemm_k.h"
 
 #define R8_COLS 4 /* activation rows per pass over a weight row */
 
@@ -24,6 +25,29 @@ static inline __attribute__((always_inline)) __m256i r8_start(int type, const ed
         return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 7));
     return _mm256_setzero_si256();
 }
+
+/* The 8 vectors of 4-bit levels packed two per byte in qs (q4_0_r8,
+ * q4_K_r8): v[2m] the low nibbles of qs[m], v[2m + 1] the high ones. */
+static inline __attribute__((always_inline)) void r8_nibbles(const uint8_t qs[4][32], __m256i v[8])
+{
+    const __m256i low = _mm256_set1_epi8(0x0F);
+#pragma GCC unroll 4
+    for (int m = 0; m < 4; m++) {
+        __m256i packed = _mm256_loadu_si256((const __m256i *)qs[m]);
+        /* in a register: GCC would fold this load into both of its uses, and
+         * a matrix-vector product is bound by the load ports (each group
+         * also loads 8 activation vectors) */
+        __asm__("" : "+v"(packed));
+        v[2 * m] = _mm256_and_si256(packed, low);
+        /* with sums free of 16-bit saturation (GEMM_Q8_OFFSET: VNNI) the high
+         * nibble stays in place, 16 x its level, one op fewer: R8_HIGH_SHIFT */
+        v[2 * m + 1] = GEMM_Q8_OFFSET ? _mm256_andnot_si256(low, packed)
+                                      : _mm256_and_si256(_mm256_srli_epi16(packed, 4), low);
+    }
+}
+
+/* What the high-nibble sums are to be shifted right by. */
+#define R8_HIGH_SHIFT (GEMM_Q8_OFFSET ? 4 : 0)
 
 /* y[c * y_stride] = dot(weight row, activation row c) for c < cols (a
  * constant after inlining): each weight group is unpacked once for all cols. */
@@ -41,20 +65,7 @@ static inline __attribute__((always_inline)) void r8_row(int type, int n_blocks,
         if (type == ED_TYPE_Q4_0_R8) {
             const ed_group_q4_0_r8_t *wg = (const ed_group_q4_0_r8_t *)row + g;
             dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wg->d));
-            const __m256i low = _mm256_set1_epi8(0x0F);
-#pragma GCC unroll 4
-            for (int m = 0; m < 4; m++) {
-                __m256i packed = _mm256_loadu_si256((const __m256i *)wg->qs[m]);
-                /* in a register: GCC would fold this load into both of its
-                 * uses, and a matrix-vector product is bound by the load
-                 * ports (each group also loads 8 activation vectors) */
-                __asm__("" : "+v"(packed));
-                v[2 * m] = _mm256_and_si256(packed, low);
-                /* with sums free of 16-bit saturation (GEMM_Q8_OFFSET: VNNI) the
-                 * high nibble stays in place, 16 x its level, one op fewer */
-                v[2 * m + 1] = GEMM_Q8_OFFSET ? _mm256_andnot_si256(low, packed)
-                                              : _mm256_and_si256(_mm256_srli_epi16(packed, 4), low);
-            }
+            r8_nibbles(wg->qs, v);
         } else {
             const ed_group_q8_0_r8_t *wg = (const ed_group_q8_0_r8_t *)row + g;
             dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wg->d));
@@ -83,8 +94,8 @@ static inline __attribute__((always_inline)) void r8_row(int type, int n_blocks,
                 }
             }
             __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(a->d));
-            if (type == ED_TYPE_Q4_0_R8 && GEMM_Q8_OFFSET)
-                odd = _mm256_srai_epi32(odd, 4); /* exact: every product was 16 x the level's */
+            if (type == ED_TYPE_Q4_0_R8)
+                odd = _mm256_srai_epi32(odd, R8_HIGH_SHIFT); /* exact: every product was 16 x the level's */
             acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(even, odd)), scale, acc[c]);
         }
     }
@@ -93,4 +104,52 @@ static inline __attribute__((always_inline)) void r8_row(int type, int n_blocks,
         y[(size_t)c * y_stride] = tile_hsum(acc[c]);
 }
 
+/* q4_K_r8 (n_blocks super-blocks): lane j is sub-block j; its exact dot
+ * times its scale, and its min times its activation sum, are scaled in
+ * float once per super-block. Summed as ref/vec_dot.c's dot_q4_K_r8. */
+static inline __attribute__((always_inline)) void r8_k4_row(int type, int n_blocks, const uint8_t *row,
+                                                            const uint8_t *x, size_t x_row_bytes, int cols,
+                                                            float *y, size_t y_stride)
+{
+    (void)type;
+    __m256 acc[R8_COLS], acc_min[R8_COLS];
+#pragma GCC unroll 4
+    for (int c = 0; c < cols; c++)
+        acc[c] = acc_min[c] = _mm256_setzero_ps();
+    for (int b = 0; b < n_blocks; b++) {
+        const ed_block_q4_K_r8_t *wb = (const ed_block_q4_K_r8_t *)row + b;
+        __m256i v[8];
+        r8_nibbles(wb->qs, v);
+        __m128i scales_mins = k4_scales_mins(wb->scales);
+        __m256i scale = _mm256_cvtepu8_epi32(scales_mins);
+        __m256i min = _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(scales_mins, scales_mins));
+        float d = fp16_scalar(wb->d), dmin = fp16_scalar(wb->dmin);
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++) {
+            const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
+            __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k += 2) {
+                even = gemm_block_dot(even, v[k], _mm256_loadu_si256((const __m256i *)a->qs[k]));
+                odd = gemm_block_dot(odd, v[k + 1], _mm256_loadu_si256((const __m256i *)a->qs[k + 1]));
+            }
+            __m256i sums = _mm256_add_epi32(even, _mm256_srai_epi32(odd, R8_HIGH_SHIFT));
+            __m256i scaled = _mm256_mullo_epi32(sums, scale);
+            __m256i mins = _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)a->sum), min);
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled), _mm256_set1_ps(d * a->d), acc[c]);
+            acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(dmin * a->d), acc_min[c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < cols; c++)
+        y[(size_t)c * y_stride] = tile_hsum(acc[c]) - tile_hsum(acc_min[c]);
+}
+
 #include "kernels/gemm_r8_blocks.h"
+
+static void gemm_q4_K_r8(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
+                         size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
+{
+    gemm_passes(r8_k4_row, R8_COLS, ED_TYPE_Q4_K_R8, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y,
+                y_stride);
+}

@@ -1,6 +1,6 @@
 /* x86/quantize.c - AVX2 quantizers of the activations every matrix product
- * starts with (q8_0, q8_0_x8 for the interleaved weights, q8_K for the
- * K-quants), bit for bit
+ * starts with (q8_0, q8_0_x8 for the interleaved weights, q8_K and q8_K_x8
+ * for the K-quants), bit for bit
  * what the scalar ones in quant.c and repack.c write: the same max-abs
  * scale, the same reciprocal, and roundf's ties away from zero. */
 #include "kernels/dispatch.h"
@@ -101,9 +101,28 @@ static void quantize_q8_K(const float *src, void *dst, int64_t n)
     }
 }
 
+/* q8_K in q4_K_r8's order, with sums per 32. */
+static void quantize_q8_K_x8(const float *src, void *dst, int64_t n)
+{
+    for (int64_t i = 0; i < n / ED_QK_K; i++) {
+        ed_block_q8_K_x8_t *out = (ed_block_q8_K_x8_t *)dst + i;
+        int8_t q[ED_QK_K];
+        out->d = quantize_max_abs(src + ED_QK_K * i, ED_QK_K, q);
+        for (int j = 0; j < ED_R8; j++) {
+            int sum = 0;
+            for (int e = 0; e < ED_QK; e++)
+                sum += q[ED_QK * j + e];
+            out->sum[j] = sum;
+            for (int k = 0; k < ED_QK / 4; k++)
+                memcpy(&out->qs[k][4 * j], q + ED_QK * j + 4 * k, 4);
+        }
+    }
+}
+
 void ed__quantize_table_avx2(ed_from_float_fn table[ED_TYPE_COUNT])
 {
     table[ED_TYPE_Q8_0] = quantize_q8_0;
     table[ED_TYPE_Q8_0_X8] = quantize_q8_0_x8;
     table[ED_TYPE_Q8_K] = quantize_q8_K;
+    table[ED_TYPE_Q8_K_X8] = quantize_q8_K_x8;
 }

@@ -129,7 +129,8 @@ static void check_type(int type, const shape_t *shape)
 static const int weight_types[] = {ED_TYPE_F32,  ED_TYPE_F16,  ED_TYPE_BF16, ED_TYPE_Q4_0,
                                    ED_TYPE_Q4_1, ED_TYPE_Q5_0, ED_TYPE_Q5_1, ED_TYPE_Q8_0,
                                    ED_TYPE_Q2_K, ED_TYPE_Q3_K, ED_TYPE_Q4_K, ED_TYPE_Q5_K,
-                                   ED_TYPE_Q6_K, ED_TYPE_Q4_0_R8, ED_TYPE_Q8_0_R8};
+                                   ED_TYPE_Q6_K, ED_TYPE_Q4_0_R8, ED_TYPE_Q8_0_R8,
+                                   ED_TYPE_Q4_K_R8};
 
 static void check_all_types(int n_batch)
 {

@@ -2,7 +2,7 @@
  * repacking keeps every weight (dequantized bit for bit as the file layout,
  * padding zero), quantizing straight to a layout equals repacking the file
  * type's quantization, the q8_0_x8 activations hold q8_0's values and block
- * sums, every op table's SIMD quantizer (q8_0, q8_0_x8, q8_K) writes the
+ * sums, every op table's SIMD quantizer (q8_0, q8_0_x8, q8_K, q8_K_x8) writes the
  * scalar one's bytes (ties included), and the interleaved dot products agree with the file layout's.
  * The products themselves are in tests/kernels/matmul.c. */
 #include "kernels/kernels.h"
@@ -87,9 +87,52 @@ ED_TEST(q8_0_repack_keeps_every_weight)
     check_repack(ED_TYPE_Q8_0);
 }
 
-ED_TEST(only_q4_0_and_q8_0_have_a_layout)
+/* q4_K_r8 keeps each super-block's bytes (d, dmin, scales, and the levels
+ * reordered), and q8_K_x8 holds q8_K's values with sums per 32. */
+ED_TEST(q4_K_repack_keeps_every_weight)
 {
-    ED_CHECK_INT(ed_repack_type(ED_TYPE_Q4_K), -1);
+    enum { N = 3 * ED_QK_K };
+    static float x[N], a[N], b[N];
+    static ed_block_q4_K_t file[3];
+    static ed_block_q4_K_r8_t packed[3], direct[3];
+    const ed_quant_traits_t *q4k = ed_quant_traits(ED_TYPE_Q4_K), *r8 = ed_quant_traits(ED_TYPE_Q4_K_R8);
+    ED_CHECK_INT(ed_repack_type(ED_TYPE_Q4_K), ED_TYPE_Q4_K_R8);
+    ED_CHECK_INT(r8->vec_dot_type, ED_TYPE_Q8_K_X8);
+    for (int i = 0; i < N; i++)
+        x[i] = rng_uniform(-3, 3);
+    q4k->from_float(x, file, N);
+    ed_repack_rows(ED_TYPE_Q4_K, file, packed, N, 0, 1);
+    q4k->to_float(file, a, N);
+    r8->to_float(packed, b, N);
+    ED_CHECK(memcmp(a, b, sizeof a) == 0);
+    r8->from_float(x, direct, N);
+    ED_CHECK(memcmp(direct, packed, sizeof packed) == 0);
+    for (int i = 0; i < 3; i++)
+        ED_CHECK(packed[i].d == file[i].d && packed[i].dmin == file[i].dmin &&
+                 memcmp(packed[i].scales, file[i].scales, 12) == 0);
+
+    static ed_block_q8_K_t act[3];
+    static ed_block_q8_K_x8_t act_x8[3];
+    ed_quant_traits(ED_TYPE_Q8_K)->from_float(x, act, N);
+    ed_quant_traits(ED_TYPE_Q8_K_X8)->from_float(x, act_x8, N);
+    ed_quant_traits(ED_TYPE_Q8_K)->to_float(act, a, N);
+    ed_quant_traits(ED_TYPE_Q8_K_X8)->to_float(act_x8, b, N);
+    ED_CHECK(memcmp(a, b, sizeof a) == 0);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < ED_R8; j++)
+            ED_CHECK_INT(act_x8[i].sum[j], act[i].bsums[2 * j] + act[i].bsums[2 * j + 1]);
+    /* the dot products agree with q4_K's */
+    const ed_kernels_t *ref = ed_kernels_by_name("ref");
+    float file_dot, packed_dot;
+    ref->vec_dot[ED_TYPE_Q4_K](N, &file_dot, file, act);
+    ref->vec_dot[ED_TYPE_Q4_K_R8](N, &packed_dot, packed, act_x8);
+    printf("# q4_K: file %.7g, interleaved %.7g\n", file_dot, packed_dot);
+    ED_CHECK(fabsf(file_dot - packed_dot) <= 1e-5f * (fabsf(file_dot) + 1));
+}
+
+ED_TEST(only_q4_0_q8_0_and_q4_K_have_a_layout)
+{
+    ED_CHECK_INT(ed_repack_type(ED_TYPE_Q6_K), -1);
     ED_CHECK_INT(ed_repack_type(ED_TYPE_F16), -1);
     ED_CHECK_INT(ed_repack_type(ED_TYPE_Q4_0_R8), -1);
     ED_CHECK_INT(ed_type_from_name("q4_0_r8"), -1); /* not a file type */
@@ -133,7 +176,7 @@ static void fill_ties(float *x, int n)
 
 ED_TEST(simd_quantizers_write_the_scalar_bytes)
 {
-    static const int act_types[] = {ED_TYPE_Q8_0, ED_TYPE_Q8_0_X8, ED_TYPE_Q8_K};
+    static const int act_types[] = {ED_TYPE_Q8_0, ED_TYPE_Q8_0_X8, ED_TYPE_Q8_K, ED_TYPE_Q8_K_X8};
     enum { N = 2048 + 96 };
     static float x[N];
     static uint8_t want[N * 2], got[N * 2];
@@ -188,6 +231,7 @@ ED_TEST(interleaved_dots_agree_with_the_file_layout)
     }
 }
 
-ED_TEST_MAIN(q4_0_repack_keeps_every_weight, q8_0_repack_keeps_every_weight, only_q4_0_and_q8_0_have_a_layout,
+ED_TEST_MAIN(q4_0_repack_keeps_every_weight, q8_0_repack_keeps_every_weight, q4_K_repack_keeps_every_weight,
+             only_q4_0_q8_0_and_q4_K_have_a_layout,
              x8_activations_hold_q8_0_values_and_sums, simd_quantizers_write_the_scalar_bytes,
              interleaved_dots_agree_with_the_file_layout)

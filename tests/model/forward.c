@@ -90,7 +90,7 @@ ED_TEST(q8_0_matches_reference) { check_reference("Q8_0", N_PROMPT - 1); }
 ED_TEST(q4_0_matches_reference) { check_reference("Q4_0", 0); }
 ED_TEST(q4_k_m_matches_reference) { check_reference("Q4_K_M", 0); }
 
-/* ed_model_repack moves q4_0 / q8_0 matrices (not token_embd, which rows
+/* ed_model_repack moves q4_0 / q8_0 / q4_K matrices (not token_embd, which rows
  * are looked up in) to the interleaved layout when the kernels multiply it,
  * and the logits stay those of the file layout up to the order of float sums. */
 static void check_repack(const char *quant, int file_type)
@@ -103,15 +103,24 @@ static void check_repack(const char *quant, int file_type)
         runner_close(&packed);
         ED_REQUIRE(0);
     }
-    int layout = ed_repack_type(file_type);
-    bool kernel = packed.kernels->gemm[layout] != NULL;
-    printf("# %s with %s kernels: %s\n", quant, packed.kernels->name,
-           kernel ? "repacked" : "no interleaved kernel, left mapped");
-    ED_CHECK_INT(packed.model.layers[0].wq.type, kernel ? layout : file_type);
-    ED_CHECK_INT(packed.model.layers[1].w_down.type, kernel ? layout : file_type);
-    ED_CHECK(kernel == (packed.model.layers[0].wq.owned != NULL));
-    ED_CHECK_INT(packed.model.token_embd.type, file_type);
-    ED_CHECK_INT(mapped.model.layers[0].wq.type, file_type);
+    /* every matrix in the layout its type has, where the kernels take it */
+    int repacked = 0;
+    for (int l = 0; l < packed.model.n_layer; l++) {
+        const ed_layer_t *P = &packed.model.layers[l], *M = &mapped.model.layers[l];
+        const ed_matrix_t *ps[] = {&P->wq, &P->wk, &P->wv, &P->wo, &P->w_gate, &P->w_up, &P->w_down};
+        const ed_matrix_t *ms[] = {&M->wq, &M->wk, &M->wv, &M->wo, &M->w_gate, &M->w_up, &M->w_down};
+        for (int i = 0; i < 7; i++) {
+            int layout = ed_repack_type(ms[i]->type);
+            bool kernel = layout >= 0 && packed.kernels->gemm[layout] != NULL;
+            ED_CHECK_INT(ps[i]->type, kernel ? layout : ms[i]->type);
+            ED_CHECK(kernel == (ps[i]->owned != NULL));
+            repacked += kernel;
+        }
+    }
+    printf("# %s with %s kernels: %d of %d layer matrices repacked\n", quant, packed.kernels->name, repacked,
+           7 * packed.model.n_layer);
+    ED_CHECK(repacked > 0 || packed.kernels->gemm[ed_repack_type(file_type)] == NULL);
+    ED_CHECK_INT(packed.model.token_embd.type, mapped.model.token_embd.type);
     size_t n = (size_t)N_PROMPT * (size_t)packed.model.n_vocab;
     float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
     ED_REQUIRE(a && b);
@@ -135,6 +144,7 @@ ED_TEST(repack_changes_the_layout_not_the_logits)
 {
     check_repack("Q4_0", ED_TYPE_Q4_0);
     check_repack("Q8_0", ED_TYPE_Q8_0);
+    check_repack("Q4_K_M", ED_TYPE_Q4_K);
 }
 
 /* The prompt in one batch, in batches of 4, and one token at a time give
