@@ -228,22 +228,6 @@ static inline __attribute__((always_inline)) void k_row(int type, int n_blocks, 
         y[(size_t)c * y_stride] = acc[c];
 }
 
-static void gemm_q4_K(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
-                      size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
-{
-    gemm_passes(k_row, K_COLS, ED_TYPE_Q4_K, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
-}
-
-static void gemm_q5_K(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
-                      size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
-{
-    gemm_passes(k_row, K_COLS, ED_TYPE_Q5_K, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
-}
-
-static void gemm_q6_K(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
-                      size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
-{
-    gemm_passes(k_row, K_COLS, ED_TYPE_Q6_K, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
-}
+#include "kernels/gemm_k_blocks.h"
 
 #endif
