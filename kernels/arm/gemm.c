@@ -1,6 +1,6 @@
 /* arm/gemm.c - plain NEON micro-kernels of the batch products (q8_0, q4_0,
- * their interleaved layouts, and the K-quants of gemm_k.h) for CPUs without
- * SDOT (Pi 4): widening multiplies, pairwise accumulation. */
+ * the interleaved layouts of repack.h, and the K-quants of gemm_k.h) for CPUs
+ * without SDOT (Pi 4): widening multiplies, pairwise accumulation. */
 #define GEMM_TILE_ROWS 2
 #define GEMM_TILE_COLS 4
 
@@ -16,9 +16,10 @@ static inline int32x4_t gemm_block_dot(int8x16_t a0, int8x16_t a1, int8x16_t b0,
 #include "kernels/arm/gemm_tile.h"
 
 /* The interleaved layouts' sums: the products of one byte position over
- * several k share an int16 lane, 8 of them for q4_0 levels (8 * 15 * 127 <
- * 2^15), 2 for q8_0 (2 * 128 * 127); then adjacent lanes are added twice (to
- * int32 pairs, then to 4-byte units), leaving unit j's sum in lane j. */
+ * several k share an int16 lane, 8 of them for 4-bit levels (q4_0_r8,
+ * q4_K_r8: 8 * 15 * 127 < 2^15), 2 for q8_0_r8 (2 * 128 * 127); then
+ * adjacent lanes are added twice (to int32 pairs, then to 4-byte units),
+ * leaving unit j's sum in lane j. */
 typedef struct {
     int16x8_t low, high;             /* byte positions 0-7, 8-15: products over this span of k */
     int32x4_t pairs_low, pairs_high; /* adjacent positions of low, high added, over the spans done */
@@ -33,7 +34,7 @@ static inline __attribute__((always_inline)) void r8_sums_init(r8_sums_t *s)
 static inline __attribute__((always_inline)) void r8_sums_add(int type, int cols, r8_sums_t *s, int k, int8x16_t w,
                                                               int8x16_t x)
 {
-    const int span = type == ED_TYPE_Q4_0_R8 ? 8 : 2;
+    const int span = type == ED_TYPE_Q8_0_R8 ? 2 : 8;
     (void)cols;
     if (k % span == 0) {
         s->low = vmull_s8(vget_low_s8(w), vget_low_s8(x));
@@ -66,6 +67,7 @@ void ed__gemm_table_neon(ed_gemm_fn table[ED_TYPE_COUNT])
     table[ED_TYPE_Q4_0] = gemm_q4_0;
     table[ED_TYPE_Q4_0_R8] = gemm_q4_0_r8;
     table[ED_TYPE_Q8_0_R8] = gemm_q8_0_r8;
+    table[ED_TYPE_Q4_K_R8] = gemm_q4_K_r8;
     table[ED_TYPE_Q4_K] = gemm_q4_K;
     table[ED_TYPE_Q5_K] = gemm_q5_K;
     table[ED_TYPE_Q6_K] = gemm_q6_K;
