@@ -614,7 +614,7 @@ static int load(ed_engine_t *e, char err[ED_ERR_LEN])
         threads = 256;
     if ((rc = ed_pool_open(&e->pool, threads, err)) != 0)
         return rc;
-    if ((rc = ed_model_repack(&e->model, e->kernels, sub)) != 0) {
+    if ((rc = ed_model_repack(&e->model, e->kernels, e->pool, sub)) != 0) {
         errf(err, ED_ERR_LEN, "%s: %s", cfg->model.path, sub);
         return rc;
     }

@@ -305,8 +305,27 @@ static void release_mapped(const void *data, size_t bytes)
         madvise((void *)begin, end - begin, MADV_DONTNEED);
 }
 
-static int repack_matrix(ed_matrix_t *mat, int n_in, int n_out, const ed_kernels_t *k, const char *what,
-                         int layer, char err[ED_ERR_LEN])
+#define REPACK_ROWS_PER_CHUNK 64 /* rows a pool chunk copies */
+
+/* One matrix copied over the pool, chunks of rows at a time. */
+typedef struct {
+    int type;         /* the file type */
+    const void *src;
+    void *dst;
+    int n_in, n_out;
+} repack_job_t;
+
+static void repack_chunk(void *arg, int chunk, int thread)
+{
+    const repack_job_t *job = arg;
+    (void)thread;
+    int64_t begin = (int64_t)chunk * REPACK_ROWS_PER_CHUNK;
+    int64_t end = begin + REPACK_ROWS_PER_CHUNK < job->n_out ? begin + REPACK_ROWS_PER_CHUNK : job->n_out;
+    ed_repack_rows(job->type, job->src, job->dst, job->n_in, begin, end);
+}
+
+static int repack_matrix(ed_matrix_t *mat, int n_in, int n_out, const ed_kernels_t *k, ed_pool_t *pool,
+                         const char *what, int layer, char err[ED_ERR_LEN])
 {
     int to = ed_repack_type(mat->type);
     uint64_t from_row = 0, to_row = 0;
@@ -323,7 +342,8 @@ static int repack_matrix(ed_matrix_t *mat, int n_in, int n_out, const ed_kernels
             snprintf(err, ED_ERR_LEN, "%s: out of memory for %zu bytes of repacked weights", what, bytes);
         return ED_ENOMEM;
     }
-    ed_repack_rows(mat->type, mat->data, copy, n_in, 0, n_out);
+    repack_job_t job = {mat->type, mat->data, copy, n_in, n_out};
+    ed_pool_run(pool, ED_POOL_HIGH, (n_out + REPACK_ROWS_PER_CHUNK - 1) / REPACK_ROWS_PER_CHUNK, repack_chunk, &job);
     release_mapped(mat->data, (size_t)(from_row * (uint64_t)n_out));
     mat->data = copy;
     mat->type = to;
@@ -331,22 +351,22 @@ static int repack_matrix(ed_matrix_t *mat, int n_in, int n_out, const ed_kernels
     return 0;
 }
 
-int ed_model_repack(ed_model_t *m, const ed_kernels_t *k, char err[ED_ERR_LEN])
+int ed_model_repack(ed_model_t *m, const ed_kernels_t *k, ed_pool_t *pool, char err[ED_ERR_LEN])
 {
     int rc = 0;
     for (int l = 0; l < m->n_layer; l++) {
         ed_layer_t *L = &m->layers[l];
-        if ((rc = repack_matrix(&L->wq, m->n_embd, m->q_dim, k, "attn_q.weight", l, err)) ||
-            (rc = repack_matrix(&L->wk, m->n_embd, m->kv_dim, k, "attn_k.weight", l, err)) ||
-            (rc = repack_matrix(&L->wv, m->n_embd, m->kv_dim, k, "attn_v.weight", l, err)) ||
-            (rc = repack_matrix(&L->wo, m->q_dim, m->n_embd, k, "attn_output.weight", l, err)) ||
-            (rc = repack_matrix(&L->w_gate, m->n_embd, m->n_ff, k, "ffn_gate.weight", l, err)) ||
-            (rc = repack_matrix(&L->w_up, m->n_embd, m->n_ff, k, "ffn_up.weight", l, err)) ||
-            (rc = repack_matrix(&L->w_down, m->n_ff, m->n_embd, k, "ffn_down.weight", l, err)))
+        if ((rc = repack_matrix(&L->wq, m->n_embd, m->q_dim, k, pool, "attn_q.weight", l, err)) ||
+            (rc = repack_matrix(&L->wk, m->n_embd, m->kv_dim, k, pool, "attn_k.weight", l, err)) ||
+            (rc = repack_matrix(&L->wv, m->n_embd, m->kv_dim, k, pool, "attn_v.weight", l, err)) ||
+            (rc = repack_matrix(&L->wo, m->q_dim, m->n_embd, k, pool, "attn_output.weight", l, err)) ||
+            (rc = repack_matrix(&L->w_gate, m->n_embd, m->n_ff, k, pool, "ffn_gate.weight", l, err)) ||
+            (rc = repack_matrix(&L->w_up, m->n_embd, m->n_ff, k, pool, "ffn_up.weight", l, err)) ||
+            (rc = repack_matrix(&L->w_down, m->n_ff, m->n_embd, k, pool, "ffn_down.weight", l, err)))
             break;
     }
     if (rc == 0)
-        rc = repack_matrix(&m->output, m->n_embd, m->n_vocab, k, "output.weight", -1, err);
+        rc = repack_matrix(&m->output, m->n_embd, m->n_vocab, k, pool, "output.weight", -1, err);
     return rc;
 }
 

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "kernels/kernels.h"
+#include "kernels/pool.h"
 #include "model/gguf.h"
 
 #include <stdbool.h>
@@ -75,10 +76,10 @@ int ed_model_load(ed_model_t *model, const ed_gguf_t *gguf, char err[ED_ERR_LEN]
  * the mapped pages it was read from: the same bytes, read once per token
  * without the per-block float work that keeps the file layout below memory
  * bandwidth. token_embd stays mapped for its row lookups (a tied output gets
- * its own copy). Call after ed_model_load, before ed_forward_init; the model
- * must then be used with these kernels. Returns 0 (also when nothing is
+ * its own copy). The rows are copied on `pool`. Call after ed_model_load,
+ * before ed_forward_init; the model must then be used with these kernels. Returns 0 (also when nothing is
  * repacked) or ED_ENOMEM with `err` naming the matrix. */
-int ed_model_repack(ed_model_t *model, const ed_kernels_t *kernels, char err[ED_ERR_LEN]);
+int ed_model_repack(ed_model_t *model, const ed_kernels_t *kernels, ed_pool_t *pool, char err[ED_ERR_LEN]);
 /* Frees what load and repack allocated; accepts a zeroed or half-loaded model. */
 void ed_model_free(ed_model_t *model);
 /* "llama", "qwen2". */

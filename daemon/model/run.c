@@ -36,12 +36,12 @@ int ed_run_open(ed_run_t *run, const char *path, int n_threads, int n_ctx, int n
     int rc;
     if ((rc = ed_gguf_open(&run->gguf, path, err)) != 0 ||
         (rc = ed_model_load(&run->model, run->gguf, err)) != 0 ||
-        (rc = ed_model_repack(&run->model, kernels, err)) != 0)
+        (rc = ed_pool_open(&run->pool, n_threads, err)) != 0 ||
+        (rc = ed_model_repack(&run->model, kernels, run->pool, err)) != 0)
         goto fail;
     if (n_ctx <= 0)
         n_ctx = run->model.n_ctx_train < ED_RUN_DEFAULT_CTX ? run->model.n_ctx_train : ED_RUN_DEFAULT_CTX;
-    if ((rc = ed_pool_open(&run->pool, n_threads, err)) != 0 ||
-        (rc = ed_forward_init(&run->fw, &run->model, kernels, run->pool, n_ctx, n_batch, err)) != 0)
+    if ((rc = ed_forward_init(&run->fw, &run->model, kernels, run->pool, n_ctx, n_batch, err)) != 0)
         goto fail;
     return 0;
 fail:

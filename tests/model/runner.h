@@ -42,9 +42,8 @@ static inline int runner_open_with(runner_t *r, const char *path, int n_threads,
     r->kernels = ed_kernels_select(NULL);
     int rc = r->kernels ? 0 : ED_EUNSUPPORTED;
     if (rc == 0 && (rc = ed_gguf_open(&r->gguf, path, err)) == 0 &&
-        (rc = ed_model_load(&r->model, r->gguf, err)) == 0 &&
-        (!repack || (rc = ed_model_repack(&r->model, r->kernels, err)) == 0) &&
-        (rc = ed_pool_open(&r->pool, n_threads, err)) == 0 && n_ctx > 0)
+        (rc = ed_model_load(&r->model, r->gguf, err)) == 0 && (rc = ed_pool_open(&r->pool, n_threads, err)) == 0 &&
+        (!repack || (rc = ed_model_repack(&r->model, r->kernels, r->pool, err)) == 0) && n_ctx > 0)
         rc = ed_forward_init(&r->fw, &r->model, r->kernels, r->pool, n_ctx, n_batch, err);
     if (rc != 0) {
         printf("# %s: %s (%s)\n", path, ed_strerror(rc), err);

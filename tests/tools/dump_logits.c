@@ -45,8 +45,8 @@ int main(int argc, char **argv)
     const ed_kernels_t *kernels = ed_kernels_select(NULL);
     int rc = kernels ? 0 : ED_EUNSUPPORTED;
     if (rc == 0 && (rc = ed_gguf_open(&gguf, argv[1], err)) == 0 &&
-        (rc = ed_model_load(&model, gguf, err)) == 0 && (rc = ed_model_repack(&model, kernels, err)) == 0 &&
-        (rc = ed_pool_open(&pool, 1, err)) == 0 &&
+        (rc = ed_model_load(&model, gguf, err)) == 0 && (rc = ed_pool_open(&pool, 1, err)) == 0 &&
+        (rc = ed_model_repack(&model, kernels, pool, err)) == 0 &&
         (rc = ed_forward_init(&fw, &model, kernels, pool, n_tokens, 0, err)) == 0) {
         logits = malloc((size_t)n_tokens * (size_t)model.n_vocab * sizeof(float));
         rc = logits ? ed_forward_eval(&fw, tokens, n_tokens, logits, err) : ED_ENOMEM;
