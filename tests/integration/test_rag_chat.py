@@ -159,10 +159,10 @@ def test_unknown_collection_is_404(rag_daemon):
 
 def test_another_uids_collection_is_403(rag_daemon):
     d, _ = rag_daemon
-    code = f"""
-import sys
-sys.path.insert(0, {str(REPO / 'clients' / 'python')!r})
-from edged_client import Client, EdgedError
+    # the client module's source goes along: the user nobody may not be able
+    # to read the checkout (a clone under a 0700 temporary directory)
+    module = (REPO / "clients" / "python" / "edged_client.py").read_text()
+    code = module + f"""
 c = Client({d.socket_path!r})
 try:
     c.chat([{{"role": "user", "content": "dentist"}}], max_tokens=2, rag={{"collections": ["notes"]}})
