@@ -1,9 +1,11 @@
 /* bench.c - `edged bench`: opens the model, times pp<N> (one batched prompt
  * of N tokens from an empty cache) and tg<N> (N single-token decode steps
- * after a short prompt), reads the memory bandwidth (in a child process, so
- * its buffer stays out of the peak RSS) before each tg repetition, and
- * prints the tests with the bound bandwidth / bytes read per generated
- * token, each repetition against its own reading. */
+ * after a short prompt), and sets generation against the memory-bandwidth
+ * bound: bandwidth / bytes read per generated token. The bandwidth is read
+ * by a probe process (its buffer stays out of the peak RSS) between every
+ * TG_SEGMENT decode steps, and each segment is set against the mean of the
+ * readings just before and just after it: on a virtual machine the
+ * bandwidth switches between levels within seconds. */
 #include "model/bench.h"
 
 #include "kernels/bandwidth.h"
@@ -19,10 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define TG_PROMPT 8          /* tokens evaluated before a generation test */
+#define TG_SEGMENT 16        /* decode steps between two bandwidth readings */
+#define PROBE_PASSES 2       /* a reading: the best of this many passes over the probe's buffer */
 #define RSS_SLACK (64 << 20) /* what the process may hold beyond model + KV cache */
 
 typedef struct {
@@ -32,6 +37,7 @@ typedef struct {
     long n_threads;
     long reps;
     bool json;
+    bool verbose; /* -v: each tg segment's bandwidth and fraction of the bound on stderr */
 } bench_options_t;
 
 /* What the bound is made of. */
@@ -41,10 +47,11 @@ typedef struct {
     uint64_t weight_bytes;    /* weights one decode step reads */
     uint64_t kv_bytes;        /* the KV cache allocated */
     uint64_t kv_read_bytes;   /* KV cache one decode step reads at the tg test's mean position */
+    uint64_t kv_row_bytes;    /* KV cache a step reads per position attended to (K and V, every layer) */
     const char *weight_type;  /* the type holding the most bytes of the layers' tensors */
     double bandwidth_gbps;    /* mean of the read bandwidth readings */
     double bandwidth_min, bandwidth_max; /* their range, GB/s */
-    int n_readings;           /* one before each tg repetition (one in all without a tg test) */
+    int n_readings;           /* around every segment of the tg repetitions (one in all without a tg test) */
     double bound_tokens_per_s; /* bandwidth_gbps / (weight_bytes + kv_read_bytes) */
 } bench_model_t;
 
@@ -53,27 +60,30 @@ typedef struct {
     int n_tokens;
     double mean, sd; /* tokens/s */
     bool generation;
-    double fraction; /* generation: mean over repetitions of tokens/s over the bound of the bandwidth read just before */
+    double fraction; /* generation: mean over repetitions of (time at the bound) / (time taken), segment by segment */
 } bench_result_t;
 
 static void bench_usage(FILE *out)
 {
     fprintf(out,
-            "usage: edged bench -m FILE [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
+            "usage: edged bench -m FILE [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json] [-v]\n"
             "Measures a GGUF model's prompt processing (ppN: N tokens in batches) and\n"
             "generation (tgN: N single-token steps) in tokens/s, mean +- sd over REPS, and\n"
-            "sets generation against the memory-bandwidth bound: read bandwidth (measured\n"
-            "with the same threads just before each tg repetition, which is compared with\n"
-            "its own reading) / bytes one decode step reads.\n"
+            "sets generation against the memory-bandwidth bound: read bandwidth / bytes one\n"
+            "decode step reads. The bandwidth is read with the same threads between every\n"
+            "%d decode steps, and each stretch is compared with the mean of the readings\n"
+            "just before and after it (a shared machine's bandwidth drifts).\n"
             "  -m, --model FILE     the GGUF model\n"
             "  -p, --n-prompt N     prompt tokens of the pp test (default 512; 0: skip)\n"
             "  -n, --n-gen N        generated tokens of the tg test (default 128; 0: skip)\n"
             "  -t, --threads N      compute threads (default: the CPUs online, here %d)\n"
             "  -r, --repetitions N  runs of each test (default 3)\n"
             "      --json           one JSON object per test per line\n"
+            "  -v, --verbose        each stretch of generation steps on stderr: the GB/s it\n"
+            "                       read, the bandwidth around it and its fraction of the bound\n"
             "  -h, --help           this help\n"
             "Exit status: 0 done, 1 a bad model file or a failed evaluation, 2 bad arguments.\n",
-            ed_run_default_threads());
+            TG_SEGMENT, ed_run_default_threads());
 }
 
 /* 0 to go on, 1 when --help was printed, ED_EINVAL (message printed) on bad arguments. */
@@ -88,6 +98,9 @@ static int parse_options(int argc, char **argv, bench_options_t *o)
             return 1;
         } else if (strcmp(a, "--json") == 0) {
             o->json = true;
+            continue;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            o->verbose = true;
             continue;
         }
         bool takes_value = strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0 || strcmp(a, "-p") == 0 ||
@@ -128,14 +141,40 @@ static int parse_options(int argc, char **argv, bench_options_t *o)
 
 /* ---------------------------------------------------------------- bandwidth -- */
 
-/* Read bandwidth with n_threads threads, measured in a child process so that
- * its buffer (far larger than the caches) never counts in this process's
- * peak RSS. 0, or ED_E* with err. */
-static int measure_bandwidth(int n_threads, double *gbps, char err[ED_ERR_LEN])
+/* The bandwidth probe: a child process that holds a buffer far larger than
+ * the caches (so it never counts in this process's peak RSS) and, for each
+ * byte it receives, reads the buffer with n_threads threads and answers
+ * with the GB/s as a double. It exits when its socket closes. */
+typedef struct {
+    pid_t pid;
+    int fd; /* our end of the socket pair; -1: not started */
+} probe_t;
+
+static void probe_child(int fd, int n_threads)
+{
+    size_t bytes = ed_bandwidth_buffer_size();
+    ed_pool_t *pool = NULL;
+    char child_err[ED_ERR_LEN];
+    void *buf = malloc(bytes);
+    bool ready = buf && ed_pool_open(&pool, n_threads, child_err) == 0;
+    if (ready)
+        memset(buf, 1, bytes);
+    char request;
+    while (read(fd, &request, 1) == 1) {
+        double gbps = ready ? ed_bandwidth_read_gbps(pool, buf, bytes, PROBE_PASSES) : 0;
+        if (send(fd, &gbps, sizeof gbps, MSG_NOSIGNAL) != (ssize_t)sizeof gbps || !ready)
+            break;
+    }
+    ed_pool_close(pool);
+    free(buf);
+    _exit(0);
+}
+
+static int probe_start(probe_t *p, int n_threads, char err[ED_ERR_LEN])
 {
     int fds[2];
-    if (pipe(fds) != 0)
-        return snprintf(err, ED_ERR_LEN, "pipe: %s", strerror(errno)), ed_err_from_errno(errno);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+        return snprintf(err, ED_ERR_LEN, "socketpair: %s", strerror(errno)), ed_err_from_errno(errno);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
@@ -145,33 +184,36 @@ static int measure_bandwidth(int n_threads, double *gbps, char err[ED_ERR_LEN])
     }
     if (pid == 0) {
         close(fds[0]);
-        size_t bytes = ed_bandwidth_buffer_size();
-        ed_pool_t *pool = NULL;
-        char child_err[ED_ERR_LEN];
-        void *buf = malloc(bytes);
-        double result = 0;
-        if (buf && ed_pool_open(&pool, n_threads, child_err) == 0) {
-            memset(buf, 1, bytes);
-            result = ed_bandwidth_read_gbps(pool, buf, bytes, 5);
-        }
-        ssize_t wrote = write(fds[1], &result, sizeof result);
-        ed_pool_close(pool);
-        free(buf);
-        _exit(wrote == (ssize_t)sizeof result && result > 0 ? 0 : 1);
+        probe_child(fds[1], n_threads);
     }
     close(fds[1]);
+    *p = (probe_t){.pid = pid, .fd = fds[0]};
+    return 0;
+}
+
+/* One reading. 0, or ED_E* with err. */
+static int probe_read(probe_t *p, double *gbps, char err[ED_ERR_LEN])
+{
     double result = 0;
-    ssize_t got = read(fds[0], &result, sizeof result);
-    close(fds[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (got != (ssize_t)sizeof result || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || !(result > 0)) {
-        snprintf(err, ED_ERR_LEN, "the bandwidth measurement failed (out of memory for %zu MiB?)",
+    ssize_t got = send(p->fd, "r", 1, MSG_NOSIGNAL) == 1 ? recv(p->fd, &result, sizeof result, MSG_WAITALL) : -1;
+    if (got != (ssize_t)sizeof result || !(result > 0)) {
+        snprintf(err, ED_ERR_LEN, "the bandwidth probe failed (out of memory for %zu MiB?)",
                  ed_bandwidth_buffer_size() >> 20);
         return ED_ENOMEM;
     }
     *gbps = result;
     return 0;
+}
+
+static void probe_stop(probe_t *p)
+{
+    if (p->fd < 0)
+        return;
+    close(p->fd);
+    p->fd = -1;
+    int status;
+    while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR) {
+    }
 }
 
 /* Sizes, parameters and the bytes one decode step reads: every tensor but
@@ -203,8 +245,8 @@ static void describe_model(const ed_run_t *run, const bench_options_t *o, bench_
         heaviest = type_bytes[t] > type_bytes[heaviest] ? t : heaviest;
     m->weight_type = ed_type_info(heaviest) ? ed_type_info(heaviest)->name : "?";
     m->kv_bytes = ed_kvcache_bytes(model->n_layer, run->fw.kv.n_ctx, model->kv_dim);
-    double mean_pos = TG_PROMPT + (double)o->n_gen / 2;
-    m->kv_read_bytes = (uint64_t)(2.0 * model->n_layer * mean_pos * model->kv_dim * sizeof(uint16_t));
+    m->kv_row_bytes = 2 * (uint64_t)model->n_layer * (uint64_t)model->kv_dim * sizeof(uint16_t);
+    m->kv_read_bytes = (uint64_t)(m->kv_row_bytes * (TG_PROMPT + (double)o->n_gen / 2));
 }
 
 /* ------------------------------------------------------------------- tests -- */
@@ -217,37 +259,10 @@ static uint64_t rng_next(uint64_t *state) /* xorshift64 */
     return *state;
 }
 
-/* tokens/s of one run: pp evaluates tokens[0, n) from an empty cache; tg
- * evaluates TG_PROMPT tokens, then n steps of one token (the argmax of the
- * previous step, as greedy decoding would). */
-static int run_test(ed_run_t *run, const int32_t *tokens, int n, bool generation, double *tokens_per_s,
-                    char err[ED_ERR_LEN])
-{
-    ed_forward_t *fw = &run->fw;
-    ed_kvcache_truncate(&fw->kv, 0);
-    int rc;
-    double t0 = ed_run_now_s();
-    if (!generation) {
-        if ((rc = ed_forward_eval(fw, tokens, n, NULL, err)) != 0)
-            return rc;
-    } else {
-        if ((rc = ed_forward_eval(fw, tokens, TG_PROMPT, NULL, err)) != 0)
-            return rc;
-        t0 = ed_run_now_s();
-        for (int i = 0; i < n; i++) {
-            int32_t token = fw->kernels->argmax(fw->logits, run->model.n_vocab);
-            if ((rc = ed_forward_eval(fw, &token, 1, NULL, err)) != 0)
-                return rc;
-        }
-    }
-    *tokens_per_s = n / (ed_run_now_s() - t0);
-    return 0;
-}
-
 /* Adds one bandwidth reading to m. */
-static int read_bandwidth(const bench_options_t *o, bench_model_t *m, double *gbps, char err[ED_ERR_LEN])
+static int read_bandwidth(probe_t *probe, bench_model_t *m, double *gbps, char err[ED_ERR_LEN])
 {
-    int rc = measure_bandwidth((int)o->n_threads, gbps, err);
+    int rc = probe_read(probe, gbps, err);
     if (rc != 0)
         return rc;
     m->bandwidth_min = m->n_readings == 0 || *gbps < m->bandwidth_min ? *gbps : m->bandwidth_min;
@@ -257,25 +272,74 @@ static int read_bandwidth(const bench_options_t *o, bench_model_t *m, double *gb
     return 0;
 }
 
-/* A generation repetition is paired with a bandwidth reading taken just
- * before it: on a shared or virtual machine the bandwidth drifts (here it
- * switched between about 35 and 60 GB/s within seconds), and a reading from
- * another moment would make the fraction of the bound meaningless. */
-static int run_reps(ed_run_t *run, const bench_options_t *o, bench_model_t *m, const int32_t *tokens,
-                    bench_result_t *r, char err[ED_ERR_LEN])
+/* tokens/s of one run: pp evaluates tokens[0, n) from an empty cache; tg
+ * evaluates TG_PROMPT tokens, then n steps of one token (the argmax of the
+ * previous step, as greedy decoding would), in segments of TG_SEGMENT steps
+ * with a bandwidth reading (when probe is non-NULL) before the first and
+ * after each. *fraction: the time the steps would take at the bound of the
+ * mean of the readings around their segment, over the time they took (the
+ * readings' own time excluded). */
+static int run_test(ed_run_t *run, const int32_t *tokens, int n, bool generation, probe_t *probe, bool verbose,
+                    bench_model_t *m, double *tokens_per_s, double *fraction, char err[ED_ERR_LEN])
 {
-    double sum = 0, sum_sq = 0, fraction_sum = 0, step_bytes = (double)(m->weight_bytes + m->kv_read_bytes);
+    ed_forward_t *fw = &run->fw;
+    ed_kvcache_truncate(&fw->kv, 0);
+    int rc;
+    if (!generation) {
+        double t0 = ed_run_now_s();
+        if ((rc = ed_forward_eval(fw, tokens, n, NULL, err)) != 0)
+            return rc;
+        *tokens_per_s = n / (ed_run_now_s() - t0);
+        return 0;
+    }
+    if ((rc = ed_forward_eval(fw, tokens, TG_PROMPT, NULL, err)) != 0)
+        return rc;
+    double before = 0, after = 0, taken = 0, at_bound = 0;
+    if (probe && (rc = read_bandwidth(probe, m, &before, err)) != 0)
+        return rc;
+    for (int done = 0; done < n;) {
+        int steps = n - done < TG_SEGMENT ? n - done : TG_SEGMENT;
+        double t0 = ed_run_now_s();
+        for (int i = 0; i < steps; i++) {
+            int32_t token = fw->kernels->argmax(fw->logits, run->model.n_vocab);
+            if ((rc = ed_forward_eval(fw, &token, 1, NULL, err)) != 0)
+                return rc;
+        }
+        double seg_t = ed_run_now_s() - t0;
+        taken += seg_t;
+        if (probe) {
+            if ((rc = read_bandwidth(probe, m, &after, err)) != 0)
+                return rc;
+            /* the steps attend to TG_PROMPT + done + 1 ... positions: their mean */
+            double attended = TG_PROMPT + done + (steps + 1) / 2.0;
+            double step_bytes = (double)m->weight_bytes + attended * (double)m->kv_row_bytes;
+            at_bound += steps * step_bytes / ((before + after) / 2 * 1e9);
+            if (verbose)
+                fprintf(stderr, "edged bench: tg steps %d-%d: %.1f GB/s of weights and cache, read bandwidth %.1f "
+                        "then %.1f GB/s: %.0f%% of the bound\n", done + 1, done + steps,
+                        steps * step_bytes / seg_t / 1e9, before, after,
+                        100 * steps * step_bytes / ((before + after) / 2 * 1e9) / seg_t);
+            before = after;
+        }
+        done += steps;
+    }
+    *tokens_per_s = n / taken;
+    *fraction = at_bound / taken;
+    return 0;
+}
+
+static int run_reps(ed_run_t *run, const bench_options_t *o, bench_model_t *m, probe_t *probe,
+                    const int32_t *tokens, bench_result_t *r, char err[ED_ERR_LEN])
+{
+    double sum = 0, sum_sq = 0, fraction_sum = 0;
     long reps = o->reps;
     for (long i = 0; i < reps; i++) {
-        double tps, gbps = 0;
-        int rc = r->generation ? read_bandwidth(o, m, &gbps, err) : 0;
-        if (rc == 0)
-            rc = run_test(run, tokens, r->n_tokens, r->generation, &tps, err);
+        double tps, fraction = 0;
+        int rc = run_test(run, tokens, r->n_tokens, r->generation, probe, o->verbose, m, &tps, &fraction, err);
         if (rc != 0)
             return rc;
         sum += tps, sum_sq += tps * tps;
-        if (r->generation)
-            fraction_sum += tps * step_bytes / (gbps * 1e9);
+        fraction_sum += fraction;
     }
     r->fraction = fraction_sum / (double)reps;
     r->mean = sum / (double)reps;
@@ -373,6 +437,7 @@ int ed_bench_main(int argc, char **argv)
     char err[ED_ERR_LEN] = "";
     bench_model_t m = {0};
     ed_run_t run = {0};
+    probe_t probe = {.fd = -1};
     int32_t *tokens = NULL;
     int n_ctx = (int)(o.n_prompt > TG_PROMPT + o.n_gen ? o.n_prompt : TG_PROMPT + o.n_gen);
     if ((rc = ed_run_open(&run, o.model_path, (int)o.n_threads, n_ctx, 0, err)) != 0) {
@@ -401,16 +466,18 @@ int ed_bench_main(int argc, char **argv)
         snprintf(results[n_results].name, sizeof results[n_results].name, "tg%ld", o.n_gen);
         n_results++;
     }
+    if ((rc = probe_start(&probe, (int)o.n_threads, err)) != 0)
+        goto done;
     /* warm-up: brings the mapped weights into memory and the pool's threads up */
-    double ignored;
-    if ((rc = run_test(&run, tokens, 1, true, &ignored, err)) != 0)
+    double ignored, gbps;
+    if ((rc = run_test(&run, tokens, 1, true, NULL, false, &m, &ignored, &ignored, err)) != 0)
         goto done;
     for (int i = 0; i < n_results; i++)
-        if ((rc = run_reps(&run, &o, &m, tokens, &results[i], err)) != 0)
+        if ((rc = run_reps(&run, &o, &m, &probe, tokens, &results[i], err)) != 0)
             goto done;
-    double gbps;
-    if (m.n_readings == 0 && (rc = read_bandwidth(&o, &m, &gbps, err)) != 0)
+    if (m.n_readings == 0 && (rc = read_bandwidth(&probe, &m, &gbps, err)) != 0)
         goto done;
+    probe_stop(&probe);
     m.bound_tokens_per_s = m.bandwidth_gbps * 1e9 / (double)(m.weight_bytes + m.kv_read_bytes);
 
     struct rusage usage;
@@ -423,6 +490,7 @@ int ed_bench_main(int argc, char **argv)
     if (rc != 0)
         snprintf(err, ED_ERR_LEN, "out of memory writing JSON");
 done:
+    probe_stop(&probe);
     if (rc != 0)
         fprintf(stderr, "edged bench: %s: %s\n", ed_strerror(rc), err);
     free(tokens);

@@ -142,13 +142,28 @@ def test_bench_json_lines_have_the_fields(models):
                       "bandwidth_min_gbps", "bandwidth_max_gbps"):
             assert isinstance(line[field], float), field
         assert line["tokens_per_s"] > 0 and line["bandwidth_gbps"] > 0 and line["bound_tokens_per_s"] > 0
-        # one reading before each of the 2 tg repetitions; the bound is their mean
-        assert line["bandwidth_readings"] == 2
+        # each of the 2 tg repetitions of 8 steps is one segment, read before and after
+        assert line["bandwidth_readings"] == 4
         assert line["bandwidth_min_gbps"] <= line["bandwidth_gbps"] <= line["bandwidth_max_gbps"]
         assert line["threads"] == 1
         assert line["model_bytes"] == os.path.getsize(models["q8_0"])
         assert line["peak_rss_bytes"] >= line["model_bytes"]
     assert 0 < lines[1]["fraction_of_bound"] < 2
+
+
+def test_bench_verbose_shows_each_segment_of_generation(models):
+    """tg40 is three segments (16 + 16 + 8 steps), each set against the
+    readings around it: four readings, the middle ones shared."""
+    out = edged("bench", "-m", models["q8_0"], "-p", "0", "-n", "40", "-r", "1", "-t", "1", "-v", "--json")
+    assert out.returncode == 0, out.stderr
+    segments = re.findall(r"tg steps (\d+)-(\d+): ([\d.]+) GB/s of weights and cache, "
+                          r"read bandwidth ([\d.]+) then ([\d.]+) GB/s: (\d+)% of the bound", out.stderr)
+    assert [(int(a), int(b)) for a, b, *_ in segments] == [(1, 16), (17, 32), (33, 40)]
+    assert all(segments[i][4] == segments[i + 1][3] for i in range(2))
+    line = json.loads(out.stdout)
+    assert line["bandwidth_readings"] == 4
+    assert line["bandwidth_min_gbps"] <= min(float(s[3]) for s in segments)
+    assert all(float(s[2]) > 0 for s in segments)
 
 
 def test_bench_table(models):
