@@ -65,6 +65,9 @@ typedef struct {
                               int n, float eps);
     /* rotates x (n_head, head_dim) in place for position pos */
     void (*rope_forward)(float *x, int n_head, int head_dim, int pos, const ed_rope_t *rope);
+    /* the same with the angles of ed_rope_cos_sin(rope, pos, cos_sin),
+     * which callers compute once per position for every layer */
+    void (*rope_rotate)(float *x, int n_head, int head_dim, const float *cos_sin, const ed_rope_t *rope);
     /* x[i] = softmax(scale * x[0..n_valid))[i] for i < n_valid, 0 for
      * n_valid <= i < n (the causal mask of a row); 1 <= n_valid <= n */
     void (*softmax_forward)(float *x, int n, float scale, int n_valid);
@@ -96,6 +99,10 @@ typedef struct {
  * variable EDGED_KERNELS, and when that is unset too picks the best table the
  * CPU runs. NULL when a forced table is unknown or this CPU cannot run it.
  * Tables are built once; the pointer stays valid for the process. */
+/* cos_sin[2i], cos_sin[2i + 1] = the cosine and sine of pair i's angle at
+ * position pos, for i < rope->n_rot / 2 (the angles rope_forward turns by). */
+void ed_rope_cos_sin(const ed_rope_t *rope, int pos, float *cos_sin);
+
 const ed_kernels_t *ed_kernels_select(const char *force);
 /* The table named `name` if this CPU runs it, else NULL (tests compare every
  * available table against "ref"). */

@@ -12,6 +12,8 @@
 #define ED_MATMUL_PANEL_ROWS 64   /* weight rows per batch chunk */
 #define ED_MATMUL_QUANT_ROWS 8    /* activation rows quantized per chunk */
 #define ED_MATMUL_CHUNKS_PER_THREAD 8 /* matrix-vector: chunks per thread, for balance */
+#define ED_MATMUL_MIN_CHUNK_BYTES (128 << 10) /* matrix-vector: weights a chunk streams at least (a chunk
+                                                * starts a new stream, which the prefetcher has to pick up) */
 #define ED_MATMUL_FEW_ROWS 4      /* up to this many activation rows split like a matrix-vector product */
 
 typedef struct {
@@ -113,9 +115,10 @@ int ed_matmul_forward_many(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_
         job.n_blocks[i] = m->n_in / (int)info->block_len;
         if (m->n_batch <= ED_MATMUL_FEW_ROWS) {
             int n_chunks = n_threads * ED_MATMUL_CHUNKS_PER_THREAD;
+            int min_rows = (int)((ED_MATMUL_MIN_CHUNK_BYTES + w_row_bytes - 1) / w_row_bytes);
             job.rows_per_chunk[i] = (m->n_out + n_chunks - 1) / n_chunks;
-            if (job.rows_per_chunk[i] < 16)
-                job.rows_per_chunk[i] = 16;
+            if (job.rows_per_chunk[i] < min_rows)
+                job.rows_per_chunk[i] = min_rows;
         } else {
             job.rows_per_chunk[i] = ED_MATMUL_PANEL_ROWS;
             while (job.rows_per_chunk[i] > 8 && m->n_out / job.rows_per_chunk[i] < 2 * n_threads)

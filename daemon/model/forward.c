@@ -99,11 +99,19 @@ static int forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kerne
     f->xg = alloc_floats((size_t)n_seq_max * (size_t)model->n_embd);
     f->row_kv = malloc(B * sizeof *f->row_kv);
     f->row_pos = malloc(B * sizeof *f->row_pos);
+    f->rope_cos_sin = alloc_floats(B * (size_t)model->rope.n_rot);
     f->att_scores = alloc_floats((size_t)ed_pool_n_threads(pool) * (size_t)n_ctx);
+    /* attention chunks: the query heads of a KV head together, split (by a
+     * divisor of their count) while a token gives fewer than 2 per thread */
+    int group = model->n_head / model->n_kv_head, target = model->n_head / (2 * ed_pool_n_threads(pool));
+    f->att_heads_per_chunk = 1;
+    for (int d = 1; d <= group; d++)
+        if (group % d == 0 && d <= target)
+            f->att_heads_per_chunk = d;
     f->mm_scratch_size = (scratch + 63) / 64 * 64;
     f->mm_scratch = f->mm_scratch_size ? aligned_alloc(64, f->mm_scratch_size) : NULL;
     if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->att || !f->hb || !f->hb2 ||
-        !f->logits || !f->xg || !f->row_kv || !f->row_pos || !f->att_scores ||
+        !f->logits || !f->xg || !f->row_kv || !f->row_pos || !f->rope_cos_sin || !f->att_scores ||
         (f->mm_scratch_size && !f->mm_scratch)) {
         snprintf(err, ED_ERR_LEN, "forward: out of memory for the run state of %d tokens", f->n_batch);
         rc = ED_ENOMEM;
@@ -146,6 +154,7 @@ void ed_forward_free(ed_forward_t *f)
     free(f->xg);
     free(f->row_kv);
     free(f->row_pos);
+    free(f->rope_cos_sin);
     free(f->att_scores);
     free(f->mm_scratch);
     memset(f, 0, sizeof *f);
@@ -206,16 +215,19 @@ static void add_bias_rows(ed_forward_t *f, float *x, const float *bias, int dim,
 typedef struct {
     ed_forward_t *f;
     int layer;
+    int heads_per_chunk; /* query heads of one KV head, all or a divisor of them */
 } attention_job_t;
 
-/* Chunk c: row c / n_head of the batch, query head c % n_head, attending to
- * positions 0 .. row_pos of the row's own sequence. */
+/* Chunk c: row c / (n_head / heads_per_chunk) of the batch, heads_per_chunk
+ * query heads that share a KV head, attending to positions 0 .. row_pos of
+ * the row's own sequence (read from memory once, then from L1/L2). */
 static void attention_chunk(void *arg, int chunk, int thread)
 {
     const attention_job_t *job = arg;
     ed_forward_t *f = job->f;
     const ed_model_t *m = f->model;
-    int t = chunk / m->n_head, h = chunk % m->n_head;
+    int chunks_per_row = m->n_head / job->heads_per_chunk;
+    int t = chunk / chunks_per_row, h = chunk % chunks_per_row * job->heads_per_chunk;
     const ed_kvcache_t *kv = f->row_kv[t];
     ed_attention_t shape = {
         .n_head = m->n_head,
@@ -227,7 +239,7 @@ static void attention_chunk(void *arg, int chunk, int thread)
     };
     f->kernels->attention_forward(f->att + (size_t)t * m->q_dim, f->q + (size_t)t * m->q_dim,
                                   ed_kvcache_k(kv, job->layer, 0), ed_kvcache_v(kv, job->layer, 0), &shape, h,
-                                  h + 1, f->att_scores + (size_t)thread * f->n_ctx);
+                                  h + job->heads_per_chunk, f->att_scores + (size_t)thread * f->n_ctx);
 }
 
 /* One transformer block over the n rows of the batch in f->x; row t is at
@@ -253,16 +265,17 @@ static int block(ed_forward_t *f, int l, int n)
         float *q = f->q + (size_t)t * m->q_dim, *key = f->k + (size_t)t * m->kv_dim;
         const float *value = f->v + (size_t)t * m->kv_dim;
         int pos = f->row_pos[t];
-        k->rope_forward(q, m->n_head, m->head_dim, pos, &m->rope);
-        k->rope_forward(key, m->n_kv_head, m->head_dim, pos, &m->rope);
+        const float *cos_sin = f->rope_cos_sin + (size_t)t * m->rope.n_rot;
+        k->rope_rotate(q, m->n_head, m->head_dim, cos_sin, &m->rope);
+        k->rope_rotate(key, m->n_kv_head, m->head_dim, cos_sin, &m->rope);
         uint16_t *k_row = ed_kvcache_k(f->row_kv[t], l, pos), *v_row = ed_kvcache_v(f->row_kv[t], l, pos);
         for (int i = 0; i < m->kv_dim; i++) {
             k_row[i] = ed_fp32_to_fp16(key[i]);
             v_row[i] = ed_fp32_to_fp16(value[i]);
         }
     }
-    attention_job_t job = {.f = f, .layer = l};
-    ed_pool_run(f->pool, ED_POOL_HIGH, n * m->n_head, attention_chunk, &job);
+    attention_job_t job = {.f = f, .layer = l, .heads_per_chunk = f->att_heads_per_chunk};
+    ed_pool_run(f->pool, ED_POOL_HIGH, n * (m->n_head / job.heads_per_chunk), attention_chunk, &job);
     if ((rc = matmul(f, &L->wo, f->att, m->q_dim, f->xb2, m->n_embd, n)) != 0)
         return rc;
     k->add(f->x, f->x, f->xb2, n * m->n_embd);
@@ -281,6 +294,18 @@ static int block(ed_forward_t *f, int l, int n)
     return 0;
 }
 
+/* Every layer over the n rows of the batch, their RoPE angles computed once. */
+static int layers(ed_forward_t *f, int n)
+{
+    const ed_model_t *m = f->model;
+    int rc = 0;
+    for (int t = 0; t < n; t++)
+        ed_rope_cos_sin(&m->rope, f->row_pos[t], f->rope_cos_sin + (size_t)t * m->rope.n_rot);
+    for (int l = 0; l < m->n_layer && rc == 0; l++)
+        rc = block(f, l, n);
+    return rc;
+}
+
 /* One batch of n <= n_batch tokens at positions kv.n_used ...; logits of
  * every row into all_logits (n, n_vocab) when non-NULL, and of the last
  * row into f->logits when want_last (the last batch of a call). */
@@ -294,9 +319,8 @@ static int batch(ed_forward_t *f, const int32_t *tokens, int n, float *all_logit
         f->row_kv[t] = &f->kv;
         f->row_pos[t] = pos0 + t;
     }
-    for (int l = 0; l < m->n_layer; l++)
-        if ((rc = block(f, l, n)) != 0)
-            return rc;
+    if ((rc = layers(f, n)) != 0)
+        return rc;
     f->kv.n_used = pos0 + n;
 
     size_t last = (size_t)(n - 1) * m->n_embd;
@@ -389,9 +413,7 @@ int ed_forward_eval_seqs(ed_forward_t *f, ed_forward_seq_t *seqs, int n_seqs, ch
         }
     }
 
-    int rc = 0;
-    for (int l = 0; l < m->n_layer && rc == 0; l++)
-        rc = block(f, l, n);
+    int rc = layers(f, n);
     if (rc != 0) {
         snprintf(err, ED_ERR_LEN, "forward: matrix product failed: %s", ed_strerror(rc));
         return rc;

@@ -41,7 +41,9 @@ typedef struct {
     float *xg;          /* (n_seq_max, n_embd) gathered last rows of sequences that want logits */
     ed_kvcache_t **row_kv; /* (n_batch) the cache each row of the batch belongs to */
     int *row_pos;       /* (n_batch) the position of each row in its sequence */
+    float *rope_cos_sin; /* (n_batch, rope.n_rot) each row's RoPE angles (ed_rope_cos_sin) */
     float *att_scores;  /* (pool threads, n_ctx) one attention row per thread */
+    int att_heads_per_chunk; /* query heads per attention chunk (they share a KV head) */
     void *mm_scratch;   /* quantized activations for the matrix products, 64-byte aligned */
     size_t mm_scratch_size;
 } ed_forward_t;

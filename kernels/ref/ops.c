@@ -31,15 +31,31 @@ static void layernorm_forward(float *out, const float *x, const float *weight, c
         out[i] = (x[i] - mean_f) * inv_std * weight[i] + (bias ? bias[i] : 0.0f);
 }
 
-static void rope_forward(float *x, int n_head, int head_dim, int pos, const ed_rope_t *rope)
+/* The angles of pairs [begin, end) into cos_sin[2(i - begin)], [2(i - begin) + 1]. */
+static void rope_angles(const ed_rope_t *rope, int pos, int begin, int end, float *cos_sin)
 {
-    int half = rope->n_rot / 2;
-    for (int i = 0; i < half; i++) {
+    for (int i = begin; i < end; i++) {
         double inv_freq = pow(rope->freq_base, -2.0 * i / rope->n_rot);
         double theta = (double)rope->freq_scale * pos * inv_freq;
         if (rope->freq_factors)
             theta /= rope->freq_factors[i];
-        float cos_t = (float)cos(theta), sin_t = (float)sin(theta);
+        cos_sin[2 * (i - begin)] = (float)cos(theta);
+        cos_sin[2 * (i - begin) + 1] = (float)sin(theta);
+    }
+}
+
+void ed_rope_cos_sin(const ed_rope_t *rope, int pos, float *cos_sin)
+{
+    rope_angles(rope, pos, 0, rope->n_rot / 2, cos_sin);
+}
+
+/* Rotates pairs [begin, end) of every head by the angles in cos_sin (pair i at 2(i - begin)). */
+static void rope_rotate_pairs(float *x, int n_head, int head_dim, const float *cos_sin, const ed_rope_t *rope,
+                              int begin, int end)
+{
+    int half = rope->n_rot / 2;
+    for (int i = begin; i < end; i++) {
+        float cos_t = cos_sin[2 * (i - begin)], sin_t = cos_sin[2 * (i - begin) + 1];
         for (int h = 0; h < n_head; h++) {
             float *head = x + (size_t)h * head_dim;
             int a = rope->neox ? i : 2 * i;
@@ -48,6 +64,23 @@ static void rope_forward(float *x, int n_head, int head_dim, int pos, const ed_r
             head[a] = x0 * cos_t - x1 * sin_t;
             head[b] = x0 * sin_t + x1 * cos_t;
         }
+    }
+}
+
+static void rope_rotate(float *x, int n_head, int head_dim, const float *cos_sin, const ed_rope_t *rope)
+{
+    rope_rotate_pairs(x, n_head, head_dim, cos_sin, rope, 0, rope->n_rot / 2);
+}
+
+#define ROPE_SLICE 64 /* pairs whose angles rope_forward holds at a time */
+
+static void rope_forward(float *x, int n_head, int head_dim, int pos, const ed_rope_t *rope)
+{
+    float cos_sin[2 * ROPE_SLICE];
+    for (int begin = 0; begin < rope->n_rot / 2; begin += ROPE_SLICE) {
+        int end = begin + ROPE_SLICE < rope->n_rot / 2 ? begin + ROPE_SLICE : rope->n_rot / 2;
+        rope_angles(rope, pos, begin, end, cos_sin);
+        rope_rotate_pairs(x, n_head, head_dim, cos_sin, rope, begin, end);
     }
 }
 
@@ -164,6 +197,7 @@ void ed__kernels_fill_ref(ed_kernels_t *k)
     k->rmsnorm_forward = rmsnorm_forward;
     k->layernorm_forward = layernorm_forward;
     k->rope_forward = rope_forward;
+    k->rope_rotate = rope_rotate;
     k->softmax_forward = softmax_forward;
     k->silu_forward = silu_forward;
     k->gelu_forward = gelu_forward;

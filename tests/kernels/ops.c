@@ -312,6 +312,35 @@ ED_TEST(ref_rope_rotates_pairs)
     }
 }
 
+/* The decode loop computes a position's angles once for every layer: the
+ * rotation by them is rope_forward's, bit for bit, for rotations longer
+ * than the slice rope_forward holds at a time too. */
+ED_TEST(rope_rotate_by_precomputed_angles_is_rope_forward)
+{
+    const ed_kernels_t *ref = ref_table();
+    static float x[3 * 320], by_pos[3 * 320], by_angles[3 * 320], cos_sin[320];
+    for (int variant = 0; variant < 3; variant++) {
+        ed_rope_t rope = {.n_rot = variant == 2 ? 320 : 64, .neox = variant == 1, .freq_base = 1e4f,
+                          .freq_scale = 1};
+        int head_dim = variant == 2 ? 320 : 96;
+        for (int pos = 0; pos < 5000; pos += 811) {
+            fill(x, 3 * head_dim, -2, 2);
+            memcpy(by_pos, x, sizeof(float) * 3 * (size_t)head_dim);
+            memcpy(by_angles, x, sizeof(float) * 3 * (size_t)head_dim);
+            ref->rope_forward(by_pos, 3, head_dim, pos, &rope);
+            ed_rope_cos_sin(&rope, pos, cos_sin);
+            for (const char *const *name = ed_kernels_names(); *name; name++) {
+                const ed_kernels_t *k = ed_kernels_by_name(*name);
+                if (!k)
+                    continue;
+                memcpy(by_angles, x, sizeof(float) * 3 * (size_t)head_dim);
+                k->rope_rotate(by_angles, 3, head_dim, cos_sin, &rope);
+                ED_CHECK(memcmp(by_angles, by_pos, sizeof(float) * 3 * (size_t)head_dim) == 0);
+            }
+        }
+    }
+}
+
 ED_TEST(ref_softmax_masks_and_normalises)
 {
     const ed_kernels_t *ref = ref_table();
@@ -390,14 +419,14 @@ ED_TEST(select_honours_force_and_environment)
         if (!k)
             continue;
         ED_CHECK_STR(k->name, *name);
-        ED_CHECK(k->rmsnorm_forward && k->layernorm_forward && k->rope_forward &&
+        ED_CHECK(k->rmsnorm_forward && k->layernorm_forward && k->rope_forward && k->rope_rotate &&
                  k->softmax_forward && k->silu_forward && k->gelu_forward && k->swiglu_forward &&
                  k->add && k->mul && k->get_row && k->attention_forward && k->argmax);
         ED_CHECK(k->vec_dot[ED_TYPE_Q4_0] && k->vec_dot[ED_TYPE_Q8_0] && k->vec_dot[ED_TYPE_Q4_K]);
     }
 }
 
-ED_TEST_MAIN(rmsnorm_matches_ref, layernorm_matches_ref, softmax_matches_ref, activations_match_ref,
+ED_TEST_MAIN(rmsnorm_matches_ref, rope_rotate_by_precomputed_angles_is_rope_forward, layernorm_matches_ref, softmax_matches_ref, activations_match_ref,
              add_mul_match_ref, rope_matches_ref, get_row_matches_ref, attention_matches_ref,
              argmax_matches_ref, ref_rope_rotates_pairs, ref_softmax_masks_and_normalises,
              ref_norms_and_activations, ref_attention_groups_heads,
