@@ -162,7 +162,8 @@ def test_bench_verbose_shows_each_segment_of_generation(models):
     assert all(segments[i][4] == segments[i + 1][3] for i in range(2))
     line = json.loads(out.stdout)
     assert line["bandwidth_readings"] == 4
-    assert line["bandwidth_min_gbps"] <= min(float(s[3]) for s in segments)
+    # the stderr lines round to 0.1 GB/s
+    assert line["bandwidth_min_gbps"] <= min(float(s[3]) for s in segments) + 0.05
     assert all(float(s[2]) > 0 for s in segments)
 
 
