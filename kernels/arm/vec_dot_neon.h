@@ -91,31 +91,15 @@ static void neon_dot_q8_0(int n, float *out, const void *w_row, const void *act_
     *out = vaddvq_f32(acc);
 }
 
-/* q4_K, q5_K, q6_K: the one-row, one-column case of gemm_k.h's products. */
-static void neon_dot_q4_K(int n, float *out, const void *w_row, const void *act_row)
-{
-    gemm_q4_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
-}
-
-static void neon_dot_q5_K(int n, float *out, const void *w_row, const void *act_row)
-{
-    gemm_q5_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
-}
-
-static void neon_dot_q6_K(int n, float *out, const void *w_row, const void *act_row)
-{
-    gemm_q6_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
-}
-
 static void neon_fill_table(ed_vec_dot_fn table[ED_TYPE_COUNT])
 {
     table[ED_TYPE_F32] = neon_dot_f32;
     table[ED_TYPE_F16] = neon_dot_f16;
     table[ED_TYPE_Q4_0] = neon_dot_q4_0;
     table[ED_TYPE_Q8_0] = neon_dot_q8_0;
-    table[ED_TYPE_Q4_K] = neon_dot_q4_K;
-    table[ED_TYPE_Q5_K] = neon_dot_q5_K;
-    table[ED_TYPE_Q6_K] = neon_dot_q6_K;
+    table[ED_TYPE_Q4_K] = k_dot_q4_K; /* gemm_k_blocks.h */
+    table[ED_TYPE_Q5_K] = k_dot_q5_K;
+    table[ED_TYPE_Q6_K] = k_dot_q6_K;
 }
 
 #endif

@@ -293,22 +293,6 @@ static void dot_q3_K(int n, float *out, const void *w_row, const void *act_row)
     *out = hsum_ps(acc);
 }
 
-/* q4_K, q5_K, q6_K: the one-row, one-column case of gemm_k.h's products. */
-static void dot_q4_K(int n, float *out, const void *w_row, const void *act_row)
-{
-    gemm_q4_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
-}
-
-static void dot_q5_K(int n, float *out, const void *w_row, const void *act_row)
-{
-    gemm_q5_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
-}
-
-static void dot_q6_K(int n, float *out, const void *w_row, const void *act_row)
-{
-    gemm_q6_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
-}
-
 void ed_vec_dot_table_avx2(ed_vec_dot_fn table[ED_TYPE_COUNT])
 {
     table[ED_TYPE_F32] = dot_f32;
@@ -321,7 +305,7 @@ void ed_vec_dot_table_avx2(ed_vec_dot_fn table[ED_TYPE_COUNT])
     table[ED_TYPE_Q8_0] = dot_q8_0;
     table[ED_TYPE_Q2_K] = dot_q2_K;
     table[ED_TYPE_Q3_K] = dot_q3_K;
-    table[ED_TYPE_Q4_K] = dot_q4_K;
-    table[ED_TYPE_Q5_K] = dot_q5_K;
-    table[ED_TYPE_Q6_K] = dot_q6_K;
+    table[ED_TYPE_Q4_K] = k_dot_q4_K; /* gemm_k_blocks.h */
+    table[ED_TYPE_Q5_K] = k_dot_q5_K;
+    table[ED_TYPE_Q6_K] = k_dot_q6_K;
 }

@@ -7,24 +7,9 @@
 #include "kernels/quant.h"
 #include "kernels/x86/gemm_k.h"
 
-static void dot_q4_K(int n, float *out, const void *w_row, const void *act_row)
-{
-    gemm_q4_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
-}
-
-static void dot_q5_K(int n, float *out, const void *w_row, const void *act_row)
-{
-    gemm_q5_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
-}
-
-static void dot_q6_K(int n, float *out, const void *w_row, const void *act_row)
-{
-    gemm_q6_K(n / ED_QK_K, w_row, 0, 1, act_row, 0, 1, out, 0);
-}
-
 void ed_vec_dot_table_avx512(ed_vec_dot_fn table[ED_TYPE_COUNT])
 {
-    table[ED_TYPE_Q4_K] = dot_q4_K;
-    table[ED_TYPE_Q5_K] = dot_q5_K;
-    table[ED_TYPE_Q6_K] = dot_q6_K;
+    table[ED_TYPE_Q4_K] = k_dot_q4_K; /* gemm_k_blocks.h */
+    table[ED_TYPE_Q5_K] = k_dot_q5_K;
+    table[ED_TYPE_Q6_K] = k_dot_q6_K;
 }
