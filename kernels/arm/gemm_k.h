@@ -56,18 +56,11 @@ static inline int32x4_t k_dot32(int8x16_t a0, int8x16_t a1, int8x16_t b0, int8x1
 
 #endif
 
-/* The 8 scales and 8 mins of q4_K/q5_K's 12 packed bytes (the layout of
- * ed_k4_scales), unpacked eight at a time in general registers rather than
- * byte by byte through memory. */
+/* The 8 scales and 8 mins of q4_K/q5_K's 12 packed bytes (ed_k4_scales_words). */
 static inline uint8x8x2_t k4_scales_mins(const uint8_t packed[12])
 {
-    uint64_t low_bytes;
-    uint32_t nibbles;
-    memcpy(&low_bytes, packed, sizeof low_bytes);
-    memcpy(&nibbles, packed + 8, sizeof nibbles);
-    uint64_t first = low_bytes & 0x3F3F3F3F3F3F3F3FULL; /* scales 0-3, mins 0-3 */
-    uint64_t second = (nibbles & 0x0F0F0F0FULL) | (uint64_t)((nibbles >> 4) & 0x0F0F0F0F) << 32 |
-                      ((low_bytes >> 2) & 0x3030303030303030ULL); /* scales 4-7, mins 4-7 */
+    uint64_t first, second;
+    ed_k4_scales_words(packed, &first, &second);
     uint32x2x2_t zipped = vzip_u32(vcreate_u32(first), vcreate_u32(second));
     return (uint8x8x2_t){{vreinterpret_u8_u32(zipped.val[0]), vreinterpret_u8_u32(zipped.val[1])}};
 }

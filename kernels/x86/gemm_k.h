@@ -29,18 +29,11 @@ static inline float hsum_ps(__m256 v)
 }
 
 /* The 8 scales (low 8 bytes) and 8 mins (high 8 bytes) of q4_K/q5_K's 12
- * packed bytes (the layout of ed_k4_scales), unpacked eight at a time in
- * general registers: measured faster than vector shuffles, which compete
- * with the dot products for the vector ports. */
+ * packed bytes (ed_k4_scales_words). */
 static inline __m128i k4_scales_mins(const uint8_t packed[12])
 {
-    uint64_t low_bytes;
-    uint32_t nibbles;
-    __builtin_memcpy(&low_bytes, packed, sizeof low_bytes);
-    __builtin_memcpy(&nibbles, packed + 8, sizeof nibbles);
-    uint64_t first = low_bytes & 0x3F3F3F3F3F3F3F3FULL; /* scales 0-3, mins 0-3 */
-    uint64_t second = (nibbles & 0x0F0F0F0FULL) | (uint64_t)((nibbles >> 4) & 0x0F0F0F0F) << 32 |
-                      ((low_bytes >> 2) & 0x3030303030303030ULL); /* scales 4-7, mins 4-7 */
+    uint64_t first, second;
+    ed_k4_scales_words(packed, &first, &second);
     return _mm_unpacklo_epi32(_mm_cvtsi64_si128((long long)first), _mm_cvtsi64_si128((long long)second));
 }
 
