@@ -5,8 +5,10 @@
 #include "api/api.h"
 #include "api/infer.h"
 #include "api/params.h"
+#include "api/work.h"
 #include "core/buf.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,21 +19,37 @@ typedef struct {
     ed_request_t *req;     /* valid until answered, also after the client left */
     ed_engine_t *engine;
     ed_job_t *job;         /* the input being embedded; NULL between jobs */
+    json_t *root;          /* the body, until the inputs are tokenized */
+    const char *texts[MAX_INPUTS]; /* each input, into root */
+    size_t lens[MAX_INPUTS];
     int32_t *tokens[MAX_INPUTS]; /* each input's prompt tokens */
     int n_tokens[MAX_INPUTS];
     size_t n_inputs;
+    int rc;                /* of tokenizing the inputs, with err */
+    ed_param_error_t err;
     size_t next;           /* the input whose vector comes next */
     int prompt_tokens;     /* summed over the inputs */
     bool base64;           /* encoding_format "base64" */
     bool gone;             /* the client left */
     json_t *data;          /* the answer's data array */
     const char *model;     /* the served model's id */
+    const ed_engine_model_t *model_info; /* its tokenizer and context */
 } embed_t;
+
+/* The name of input i in messages: "input", or "input[i]" in a list. */
+static void input_param(bool single, size_t i, char *out, size_t cap)
+{
+    if (single)
+        snprintf(out, cap, "input");
+    else
+        snprintf(out, cap, "input[%zu]", i);
+}
 
 static void embed_free(embed_t *e)
 {
     for (size_t i = 0; i < e->n_inputs; i++)
         free(e->tokens[i]);
+    json_decref(e->root);
     json_decref(e->data);
     free(e);
 }
@@ -140,10 +158,9 @@ static void on_done(ed_job_t *job, const ed_job_result_t *result, void *user)
     embed_free(e);
 }
 
-/* input: a non-empty string or an array of 1..MAX_INPUTS of them; each is
- * tokenized into e->tokens now, so a bad one fails the request before any
- * work. */
-static int read_inputs(const json_t *root, const ed_engine_model_t *model, embed_t *e, ed_param_error_t *err)
+/* input: a non-empty string or an array of 1..MAX_INPUTS of them, each
+ * kept in e->texts (into the body) to be tokenized before any work. */
+static int read_inputs(const json_t *root, embed_t *e, ed_param_error_t *err)
 {
     char got[64], param[32];
     const json_t *input = json_object_get(root, "input");
@@ -160,23 +177,52 @@ static int read_inputs(const json_t *root, const ed_engine_model_t *model, embed
         return ed_params_fail(err, "invalid_value", "input", "input: expected 1 to %d strings, got %zu", MAX_INPUTS, n);
     for (size_t i = 0; i < n; i++) {
         const json_t *item = single ? input : json_array_get(input, i);
-        if (single)
-            snprintf(param, sizeof param, "input");
-        else
-            snprintf(param, sizeof param, "input[%zu]", i);
+        input_param(single, i, param, sizeof param);
         if (!json_is_string(item)) {
             ed_params_describe(item, got, sizeof got);
             return ed_params_fail(err, "invalid_type", param, "%s: expected a string, got %s", param, got);
         }
         if (json_string_length(item) == 0)
             return ed_params_fail(err, "invalid_value", param, "%s: expected a non-empty string", param);
-        int rc = ed_params_prompt(model, json_string_value(item), json_string_length(item), NULL, 0, param,
-                                  &e->tokens[i], &e->n_tokens[i], err);
-        if (rc < 0)
-            return rc;
-        e->n_inputs = i + 1;
+        e->texts[i] = json_string_value(item);
+        e->lens[i] = json_string_length(item);
     }
+    e->n_inputs = n;
     return 0;
+}
+
+/* Tokenizes every input, on a pool thread (api/work.h): the first that
+ * fails sets e->rc and e->err. */
+static void tokenize_inputs(void *arg)
+{
+    embed_t *e = arg;
+    bool single = json_is_string(json_object_get(e->root, "input"));
+    e->rc = 0;
+    for (size_t i = 0; i < e->n_inputs && e->rc == 0; i++) {
+        char param[32];
+        input_param(single, i, param, sizeof param);
+        e->rc = ed_params_prompt(e->model_info, e->texts[i], e->lens[i], NULL, 0, param, &e->tokens[i],
+                                 &e->n_tokens[i], &e->err);
+    }
+}
+
+static void inputs_tokenized(ed_request_t *req, void *arg, bool gone)
+{
+    embed_t *e = arg;
+    json_decref(e->root);
+    e->root = NULL;
+    if (gone) {
+        ed_http_error(req, 400, "cancelled", "the client closed the connection before the answer");
+    } else if (e->rc < 0) {
+        if (e->rc == ED_EINVAL)
+            ed_params_reject(req, &e->err);
+        else
+            ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(e->rc));
+    } else if (submit_next(e) == 0) {
+        ed_request_on_abort(req, on_abort, e);
+        return;
+    }
+    embed_free(e);
 }
 
 void ed_api_embeddings(ed_request_t *req)
@@ -186,23 +232,19 @@ void ed_api_embeddings(ed_request_t *req)
         return;
     ed_app_t *app = req->app;
     ed_param_error_t err;
-    json_t *root = NULL;
     embed_t *e = calloc(1, sizeof *e);
-    int rc = e ? ed_params_load(req->body, req->body_len, &root, &err) : ED_ENOMEM;
+    int rc = e ? ed_params_load(req->body, req->body_len, &e->root, &err) : ED_ENOMEM;
     const char *format = "float";
     size_t format_len = 5;
     if (rc == 0)
-        rc = read_inputs(root, model, e, &err);
+        rc = read_inputs(e->root, e, &err);
     if (rc == 0)
-        rc = ed_params_string(root, "encoding_format", false, &format, &format_len, &err);
+        rc = ed_params_string(e->root, "encoding_format", false, &format, &format_len, &err);
     if (rc == 0 && strcmp(format, "float") != 0 && strcmp(format, "base64") != 0)
         rc = ed_params_fail(&err, "invalid_value", "encoding_format",
                             "encoding_format: expected \"float\" or \"base64\", got \"%.32s\"", format);
     if (rc == 0 && !(e->data = json_array()))
         rc = ED_ENOMEM;
-    if (rc == 0)
-        e->base64 = format[0] == 'b';
-    json_decref(root); /* format pointed into it */
     if (rc < 0) {
         if (rc == ED_EINVAL)
             ed_params_reject(req, &err);
@@ -212,12 +254,10 @@ void ed_api_embeddings(ed_request_t *req)
             embed_free(e);
         return;
     }
+    e->base64 = format[0] == 'b';
     e->req = req;
     e->engine = app->engine;
     e->model = model->name;
-    if (submit_next(e) < 0) {
-        embed_free(e);
-        return;
-    }
-    ed_request_on_abort(req, on_abort, e);
+    e->model_info = model;
+    ed_api_offload(req, tokenize_inputs, inputs_tokenized, e);
 }

@@ -1,12 +1,14 @@
 /* infer.c - text generation on the socket in the OpenAI wire format:
  * POST /v1/chat/completions and POST /v1/completions (a whole answer, or an
  * SSE stream with backpressure and cancellation when the client leaves), and
- * GET /v1/models. Builds and tokenizes the prompt here, with notes from the
- * personal store placed in it when the request asks (`rag`, rag/rag.h); the
- * engine thread (engine/engine.h) generates and calls back on the loop thread. */
+ * GET /v1/models. Builds and tokenizes the prompt on libuv's pool
+ * (api/work.h), with notes from the personal store placed in it when the
+ * request asks (`rag`, rag/rag.h); the engine thread (engine/engine.h)
+ * generates and calls back on the loop thread. */
 #include "api/infer.h"
 #include "api/api.h"
 #include "api/params.h"
+#include "api/work.h"
 #include "core/buf.h"
 #include "http/sse.h"
 #include "model/chat.h"
@@ -1058,6 +1060,47 @@ static void start_retrieval(ed_request_t *req, bool chat, const ed_engine_model_
     }
 }
 
+/* A request whose options were read (loop thread) until its prompt is
+ * tokenized (a pool thread: a prompt may be megabytes; api/work.h). With
+ * notes, the prompt is built again after retrieval, on the loop thread:
+ * by then it is known to fit the context, so that costs little. */
+typedef struct {
+    bool chat;
+    const ed_engine_model_t *model; /* lives as long as the engine */
+    json_t *root;                   /* the request body */
+    gen_options_t *opt;
+    int rc;                         /* of build_prompt */
+    ed_param_error_t err;
+    int32_t *prompt;
+    int n_prompt;
+} prompt_job_t;
+
+static void prompt_run(void *arg)
+{
+    prompt_job_t *p = arg;
+    p->rc = build_prompt(p->root, p->chat, p->model, NULL, p->opt, &p->prompt, &p->n_prompt, &p->err);
+}
+
+static void prompt_done(ed_request_t *req, void *arg, bool gone)
+{
+    prompt_job_t *p = arg;
+    if (gone) {
+        ed_http_error(req, 400, "cancelled", "the client closed the connection before the answer");
+    } else if (p->rc < 0) {
+        reject(req, p->rc, &p->err);
+    } else if (p->opt->rag.on) {
+        start_retrieval(req, p->chat, p->model, p->root, p->opt);
+        p->root = NULL;
+        p->opt = NULL;
+    } else {
+        start_generation(req, p->chat, p->model, p->opt, p->prompt, p->n_prompt, NULL);
+    }
+    free(p->prompt);
+    free(p->opt);
+    json_decref(p->root);
+    free(p);
+}
+
 static void generate(ed_request_t *req, bool chat)
 {
     const ed_engine_model_t *model = ed_params_require_model(req);
@@ -1065,31 +1108,24 @@ static void generate(ed_request_t *req, bool chat)
         return;
     ed_app_t *app = req->app;
     const ed_config_t *cfg = &app->server->cfg;
-    ed_param_error_t err;
-    json_t *root = NULL;
-    int32_t *prompt = NULL;
-    int n_prompt = 0;
-    gen_options_t *opt = calloc(1, sizeof *opt);
-    int rc = opt ? ed_params_load(req->body, req->body_len, &root, &err) : ED_ENOMEM;
+    prompt_job_t *p = calloc(1, sizeof *p);
+    gen_options_t *opt = p ? calloc(1, sizeof *opt) : NULL;
+    int rc = opt ? ed_params_load(req->body, req->body_len, &p->root, &p->err) : ED_ENOMEM;
     if (rc == 0)
-        rc = read_options(root, model, cfg, opt, &err);
+        rc = read_options(p->root, model, cfg, opt, &p->err);
     if (rc == 0)
-        rc = read_rag(root, model, cfg, &opt->rag, &err);
-    /* read the whole request before retrieving: a bad one answers at once */
-    if (rc == 0)
-        rc = build_prompt(root, chat, model, NULL, opt, &prompt, &n_prompt, &err);
-    if (rc < 0) {
-        reject(req, rc, &err);
-    } else if (opt->rag.on) {
-        start_retrieval(req, chat, model, root, opt);
-        root = NULL;
-        opt = NULL;
-    } else {
-        start_generation(req, chat, model, opt, prompt, n_prompt, NULL);
+        rc = read_rag(p->root, model, cfg, &opt->rag, &p->err);
+    if (rc == 0) {
+        /* the whole request is read before retrieving: a bad one answers at once */
+        *p = (prompt_job_t){.chat = chat, .model = model, .root = p->root, .opt = opt};
+        ed_api_offload(req, prompt_run, prompt_done, p);
+        return;
     }
-    free(prompt);
+    reject(req, rc, p ? &p->err : NULL);
     free(opt);
-    json_decref(root);
+    if (p)
+        json_decref(p->root);
+    free(p);
 }
 
 void ed_api_chat_completions(ed_request_t *req) { generate(req, true); }

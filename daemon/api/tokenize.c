@@ -1,10 +1,12 @@
 /* tokenize.c - the served model's tokenizer on the socket (llama.cpp's
  * server shapes): POST /v1/tokenize (text to ids, optionally with each
- * token's text) and POST /v1/detokenize (ids to text). Runs on the loop
- * thread: the tokenizer is thread-safe and fast next to a forward pass. */
+ * token's text) and POST /v1/detokenize (ids to text). Tokenizing runs on
+ * libuv's pool (api/work.h: a body of megabytes takes seconds); detokenizing
+ * only copies each token's bytes and stays on the loop thread. */
 #include "api/api.h"
 #include "api/infer.h"
 #include "api/params.h"
+#include "api/work.h"
 #include "model/tokenizer.h"
 
 #include <stdlib.h>
@@ -35,24 +37,42 @@ static json_t *piece_json(const ed_vocab_t *vocab, int32_t id)
     return value;
 }
 
-void ed_api_tokenize(ed_request_t *req)
+/* One /v1/tokenize request: read on the loop thread, tokenized and its
+ * answer serialized on a pool thread (api/work.h). */
+typedef struct {
+    const ed_engine_model_t *model;
+    json_t *root;        /* the body; content points into it */
+    const char *content;
+    size_t len;
+    bool add_special, with_pieces, parse_special;
+    int rc;              /* of the work */
+    char *answer;        /* the JSON answer, when rc is 0 */
+} tokenize_t;
+
+/* The ids (and pieces) of n tokens as the answer's JSON text, or NULL. */
+static char *tokens_answer(const ed_vocab_t *vocab, const int32_t *ids, size_t n, bool with_pieces)
 {
-    const ed_engine_model_t *model = ed_params_require_model(req);
-    if (!model)
-        return;
-    ed_param_error_t err;
-    json_t *root = NULL;
-    const char *content = NULL;
-    size_t len = 0, n = 0;
-    bool add_special = true, with_pieces = false, parse_special = false;
-    int rc = ed_params_load(req->body, req->body_len, &root, &err);
-    if (rc == 0 && (ed_params_string(root, "content", true, &content, &len, &err) < 0 ||
-                    ed_params_bool(root, "add_special", &add_special, &err) < 0 ||
-                    ed_params_bool(root, "with_pieces", &with_pieces, &err) < 0 ||
-                    ed_params_bool(root, "parse_special", &parse_special, &err) < 0))
-        rc = ED_EINVAL;
+    json_t *tokens = json_array();
+    for (size_t i = 0; tokens && i < n; i++) {
+        json_t *item = with_pieces ? json_pack("{s:i,s:o}", "id", ids[i], "piece", piece_json(vocab, ids[i]))
+                                   : json_integer(ids[i]);
+        if (json_array_append_new(tokens, item) < 0) {
+            json_decref(tokens);
+            tokens = NULL;
+        }
+    }
+    json_t *body = tokens ? json_pack("{s:o}", "tokens", tokens) : NULL;
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    return text;
+}
+
+static void tokenize_run(void *arg)
+{
+    tokenize_t *t = arg;
     int32_t *ids = NULL;
-    size_t cap = len + 8;
+    size_t cap = t->len + 8, n = 0;
+    int rc = 0;
     while (rc == 0) {
         free(ids);
         ids = malloc(cap * sizeof *ids);
@@ -60,30 +80,62 @@ void ed_api_tokenize(ed_request_t *req)
             rc = ED_ENOMEM;
             break;
         }
-        rc = ed_tokenizer_encode(model->vocab, content, len, add_special, parse_special, ids, cap, &n);
+        rc = ed_tokenizer_encode(t->model->vocab, t->content, t->len, t->add_special, t->parse_special, ids, cap,
+                                 &n);
         if (rc != ED_ERANGE)
             break;
         cap = n;
         rc = 0;
     }
-    json_t *tokens = rc == 0 ? json_array() : NULL;
-    for (size_t i = 0; tokens && i < n; i++) {
-        json_t *item = with_pieces ? json_pack("{s:i,s:o}", "id", ids[i], "piece", piece_json(model->vocab, ids[i]))
-                                   : json_integer(ids[i]);
-        if (json_array_append_new(tokens, item) < 0) {
-            json_decref(tokens);
-            tokens = NULL;
-        }
-    }
+    if (rc == 0 && !(t->answer = tokens_answer(t->model->vocab, ids, n, t->with_pieces)))
+        rc = ED_ENOMEM;
     free(ids);
-    json_decref(root);
+    t->rc = rc;
+}
+
+static void tokenize_done(ed_request_t *req, void *arg, bool gone)
+{
+    tokenize_t *t = arg;
+    if (gone)
+        ed_http_error(req, 400, "cancelled", "the client closed the connection before the answer");
+    else if (t->rc < 0)
+        ed_http_error(req, t->rc == ED_ETOOBIG ? 400 : 500, t->rc == ED_ETOOBIG ? "invalid_value" : "internal_error",
+                      "content: could not tokenize: %s", ed_strerror(t->rc));
+    else
+        ed_http_respond(req, 200, "application/json", t->answer, strlen(t->answer));
+    free(t->answer);
+    json_decref(t->root);
+    free(t);
+}
+
+void ed_api_tokenize(ed_request_t *req)
+{
+    const ed_engine_model_t *model = ed_params_require_model(req);
+    if (!model)
+        return;
+    ed_param_error_t err;
+    tokenize_t *t = calloc(1, sizeof *t);
+    int rc = t ? ed_params_load(req->body, req->body_len, &t->root, &err) : ED_ENOMEM;
+    if (rc == 0) {
+        t->model = model;
+        t->add_special = true;
+        if (ed_params_string(t->root, "content", true, &t->content, &t->len, &err) < 0 ||
+            ed_params_bool(t->root, "add_special", &t->add_special, &err) < 0 ||
+            ed_params_bool(t->root, "with_pieces", &t->with_pieces, &err) < 0 ||
+            ed_params_bool(t->root, "parse_special", &t->parse_special, &err) < 0)
+            rc = ED_EINVAL;
+    }
+    if (rc == 0) {
+        ed_api_offload(req, tokenize_run, tokenize_done, t);
+        return;
+    }
     if (rc == ED_EINVAL)
         ed_params_reject(req, &err);
-    else if (rc < 0)
-        ed_http_error(req, rc == ED_ETOOBIG ? 400 : 500, rc == ED_ETOOBIG ? "invalid_value" : "internal_error",
-                      "content: could not tokenize: %s", ed_strerror(rc));
     else
-        ed_http_respond_json(req, 200, tokens ? json_pack("{s:o}", "tokens", tokens) : NULL);
+        ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(rc));
+    if (t)
+        json_decref(t->root);
+    free(t);
 }
 
 void ed_api_detokenize(ed_request_t *req)

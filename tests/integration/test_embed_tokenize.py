@@ -1,16 +1,21 @@
 """test_embed_tokenize.py - POST /v1/embeddings, /v1/tokenize and
 /v1/detokenize against the real daemon serving a fixture model: unit-norm
 vectors, the same vector for the same input, base64, round trips through the
-tokenizer, pieces, and the validation errors of each field. Bodies are
-validated against proto/openapi.yaml by check_common.
+tokenizer, pieces, the validation errors of each field, and long texts
+tokenized off the loop thread. Bodies are validated against
+proto/openapi.yaml by check_common.
 """
 import base64
+import json
 import math
+import select
+import signal
 import struct
+import time
 
 import pytest
 
-from conftest import post_json
+from conftest import post_json, request_bytes
 
 EMBED = "/v1/embeddings"
 BOS = 1
@@ -120,3 +125,65 @@ def test_detokenize_invalid_utf8_becomes_replacement_characters(d):
     # <0xF0> alone (byte token 3 + 0xF0) is not UTF-8
     r = post_json(d, "/v1/detokenize", {"tokens": [3 + 0xF0, 3 + ord("a")]})
     assert r.json["content"] == "\ufffda"
+
+
+# Megabytes of text: tokenizing them takes seconds (about 0.3 s a MiB on one
+# core in a release build), far longer than a request to /health.
+LONG_TEXT = "the quick brown fox jumps over the lazy dog. " * ((6 << 20) // 45)
+
+
+@pytest.mark.parametrize("path,body,status", [
+    ("/v1/tokenize", {"content": LONG_TEXT}, 200),
+    ("/v1/completions", {"prompt": LONG_TEXT, "max_tokens": 1}, 400),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": LONG_TEXT}], "max_tokens": 1}, 400),
+    ("/v1/embeddings", {"input": LONG_TEXT}, 400),
+])
+def test_a_long_text_is_tokenized_off_the_loop(d, path, body, status):
+    """While the daemon tokenizes a request's megabytes, the loop thread goes
+    on answering other connections: /health comes back while the long
+    request's answer has not (on the loop thread, it waited seconds)."""
+    with d.connect(timeout=120) as slow:
+        slow.send(request_bytes("POST", path, [("Content-Type", "application/json")], json.dumps(body)))
+        time.sleep(0.3)  # the daemon has the whole body and is tokenizing
+        health = d.request("GET", "/health", timeout=120)
+        assert health.status == 200
+        pending = not select.select([slow.sock], [], [], 0)[0]
+        r = slow.read_response(timeout=120)
+        assert r.status == status, r
+        assert pending, "the long request was answered first: tokenizing held the loop thread"
+        if path == "/v1/tokenize":
+            assert len(json.loads(r.body)["tokens"]) > 1 << 20
+        else:
+            assert json.loads(r.body)["error"]["code"] == "context_length_exceeded"
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/v1/tokenize", {"content": LONG_TEXT}),
+    ("/v1/completions", {"prompt": LONG_TEXT, "max_tokens": 1}),
+    ("/v1/embeddings", {"input": [LONG_TEXT]}),
+])
+def test_a_client_that_leaves_while_its_text_is_tokenized(d, path, body):
+    """The worker finishes, finds the client gone and ends the request: the
+    daemon goes on answering and later stops cleanly (nothing leaked under
+    ASan)."""
+    with d.connect(timeout=120) as slow:
+        slow.send(request_bytes("POST", path, [("Content-Type", "application/json")], json.dumps(body)))
+        time.sleep(0.3)
+    assert d.request("GET", "/health").status == 200
+    r = post_json(d, "/v1/tokenize", {"content": "the cat sat"})
+    assert r.status == 200 and len(r.json["tokens"]) > 1
+    assert d.stop() == 0, d.stderr()
+
+
+def test_sigterm_while_a_text_is_tokenized_answers_it_then_exits(d):
+    """Draining waits for the work in flight: the request is answered in
+    full, then the daemon exits 0."""
+    with d.connect(timeout=120) as slow:
+        slow.send(request_bytes("POST", "/v1/tokenize", [("Content-Type", "application/json")],
+                                json.dumps({"content": LONG_TEXT})))
+        time.sleep(0.3)
+        d.send_signal(signal.SIGTERM)
+        r = slow.read_response(timeout=120)
+        assert r.status == 200, r
+        assert len(json.loads(r.body)["tokens"]) > 1 << 20
+    assert d.stop() == 0, d.stderr()
