@@ -14,6 +14,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#define TENSORS_PER_BLOCK 9 /* attn_norm, q, k, v, output, ffn_norm, gate, up, down */
+
 const char *ed_model_arch_name(ed_arch_t arch)
 {
     return arch == ED_ARCH_QWEN2 ? "qwen2" : "llama";
@@ -279,6 +281,13 @@ int ed_model_load(ed_model_t *m, const ed_gguf_t *gguf, char err[ED_ERR_LEN])
     if (m->tied)
         m->output = m->token_embd;
 
+    /* bound the allocation below by what the file holds: a count from the
+     * metadata alone could ask for gigabytes of layer records */
+    if ((uint64_t)m->n_layer * TENSORS_PER_BLOCK > ed_gguf_n_tensors(gguf)) {
+        snprintf(err, ED_ERR_LEN, "%s.block_count = %d: that needs at least %" PRIu64 " tensors, the file has %" PRIu64,
+                 arch, m->n_layer, (uint64_t)m->n_layer * TENSORS_PER_BLOCK, ed_gguf_n_tensors(gguf));
+        return ED_EFORMAT;
+    }
     m->layers = calloc((size_t)m->n_layer, sizeof *m->layers);
     if (!m->layers) {
         snprintf(err, ED_ERR_LEN, "out of memory for %d layers", m->n_layer);

@@ -1,9 +1,13 @@
 /* tests/fuzz/model_gguf.c - libFuzzer driver for the GGUF reader: opens the
  * input with ed_gguf_open_memory() and, when it is accepted, walks every
  * accessor over every key, array element and tensor, touching the first and
- * last byte of each tensor's data so the sanitizers see any bad bound.
- * Seeds: tests/fuzz/corpus/model_gguf (written by tests/unit/model/gguf). */
+ * last byte of each tensor's data so the sanitizers see any bad bound; then
+ * reads the model from it (ed_model_load: architecture, hyper-parameters,
+ * tensor shapes and types, each untrusted) and recognises its chat template
+ * text. Seeds: tests/fuzz/corpus/model_gguf (written by tests/unit/model/gguf). */
+#include "model/chat.h"
 #include "model/gguf.h"
+#include "model/model.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +89,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (ed_gguf_tensor(g, ed_gguf_n_tensors(g)) != NULL)
         abort();
+
+    ed_model_t model = {0};
+    err[0] = '\0';
+    if (ed_model_load(&model, g, err) != 0) {
+        if (!err[0])
+            abort(); /* a rejection always explains itself */
+    } else {
+        if (model.n_layer <= 0 || model.n_embd <= 0 || model.n_vocab <= 0 || !model.layers)
+            abort();
+        sink ^= ((const uint8_t *)model.token_embd.data)[0];
+    }
+    ed_model_free(&model);
+    ed_str_t tmpl;
+    if (ed_gguf_get_str(g, "tokenizer.chat_template", &tmpl) == 0)
+        sink ^= (uint8_t)ed_chat_detect(tmpl.ptr, tmpl.len);
     ed_gguf_close(g);
     return 0;
 }

@@ -289,6 +289,19 @@ ED_TEST(load_rejects_a_misshapen_tensor)
     ED_CHECK_STR(err, "tensor blk.0.attn_k.weight has shape [256, 64], expected [256, 128]");
 }
 
+ED_TEST(load_rejects_a_block_count_the_file_cannot_hold)
+{
+    /* llama.block_count 4 -> 8388609: 8 million layer records (gigabytes)
+     * would be allocated before the first missing tensor said so (found by
+     * tests/fuzz/model_gguf) */
+    char err[ED_ERR_LEN] = "";
+    ED_CHECK_INT(load_patched("llama.block_count\x04\0\0\0\x04\0\0\0", "llama.block_count\x04\0\0\0\x01\0\x80\0",
+                              25, err),
+                 ED_EFORMAT);
+    printf("# %s\n", err);
+    ED_CHECK_STR(err, "llama.block_count = 8388609: that needs at least 75497481 tensors, the file has 39");
+}
+
 ED_TEST(load_rejects_an_unknown_architecture)
 {
     char err[ED_ERR_LEN] = "";
@@ -298,5 +311,5 @@ ED_TEST(load_rejects_an_unknown_architecture)
     ED_CHECK(strstr(err, "gemma") != NULL);
 }
 
-ED_TEST_MAIN(load_rejects_a_misshapen_tensor, load_rejects_an_unknown_architecture, q8_0_matches_reference, q4_0_matches_reference, q4_k_m_matches_reference,
+ED_TEST_MAIN(load_rejects_a_misshapen_tensor, load_rejects_a_block_count_the_file_cannot_hold, load_rejects_an_unknown_architecture, q8_0_matches_reference, q4_0_matches_reference, q4_k_m_matches_reference,
              repack_changes_the_layout_not_the_logits, batch_matches_token_by_token, threads_give_same_greedy_tokens, context_overflow_is_an_error)
