@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define TENSORS_PER_LAYER 8 /* q, k, v, output, attn_output_norm, ffn_up, ffn_down, layer_output_norm */
+
 /* ------------------------------------------------------------------ load ---- */
 
 /* Reads bert.<suffix> as a u32 in [1, INT32_MAX]. */
@@ -184,6 +186,12 @@ static int load_weights(ed_bert_t *b, const ed_gguf_t *gguf, char err[ED_ERR_LEN
         (rc = find_vector(gguf, "token_embd_norm.weight", b->n_embd, false, &b->embd_norm, err)) ||
         (rc = find_vector(gguf, "token_embd_norm.bias", b->n_embd, true, &b->embd_norm_b, err)))
         return rc;
+    /* bound the allocation by what the file holds, not by the metadata alone */
+    if ((uint64_t)b->n_layer * TENSORS_PER_LAYER > ed_gguf_n_tensors(gguf)) {
+        snprintf(err, ED_ERR_LEN, "bert.block_count = %d: that needs at least %" PRIu64 " tensors, the file has %" PRIu64,
+                 b->n_layer, (uint64_t)b->n_layer * TENSORS_PER_LAYER, ed_gguf_n_tensors(gguf));
+        return ED_EFORMAT;
+    }
     if (!(b->layers = calloc((size_t)b->n_layer, sizeof *b->layers))) {
         snprintf(err, ED_ERR_LEN, "out of memory for %d layers", b->n_layer);
         return ED_ENOMEM;

@@ -2,9 +2,10 @@
  * input with ed_gguf_open_memory() and, when it is accepted, walks every
  * accessor over every key, array element and tensor, touching the first and
  * last byte of each tensor's data so the sanitizers see any bad bound; then
- * reads the model from it (ed_model_load: architecture, hyper-parameters,
- * tensor shapes and types, each untrusted) and recognises its chat template
- * text. Seeds: tests/fuzz/corpus/model_gguf (written by tests/unit/model/gguf). */
+ * reads the model from it (ed_model_load, or ed_bert_load for an embedding
+ * model: architecture, hyper-parameters, tensor shapes and types, each
+ * untrusted) and recognises its chat template text. Seeds: tests/fuzz/corpus/model_gguf (written by tests/unit/model/gguf). */
+#include "model/bert.h"
 #include "model/chat.h"
 #include "model/gguf.h"
 #include "model/model.h"
@@ -101,6 +102,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sink ^= ((const uint8_t *)model.token_embd.data)[0];
     }
     ed_model_free(&model);
+    ed_bert_t bert = {0};
+    err[0] = '\0';
+    if (ed_bert_load(&bert, g, err) != 0 && !err[0])
+        abort();
+    ed_bert_free(&bert);
     ed_str_t tmpl;
     if (ed_gguf_get_str(g, "tokenizer.chat_template", &tmpl) == 0)
         sink ^= (uint8_t)ed_chat_detect(tmpl.ptr, tmpl.len);

@@ -4,6 +4,7 @@
  * processing against token-by-token decoding, 1 against 2 threads, and the
  * context-overflow error. */
 #include "kernels/repack.h"
+#include "model/bert.h"
 #include "tests/model/runner.h"
 #include "tests/test.h"
 
@@ -302,6 +303,30 @@ ED_TEST(load_rejects_a_block_count_the_file_cannot_hold)
     ED_CHECK_STR(err, "llama.block_count = 8388609: that needs at least 75497481 tensors, the file has 39");
 }
 
+ED_TEST(bert_load_rejects_a_block_count_the_file_cannot_hold)
+{
+    /* the small embedding model of the fuzz seeds, bert.block_count 1 -> 8388609 */
+    static const char path[] = "tests/fuzz/corpus/model_gguf/valid-model-bert-f16.gguf";
+    static const char find[] = "bert.block_count\x04\0\0\0\x01\0\0\0";
+    FILE *file = fopen(path, "rb");
+    ED_REQUIRE(file != NULL);
+    uint8_t data[1 << 16];
+    size_t got = fread(data, 1, sizeof data, file);
+    fclose(file);
+    uint8_t *at = memmem(data, got, find, sizeof find - 1);
+    ED_REQUIRE(at != NULL);
+    at[16 + 4 + 2] = 0x80; /* 0x00800001 */
+    char err[ED_ERR_LEN] = "";
+    ed_gguf_t *gguf = NULL;
+    ED_REQUIRE(ed_gguf_open_memory(&gguf, data, got, err) == 0);
+    ed_bert_t bert = {0};
+    ED_CHECK_INT(ed_bert_load(&bert, gguf, err), ED_EFORMAT);
+    printf("# %s\n", err);
+    ED_CHECK_STR(err, "bert.block_count = 8388609: that needs at least 67108872 tensors, the file has 21");
+    ed_bert_free(&bert);
+    ed_gguf_close(gguf);
+}
+
 ED_TEST(load_rejects_an_unknown_architecture)
 {
     char err[ED_ERR_LEN] = "";
@@ -311,5 +336,5 @@ ED_TEST(load_rejects_an_unknown_architecture)
     ED_CHECK(strstr(err, "gemma") != NULL);
 }
 
-ED_TEST_MAIN(load_rejects_a_misshapen_tensor, load_rejects_a_block_count_the_file_cannot_hold, load_rejects_an_unknown_architecture, q8_0_matches_reference, q4_0_matches_reference, q4_k_m_matches_reference,
+ED_TEST_MAIN(load_rejects_a_misshapen_tensor, load_rejects_a_block_count_the_file_cannot_hold, bert_load_rejects_a_block_count_the_file_cannot_hold, load_rejects_an_unknown_architecture, q8_0_matches_reference, q4_0_matches_reference, q4_k_m_matches_reference,
              repack_changes_the_layout_not_the_logits, batch_matches_token_by_token, threads_give_same_greedy_tokens, context_overflow_is_an_error)
