@@ -125,10 +125,7 @@ void ed_api_collections_put(ed_request_t *req)
         rc = read_allow(root, allow, sizeof allow, &err);
     json_decref(root);
     if (rc != 0) {
-        if (rc == ED_EINVAL)
-            ed_params_reject(req, &err);
-        else
-            ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(rc));
+        ed_params_refuse(req, rc, &err);
         return;
     }
     ed_rag_caller_t who = {(uint32_t)req->peer.uid, (uint32_t)req->peer.gid};

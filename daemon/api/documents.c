@@ -329,11 +329,8 @@ static void add_json(ed_request_t *req, struct ed_rag *rag, add_t *a)
             ed_api_store_failed(req, rc, param, detail);
             free(a);
         }
-    } else if (rc == ED_EINVAL) {
-        ed_params_reject(req, &err);
-        free(a);
     } else {
-        ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(rc));
+        ed_params_refuse(req, rc, &err);
         free(a);
     }
     for (size_t i = 0; metadata && i < n; i++)

@@ -214,10 +214,7 @@ static void inputs_tokenized(ed_request_t *req, void *arg, bool gone)
     if (gone) {
         ed_http_error(req, 400, "cancelled", "the client closed the connection before the answer");
     } else if (e->rc < 0) {
-        if (e->rc == ED_EINVAL)
-            ed_params_reject(req, &e->err);
-        else
-            ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(e->rc));
+        ed_params_refuse(req, e->rc, &e->err);
     } else if (submit_next(e) == 0) {
         ed_request_on_abort(req, on_abort, e);
         return;
@@ -246,10 +243,7 @@ void ed_api_embeddings(ed_request_t *req)
     if (rc == 0 && !(e->data = json_array()))
         rc = ED_ENOMEM;
     if (rc < 0) {
-        if (rc == ED_EINVAL)
-            ed_params_reject(req, &err);
-        else
-            ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(rc));
+        ed_params_refuse(req, rc, &err);
         if (e)
             embed_free(e);
         return;

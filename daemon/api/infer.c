@@ -840,15 +840,6 @@ static int build_prompt(const json_t *root, bool chat, const ed_engine_model_t *
     return 0;
 }
 
-/* Answers a request that could not be read (ED_EINVAL: a 400 naming the field). */
-static void reject(ed_request_t *req, int rc, const ed_param_error_t *err)
-{
-    if (rc == ED_EINVAL)
-        ed_params_reject(req, err);
-    else
-        ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(rc));
-}
-
 /* Submits the generation of prompt[0, n_prompt) and starts the stream;
  * citations (stolen, may be NULL) go with the answer. */
 static void start_generation(ed_request_t *req, bool chat, const ed_engine_model_t *model, const gen_options_t *opt,
@@ -858,7 +849,7 @@ static void start_generation(ed_request_t *req, bool chat, const ed_engine_model
     gen_t *g = calloc(1, sizeof *g);
     if (!g) {
         json_decref(citations);
-        ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(ED_ENOMEM));
+        ed_params_refuse(req, ED_ENOMEM, NULL);
         return;
     }
     g->req = req;
@@ -1009,7 +1000,7 @@ static void on_context(int rc, const char *detail, const ed_retrieve_context_t *
                    : ED_ENOMEM;
     if (rc < 0) {
         json_decref(citations);
-        reject(req, rc, &err);
+        ed_params_refuse(req, rc, &err);
         goto done;
     }
     start_generation(req, r->chat, model, r->opt, prompt, n_prompt, citations);
@@ -1028,7 +1019,7 @@ static void start_retrieval(ed_request_t *req, bool chat, const ed_engine_model_
     if (!r) {
         json_decref(root);
         free(opt);
-        ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(ED_ENOMEM));
+        ed_params_refuse(req, ED_ENOMEM, NULL);
         return;
     }
     *r = (retrieval_t){.req = req, .chat = chat, .root = root, .opt = opt};
@@ -1042,7 +1033,7 @@ static void start_retrieval(ed_request_t *req, bool chat, const ed_engine_model_
     ed_param_error_t err;
     int rc = read_query(root, chat, &r->query, &err);
     if (rc < 0) {
-        reject(req, rc, &err);
+        ed_params_refuse(req, rc, &err);
         retrieval_free(r);
         return;
     }
@@ -1087,7 +1078,7 @@ static void prompt_done(ed_request_t *req, void *arg, bool gone)
     if (gone) {
         ed_http_error(req, 400, "cancelled", "the client closed the connection before the answer");
     } else if (p->rc < 0) {
-        reject(req, p->rc, &p->err);
+        ed_params_refuse(req, p->rc, &p->err);
     } else if (p->opt->rag.on) {
         start_retrieval(req, p->chat, p->model, p->root, p->opt);
         p->root = NULL;
@@ -1121,7 +1112,7 @@ static void generate(ed_request_t *req, bool chat)
         ed_api_offload(req, prompt_run, prompt_done, p);
         return;
     }
-    reject(req, rc, p ? &p->err : NULL);
+    ed_params_refuse(req, rc, p ? &p->err : NULL);
     free(opt);
     if (p)
         json_decref(p->root);

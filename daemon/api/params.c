@@ -33,6 +33,14 @@ void ed_params_reject(ed_request_t *req, const ed_param_error_t *err)
     ed_http_respond_json(req, 400, body);
 }
 
+void ed_params_refuse(ed_request_t *req, int rc, const ed_param_error_t *err)
+{
+    if (rc == ED_EINVAL)
+        ed_params_reject(req, err);
+    else
+        ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(rc));
+}
+
 /* Checks nesting depth before jansson sees the text (its own limit is far
  * deeper, and it recurses). Returns 0, or ED_EINVAL with err at the line and
  * column of the bracket that went too deep. */

@@ -31,6 +31,9 @@ int ed_params_fail(ed_param_error_t *err, const char *code, const char *param, c
     __attribute__((format(printf, 4, 5)));
 /* Answers 400 {"error": {message, type, param, code}}. */
 void ed_params_reject(ed_request_t *req, const ed_param_error_t *err);
+/* Answers a request whose body could not be read: ED_EINVAL as
+ * ed_params_reject, any other code (ED_ENOMEM) as a 500 naming it. */
+void ed_params_refuse(ed_request_t *req, int rc, const ed_param_error_t *err);
 
 /* Parses the request body: valid JSON (line and column when not), nested at
  * most ED_PARAMS_MAX_DEPTH deep, an object at the top. 0 with *out (a new

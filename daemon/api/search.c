@@ -123,10 +123,7 @@ void ed_api_search(ed_request_t *req)
     if (rc == 0 && !s)
         rc = ED_ENOMEM;
     if (rc != 0) {
-        if (rc == ED_EINVAL)
-            ed_params_reject(req, &err);
-        else
-            ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(rc));
+        ed_params_refuse(req, rc, &err);
         json_decref(root);
         return;
     }

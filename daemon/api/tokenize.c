@@ -129,10 +129,7 @@ void ed_api_tokenize(ed_request_t *req)
         ed_api_offload(req, tokenize_run, tokenize_done, t);
         return;
     }
-    if (rc == ED_EINVAL)
-        ed_params_reject(req, &err);
-    else
-        ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(rc));
+    ed_params_refuse(req, rc, &err);
     if (t)
         json_decref(t->root);
     free(t);
