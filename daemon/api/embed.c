@@ -32,8 +32,8 @@ typedef struct {
     bool base64;           /* encoding_format "base64" */
     bool gone;             /* the client left */
     json_t *data;          /* the answer's data array */
-    const char *model;     /* the served model's id */
-    const ed_engine_model_t *model_info; /* its tokenizer and context */
+    bool single;           /* input was one string, not a list */
+    const ed_engine_model_t *model; /* the served model: its id, tokenizer and context */
 } embed_t;
 
 /* The name of input i in messages: "input", or "input[i]" in a list. */
@@ -125,7 +125,7 @@ static void on_done(ed_job_t *job, const ed_job_result_t *result, void *user)
     ed_request_t *req = e->req;
     e->job = NULL;
     if (e->gone) {
-        ed_http_error(req, 400, "cancelled", "the client closed the connection before the answer");
+        ed_api_end_gone(req);
         embed_free(e);
         return;
     }
@@ -152,7 +152,7 @@ static void on_done(ed_job_t *job, const ed_job_result_t *result, void *user)
             embed_free(e);
         return;
     }
-    json_t *body = json_pack("{s:s,s:O,s:s,s:{s:i,s:i}}", "object", "list", "data", e->data, "model", e->model,
+    json_t *body = json_pack("{s:s,s:O,s:s,s:{s:i,s:i}}", "object", "list", "data", e->data, "model", e->model->name,
                              "usage", "prompt_tokens", e->prompt_tokens, "total_tokens", e->prompt_tokens);
     ed_http_respond_json(req, 200, body);
     embed_free(e);
@@ -166,7 +166,7 @@ static int read_inputs(const json_t *root, embed_t *e, ed_param_error_t *err)
     const json_t *input = json_object_get(root, "input");
     if (!input || json_is_null(input))
         return ed_params_fail(err, "missing_field", "input", "input: this field is required");
-    bool single = json_is_string(input);
+    bool single = e->single = json_is_string(input);
     if (!single && !json_is_array(input)) {
         ed_params_describe(input, got, sizeof got);
         return ed_params_fail(err, "invalid_type", "input", "input: expected a string or an array of strings, got %s",
@@ -196,12 +196,11 @@ static int read_inputs(const json_t *root, embed_t *e, ed_param_error_t *err)
 static void tokenize_inputs(void *arg)
 {
     embed_t *e = arg;
-    bool single = json_is_string(json_object_get(e->root, "input"));
     e->rc = 0;
     for (size_t i = 0; i < e->n_inputs && e->rc == 0; i++) {
         char param[32];
-        input_param(single, i, param, sizeof param);
-        e->rc = ed_params_prompt(e->model_info, e->texts[i], e->lens[i], NULL, 0, param, &e->tokens[i],
+        input_param(e->single, i, param, sizeof param);
+        e->rc = ed_params_prompt(e->model, e->texts[i], e->lens[i], NULL, 0, param, &e->tokens[i],
                                  &e->n_tokens[i], &e->err);
     }
 }
@@ -212,7 +211,7 @@ static void inputs_tokenized(ed_request_t *req, void *arg, bool gone)
     json_decref(e->root);
     e->root = NULL;
     if (gone) {
-        ed_http_error(req, 400, "cancelled", "the client closed the connection before the answer");
+        ed_api_end_gone(req);
     } else if (e->rc < 0) {
         ed_params_refuse(req, e->rc, &e->err);
     } else if (submit_next(e) == 0) {
@@ -251,7 +250,6 @@ void ed_api_embeddings(ed_request_t *req)
     e->base64 = format[0] == 'b';
     e->req = req;
     e->engine = app->engine;
-    e->model = model->name;
-    e->model_info = model;
+    e->model = model;
     ed_api_offload(req, tokenize_inputs, inputs_tokenized, e);
 }

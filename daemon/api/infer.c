@@ -192,7 +192,7 @@ static void gen_end(gen_t *g)
     if (req->streaming)
         ed_sse_end(req);
     else if (!req->responded)
-        ed_http_error(req, 400, "cancelled", "the client closed the connection before the answer");
+        ed_api_end_gone(req);
     gen_free(g);
 }
 
@@ -983,7 +983,7 @@ static void on_context(int rc, const char *detail, const ed_retrieve_context_t *
     int32_t *prompt = NULL;
     int n_prompt = 0;
     if (r->gone) {
-        ed_http_error(req, 400, "cancelled", "the client closed the connection before the answer");
+        ed_api_end_gone(req);
         goto done;
     }
     if (rc < 0) {
@@ -1076,7 +1076,7 @@ static void prompt_done(ed_request_t *req, void *arg, bool gone)
 {
     prompt_job_t *p = arg;
     if (gone) {
-        ed_http_error(req, 400, "cancelled", "the client closed the connection before the answer");
+        ed_api_end_gone(req);
     } else if (p->rc < 0) {
         ed_params_refuse(req, p->rc, &p->err);
     } else if (p->opt->rag.on) {

@@ -97,7 +97,7 @@ static void tokenize_done(ed_request_t *req, void *arg, bool gone)
 {
     tokenize_t *t = arg;
     if (gone)
-        ed_http_error(req, 400, "cancelled", "the client closed the connection before the answer");
+        ed_api_end_gone(req);
     else if (t->rc < 0)
         ed_http_error(req, t->rc == ED_ETOOBIG ? 400 : 500, t->rc == ED_ETOOBIG ? "invalid_value" : "internal_error",
                       "content: could not tokenize: %s", ed_strerror(t->rc));

@@ -51,3 +51,8 @@ void ed_api_offload(ed_request_t *req, void (*run)(void *arg), void (*done)(ed_r
     run(arg);
     done(req, arg, false);
 }
+
+void ed_api_end_gone(ed_request_t *req)
+{
+    ed_http_error(req, 400, "cancelled", "the client closed the connection before the answer");
+}
