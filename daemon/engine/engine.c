@@ -983,6 +983,7 @@ int ed_engine_submit(ed_engine_t *e, const ed_job_params_t *p, const ed_job_call
     job->kind = p->kind;
     job->n_prompt = p->n_prompt;
     job->max_tokens = p->max_tokens;
+    job->hold = p->held;
     job->sampling = p->sampling;
     job->cb = *cb;
     job->user = user;

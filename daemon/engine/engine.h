@@ -53,6 +53,7 @@ typedef struct {
     int max_tokens;               /* >= 1 (generation only) */
     const char *const *stops;     /* copied; generation ends before the first match, which is not sent */
     size_t n_stops;
+    bool held;                    /* starts as if ed_engine_hold(.., true) ran before any step */
 } ed_job_params_t;
 
 typedef struct {

@@ -293,7 +293,8 @@ ED_TEST(queue_bound_and_cancellation)
     ED_CHECK_INT(uv_loop_close(&loop), 0);
 }
 
-/* A held job takes no steps; released, it finishes as if never held. */
+/* A held job takes no steps; released, it finishes as if never held. The
+ * job is submitted held, so no engine step can run before the hold. */
 ED_TEST(hold_pauses_a_job)
 {
     uv_loop_t loop;
@@ -305,18 +306,40 @@ ED_TEST(hold_pauses_a_job)
     ED_REQUIRE(submit(e, &p, &ref, NULL) == 0);
     wait_done(&loop, (outcome_t *[]){&ref}, 1);
     ed_job_t *job;
+    p.held = true;
     ED_REQUIRE(submit(e, &p, &held, &job) == 0);
-    ed_engine_hold(e, job, true);
-    usleep(100 * 1000);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    int calls = held.n_text_calls;
-    usleep(200 * 1000);
+    usleep(300 * 1000);
     uv_run(&loop, UV_RUN_NOWAIT);
     ED_CHECK(!held.done);
-    ED_CHECK_INT(held.n_text_calls, calls);
+    ED_CHECK_INT(held.n_text_calls, 0);
+    ed_engine_stats_t st;
+    ed_engine_stats(e, &st);
+    ED_CHECK_INT(st.busy_slots, 1); /* it holds its slot */
     ed_engine_hold(e, job, false);
     wait_done(&loop, (outcome_t *[]){&held}, 1);
     ED_CHECK(ref.len == held.len && memcmp(ref.text, held.text, ref.len) == 0);
+
+    /* held again mid-stream, after the text so far has been seen: no more text */
+    outcome_t again = {0};
+    p.held = false;
+    p.max_tokens = 100;
+    p.sampling.temperature = 0; /* loops without an EOS on this model */
+    ED_REQUIRE(submit(e, &p, &again, &job) == 0);
+    while (again.n_text_calls < 1 && !again.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    ED_REQUIRE(!again.done);
+    ed_engine_hold(e, job, true);
+    usleep(100 * 1000); /* a step already running ends; its text is posted */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    int calls = again.n_text_calls;
+    usleep(200 * 1000);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    if (!again.done) { /* else it finished all 100 tokens before the hold: nothing to check */
+        ED_CHECK_INT(again.n_text_calls, calls);
+        ed_engine_hold(e, job, false);
+    }
+    wait_done(&loop, (outcome_t *[]){&again}, 1);
+    ED_CHECK_INT(again.result.finish, ED_FINISH_LENGTH);
     ed_engine_stop(e);
     uv_run(&loop, UV_RUN_DEFAULT);
     ED_CHECK_INT(uv_loop_close(&loop), 0);
