@@ -4,13 +4,33 @@
 #include "api/params.h"
 #include "core/buf.h"
 #include "core/metrics.h"
+#include "rag/rag.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* 200 while serving with the model READY or none configured; 503 while the
- * daemon starts or stops, and while the model loads or after it failed
- * (the reason says why). The model object: {state, name}. */
+/* The store object of /health: {state, reason}; *opening set while it opens. */
+static json_t *store_health(const ed_app_t *app, bool *opening, char why[ED_ERR_LEN])
+{
+    *opening = false;
+    if (!app->rag) {
+        snprintf(why, ED_ERR_LEN, "the personal store did not start (the daemon's log says why)");
+        return json_pack("{s:s,s:s}", "state", "none", "reason", why);
+    }
+    static const char *const names[] = {[ED_RAG_OPENING] = "opening", [ED_RAG_OPEN] = "open",
+                                        [ED_RAG_FAILED] = "failed"};
+    ed_rag_state_t state = ed_rag_state(app->rag, why);
+    *opening = state == ED_RAG_OPENING;
+    if (state == ED_RAG_OPEN)
+        return json_pack("{s:s}", "state", names[state]);
+    return json_pack("{s:s,s:s}", "state", names[state], "reason", why);
+}
+
+/* 200 while serving with the model READY or none configured and the store
+ * open (or failed: its endpoints say why); 503 while the daemon starts or
+ * stops, while the model loads or the store opens, and after the model
+ * failed (the reason says why). The model object: {state, name}; the store
+ * object: {state, reason}. */
 void ed_api_health(ed_request_t *req)
 {
     ed_app_t *app = req->app;
@@ -23,21 +43,30 @@ void ed_api_health(ed_request_t *req)
         [ED_ENGINE_READY] = "ready", [ED_ENGINE_FAILED] = "failed",
     };
     json_t *model_json = json_pack("{s:s,s:s*}", "state", state_names[state], "name", model ? model->name : NULL);
+    bool store_opening;
+    char store_why[ED_ERR_LEN], opening_why[ED_ERR_LEN + 40];
+    json_t *store_json = store_health(app, &store_opening, store_why);
     const char *status = !server->ready ? (server->draining ? "stopping" : "starting")
                          : state == ED_ENGINE_LOADING ? "starting"
-                         : state == ED_ENGINE_FAILED ? "failed" : NULL;
+                         : state == ED_ENGINE_FAILED ? "failed"
+                         : store_opening ? "starting" : NULL;
     if (status) {
         const char *why = !server->ready ? server->not_ready_reason : reason;
-        if (!server->ready || state == ED_ENGINE_LOADING) /* a failed model stays failed */
+        if (server->ready && state != ED_ENGINE_LOADING && state != ED_ENGINE_FAILED) {
+            snprintf(opening_why, sizeof opening_why, "the personal store is opening: %s", store_why);
+            why = opening_why;
+        }
+        if (state != ED_ENGINE_FAILED || !server->ready) /* a failed model stays failed */
             ed_http_add_header(req, "Retry-After", "1");
-        json_t *body = json_pack("{s:s,s:s,s:o,s:{s:s,s:s,s:s}}", "status", status, "reason", why, "model",
-                                 model_json, "error", "message", why, "type", "unavailable_error", "code",
-                                 "not_ready");
+        json_t *body = json_pack("{s:s,s:s,s:o,s:o,s:{s:s,s:s,s:s}}", "status", status, "reason", why, "model",
+                                 model_json, "store", store_json, "error", "message", why, "type",
+                                 "unavailable_error", "code", "not_ready");
         ed_http_respond_json(req, 503, body);
         return;
     }
-    json_t *body = json_pack("{s:s,s:f,s:s,s:o}", "status", "ok", "uptime_s",
-                             ed_server_now() - server->start_time, "version", ED_VERSION, "model", model_json);
+    json_t *body = json_pack("{s:s,s:f,s:s,s:o,s:o}", "status", "ok", "uptime_s",
+                             ed_server_now() - server->start_time, "version", ED_VERSION, "model", model_json,
+                             "store", store_json);
     ed_http_respond_json(req, 200, body);
 }
 

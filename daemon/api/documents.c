@@ -24,9 +24,20 @@ void ed_api_store_unavailable(const char *reason)
 struct ed_rag *ed_api_require_store(ed_request_t *req)
 {
     ed_app_t *app = req->app;
-    if (app->rag)
-        return app->rag;
-    ed_http_error(req, 503, "store_unavailable", "the personal store is unavailable: %s", unavailable_reason);
+    if (!app->rag) {
+        ed_http_error(req, 503, "store_unavailable", "the personal store is unavailable: %s", unavailable_reason);
+        return NULL;
+    }
+    char why[ED_ERR_LEN];
+    switch (ed_rag_state(app->rag, why)) {
+    case ED_RAG_OPEN: return app->rag;
+    case ED_RAG_OPENING:
+        ed_http_add_header(req, "Retry-After", "1");
+        ed_http_error(req, 503, "store_opening", "the personal store is opening: %s", why);
+        return NULL;
+    case ED_RAG_FAILED: break;
+    }
+    ed_http_error(req, 503, "store_unavailable", "the personal store is unavailable: %s", why);
     return NULL;
 }
 
@@ -51,6 +62,10 @@ void ed_api_store_failed(ed_request_t *req, int rc, const char *param, const cha
         ed_http_error(req, 503, "queue_full", "%s", msg);
         return;
     case ED_ECORRUPT: ed_http_error(req, 500, "corrupt", "%s", msg); return;
+    case ED_EAGAIN:
+        ed_http_add_header(req, "Retry-After", "1");
+        ed_http_error(req, 503, "store_opening", "%s", msg);
+        return;
     case ED_ESTATE:
     case ED_ECANCELED: ed_http_error(req, 503, "store_unavailable", "%s", msg); return;
     default: ed_http_error(req, 500, "internal_error", "%s", msg); return;

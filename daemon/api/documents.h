@@ -21,15 +21,16 @@ void ed_api_search(ed_request_t *req);
 void ed_api_collections_list(ed_request_t *req);
 void ed_api_collections_put(ed_request_t *req);
 
-/* Records why the store did not open (main.c, when ed_rag_open fails): the
- * store's endpoints then answer 503 store_unavailable with it. */
+/* Records why there is no store (main.c, when ed_rag_open cannot even
+ * start): the store's endpoints then answer 503 store_unavailable with it. */
 void ed_api_store_unavailable(const char *reason);
-/* The open store, or NULL after answering 503 store_unavailable. */
+/* The open store, or NULL after answering 503: store_opening (with
+ * Retry-After and what the opening is doing) or store_unavailable. */
 struct ed_rag *ed_api_require_store(ed_request_t *req);
 /* Answers a rag error: ED_EFORMAT/EINVAL 400 invalid_value (param), EACCES
  * 403, ENOENT 404, ETOOBIG 413 too_many_documents, EREADONLY 507,
- * EBUSY 503 queue_full, ECORRUPT 500 corrupt, ESTATE/ECANCELED 503
- * store_unavailable, else 500. */
+ * EBUSY 503 queue_full, ECORRUPT 500 corrupt, EAGAIN 503 store_opening,
+ * ESTATE/ECANCELED 503 store_unavailable, else 500. */
 void ed_api_store_failed(ed_request_t *req, int rc, const char *param, const char *detail);
 
 #endif

@@ -942,9 +942,12 @@ static void rag_failed(ed_request_t *req, int rc, const char *detail)
         ed_http_add_header(req, "Retry-After", "1");
         ed_http_error(req, 503, "queue_full", "rag: the store is busy: %s", message);
         break;
+    case ED_EAGAIN:
+        ed_http_add_header(req, "Retry-After", "1");
+        ed_http_error(req, 503, "store_opening", "rag: %s", message);
+        break;
     case ED_EREADONLY:
     case ED_ESTATE:
-    case ED_EAGAIN:
         ed_http_error(req, 503, "store_unavailable", "rag: %s", message);
         break;
     default:

@@ -191,6 +191,14 @@ static void on_watchdog(uv_timer_t *timer)
     ed_notify_watchdog();
 }
 
+/* The store opened on its worker (rag logs how it went); edged serves either way. */
+static void on_store_open(int rc, const char *err, void *arg)
+{
+    (void)arg;
+    if (rc != 0 && rc != ED_ECANCELED)
+        ed_log_error("rag: %s; the store's endpoints answer 503", err);
+}
+
 /* ---------------------------------------------------------------- main --- */
 
 int main(int argc, char **argv)
@@ -275,7 +283,7 @@ int main(int argc, char **argv)
 
     if (ed_engine_start(&d.app.engine, d.loop, &cfg, err) != 0)
         ed_log_error("engine: %s", err); /* edged keeps serving; /health says why */
-    if (ed_rag_open(&d.app.rag, d.loop, &cfg, err) != 0) {
+    if (ed_rag_open(&d.app.rag, d.loop, &cfg, on_store_open, &d, err) != 0) {
         ed_log_error("rag: %s; the store's endpoints answer 503", err); /* edged keeps serving */
         ed_api_store_unavailable(err);
     }

@@ -28,8 +28,9 @@
 #define QUEUE_MAX 64          /* jobs waiting for the worker, at most (ED_EBUSY beyond) */
 #define DENSE_CANDIDATES 50   /* per list before fusion, at least */
 #define LIST_PAGE 256         /* documents read per store call while filtering a list */
+#define PROGRESS_LOG_S 5      /* a re-embedding at open logs its progress this often */
 
-typedef enum { JOB_INGEST, JOB_LIST, JOB_GET, JOB_DELETE, JOB_SEARCH, JOB_RETRIEVE, JOB_COLLECTIONS, JOB_SET_ACCESS } job_kind_t;
+typedef enum { JOB_OPEN, JOB_INGEST, JOB_LIST, JOB_GET, JOB_DELETE, JOB_SEARCH, JOB_RETRIEVE, JOB_COLLECTIONS, JOB_SET_ACCESS } job_kind_t;
 
 typedef struct job {
     struct job *next;
@@ -61,6 +62,8 @@ typedef struct job {
     char *allow;
     ed_rag_collection_t *colls; /* (n_colls) */
     int n_colls;
+    /* open */
+    ed_config_t *cfg;
     /* the answer */
     void (*cb)(void); /* the kind's callback, cast back by answer() */
     void *arg;
@@ -74,9 +77,14 @@ struct ed_rag {
     ed_embedder_t *embedder;
     ed_pool_t *pool; /* the model embedder's compute threads, or NULL */
     ed_rag_colls_t colls; /* every collection with its index */
-    pthread_mutex_t lock; /* worker_busy */
+    pthread_mutex_t lock; /* worker_busy, status */
     pthread_cond_t idle;
     bool worker_busy; /* a job's work callback is running */
+    /* the opening (ed_rag_open) */
+    _Atomic int state;         /* ed_rag_state_t: the loop thread writes it */
+    char status[ED_ERR_LEN];   /* what the opening does, or why it failed */
+    _Atomic bool cancel;       /* ed_rag_close: a re-embedding stops */
+    uint64_t t_open_ns, t_logged_ns;
     /* options */
     int chunk_tokens, chunk_overlap;
     int max_batch, max_context_tokens; /* reloadable, loop thread */
@@ -143,6 +151,7 @@ static void job_free(job_t *job)
     free(job->hits);
     free(job->names);
     free(job->query);
+    free(job->cfg);
     free(job);
 }
 
@@ -614,11 +623,15 @@ static void run_set_access(ed_rag_t *rag, job_t *job)
 
 /* ------------------------------------------------------------ queue --- */
 
+static void run_open(ed_rag_t *rag, job_t *job);
+static void answer_open(ed_rag_t *rag, job_t *job);
+
 static void work_cb(uv_work_t *work)
 {
     job_t *job = work->data;
     ed_rag_t *rag = job->rag;
     switch (job->kind) {
+    case JOB_OPEN: run_open(rag, job); break;
     case JOB_INGEST: run_ingest(rag, job); break;
     case JOB_LIST: run_list(rag, job); break;
     case JOB_GET: run_get(rag, job); break;
@@ -674,6 +687,7 @@ static void answer(ed_rag_t *rag, job_t *job)
         snprintf(job->err, sizeof job->err, "%s", ed_strerror(job->rc));
     uint64_t ns = uv_hrtime() - job->t0_ns;
     switch (job->kind) {
+    case JOB_OPEN: answer_open(rag, job); break;
     case JOB_INGEST:
         atomic_fetch_add(&rag->ingest_count, 1);
         atomic_fetch_add(&rag->ingest_ns, ns);
@@ -721,15 +735,9 @@ static void after_work_cb(uv_work_t *work, int status)
         start_next(rag);
 }
 
-static void start_next(ed_rag_t *rag)
+/* Hands `job` to the thread pool; the worker must be idle. */
+static void start_job(ed_rag_t *rag, job_t *job)
 {
-    if (rag->running || !rag->head)
-        return;
-    job_t *job = rag->head;
-    rag->head = job->next;
-    if (!rag->head)
-        rag->tail = NULL;
-    rag->n_queued--;
     rag->running = job;
     rag->work.data = job;
     pthread_mutex_lock(&rag->lock);
@@ -745,6 +753,18 @@ static void start_next(ed_rag_t *rag)
         answer(rag, job);
         job_free(job);
     }
+}
+
+static void start_next(ed_rag_t *rag)
+{
+    if (rag->running || !rag->head)
+        return;
+    job_t *job = rag->head;
+    rag->head = job->next;
+    if (!rag->head)
+        rag->tail = NULL;
+    rag->n_queued--;
+    start_job(rag, job);
 }
 
 static job_t *job_new(ed_rag_t *rag, job_kind_t kind, const ed_rag_caller_t *caller, void (*cb)(void), void *arg)
@@ -767,6 +787,13 @@ static int submit(ed_rag_t *rag, job_t *job, char err[ED_ERR_LEN])
     if (rag->closing) {
         job_free(job);
         return fail(err, ED_ESTATE, "the store is closing");
+    }
+    char status[ED_ERR_LEN];
+    ed_rag_state_t state = ed_rag_state(rag, status);
+    if (state != ED_RAG_OPEN) {
+        job_free(job);
+        return state == ED_RAG_OPENING ? fail(err, ED_EAGAIN, "the personal store is opening: %s", status)
+                                       : fail(err, ED_ESTATE, "the personal store did not open: %s", status);
     }
     if (rag->n_queued >= QUEUE_MAX) {
         job_free(job);
@@ -839,11 +866,6 @@ void ed_rag_stats(const ed_rag_t *rag, ed_rag_stats_t *out)
     out->read_only = atomic_load(&r->read_only);
 }
 
-const char *ed_rag_embedder_name(const ed_rag_t *rag)
-{
-    return rag->embedder->name;
-}
-
 void ed_rag_reconfigure(ed_rag_t *rag, const ed_config_t *cfg)
 {
     rag->max_batch = (int)cfg->rag.max_batch_documents;
@@ -873,7 +895,102 @@ static int open_embedder(ed_rag_t *rag, const ed_config_t *cfg, char err[ED_ERR_
     return rc;
 }
 
-int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, char err[ED_ERR_LEN])
+/* The opening's line for refusals and /health; worker or loop thread. */
+static void set_status(ed_rag_t *rag, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_status(ed_rag_t *rag, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&rag->lock);
+    vsnprintf(rag->status, sizeof rag->status, fmt, ap);
+    pthread_mutex_unlock(&rag->lock);
+    va_end(ap);
+}
+
+/* From a collection's re-embedding, after each chunk: the status line, and a
+ * log line every PROGRESS_LOG_S seconds. */
+static void on_rebuild_progress(void *arg, const char *collection, int64_t done, int64_t total)
+{
+    ed_rag_t *rag = arg;
+    set_status(rag, "re-embedding collection \"%s\": %lld of %lld chunks", collection, (long long)done,
+               (long long)total);
+    uint64_t now = uv_hrtime();
+    if (now - rag->t_logged_ns >= PROGRESS_LOG_S * 1000000000ull || done == total) {
+        rag->t_logged_ns = now;
+        ed_log_info("rag: collection \"%s\": re-embedded %lld of %lld chunks (%.0f%%)", collection,
+                    (long long)done, (long long)total, total ? 100.0 * (double)done / (double)total : 100.0);
+    }
+}
+
+/* Frees what an opening set up; rag_free and a failed opening. */
+static void release(ed_rag_t *rag)
+{
+    if (rag->colls.store)
+        ed_rag_colls_free(&rag->colls);
+    memset(&rag->colls, 0, sizeof rag->colls);
+    ed_embedder_free(rag->embedder);
+    rag->embedder = NULL;
+    ed_pool_close(rag->pool);
+    rag->pool = NULL;
+    ed_store_close(rag->store);
+    rag->store = NULL;
+}
+
+static void run_open(ed_rag_t *rag, job_t *job)
+{
+    const ed_config_t *cfg = job->cfg;
+    char why[ED_ERR_LEN];
+    set_status(rag, "opening the store in %s", cfg->state.directory);
+    int rc = ed_store_open(&rag->store, cfg->state.directory, cfg->store.key_file[0] ? cfg->store.key_file : NULL,
+                           why);
+    if (rc != 0) {
+        job->rc = fail(job->err, rc, "store: %s", why);
+        goto out;
+    }
+    set_status(rag, "loading the embedder (rag.embedder = %s)", cfg->rag.embedder);
+    if ((rc = open_embedder(rag, cfg, why)) != 0) {
+        job->rc = fail(job->err, rc, "embedder: %s", why);
+        goto out;
+    }
+    ed_rag_colls_init(&rag->colls, rag->store, rag->embedder, cfg->rag.hnsw_threshold);
+    rag->colls.cancel = &rag->cancel;
+    rag->colls.progress = on_rebuild_progress;
+    rag->colls.progress_arg = rag;
+    set_status(rag, "loading the collections' indexes");
+    if ((rc = ed_rag_colls_load(&rag->colls, job->err)) != 0) {
+        job->rc = rc;
+        goto out;
+    }
+    const char *ro = NULL;
+    atomic_store(&rag->read_only, ed_store_read_only(rag->store, &ro));
+out:
+    if (job->rc != 0)
+        release(rag);
+}
+
+/* The opening's end, on the loop thread. */
+static void answer_open(ed_rag_t *rag, job_t *job)
+{
+    if (job->rc == 0) {
+        atomic_store(&rag->state, ED_RAG_OPEN);
+        set_status(rag, "open");
+        ed_metrics_register(render_metrics, rag);
+        ed_rag_stats_t st;
+        ed_rag_stats(rag, &st);
+        ed_log_info("rag: store %s open in %.2f s: %d collections, %lld documents, %lld chunks, embedder %s",
+                    job->cfg->state.directory, (double)(uv_hrtime() - rag->t_open_ns) / 1e9, st.collections,
+                    (long long)st.documents, (long long)st.chunks, rag->embedder->name);
+    } else {
+        atomic_store(&rag->state, ED_RAG_FAILED);
+        set_status(rag, "%s", job->err);
+        if (job->rc == ED_ECANCELED) /* edged is stopping; the caller logs real failures */
+            ed_log_info("rag: the opening stopped: %s; the next start begins it again", job->err);
+    }
+    ((ed_rag_open_cb)job->cb)(job->rc, job->rc ? job->err : NULL, job->arg);
+}
+
+int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_rag_open_cb on_open, void *arg,
+                char err[ED_ERR_LEN])
 {
     *out = NULL;
     ed_rag_t *rag = calloc(1, sizeof *rag);
@@ -887,42 +1004,33 @@ int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, char er
     if (rag->chunk_overlap >= rag->chunk_tokens)
         rag->chunk_overlap = rag->chunk_tokens / 4;
     ed_rag_reconfigure(rag, cfg);
-    char why[ED_ERR_LEN];
-    int rc = ed_store_open(&rag->store, cfg->state.directory, cfg->store.key_file[0] ? cfg->store.key_file : NULL,
-                           why);
-    if (rc != 0) {
-        fail(err, rc, "store: %s", why);
-        goto fail;
+    atomic_init(&rag->state, ED_RAG_OPENING);
+    snprintf(rag->status, sizeof rag->status, "starting");
+    rag->t_open_ns = rag->t_logged_ns = uv_hrtime();
+    job_t *job = job_new(rag, JOB_OPEN, &(ed_rag_caller_t){0, 0}, (void (*)(void))on_open, arg);
+    if (!job || !(job->cfg = malloc(sizeof *job->cfg))) {
+        job_free(job);
+        rag_free(rag);
+        return fail(err, ED_ENOMEM, "out of memory");
     }
-    if ((rc = open_embedder(rag, cfg, why)) != 0) {
-        fail(err, rc, "embedder: %s", why);
-        goto fail;
-    }
-    ed_rag_colls_init(&rag->colls, rag->store, rag->embedder, cfg->rag.hnsw_threshold);
-    if ((rc = ed_rag_colls_load(&rag->colls, err)) != 0)
-        goto fail;
-    const char *ro = NULL;
-    atomic_store(&rag->read_only, ed_store_read_only(rag->store, &ro));
-    ed_metrics_register(render_metrics, rag);
-    ed_rag_stats_t st;
-    ed_rag_stats(rag, &st);
-    ed_log_info("rag: store %s open: %d collections, %lld documents, %lld chunks, embedder %s",
-                cfg->state.directory, st.collections, (long long)st.documents, (long long)st.chunks,
-                rag->embedder->name);
+    *job->cfg = *cfg;
+    start_job(rag, job);
     *out = rag;
     return 0;
-fail:
-    rag_free(rag);
-    return rc;
+}
+
+ed_rag_state_t ed_rag_state(const ed_rag_t *rag, char reason[ED_ERR_LEN])
+{
+    ed_rag_t *r = (ed_rag_t *)rag; /* the lock is not part of the value */
+    pthread_mutex_lock(&r->lock);
+    snprintf(reason, ED_ERR_LEN, "%s", r->status);
+    pthread_mutex_unlock(&r->lock);
+    return (ed_rag_state_t)atomic_load(&r->state);
 }
 
 static void rag_free(ed_rag_t *rag)
 {
-    if (rag->colls.store)
-        ed_rag_colls_free(&rag->colls);
-    ed_embedder_free(rag->embedder);
-    ed_pool_close(rag->pool);
-    ed_store_close(rag->store);
+    release(rag);
     pthread_mutex_destroy(&rag->lock);
     pthread_cond_destroy(&rag->idle);
     free(rag);
@@ -934,6 +1042,7 @@ void ed_rag_close(ed_rag_t *rag)
         return;
     ed_metrics_unregister(render_metrics, rag);
     rag->closing = true;
+    atomic_store(&rag->cancel, true); /* an opening's re-embedding stops */
     while (rag->head) { /* never started: answered as cancelled */
         job_t *job = rag->head;
         rag->head = job->next;

@@ -33,18 +33,29 @@ typedef struct {
 /* Opens the store under cfg->state.directory with cfg->store.key_file, the
  * embedder cfg->rag.embedder names (hash; model with cfg->rag.embedding_model),
  * and every collection's index (rebuilt from the record when missing, stale
- * or corrupt: logged with the reason). Loop thread, at start. Returns 0 or
- * an ED_E* code with err (the daemon then serves without the store and the
- * store's endpoints answer 503 with the reason). */
-int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, char err[ED_ERR_LEN]);
+ * or corrupt, re-embedded when the record is another embedder's: logged with
+ * the reason and progress). That work runs on the worker, so that a large
+ * store does not hold the loop thread or delay start-up: ed_rag_open returns
+ * at once and on_open(rc, err, arg) follows on the loop thread, exactly
+ * once. Until it has, every request is refused with ED_EAGAIN and a line
+ * saying what the opening is doing; after a failure, with ED_ESTATE and the
+ * reason. ed_rag_close during the opening stops a re-embedding (none of it is
+ * recorded: the next open starts it again) and on_open gets ED_ECANCELED.
+ * Returns 0 with *out, or ED_ENOMEM (on_open is then never called). */
+typedef void (*ed_rag_open_cb)(int rc, const char *err, void *arg);
+int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_rag_open_cb on_open, void *arg,
+                char err[ED_ERR_LEN]);
+
+typedef enum { ED_RAG_OPENING, ED_RAG_OPEN, ED_RAG_FAILED } ed_rag_state_t;
+/* The state; for OPENING what it is doing ("re-embedding collection \"notes\":
+ * 120 of 4000 chunks"), for FAILED why. Loop thread. */
+ed_rag_state_t ed_rag_state(const ed_rag_t *rag, char reason[ED_ERR_LEN]);
+
 /* Waits for the worker's job in flight, saves nothing new (every write was
  * durable already) and frees. Accepts NULL. */
 void ed_rag_close(ed_rag_t *rag);
 /* Live reloadable options (top_k, max_context_tokens, max_batch_documents). */
 void ed_rag_reconfigure(ed_rag_t *rag, const ed_config_t *cfg);
-
-/* The embedder in use ("hash-v1-384"), for /v1/version-like reports. */
-const char *ed_rag_embedder_name(const ed_rag_t *rag);
 
 /* ---- ingest ---- */
 typedef struct {
@@ -161,7 +172,7 @@ int ed_rag_retrieve(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *qu
                     ed_token_count_fn count, void *count_arg, ed_rag_context_cb cb, void *arg,
                     char err[ED_ERR_LEN]);
 
-/* Counts for /metrics and tests. */
+/* Counts for /metrics and tests; zero until the store is open. */
 typedef struct {
     int64_t documents, chunks, vectors; /* vectors: in the indexes; equals chunks when consistent */
     int collections;

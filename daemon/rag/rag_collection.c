@@ -205,6 +205,11 @@ static int coll_rebuild(ed_rag_colls_t *colls, ed_rag_coll_t *c, char err[ED_ERR
         if (!v)
             rc = fail(err, ED_ENOMEM, "out of memory re-embedding collection \"%s\"", c->c.name);
         for (int64_t i = 0; rc == 0 && i < k.n; i++) {
+            if (colls->cancel && atomic_load(colls->cancel)) {
+                rc = fail(err, ED_ECANCELED, "the re-embedding stopped at chunk %lld of %lld", (long long)i,
+                          (long long)k.n);
+                break;
+            }
             ed_chunk_t chunk;
             rc = ed_store_chunk_get(colls->store, k.ids[i], &chunk, err);
             if (rc != 0)
@@ -213,6 +218,8 @@ static int coll_rebuild(ed_rag_colls_t *colls, ed_rag_coll_t *c, char err[ED_ERR
             ed_chunk_free(&chunk);
             if (rc != 0)
                 fail(err, rc, "embedding chunk %lld: %s", (long long)k.ids[i], ed_strerror(rc));
+            else if (colls->progress)
+                colls->progress(colls->progress_arg, c->c.name, i + 1, k.n);
         }
         k.vectors = v;
     }

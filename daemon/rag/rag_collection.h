@@ -13,6 +13,7 @@
 #include "store/store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,6 +32,11 @@ typedef struct {
     ed_rag_coll_t *items;    /* (n, cap); pointers stay valid until the next add */
     int n, cap;
     pthread_mutex_t lock;    /* items and the counters vs. readers on other threads */
+    /* optional, for the re-embedding at load: stop when *cancel is set
+     * (ED_ECANCELED, nothing recorded), and progress after each chunk */
+    const _Atomic bool *cancel;
+    void (*progress)(void *arg, const char *collection, int64_t done, int64_t total);
+    void *progress_arg;
 } ed_rag_colls_t;
 
 void ed_rag_colls_init(ed_rag_colls_t *colls, ed_store_t *store, ed_embedder_t *embedder, int64_t hnsw_threshold);

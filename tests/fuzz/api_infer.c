@@ -62,6 +62,15 @@ static void remove_state(void)
     nftw(state_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static void on_store_open(int rc, const char *err, void *arg)
+{
+    (void)arg;
+    if (rc != 0) {
+        fprintf(stderr, "api_infer: the store did not open: %s\n", err);
+        abort();
+    }
+}
+
 static void setup(void)
 {
     ed_log_set_level(ED_LOG_ERROR);
@@ -91,13 +100,13 @@ static void setup(void)
         fprintf(stderr, "api_infer: %s\n", err);
         abort();
     }
-    if (ed_rag_open(&app.rag, loop, &cfg, err) != 0) {
+    if (ed_rag_open(&app.rag, loop, &cfg, on_store_open, NULL, err) != 0) {
         fprintf(stderr, "api_infer: the store did not open: %s\n", err);
         abort();
     }
     app.server = &server;
     server.ready = true;
-    while (ed_engine_state(app.engine, NULL) == ED_ENGINE_LOADING)
+    while (ed_engine_state(app.engine, NULL) == ED_ENGINE_LOADING || ed_rag_state(app.rag, err) == ED_RAG_OPENING)
         uv_run(loop, UV_RUN_NOWAIT);
     if (ed_engine_state(app.engine, NULL) != ED_ENGINE_READY) {
         fprintf(stderr, "api_infer: %s did not load (run from the repository root)\n", MODEL);

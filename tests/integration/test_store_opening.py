@@ -1,0 +1,141 @@
+"""test_store_opening.py - the personal store opens on its worker, after
+edged serves. A collection recorded by the hash embedder and opened with a
+BERT model embedder is re-embedded at start, which takes seconds here and
+hours for a large store on a Pi; meanwhile /health answers 503 "starting"
+with the store's progress, the store's endpoints answer 503 store_opening
+with Retry-After, the rest of the API serves, and the progress is logged.
+SIGTERM stops the re-embedding at once and records none of it; the next
+start re-embeds from the beginning and the store then serves.
+"""
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from conftest import BUILD, REPO, write_config
+from test_store_durability import call, search_ids
+
+N_DOCS = 200  # chunks to re-embed: about 3 s with the model below on one core
+WORDS = ("the plumber comes on tuesday at nine while grandma's lemon cake needs three eggs "
+         "and the passport renewal form waits in the blue folder by the door").split()
+
+
+@pytest.fixture(scope="module")
+def bert(tmp_path_factory):
+    """A random BERT embedder slow enough (256 wide, 4 layers) to watch."""
+    out = tmp_path_factory.mktemp("bert") / "bert.gguf"
+    done = subprocess.run([str(BUILD / "tests" / "tools" / "mkmodel"), "--arch", "bert", "--vocab",
+                           str(REPO.parent / "shared" / "testdata" / "vocab" / "ggml-vocab-bert-bge.gguf"),
+                           "--out", str(out), "--n-embd", "256", "--n-layer", "4", "--n-head", "4",
+                           "--n-head-kv", "4", "--n-ff", "1024", "--ctx", "512"],
+                          capture_output=True, text=True, timeout=120, cwd=str(REPO))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def hash_store(daemon, bert):
+    """A daemon whose store holds N_DOCS one-chunk documents of the hash
+    embedder, stopped and reconfigured to embed with `bert`."""
+    d = daemon()
+    rng = random.Random(7)
+    docs = [{"title": f"d{i}", "text": " ".join(rng.choice(WORDS) for _ in range(120))} for i in range(N_DOCS)]
+    docs[42]["text"] = "The cellar key hangs behind the calendar in the kitchen."
+    r = call(d, "POST", "/v1/documents", {"collection": "notes", "documents": docs})
+    assert r.status == 201, r
+    d.key_doc = r.json["documents"][42]["id"]
+    assert d.stop() == 0
+    d.options.update({"rag.embedder": "model", "rag.embedding_model": str(bert)})
+    write_config(d.config_path, d.options)
+    return d
+
+
+def recorded_embedder(d):
+    db = sqlite3.connect(f"file:{d.state_dir}/edged.db?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT embedder FROM collections WHERE name = 'notes'").fetchone()[0]
+    finally:
+        db.close()
+
+
+def wait_reembedding(d, timeout=30.0):
+    """Waits until /health reports the re-embedding under way; returns the body."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            r = call(d, "GET", "/health", timeout=5)
+        except OSError:
+            time.sleep(0.02)  # not listening yet
+            continue
+        if r.status == 503 and "re-embedding" in r.json.get("store", {}).get("reason", ""):
+            return r
+        assert r.status == 503, f"the store opened before the re-embedding was seen: {r!r}"
+        time.sleep(0.02)
+    raise AssertionError(f"no re-embedding progress within {timeout} s:\n{d.stderr()}")
+
+
+def test_the_api_serves_while_the_store_reembeds(daemon, bert):
+    d = hash_store(daemon, bert)
+    d.start(wait=False)
+    health = wait_reembedding(d)
+    assert health.json["status"] == "starting"
+    assert health.json["store"]["state"] == "opening"
+    assert health.header("Retry-After") == "1"
+    assert "the personal store is opening: re-embedding collection \"notes\"" in health.json["reason"]
+    assert f"of {N_DOCS} chunks" in health.json["reason"]
+
+    # the loop thread answers at once: the work is on the store's worker
+    for method, target, body, template in [("GET", "/v1/documents", b"", None),
+                                           ("POST", "/v1/search", {"query": "cellar key"}, None),
+                                           ("GET", "/v1/documents/1", b"", "/v1/documents/{id}")]:
+        t0 = time.monotonic()
+        r = call(d, method, target, body, template=template)
+        assert time.monotonic() - t0 < 1.0
+        assert r.status == 503, r
+        assert r.json["error"]["code"] == "store_opening", r
+        assert r.header("Retry-After") == "1"
+        assert "re-embedding collection \"notes\"" in r.json["error"]["message"]
+    assert call(d, "GET", "/v1/version").status == 200
+
+    d.wait_ready(timeout=120)
+    ok = call(d, "GET", "/health")
+    assert ok.json["store"] == {"state": "open"}
+    d.wait_log(rf'collection "notes": re-embedded {N_DOCS} of {N_DOCS} chunks \(100%\)', timeout=5)
+    d.wait_log(r"rag: store .* open in [0-9.]+ s: 1 collections, 200 documents", timeout=5)
+    assert recorded_embedder(d) == "model:bert.gguf"
+    assert d.key_doc in search_ids(d, "cellar key calendar kitchen", mode="hybrid")
+
+
+def test_sigterm_stops_the_reembedding_and_the_next_start_finishes_it(daemon, bert):
+    d = hash_store(daemon, bert)
+    d.start(wait=False)
+    wait_reembedding(d)
+    t0 = time.monotonic()
+    assert d.stop(signal.SIGTERM, timeout=10) == 0
+    assert time.monotonic() - t0 < 2.0, "the re-embedding was not stopped"
+    m = d.wait_log(r"the re-embedding stopped at chunk (\d+) of (\d+)", timeout=1)
+    assert int(m.group(1)) < int(m.group(2)) == N_DOCS
+    assert "store's endpoints answer 503" not in d.stderr()  # a stop is not a failure
+    assert recorded_embedder(d) == "hash-v1-384"  # none of it was recorded
+
+    d.start(wait=False)
+    d.wait_ready(timeout=120)  # /health 200: the store is open
+    assert d.stderr().count(f"re-embedding its {N_DOCS} chunks") == 2
+    assert recorded_embedder(d) == "model:bert.gguf"
+    assert d.key_doc in search_ids(d, "cellar key calendar kitchen", mode="hybrid")
+
+
+def test_a_store_that_cannot_open_leaves_the_rest_serving(daemon, tmp_path):
+    """An embedder that does not load: the store fails on its worker, /health
+    is 200 with the store's reason, and the store's endpoints say why."""
+    d = daemon({"rag.embedder": "model", "rag.embedding_model": str(tmp_path / "missing.gguf")})
+    health = call(d, "GET", "/health")
+    assert health.status == 200
+    assert health.json["store"]["state"] == "failed"
+    assert "missing.gguf" in health.json["store"]["reason"]
+    r = call(d, "GET", "/v1/documents")
+    assert r.status == 503 and r.json["error"]["code"] == "store_unavailable", r
+    assert "missing.gguf" in r.json["error"]["message"]
+    d.wait_log(r"rag: embedder: .*missing\.gguf.*; the store's endpoints answer 503", timeout=5)
