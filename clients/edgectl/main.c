@@ -33,7 +33,8 @@ static const command_t commands[] = {
     {"health", ed_ctl_health, "is the daemon up and ready?",
      "usage: edgectl [OPTIONS] health\n"
      "GET /health: prints 'health: ok (up TIME, edged VERSION)', or the reason the\n"
-     "daemon is not ready yet (exit status 1).\n"},
+     "daemon is not ready yet (exit status 1): the model loading, the personal store\n"
+     "opening. A daemon that serves without its store adds 'store: failed (WHY)'.\n"},
     {"version", ed_ctl_version, "the daemon's version, API level, kernels and build",
      "usage: edgectl [OPTIONS] version\n"
      "GET /v1/version: the daemon's version, API level, kernels and build.\n"},

@@ -88,6 +88,12 @@ int ed_ctl_health(const ed_ctl_t *ctl, int argc, char **argv)
         const char *version = json_string_value(json_object_get(root, "version"));
         printf("health: %s (up %s, edged %s)\n", state ? state : "ok", uptime,
                version ? version : "?");
+        json_t *store = json_object_get(root, "store"); /* serving, but without its store */
+        const char *store_state = json_string_value(json_object_get(store, "state"));
+        if (store_state && strcmp(store_state, "open") != 0) {
+            const char *why = json_string_value(json_object_get(store, "reason"));
+            printf("store: %s%s%s%s\n", store_state, why ? " (" : "", why ? why : "", why ? ")" : "");
+        }
     } else if (state) { /* 503 while starting: {"status": "starting", "reason": ...} */
         const char *reason = json_string_value(json_object_get(root, "reason"));
         printf("health: %s%s%s%s (HTTP %d)\n", state, reason ? " (" : "", reason ? reason : "",

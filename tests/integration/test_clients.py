@@ -61,6 +61,15 @@ def test_edgectl_health(daemon):
     assert body["status"] == "ok" and body["version"] == version
 
 
+def test_edgectl_health_names_a_store_that_did_not_open(daemon, tmp_path):
+    d = daemon({"rag.embedder": "model", "rag.embedding_model": str(tmp_path / "missing.gguf")})
+    r = edgectl("health", socket_path=d.socket_path)
+    assert r.returncode == 0, r  # edged serves; only the store's endpoints answer 503
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("health: ok"), r.stdout
+    assert re.fullmatch(r"store: failed \(embedder: .*missing\.gguf.*\)", lines[1]), r.stdout
+
+
 def test_edgectl_socket_from_environment(daemon):
     d = daemon()
     r = edgectl("health", env={"EDGED_SOCKET": d.socket_path})
