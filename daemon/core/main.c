@@ -55,8 +55,10 @@ static int model_info_main(int argc, char **argv)
             }
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: edged model-info FILE [--ctx N]\n"
-                   "Prints a GGUF model's architecture, hyper-parameters, tokenizer, tensors and\n"
-                   "the memory it needs at a context of N tokens (default: the model's own).\n");
+                   "Prints a GGUF model's architecture, hyper-parameters, tokenizer, tensors,\n"
+                   "the memory it needs at a context of N tokens (default: the model's own), and\n"
+                   "whether edged can serve it: as the chat model or as the store's embedding\n"
+                   "model. Exit status 0 when it can, 1 when it cannot or the file is no GGUF.\n");
             return 0;
         } else if (!path && argv[i][0] != '-') {
             path = argv[i];
@@ -71,7 +73,10 @@ static int model_info_main(int argc, char **argv)
     }
     char err[ED_ERR_LEN];
     if (ed_model_info_print(stdout, path, (uint32_t)n_ctx, err) != 0) {
-        fprintf(stderr, "edged: %s\n", err);
+        if (strstr(err, path))
+            fprintf(stderr, "edged: %s\n", err);
+        else
+            fprintf(stderr, "edged: %s: %s\n", path, err);
         return 1;
     }
     return 0;

@@ -3,7 +3,11 @@
  * padding of the interleaved copies + f16 KV cache + compute buffers). Everything is read through gguf.h; values the
  * file lacks print as "-" and the estimate says which key it missed. */
 #include "model/info.h"
+#include "model/bert.h"
+#include "model/chat.h"
 #include "model/gguf.h"
+#include "model/model.h"
+#include "model/vocab.h"
 
 #include "kernels/kernels.h"
 #include "kernels/repack.h"
@@ -207,6 +211,36 @@ static void print_memory(FILE *out, const ed_gguf_t *g, const char *arch, uint32
             batch);
 }
 
+/* Whether edged can serve the file, found by running the loaders the daemon
+ * runs on it (weights, shapes, vocabulary); 0, or their code with `why`. */
+static int print_verdict(FILE *out, const ed_gguf_t *g, const char *arch, char why[ED_ERR_LEN])
+{
+    fprintf(out, "\nedged:\n");
+    int rc;
+    if (strcmp(arch, "bert") == 0) {
+        ed_bert_t bert = {0};
+        if ((rc = ed_bert_load(&bert, g, why)) == 0)
+            fprintf(out, "  %-34s yes: an embedding model (%d wide, %d layers) for rag.embedding_model\n",
+                    "serves it", bert.n_embd, bert.n_layer);
+        ed_bert_free(&bert);
+    } else {
+        ed_model_t model = {0};
+        ed_vocab_t *vocab = NULL;
+        if ((rc = ed_model_load(&model, g, why)) == 0 && (rc = ed_vocab_load(&vocab, g, why)) == 0) {
+            ed_str_t tmpl = {0};
+            ed_gguf_get_str(g, "tokenizer.chat_template", &tmpl);
+            fprintf(out, "  %-34s yes: a chat model for [model] path (%s, %d layers, chat format %s)\n",
+                    "serves it", ed_model_arch_name(model.arch), model.n_layer,
+                    ed_chat_family_name(ed_chat_detect(tmpl.ptr, tmpl.len)));
+        }
+        ed_vocab_free(vocab);
+        ed_model_free(&model);
+    }
+    if (rc != 0)
+        fprintf(out, "  %-34s no: %s\n", "serves it", why);
+    return rc;
+}
+
 int ed_model_info_print(FILE *out, const char *path, uint32_t n_ctx, char err[ED_ERR_LEN])
 {
     ed_gguf_t *g;
@@ -274,6 +308,7 @@ int ed_model_info_print(FILE *out, const char *path, uint32_t n_ctx, char err[ED
     print_tensors(out, g);
     if (arch[0] && ed_gguf_n_tensors(g))
         print_memory(out, g, arch, n_ctx);
+    rc = print_verdict(out, g, arch, err);
     ed_gguf_close(g);
-    return ferror(out) ? ED_EIO : 0;
+    return ferror(out) ? ED_EIO : rc;
 }

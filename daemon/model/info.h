@@ -10,10 +10,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Prints the summary of the GGUF file at `path` to `out`. n_ctx: the context
- * length (tokens) for the memory estimate; 0 takes the model's own
- * `<arch>.context_length`. Returns 0, or the reader's ED_E* code with `err`
- * saying why the file was rejected (nothing is printed then). */
+/* Prints the summary of the GGUF file at `path` to `out`, ending with whether
+ * edged can serve it (the daemon's loaders are run on it). n_ctx: the
+ * context length (tokens) for the memory estimate; 0 takes the model's own
+ * `<arch>.context_length`. Returns 0 when edged can serve it; the reader's
+ * ED_E* code with `err` when the file was rejected (nothing is printed then);
+ * or the loader's code with `err` when the summary was printed but edged
+ * cannot serve the model. */
 int ed_model_info_print(FILE *out, const char *path, uint32_t n_ctx, char err[ED_ERR_LEN]);
 
 #endif

@@ -22,6 +22,36 @@ def test_model_info_summarises_a_model():
     assert "q8_0" in out.stdout
 
 
+def test_model_info_says_whether_edged_serves_the_model(tmp_path):
+    good = os.path.join(TESTDATA, "models", "tiny-llama-Q8_0.gguf")
+    out = run("model-info", good)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"^  serves it +yes: a chat model for \[model\] path \(llama, 4 layers, chat format \w+\)$",
+                     out.stdout, re.M), out.stdout
+
+    # block_count patched to more layers than the file has tensors for:
+    # described, but the loader refuses it, and the exit status says so
+    data = bytearray(open(good, "rb").read())
+    key = b"llama.block_count"
+    at = data.index(key) + len(key)
+    assert int.from_bytes(data[at:at + 4], "little") == 4  # GGUF_TYPE_UINT32
+    data[at + 4:at + 8] = (1000).to_bytes(4, "little")
+    bad = tmp_path / "bad-layers.gguf"
+    bad.write_bytes(bytes(data))
+    out = run("model-info", str(bad))
+    assert out.returncode == 1
+    assert "block_count                        1000" in out.stdout  # the summary is still printed
+    assert re.search(r"^  serves it +no: llama.block_count = 1000: that needs at least 9000 tensors", out.stdout,
+                     re.M), out.stdout
+    assert out.stderr.startswith(f"edged: {bad}: llama.block_count = 1000"), out.stderr
+
+    # a vocabulary without weights
+    vocab = os.path.join(TESTDATA, "vocab", "ggml-vocab-llama-spm.gguf")
+    out = run("model-info", vocab)
+    assert out.returncode == 1
+    assert re.search(r"^  serves it +no: ", out.stdout, re.M), out.stdout
+
+
 def test_model_info_rejects_a_non_gguf_file(tmp_path):
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"this is not a model at all")
