@@ -1,12 +1,16 @@
-/* embed.c - POST /v1/embeddings in the OpenAI wire format: each input
- * becomes one ED_JOB_EMBED (submitted one after another, so a long list
- * does not take the whole queue); the answer lists the mean-pooled,
- * L2-normalised vectors as floats or base64 little-endian float32. */
+/* embed.c - POST /v1/embeddings in the OpenAI wire format. By default each
+ * input becomes one ED_JOB_EMBED of the chat model (submitted one after
+ * another, so a long list does not take the whole queue); with `model`
+ * naming the personal store's embedder (as /v1/models lists it) the store's
+ * worker embeds them, as it embeds documents. The answer lists the L2-normalised vectors as floats or base64
+ * little-endian float32. */
 #include "api/api.h"
+#include "api/documents.h"
 #include "api/infer.h"
 #include "api/params.h"
 #include "api/work.h"
 #include "core/buf.h"
+#include "rag/rag.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +38,7 @@ typedef struct {
     json_t *data;          /* the answer's data array */
     bool single;           /* input was one string, not a list */
     const ed_engine_model_t *model; /* the served model: its id, tokenizer and context */
+    struct ed_rag *rag;    /* set: the store's embedder embeds instead */
 } embed_t;
 
 /* The name of input i in messages: "input", or "input[i]" in a list. */
@@ -221,19 +226,92 @@ static void inputs_tokenized(ed_request_t *req, void *arg, bool gone)
     embed_free(e);
 }
 
+/* The store's vectors, on the loop thread. */
+static void on_vectors(int rc, const char *detail, int failed, const ed_rag_vectors_t *out, void *arg)
+{
+    embed_t *e = arg;
+    ed_request_t *req = e->req;
+    if (e->gone) {
+        ed_api_end_gone(req);
+        embed_free(e);
+        return;
+    }
+    ed_request_on_abort(req, NULL, NULL);
+    if (rc != 0 && failed >= 0 && (rc == ED_EFORMAT || rc == ED_EINVAL || rc == ED_ETOOBIG)) {
+        ed_param_error_t err = {.code = "invalid_value"};
+        input_param(e->single, (size_t)failed, err.param, sizeof err.param);
+        snprintf(err.message, sizeof err.message, "%s: %s", err.param, detail);
+        ed_params_reject(req, &err);
+    } else if (rc != 0) {
+        ed_api_store_failed(req, rc, "input", detail);
+    } else {
+        int prompt_tokens = 0;
+        for (int i = 0; i < out->n; i++) {
+            json_t *item = json_pack("{s:s,s:i,s:o}", "object", "embedding", "index", i, "embedding",
+                                     vector_json(e, out->vectors + (size_t)i * out->dim, out->dim));
+            if (!item || json_array_append_new(e->data, item) < 0) {
+                ed_http_error(req, 500, "internal_error", "out of memory building the answer");
+                embed_free(e);
+                return;
+            }
+            prompt_tokens += out->n_tokens[i];
+        }
+        ed_http_respond_json(req, 200,
+                             json_pack("{s:s,s:O,s:s,s:{s:i,s:i}}", "object", "list", "data", e->data, "model",
+                                       out->embedder, "usage", "prompt_tokens", prompt_tokens, "total_tokens",
+                                       prompt_tokens));
+    }
+    embed_free(e);
+}
+
+/* Whether `model` names the store's embedder (as /v1/models lists it). */
+static bool names_store(ed_request_t *req, const char *name, size_t len)
+{
+    ed_app_t *app = req->app;
+    const char *store = app->rag && name ? ed_rag_embedder(app->rag, NULL, NULL) : NULL;
+    return store && strlen(store) == len && memcmp(name, store, len) == 0;
+}
+
 void ed_api_embeddings(ed_request_t *req)
 {
-    const ed_engine_model_t *model = ed_params_require_model(req);
-    if (!model)
-        return;
     ed_app_t *app = req->app;
     ed_param_error_t err;
     embed_t *e = calloc(1, sizeof *e);
     int rc = e ? ed_params_load(req->body, req->body_len, &e->root, &err) : ED_ENOMEM;
+    if (rc < 0) {
+        ed_params_refuse(req, rc, &err);
+        free(e);
+        return;
+    }
+    const char *model_name = NULL;
+    size_t model_len = 0;
+    if ((rc = ed_params_string(e->root, "model", false, &model_name, &model_len, &err)) < 0) {
+        ed_params_refuse(req, rc, &err);
+        embed_free(e);
+        return;
+    }
+    const ed_engine_model_t *model = NULL;
+    const char *reason, *store = app->rag ? ed_rag_embedder(app->rag, NULL, NULL) : NULL;
+    if (names_store(req, model_name, model_len)) {
+        e->rag = app->rag;
+    } else if (app->rag && ed_params_engine_state(req, &reason) == ED_ENGINE_EMPTY) {
+        char why[ED_ERR_LEN];
+        if (ed_rag_state(app->rag, why) == ED_RAG_OPENING) /* its embedder's name is not known yet */
+            ed_api_require_store(req);
+        else if (store)
+            ed_http_error(req, 503, "no_model", "%s; or name the store's embedder: \"model\": \"%s\"", reason,
+                          store);
+        else
+            ed_http_error(req, 503, "no_model", "%s", reason);
+        embed_free(e);
+        return;
+    } else if (!(model = ed_params_require_model(req))) {
+        embed_free(e);
+        return;
+    }
     const char *format = "float";
     size_t format_len = 5;
-    if (rc == 0)
-        rc = read_inputs(e->root, e, &err);
+    rc = read_inputs(e->root, e, &err);
     if (rc == 0)
         rc = ed_params_string(e->root, "encoding_format", false, &format, &format_len, &err);
     if (rc == 0 && strcmp(format, "float") != 0 && strcmp(format, "base64") != 0)
@@ -243,12 +321,21 @@ void ed_api_embeddings(ed_request_t *req)
         rc = ED_ENOMEM;
     if (rc < 0) {
         ed_params_refuse(req, rc, &err);
-        if (e)
-            embed_free(e);
+        embed_free(e);
         return;
     }
     e->base64 = format[0] == 'b';
     e->req = req;
+    if (e->rag) {
+        char detail[ED_ERR_LEN] = "";
+        if ((rc = ed_rag_embed(e->rag, e->texts, e->lens, (int)e->n_inputs, on_vectors, e, detail)) != 0) {
+            ed_api_store_failed(req, rc, "input", detail);
+            embed_free(e);
+            return;
+        }
+        ed_request_on_abort(req, on_abort, e);
+        return;
+    }
     e->engine = app->engine;
     e->model = model;
     ed_api_offload(req, tokenize_inputs, inputs_tokenized, e);

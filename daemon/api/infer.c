@@ -1136,5 +1136,13 @@ void ed_api_models(ed_request_t *req)
         json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s}", "id", m->name, "object", "model", "created",
                                               (json_int_t)m->created, "owned_by", "edged"));
     }
+    int64_t created = 0;
+    const char *embedder = app->rag ? ed_rag_embedder(app->rag, NULL, &created) : NULL;
+    /* a separate embedding model (rag.embedder = model) is one more model to
+     * name in /v1/embeddings; the built-in hash embedder and the chat model's
+     * own states are not models of their own */
+    if (embedder && strncmp(embedder, "model:", 6) == 0)
+        json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s}", "id", embedder, "object", "model", "created",
+                                              (json_int_t)created, "owned_by", "edged"));
     ed_http_respond_json(req, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
 }

@@ -4,6 +4,7 @@
  * the same ed_embedder_ops_t. */
 #include "rag/embedder.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -83,9 +84,10 @@ static bool is_word_byte(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
 }
 
-static int hash_embed(ed_embedder_t *self, const char *text, size_t len, float *out)
+static int hash_embed(ed_embedder_t *self, const char *text, size_t len, float *out, int *n_tokens)
 {
     (void)self;
+    int n_words = 0;
     double acc[ED_EMBEDDER_HASH_DIM] = {0};
     char word[HASH_WORD_MAX + 2], prev[HASH_WORD_MAX];
     size_t prev_len = 0;
@@ -100,6 +102,8 @@ static int hash_embed(ed_embedder_t *self, const char *text, size_t len, float *
         while (i < len && is_word_byte((unsigned char)text[i]))
             i++;
         size_t n = i - start < HASH_WORD_MAX ? i - start : HASH_WORD_MAX;
+        if (n_words < INT_MAX)
+            n_words++;
         word[0] = '<';
         for (size_t k = 0; k < n; k++) {
             char c = text[start + k];
@@ -142,6 +146,8 @@ static int hash_embed(ed_embedder_t *self, const char *text, size_t len, float *
     double scale = norm > 0 ? 1.0 / sqrt(norm) : 0;
     for (int d = 0; d < ED_EMBEDDER_HASH_DIM; d++)
         out[d] = (float)(acc[d] * scale);
+    if (n_tokens)
+        *n_tokens = n_words;
     return 0;
 }
 

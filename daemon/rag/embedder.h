@@ -8,13 +8,16 @@
 #include "core/error.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct ed_embedder ed_embedder_t;
 
 typedef struct {
     /* Writes dim floats of text[0, len) (UTF-8) into out, L2-normalised
-     * (all zero for a text with no features). 0 or an ED_E* code. */
-    int (*embed)(ed_embedder_t *self, const char *text, size_t len, float *out);
+     * (all zero for a text with no features), and into *n_tokens (when not
+     * NULL) the units it read: a model's tokens (at most its context), the
+     * hash embedder's words. 0 or an ED_E* code. */
+    int (*embed)(ed_embedder_t *self, const char *text, size_t len, float *out, int *n_tokens);
     void (*free)(ed_embedder_t *self);
 } ed_embedder_ops_t;
 
@@ -23,11 +26,18 @@ struct ed_embedder {
     const ed_embedder_ops_t *ops;
     char name[64]; /* recorded per collection, e.g. "hash-v1-384" */
     int dim;       /* vector width */
+    int64_t created; /* the model file's mtime, unix seconds; 0 when built in */
 };
 
 static inline int ed_embedder_embed(ed_embedder_t *e, const char *text, size_t len, float *out)
 {
-    return e->ops->embed(e, text, len, out);
+    return e->ops->embed(e, text, len, out, NULL);
+}
+/* The same, with the units read (for an API's usage figures). */
+static inline int ed_embedder_embed_counted(ed_embedder_t *e, const char *text, size_t len, float *out,
+                                            int *n_tokens)
+{
+    return e->ops->embed(e, text, len, out, n_tokens);
 }
 void ed_embedder_free(ed_embedder_t *e); /* accepts NULL */
 

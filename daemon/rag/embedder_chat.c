@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
     ed_embedder_t base; /* first: the vtable's self */
@@ -29,7 +30,7 @@ typedef struct {
     pthread_mutex_t lock;
 } chat_embedder_t;
 
-static int chat_embed(ed_embedder_t *self, const char *text, size_t len, float *out)
+static int chat_embed(ed_embedder_t *self, const char *text, size_t len, float *out, int *n_tokens)
 {
     chat_embedder_t *c = (chat_embedder_t *)self;
     char err[ED_ERR_LEN];
@@ -61,6 +62,8 @@ static int chat_embed(ed_embedder_t *self, const char *text, size_t len, float *
         for (int i = 0; i < dim; i++)
             out[i] *= scale;
     }
+    if (n_tokens)
+        *n_tokens = (int)n;
     return 0;
 }
 
@@ -105,6 +108,9 @@ int ed_embedder_chat_init(ed_embedder_t **out, const char *path, const ed_kernel
         chat_free(&c->base);
         return rc;
     }
+    struct stat st;
+    if (stat(path, &st) == 0)
+        c->base.created = (int64_t)st.st_mtime;
     const char *slash = strrchr(path, '/');
     snprintf(c->base.name, sizeof c->base.name, "chat:%.58s", slash ? slash + 1 : path);
     c->base.dim = c->model.n_embd;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
     ed_embedder_t base; /* first: the vtable's self */
@@ -20,7 +21,7 @@ typedef struct {
     pthread_mutex_t lock; /* one embed at a time: bert's run state */
 } model_embedder_t;
 
-static int model_embed(ed_embedder_t *self, const char *text, size_t len, float *out)
+static int model_embed(ed_embedder_t *self, const char *text, size_t len, float *out, int *n_tokens_out)
 {
     model_embedder_t *m = (model_embedder_t *)self;
     char err[ED_ERR_LEN];
@@ -28,6 +29,8 @@ static int model_embed(ed_embedder_t *self, const char *text, size_t len, float 
     pthread_mutex_lock(&m->lock);
     int rc = ed_bert_embed(&m->bert, m->kernels, m->pool, text, len, out, &n_tokens, err);
     pthread_mutex_unlock(&m->lock);
+    if (rc == 0 && n_tokens_out) /* a longer text was cut to the context */
+        *n_tokens_out = n_tokens < m->bert.n_ctx ? n_tokens : m->bert.n_ctx;
     return rc;
 }
 
@@ -62,6 +65,9 @@ int ed_embedder_model_init(ed_embedder_t **out, const char *path, const ed_kerne
         model_free(&m->base);
         return rc;
     }
+    struct stat st;
+    if (stat(path, &st) == 0)
+        m->base.created = (int64_t)st.st_mtime;
     const char *slash = strrchr(path, '/');
     snprintf(m->base.name, sizeof m->base.name, "model:%.57s", slash ? slash + 1 : path);
     m->base.dim = m->bert.n_embd;

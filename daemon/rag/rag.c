@@ -30,7 +30,7 @@
 #define LIST_PAGE 256         /* documents read per store call while filtering a list */
 #define PROGRESS_LOG_S 5      /* a re-embedding at open logs its progress this often */
 
-typedef enum { JOB_OPEN, JOB_INGEST, JOB_LIST, JOB_GET, JOB_DELETE, JOB_SEARCH, JOB_RETRIEVE, JOB_COLLECTIONS, JOB_SET_ACCESS } job_kind_t;
+typedef enum { JOB_OPEN, JOB_EMBED, JOB_INGEST, JOB_LIST, JOB_GET, JOB_DELETE, JOB_SEARCH, JOB_RETRIEVE, JOB_COLLECTIONS, JOB_SET_ACCESS } job_kind_t;
 
 typedef struct job {
     struct job *next;
@@ -64,6 +64,13 @@ typedef struct job {
     int n_colls;
     /* open */
     ed_config_t *cfg;
+    /* embed: texts borrowed from the caller */
+    const char *const *texts;
+    const size_t *lens;
+    int n_texts;
+    float *vectors;
+    int *n_tokens;
+    int failed;
     /* the answer */
     void (*cb)(void); /* the kind's callback, cast back by answer() */
     void *arg;
@@ -152,6 +159,8 @@ static void job_free(job_t *job)
     free(job->names);
     free(job->query);
     free(job->cfg);
+    free(job->vectors);
+    free(job->n_tokens);
     free(job);
 }
 
@@ -621,6 +630,29 @@ static void run_set_access(ed_rag_t *rag, job_t *job)
     job->n_colls = 1;
 }
 
+/* ---------------------------------------------------------- embed --- */
+
+static void run_embed(ed_rag_t *rag, job_t *job)
+{
+    int dim = rag->embedder->dim;
+    job->failed = -1;
+    job->vectors = malloc((size_t)job->n_texts * (size_t)dim * sizeof *job->vectors);
+    job->n_tokens = calloc((size_t)job->n_texts, sizeof *job->n_tokens);
+    if (!job->vectors || !job->n_tokens) {
+        job->rc = fail(job->err, ED_ENOMEM, "out of memory for %d vectors of %d", job->n_texts, dim);
+        return;
+    }
+    for (int i = 0; i < job->n_texts; i++) {
+        int rc = ed_embedder_embed_counted(rag->embedder, job->texts[i], job->lens[i], job->vectors + (size_t)i * dim,
+                                           &job->n_tokens[i]);
+        if (rc != 0) {
+            job->failed = i;
+            job->rc = fail(job->err, rc, "%s could not embed it: %s", rag->embedder->name, ed_strerror(rc));
+            return;
+        }
+    }
+}
+
 /* ------------------------------------------------------------ queue --- */
 
 static void run_open(ed_rag_t *rag, job_t *job);
@@ -632,6 +664,7 @@ static void work_cb(uv_work_t *work)
     ed_rag_t *rag = job->rag;
     switch (job->kind) {
     case JOB_OPEN: run_open(rag, job); break;
+    case JOB_EMBED: run_embed(rag, job); break;
     case JOB_INGEST: run_ingest(rag, job); break;
     case JOB_LIST: run_list(rag, job); break;
     case JOB_GET: run_get(rag, job); break;
@@ -688,6 +721,11 @@ static void answer(ed_rag_t *rag, job_t *job)
     uint64_t ns = uv_hrtime() - job->t0_ns;
     switch (job->kind) {
     case JOB_OPEN: answer_open(rag, job); break;
+    case JOB_EMBED: {
+        ed_rag_vectors_t v = {rag->embedder->name, rag->embedder->dim, job->vectors, job->n_tokens, job->n_texts};
+        ((ed_rag_embed_cb)job->cb)(job->rc, err, job->failed, job->rc ? NULL : &v, job->arg);
+        break;
+    }
     case JOB_INGEST:
         atomic_fetch_add(&rag->ingest_count, 1);
         atomic_fetch_add(&rag->ingest_ns, ns);
@@ -1245,4 +1283,30 @@ int ed_rag_set_access(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *
     }
     snprintf(job->collection, sizeof job->collection, "%s", name);
     return submit(rag, job, err);
+}
+
+int ed_rag_embed(ed_rag_t *rag, const char *const *texts, const size_t *lens, int n, ed_rag_embed_cb cb, void *arg,
+                 char err[ED_ERR_LEN])
+{
+    if (n <= 0)
+        return fail(err, ED_EINVAL, "nothing to embed");
+    job_t *job = job_new(rag, JOB_EMBED, &(ed_rag_caller_t){0, 0}, (void (*)(void))cb, arg);
+    if (!job)
+        return fail(err, ED_ENOMEM, "out of memory");
+    job->texts = texts;
+    job->lens = lens;
+    job->n_texts = n;
+    job->failed = -1;
+    return submit(rag, job, err);
+}
+
+const char *ed_rag_embedder(const ed_rag_t *rag, int *dim, int64_t *created)
+{
+    if (atomic_load(&rag->state) != ED_RAG_OPEN)
+        return NULL;
+    if (dim)
+        *dim = rag->embedder->dim;
+    if (created)
+        *created = rag->embedder->created;
+    return rag->embedder->name;
 }

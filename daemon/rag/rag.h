@@ -172,6 +172,24 @@ int ed_rag_retrieve(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *qu
                     ed_token_count_fn count, void *count_arg, ed_rag_context_cb cb, void *arg,
                     char err[ED_ERR_LEN]);
 
+/* ---- embeddings (POST /v1/embeddings with the store's embedder) ---- */
+typedef struct {
+    const char *embedder;  /* its name, e.g. "model:bge-small.gguf" or "hash-v1-384" */
+    int dim;
+    const float *vectors;  /* (n, dim), L2-normalised */
+    const int *n_tokens;   /* (n) the units each text gave (ed_embedder_embed_counted) */
+    int n;
+} ed_rag_vectors_t;
+/* rc != 0: *failed is the input that failed (or -1) and err says why. */
+typedef void (*ed_rag_embed_cb)(int rc, const char *err, int failed, const ed_rag_vectors_t *out, void *arg);
+/* Embeds texts[0..n) (lens[i] bytes each; borrowed: valid until cb) with
+ * the store's embedder on the worker, as ingest and search embed. */
+int ed_rag_embed(ed_rag_t *rag, const char *const *texts, const size_t *lens, int n, ed_rag_embed_cb cb, void *arg,
+                 char err[ED_ERR_LEN]);
+/* The store's embedder's name, width and model file's mtime (0: built in)
+ * once the store is open, else NULL. dim, created may be NULL. */
+const char *ed_rag_embedder(const ed_rag_t *rag, int *dim, int64_t *created);
+
 /* Counts for /metrics and tests; zero until the store is open. */
 typedef struct {
     int64_t documents, chunks, vectors; /* vectors: in the indexes; equals chunks when consistent */

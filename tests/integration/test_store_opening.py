@@ -89,6 +89,8 @@ def test_the_api_serves_while_the_store_reembeds(daemon, bert):
     # the loop thread answers at once: the work is on the store's worker
     for method, target, body, template in [("GET", "/v1/documents", b"", None),
                                            ("POST", "/v1/search", {"query": "cellar key"}, None),
+                                           ("POST", "/v1/embeddings", {"model": "model:bert.gguf", "input": "key"},
+                                            None),
                                            ("GET", "/v1/documents/1", b"", "/v1/documents/{id}")]:
         t0 = time.monotonic()
         r = call(d, method, target, body, template=template)
