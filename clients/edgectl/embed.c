@@ -44,19 +44,24 @@ int ed_ctl_embed(const ed_ctl_t *ctl, int argc, char **argv)
 {
     static const struct option options[] = {
         {"json", no_argument, NULL, 'j'},
+        {"model", required_argument, NULL, 'm'},
         {0, 0, 0, 0},
     };
+    const char *model = NULL;
     ed_ctl_t local = *ctl;
     optind = 0; /* a fresh scan of the command's own arguments */
     opterr = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        if (opt != 'j') {
-            fprintf(stderr, "edgectl: embed: unknown option '%s' (see 'edgectl embed --help')\n",
-                    argv[optind - 1]);
+    while ((opt = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+        if (opt == 'j') {
+            local.json = true;
+        } else if (opt == 'm') {
+            model = optarg;
+        } else {
+            fprintf(stderr, "edgectl: embed: %s '%s' (see 'edgectl embed --help')\n",
+                    opt == ':' ? "missing value of" : "unknown option", argv[optind - 1]);
             return ED_CTL_EUSAGE;
         }
-        local.json = true;
     }
     if (optind >= argc) {
         fprintf(stderr, "edgectl: embed: no TEXT given (see 'edgectl embed --help')\n");
@@ -72,7 +77,7 @@ int ed_ctl_embed(const ed_ctl_t *ctl, int argc, char **argv)
         json_array_append_new(input, text);
     }
     size_t n_inputs = json_array_size(input);
-    json_t *request = json_pack("{s:o}", "input", input);
+    json_t *request = json_pack("{s:o,s:s*}", "input", input, "model", model);
 
     ed_client_t *client = NULL;
     int status = ed_ctl_connect(&local, &client);

@@ -118,3 +118,17 @@ def test_store_embedder_inputs_are_checked_like_the_chat_models(daemon, bert):
                                "invalid_value", "encoding_format")]:
         err = assert_error(post_json(d, "/v1/embeddings", body), 400, code)
         assert err["param"] == param, (body, err)
+
+
+def test_edgectl_embed_names_the_store_embedder(daemon, bert):
+    from test_clients import edgectl
+    d = daemon({"rag.embedder": "model", "rag.embedding_model": str(bert)})
+    r = edgectl("embed", "--model", "model:bert.gguf", *TEXTS, socket_path=d.socket_path)
+    assert r.returncode == 0, r
+    vectors = [[float(x) for x in line.split(" ")] for line in r.stdout.splitlines()]
+    for got, (_, want) in zip(vectors, tool_embeddings(bert, TEXTS), strict=True):
+        assert max(abs(a - b) for a, b in zip(got, want, strict=True)) < 1e-5
+    r = edgectl("embed", "x", socket_path=d.socket_path)  # no chat model: the 503 says what to name
+    assert r.returncode == 1 and "model:bert.gguf" in r.stderr, r
+    r = edgectl("embed", "x", "--model", socket_path=d.socket_path)
+    assert r.returncode == 2 and "missing value of '--model'" in r.stderr, r
