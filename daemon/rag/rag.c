@@ -1009,6 +1009,8 @@ out:
 /* The opening's end, on the loop thread. */
 static void answer_open(ed_rag_t *rag, job_t *job)
 {
+    if (job->rc == 0 && rag->closing) /* ed_rag_close came first: it is freed next */
+        job->rc = fail(job->err, ED_ECANCELED, "the store was closed while it opened");
     if (job->rc == 0) {
         atomic_store(&rag->state, ED_RAG_OPEN);
         set_status(rag, "open");
