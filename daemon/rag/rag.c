@@ -1024,7 +1024,7 @@ static void answer_open(ed_rag_t *rag, job_t *job)
         atomic_store(&rag->state, ED_RAG_FAILED);
         set_status(rag, "%s", job->err);
         if (job->rc == ED_ECANCELED) /* edged is stopping; the caller logs real failures */
-            ed_log_info("rag: the opening stopped: %s; the next start begins it again", job->err);
+            ed_log_info("rag: the opening stopped: %s; the next start resumes it", job->err);
     }
     ((ed_rag_open_cb)job->cb)(job->rc, job->rc ? job->err : NULL, job->arg);
 }

@@ -39,8 +39,8 @@ typedef struct {
  * at once and on_open(rc, err, arg) follows on the loop thread, exactly
  * once. Until it has, every request is refused with ED_EAGAIN and a line
  * saying what the opening is doing; after a failure, with ED_ESTATE and the
- * reason. ed_rag_close during the opening stops a re-embedding (none of it is
- * recorded: the next open starts it again) and on_open gets ED_ECANCELED.
+ * reason. ed_rag_close during the opening stops a re-embedding (what it did
+ * is kept and the next open resumes from it) and on_open gets ED_ECANCELED.
  * Returns 0 with *out, or ED_ENOMEM (on_open is then never called). */
 typedef void (*ed_rag_open_cb)(int rc, const char *err, void *arg);
 int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_rag_open_cb on_open, void *arg,

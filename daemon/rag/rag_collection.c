@@ -7,9 +7,12 @@
 #include "core/log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define REEMBED_KEEP_EVERY 64 /* chunks re-embedded between two keeps (one transaction each) */
 
 static int fail(char err[ED_ERR_LEN], int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char err[ED_ERR_LEN], int rc, const char *fmt, ...)
@@ -190,6 +193,116 @@ int ed_rag_embed_chunk(ed_embedder_t *embedder, const char *title, const char *c
     return rc;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct {
+    const collect_t *k;
+    float *vectors; /* (k->n, dim) */
+    bool *done;     /* (k->n) */
+    int64_t n_done;
+    int dim;
+} resume_t;
+
+/* A vector kept by an earlier, stopped re-embedding: taken if its chunk is
+ * still one of the collection's (ids ascend: the record's walk order). */
+static int resume_vector(int64_t chunk_id, const float *vector, void *arg)
+{
+    resume_t *r = arg;
+    const int64_t *hit = bsearch(&chunk_id, r->k->ids, (size_t)r->k->n, sizeof *r->k->ids, cmp_id);
+    if (hit && !r->done[hit - r->k->ids]) {
+        int64_t i = hit - r->k->ids;
+        memcpy(r->vectors + i * r->dim, vector, (size_t)r->dim * sizeof *vector);
+        r->done[i] = true;
+        r->n_done++;
+    }
+    return 0;
+}
+
+/* Keeps the vectors of the chunks pending[0..n) (indexes into k). */
+static int keep(ed_rag_colls_t *colls, ed_rag_coll_t *c, const collect_t *k, const float *vectors,
+                const int64_t *pending, int n, char err[ED_ERR_LEN])
+{
+    if (n == 0)
+        return 0;
+    int dim = colls->embedder->dim;
+    int64_t ids[REEMBED_KEEP_EVERY];
+    float *batch = malloc((size_t)n * (size_t)dim * sizeof *batch);
+    if (!batch)
+        return fail(err, ED_ENOMEM, "out of memory keeping re-embedded vectors");
+    for (int j = 0; j < n; j++) {
+        ids[j] = k->ids[pending[j]];
+        memcpy(batch + (size_t)j * dim, vectors + pending[j] * dim, (size_t)dim * sizeof *batch);
+    }
+    char why[ED_ERR_LEN];
+    int rc = ed_store_reembed_keep(colls->store, c->c.id, colls->embedder->name, dim, ids, batch, n, why);
+    free(batch);
+    return rc == 0 ? 0 : fail(err, rc, "keeping re-embedded vectors: %s", why);
+}
+
+/* Embeds the texts of c's chunks k->ids again with the configured embedder
+ * into k->vectors. It resumes from the vectors an earlier, stopped run kept
+ * and keeps its own every REEMBED_KEEP_EVERY chunks and when it is stopped,
+ * so that a stop or a crash costs at most that much work. */
+static int reembed(ed_rag_colls_t *colls, ed_rag_coll_t *c, collect_t *k, char err[ED_ERR_LEN])
+{
+    int dim = colls->embedder->dim;
+    resume_t r = {.k = k, .dim = dim};
+    r.vectors = malloc((size_t)(k->n ? k->n : 1) * (size_t)dim * sizeof *r.vectors);
+    r.done = calloc((size_t)(k->n ? k->n : 1), sizeof *r.done);
+    if (!r.vectors || !r.done) {
+        free(r.vectors);
+        free(r.done);
+        return fail(err, ED_ENOMEM, "out of memory re-embedding collection \"%s\"", c->c.name);
+    }
+    char why[ED_ERR_LEN];
+    int rc = ed_store_reembed_foreach(colls->store, c->c.id, colls->embedder->name, dim, resume_vector, &r, why);
+    if (rc != 0)
+        fail(err, rc, "reading the kept re-embedded vectors: %s", why);
+    else if (r.n_done)
+        ed_log_info("rag: collection \"%s\": resuming: %lld of %lld chunks were re-embedded before", c->c.name,
+                    (long long)r.n_done, (long long)k->n);
+    int64_t pending[REEMBED_KEEP_EVERY], n_done = r.n_done;
+    int n_pending = 0;
+    for (int64_t i = 0; rc == 0 && i < k->n; i++) {
+        if (r.done[i])
+            continue;
+        if (colls->cancel && atomic_load(colls->cancel)) {
+            rc = fail(err, ED_ECANCELED, "the re-embedding stopped at chunk %lld of %lld", (long long)n_done,
+                      (long long)k->n);
+            break;
+        }
+        ed_chunk_t chunk;
+        if ((rc = ed_store_chunk_get(colls->store, k->ids[i], &chunk, err)) != 0)
+            break;
+        rc = ed_rag_embed_chunk(colls->embedder, chunk.title, NULL, 0, chunk.text, chunk.len, r.vectors + i * dim);
+        ed_chunk_free(&chunk);
+        if (rc != 0) {
+            fail(err, rc, "embedding chunk %lld: %s", (long long)k->ids[i], ed_strerror(rc));
+            break;
+        }
+        pending[n_pending++] = i;
+        if (n_pending == REEMBED_KEEP_EVERY) {
+            rc = keep(colls, c, k, r.vectors, pending, n_pending, err);
+            n_pending = 0;
+        }
+        if (colls->progress)
+            colls->progress(colls->progress_arg, c->c.name, ++n_done, k->n);
+    }
+    if (rc == ED_ECANCELED) { /* what was done since the last keep is kept too */
+        char kept[ED_ERR_LEN];
+        if (keep(colls, c, k, r.vectors, pending, n_pending, kept) != 0)
+            ed_log_warn("rag: collection \"%s\": %s", c->c.name, kept);
+    }
+    free(r.done);
+    free(k->vectors);
+    k->vectors = r.vectors;
+    return rc;
+}
+
 /* Builds c's index from the record: its sealed vectors, or (when they are
  * another embedder's) its chunk texts embedded again. */
 static int coll_rebuild(ed_rag_colls_t *colls, ed_rag_coll_t *c, char err[ED_ERR_LEN])
@@ -200,29 +313,8 @@ static int coll_rebuild(ed_rag_colls_t *colls, ed_rag_coll_t *c, char err[ED_ERR
     if (k.bad_dim)
         snprintf(err, ED_ERR_LEN, "a vector of collection \"%s\" is %d wide, expected %d", c->c.name, k.bad_dim,
                  dim);
-    if (rc == 0 && c->reembedded) {
-        float *v = malloc((size_t)(k.cap ? k.cap : 1) * (size_t)dim * sizeof *v);
-        if (!v)
-            rc = fail(err, ED_ENOMEM, "out of memory re-embedding collection \"%s\"", c->c.name);
-        for (int64_t i = 0; rc == 0 && i < k.n; i++) {
-            if (colls->cancel && atomic_load(colls->cancel)) {
-                rc = fail(err, ED_ECANCELED, "the re-embedding stopped at chunk %lld of %lld", (long long)i,
-                          (long long)k.n);
-                break;
-            }
-            ed_chunk_t chunk;
-            rc = ed_store_chunk_get(colls->store, k.ids[i], &chunk, err);
-            if (rc != 0)
-                break;
-            rc = ed_rag_embed_chunk(colls->embedder, chunk.title, NULL, 0, chunk.text, chunk.len, v + i * dim);
-            ed_chunk_free(&chunk);
-            if (rc != 0)
-                fail(err, rc, "embedding chunk %lld: %s", (long long)k.ids[i], ed_strerror(rc));
-            else if (colls->progress)
-                colls->progress(colls->progress_arg, c->c.name, i + 1, k.n);
-        }
-        k.vectors = v;
-    }
+    if (rc == 0 && c->reembedded)
+        rc = reembed(colls, c, &k, err);
     /* the record takes the new vectors and the embedder's name: from now on
      * the collection is this embedder's, and its index file is saved */
     if (rc == 0 && c->reembedded &&

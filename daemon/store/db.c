@@ -34,6 +34,11 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
     "CREATE INDEX lineage_by_doc ON lineage(doc_id);"
     "CREATE TABLE adapters_stale(adapter_id TEXT PRIMARY KEY, since INTEGER NOT NULL,"
     " doc_id INTEGER NOT NULL);",
+    /* 2: the vectors of a re-embedding under way, so that a stopped one resumes */
+    "CREATE TABLE reembedded(doc_id INTEGER NOT NULL, idx INTEGER NOT NULL, collection_id INTEGER NOT NULL,"
+    " embedder TEXT NOT NULL, vector BLOB NOT NULL," /* sealed */
+    " PRIMARY KEY(doc_id, idx)) WITHOUT ROWID;"
+    "CREATE INDEX reembedded_by_collection ON reembedded(collection_id, embedder);",
 };
 
 #define COLLECTION_COLUMNS                                                                               \
@@ -80,7 +85,13 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
                       " ORDER BY bm25(lexical) LIMIT ?3")                                                \
     X(LINEAGE_ADD, "INSERT OR IGNORE INTO lineage(adapter_id, doc_id) VALUES(?1, ?2)")                   \
     X(ADAPTER_STALE, "SELECT 1 FROM adapters_stale WHERE adapter_id = ?1")                                \
-    X(CHUNK_SET_VECTOR, "UPDATE chunks SET vector = ?3 WHERE doc_id = ?1 AND idx = ?2")
+    X(CHUNK_SET_VECTOR, "UPDATE chunks SET vector = ?3 WHERE doc_id = ?1 AND idx = ?2")                 \
+    X(REEMBED_PUT, "INSERT OR REPLACE INTO reembedded(doc_id, idx, collection_id, embedder, vector)"      \
+                   " VALUES(?1, ?2, ?3, ?4, ?5)")                                                        \
+    X(REEMBED_FOREACH, "SELECT doc_id, idx, vector FROM reembedded WHERE collection_id = ?1"              \
+                       " AND embedder = ?2 ORDER BY doc_id, idx")                                        \
+    X(REEMBED_CLEAR, "DELETE FROM reembedded WHERE collection_id = ?1")                                  \
+    X(REEMBED_DELETE_DOC, "DELETE FROM reembedded WHERE doc_id = ?1")
 
 enum {
 #define ED__STMT_ENUM(name, sql) STMT_##name,
@@ -589,6 +600,10 @@ int ed_db_document_delete(ed_db_t *db, int64_t id, int64_t now, int *n_chunks, c
     sqlite3_bind_int64(s, 1, id);
     if ((rc = step_done(db, s, "deleting chunks", err)) != 0)
         return rc;
+    s = stmt(db, STMT_REEMBED_DELETE_DOC);
+    sqlite3_bind_int64(s, 1, id);
+    if ((rc = step_done(db, s, "deleting re-embedded vectors", err)) != 0)
+        return rc;
     s = stmt(db, STMT_LEXICAL_DELETE);
     sqlite3_bind_int64(s, 1, ed_chunk_id(id, 0));
     sqlite3_bind_int64(s, 2, ed_chunk_id(id, ED_STORE_MAX_CHUNKS_PER_DOC - 1));
@@ -634,6 +649,43 @@ int ed_db_chunk_set_vector(ed_db_t *db, int64_t doc_id, int index, const ed_db_b
         return ED_ENOENT;
     }
     return rc;
+}
+
+int ed_db_reembed_put(ed_db_t *db, int64_t doc_id, int index, int64_t collection_id, const char *embedder,
+                      const ed_db_bytes_t *vector, char err[ED_ERR_LEN])
+{
+    sqlite3_stmt *s = stmt(db, STMT_REEMBED_PUT);
+    sqlite3_bind_int64(s, 1, doc_id);
+    sqlite3_bind_int(s, 2, index);
+    sqlite3_bind_int64(s, 3, collection_id);
+    sqlite3_bind_text(s, 4, embedder, -1, SQLITE_STATIC);
+    bind_bytes(s, 5, vector);
+    return step_done(db, s, "keeping a re-embedded vector", err);
+}
+
+int ed_db_reembed_foreach(ed_db_t *db, int64_t collection_id, const char *embedder,
+                          int (*fn)(int64_t doc_id, int index, const void *sealed, size_t len, void *arg),
+                          void *arg, char err[ED_ERR_LEN])
+{
+    sqlite3_stmt *s = stmt(db, STMT_REEMBED_FOREACH);
+    sqlite3_bind_int64(s, 1, collection_id);
+    sqlite3_bind_text(s, 2, embedder, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn(sqlite3_column_int64(s, 0), sqlite3_column_int(s, 1), sqlite3_column_blob(s, 2),
+               (size_t)sqlite3_column_bytes(s, 2), arg) != 0) {
+            sqlite3_reset(s);
+            return 0;
+        }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : db_error(db, rc, "reading re-embedded vectors", err);
+}
+
+int ed_db_reembed_clear(ed_db_t *db, int64_t collection_id, char err[ED_ERR_LEN])
+{
+    sqlite3_stmt *s = stmt(db, STMT_REEMBED_CLEAR);
+    sqlite3_bind_int64(s, 1, collection_id);
+    return step_done(db, s, "dropping re-embedded vectors", err);
 }
 
 void ed_db_chunk_free(ed_db_chunk_t *chunk)

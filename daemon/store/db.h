@@ -11,7 +11,7 @@
 
 typedef struct ed_db ed_db_t;
 
-#define ED_DB_SCHEMA_VERSION 1
+#define ED_DB_SCHEMA_VERSION 2
 
 typedef struct {
     void *data; /* malloc'd (NULL for a NULL column) */
@@ -86,6 +86,18 @@ typedef struct {
 int ed_db_chunk_set_vector(ed_db_t *db, int64_t doc_id, int index, const ed_db_bytes_t *vector,
                            char err[ED_ERR_LEN]);
 void ed_db_chunk_free(ed_db_chunk_t *chunk);
+
+/* The vectors of a re-embedding under way, kept so that a stopped one
+ * resumes (one row per chunk; a later embedder's replaces it). */
+int ed_db_reembed_put(ed_db_t *db, int64_t doc_id, int index, int64_t collection_id, const char *embedder,
+                      const ed_db_bytes_t *vector, char err[ED_ERR_LEN]);
+/* Every row of the collection and embedder, in (doc, index) order; fn gets
+ * the sealed vector and returns non-zero to stop. */
+int ed_db_reembed_foreach(ed_db_t *db, int64_t collection_id, const char *embedder,
+                          int (*fn)(int64_t doc_id, int index, const void *sealed, size_t len, void *arg),
+                          void *arg, char err[ED_ERR_LEN]);
+/* Drops the collection's rows (the re-embedding is recorded, or abandoned). */
+int ed_db_reembed_clear(ed_db_t *db, int64_t collection_id, char err[ED_ERR_LEN]);
 int ed_db_chunk_get(ed_db_t *db, int64_t doc_id, int index, ed_db_chunk_t *out, char err[ED_ERR_LEN]);
 /* Every chunk of a collection (collection_id 0: of all), in (doc, index)
  * order: fn gets the sealed text or vector (the other is NULL) and returns

@@ -401,7 +401,8 @@ int ed_store_collection_revector(ed_store_t *store, int64_t id, const char *embe
         free(sealed.data);
     }
     int64_t generation = 0, ignored;
-    if (rc == 0 && (rc = ed_db_collection_set_embedder(store->db, id, embedder, dim, err)) == 0 &&
+    if (rc == 0 && (rc = ed_db_reembed_clear(store->db, id, err)) == 0 &&
+        (rc = ed_db_collection_set_embedder(store->db, id, embedder, dim, err)) == 0 &&
         (rc = ed_db_generation_bump(store->db, id, &ignored, err)) == 0 &&
         (rc = ed_db_generation_bump(store->db, 0, &generation, err)) == 0 && (rc = ed_db_commit(store->db, err)) == 0) {
         store->generation = generation;
@@ -409,6 +410,80 @@ int ed_store_collection_revector(ed_store_t *store, int64_t id, const char *embe
     }
     ed_db_rollback(store->db);
     return rc == ED_ENOENT ? rc : write_failed(store, rc, err);
+}
+
+/* A kept vector's identity binds it to its chunk and its embedder. */
+static void identity_kept(char out[IDENTITY_LEN], int64_t doc_id, int index, const char *embedder)
+{
+    snprintf(out, IDENTITY_LEN, "chunk:%lld:%d:vec:%.64s", (long long)doc_id, index, embedder);
+}
+
+int ed_store_reembed_keep(ed_store_t *store, int64_t collection_id, const char *embedder, int dim,
+                          const int64_t *chunk_ids, const float *vectors, int n, char err[ED_ERR_LEN])
+{
+    int rc = check_writable(store, err);
+    if (rc != 0 || (rc = check_embedder(embedder, dim, err)) != 0)
+        return rc;
+    if ((rc = ed_db_begin(store->db, err)) != 0)
+        return write_failed(store, rc, err);
+    char identity[IDENTITY_LEN];
+    for (int i = 0; i < n && rc == 0; i++) {
+        int64_t doc_id = chunk_ids[i] / ED_STORE_MAX_CHUNKS_PER_DOC;
+        int index = (int)(chunk_ids[i] % ED_STORE_MAX_CHUNKS_PER_DOC);
+        ed_db_bytes_t sealed = {0};
+        identity_kept(identity, doc_id, index, embedder);
+        rc = seal_bytes(store, identity, vectors + (size_t)i * dim, (size_t)dim * sizeof(float), &sealed, err);
+        if (rc == 0)
+            rc = ed_db_reembed_put(store->db, doc_id, index, collection_id, embedder, &sealed, err);
+        free(sealed.data);
+    }
+    if (rc == 0 && (rc = ed_db_commit(store->db, err)) == 0)
+        return 0;
+    ed_db_rollback(store->db);
+    return write_failed(store, rc, err);
+}
+
+typedef struct {
+    ed_store_t *store;
+    const char *embedder;
+    int dim;
+    float *vector;
+    int (*fn)(int64_t chunk_id, const float *vector, void *arg);
+    void *arg;
+    int rc;
+    char *err;
+} kept_walk_t;
+
+static int kept_vector(int64_t doc_id, int index, const void *sealed, size_t len, void *arg)
+{
+    kept_walk_t *w = arg;
+    char identity[IDENTITY_LEN];
+    identity_kept(identity, doc_id, index, w->embedder);
+    size_t want = (size_t)w->dim * sizeof(float), got = 0;
+    if (len != ed_seal_size(want)) {
+        snprintf(w->err, ED_ERR_LEN, "sealed record %s holds %zu bytes, not the %zu of a %d-wide vector",
+                 identity, len, ed_seal_size(want), w->dim);
+        w->rc = ED_ECORRUPT;
+        return 1;
+    }
+    if ((w->rc = ed_seal_unseal(w->store->seal, identity, sealed, len, (uint8_t *)w->vector, &got, w->err)) != 0)
+        return 1;
+    return w->fn(ed_chunk_id(doc_id, index), w->vector, w->arg) != 0;
+}
+
+int ed_store_reembed_foreach(ed_store_t *store, int64_t collection_id, const char *embedder, int dim,
+                             int (*fn)(int64_t chunk_id, const float *vector, void *arg), void *arg,
+                             char err[ED_ERR_LEN])
+{
+    int rc = check_embedder(embedder, dim, err);
+    if (rc != 0)
+        return rc;
+    kept_walk_t w = {.store = store, .embedder = embedder, .dim = dim, .fn = fn, .arg = arg, .err = err};
+    if (!(w.vector = malloc((size_t)dim * sizeof(float) + ED_SEAL_OVERHEAD)))
+        return out_of_memory(err);
+    rc = ed_db_reembed_foreach(store->db, collection_id, embedder, kept_vector, &w, err);
+    free(w.vector);
+    return rc != 0 ? rc : w.rc;
 }
 
 int ed_store_collections_foreach(ed_store_t *store, int (*fn)(const ed_collection_t *c, void *arg), void *arg,

@@ -65,7 +65,8 @@ int ed_store_collection_set_embedder(ed_store_t *store, int64_t id, const char *
                                      char err[ED_ERR_LEN]);
 /* A re-embedding: replaces the vectors of the collection's chunks
  * chunk_ids[0..n) (every one of them) with vectors (n, dim) and records the
- * new embedder and dim, all in one transaction. ED_EINVAL when n is not the
+ * new embedder and dim, all in one transaction, which also drops the
+ * collection's kept vectors (below). ED_EINVAL when n is not the
  * collection's chunk count. */
 int ed_store_collection_revector(ed_store_t *store, int64_t id, const char *embedder, int dim,
                                  const int64_t *chunk_ids, const float *vectors, int64_t n, char err[ED_ERR_LEN]);
@@ -140,6 +141,18 @@ typedef struct {
 } ed_chunk_t;
 void ed_chunk_free(ed_chunk_t *chunk);
 int ed_store_chunk_get(ed_store_t *store, int64_t chunk_id, ed_chunk_t *out, char err[ED_ERR_LEN]);
+
+/* A re-embedding under way keeps what it has done, so that a stop (or a
+ * crash) costs only the work since the last keep: vectors (n, dim) of
+ * chunk_ids[0..n) for `embedder`, sealed, in one transaction. */
+int ed_store_reembed_keep(ed_store_t *store, int64_t collection_id, const char *embedder, int dim,
+                          const int64_t *chunk_ids, const float *vectors, int n, char err[ED_ERR_LEN]);
+/* The kept vectors of the collection made by `embedder` (dim wide): fn gets
+ * each unsealed and returns non-zero to stop. A seal that fails is
+ * ED_ECORRUPT. */
+int ed_store_reembed_foreach(ed_store_t *store, int64_t collection_id, const char *embedder, int dim,
+                             int (*fn)(int64_t chunk_id, const float *vector, void *arg), void *arg,
+                             char err[ED_ERR_LEN]);
 
 /* Every chunk's vector in a collection (for rebuilding its index): fn gets
  * unsealed vectors and returns non-zero to stop. An unknown collection is

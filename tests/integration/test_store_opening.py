@@ -4,10 +4,12 @@ BERT model embedder is re-embedded at start, which takes seconds here and
 hours for a large store on a Pi; meanwhile /health answers 503 "starting"
 with the store's progress, the store's endpoints answer 503 store_opening
 with Retry-After, the rest of the API serves, and the progress is logged.
-SIGTERM stops the re-embedding at once and records none of it; the next
-start re-embeds from the beginning and the store then serves.
+SIGTERM stops the re-embedding at once; what it did is kept (sealed) and the
+next start resumes from there, as it does after kill -9 (losing at most the
+chunks since the last keep); once recorded, the kept copies are gone.
 """
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -110,7 +112,15 @@ def test_the_api_serves_while_the_store_reembeds(daemon, bert):
     assert d.key_doc in search_ids(d, "cellar key calendar kitchen", mode="hybrid")
 
 
-def test_sigterm_stops_the_reembedding_and_the_next_start_finishes_it(daemon, bert):
+def kept_rows(d):
+    db = sqlite3.connect(f"file:{d.state_dir}/edged.db?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT count(*) FROM reembedded").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_sigterm_stops_the_reembedding_and_the_next_start_resumes_it(daemon, bert):
     d = hash_store(daemon, bert)
     d.start(wait=False)
     wait_reembedding(d)
@@ -118,14 +128,44 @@ def test_sigterm_stops_the_reembedding_and_the_next_start_finishes_it(daemon, be
     assert d.stop(signal.SIGTERM, timeout=10) == 0
     assert time.monotonic() - t0 < 2.0, "the re-embedding was not stopped"
     m = d.wait_log(r"the re-embedding stopped at chunk (\d+) of (\d+)", timeout=1)
-    assert int(m.group(1)) < int(m.group(2)) == N_DOCS
+    stopped = int(m.group(1))
+    assert 0 < stopped < int(m.group(2)) == N_DOCS
     assert "store's endpoints answer 503" not in d.stderr()  # a stop is not a failure
-    assert recorded_embedder(d) == "hash-v1-384"  # none of it was recorded
+    assert recorded_embedder(d) == "hash-v1-384"  # the collection is still the hash embedder's
+    assert kept_rows(d) == stopped  # but the work done is kept, sealed
 
     d.start(wait=False)
     d.wait_ready(timeout=120)  # /health 200: the store is open
     assert d.stderr().count(f"re-embedding its {N_DOCS} chunks") == 2
+    d.wait_log(rf'collection "notes": resuming: {stopped} of {N_DOCS} chunks were re-embedded before', timeout=1)
     assert recorded_embedder(d) == "model:bert.gguf"
+    assert kept_rows(d) == 0  # recorded with the collection: the kept copies are gone
+    assert d.key_doc in search_ids(d, "cellar key calendar kitchen", mode="hybrid")
+
+
+def test_kill_9_during_the_reembedding_loses_at_most_one_keep(daemon, bert):
+    """Vectors are kept every 64 chunks; a kill -9 after the progress passed
+    70 leaves at least the first 64 for the next start."""
+    d = hash_store(daemon, bert)
+    d.start(wait=False)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        r = wait_reembedding(d)
+        m = re.search(r": (\d+) of \d+ chunks", r.json["store"]["reason"])
+        if m and int(m.group(1)) >= 70:
+            break
+        time.sleep(0.02)
+    else:
+        raise AssertionError("the re-embedding did not pass 70 chunks")
+    d.proc.kill()
+    d.proc.wait()
+    kept = kept_rows(d)
+    assert kept >= 64 and kept % 64 == 0, kept
+    assert recorded_embedder(d) == "hash-v1-384"
+    d.start(wait=False)
+    d.wait_ready(timeout=120)
+    d.wait_log(rf"resuming: {kept} of {N_DOCS} chunks were re-embedded before", timeout=1)
+    assert recorded_embedder(d) == "model:bert.gguf" and kept_rows(d) == 0
     assert d.key_doc in search_ids(d, "cellar key calendar kitchen", mode="hybrid")
 
 

@@ -388,6 +388,78 @@ ED_TEST(flipped_or_swapped_sealed_column_is_ecorrupt)
     ed_store_close(store);
 }
 
+typedef struct {
+    int n;
+    int64_t ids[8];
+    float last[8];
+} kept_seen_t;
+
+static int kept_fn(int64_t chunk_id, const float *vector, void *arg)
+{
+    kept_seen_t *seen = arg;
+    seen->ids[seen->n] = chunk_id;
+    seen->last[seen->n] = vector[3];
+    return ++seen->n >= 8;
+}
+
+/* A re-embedding keeps its vectors until it is recorded: per embedder,
+ * sealed to their chunk and embedder, across a reopen; recording it (or
+ * deleting the document) drops them. */
+ED_TEST(kept_reembedding_vectors_resume_and_go)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir);
+    ED_REQUIRE(store);
+    char err[ED_ERR_LEN] = "";
+    int64_t c = make_collection(store, "notes");
+    int64_t a = add_doc(store, c, "A", "First document with its own text, long enough for two chunks.", 1);
+    int64_t b = add_doc(store, c, "B", "Second document, one chunk.", 2);
+    ED_REQUIRE(a > 0 && b > 0);
+    float v[3][4] = {{1, 2, 3, 4}, {5, 6, 7, 8}, {9, 10, 11, 12}};
+    int64_t ids[3] = {ed_chunk_id(a, 0), ed_chunk_id(a, 1), ed_chunk_id(b, 0)};
+    ED_REQUIRE(ed_store_reembed_keep(store, c, "model:x.gguf", 4, ids, v[0], 2, err) == 0);
+    ED_REQUIRE(ed_store_reembed_keep(store, c, "model:y.gguf", 4, ids + 2, v[2], 1, err) == 0);
+    ed_store_close(store);
+
+    store = open_store(dir);
+    ED_REQUIRE(store);
+    kept_seen_t seen = {0};
+    ED_REQUIRE(ed_store_reembed_foreach(store, c, "model:x.gguf", 4, kept_fn, &seen, err) == 0);
+    ED_CHECK_INT(seen.n, 2);
+    ED_CHECK_INT(seen.ids[0], ids[0]);
+    ED_CHECK_INT(seen.ids[1], ids[1]);
+    ED_CHECK_NEAR(seen.last[1], 8, 0);
+    seen = (kept_seen_t){0};
+    ED_REQUIRE(ed_store_reembed_foreach(store, c, "model:y.gguf", 4, kept_fn, &seen, err) == 0);
+    ED_CHECK_INT(seen.n, 1);
+    ED_CHECK_NEAR(seen.last[0], 12, 0);
+    ED_CHECK_INT(ed_store_reembed_foreach(store, c, "model:x.gguf", 5, kept_fn, &seen, err), ED_ECORRUPT);
+
+    /* a vector kept for one embedder does not open as another's */
+    ed_store_close(store);
+    ED_REQUIRE(raw_sql(dir, "UPDATE reembedded SET embedder = 'model:x.gguf'") == SQLITE_OK);
+    store = open_store(dir);
+    ED_REQUIRE(store);
+    seen = (kept_seen_t){0};
+    ED_CHECK_INT(ed_store_reembed_foreach(store, c, "model:x.gguf", 4, kept_fn, &seen, err), ED_ECORRUPT);
+    printf("# %s\n", err);
+    ED_CHECK(strstr(err, "vec:model:x.gguf") != NULL);
+    ED_REQUIRE(raw_sql(dir, "DELETE FROM reembedded WHERE doc_id <> 0") == SQLITE_OK);
+
+    /* deleting a document drops its kept vectors; recording a re-embedding drops the rest */
+    ED_REQUIRE(ed_store_reembed_keep(store, c, "model:x.gguf", 4, ids, v[0], 3, err) == 0);
+    int n_chunks = 0;
+    ED_REQUIRE(ed_store_document_delete(store, b, &n_chunks, err) == 0);
+    seen = (kept_seen_t){0};
+    ED_REQUIRE(ed_store_reembed_foreach(store, c, "model:x.gguf", 4, kept_fn, &seen, err) == 0);
+    ED_CHECK_INT(seen.n, 2);
+    ED_REQUIRE(ed_store_collection_revector(store, c, "model:x.gguf", 4, ids, v[0], 2, err) == 0);
+    seen = (kept_seen_t){0};
+    ED_REQUIRE(ed_store_reembed_foreach(store, c, "model:x.gguf", 4, kept_fn, &seen, err) == 0);
+    ED_CHECK_INT(seen.n, 0);
+    ed_store_close(store);
+}
+
 static const uint8_t BLOB[] = "faiss index bytes: 0123456789 abcdefghijklmnopqrstuvwxyz";
 
 ED_TEST(blobs_round_trip_and_detect_damage)
@@ -628,4 +700,4 @@ ED_TEST_MAIN(creates_key_file_0600_and_refuses_0644, wrong_key_file_is_eacces,
              documents_chunks_and_vectors_round_trip, sealed_text_never_on_disk_and_delete_leaves_no_trace,
              flipped_or_swapped_sealed_column_is_ecorrupt, blobs_round_trip_and_detect_damage,
              fsync_failure_turns_the_store_read_only, lexical_search_ranks_and_ignores_query_syntax,
-             lineage_marks_adapters_stale_on_delete, reopen_keeps_everything)
+             lineage_marks_adapters_stale_on_delete, reopen_keeps_everything, kept_reembedding_vectors_resume_and_go)
