@@ -209,8 +209,9 @@ typedef struct {
 
 /* A vector kept by an earlier, stopped re-embedding: taken if its chunk is
  * still one of the collection's (ids ascend: the record's walk order). */
-static int resume_vector(int64_t chunk_id, const float *vector, void *arg)
+static int resume_vector(int64_t chunk_id, const float *vector, int dim, void *arg)
 {
+    (void)dim; /* the walk checked it */
     resume_t *r = arg;
     const int64_t *hit = bsearch(&chunk_id, r->k->ids, (size_t)r->k->n, sizeof *r->k->ids, cmp_id);
     if (hit && !r->done[hit - r->k->ids]) {

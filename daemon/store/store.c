@@ -412,80 +412,6 @@ int ed_store_collection_revector(ed_store_t *store, int64_t id, const char *embe
     return rc == ED_ENOENT ? rc : write_failed(store, rc, err);
 }
 
-/* A kept vector's identity binds it to its chunk and its embedder. */
-static void identity_kept(char out[IDENTITY_LEN], int64_t doc_id, int index, const char *embedder)
-{
-    snprintf(out, IDENTITY_LEN, "chunk:%lld:%d:vec:%.64s", (long long)doc_id, index, embedder);
-}
-
-int ed_store_reembed_keep(ed_store_t *store, int64_t collection_id, const char *embedder, int dim,
-                          const int64_t *chunk_ids, const float *vectors, int n, char err[ED_ERR_LEN])
-{
-    int rc = check_writable(store, err);
-    if (rc != 0 || (rc = check_embedder(embedder, dim, err)) != 0)
-        return rc;
-    if ((rc = ed_db_begin(store->db, err)) != 0)
-        return write_failed(store, rc, err);
-    char identity[IDENTITY_LEN];
-    for (int i = 0; i < n && rc == 0; i++) {
-        int64_t doc_id = chunk_ids[i] / ED_STORE_MAX_CHUNKS_PER_DOC;
-        int index = (int)(chunk_ids[i] % ED_STORE_MAX_CHUNKS_PER_DOC);
-        ed_db_bytes_t sealed = {0};
-        identity_kept(identity, doc_id, index, embedder);
-        rc = seal_bytes(store, identity, vectors + (size_t)i * dim, (size_t)dim * sizeof(float), &sealed, err);
-        if (rc == 0)
-            rc = ed_db_reembed_put(store->db, doc_id, index, collection_id, embedder, &sealed, err);
-        free(sealed.data);
-    }
-    if (rc == 0 && (rc = ed_db_commit(store->db, err)) == 0)
-        return 0;
-    ed_db_rollback(store->db);
-    return write_failed(store, rc, err);
-}
-
-typedef struct {
-    ed_store_t *store;
-    const char *embedder;
-    int dim;
-    float *vector;
-    int (*fn)(int64_t chunk_id, const float *vector, void *arg);
-    void *arg;
-    int rc;
-    char *err;
-} kept_walk_t;
-
-static int kept_vector(int64_t doc_id, int index, const void *sealed, size_t len, void *arg)
-{
-    kept_walk_t *w = arg;
-    char identity[IDENTITY_LEN];
-    identity_kept(identity, doc_id, index, w->embedder);
-    size_t want = (size_t)w->dim * sizeof(float), got = 0;
-    if (len != ed_seal_size(want)) {
-        snprintf(w->err, ED_ERR_LEN, "sealed record %s holds %zu bytes, not the %zu of a %d-wide vector",
-                 identity, len, ed_seal_size(want), w->dim);
-        w->rc = ED_ECORRUPT;
-        return 1;
-    }
-    if ((w->rc = ed_seal_unseal(w->store->seal, identity, sealed, len, (uint8_t *)w->vector, &got, w->err)) != 0)
-        return 1;
-    return w->fn(ed_chunk_id(doc_id, index), w->vector, w->arg) != 0;
-}
-
-int ed_store_reembed_foreach(ed_store_t *store, int64_t collection_id, const char *embedder, int dim,
-                             int (*fn)(int64_t chunk_id, const float *vector, void *arg), void *arg,
-                             char err[ED_ERR_LEN])
-{
-    int rc = check_embedder(embedder, dim, err);
-    if (rc != 0)
-        return rc;
-    kept_walk_t w = {.store = store, .embedder = embedder, .dim = dim, .fn = fn, .arg = arg, .err = err};
-    if (!(w.vector = malloc((size_t)dim * sizeof(float) + ED_SEAL_OVERHEAD)))
-        return out_of_memory(err);
-    rc = ed_db_reembed_foreach(store->db, collection_id, embedder, kept_vector, &w, err);
-    free(w.vector);
-    return rc != 0 ? rc : w.rc;
-}
-
 int ed_store_collections_foreach(ed_store_t *store, int (*fn)(const ed_collection_t *c, void *arg), void *arg,
                                  char err[ED_ERR_LEN])
 {
@@ -766,6 +692,7 @@ int ed_store_chunk_get(ed_store_t *store, int64_t chunk_id, ed_chunk_t *out, cha
 
 typedef struct {
     ed_store_t *store;
+    const char *embedder; /* kept vectors: theirs */
     int dim;
     float *vector; /* (dim) */
     int (*fn)(int64_t chunk_id, const float *vector, int dim, void *arg);
@@ -774,13 +701,9 @@ typedef struct {
     char *err;
 } vectors_walk_t;
 
-static int vectors_chunk(int64_t doc_id, int index, int64_t collection_id, const void *sealed, size_t len,
-                         void *arg)
+/* Unseals one vector record of w->dim floats into w->vector and hands it on. */
+static int walk_vector(vectors_walk_t *w, const char *identity, int64_t chunk_id, const void *sealed, size_t len)
 {
-    (void)collection_id;
-    vectors_walk_t *w = arg;
-    char identity[IDENTITY_LEN];
-    identity_chunk(identity, doc_id, index, "vec");
     size_t want = (size_t)w->dim * sizeof(float), got = 0;
     if (len != ed_seal_size(want)) {
         snprintf(w->err, ED_ERR_LEN, "sealed record %s holds %zu bytes, not the %zu of a %d-wide vector",
@@ -790,7 +713,16 @@ static int vectors_chunk(int64_t doc_id, int index, int64_t collection_id, const
     }
     if ((w->rc = ed_seal_unseal(w->store->seal, identity, sealed, len, (uint8_t *)w->vector, &got, w->err)) != 0)
         return 1;
-    return w->fn(ed_chunk_id(doc_id, index), w->vector, w->dim, w->arg) != 0;
+    return w->fn(chunk_id, w->vector, w->dim, w->arg) != 0;
+}
+
+static int vectors_chunk(int64_t doc_id, int index, int64_t collection_id, const void *sealed, size_t len,
+                         void *arg)
+{
+    (void)collection_id;
+    char identity[IDENTITY_LEN];
+    identity_chunk(identity, doc_id, index, "vec");
+    return walk_vector(arg, identity, ed_chunk_id(doc_id, index), sealed, len);
 }
 
 int ed_store_vectors_foreach(ed_store_t *store, int64_t collection_id,
@@ -806,6 +738,60 @@ int ed_store_vectors_foreach(ed_store_t *store, int64_t collection_id,
     if (!w.vector)
         return out_of_memory(err);
     rc = ed_db_chunks_foreach(store->db, collection_id, true, vectors_chunk, &w, err);
+    free(w.vector);
+    return rc != 0 ? rc : w.rc;
+}
+
+/* A kept vector's identity binds it to its chunk and its embedder. */
+static void identity_kept(char out[IDENTITY_LEN], int64_t doc_id, int index, const char *embedder)
+{
+    snprintf(out, IDENTITY_LEN, "chunk:%lld:%d:vec:%.64s", (long long)doc_id, index, embedder);
+}
+
+static int kept_vector(int64_t doc_id, int index, const void *sealed, size_t len, void *arg)
+{
+    vectors_walk_t *w = arg;
+    char identity[IDENTITY_LEN];
+    identity_kept(identity, doc_id, index, w->embedder);
+    return walk_vector(w, identity, ed_chunk_id(doc_id, index), sealed, len);
+}
+
+int ed_store_reembed_keep(ed_store_t *store, int64_t collection_id, const char *embedder, int dim,
+                          const int64_t *chunk_ids, const float *vectors, int n, char err[ED_ERR_LEN])
+{
+    int rc = check_writable(store, err);
+    if (rc != 0 || (rc = check_embedder(embedder, dim, err)) != 0)
+        return rc;
+    if ((rc = ed_db_begin(store->db, err)) != 0)
+        return write_failed(store, rc, err);
+    char identity[IDENTITY_LEN];
+    for (int i = 0; i < n && rc == 0; i++) {
+        int64_t doc_id = chunk_ids[i] / ED_STORE_MAX_CHUNKS_PER_DOC;
+        int index = (int)(chunk_ids[i] % ED_STORE_MAX_CHUNKS_PER_DOC);
+        ed_db_bytes_t sealed = {0};
+        identity_kept(identity, doc_id, index, embedder);
+        rc = seal_bytes(store, identity, vectors + (size_t)i * dim, (size_t)dim * sizeof(float), &sealed, err);
+        if (rc == 0)
+            rc = ed_db_reembed_put(store->db, doc_id, index, collection_id, embedder, &sealed, err);
+        free(sealed.data);
+    }
+    if (rc == 0 && (rc = ed_db_commit(store->db, err)) == 0)
+        return 0;
+    ed_db_rollback(store->db);
+    return write_failed(store, rc, err);
+}
+
+int ed_store_reembed_foreach(ed_store_t *store, int64_t collection_id, const char *embedder, int dim,
+                             int (*fn)(int64_t chunk_id, const float *vector, int dim, void *arg), void *arg,
+                             char err[ED_ERR_LEN])
+{
+    int rc = check_embedder(embedder, dim, err);
+    if (rc != 0)
+        return rc;
+    vectors_walk_t w = {.store = store, .embedder = embedder, .dim = dim, .fn = fn, .arg = arg, .err = err};
+    if (!(w.vector = malloc((size_t)dim * sizeof(float) + ED_SEAL_OVERHEAD)))
+        return out_of_memory(err);
+    rc = ed_db_reembed_foreach(store->db, collection_id, embedder, kept_vector, &w, err);
     free(w.vector);
     return rc != 0 ? rc : w.rc;
 }

@@ -151,7 +151,7 @@ int ed_store_reembed_keep(ed_store_t *store, int64_t collection_id, const char *
  * each unsealed and returns non-zero to stop. A seal that fails is
  * ED_ECORRUPT. */
 int ed_store_reembed_foreach(ed_store_t *store, int64_t collection_id, const char *embedder, int dim,
-                             int (*fn)(int64_t chunk_id, const float *vector, void *arg), void *arg,
+                             int (*fn)(int64_t chunk_id, const float *vector, int dim, void *arg), void *arg,
                              char err[ED_ERR_LEN]);
 
 /* Every chunk's vector in a collection (for rebuilding its index): fn gets

@@ -542,6 +542,21 @@ def make_model(out, *extra):
     return out
 
 
+BERT_VOCAB = REPO.parent / "shared" / "testdata" / "vocab" / "ggml-vocab-bert-bge.gguf"
+
+
+def make_bert(out, n_embd, n_layer, n_ff, ctx, n_head=4):
+    """Writes a random BERT embedding model with the bge WordPiece vocabulary."""
+    if not MKMODEL.exists():
+        pytest.fail(f"{MKMODEL} does not exist: build it first (make {MKMODEL.relative_to(REPO)})")
+    cmd = [str(MKMODEL), "--arch", "bert", "--vocab", str(BERT_VOCAB), "--out", str(out),
+           "--n-embd", str(n_embd), "--n-layer", str(n_layer), "--n-head", str(n_head),
+           "--n-head-kv", str(n_head), "--n-ff", str(n_ff), "--ctx", str(ctx)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=str(REPO))
+    assert done.returncode == 0, f"mkmodel failed: {done.stderr}"
+    return out
+
+
 @pytest.fixture(scope="session")
 def test_model(tmp_path_factory):
     """A tiny random model (64 wide, 2 layers, context 256): fast answers."""

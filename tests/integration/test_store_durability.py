@@ -200,15 +200,8 @@ def test_embedder_change_reembeds_the_record_once(daemon, tmp_path):
     embedder: its chunks are re-embedded once, the record then names the new
     embedder (so the next start loads the saved index), and search still
     finds every document."""
-    import subprocess
-    from conftest import BUILD, REPO, write_config
-    bert = tmp_path / "bert.gguf"
-    done = subprocess.run([str(BUILD / "tests" / "tools" / "mkmodel"), "--arch", "bert", "--vocab",
-                           str(REPO.parent / "shared" / "testdata" / "vocab" / "ggml-vocab-bert-bge.gguf"),
-                           "--out", str(bert), "--n-embd", "64", "--n-layer", "2", "--n-head", "4",
-                           "--n-head-kv", "4", "--n-ff", "128", "--ctx", "128"],
-                          capture_output=True, text=True, timeout=120, cwd=str(REPO))
-    assert done.returncode == 0, done.stderr
+    from conftest import make_bert, write_config
+    bert = make_bert(tmp_path / "bert.gguf", n_embd=64, n_layer=2, n_ff=128, ctx=128)
     d = daemon()
     ids = [add(d, "notes", text, title=f"n{i}") for i, text in enumerate(
         ["The plumber comes on Tuesday at nine.", "Grandma's lemon cake needs three eggs.",

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, REPO, assert_error, post_json
+from conftest import BUILD, assert_error, make_bert, post_json
 
 EMBED_TOOL = BUILD / "tests" / "tools" / "embed"
 TEXTS = ["The plumber comes on Tuesday at nine.", "Grandma's lemon cake needs three eggs."]
@@ -23,14 +23,7 @@ TEXTS = ["The plumber comes on Tuesday at nine.", "Grandma's lemon cake needs th
 
 @pytest.fixture(scope="module")
 def bert(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bert") / "bert.gguf"
-    done = subprocess.run([str(BUILD / "tests" / "tools" / "mkmodel"), "--arch", "bert", "--vocab",
-                           str(REPO.parent / "shared" / "testdata" / "vocab" / "ggml-vocab-bert-bge.gguf"),
-                           "--out", str(out), "--n-embd", "48", "--n-layer", "2", "--n-head", "4",
-                           "--n-head-kv", "4", "--n-ff", "96", "--ctx", "64"],
-                          capture_output=True, text=True, timeout=120, cwd=str(REPO))
-    assert done.returncode == 0, done.stderr
-    return out
+    return make_bert(tmp_path_factory.mktemp("bert") / "bert.gguf", n_embd=48, n_layer=2, n_ff=96, ctx=64)
 
 
 def tool_embeddings(model, texts):
@@ -43,11 +36,6 @@ def tool_embeddings(model, texts):
     for tokens, embedding in zip(lines[0::2], lines[1::2]):
         out.append((int(tokens.split()[1]), [float(x) for x in embedding.split()[1:]]))
     return out
-
-
-def store_daemon(daemon_with_model, daemon, bert, chat=False):
-    opts = {"rag.embedder": "model", "rag.embedding_model": str(bert)}
-    return daemon_with_model(opts) if chat else daemon(opts)
 
 
 def test_the_store_embedder_is_listed_and_embeds_like_the_reference(daemon, bert):

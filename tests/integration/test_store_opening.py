@@ -12,12 +12,11 @@ import random
 import re
 import signal
 import sqlite3
-import subprocess
 import time
 
 import pytest
 
-from conftest import BUILD, REPO, write_config
+from conftest import make_bert, write_config
 from test_store_durability import call, search_ids
 
 N_DOCS = 200  # chunks to re-embed: about 3 s with the model below on one core
@@ -28,14 +27,7 @@ WORDS = ("the plumber comes on tuesday at nine while grandma's lemon cake needs 
 @pytest.fixture(scope="module")
 def bert(tmp_path_factory):
     """A random BERT embedder slow enough (256 wide, 4 layers) to watch."""
-    out = tmp_path_factory.mktemp("bert") / "bert.gguf"
-    done = subprocess.run([str(BUILD / "tests" / "tools" / "mkmodel"), "--arch", "bert", "--vocab",
-                           str(REPO.parent / "shared" / "testdata" / "vocab" / "ggml-vocab-bert-bge.gguf"),
-                           "--out", str(out), "--n-embd", "256", "--n-layer", "4", "--n-head", "4",
-                           "--n-head-kv", "4", "--n-ff", "1024", "--ctx", "512"],
-                          capture_output=True, text=True, timeout=120, cwd=str(REPO))
-    assert done.returncode == 0, done.stderr
-    return out
+    return make_bert(tmp_path_factory.mktemp("bert") / "bert.gguf", n_embd=256, n_layer=4, n_ff=1024, ctx=512)
 
 
 def hash_store(daemon, bert):
@@ -54,12 +46,16 @@ def hash_store(daemon, bert):
     return d
 
 
-def recorded_embedder(d):
+def db_value(d, sql):
     db = sqlite3.connect(f"file:{d.state_dir}/edged.db?mode=ro", uri=True)
     try:
-        return db.execute("SELECT embedder FROM collections WHERE name = 'notes'").fetchone()[0]
+        return db.execute(sql).fetchone()[0]
     finally:
         db.close()
+
+
+def recorded_embedder(d):
+    return db_value(d, "SELECT embedder FROM collections WHERE name = 'notes'")
 
 
 def wait_reembedding(d, timeout=30.0):
@@ -113,11 +109,7 @@ def test_the_api_serves_while_the_store_reembeds(daemon, bert):
 
 
 def kept_rows(d):
-    db = sqlite3.connect(f"file:{d.state_dir}/edged.db?mode=ro", uri=True)
-    try:
-        return db.execute("SELECT count(*) FROM reembedded").fetchone()[0]
-    finally:
-        db.close()
+    return db_value(d, "SELECT count(*) FROM reembedded")
 
 
 def test_sigterm_stops_the_reembedding_and_the_next_start_resumes_it(daemon, bert):

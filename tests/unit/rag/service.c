@@ -38,35 +38,31 @@ static void on_open(int rc, const char *why, void *arg)
     s->on_loop = pthread_equal(pthread_self(), s->loop_thread);
 }
 
-static void on_ingest(int rc, const char *why, const ed_rag_doc_out_t *docs, int n, void *arg)
+static void answered(seen_t *s, int rc, const char *why, int n, int64_t first_id)
 {
-    seen_t *s = arg;
     s->answers++;
     s->rc = rc;
     snprintf(s->err, sizeof s->err, "%s", why ? why : "");
     s->n = n;
-    s->first_id = n ? docs[0].id : 0;
+    s->first_id = first_id;
+}
+
+static void on_ingest(int rc, const char *why, const ed_rag_doc_out_t *docs, int n, void *arg)
+{
+    answered(arg, rc, why, n, n ? docs[0].id : 0);
 }
 
 static void on_search(int rc, const char *why, const ed_rag_hit_t *hits, int n, void *arg)
 {
-    seen_t *s = arg;
-    s->answers++;
-    s->rc = rc;
-    snprintf(s->err, sizeof s->err, "%s", why ? why : "");
-    s->n = n;
-    s->first_id = n ? hits[0].doc_id : 0;
+    answered(arg, rc, why, n, n ? hits[0].doc_id : 0);
 }
 
 static void on_vectors(int rc, const char *why, int failed, const ed_rag_vectors_t *v, void *arg)
 {
     seen_t *s = arg;
-    s->answers++;
-    s->rc = rc;
+    answered(s, rc, why, rc ? 0 : v->n, 0);
     s->failed = failed;
-    snprintf(s->err, sizeof s->err, "%s", why ? why : "");
     if (rc == 0) {
-        s->n = v->n;
         s->dim = v->dim;
         s->tokens0 = v->n_tokens[0];
         snprintf(s->name, sizeof s->name, "%s", v->embedder);

@@ -394,8 +394,9 @@ typedef struct {
     float last[8];
 } kept_seen_t;
 
-static int kept_fn(int64_t chunk_id, const float *vector, void *arg)
+static int kept_fn(int64_t chunk_id, const float *vector, int dim, void *arg)
 {
+    (void)dim;
     kept_seen_t *seen = arg;
     seen->ids[seen->n] = chunk_id;
     seen->last[seen->n] = vector[3];
