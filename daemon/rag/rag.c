@@ -91,6 +91,7 @@ struct ed_rag {
     _Atomic int state;         /* ed_rag_state_t: the loop thread writes it */
     char status[ED_ERR_LEN];   /* what the opening does, or why it failed */
     _Atomic bool cancel;       /* ed_rag_close: a re-embedding stops */
+    _Atomic int64_t reembed_done, reembed_total; /* the re-embedding under way, for /metrics */
     uint64_t t_open_ns, t_logged_ns;
     /* options */
     int chunk_tokens, chunk_overlap;
@@ -952,12 +953,29 @@ static void on_rebuild_progress(void *arg, const char *collection, int64_t done,
     ed_rag_t *rag = arg;
     set_status(rag, "re-embedding collection \"%s\": %lld of %lld chunks", collection, (long long)done,
                (long long)total);
+    atomic_store(&rag->reembed_done, done);
+    atomic_store(&rag->reembed_total, total);
     uint64_t now = uv_hrtime();
     if (now - rag->t_logged_ns >= PROGRESS_LOG_S * 1000000000ull || done == total) {
         rag->t_logged_ns = now;
         ed_log_info("rag: collection \"%s\": re-embedded %lld of %lld chunks (%.0f%%)", collection,
                     (long long)done, (long long)total, total ? 100.0 * (double)done / (double)total : 100.0);
     }
+}
+
+/* What every scrape shows from ed_rag_open on, the opening included. */
+static void render_state(ed_buf_t *out, void *arg)
+{
+    ed_rag_t *rag = arg;
+    ed_buf_printf(out,
+                  "# HELP edged_rag_opening 1 while the personal store opens (loads or re-embeds its indexes).\n"
+                  "# TYPE edged_rag_opening gauge\nedged_rag_opening %d\n"
+                  "# HELP edged_rag_reembed_chunks_done Chunks re-embedded so far by the opening's re-embedding.\n"
+                  "# TYPE edged_rag_reembed_chunks_done gauge\nedged_rag_reembed_chunks_done %lld\n"
+                  "# HELP edged_rag_reembed_chunks_total Chunks of the collection the opening re-embeds.\n"
+                  "# TYPE edged_rag_reembed_chunks_total gauge\nedged_rag_reembed_chunks_total %lld\n",
+                  atomic_load(&rag->state) == ED_RAG_OPENING, (long long)atomic_load(&rag->reembed_done),
+                  (long long)atomic_load(&rag->reembed_total));
 }
 
 /* Frees what an opening set up; rag_free and a failed opening. */
@@ -1024,7 +1042,7 @@ static void answer_open(ed_rag_t *rag, job_t *job)
         atomic_store(&rag->state, ED_RAG_FAILED);
         set_status(rag, "%s", job->err);
         if (job->rc == ED_ECANCELED) /* edged is stopping; the caller logs real failures */
-            ed_log_info("rag: the opening stopped: %s; the next start resumes it", job->err);
+            ed_log_info("rag: the opening stopped: %s", job->err);
     }
     ((ed_rag_open_cb)job->cb)(job->rc, job->rc ? job->err : NULL, job->arg);
 }
@@ -1054,6 +1072,7 @@ int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_rag_
         return fail(err, ED_ENOMEM, "out of memory");
     }
     *job->cfg = *cfg;
+    ed_metrics_register(render_state, rag);
     start_job(rag, job);
     *out = rag;
     return 0;
@@ -1081,6 +1100,7 @@ void ed_rag_close(ed_rag_t *rag)
     if (!rag)
         return;
     ed_metrics_unregister(render_metrics, rag);
+    ed_metrics_unregister(render_state, rag);
     rag->closing = true;
     atomic_store(&rag->cancel, true); /* an opening's re-embedding stops */
     while (rag->head) { /* never started: answered as cancelled */

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import make_bert, write_config
-from test_store_durability import call, search_ids
+from test_store_durability import call, metric, search_ids
 
 N_DOCS = 200  # chunks to re-embed: about 3 s with the model below on one core
 WORDS = ("the plumber comes on tuesday at nine while grandma's lemon cake needs three eggs "
@@ -98,10 +98,14 @@ def test_the_api_serves_while_the_store_reembeds(daemon, bert):
         assert r.header("Retry-After") == "1"
         assert "re-embedding collection \"notes\"" in r.json["error"]["message"]
     assert call(d, "GET", "/v1/version").status == 200
+    assert metric(d, "edged_rag_opening") == 1
+    assert 0 < metric(d, "edged_rag_reembed_chunks_done") < metric(d, "edged_rag_reembed_chunks_total") == N_DOCS
 
     d.wait_ready(timeout=120)
     ok = call(d, "GET", "/health")
     assert ok.json["store"] == {"state": "open"}
+    assert metric(d, "edged_rag_opening") == 0
+    assert metric(d, "edged_rag_reembed_chunks_done") == metric(d, "edged_rag_reembed_chunks_total") == N_DOCS
     d.wait_log(rf'collection "notes": re-embedded {N_DOCS} of {N_DOCS} chunks \(100%\)', timeout=5)
     d.wait_log(r"rag: store .* open in [0-9.]+ s: 1 collections, 200 documents", timeout=5)
     assert recorded_embedder(d) == "model:bert.gguf"
