@@ -59,6 +59,9 @@ int ed_ctl_answer_failure(const char *method, const char *path, const ed_client_
         fprintf(stderr, "hint: edged is busy (every slot generating and the queue full); "
                         "try again%s%s%s\n",
                 retry ? " in " : " shortly", retry ? retry : "", retry ? " s" : "");
+    else if (resp->status == 503 && code && strcmp(code, "store_opening") == 0)
+        fprintf(stderr, "hint: the personal store is still opening (after a change of embedder it "
+                        "re-embeds every document); 'edgectl health' shows its progress\n");
     else if (resp->status == 503)
         fprintf(stderr, "hint: edged cannot serve this now; 'edgectl health' says whether it "
                         "is ready\n");

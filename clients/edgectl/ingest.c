@@ -19,8 +19,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_DEPTH 32 /* folders below a named one, at most (guards against link loops) */
+#define BUSY_TRIES 5       /* sends of one file while the store's queue is full */
+#define BUSY_WAIT_MAX_S 10 /* the longest Retry-After honoured between them */
 
 typedef struct {
     char *path;       /* malloc'd */
@@ -210,8 +213,10 @@ static bool target(char *out, size_t cap, const char *collection, const char *pa
     return ok;
 }
 
-/* Tells a failed file's reason: the daemon's error message, status and code. */
-static void answer_failed(const char *path, const ed_client_response_t *resp)
+/* Tells a failed file's reason: the daemon's error message, status and code.
+ * Returns whether the store cannot take any document now (it is opening or
+ * did not open): the run stops there. */
+static bool answer_failed(const char *path, const ed_client_response_t *resp)
 {
     json_t *root = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
     json_t *error = json_object_get(root, "error");
@@ -219,7 +224,26 @@ static void answer_failed(const char *path, const ed_client_response_t *resp)
     const char *code = json_string_value(json_object_get(error, "code"));
     fprintf(stderr, "edgectl: ingest: %s: %s (HTTP %d%s%s)\n", path, message ? message : "an error without a message",
             resp->status, code ? ", " : "", code ? code : "");
+    bool closed = resp->status == 503 && code &&
+                  (strcmp(code, "store_opening") == 0 || strcmp(code, "store_unavailable") == 0);
     json_decref(root);
+    return closed;
+}
+
+/* Whether a refusal asks to come back shortly (a full queue), and after how
+ * many seconds (Retry-After, 1..BUSY_WAIT_MAX_S). */
+static bool busy(const ed_client_response_t *resp, unsigned *wait_s)
+{
+    if (resp->status != 429 && resp->status != 503)
+        return false;
+    json_t *root = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+    const char *code = json_string_value(json_object_get(json_object_get(root, "error"), "code"));
+    bool is_busy = resp->status == 429 || (code && strcmp(code, "queue_full") == 0);
+    json_decref(root);
+    const char *retry = ed_client_response_header(resp, "Retry-After");
+    unsigned long s = retry ? strtoul(retry, NULL, 10) : 1;
+    *wait_s = s < 1 ? 1 : s > BUSY_WAIT_MAX_S ? BUSY_WAIT_MAX_S : (unsigned)s;
+    return is_busy;
 }
 
 /* Sends one file. ED_CTL_OK (stored, or failed and counted: the run goes
@@ -244,6 +268,12 @@ static int ingest_one(const ed_ctl_t *ctl, ed_client_t *client, const char *coll
     char err[ED_CLIENT_ERR_LEN];
     ed_client_response_t resp = {0};
     int rc = ed_client_request(client, "POST", path, &header, 1, data, len, &resp, err);
+    unsigned wait_s;
+    for (int tries = 1; rc == 0 && tries < BUSY_TRIES && busy(&resp, &wait_s); tries++) {
+        ed_client_response_free(&resp);
+        sleep(wait_s); /* the store's queue is full: another client is ingesting */
+        rc = ed_client_request(client, "POST", path, &header, 1, data, len, &resp, err);
+    }
     free(data);
     int status = ED_CTL_OK;
     json_t *answer = NULL;
@@ -253,7 +283,8 @@ static int ingest_one(const ed_ctl_t *ctl, ed_client_t *client, const char *coll
         status = ed_ctl_client_failure(ed_client_socket(client), rc, err);
         totals->failed++;
     } else if (resp.status < 200 || resp.status > 299) {
-        answer_failed(file->path, &resp);
+        if (answer_failed(file->path, &resp))
+            status = ED_CTL_EANSWER; /* every other file would fail the same way */
         totals->failed++;
     } else if (!(answer = ed_ctl_parse_object("POST", "/v1/documents", &resp))) {
         status = ED_CTL_EPROTOCOL;
@@ -348,7 +379,8 @@ int ed_ctl_ingest(const ed_ctl_t *ctl, int argc, char **argv)
     snprintf(label, sizeof label, "ingest 0/%zu files", files.n);
     ed_progress_init(&progress, label, 0);
     double start = now_s();
-    for (size_t i = 0; i < files.n && status == ED_CTL_OK; i++) {
+    size_t sent = 0;
+    for (size_t i = 0; i < files.n && status == ED_CTL_OK; i++, sent++) {
         status = ingest_one(&local, client, collection, &files.items[i], &totals, progress.tty);
         done += files.items[i].size;
         snprintf(label, sizeof label, "ingest %zu/%zu files", i + 1, files.n);
@@ -369,6 +401,9 @@ int ed_ctl_ingest(const ed_ctl_t *ctl, int argc, char **argv)
     if (files.skipped)
         fprintf(stderr, "edgectl: ingest: skipped %d file%s of other kinds in the folders\n", files.skipped,
                 files.skipped == 1 ? "" : "s");
+    if (sent < files.n)
+        fprintf(stderr, "edgectl: ingest: stopped; %zu file%s not sent (run it again once 'edgectl health' "
+                        "says ok)\n", files.n - sent, files.n - sent == 1 ? " was" : "s were");
     files_free(&files);
     if (status != ED_CTL_OK)
         return status;

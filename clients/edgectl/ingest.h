@@ -17,7 +17,9 @@
     "  -r, --recursive     also the files of sub-folders\n"                                    \
     "  --json              print the daemon's answer for each file\n"                          \
     "Progress (files, bytes, ETA) goes to stderr, a summary to stdout. A file that\n"         \
-    "fails is reported and the others go on; the exit status is then 1.\n"
+    "fails is reported and the others go on; the exit status is then 1. A full queue\n"      \
+    "(another client ingesting) is waited out; a store that is still opening, or did\n"     \
+    "not open, stops the run at once and says how many files were not sent.\n"
 
 int ed_ctl_ingest(const ed_ctl_t *ctl, int argc, char **argv);
 

@@ -177,3 +177,25 @@ def test_a_store_that_cannot_open_leaves_the_rest_serving(daemon, tmp_path):
     assert r.status == 503 and r.json["error"]["code"] == "store_unavailable", r
     assert "missing.gguf" in r.json["error"]["message"]
     d.wait_log(r"rag: embedder: .*missing\.gguf.*; the store's endpoints answer 503", timeout=5)
+
+
+def test_edgectl_during_the_opening_stops_and_explains(daemon, bert, tmp_path):
+    from test_clients import edgectl
+    d = hash_store(daemon, bert)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for i in range(3):
+        (notes / f"n{i}.txt").write_text(f"note number {i}\n")
+    d.start(wait=False)
+    wait_reembedding(d)
+    r = edgectl("ingest", str(notes), "--collection", "notes", socket_path=d.socket_path)
+    assert r.returncode == 1, r
+    assert r.stderr.count("store_opening") == 1, r.stderr  # the first file, then the run stops
+    assert "stopped; 2 files were not sent" in r.stderr, r.stderr
+    assert "ingested 0 of 3 files" in r.stdout and "1 failed" in r.stdout, r.stdout
+    r = edgectl("search", "cellar key", socket_path=d.socket_path)
+    assert r.returncode == 1, r
+    assert "hint: the personal store is still opening" in r.stderr, r.stderr
+    d.wait_ready(timeout=120)
+    r = edgectl("ingest", str(notes), "--collection", "notes", socket_path=d.socket_path)
+    assert r.returncode == 0 and "ingested 3 of 3 files" in r.stdout, r
