@@ -211,7 +211,8 @@ static int prepare_doc(ed_rag_t *rag, const ed_rag_doc_in_t *in, int i, prepared
                          p->markup.text + sp->offset, sp->len, p->vectors + (size_t)s * dim);
         if (rc != 0)
             return fail(err, rc, "documents[%d]: embedding chunk %d: %s", i, s, ed_strerror(rc));
-        p->chunks[s] = (ed_chunk_in_t){sp->offset, sp->len, sp->n_tokens, p->vectors + (size_t)s * dim};
+        p->chunks[s] = (ed_chunk_in_t){sp->offset, sp->len, sp->n_tokens, p->vectors + (size_t)s * dim,
+                                       sp->context_offset, sp->context_len};
     }
     return 0;
 }

@@ -268,6 +268,7 @@ static int reembed(ed_rag_colls_t *colls, ed_rag_coll_t *c, collect_t *k, char e
                     (long long)r.n_done, (long long)k->n);
     int64_t pending[REEMBED_KEEP_EVERY], n_done = r.n_done;
     int n_pending = 0;
+    ed_document_t doc = {0};
     for (int64_t i = 0; rc == 0 && i < k->n; i++) {
         if (r.done[i])
             continue;
@@ -279,7 +280,16 @@ static int reembed(ed_rag_colls_t *colls, ed_rag_coll_t *c, collect_t *k, char e
         ed_chunk_t chunk;
         if ((rc = ed_store_chunk_get(colls->store, k->ids[i], &chunk, err)) != 0)
             break;
-        rc = ed_rag_embed_chunk(colls->embedder, chunk.title, NULL, 0, chunk.text, chunk.len, r.vectors + i * dim);
+        /* the heading context lies in the document's text: read it once per document */
+        if (chunk.context_len && doc.id != chunk.doc_id) {
+            ed_document_free(&doc);
+            rc = ed_store_document_get(colls->store, chunk.doc_id, true, &doc, err);
+        }
+        bool context = rc == 0 && chunk.context_len && doc.id == chunk.doc_id &&
+                       chunk.context_offset + chunk.context_len <= doc.text_len;
+        if (rc == 0)
+            rc = ed_rag_embed_chunk(colls->embedder, chunk.title, context ? doc.text + chunk.context_offset : NULL,
+                                    context ? chunk.context_len : 0, chunk.text, chunk.len, r.vectors + i * dim);
         ed_chunk_free(&chunk);
         if (rc != 0) {
             fail(err, rc, "embedding chunk %lld: %s", (long long)k->ids[i], ed_strerror(rc));
@@ -298,6 +308,7 @@ static int reembed(ed_rag_colls_t *colls, ed_rag_coll_t *c, collect_t *k, char e
         if (keep(colls, c, k, r.vectors, pending, n_pending, kept) != 0)
             ed_log_warn("rag: collection \"%s\": %s", c->c.name, kept);
     }
+    ed_document_free(&doc);
     free(r.done);
     free(k->vectors);
     k->vectors = r.vectors;

@@ -34,7 +34,11 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
     "CREATE INDEX lineage_by_doc ON lineage(doc_id);"
     "CREATE TABLE adapters_stale(adapter_id TEXT PRIMARY KEY, since INTEGER NOT NULL,"
     " doc_id INTEGER NOT NULL);",
-    /* 2: the vectors of a re-embedding under way, so that a stopped one resumes */
+    /* 2: where each chunk's heading context lies in its document's text (a
+     * re-embedding embeds it as ingest did), and the vectors of a
+     * re-embedding under way, so that a stopped one resumes */
+    "ALTER TABLE chunks ADD COLUMN context_offset INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE chunks ADD COLUMN context_len INTEGER NOT NULL DEFAULT 0;"
     "CREATE TABLE reembedded(doc_id INTEGER NOT NULL, idx INTEGER NOT NULL, collection_id INTEGER NOT NULL,"
     " embedder TEXT NOT NULL, vector BLOB NOT NULL," /* sealed */
     " PRIMARY KEY(doc_id, idx)) WITHOUT ROWID;"
@@ -76,8 +80,10 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
     X(LEXICAL_DELETE, "DELETE FROM mem.lexical WHERE rowid BETWEEN ?1 AND ?2")                           \
     X(DOCUMENT_DELETE, "DELETE FROM documents WHERE id = ?1")                                            \
     X(CHUNK_INSERT, "INSERT INTO chunks(doc_id, idx, collection_id, byte_offset, byte_len, n_tokens,"    \
-                    " text, vector) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                             \
-    X(CHUNK_GET, "SELECT k.byte_offset, k.byte_len, k.n_tokens, k.text, d.title FROM chunks k"           \
+                    " text, vector, context_offset, context_len)"                                        \
+                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                                  \
+    X(CHUNK_GET, "SELECT k.byte_offset, k.byte_len, k.n_tokens, k.text, d.title, k.context_offset,"      \
+                 " k.context_len FROM chunks k"                                                          \
                  " JOIN documents d ON d.id = k.doc_id WHERE k.doc_id = ?1 AND k.idx = ?2")              \
     X(LEXICAL_INSERT, "INSERT INTO mem.lexical(rowid, body, collection_id) VALUES(?1, ?2, ?3)")          \
     X(LEXICAL_SEARCH, "SELECT rowid, -bm25(lexical) FROM mem.lexical WHERE lexical MATCH ?1"             \
@@ -622,7 +628,8 @@ int ed_db_document_delete(ed_db_t *db, int64_t id, int64_t now, int *n_chunks, c
 }
 
 int ed_db_chunk_insert(ed_db_t *db, int64_t doc_id, int index, int64_t collection_id, size_t offset, size_t len,
-                       int n_tokens, const ed_db_bytes_t *text, const ed_db_bytes_t *vector, char err[ED_ERR_LEN])
+                       int n_tokens, size_t context_offset, size_t context_len, const ed_db_bytes_t *text,
+                       const ed_db_bytes_t *vector, char err[ED_ERR_LEN])
 {
     sqlite3_stmt *s = stmt(db, STMT_CHUNK_INSERT);
     sqlite3_bind_int64(s, 1, doc_id);
@@ -633,6 +640,8 @@ int ed_db_chunk_insert(ed_db_t *db, int64_t doc_id, int index, int64_t collectio
     sqlite3_bind_int(s, 6, n_tokens);
     bind_bytes(s, 7, text);
     bind_bytes(s, 8, vector);
+    sqlite3_bind_int64(s, 9, (sqlite3_int64)context_offset);
+    sqlite3_bind_int64(s, 10, (sqlite3_int64)context_len);
     return step_done(db, s, "adding a chunk", err);
 }
 
@@ -708,6 +717,8 @@ int ed_db_chunk_get(ed_db_t *db, int64_t doc_id, int index, ed_db_chunk_t *out, 
         out->offset = (size_t)sqlite3_column_int64(s, 0);
         out->len = (size_t)sqlite3_column_int64(s, 1);
         out->n_tokens = sqlite3_column_int(s, 2);
+        out->context_offset = (size_t)sqlite3_column_int64(s, 5);
+        out->context_len = (size_t)sqlite3_column_int64(s, 6);
         rc = column_bytes(s, 3, &out->text) || column_bytes(s, 4, &out->title) ? ED_ENOMEM : 0;
         sqlite3_reset(s);
         if (rc != 0) {

@@ -74,12 +74,14 @@ int ed_db_document_delete(ed_db_t *db, int64_t id, int64_t now, int *n_chunks, c
 
 /* chunks */
 int ed_db_chunk_insert(ed_db_t *db, int64_t doc_id, int index, int64_t collection_id, size_t offset, size_t len,
-                       int n_tokens, const ed_db_bytes_t *text, const ed_db_bytes_t *vector, char err[ED_ERR_LEN]);
+                       int n_tokens, size_t context_offset, size_t context_len, const ed_db_bytes_t *text,
+                       const ed_db_bytes_t *vector, char err[ED_ERR_LEN]);
 typedef struct {
     int64_t doc_id;
     int index;
     size_t offset, len;
     int n_tokens;
+    size_t context_offset, context_len; /* the heading embedded with it, in the document's text */
     ed_db_bytes_t text, title; /* sealed: the chunk's text, the document's title */
 } ed_db_chunk_t;
 /* Replaces a chunk's sealed vector (a re-embedding). ED_ENOENT when absent. */

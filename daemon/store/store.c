@@ -433,9 +433,11 @@ static int check_document(const ed_document_in_t *doc, char err[ED_ERR_LEN])
     }
     for (int i = 0; i < doc->n_chunks; i++) {
         const ed_chunk_in_t *c = &doc->chunks[i];
-        if (c->offset > doc->text_len || c->len > doc->text_len - c->offset || !c->vector) {
-            snprintf(err, ED_ERR_LEN, "chunk %d (bytes %zu+%zu) lies outside the text (%zu bytes) or has no vector",
-                     i, c->offset, c->len, doc->text_len);
+        if (c->offset > doc->text_len || c->len > doc->text_len - c->offset || !c->vector ||
+            c->context_offset > doc->text_len || c->context_len > doc->text_len - c->context_offset) {
+            snprintf(err, ED_ERR_LEN,
+                     "chunk %d (bytes %zu+%zu, context %zu+%zu) lies outside the text (%zu bytes) or has no vector",
+                     i, c->offset, c->len, c->context_offset, c->context_len, doc->text_len);
             return ED_EINVAL;
         }
     }
@@ -477,7 +479,7 @@ static int document_add(ed_store_t *store, const ed_document_in_t *doc, const ed
             rc = seal_bytes(store, identity, chunk->vector, (size_t)c->dim * sizeof(float), &sealed_vector, err);
         if (rc == 0)
             rc = ed_db_chunk_insert(store->db, *id, i, c->id, chunk->offset, chunk->len, chunk->n_tokens,
-                                    &sealed_text, &sealed_vector, err);
+                                    chunk->context_offset, chunk->context_len, &sealed_text, &sealed_vector, err);
         if (rc == 0)
             rc = ed_db_lexical_add(store->db, ed_chunk_id(*id, i), c->id, chunk_text, chunk->len, err);
         free(sealed_text.data);
@@ -678,6 +680,8 @@ int ed_store_chunk_get(ed_store_t *store, int64_t chunk_id, ed_chunk_t *out, cha
     out->offset = row.offset;
     out->len = row.len;
     out->n_tokens = row.n_tokens;
+    out->context_offset = row.context_offset;
+    out->context_len = row.context_len;
     char identity[IDENTITY_LEN];
     identity_chunk(identity, doc_id, index, "text");
     rc = unseal_string(store, identity, &row.text, false, &out->text, NULL, err);

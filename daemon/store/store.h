@@ -79,6 +79,7 @@ typedef struct {
     size_t offset, len; /* bytes of the document's text this chunk covers */
     int n_tokens;
     const float *vector; /* (collection dim) */
+    size_t context_offset, context_len; /* the heading embedded with it (in the text; len 0: none) */
 } ed_chunk_in_t;
 
 typedef struct {
@@ -136,6 +137,7 @@ typedef struct {
     int index;
     size_t offset, len; /* into the document's text */
     int n_tokens;
+    size_t context_offset, context_len; /* the heading embedded with it, in the document's text */
     char *text;  /* unsealed, malloc'd, NUL-terminated */
     char *title; /* the document's, malloc'd */
 } ed_chunk_t;

@@ -181,7 +181,8 @@ static int fill(ed_store_t *store, const ed_collection_t *collection, ed_embedde
                 rc = ed_embedder_embed(embedder, text + spans[c].offset, spans[c].len, v);
                 if (rc)
                     snprintf(err, ED_ERR_LEN, "embedding failed: %s", ed_strerror(rc));
-                chunk_in[n_chunk_in + c] = (ed_chunk_in_t){spans[c].offset, spans[c].len, spans[c].n_tokens, v};
+                chunk_in[n_chunk_in + c] = (ed_chunk_in_t){.offset = spans[c].offset, .len = spans[c].len,
+                                                           .n_tokens = spans[c].n_tokens, .vector = v};
                 docs[d].n_tokens += spans[c].n_tokens;
             }
             out->embed_s += now_s() - t0;

@@ -238,3 +238,41 @@ def test_a_change_to_one_collection_leaves_the_others_index_alone(daemon):
     d.start()
     assert "rebuilding it from the record" not in d.stderr(), d.stderr()
     assert metric(d, "edged_rag_vectors") == metric(d, "edged_rag_chunks") == chunk_rows(d.state_dir)
+
+
+def add_markdown(d, collection, markdown):
+    with d.connect(30) as c:
+        c.send(request_bytes("POST", f"/v1/documents?collection={collection}&title=notebook",
+                             [("Content-Type", "text/markdown")], markdown.encode()))
+        r = check_common(c.read_response(30), "POST", "/v1/documents")
+    assert r.status == 201, r
+
+
+def test_reembedding_embeds_each_chunk_as_ingest_does(daemon, tmp_path):
+    """A chunk below a heading is embedded with that heading as context. A
+    re-embedding (after the embedder changed) must do the same: its vectors
+    equal those of the same markdown ingested afresh with the new embedder,
+    so every chunk scores the same for a dense query in both collections."""
+    from conftest import make_bert, write_config
+    bert = make_bert(tmp_path / "bert.gguf", n_embd=64, n_layer=2, n_ff=128, ctx=128)
+    sections = ["## Garden\n\n" + " ".join(f"tomatoes need water on day {i}." for i in range(40)),
+                "## Car\n\n" + " ".join(f"the tyres were checked on day {i}." for i in range(40))]
+    markdown = "# Notebook\n\n" + "\n\n".join(sections) + "\n"
+    d = daemon({"rag.chunk_tokens": 48, "rag.chunk_overlap": 0})
+    add_markdown(d, "notes", markdown)
+    assert d.stop() == 0
+    d.options.update({"rag.embedder": "model", "rag.embedding_model": str(bert)})
+    write_config(d.config_path, d.options)
+    d.start()
+    add_markdown(d, "fresh", markdown)
+
+    def scores(collection):
+        r = call(d, "POST", "/v1/search", {"query": "when were the tyres checked", "mode": "dense", "top_k": 100,
+                                           "collections": [collection]})
+        assert r.status == 200, r
+        return {h["chunk_index"]: h["score"] for h in r.json["data"]}
+
+    old, new = scores("notes"), scores("fresh")
+    assert len(old) == len(new) > 4  # sections of several chunks: most have a heading as context
+    for index, score in new.items():
+        assert abs(old[index] - score) < 1e-5, (index, old[index], score)
