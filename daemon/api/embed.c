@@ -2,8 +2,8 @@
  * input becomes one ED_JOB_EMBED of the chat model (submitted one after
  * another, so a long list does not take the whole queue); with `model`
  * naming the personal store's embedder (as /v1/models lists it) the store's
- * worker embeds them, as it embeds documents. The answer lists the L2-normalised vectors as floats or base64
- * little-endian float32. */
+ * worker embeds them, as it embeds documents. The answer lists the
+ * L2-normalised vectors as floats or base64 little-endian float32. */
 #include "api/api.h"
 #include "api/documents.h"
 #include "api/infer.h"

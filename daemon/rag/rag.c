@@ -30,7 +30,10 @@
 #define LIST_PAGE 256         /* documents read per store call while filtering a list */
 #define PROGRESS_LOG_S 5      /* a re-embedding at open logs its progress this often */
 
-typedef enum { JOB_OPEN, JOB_EMBED, JOB_INGEST, JOB_LIST, JOB_GET, JOB_DELETE, JOB_SEARCH, JOB_RETRIEVE, JOB_COLLECTIONS, JOB_SET_ACCESS } job_kind_t;
+typedef enum {
+    JOB_OPEN, JOB_EMBED, JOB_INGEST, JOB_LIST, JOB_GET, JOB_DELETE, JOB_SEARCH, JOB_RETRIEVE, JOB_COLLECTIONS,
+    JOB_SET_ACCESS,
+} job_kind_t;
 
 typedef struct job {
     struct job *next;
