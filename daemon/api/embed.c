@@ -264,14 +264,6 @@ static void on_vectors(int rc, const char *detail, int failed, const ed_rag_vect
     embed_free(e);
 }
 
-/* Whether `model` names the store's embedder (as /v1/models lists it). */
-static bool names_store(ed_request_t *req, const char *name, size_t len)
-{
-    ed_app_t *app = req->app;
-    const char *store = app->rag && name ? ed_rag_embedder(app->rag, NULL, NULL) : NULL;
-    return store && strlen(store) == len && memcmp(name, store, len) == 0;
-}
-
 void ed_api_embeddings(ed_request_t *req)
 {
     ed_app_t *app = req->app;
@@ -292,7 +284,8 @@ void ed_api_embeddings(ed_request_t *req)
     }
     const ed_engine_model_t *model = NULL;
     const char *reason, *store = app->rag ? ed_rag_embedder(app->rag, NULL, NULL) : NULL;
-    if (names_store(req, model_name, model_len)) {
+    if (store && model_name && strlen(store) == model_len && memcmp(model_name, store, model_len) == 0) {
+        /* `model` names the store's embedder, as /v1/models lists it */
         e->rag = app->rag;
     } else if (app->rag && ed_params_engine_state(req, &reason) == ED_ENGINE_EMPTY) {
         char why[ED_ERR_LEN];
