@@ -31,7 +31,7 @@ DEPS_DIR := build/deps
 # ---------------------------------------------------------------- flags ----
 WARN     := -Wall -Wextra -Werror -Wvla -Wformat=2 -Wno-format-nonliteral
 OPT      ?= -O2
-CPPFLAGS += -I. -Idaemon -Iclients/lib -I/usr/share/include/llhttp -D_GNU_SOURCE -Ibuild/deps/include
+CPPFLAGS += -D_GNU_SOURCE
 CFLAGS   += -std=c11 $(OPT) -g $(WARN) -fno-omit-frame-pointer -MMD -MP
 LDFLAGS  +=
 ifneq ($(SANITIZE),)
@@ -61,7 +61,7 @@ ARM_DOTPROD_FLAGS  := -march=armv8.2-a+dotprod+fp16 -fno-schedule-insns
 
 # ---------------------------------------------------------------- sources ----
 SUBSYSTEMS := $(notdir $(patsubst %/,%,$(wildcard daemon/*/)))
-MAIN_SRC   := daemon/core/main.c
+MAIN_SRC   := daemon/main.c
 sub_src     = $(filter-out $(MAIN_SRC),$(wildcard daemon/$(1)/*.c))
 lib_of      = $(BUILD)/lib/lib$(1).a
 
@@ -72,6 +72,40 @@ endif
 ifeq ($(TARGET_ARCH_NAME),aarch64)
 KERNEL_SRC += $(wildcard kernels/arm/*.c)
 endif
+
+# ---------------------------------------------------------- include views ----
+# What each folder may include (DESIGN section 3), enforced by the compiler:
+# a daemon/<sub> file is compiled with -I$(BUILD)/include/<sub> only, a folder
+# holding links to the folders listed in INC_<sub>, so "rag/rag.h" from
+# daemon/core does not compile. A wrapped library's headers are on the path of
+# its wrapper's folder alone. main.c (the top), the tests and the tools see
+# everything. tests/tools/arch_check checks the same rules per file.
+INC_kernels := kernels
+INC_core    := core
+INC_store   := store core
+INC_model   := model core kernels
+INC_cli     := cli model core kernels
+INC_engine  := engine model core kernels
+INC_rag     := rag store model core kernels
+INC_http    := http core
+INC_api     := api http engine rag store model core kernels
+WRAPPED_http := -I/usr/share/include/llhttp
+WRAPPED_rag  := -I$(DEPS_DIR)/include
+ALL_INC     := -I. -Idaemon -Iclients/lib -I/usr/share/include/llhttp -I$(DEPS_DIR)/include
+view_dir     = $(BUILD)/include/$(1)
+view_links   = $(foreach d,$(INC_$(1)),$(call view_dir,$(1))/$(d))
+$(foreach s,$(SUBSYSTEMS),$(if $(INC_$(s)),,$(error daemon/$(s)/ has no INC_$(s) line in the Makefile)))
+
+VIEW_LINKS  := $(foreach s,$(SUBSYSTEMS) kernels,$(call view_links,$(s)))
+$(VIEW_LINKS):
+	@mkdir -p $(@D)
+	$(Q)ln -sfn $(abspath $(if $(filter kernels,$(notdir $@)),kernels,daemon/$(notdir $@))) $@
+
+$(foreach s,$(SUBSYSTEMS),$(eval $(BUILD)/daemon/$(s)/%.o: SRC_INC = -I$(call view_dir,$(s)) $(WRAPPED_$(s))))
+$(BUILD)/kernels/%.o: SRC_INC = -I$(call view_dir,kernels)
+$(BUILD)/clients/lib/%.o: SRC_INC = -Iclients/lib -I/usr/share/include/llhttp
+$(BUILD)/clients/edgectl/%.o: SRC_INC = -Iclients/lib
+SRC_INC ?= $(ALL_INC)
 
 LLHTTP_SRC := $(wildcard /usr/share/llhttp/*.c)
 LLHTTP_OBJ := $(patsubst /usr/share/llhttp/%.c,$(BUILD)/deps/llhttp/%.o,$(LLHTTP_SRC))
@@ -87,6 +121,7 @@ LIBS_kernels := kernels
 LIBS_core    := core
 LIBS_store   := store core
 LIBS_model   := model core kernels
+LIBS_cli     := cli model core kernels
 LIBS_mkmodel := model core kernels
 LIBS_embed   := model core kernels
 LIBS_engine  := engine model core kernels
@@ -140,27 +175,27 @@ help:
 	@echo "make install    install under DESTDIR/PREFIX (default $(PREFIX)); make uninstall removes it"
 
 # ---------------------------------------------------------------- rules ----
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c | $(VIEW_LINKS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(SRC_INC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/kernels/x86/%_avx512.o: kernels/x86/%_avx512.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $< (avx512)")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(X86_AVX512_FLAGS) -c -o $@ $<
-$(BUILD)/kernels/x86/%.o: kernels/x86/%.c
+	$(Q)$(CC) $(SRC_INC) $(CPPFLAGS) $(CFLAGS) $(X86_AVX512_FLAGS) -c -o $@ $<
+$(BUILD)/kernels/x86/%.o: kernels/x86/%.c | $(VIEW_LINKS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $< (avx2)")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(X86_FLAGS) -c -o $@ $<
+	$(Q)$(CC) $(SRC_INC) $(CPPFLAGS) $(CFLAGS) $(X86_FLAGS) -c -o $@ $<
 $(BUILD)/kernels/arm/%_dotprod.o: kernels/arm/%_dotprod.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $< (dotprod)")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(ARM_DOTPROD_FLAGS) -c -o $@ $<
-$(BUILD)/kernels/arm/%.o: kernels/arm/%.c
+	$(Q)$(CC) $(SRC_INC) $(CPPFLAGS) $(CFLAGS) $(ARM_DOTPROD_FLAGS) -c -o $@ $<
+$(BUILD)/kernels/arm/%.o: kernels/arm/%.c | $(VIEW_LINKS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $< (neon)")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(ARM_FLAGS) -c -o $@ $<
+	$(Q)$(CC) $(SRC_INC) $(CPPFLAGS) $(CFLAGS) $(ARM_FLAGS) -c -o $@ $<
 
 # llhttp: Debian ships its generated C sources; they are compiled here, never copied.
 $(BUILD)/deps/llhttp/%.o: /usr/share/llhttp/%.c
@@ -189,7 +224,7 @@ $(BUILD)/lib/libedgeclient.a: $(patsubst %.c,$(BUILD)/%.o,$(CLIENT_LIB_SRC))
 link_libs = -Wl,--start-group $(foreach l,$(1),$(call lib_of,$(l))) -Wl,--end-group \
             $(if $(filter rag,$(1)),$(FAISS_LIBS)) $(if $(filter-out kernels,$(1)),$(LDLIBS),-lpthread -lm)
 
-$(BUILD)/edged: $(BUILD)/daemon/core/main.o $(foreach l,$(EDGED_LIBS),$(call lib_of,$(l)))
+$(BUILD)/edged: $(BUILD)/daemon/main.o $(foreach l,$(EDGED_LIBS),$(call lib_of,$(l)))
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(call link_libs,$(EDGED_LIBS))
 

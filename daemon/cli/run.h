@@ -2,8 +2,8 @@
  * stdout (a completion of -p, or an interactive chat on stdin that keeps the
  * conversation in the KV cache), or dumps the prompt's logits. Also the
  * opening of a model for evaluation that `edged bench` (bench.h) shares. */
-#ifndef ED_MODEL_RUN_H
-#define ED_MODEL_RUN_H
+#ifndef ED_CLI_RUN_H
+#define ED_CLI_RUN_H
 
 #include "core/error.h"
 #include "kernels/pool.h"

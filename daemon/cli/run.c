@@ -3,7 +3,7 @@
  * token) until EOS/EOT or -n tokens, the chat loop that renders the whole
  * conversation with the model's template and evaluates only the tokens past
  * the KV cache's common prefix, and --dump-logits. */
-#include "model/run.h"
+#include "cli/run.h"
 
 #include "kernels/kernels.h"
 #include "model/chat.h"

@@ -6,10 +6,10 @@
  * TG_SEGMENT decode steps, and each segment is set against the mean of the
  * readings just before and just after it: on a virtual machine the
  * bandwidth switches between levels within seconds. */
-#include "model/bench.h"
+#include "cli/bench.h"
 
 #include "kernels/bandwidth.h"
-#include "model/run.h"
+#include "cli/run.h"
 
 #include <errno.h>
 #include <inttypes.h>

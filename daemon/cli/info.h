@@ -2,8 +2,8 @@
  * GGUF model (architecture, hyper-parameters, tokenizer, tensors, totals per
  * type) and the memory it needs at a context length. Reads through the
  * validated reader of gguf.h; prints nothing of a file it rejects. */
-#ifndef ED_MODEL_INFO_H
-#define ED_MODEL_INFO_H
+#ifndef ED_CLI_INFO_H
+#define ED_CLI_INFO_H
 
 #include "core/error.h"
 
@@ -18,5 +18,10 @@
  * or the loader's code with `err` when the summary was printed but edged
  * cannot serve the model. */
 int ed_model_info_print(FILE *out, const char *path, uint32_t n_ctx, char err[ED_ERR_LEN]);
+
+/* `edged model-info FILE [--ctx N]` (argv[0] is "model-info"). Returns the
+ * exit status: 0 (edged can serve it), 1 (it cannot, or no GGUF), 2 (bad
+ * arguments). */
+int ed_info_main(int argc, char **argv);
 
 #endif

@@ -1,7 +1,7 @@
-/* tests/unit/model/info.c - `model-info` on the tiny Llama of
+/* tests/unit/cli/info.c - `model-info` on the tiny Llama of
  * ../shared/testdata: the metadata lines, the tensor table, the totals and
  * the KV-cache arithmetic; a rejected file prints nothing. */
-#include "model/info.h"
+#include "cli/info.h"
 #include "tests/test.h"
 
 #include <stdbool.h>

@@ -2,7 +2,7 @@
  * the tensor table, totals per type and a memory estimate (mapped file + the
  * padding of the interleaved copies + f16 KV cache + compute buffers). Everything is read through gguf.h; values the
  * file lacks print as "-" and the estimate says which key it missed. */
-#include "model/info.h"
+#include "cli/info.h"
 #include "model/bert.h"
 #include "model/chat.h"
 #include "model/gguf.h"
@@ -14,6 +14,8 @@
 
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The batch the compute-buffer estimate assumes for prompt processing. */
@@ -311,4 +313,46 @@ int ed_model_info_print(FILE *out, const char *path, uint32_t n_ctx, char err[ED
     rc = print_verdict(out, g, arch, err);
     ed_gguf_close(g);
     return ferror(out) ? ED_EIO : rc;
+}
+
+/* `edged model-info FILE [--ctx N]`: prints a GGUF model's summary. */
+int ed_info_main(int argc, char **argv)
+{
+    const char *path = NULL;
+    unsigned long n_ctx = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--ctx") == 0 && i + 1 < argc) {
+            char *end;
+            n_ctx = strtoul(argv[++i], &end, 10);
+            if (*end || n_ctx > UINT32_MAX) {
+                fprintf(stderr, "edged model-info: --ctx: expected a token count, got \"%s\"\n", argv[i]);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: edged model-info FILE [--ctx N]\n"
+                   "Prints a GGUF model's architecture, hyper-parameters, tokenizer, tensors,\n"
+                   "the memory it needs at a context of N tokens (default: the model's own), and\n"
+                   "whether edged can serve it: as the chat model or as the store's embedding\n"
+                   "model. Exit status 0 when it can, 1 when it cannot or the file is no GGUF.\n");
+            return 0;
+        } else if (!path && argv[i][0] != '-') {
+            path = argv[i];
+        } else {
+            fprintf(stderr, "edged model-info: unexpected argument \"%s\" (see edged model-info --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "usage: edged model-info FILE [--ctx N]\n");
+        return 2;
+    }
+    char err[ED_ERR_LEN];
+    if (ed_model_info_print(stdout, path, (uint32_t)n_ctx, err) != 0) {
+        if (strstr(err, path))
+            fprintf(stderr, "edged: %s\n", err);
+        else
+            fprintf(stderr, "edged: %s: %s\n", path, err);
+        return 1;
+    }
+    return 0;
 }

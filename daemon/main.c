@@ -1,9 +1,12 @@
-/* main.c - edged's entry point: command line, configuration, start-up in
- * order (config -> metrics -> socket -> signals -> watchdog -> READY), the
- * single uv_run, and an orderly exit on SIGTERM. Fatal errors happen only
- * here, before serving: `edged: <what>: <why>` and a hint, exit 1. */
+/* main.c - edged's entry point, the top of the tree (nothing includes it):
+ * the offline commands of cli/ by name, else the daemon: command line,
+ * configuration, start-up in order (config -> metrics -> socket -> signals ->
+ * watchdog -> READY), the single uv_run, and an orderly exit on SIGTERM.
+ * Fatal errors happen only here, before serving: `edged: <what>: <why>` and
+ * a hint, exit 1. */
 #include "api/api.h"
 #include "api/documents.h"
+#include "cli/cli.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -11,9 +14,6 @@
 #include "engine/engine.h"
 #include "kernels/kernels.h"
 #include "http/peer.h"
-#include "model/bench.h"
-#include "model/info.h"
-#include "model/run.h"
 #include "rag/rag.h"
 #include "http/server.h"
 
@@ -40,55 +40,12 @@ typedef struct {
     int exit_code;
 } daemon_t;
 
-/* `edged model-info FILE [--ctx N]`: prints a GGUF model's summary. */
-static int model_info_main(int argc, char **argv)
-{
-    const char *path = NULL;
-    unsigned long n_ctx = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--ctx") == 0 && i + 1 < argc) {
-            char *end;
-            n_ctx = strtoul(argv[++i], &end, 10);
-            if (*end || n_ctx > UINT32_MAX) {
-                fprintf(stderr, "edged model-info: --ctx: expected a token count, got \"%s\"\n", argv[i]);
-                return 2;
-            }
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: edged model-info FILE [--ctx N]\n"
-                   "Prints a GGUF model's architecture, hyper-parameters, tokenizer, tensors,\n"
-                   "the memory it needs at a context of N tokens (default: the model's own), and\n"
-                   "whether edged can serve it: as the chat model or as the store's embedding\n"
-                   "model. Exit status 0 when it can, 1 when it cannot or the file is no GGUF.\n");
-            return 0;
-        } else if (!path && argv[i][0] != '-') {
-            path = argv[i];
-        } else {
-            fprintf(stderr, "edged model-info: unexpected argument \"%s\" (see edged model-info --help)\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!path) {
-        fprintf(stderr, "usage: edged model-info FILE [--ctx N]\n");
-        return 2;
-    }
-    char err[ED_ERR_LEN];
-    if (ed_model_info_print(stdout, path, (uint32_t)n_ctx, err) != 0) {
-        if (strstr(err, path))
-            fprintf(stderr, "edged: %s\n", err);
-        else
-            fprintf(stderr, "edged: %s: %s\n", path, err);
-        return 1;
-    }
-    return 0;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: edged [options]\n"
-            "       edged model-info FILE [--ctx N]\n"
-            "       edged run -m FILE (-p PROMPT | --chat) [options]   (see edged run --help)\n"
-            "       edged bench -m FILE [-p 512] [-n 128] [-t N] [-r N] [--json]\n"
+            "usage: edged [options]\n");
+    ed_cli_print_synopses(out);
+    fprintf(out,
             "\n"
             "edged is an on-device LLM service: it serves an HTTP API on a Unix socket.\n"
             "\n"
@@ -217,12 +174,9 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    if (argc > 1 && strcmp(argv[1], "model-info") == 0)
-        return model_info_main(argc - 1, argv + 1);
-    if (argc > 1 && strcmp(argv[1], "run") == 0)
-        return ed_run_main(argc - 1, argv + 1);
-    if (argc > 1 && strcmp(argv[1], "bench") == 0)
-        return ed_bench_main(argc - 1, argv + 1);
+    const ed_cli_command_t *command = argc > 1 ? ed_cli_find(argv[1]) : NULL;
+    if (command)
+        return command->main(argc - 1, argv + 1);
     static daemon_t d;
     d.config_path = ED_CONFIG_DEFAULT_PATH;
     bool check_only = false;
