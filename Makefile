@@ -80,7 +80,7 @@ endif
 # daemon/core does not compile. A wrapped library's headers are on the path of
 # its wrapper's folder alone. main.c (the top), the tests and the tools see
 # everything. tests/tools/arch_check checks the same rules per file.
-INC_kernels := kernels
+INC_kernels := kernels core
 INC_core    := core
 INC_store   := store core
 INC_model   := model core kernels
@@ -104,7 +104,7 @@ $(VIEW_LINKS):
 $(foreach s,$(SUBSYSTEMS),$(eval $(BUILD)/daemon/$(s)/%.o: SRC_INC = -I$(call view_dir,$(s)) $(WRAPPED_$(s))))
 $(BUILD)/kernels/%.o: SRC_INC = -I$(call view_dir,kernels)
 $(BUILD)/clients/lib/%.o: SRC_INC = -Iclients/lib -I/usr/share/include/llhttp
-$(BUILD)/clients/edgectl/%.o: SRC_INC = -Iclients/lib
+$(BUILD)/clients/edgectl/%.o: SRC_INC = -Iclients/lib $(ALL_INC)
 SRC_INC ?= $(ALL_INC)
 
 LLHTTP_SRC := $(wildcard /usr/share/llhttp/*.c)
