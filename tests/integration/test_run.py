@@ -210,3 +210,30 @@ def test_help():
     for command in ("run", "bench"):
         out = edged(command, "--help")
         assert out.returncode == 0 and out.stdout.startswith("usage: edged " + command)
+
+
+REAL = os.path.join(TESTDATA, "real")
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(REAL, "edged-tiny-26m-f16.gguf")),
+                    reason="../shared/testdata/real is not there")
+def test_prompt_spelling_control_tokens_parses_them_as_llama_cpp_does(tmp_path):
+    """A chat-formatted -p gives the reference tokenizer's ids (control tokens
+    parsed) and its greedy answer; --literal keeps them as text."""
+    model = os.path.join(REAL, "edged-tiny-26m-f16.gguf")
+    with open(os.path.join(REAL, "edged-tiny-26m.reference.json")) as f:
+        reference = json.load(f)[2]
+    assert reference["prompt"].startswith("<|im_start|>user\n")
+    n_ref = len(reference["prompt_ids"])
+    out = edged("run", "-m", model, "-p", reference["prompt"], "-n", "16", "--temp", "0", "-t", "2")
+    assert out.returncode == 0, out.stderr
+    assert f"prompt {n_ref} tokens" in out.stderr
+    assert out.stdout.startswith(reference["greedy_text"])
+    logits = tmp_path / "parsed.f32"
+    assert edged("run", "-m", model, "-p", reference["prompt"], "--dump-logits", str(logits)).returncode == 0
+    assert os.path.getsize(logits) == n_ref * 8192 * 4
+    literal = edged("run", "-m", model, "-p", reference["prompt"], "--literal", "-n", "1", "--temp", "0")
+    assert literal.returncode == 0, literal.stderr
+    n_literal = int(re.search(r"prompt (\d+) tokens", literal.stderr).group(1))
+    assert n_literal > n_ref + 6  # each of the 4 markers is several text tokens
+    assert "--literal applies to -p" in edged("run", "-m", model, "--chat", "--literal").stderr
