@@ -296,9 +296,19 @@ $(DEPS_DIR)/libfaiss_c.a:
 	@echo "deps: built $@"
 
 # ---------------------------------------------------------------- run ----
-run: $(BUILD)/edged
+# The first command on a fresh machine: installs what is missing (make deps),
+# builds edged and edgectl, and serves ../shared's small trained model when it
+# is there (etc/edged-dev.conf plus its [model] path, in build/run/edged.conf).
+DEV_MODEL := ../shared/testdata/real/edged-tiny-26m-q8_0.gguf
+run: deps
+	$(Q)$(MAKE) --no-print-directory $(if $(Q),-s) $(BUILD)/edged $(BUILD)/edgectl
 	@mkdir -p build/run/state
-	$(BUILD)/edged --config etc/edged-dev.conf
+	@cp etc/edged-dev.conf build/run/edged.conf
+	@if [ -f $(DEV_MODEL) ]; then \
+	  printf '\n[model]\npath = %s\n' "$(abspath $(DEV_MODEL))" >> build/run/edged.conf; \
+	  echo "run: serving $(DEV_MODEL)"; \
+	else echo "run: $(DEV_MODEL) is not there: serving no model (set [model] path in build/run/edged.conf)"; fi
+	$(BUILD)/edged --config build/run/edged.conf
 
 # ---------------------------------------------------------------- tests ----
 # `make test` = deps, build, then every suite; tests/run prints TAP per program
@@ -349,7 +359,7 @@ test-systemd:
 # ---------------------------------------------------------------- fuzz ----
 # Fuzz drivers are built by clang with libFuzzer into build/fuzz/.
 build/fuzz/bin/%: FORCE
-	$(Q)$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz FUZZ=1 SANITIZE= \
+	$(Q)$(MAKE) --no-print-directory $(if $(Q),-s) CC=clang BUILD=build/fuzz FUZZ=1 SANITIZE= \
 	    $(foreach l,$(call libs_for,$(call test_sub,tests/fuzz/$*.c)),build/fuzz/lib/lib$(l).a) build/fuzz/tests/fuzz/$*.o
 	@mkdir -p $(@D)
 	$(Q)clang -fsanitize=fuzzer,address,undefined -o $@ build/fuzz/tests/fuzz/$*.o \
