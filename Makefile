@@ -319,7 +319,7 @@ test: deps
 	@echo "make test: all suites passed"
 
 test-unit: $(UNIT_BIN) $(KTEST_BIN) $(MTEST_BIN) $(TOOL_BIN)
-	$(Q)BUILD=$(BUILD) tests/run $(UNIT_BIN) $(KTEST_BIN) $(MTEST_BIN)
+	$(Q)BUILD=$(BUILD) ED_TEST_LABEL=unit tests/run $(UNIT_BIN) $(KTEST_BIN) $(MTEST_BIN)
 
 # The threaded parts under ThreadSanitizer: the compute pool and the engine
 # thread with its hand-back to the loop, the API's work on the uv pool, and the
@@ -347,11 +347,11 @@ test-aarch64:
 
 test-reference: all
 	$(Q)if ls tests/reference/test_*.py >/dev/null 2>&1; then \
-	  BUILD=$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/reference; fi
+	  BUILD=$(BUILD) ED_TEST_LABEL=reference PYTHONPATH=tests $(PYTHON) -m pytest -q -p no:cacheprovider -p suite_summary tests/reference; fi
 
 test-integration: all
 	$(Q)if ls tests/integration/test_*.py >/dev/null 2>&1; then \
-	  BUILD=$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration; fi
+	  BUILD=$(BUILD) ED_TEST_LABEL=integration PYTHONPATH=tests $(PYTHON) -m pytest -q -p no:cacheprovider -p suite_summary tests/integration; fi
 
 test-systemd:
 	$(Q)tests/systemd/check

@@ -102,6 +102,8 @@ ED_TEST(serialise_round_trip)
         ED_CHECK(a[i].id == b[i].id && a[i].score == b[i].score);
     ed_index_free(loaded);
     /* Damage: wrong dim, truncation, a flipped magic byte, garbage faiss bytes. */
+    printf("# expected next: faiss's own \"Error in ... read_index\" lines for the damaged files\n");
+    fflush(stdout);
     ED_CHECK_INT(ed_index_load(&loaded, data, len, DIM * 2, 1000, err), ED_ECORRUPT);
     ED_CHECK_INT(ed_index_load(&loaded, data, 10, DIM, 1000, err), ED_ECORRUPT);
     ED_CHECK_INT(ed_index_load(&loaded, data, len / 2, DIM, 1000, err), ED_ECORRUPT);

@@ -549,6 +549,8 @@ ED_TEST(fsync_failure_turns_the_store_read_only)
     const char *why = NULL;
     ED_CHECK(!ed_store_read_only(store, &why));
     ED_REQUIRE(ed_store_blob_save(store, "1.faiss", BLOB, 8, 1, err) == 0);
+    printf("# expected next: the store's error line for a failed fsync\n");
+    fflush(stdout);
     ed__atomic_fsync = failing_fsync;
     ED_CHECK_INT(ed_store_blob_save(store, "1.faiss", BLOB, 16, 2, err), ED_EIO);
     ED_CHECK(strstr(err, "fsync") != NULL);
