@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "api/documents.h"
 #include "cli/cli.h"
+#include "cli/info.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -161,6 +162,61 @@ static void on_store_open(int rc, const char *err, void *arg)
         ed_log_error("rag: %s; the store's endpoints answer 503", err);
 }
 
+/* ------------------------------------------------------------ check ---- */
+
+static void print_problem(void *arg, const char *message)
+{
+    int *n_problems = arg;
+    (*n_problems)++;
+    fprintf(stderr, "edged: %s\n", message);
+}
+
+/* `edged --check-config`: every problem of the file (a missing file is one),
+ * then whether the models it names are files the daemon can serve. Exit
+ * status 0 when the daemon would start with it, 1 otherwise. */
+static int check_config(daemon_t *d, ed_config_t *cfg)
+{
+    char err[ED_ERR_LEN];
+    int n_problems = 0;
+    ed_config_defaults(cfg);
+    int rc = ed_config_load_report(cfg, d->config_path, print_problem, &n_problems, err);
+    if (rc == ED_ENOENT || rc == ED_EIO) {
+        fprintf(stderr, "edged: hint: `edged --print-config > FILE` writes a documented configuration\n");
+        return 1;
+    }
+    if (d->socket_override && ed_config_set(cfg, "server.socket", d->socket_override, err) != 0)
+        print_problem(&n_problems, err);
+    /* Allow lists name users and groups that must exist to match anyone:
+     * compiling them warns about each unknown name (they fail closed). */
+    const char *lists[] = {cfg->access.infer, cfg->access.ingest, cfg->access.adapt, cfg->access.admin};
+    const char *names[] = {"access.infer", "access.ingest", "access.adapt", "access.admin"};
+    for (int i = 0; i < 4; i++) {
+        ed_acl_t acl;
+        if (ed_acl_compile(&acl, lists[i], names[i]) != 0)
+            fprintf(stderr, "edged: %s: more than %d entries; the rest are ignored\n", names[i], ED_ACL_MAX);
+    }
+    if (cfg->model.path[0] && ed_info_check_servable(cfg->model.path, false, err) != 0) {
+        n_problems++;
+        fprintf(stderr, "edged: %s: model.path: %s\n", d->config_path, err);
+    }
+    if (strcmp(cfg->rag.embedder, "model") == 0) {
+        if (!cfg->rag.embedding_model[0]) {
+            n_problems++;
+            fprintf(stderr, "edged: %s: rag.embedding_model: empty, but rag.embedder = model needs it\n",
+                    d->config_path);
+        } else if (ed_info_check_servable(cfg->rag.embedding_model, true, err) != 0) {
+            n_problems++;
+            fprintf(stderr, "edged: %s: rag.embedding_model: %s\n", d->config_path, err);
+        }
+    }
+    if (n_problems) {
+        fprintf(stderr, "edged: %s: %d problem%s\n", d->config_path, n_problems, n_problems == 1 ? "" : "s");
+        return 1;
+    }
+    printf("edged: %s: configuration OK\n", d->config_path);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- main --- */
 
 int main(int argc, char **argv)
@@ -201,26 +257,13 @@ int main(int argc, char **argv)
 
     ed_config_t cfg;
     char err[ED_ERR_LEN];
+    if (check_only)
+        return check_config(&d, &cfg);
     if (load_config(&d, &cfg, err) != 0) {
         fprintf(stderr, "edged: %s\n", err);
-        if (check_only)
-            return 1;
         fprintf(stderr, "edged: hint: `edged --check-config --config FILE` checks a file; "
                         "`edged --print-config` shows every option\n");
         return 1;
-    }
-    if (check_only) {
-        /* Allow lists name users and groups that must exist to match anyone:
-         * compiling them warns about each unknown name (they fail closed). */
-        const char *lists[] = {cfg.access.infer, cfg.access.ingest, cfg.access.adapt, cfg.access.admin};
-        const char *names[] = {"access.infer", "access.ingest", "access.adapt", "access.admin"};
-        for (int i = 0; i < 4; i++) {
-            ed_acl_t acl;
-            if (ed_acl_compile(&acl, lists[i], names[i]) != 0)
-                fprintf(stderr, "edged: %s: more than %d entries; the rest are ignored\n", names[i], ED_ACL_MAX);
-        }
-        printf("edged: %s: configuration OK\n", d.config_path);
-        return 0;
     }
     ed_log_level_t level;
     if (ed_log_level_parse(cfg.log.level, &level) == 0)

@@ -215,15 +215,18 @@ static void print_memory(FILE *out, const ed_gguf_t *g, const char *arch, uint32
 
 /* Whether edged can serve the file, found by running the loaders the daemon
  * runs on it (weights, shapes, vocabulary); 0, or their code with `why`. */
-static int print_verdict(FILE *out, const ed_gguf_t *g, const char *arch, char why[ED_ERR_LEN])
+/* Runs the daemon's loaders on g: 0 with `what` saying what it serves as
+ * ("a chat model for [model] path (...)"), else the loader's code and why. */
+static int verdict(const ed_gguf_t *g, const char *arch, bool *embedding, char *what, size_t what_size,
+                   char why[ED_ERR_LEN])
 {
-    fprintf(out, "\nedged:\n");
     int rc;
-    if (strcmp(arch, "bert") == 0) {
+    *embedding = strcmp(arch, "bert") == 0;
+    if (*embedding) {
         ed_bert_t bert = {0};
         if ((rc = ed_bert_load(&bert, g, why)) == 0)
-            fprintf(out, "  %-34s yes: an embedding model (%d wide, %d layers) for rag.embedding_model\n",
-                    "serves it", bert.n_embd, bert.n_layer);
+            snprintf(what, what_size, "an embedding model (%d wide, %d layers) for rag.embedding_model",
+                     bert.n_embd, bert.n_layer);
         ed_bert_free(&bert);
     } else {
         ed_model_t model = {0};
@@ -231,15 +234,60 @@ static int print_verdict(FILE *out, const ed_gguf_t *g, const char *arch, char w
         if ((rc = ed_model_load(&model, g, why)) == 0 && (rc = ed_vocab_load(&vocab, g, why)) == 0) {
             ed_str_t tmpl = {0};
             ed_gguf_get_str(g, "tokenizer.chat_template", &tmpl);
-            fprintf(out, "  %-34s yes: a chat model for [model] path (%s, %d layers, chat format %s)\n",
-                    "serves it", ed_model_arch_name(model.arch), model.n_layer,
-                    ed_chat_family_name(ed_chat_detect(tmpl.ptr, tmpl.len)));
+            snprintf(what, what_size, "a chat model for [model] path (%s, %d layers, chat format %s)",
+                     ed_model_arch_name(model.arch), model.n_layer,
+                     ed_chat_family_name(ed_chat_detect(tmpl.ptr, tmpl.len)));
         }
         ed_vocab_free(vocab);
         ed_model_free(&model);
     }
-    if (rc != 0)
+    return rc;
+}
+
+/* The architecture's name from general.architecture, "" when absent or odd. */
+static void read_arch(const ed_gguf_t *g, char arch[64])
+{
+    ed_str_t s;
+    arch[0] = '\0';
+    if (ed_gguf_get_str(g, "general.architecture", &s) == 0 && s.len < 64 && !memchr(s.ptr, '\0', s.len)) {
+        memcpy(arch, s.ptr, s.len);
+        arch[s.len] = '\0';
+    }
+}
+
+static int print_verdict(FILE *out, const ed_gguf_t *g, const char *arch, char why[ED_ERR_LEN])
+{
+    fprintf(out, "\nedged:\n");
+    char what[256];
+    bool embedding;
+    int rc = verdict(g, arch, &embedding, what, sizeof what, why);
+    if (rc == 0)
+        fprintf(out, "  %-34s yes: %s\n", "serves it", what);
+    else
         fprintf(out, "  %-34s no: %s\n", "serves it", why);
+    return rc;
+}
+
+int ed_info_check_servable(const char *path, bool embedding, char why[ED_ERR_LEN])
+{
+    ed_gguf_t *g = NULL;
+    int rc = ed_gguf_open(&g, path, why);
+    char arch[64], what[256];
+    bool is_embedding = false;
+    if (rc == 0) {
+        read_arch(g, arch);
+        rc = verdict(g, arch, &is_embedding, what, sizeof what, why);
+    }
+    if (rc == 0 && is_embedding != embedding) {
+        snprintf(why, ED_ERR_LEN, "%s: is %s, not %s", path, what,
+                 embedding ? "an embedding model (a BERT-family GGUF)" : "a chat model");
+        rc = ED_EINVAL;
+    } else if (rc != 0 && !strstr(why, path)) {
+        char detail[ED_ERR_LEN];
+        snprintf(detail, sizeof detail, "%s", why);
+        snprintf(why, ED_ERR_LEN, "%.200s: %.800s", path, detail);
+    }
+    ed_gguf_close(g);
     return rc;
 }
 
@@ -249,13 +297,9 @@ int ed_model_info_print(FILE *out, const char *path, uint32_t n_ctx, char err[ED
     int rc = ed_gguf_open(&g, path, err);
     if (rc)
         return rc;
-    char arch[64] = "";
+    char arch[64];
+    read_arch(g, arch);
     ed_str_t s;
-    if (ed_gguf_get_str(g, "general.architecture", &s) == 0 && s.len < sizeof arch &&
-        !memchr(s.ptr, '\0', s.len)) {
-        memcpy(arch, s.ptr, s.len);
-        arch[s.len] = '\0';
-    }
     fprintf(out, "%-36s %s\n", "file", path);
     print_bytes_row(out, "size", ed_gguf_file_size(g));
     fprintf(out, "%-36s %" PRIu32 " (alignment %" PRIu32 ", %" PRIu64 " metadata keys)\n", "GGUF version",

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -18,6 +19,12 @@
  * or the loader's code with `err` when the summary was printed but edged
  * cannot serve the model. */
 int ed_model_info_print(FILE *out, const char *path, uint32_t n_ctx, char err[ED_ERR_LEN]);
+
+/* Whether the daemon's loaders accept the GGUF file at `path` in its role:
+ * a chat model ([model] path) or, with `embedding`, the store's embedding
+ * model (rag.embedding_model). Returns 0, or the reader's / loader's code
+ * (ED_EINVAL for the wrong role) with `why` naming the file. */
+int ed_info_check_servable(const char *path, bool embedding, char why[ED_ERR_LEN]);
 
 /* `edged model-info FILE [--ctx N]` (argv[0] is "model-info"). Returns the
  * exit status: 0 (edged can serve it), 1 (it cannot, or no GGUF), 2 (bad

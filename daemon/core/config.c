@@ -7,7 +7,10 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -275,6 +278,10 @@ typedef struct {
     int line;
     int failed; /* the line of our first error, 0: none */
     char *err;
+    ed_config_problem_fn on_problem; /* NULL: stop at the first problem */
+    void *arg;
+    int n_problems;
+    char unknown_section[64]; /* the last section reported unknown (one report each) */
 } load_ctx_t;
 
 static char *reader(char *buf, int size, void *stream)
@@ -286,33 +293,74 @@ static char *reader(char *buf, int size, void *stream)
     return line;
 }
 
+static bool section_known(const char *section)
+{
+    for (const ed_option_t *o = ed_config_options; o->name; o++)
+        if (strcmp(o->section, section) == 0)
+            return true;
+    return false;
+}
+
+/* Records one problem: the first in ctx->err, each through on_problem. */
+__attribute__((format(printf, 2, 3))) static void problem(load_ctx_t *ctx, const char *fmt, ...)
+{
+    char message[ED_ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    if (!ctx->failed) {
+        ctx->failed = ctx->line;
+        snprintf(ctx->err, ED_ERR_LEN, "%s", message);
+    }
+    ctx->n_problems++;
+    if (ctx->on_problem)
+        ctx->on_problem(ctx->arg, message);
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     load_ctx_t *ctx = user;
-    if (ctx->failed)
+    if (ctx->failed && !ctx->on_problem)
         return 1;
     const ed_option_t *opt = find_option(section, name);
+    if (!opt && section[0] && !section_known(section)) {
+        if (strncmp(ctx->unknown_section, section, sizeof ctx->unknown_section) != 0) {
+            snprintf(ctx->unknown_section, sizeof ctx->unknown_section, "%s", section);
+            char known[256] = "";
+            for (const ed_option_t *o = ed_config_options; o->name; o++)
+                if (o == ed_config_options || strcmp(o->section, o[-1].section) != 0)
+                    snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", known[0] ? ", " : "",
+                             o->section);
+            problem(ctx, "%s:%d: [%s]: unknown section (sections: %s)", ctx->path, ctx->line, section, known);
+        }
+        return 1;
+    }
     if (!opt) {
-        ctx->failed = ctx->line;
-        snprintf(ctx->err, ED_ERR_LEN, "%s:%d: %s%s%s: unknown option", ctx->path, ctx->line,
-                 section, *section ? "." : "", name);
+        problem(ctx, "%s:%d: %s%s%s: unknown option", ctx->path, ctx->line, section, section[0] ? "." : "", name);
         return 1;
     }
     char why[ED_ERR_LEN / 2];
-    if (set_option(ctx->cfg, opt, value, why, sizeof why)) {
-        ctx->failed = ctx->line;
-        snprintf(ctx->err, ED_ERR_LEN, "%s:%d: %s.%s: %s", ctx->path, ctx->line, section, name, why);
-    }
+    if (set_option(ctx->cfg, opt, value, why, sizeof why))
+        problem(ctx, "%s:%d: %s.%s: %s", ctx->path, ctx->line, section, name, why);
     return 1;
 }
 
 int ed_config_load(ed_config_t *cfg, const char *path, char err[ED_ERR_LEN])
 {
-    load_ctx_t ctx = {.path = path, .cfg = cfg, .err = err};
+    return ed_config_load_report(cfg, path, NULL, NULL, err);
+}
+
+int ed_config_load_report(ed_config_t *cfg, const char *path, ed_config_problem_fn on_problem, void *arg,
+                          char err[ED_ERR_LEN])
+{
+    load_ctx_t ctx = {.path = path, .cfg = cfg, .err = err, .on_problem = on_problem, .arg = arg};
     ctx.file = fopen(path, "r");
     if (!ctx.file) {
         int e = errno;
         snprintf(err, ED_ERR_LEN, "%s: cannot open: %s", path, strerror(e));
+        if (on_problem)
+            on_problem(arg, err);
         return e == ENOENT ? ED_ENOENT : ED_EIO;
     }
     int rc = ini_parse_stream(reader, &ctx, handler, &ctx);
@@ -320,16 +368,21 @@ int ed_config_load(ed_config_t *cfg, const char *path, char err[ED_ERR_LEN])
     fclose(ctx.file);
     if (read_error) {
         snprintf(err, ED_ERR_LEN, "%s: read error", path);
+        if (on_problem)
+            on_problem(arg, err);
         return ED_EIO;
     }
-    if (ctx.failed && (rc <= 0 || ctx.failed < rc))
-        return ED_ECONFIG; /* our error comes first */
-    if (rc != 0) { /* inih's syntax error: rc is its line */
-        snprintf(err, ED_ERR_LEN, "%s:%d: syntax error: expected [section] or name = value", path,
-                 rc > 0 ? rc : ctx.line);
-        return ED_ECONFIG;
+    if (rc != 0) { /* inih's syntax error: rc is the line of the first one */
+        char first[ED_ERR_LEN];
+        snprintf(first, sizeof first, "%s", err);
+        bool ours_first = ctx.failed && rc > 0 && ctx.failed < rc;
+        ctx.line = rc > 0 ? rc : ctx.line;
+        ctx.failed = 0;
+        problem(&ctx, "%s:%d: syntax error: expected [section] or name = value", path, ctx.line);
+        if (ours_first)
+            snprintf(err, ED_ERR_LEN, "%s", first);
     }
-    return 0;
+    return ctx.n_problems ? ED_ECONFIG : 0;
 }
 
 void ed_config_format(const ed_config_t *cfg, const ed_option_t *opt, char *buf, size_t size)

@@ -104,6 +104,14 @@ void ed_config_defaults(ed_config_t *cfg);
  * ED_EIO with `err` = "FILE:LINE: section.option: what is wrong". */
 int ed_config_load(ed_config_t *cfg, const char *path, char err[ED_ERR_LEN]);
 
+/* One problem of a configuration file, "FILE:LINE: section.option: why". */
+typedef void (*ed_config_problem_fn)(void *arg, const char *message);
+/* ed_config_load that reads on past a problem and reports each one to
+ * on_problem (a bad value leaves that option at its previous value); `err`
+ * holds the first. For `edged --check-config`. */
+int ed_config_load_report(ed_config_t *cfg, const char *path, ed_config_problem_fn on_problem, void *arg,
+                          char err[ED_ERR_LEN]);
+
 /* Sets one option from its text form ("server.socket", "/tmp/s"), validated
  * as a file line would be. Returns 0 or ED_ECONFIG with `err`. */
 int ed_config_set(ed_config_t *cfg, const char *key, const char *value, char err[ED_ERR_LEN]);

@@ -69,7 +69,8 @@ BAD_CONFIGS = [
     ("[log]\nlevel = loud\n", 2, "log.level", None),
     ("[log]\naccess_log = maybe\n", 2, "log.access_log", None),
     ("[access]\nadmin = uzer:root\n", 2, "access.admin", None),
-    ("\n[bogus]\nx = 1\n", 3, "bogus.x", None),
+    ("\n[bogus]\nx = 1\n", 3, "[bogus]",
+     "unknown section (sections: server, access, log, state, model, engine, store, rag)"),
 ]
 
 
@@ -102,6 +103,49 @@ def test_missing_config_file(tmp_path):
     out = run_edged("--config", path, "--check-config")
     assert out.returncode == 1, out
     assert out.stderr.startswith(f"edged: {path}"), out.stderr
+
+
+def test_check_config_reports_every_problem_and_the_models(tmp_path):
+    """Issue 15, finding 7: not only the first bad line; a misspelled section
+    named as a section; [model] path and rag.embedding_model checked as files
+    the daemon can serve."""
+    not_gguf = tmp_path / "notes.txt"
+    not_gguf.write_text("not a model")
+    path = config_file(tmp_path, f"[modle]\npath = x\n[server]\nmax_connections = lots\n[log]\nlevel = loud\n"
+                                 f"[model]\npath = {tmp_path / 'missing.gguf'}\n"
+                                 f"[rag]\nembedder = model\nembedding_model = {not_gguf}\n")
+    out = run_edged("--config", path, "--check-config")
+    assert out.returncode == 1, out
+    lines = out.stderr.splitlines()
+    assert f"edged: {path}:2: [modle]: unknown section" in out.stderr
+    assert any(ln.startswith(f"edged: {path}:4: server.max_connections: ") for ln in lines), lines
+    assert any(ln.startswith(f"edged: {path}:6: log.level: ") for ln in lines), lines
+    assert f"edged: {path}: model.path: {tmp_path / 'missing.gguf'}: No such file or directory" in lines, lines
+    assert any(ln.startswith(f"edged: {path}: rag.embedding_model: {not_gguf}") for ln in lines), lines
+    assert lines[-1] == f"edged: {path}: 5 problems", lines
+
+
+def test_check_config_refuses_a_model_in_the_wrong_role(tmp_path):
+    real = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "testdata", "real",
+                        "edged-tiny-26m-q8_0.gguf")
+    if not os.path.exists(real):
+        pytest.skip("../shared/testdata/real is not there")
+    good = config_file(tmp_path, f"[model]\npath = {real}\n", "good.conf")
+    assert run_edged("--config", good, "--check-config").returncode == 0
+    wrong = config_file(tmp_path, f"[rag]\nembedder = model\nembedding_model = {real}\n", "wrong.conf")
+    out = run_edged("--config", wrong, "--check-config")
+    assert out.returncode == 1, out
+    assert "not an embedding model" in out.stderr, out.stderr
+
+
+def test_check_config_of_the_default_path_that_is_missing_is_an_error(tmp_path):
+    """Without --config, a missing /etc/edged/edged.conf lets edged start on
+    defaults; --check-config still says the file is not there."""
+    if os.path.exists("/etc/edged/edged.conf"):
+        pytest.skip("/etc/edged/edged.conf exists on this machine")
+    out = run_edged("--check-config")
+    assert out.returncode == 1, out
+    assert "/etc/edged/edged.conf: cannot open" in out.stderr, out.stderr
 
 
 def test_unknown_command_line_option():

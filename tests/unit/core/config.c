@@ -81,7 +81,9 @@ ED_TEST(bad_lines)
     expect_error("[server]\nmax_connections = 99999999999999999999999\n",
                  "2: server.max_connections: expected an integer between 1 and 65536, got \"99999999999999999999999\"");
     expect_error("[server]\nbogus = 1\n", "2: server.bogus: unknown option");
-    expect_error("[nosuch]\nsocket = x\n", "2: nosuch.socket: unknown option");
+    expect_error("[nosuch]\nsocket = x\n",
+                 "2: [nosuch]: unknown section (sections: server, access, log, state, model, engine, store, rag)");
+    expect_error("[server]\nsockett = x\n", "2: server.sockett: unknown option");
     expect_error("socket = x\n", "1: socket: unknown option");
     expect_error("[server]\nsocket_mode = 0999\n",
                  "2: server.socket_mode: expected octal permission bits such as 0660, got \"0999\"");
@@ -173,5 +175,39 @@ ED_TEST(template_matches_etc_edged_conf)
     free(generated);
 }
 
-ED_TEST_MAIN(defaults, valid_file, bad_lines, missing_file, set_and_format, diff_lists_changed_options,
+/* Collects what ed_config_load_report reports. */
+typedef struct {
+    int n;
+    char messages[8][ED_ERR_LEN];
+} problems_t;
+
+static void collect(void *arg, const char *message)
+{
+    problems_t *p = arg;
+    if (p->n < 8)
+        snprintf(p->messages[p->n], ED_ERR_LEN, "%s", message);
+    p->n++;
+}
+
+ED_TEST(report_reads_on_past_every_problem)
+{
+    write_file("[modle]\npath = x\nname = y\n[server]\nmax_connections = lots\nsocket = /tmp/s\n"
+               "[log]\nlevel = loud\nthis line has no equals sign\n[log]\nbogus = 1\n");
+    ed_config_t cfg;
+    ed_config_defaults(&cfg);
+    char err[ED_ERR_LEN] = "";
+    problems_t p = {0};
+    ED_CHECK_INT(ed_config_load_report(&cfg, path, collect, &p, err), ED_ECONFIG);
+    unlink(path);
+    ED_REQUIRE(p.n == 5);
+    ED_CHECK(strstr(p.messages[0], ":2: [modle]: unknown section") != NULL); /* once for its two options */
+    ED_CHECK(strstr(p.messages[1], ":5: server.max_connections: ") != NULL);
+    ED_CHECK(strstr(p.messages[2], ":8: log.level: ") != NULL);
+    ED_CHECK(strstr(p.messages[3], ":11: log.bogus: unknown option") != NULL);
+    ED_CHECK(strstr(p.messages[4], ":9: syntax error") != NULL);
+    ED_CHECK_STR(err, p.messages[0]);
+    ED_CHECK_STR(cfg.server.socket, "/tmp/s"); /* the good lines still apply */
+}
+
+ED_TEST_MAIN(defaults, valid_file, bad_lines, report_reads_on_past_every_problem, missing_file, set_and_format, diff_lists_changed_options,
              template_matches_etc_edged_conf)
