@@ -27,16 +27,6 @@
 #define QUEUE_MAX 64          /* jobs waiting for the worker, at most (ED_EBUSY beyond) */
 #define PROGRESS_LOG_S 5      /* a re-embedding at open logs its progress this often */
 
-static int fail(char err[ED_ERR_LEN], int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char err[ED_ERR_LEN], int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, ED_ERR_LEN, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
 /* --------------------------------------------------------- the jobs --- */
 
 void ed__rag_job_free(ed__rag_job_t *job)
@@ -110,7 +100,7 @@ static void start_job(ed_rag_t *rag, ed__rag_job_t *job)
         rag->worker_busy = false;
         pthread_mutex_unlock(&rag->lock);
         rag->running = NULL;
-        job->rc = fail(job->err, ED_EIO, "cannot queue the work: %s", uv_strerror(rc));
+        job->rc = ed_errf(job->err, ED_EIO, "cannot queue the work: %s", uv_strerror(rc));
         answer(rag, job);
         ed__rag_job_free(job);
     }
@@ -147,18 +137,18 @@ int ed__rag_submit(ed_rag_t *rag, ed__rag_job_t *job, char err[ED_ERR_LEN])
 {
     if (rag->closing) {
         ed__rag_job_free(job);
-        return fail(err, ED_ESTATE, "the store is closing");
+        return ed_errf(err, ED_ESTATE, "the store is closing");
     }
     char status[ED_ERR_LEN];
     ed_rag_state_t state = ed_rag_state(rag, status);
     if (state != ED_RAG_OPEN) {
         ed__rag_job_free(job);
-        return state == ED_RAG_OPENING ? fail(err, ED_EAGAIN, "the personal store is opening: %s", status)
-                                       : fail(err, ED_ESTATE, "the personal store did not open: %s", status);
+        return state == ED_RAG_OPENING ? ed_errf(err, ED_EAGAIN, "the personal store is opening: %s", status)
+                                       : ed_errf(err, ED_ESTATE, "the personal store did not open: %s", status);
     }
     if (rag->n_queued >= QUEUE_MAX) {
         ed__rag_job_free(job);
-        return fail(err, ED_EBUSY, "the store's queue is full (%d requests waiting)", QUEUE_MAX);
+        return ed_errf(err, ED_EBUSY, "the store's queue is full (%d requests waiting)", QUEUE_MAX);
     }
     if (rag->tail)
         rag->tail->next = job;
@@ -239,15 +229,15 @@ static int open_embedder(ed_rag_t *rag, const ed_config_t *cfg, char err[ED_ERR_
         return ed_embedder_hash_init(&rag->embedder, err);
     bool chat = strcmp(cfg->rag.embedder, "chat") == 0;
     if (!chat && strcmp(cfg->rag.embedder, "model") != 0)
-        return fail(err, ED_EUNSUPPORTED, "rag.embedder = %s is not available; use hash, model or chat",
-                    cfg->rag.embedder);
+        return ed_errf(err, ED_EUNSUPPORTED, "rag.embedder = %s is not available; use hash, model or chat",
+                       cfg->rag.embedder);
     if (!chat && !cfg->rag.embedding_model[0])
-        return fail(err, ED_ECONFIG, "rag.embedder = model needs rag.embedding_model (a BERT-family GGUF file)");
+        return ed_errf(err, ED_ECONFIG, "rag.embedder = model needs rag.embedding_model (a BERT-family GGUF file)");
     if (chat && !cfg->model.path[0])
-        return fail(err, ED_ECONFIG, "rag.embedder = chat needs a chat model ([model] path)");
+        return ed_errf(err, ED_ECONFIG, "rag.embedder = chat needs a chat model ([model] path)");
     const ed_kernels_t *kernels = ed_kernels_select(getenv("EDGED_KERNELS"));
     if (!kernels)
-        return fail(err, ED_EUNSUPPORTED, "no compute kernels for this CPU");
+        return ed_errf(err, ED_EUNSUPPORTED, "no compute kernels for this CPU");
     int rc = ed_pool_open(&rag->pool, cfg->model.threads ? (int)cfg->model.threads : 2, err);
     if (rc == 0 && chat)
         rc = ed_embedder_chat_init(&rag->embedder, cfg->model.path, kernels, rag->pool, err);
@@ -322,12 +312,12 @@ static void run_open(ed_rag_t *rag, ed__rag_job_t *job)
     int rc = ed_store_open(&rag->store, cfg->state.directory, cfg->store.key_file[0] ? cfg->store.key_file : NULL,
                            why);
     if (rc != 0) {
-        job->rc = fail(job->err, rc, "store: %s", why);
+        job->rc = ed_errf(job->err, rc, "store: %s", why);
         goto out;
     }
     set_status(rag, "loading the embedder (rag.embedder = %s)", cfg->rag.embedder);
     if ((rc = open_embedder(rag, cfg, why)) != 0) {
-        job->rc = fail(job->err, rc, "embedder: %s", why);
+        job->rc = ed_errf(job->err, rc, "embedder: %s", why);
         goto out;
     }
     ed_rag_colls_init(&rag->colls, rag->store, rag->embedder, cfg->rag.hnsw_threshold);
@@ -352,7 +342,7 @@ static void answer_open(ed_rag_t *rag, ed__rag_job_t *job, const char *err)
 {
     (void)err;
     if (job->rc == 0 && rag->closing) /* ed_rag_close came first: it is freed next */
-        job->rc = fail(job->err, ED_ECANCELED, "the store was closed while it opened");
+        job->rc = ed_errf(job->err, ED_ECANCELED, "the store was closed while it opened");
     if (job->rc == 0) {
         atomic_store(&rag->state, ED_RAG_OPEN);
         set_status(rag, "open");
@@ -384,7 +374,7 @@ int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_rag_
     *out = NULL;
     ed_rag_t *rag = calloc(1, sizeof *rag);
     if (!rag)
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     pthread_mutex_init(&rag->lock, NULL);
     pthread_cond_init(&rag->idle, NULL);
     rag->loop = loop;
@@ -401,7 +391,7 @@ int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_rag_
     if (!job || !(job->cfg = malloc(sizeof *job->cfg))) {
         ed__rag_job_free(job);
         rag_free(rag);
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     }
     *job->cfg = *cfg;
     ed_metrics_register(render_state, rag);
@@ -438,7 +428,7 @@ void ed_rag_close(ed_rag_t *rag)
     while (rag->head) { /* never started: answered as cancelled */
         ed__rag_job_t *job = rag->head;
         rag->head = job->next;
-        job->rc = fail(job->err, ED_ECANCELED, "the daemon is stopping");
+        job->rc = ed_errf(job->err, ED_ECANCELED, "the daemon is stopping");
         answer(rag, job);
         ed__rag_job_free(job);
     }

@@ -7,23 +7,12 @@
 #include "core/log.h"
 #include "rag/index.h"
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LIST_PAGE 256         /* documents read per store call while filtering a list */
-
-static int fail(char err[ED_ERR_LEN], int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char err[ED_ERR_LEN], int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, ED_ERR_LEN, fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 static void rag_doc_free(ed_rag_doc_t *d)
 {
@@ -53,7 +42,7 @@ static void run_list(ed_rag_t *rag, ed__rag_job_t *job)
     ed_document_t *page = calloc(LIST_PAGE, sizeof *page);
     if (!job->docs || !page) {
         free(page);
-        job->rc = fail(job->err, ED_ENOMEM, "out of memory");
+        job->rc = ed_errf(job->err, ED_ENOMEM, "out of memory");
         return;
     }
     int64_t after = job->after;
@@ -88,14 +77,14 @@ static int doc_readable(ed_rag_t *rag, ed__rag_job_t *job, bool with_text, ed_do
 {
     int rc = ed_store_document_get(rag->store, job->id, false, d, job->err);
     if (rc == ED_ENOENT)
-        return fail(job->err, ED_ENOENT, "document %lld does not exist", (long long)job->id);
+        return ed_errf(job->err, ED_ENOENT, "document %lld does not exist", (long long)job->id);
     if (rc != 0)
         return rc;
     *c = ed_rag_colls_by_id(&rag->colls, d->collection_id);
     if (!*c || !ed_rag_may_read(&(*c)->c, &job->caller)) {
         ed_document_free(d);
-        return fail(job->err, ED_EACCES, "document %lld is in collection \"%s\", which uid %u may not read",
-                    (long long)job->id, *c ? (*c)->c.name : "?", job->caller.uid);
+        return ed_errf(job->err, ED_EACCES, "document %lld is in collection \"%s\", which uid %u may not read",
+                       (long long)job->id, *c ? (*c)->c.name : "?", job->caller.uid);
     }
     if (with_text) {
         ed_document_free(d);
@@ -112,7 +101,7 @@ static void run_get(ed_rag_t *rag, ed__rag_job_t *job)
         return;
     if (!(job->docs = calloc(1, sizeof *job->docs))) {
         ed_document_free(&d);
-        job->rc = fail(job->err, ED_ENOMEM, "out of memory");
+        job->rc = ed_errf(job->err, ED_ENOMEM, "out of memory");
         return;
     }
     doc_take(rag, &d, &job->docs[0]);
@@ -127,8 +116,8 @@ static void run_delete(ed_rag_t *rag, ed__rag_job_t *job)
         return;
     ed_document_free(&d);
     if (!ed_rag_may_write(&c->c, &job->caller)) {
-        job->rc = fail(job->err, ED_EACCES, "only the owner of collection \"%s\" (uid %u) may delete from it",
-                       c->c.name, c->c.owner_uid);
+        job->rc = ed_errf(job->err, ED_EACCES, "only the owner of collection \"%s\" (uid %u) may delete from it",
+                          c->c.name, c->c.owner_uid);
         return;
     }
     if (!ed__rag_store_writable(rag, job->err)) {
@@ -179,7 +168,7 @@ static void run_collections(ed_rag_t *rag, ed__rag_job_t *job)
     ed_rag_colls_t *colls = &rag->colls;
     job->colls = calloc((size_t)(colls->n ? colls->n : 1), sizeof *job->colls);
     if (!job->colls) {
-        job->rc = fail(job->err, ED_ENOMEM, "out of memory");
+        job->rc = ed_errf(job->err, ED_ENOMEM, "out of memory");
         return;
     }
     for (int i = 0; i < colls->n; i++)
@@ -203,8 +192,8 @@ static int check_allow(const char *allow, char err[ED_ERR_LEN])
                 ok = p[i] >= '0' && p[i] <= '9';
         }
         if (!ok)
-            return fail(err, ED_EFORMAT, "allow: expected \"*\", \"uid:N\" or \"gid:N\", got \"%.*s\"",
-                        (int)(n < 40 ? n : 40), p);
+            return ed_errf(err, ED_EFORMAT, "allow: expected \"*\", \"uid:N\" or \"gid:N\", got \"%.*s\"",
+                           (int)(n < 40 ? n : 40), p);
         p += n;
     }
     return 0;
@@ -214,12 +203,12 @@ static void run_set_access(ed_rag_t *rag, ed__rag_job_t *job)
 {
     ed_rag_coll_t *c = ed_rag_colls_find(&rag->colls, job->collection);
     if (!c || !ed_rag_may_read(&c->c, &job->caller)) {
-        job->rc = fail(job->err, ED_ENOENT, "collection \"%s\" does not exist", job->collection);
+        job->rc = ed_errf(job->err, ED_ENOENT, "collection \"%s\" does not exist", job->collection);
         return;
     }
     if (!ed_rag_may_write(&c->c, &job->caller)) {
-        job->rc = fail(job->err, ED_EACCES, "only the owner of collection \"%s\" (uid %u) may change who reads it",
-                       c->c.name, c->c.owner_uid);
+        job->rc = ed_errf(job->err, ED_EACCES, "only the owner of collection \"%s\" (uid %u) may change who reads it",
+                          c->c.name, c->c.owner_uid);
         return;
     }
     if (!ed__rag_store_writable(rag, job->err)) {
@@ -233,7 +222,7 @@ static void run_set_access(ed_rag_t *rag, ed__rag_job_t *job)
     pthread_mutex_unlock(&rag->colls.lock);
     job->colls = calloc(1, sizeof *job->colls);
     if (!job->colls) {
-        job->rc = fail(job->err, ED_ENOMEM, "out of memory");
+        job->rc = ed_errf(job->err, ED_ENOMEM, "out of memory");
         return;
     }
     coll_describe(&rag->colls, c, &job->colls[0]);
@@ -290,12 +279,12 @@ int ed_rag_list(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *collec
                 ed_rag_docs_cb cb, void *arg, char err[ED_ERR_LEN])
 {
     if (limit < 1 || limit > 1000)
-        return fail(err, ED_EINVAL, "limit: expected 1 to 1000, got %d", limit);
+        return ed_errf(err, ED_EINVAL, "limit: expected 1 to 1000, got %d", limit);
     if (collection && strlen(collection) >= ED_STORE_NAME_MAX)
-        return fail(err, ED_ENOENT, "collection \"%.64s...\" does not exist", collection);
+        return ed_errf(err, ED_ENOENT, "collection \"%.64s...\" does not exist", collection);
     ed__rag_job_t *job = ed__rag_job_new(rag, &KIND_LIST, caller, (ed__rag_cb_t){.docs = cb}, arg);
     if (!job)
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     snprintf(job->collection, sizeof job->collection, "%s", collection ? collection : "");
     job->after = after;
     job->limit = limit;
@@ -307,7 +296,7 @@ int ed_rag_get(ed_rag_t *rag, const ed_rag_caller_t *caller, int64_t id, bool wi
 {
     ed__rag_job_t *job = ed__rag_job_new(rag, &KIND_GET, caller, (ed__rag_cb_t){.docs = cb}, arg);
     if (!job)
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     job->id = id;
     job->with_text = with_text;
     return ed__rag_submit(rag, job, err);
@@ -318,7 +307,7 @@ int ed_rag_delete(ed_rag_t *rag, const ed_rag_caller_t *caller, int64_t id, ed_r
 {
     ed__rag_job_t *job = ed__rag_job_new(rag, &KIND_DELETE, caller, (ed__rag_cb_t){.status = cb}, arg);
     if (!job)
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     job->id = id;
     return ed__rag_submit(rag, job, err);
 }
@@ -328,7 +317,7 @@ int ed_rag_collections(ed_rag_t *rag, const ed_rag_caller_t *caller, ed_rag_coll
 {
     ed__rag_job_t *job = ed__rag_job_new(rag, &KIND_COLLECTIONS, caller, (ed__rag_cb_t){.collections = cb}, arg);
     if (!job)
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     return ed__rag_submit(rag, job, err);
 }
 
@@ -339,13 +328,13 @@ int ed_rag_set_access(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *
     if (rc != 0)
         return rc;
     if (strlen(allow) >= sizeof ((ed_collection_t *)0)->allow)
-        return fail(err, ED_EFORMAT, "allow: at most %zu bytes", sizeof ((ed_collection_t *)0)->allow - 1);
+        return ed_errf(err, ED_EFORMAT, "allow: at most %zu bytes", sizeof ((ed_collection_t *)0)->allow - 1);
     if ((rc = check_allow(allow, err)) != 0)
         return rc;
     ed__rag_job_t *job = ed__rag_job_new(rag, &KIND_SET_ACCESS, caller, (ed__rag_cb_t){.collections = cb}, arg);
     if (!job || !(job->allow = strdup(allow))) {
         ed__rag_job_free(job);
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     }
     snprintf(job->collection, sizeof job->collection, "%s", name);
     return ed__rag_submit(rag, job, err);

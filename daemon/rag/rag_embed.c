@@ -3,20 +3,9 @@
  * POST /v1/embeddings; and the embedder's name and width once open. */
 #include "rag/rag_service.h"
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-static int fail(char err[ED_ERR_LEN], int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char err[ED_ERR_LEN], int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, ED_ERR_LEN, fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 /* ---------------------------------------------------------- embed --- */
 
@@ -27,7 +16,7 @@ static void run_embed(ed_rag_t *rag, ed__rag_job_t *job)
     job->vectors = malloc((size_t)job->n_texts * (size_t)dim * sizeof *job->vectors);
     job->n_tokens = calloc((size_t)job->n_texts, sizeof *job->n_tokens);
     if (!job->vectors || !job->n_tokens) {
-        job->rc = fail(job->err, ED_ENOMEM, "out of memory for %d vectors of %d", job->n_texts, dim);
+        job->rc = ed_errf(job->err, ED_ENOMEM, "out of memory for %d vectors of %d", job->n_texts, dim);
         return;
     }
     for (int i = 0; i < job->n_texts; i++) {
@@ -35,7 +24,7 @@ static void run_embed(ed_rag_t *rag, ed__rag_job_t *job)
                                            &job->n_tokens[i]);
         if (rc != 0) {
             job->failed = i;
-            job->rc = fail(job->err, rc, "%s could not embed it: %s", rag->embedder->name, ed_strerror(rc));
+            job->rc = ed_errf(job->err, rc, "%s could not embed it: %s", rag->embedder->name, ed_strerror(rc));
             return;
         }
     }
@@ -59,10 +48,10 @@ int ed_rag_embed(ed_rag_t *rag, const char *const *texts, const size_t *lens, in
                  char err[ED_ERR_LEN])
 {
     if (n <= 0)
-        return fail(err, ED_EINVAL, "nothing to embed");
+        return ed_errf(err, ED_EINVAL, "nothing to embed");
     ed__rag_job_t *job = ed__rag_job_new(rag, &KIND_EMBED, &(ed_rag_caller_t){0, 0}, (ed__rag_cb_t){.embed = cb}, arg);
     if (!job)
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     job->texts = texts;
     job->lens = lens;
     job->n_texts = n;

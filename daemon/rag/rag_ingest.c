@@ -9,21 +9,10 @@
 #include "rag/chunker.h"
 #include "rag/index.h"
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char err[ED_ERR_LEN], int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char err[ED_ERR_LEN], int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, ED_ERR_LEN, fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 static void doc_in_free(ed_rag_doc_in_t *d)
 {
@@ -47,28 +36,28 @@ static int prepare_doc(ed_rag_t *rag, const ed_rag_doc_in_t *in, int i, prepared
     char why[ED_ERR_LEN];
     int rc = ed_markup_strip(&p->markup, in->kind, in->body, in->len, why);
     if (rc != 0)
-        return fail(err, rc, "documents[%d]: %s", i, why);
+        return ed_errf(err, rc, "documents[%d]: %s", i, why);
     ed_chunker_config_t cc = {.chunk_tokens = rag->chunk_tokens, .chunk_overlap = rag->chunk_overlap};
     rc = ed_chunker_split(&cc, p->markup.text, p->markup.len, p->markup.headings, p->markup.n_headings, &p->spans,
                           &p->n_spans, why);
     if (rc != 0)
-        return fail(err, rc, "documents[%d]: %s", i, why);
+        return ed_errf(err, rc, "documents[%d]: %s", i, why);
     if (p->n_spans == 0)
-        return fail(err, ED_EFORMAT, "documents[%d]: the text is empty (nothing but white space after markup)", i);
+        return ed_errf(err, ED_EFORMAT, "documents[%d]: the text is empty (nothing but white space after markup)", i);
     if (p->n_spans > ED_STORE_MAX_CHUNKS_PER_DOC)
-        return fail(err, ED_ETOOBIG, "documents[%d]: %d chunks, at most %d per document", i, p->n_spans,
-                    ED_STORE_MAX_CHUNKS_PER_DOC);
+        return ed_errf(err, ED_ETOOBIG, "documents[%d]: %d chunks, at most %d per document", i, p->n_spans,
+                       ED_STORE_MAX_CHUNKS_PER_DOC);
     int dim = rag->embedder->dim;
     p->vectors = malloc((size_t)p->n_spans * (size_t)dim * sizeof *p->vectors);
     p->chunks = calloc((size_t)p->n_spans, sizeof *p->chunks);
     if (!p->vectors || !p->chunks)
-        return fail(err, ED_ENOMEM, "documents[%d]: out of memory", i);
+        return ed_errf(err, ED_ENOMEM, "documents[%d]: out of memory", i);
     for (int s = 0; s < p->n_spans; s++) {
         const ed_chunk_span_t *sp = &p->spans[s];
         rc = ed_rag_embed_chunk(rag->embedder, in->title, p->markup.text + sp->context_offset, sp->context_len,
                          p->markup.text + sp->offset, sp->len, p->vectors + (size_t)s * dim);
         if (rc != 0)
-            return fail(err, rc, "documents[%d]: embedding chunk %d: %s", i, s, ed_strerror(rc));
+            return ed_errf(err, rc, "documents[%d]: embedding chunk %d: %s", i, s, ed_strerror(rc));
         p->chunks[s] = (ed_chunk_in_t){sp->offset, sp->len, sp->n_tokens, p->vectors + (size_t)s * dim,
                                        sp->context_offset, sp->context_len};
     }
@@ -87,8 +76,8 @@ static void run_ingest(ed_rag_t *rag, ed__rag_job_t *job)
 {
     ed_rag_coll_t *c = ed_rag_colls_find(&rag->colls, job->collection);
     if (c && !ed_rag_may_read(&c->c, &job->caller)) {
-        job->rc = fail(job->err, ED_EACCES, "collection \"%s\" belongs to uid %u and does not allow uid %u",
-                       job->collection, c->c.owner_uid, job->caller.uid);
+        job->rc = ed_errf(job->err, ED_EACCES, "collection \"%s\" belongs to uid %u and does not allow uid %u",
+                          job->collection, c->c.owner_uid, job->caller.uid);
         return;
     }
     if (!ed__rag_store_writable(rag, job->err)) {
@@ -98,7 +87,7 @@ static void run_ingest(ed_rag_t *rag, ed__rag_job_t *job)
     prepared_t *p = calloc((size_t)job->n_in, sizeof *p);
     ed_document_in_t *docs = calloc((size_t)job->n_in, sizeof *docs);
     int64_t *ids = calloc((size_t)job->n_in, sizeof *ids);
-    int rc = p && docs && ids ? 0 : fail(job->err, ED_ENOMEM, "out of memory");
+    int rc = p && docs && ids ? 0 : ed_errf(job->err, ED_ENOMEM, "out of memory");
     for (int i = 0; rc == 0 && i < job->n_in; i++)
         rc = prepare_doc(rag, &job->in[i], i, &p[i], job->err);
     if (rc == 0 && !c) {
@@ -189,20 +178,20 @@ int ed_rag_ingest(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *coll
     if (rc != 0)
         return rc;
     if (n <= 0)
-        return fail(err, ED_EFORMAT, "documents: expected at least one document");
+        return ed_errf(err, ED_EFORMAT, "documents: expected at least one document");
     if (n > rag->max_batch)
-        return fail(err, ED_ETOOBIG, "documents: %d documents, at most %d in one request (rag.max_batch_documents)",
-                    n, rag->max_batch);
+        return ed_errf(err, ED_ETOOBIG, "documents: %d documents, at most %d in one request (rag.max_batch_documents)",
+                       n, rag->max_batch);
     for (int i = 0; i < n; i++) {
         char why[ED_ERR_LEN];
         if (docs[i].len == 0)
-            return fail(err, ED_EFORMAT, "documents[%d]: the text is empty", i);
+            return ed_errf(err, ED_EFORMAT, "documents[%d]: the text is empty", i);
         if ((rc = ed_markup_check_utf8(docs[i].body, docs[i].len, why)) != 0)
-            return fail(err, rc, "documents[%d]: %s", i, why);
+            return ed_errf(err, rc, "documents[%d]: %s", i, why);
     }
     ed__rag_job_t *job = ed__rag_job_new(rag, &KIND_INGEST, caller, (ed__rag_cb_t){.ingest = cb}, arg);
     if (!job)
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     snprintf(job->collection, sizeof job->collection, "%s", collection);
     job->in = calloc((size_t)n, sizeof *job->in);
     job->out = calloc((size_t)n, sizeof *job->out);
@@ -226,7 +215,7 @@ int ed_rag_ingest(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *coll
     }
     if (!ok) {
         ed__rag_job_free(job);
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     }
     return ed__rag_submit(rag, job, err);
 }

@@ -8,23 +8,12 @@
 #include "rag/fusion.h"
 #include "rag/index.h"
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DENSE_CANDIDATES 50   /* per list before fusion, at least */
-
-static int fail(char err[ED_ERR_LEN], int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char err[ED_ERR_LEN], int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, ED_ERR_LEN, fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 static void hit_free(ed_rag_hit_t *h)
 {
@@ -53,7 +42,7 @@ static void run_search(ed_rag_t *rag, ed__rag_job_t *job)
     float *q = NULL;
     int n_dense = 0, n_lexical = 0, rc = 0;
     if (!sel || !sel_ids) {
-        rc = fail(job->err, ED_ENOMEM, "out of memory");
+        rc = ed_errf(job->err, ED_ENOMEM, "out of memory");
         goto done;
     }
     if (job->n_names == 0) {
@@ -82,12 +71,12 @@ static void run_search(ed_rag_t *rag, ed__rag_job_t *job)
     fused = calloc((size_t)job->top_k, sizeof *fused);
     q = malloc((size_t)rag->embedder->dim * sizeof *q);
     if (!dense || !lexical || !dense_ids || !lexical_ids || !fused || !q) {
-        rc = fail(job->err, ED_ENOMEM, "out of memory");
+        rc = ed_errf(job->err, ED_ENOMEM, "out of memory");
         goto done;
     }
     if (job->mode != ED_RAG_LEXICAL && n_sel > 0) {
         if ((rc = ed_embedder_embed(rag->embedder, job->query, strlen(job->query), q)) != 0) {
-            fail(job->err, rc, "embedding the query: %s", ed_strerror(rc));
+            ed_errf(job->err, rc, "embedding the query: %s", ed_strerror(rc));
             goto done;
         }
         for (int i = 0; i < n_sel; i++) {
@@ -111,7 +100,7 @@ static void run_search(ed_rag_t *rag, ed__rag_job_t *job)
     if (job->mode == ED_RAG_HYBRID) {
         ed_fusion_list_t lists[2] = {{dense_ids, n_dense}, {lexical_ids, n_lexical}};
         if ((rc = ed_fusion_rrf(lists, 2, ED_FUSION_RRF_K, fused, job->top_k, &n_out)) != 0) {
-            fail(job->err, rc, "fusing the rankings: %s", ed_strerror(rc));
+            ed_errf(job->err, rc, "fusing the rankings: %s", ed_strerror(rc));
             goto done;
         }
     } else if (job->mode == ED_RAG_DENSE) {
@@ -122,7 +111,7 @@ static void run_search(ed_rag_t *rag, ed__rag_job_t *job)
             fused[n_out] = (ed_fusion_hit_t){lexical[n_out].chunk_id, lexical[n_out].score, n_out + 1};
     }
     if (!(job->hits = calloc((size_t)(n_out ? n_out : 1), sizeof *job->hits))) {
-        rc = fail(job->err, ED_ENOMEM, "out of memory");
+        rc = ed_errf(job->err, ED_ENOMEM, "out of memory");
         goto done;
     }
     for (int i = 0; i < n_out; i++) {
@@ -222,20 +211,20 @@ static int search_job(ed__rag_job_t *job, const char *query, const char *const *
                       int top_k, char err[ED_ERR_LEN])
 {
     if (!query || !*query)
-        return fail(err, ED_EINVAL, "query: expected a non-empty string");
+        return ed_errf(err, ED_EINVAL, "query: expected a non-empty string");
     if (top_k < 1 || top_k > 100)
-        return fail(err, ED_EINVAL, "top_k: expected 1 to 100, got %d", top_k);
+        return ed_errf(err, ED_EINVAL, "top_k: expected 1 to 100, got %d", top_k);
     if (n_collections < 0 || n_collections > 64)
-        return fail(err, ED_EINVAL, "collections: expected at most 64, got %d", n_collections);
+        return ed_errf(err, ED_EINVAL, "collections: expected at most 64, got %d", n_collections);
     job->top_k = top_k;
     if (!(job->query = strdup(query)))
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     if (n_collections > 0 && collections) {
         if (!(job->names = calloc((size_t)n_collections, sizeof *job->names)))
-            return fail(err, ED_ENOMEM, "out of memory");
+            return ed_errf(err, ED_ENOMEM, "out of memory");
         for (int i = 0; i < n_collections; i++) {
             if (strlen(collections[i]) >= ED_STORE_NAME_MAX)
-                return fail(err, ED_ENOENT, "collection \"%.64s...\" does not exist", collections[i]);
+                return ed_errf(err, ED_ENOENT, "collection \"%.64s...\" does not exist", collections[i]);
             snprintf(job->names[i], ED_STORE_NAME_MAX, "%s", collections[i]);
         }
         job->n_names = n_collections;
@@ -249,7 +238,7 @@ int ed_rag_search(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *quer
 {
     ed__rag_job_t *job = ed__rag_job_new(rag, &KIND_SEARCH, caller, (ed__rag_cb_t){.search = cb}, arg);
     if (!job)
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     job->mode = mode;
     int rc = search_job(job, query, collections, n_collections, top_k, err);
     if (rc != 0) {
@@ -265,7 +254,7 @@ int ed_rag_retrieve(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *qu
 {
     ed__rag_job_t *job = ed__rag_job_new(rag, &KIND_RETRIEVE, caller, (ed__rag_cb_t){.context = cb}, arg);
     if (!job)
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     job->mode = ED_RAG_HYBRID;
     job->budget_tokens = budget_tokens;
     job->n_ctx = n_ctx;
