@@ -59,6 +59,29 @@ int ed_rag_check_name(const char *name, char err[ED_ERR_LEN])
     return 0;
 }
 
+/* "*", "uid:N" and "gid:N" entries, separated by spaces. */
+int ed_rag_check_allow(const char *allow, char err[ED_ERR_LEN])
+{
+    for (const char *p = allow; *p;) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (n == 0)
+            break;
+        bool ok = n == 1 && *p == '*';
+        if (!ok && n > 4 && (strncmp(p, "uid:", 4) == 0 || strncmp(p, "gid:", 4) == 0)) {
+            ok = n <= 14;
+            for (size_t i = 4; ok && i < n; i++)
+                ok = p[i] >= '0' && p[i] <= '9';
+        }
+        if (!ok)
+            return ed_errf(err, ED_EFORMAT, "allow: expected \"*\", \"uid:N\" or \"gid:N\", got \"%.*s\"",
+                           (int)(n < 40 ? n : 40), p);
+        p += n;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------- collections --- */
 
 ed_rag_coll_t *ed_rag_colls_find(ed_rag_colls_t *colls, const char *name)

@@ -176,29 +176,6 @@ static void run_collections(ed_rag_t *rag, ed__rag_job_t *job)
             coll_describe(colls, &colls->items[i], &job->colls[job->n_colls++]);
 }
 
-/* "*", "uid:N" and "gid:N" entries, separated by spaces. */
-static int check_allow(const char *allow, char err[ED_ERR_LEN])
-{
-    for (const char *p = allow; *p;) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, " ");
-        if (n == 0)
-            break;
-        bool ok = n == 1 && *p == '*';
-        if (!ok && n > 4 && (strncmp(p, "uid:", 4) == 0 || strncmp(p, "gid:", 4) == 0)) {
-            ok = n <= 14;
-            for (size_t i = 4; ok && i < n; i++)
-                ok = p[i] >= '0' && p[i] <= '9';
-        }
-        if (!ok)
-            return ed_errf(err, ED_EFORMAT, "allow: expected \"*\", \"uid:N\" or \"gid:N\", got \"%.*s\"",
-                           (int)(n < 40 ? n : 40), p);
-        p += n;
-    }
-    return 0;
-}
-
 static void run_set_access(ed_rag_t *rag, ed__rag_job_t *job)
 {
     ed_rag_coll_t *c = ed_rag_colls_find(&rag->colls, job->collection);
@@ -329,7 +306,7 @@ int ed_rag_set_access(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *
         return rc;
     if (strlen(allow) >= sizeof ((ed_collection_t *)0)->allow)
         return ed_errf(err, ED_EFORMAT, "allow: at most %zu bytes", sizeof ((ed_collection_t *)0)->allow - 1);
-    if ((rc = check_allow(allow, err)) != 0)
+    if ((rc = ed_rag_check_allow(allow, err)) != 0)
         return rc;
     ed__rag_job_t *job = ed__rag_job_new(rag, &KIND_SET_ACCESS, caller, (ed__rag_cb_t){.collections = cb}, arg);
     if (!job || !(job->allow = strdup(allow))) {
