@@ -4,6 +4,8 @@
  * the same ed_embedder_ops_t. */
 #include "rag/embedder.h"
 
+#include "kernels/kernels.h"
+
 #include <limits.h>
 #include <math.h>
 #include <stdbool.h>
@@ -19,6 +21,13 @@ void ed_embedder_free(ed_embedder_t *e)
 }
 
 /* ------------------------------------------------------------- hash ---- */
+
+/* The reference kernels' table, not the CPU's: its sum of squares runs in
+ * one order on every machine, which keeps the vectors the same everywhere. */
+typedef struct {
+    ed_embedder_t base;
+    const ed_kernels_t *kernels; /* "ref" */
+} hash_embedder_t;
 
 enum { HASH_WORD_MAX = 64 }; /* bytes of a word that feed its character n-grams */
 
@@ -86,7 +95,6 @@ static bool is_word_byte(unsigned char c)
 
 static int hash_embed(ed_embedder_t *self, const char *text, size_t len, float *out, int *n_tokens)
 {
-    (void)self;
     int n_words = 0;
     double acc[ED_EMBEDDER_HASH_DIM] = {0};
     char word[HASH_WORD_MAX + 2], prev[HASH_WORD_MAX];
@@ -137,15 +145,11 @@ static int hash_embed(ed_embedder_t *self, const char *text, size_t len, float *
         prev_len = n;
         prev_content = content;
     }
-    double norm = 0;
     for (int d = 0; d < ED_EMBEDDER_HASH_DIM; d++) {
         double v = acc[d];
-        acc[d] = v < 0 ? -log1p(-v) : log1p(v);
-        norm += acc[d] * acc[d];
+        out[d] = (float)(v < 0 ? -log1p(-v) : log1p(v));
     }
-    double scale = norm > 0 ? 1.0 / sqrt(norm) : 0;
-    for (int d = 0; d < ED_EMBEDDER_HASH_DIM; d++)
-        out[d] = (float)(acc[d] * scale);
+    ((const hash_embedder_t *)self)->kernels->l2_normalize(out, ED_EMBEDDER_HASH_DIM);
     if (n_tokens)
         *n_tokens = n_words;
     return 0;
@@ -160,14 +164,17 @@ static const ed_embedder_ops_t HASH_OPS = {.embed = hash_embed, .free = hash_fre
 
 int ed_embedder_hash_init(ed_embedder_t **out, char err[ED_ERR_LEN])
 {
-    ed_embedder_t *e = calloc(1, sizeof *e);
-    if (!e) {
-        snprintf(err, ED_ERR_LEN, "out of memory creating the hash embedder");
-        return ED_ENOMEM;
-    }
+    const ed_kernels_t *kernels = ed_kernels_by_name("ref");
+    if (!kernels)
+        return ed_errf(err, ED_EUNSUPPORTED, "the reference kernels are missing from this build");
+    hash_embedder_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return ed_errf(err, ED_ENOMEM, "out of memory creating the hash embedder");
+    ed_embedder_t *e = &h->base;
     e->ops = &HASH_OPS;
     snprintf(e->name, sizeof e->name, "%s", ED_EMBEDDER_HASH_NAME);
     e->dim = ED_EMBEDDER_HASH_DIM;
+    h->kernels = kernels;
     *out = e;
     return 0;
 }

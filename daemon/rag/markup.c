@@ -1,11 +1,13 @@
-/* markup.c - the markup stripper: UTF-8 validation, an HTML reader (tags out,
- * entities decoded, script/style/head dropped, blocks become breaks) and a
- * line-based markdown reader (headings, lists, quotes, fences, links,
- * emphasis). Both write through one text writer that collapses whitespace
- * and records headings; storing and chunking the text is left to others. */
+/* markup.c - the markup stripper: UTF-8 checking (its rules in core/utf8),
+ * an HTML reader (tags out, entities decoded, script/style/head dropped,
+ * blocks become breaks) and a line-based markdown reader (headings, lists,
+ * quotes, fences, links, emphasis). Both write through one text writer that
+ * collapses whitespace and records headings; storing and chunking the text
+ * is left to others. */
 #include "rag/markup.h"
 
 #include "core/buf.h"
+#include "core/utf8.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -17,45 +19,17 @@
 
 /* ------------------------------------------------------------- utf-8 ---- */
 
+/* The rules of UTF-8 are core/utf8's; this adds the store's refusal of NUL
+ * and names the first offending byte. */
 int ed_markup_check_utf8(const char *text, size_t len, char err[ED_ERR_LEN])
 {
-    const unsigned char *s = (const unsigned char *)text;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c == 0) {
-            snprintf(err, ED_ERR_LEN, "NUL byte at byte offset %zu", i);
-            return ED_EFORMAT;
-        }
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        unsigned min, cp;
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 2, min = 0x80, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            n = 3, min = 0x800, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 4, min = 0x10000, cp = c & 0x07;
-        else
-            goto bad;
-        if (len - i < n)
-            goto bad;
-        for (size_t k = 1; k < n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                goto bad;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            goto bad;
-        i += n;
-    }
+    size_t valid = ed_utf8_valid_prefix(text, len);
+    const char *nul = memchr(text, '\0', valid);
+    if (nul)
+        return ed_errf(err, ED_EFORMAT, "NUL byte at byte offset %zu", (size_t)(nul - text));
+    if (valid < len)
+        return ed_errf(err, ED_EFORMAT, "invalid UTF-8 at byte offset %zu", valid);
     return 0;
-bad:
-    snprintf(err, ED_ERR_LEN, "invalid UTF-8 at byte offset %zu", i);
-    return ED_EFORMAT;
 }
 
 int ed_markup_kind_from_content_type(const char *content_type, ed_markup_kind_t *kind)

@@ -6,23 +6,12 @@
 
 #include "core/log.h"
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define REEMBED_KEEP_EVERY 64 /* chunks re-embedded between two keeps (one transaction each) */
-
-static int fail(char err[ED_ERR_LEN], int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char err[ED_ERR_LEN], int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, ED_ERR_LEN, fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 /* ------------------------------------------------------------ access --- */
 
@@ -59,13 +48,36 @@ int ed_rag_check_name(const char *name, char err[ED_ERR_LEN])
 {
     size_t n = strlen(name);
     if (n == 0 || n >= ED_STORE_NAME_MAX)
-        return fail(err, ED_EFORMAT, "collection: expected 1 to %d characters, got %zu", ED_STORE_NAME_MAX - 1, n);
+        return ed_errf(err, ED_EFORMAT, "collection: expected 1 to %d characters, got %zu", ED_STORE_NAME_MAX - 1, n);
     for (size_t i = 0; i < n; i++) {
         char ch = name[i];
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
                   strchr("._:@-", ch) != NULL;
         if (!ok)
-            return fail(err, ED_EFORMAT, "collection: \"%s\" may hold only letters, digits and . _ : @ -", name);
+            return ed_errf(err, ED_EFORMAT, "collection: \"%s\" may hold only letters, digits and . _ : @ -", name);
+    }
+    return 0;
+}
+
+/* "*", "uid:N" and "gid:N" entries, separated by spaces. */
+int ed_rag_check_allow(const char *allow, char err[ED_ERR_LEN])
+{
+    for (const char *p = allow; *p;) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (n == 0)
+            break;
+        bool ok = n == 1 && *p == '*';
+        if (!ok && n > 4 && (strncmp(p, "uid:", 4) == 0 || strncmp(p, "gid:", 4) == 0)) {
+            ok = n <= 14;
+            for (size_t i = 4; ok && i < n; i++)
+                ok = p[i] >= '0' && p[i] <= '9';
+        }
+        if (!ok)
+            return ed_errf(err, ED_EFORMAT, "allow: expected \"*\", \"uid:N\" or \"gid:N\", got \"%.*s\"",
+                           (int)(n < 40 ? n : 40), p);
+        p += n;
     }
     return 0;
 }
@@ -94,10 +106,10 @@ int ed_rag_colls_readable(ed_rag_colls_t *colls, const char *name, const ed_rag_
 {
     ed_rag_coll_t *c = ed_rag_colls_find(colls, name);
     if (!c)
-        return fail(err, ED_ENOENT, "collection \"%s\" does not exist", name);
+        return ed_errf(err, ED_ENOENT, "collection \"%s\" does not exist", name);
     if (!ed_rag_may_read(&c->c, who))
-        return fail(err, ED_EACCES, "collection \"%s\" belongs to uid %u and does not allow uid %u", name,
-                    c->c.owner_uid, who->uid);
+        return ed_errf(err, ED_EACCES, "collection \"%s\" belongs to uid %u and does not allow uid %u", name,
+                       c->c.owner_uid, who->uid);
     *out = c;
     return 0;
 }
@@ -233,7 +245,7 @@ static int keep(ed_rag_colls_t *colls, ed_rag_coll_t *c, const collect_t *k, con
     int64_t ids[REEMBED_KEEP_EVERY];
     float *batch = malloc((size_t)n * (size_t)dim * sizeof *batch);
     if (!batch)
-        return fail(err, ED_ENOMEM, "out of memory keeping re-embedded vectors");
+        return ed_errf(err, ED_ENOMEM, "out of memory keeping re-embedded vectors");
     for (int j = 0; j < n; j++) {
         ids[j] = k->ids[pending[j]];
         memcpy(batch + (size_t)j * dim, vectors + pending[j] * dim, (size_t)dim * sizeof *batch);
@@ -241,7 +253,7 @@ static int keep(ed_rag_colls_t *colls, ed_rag_coll_t *c, const collect_t *k, con
     char why[ED_ERR_LEN];
     int rc = ed_store_reembed_keep(colls->store, c->c.id, colls->embedder->name, dim, ids, batch, n, why);
     free(batch);
-    return rc == 0 ? 0 : fail(err, rc, "keeping re-embedded vectors: %s", why);
+    return rc == 0 ? 0 : ed_errf(err, rc, "keeping re-embedded vectors: %s", why);
 }
 
 /* Embeds the texts of c's chunks k->ids again with the configured embedder
@@ -257,12 +269,12 @@ static int reembed(ed_rag_colls_t *colls, ed_rag_coll_t *c, collect_t *k, char e
     if (!r.vectors || !r.done) {
         free(r.vectors);
         free(r.done);
-        return fail(err, ED_ENOMEM, "out of memory re-embedding collection \"%s\"", c->c.name);
+        return ed_errf(err, ED_ENOMEM, "out of memory re-embedding collection \"%s\"", c->c.name);
     }
     char why[ED_ERR_LEN];
     int rc = ed_store_reembed_foreach(colls->store, c->c.id, colls->embedder->name, dim, resume_vector, &r, why);
     if (rc != 0)
-        fail(err, rc, "reading the kept re-embedded vectors: %s", why);
+        ed_errf(err, rc, "reading the kept re-embedded vectors: %s", why);
     else if (r.n_done)
         ed_log_info("rag: collection \"%s\": resuming: %lld of %lld chunks were re-embedded before", c->c.name,
                     (long long)r.n_done, (long long)k->n);
@@ -273,8 +285,8 @@ static int reembed(ed_rag_colls_t *colls, ed_rag_coll_t *c, collect_t *k, char e
         if (r.done[i])
             continue;
         if (colls->cancel && atomic_load(colls->cancel)) {
-            rc = fail(err, ED_ECANCELED, "the re-embedding stopped at chunk %lld of %lld", (long long)n_done,
-                      (long long)k->n);
+            rc = ed_errf(err, ED_ECANCELED, "the re-embedding stopped at chunk %lld of %lld", (long long)n_done,
+                         (long long)k->n);
             break;
         }
         ed_chunk_t chunk;
@@ -292,7 +304,7 @@ static int reembed(ed_rag_colls_t *colls, ed_rag_coll_t *c, collect_t *k, char e
                                     context ? chunk.context_len : 0, chunk.text, chunk.len, r.vectors + i * dim);
         ed_chunk_free(&chunk);
         if (rc != 0) {
-            fail(err, rc, "embedding chunk %lld: %s", (long long)k->ids[i], ed_strerror(rc));
+            ed_errf(err, rc, "embedding chunk %lld: %s", (long long)k->ids[i], ed_strerror(rc));
             break;
         }
         pending[n_pending++] = i;
@@ -420,7 +432,7 @@ int ed_rag_colls_add(ed_rag_colls_t *colls, const ed_collection_t *c, ed_rag_col
         if (!items) {
             pthread_mutex_unlock(&colls->lock);
             ed_index_free(index);
-            return fail(err, ED_ENOMEM, "out of memory");
+            return ed_errf(err, ED_ENOMEM, "out of memory");
         }
         colls->items = items;
         colls->cap = cap;
@@ -467,10 +479,10 @@ int ed_rag_colls_load(ed_rag_colls_t *colls, char err[ED_ERR_LEN])
     char why[ED_ERR_LEN];
     int rc = ed_store_collections_foreach(colls->store, add_recorded, colls, why);
     if (rc != 0)
-        return fail(err, rc, "reading the collections: %s", why);
+        return ed_errf(err, rc, "reading the collections: %s", why);
     for (int i = 0; i < colls->n; i++) {
         if ((rc = coll_open_index(colls, &colls->items[i], why)) != 0)
-            return fail(err, rc, "collection \"%s\": %s", colls->items[i].c.name, why);
+            return ed_errf(err, rc, "collection \"%s\": %s", colls->items[i].c.name, why);
         ed_rag_colls_count(colls, &colls->items[i], 0, 0);
     }
     return 0;

@@ -62,6 +62,10 @@ void ed_rag_colls_save(ed_rag_colls_t *colls, ed_rag_coll_t *c);
 bool ed_rag_may_read(const ed_collection_t *c, const ed_rag_caller_t *who);
 /* Owner or root. */
 bool ed_rag_may_write(const ed_collection_t *c, const ed_rag_caller_t *who);
+/* An allow list as ed_rag_may_read reads it: "*", "uid:N" and "gid:N"
+ * entries separated by spaces ("" for none); ED_EFORMAT naming the first bad
+ * entry otherwise. */
+int ed_rag_check_allow(const char *allow, char err[ED_ERR_LEN]);
 /* Collection names: 1..127 bytes of [A-Za-z0-9._:@-] (safe in logs, metric
  * labels and file names); ED_EFORMAT with err otherwise. */
 int ed_rag_check_name(const char *name, char err[ED_ERR_LEN]);

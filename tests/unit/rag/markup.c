@@ -145,6 +145,7 @@ ED_TEST(invalid_utf8_and_nul_rejected_with_offset)
         {"ab\xe2\x82", 4, "byte offset 2"},      /* truncated */
         {"abcd\0ef", 7, "NUL byte at byte offset 4"},
         {"\xf4\x90\x80\x80", 4, "byte offset 0"}, /* above U+10FFFF */
+        {"a\0\xff", 3, "NUL byte at byte offset 1"}, {"a\xff\0", 3, "invalid UTF-8 at byte offset 1"}, /* the first */
     };
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
         for (int kind = ED_MARKUP_PLAIN; kind <= ED_MARKUP_HTML; kind++) {
