@@ -80,7 +80,7 @@ endif
 # daemon/core does not compile. A wrapped library's headers are on the path of
 # its wrapper's folder alone. main.c (the top), the tests and the tools see
 # everything. tests/tools/arch_check checks the same rules per file.
-INC_kernels := kernels core
+INC_kernels := kernels
 INC_core    := core
 INC_store   := store core
 INC_model   := model core kernels
