@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "api/params.h"
+#include "api/status.h"
 #include "rag/rag.h"
 
 #include <stdio.h>
@@ -25,51 +26,24 @@ struct ed_rag *ed_api_require_store(ed_request_t *req)
 {
     ed_app_t *app = req->app;
     if (!app->rag) {
-        ed_http_error(req, 503, "store_unavailable", "the personal store is unavailable: %s", unavailable_reason);
+        ed_api_fail(req, ED_ESTATE, ED_API_STORE, NULL, "the personal store is unavailable: %s", unavailable_reason);
         return NULL;
     }
     char why[ED_ERR_LEN];
     switch (ed_rag_state(app->rag, why)) {
     case ED_RAG_OPEN: return app->rag;
     case ED_RAG_OPENING:
-        ed_http_add_header(req, "Retry-After", "1");
-        ed_http_error(req, 503, "store_opening", "the personal store is opening: %s", why);
+        ed_api_fail(req, ED_EAGAIN, ED_API_STORE, NULL, "the personal store is opening: %s", why);
         return NULL;
     case ED_RAG_FAILED: break;
     }
-    ed_http_error(req, 503, "store_unavailable", "the personal store is unavailable: %s", why);
+    ed_api_fail(req, ED_ESTATE, ED_API_STORE, NULL, "the personal store is unavailable: %s", why);
     return NULL;
 }
 
 void ed_api_store_failed(ed_request_t *req, int rc, const char *param, const char *detail)
 {
-    const char *msg = detail && *detail ? detail : ed_strerror(rc);
-    switch (rc) {
-    case ED_EFORMAT:
-    case ED_EINVAL: {
-        ed_param_error_t err = {.code = "invalid_value"};
-        snprintf(err.param, sizeof err.param, "%s", param ? param : "");
-        snprintf(err.message, sizeof err.message, "%s", msg);
-        ed_params_reject(req, &err);
-        return;
-    }
-    case ED_EACCES: ed_http_error(req, 403, "forbidden", "%s", msg); return;
-    case ED_ENOENT: ed_http_error(req, 404, "not_found", "%s", msg); return;
-    case ED_ETOOBIG: ed_http_error(req, 413, "too_many_documents", "%s", msg); return;
-    case ED_EREADONLY: ed_http_error(req, 507, "store_read_only", "%s", msg); return;
-    case ED_EBUSY:
-        ed_http_add_header(req, "Retry-After", "1");
-        ed_http_error(req, 503, "queue_full", "%s", msg);
-        return;
-    case ED_ECORRUPT: ed_http_error(req, 500, "corrupt", "%s", msg); return;
-    case ED_EAGAIN:
-        ed_http_add_header(req, "Retry-After", "1");
-        ed_http_error(req, 503, "store_opening", "%s", msg);
-        return;
-    case ED_ESTATE:
-    case ED_ECANCELED: ed_http_error(req, 503, "store_unavailable", "%s", msg); return;
-    default: ed_http_error(req, 500, "internal_error", "%s", msg); return;
-    }
+    ed_api_fail(req, rc, ED_API_STORE, param, "%s", detail && *detail ? detail : ed_strerror(rc));
 }
 
 /* ------------------------------------------------------ query string --- */

@@ -3,7 +3,9 @@
  * JSON text. */
 #include "api/params.h"
 #include "api/api.h"
+#include "api/status.h"
 #include "core/buf.h"
+#include "model/prompt.h"
 #include "model/tokenizer.h"
 
 #include <inttypes.h>
@@ -38,7 +40,7 @@ void ed_params_refuse(ed_request_t *req, int rc, const ed_param_error_t *err)
     if (rc == ED_EINVAL)
         ed_params_reject(req, err);
     else
-        ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(rc));
+        ed_api_fail(req, rc, ED_API_MODEL, NULL, "could not read the request: %s", ed_strerror(rc));
 }
 
 /* Checks nesting depth before jansson sees the text (its own limit is far
@@ -213,34 +215,29 @@ int ed_params_string(const json_t *obj, const char *name, bool required, const c
     return 0;
 }
 
-int ed_params_prompt(const ed_engine_model_t *model, const char *text, size_t len, const ed_text_span_t *literal,
-                     size_t n_literal, const char *param, int32_t **out, int *n_out, ed_param_error_t *err)
+int ed_params_prompt_refused(int rc, const ed_prompt_t *prompt, const char *param, int n_ctx, ed_param_error_t *err)
 {
-    *out = NULL;
-    *n_out = 0;
-    size_t cap = (size_t)model->n_ctx, n = 0;
-    int32_t *tokens = malloc(cap * sizeof *tokens);
-    if (!tokens)
-        return ED_ENOMEM;
-    int rc = literal ? ed_tokenizer_encode_literal(model->vocab, text, len, true, literal, n_literal, tokens, cap, &n)
-                     : ed_tokenizer_encode(model->vocab, text, len, true, false, tokens, cap, &n);
-    if (rc == ED_ETOOBIG || rc == ED_ERANGE || (rc == 0 && n >= cap)) {
-        free(tokens);
-        if (rc == ED_ETOOBIG)
-            return ed_params_fail(err, "context_length_exceeded", param,
-                                  "%s: the prompt is %zu bytes, far more than the context of %d tokens holds",
-                                  param, len, model->n_ctx);
+    if (rc == ED_ETOOBIG)
         return ed_params_fail(err, "context_length_exceeded", param,
-                              "%s: the prompt is %zu tokens; the context holds %d tokens",
-                              param, n, model->n_ctx);
-    }
-    if (rc < 0) {
-        free(tokens);
-        return rc;
-    }
-    *out = tokens;
-    *n_out = (int)n;
-    return 0;
+                              "%s: the prompt is %zu bytes, far more than the context of %d tokens holds", param,
+                              prompt->n_bytes, n_ctx);
+    if (rc == ED_ERANGE)
+        return ed_params_fail(err, "context_length_exceeded", param,
+                              "%s: the prompt is %d tokens; the context holds %d tokens", param, prompt->n_tokens,
+                              n_ctx);
+    return rc;
+}
+
+int ed_params_prompt(const ed_engine_model_t *model, const char *text, size_t len, const char *param, int32_t **out,
+                     int *n_out, ed_param_error_t *err)
+{
+    ed_prompt_model_t m = {model->vocab, model->chat, model->bos_text, model->eos_text, model->n_ctx};
+    ed_prompt_t prompt;
+    int rc = ed_params_prompt_refused(ed_prompt_tokenize(&m, text, len, NULL, 0, &prompt), &prompt, param,
+                                      model->n_ctx, err);
+    *out = prompt.tokens;
+    *n_out = prompt.n_tokens;
+    return rc;
 }
 
 ed_engine_state_t ed_params_engine_state(const ed_request_t *req, const char **reason)
@@ -267,13 +264,11 @@ const ed_engine_model_t *ed_params_require_model(ed_request_t *req)
         ed_http_error(req, 503, "no_model", "%s", reason);
         return NULL;
     case ED_ENGINE_LOADING:
-        ed_http_add_header(req, "Retry-After", "5");
-        ed_http_error(req, 503, "not_ready", "the model is not ready: %s", reason);
+        ed_api_fail(req, ED_EAGAIN, ED_API_MODEL, NULL, "the model is not ready: %s", reason);
         return NULL;
     case ED_ENGINE_FAILED:
     default:
-        ed_http_add_header(req, "Retry-After", "5");
-        ed_http_error(req, 503, "not_ready", "the model failed to load: %s", reason);
+        ed_api_fail(req, ED_EAGAIN, ED_API_MODEL, NULL, "the model failed to load: %s", reason);
         return NULL;
     }
 }
@@ -282,21 +277,17 @@ void ed_params_submit_failed(ed_request_t *req, int rc, const char *detail)
 {
     switch (rc) {
     case ED_EAGAIN:
-        ed_http_add_header(req, "Retry-After", "5");
-        ed_http_error(req, 503, "not_ready", "the model is not ready: %s", detail);
+        ed_api_fail(req, rc, ED_API_MODEL, NULL, "the model is not ready: %s", detail);
         break;
     case ED_EBUSY:
-        ed_http_add_header(req, "Retry-After", "1");
-        ed_http_error(req, 503, "queue_full", "every slot is busy and the queue is full: %s", detail);
+        ed_api_fail(req, rc, ED_API_MODEL, NULL, "every slot is busy and the queue is full: %s", detail);
         break;
     case ED_ERANGE:
-        ed_http_error(req, 400, "context_length_exceeded", "%s", detail);
-        break;
     case ED_EINVAL:
-        ed_http_error(req, 400, "invalid_value", "%s", detail);
+        ed_api_fail(req, rc, ED_API_MODEL, NULL, "%s", detail);
         break;
     default:
-        ed_http_error(req, 500, "internal_error", "could not queue the job: %s: %s", ed_strerror(rc), detail);
+        ed_api_fail(req, rc, ED_API_MODEL, NULL, "could not queue the job: %s: %s", ed_strerror(rc), detail);
         break;
     }
 }
