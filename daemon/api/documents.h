@@ -7,8 +7,10 @@
 #define ED_API_DOCUMENTS_H
 
 #include "http/request.h"
+#include "rag/rag.h"
 
-struct ed_rag;
+/* The store's caller: the request's peer uid and gid (SO_PEERCRED). */
+ed_rag_caller_t ed_api_caller(const ed_request_t *req);
 
 /* documents.c */
 void ed_api_documents_add(ed_request_t *req);

@@ -6,6 +6,7 @@
  * model/prompt.h); the generation answers from there (api/generation.h). */
 #include "api/infer.h"
 #include "api/api.h"
+#include "api/documents.h"
 #include "api/generation.h"
 #include "api/infer_options.h"
 #include "api/params.h"
@@ -204,7 +205,7 @@ static void start_retrieval(infer_t *p)
         infer_free(p);
         return;
     }
-    ed_rag_caller_t caller = {(uint32_t)req->peer.uid, (uint32_t)req->peer.gid};
+    ed_rag_caller_t caller = ed_api_caller(req);
     const ed_infer_rag_t *rag = &p->opt.rag;
     char detail[ED_ERR_LEN] = "";
     ed_request_on_abort(req, retrieval_abort, p);

@@ -4,7 +4,7 @@
 #include "api/params.h"
 #include "api/api.h"
 #include "api/status.h"
-#include "core/buf.h"
+#include "core/utf8.h"
 #include "model/prompt.h"
 #include "model/tokenizer.h"
 
@@ -292,52 +292,17 @@ void ed_params_submit_failed(ed_request_t *req, int rc, const char *detail)
     }
 }
 
-/* The length of the valid UTF-8 sequence at s[0, n), or 0 when it is not one. */
-static size_t utf8_sequence(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2
-                 : (s[0] & 0xF0) == 0xE0 ? 3 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
-    if (len == 0 || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    if (len == 3) { /* no overlongs, no surrogates */
-        unsigned cp = ((s[0] & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
-        if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-    }
-    if (len == 4) {
-        unsigned cp = ((s[0] & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) | (s[3] & 0x3Fu);
-        if (cp < 0x10000 || cp > 0x10FFFF)
-            return 0;
-    }
-    return len;
-}
-
 json_t *ed_params_text(const char *text, size_t len)
 {
-    static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
-    const unsigned char *s = (const unsigned char *)text;
-    size_t i = 0, n;
-    while (i < len && (n = utf8_sequence(s + i, len - i)) > 0)
-        i += n;
-    if (i == len)
+    size_t valid = ed_utf8_valid_prefix(text, len);
+    if (valid == len)
         return json_stringn(text, len);
-    ed_buf_t out;
-    ed_buf_init(&out);
-    ed_buf_append(&out, text, i);
-    while (i < len) {
-        n = utf8_sequence(s + i, len - i);
-        if (n == 0) {
-            ed_buf_append(&out, replacement, 3);
-            i++;
-        } else {
-            ed_buf_append(&out, text + i, n);
-            i += n;
-        }
-    }
-    json_t *value = ed_buf_failed(&out) ? NULL : json_stringn(out.data, out.len);
-    ed_buf_free(&out);
+    char *out = malloc(valid + 3 * (len - valid)); /* each bad byte may become U+FFFD's 3 */
+    if (!out)
+        return NULL;
+    memcpy(out, text, valid);
+    size_t n = valid + ed_utf8_sanitise(text + valid, len - valid, out + valid);
+    json_t *value = json_stringn(out, n);
+    free(out);
     return value;
 }
