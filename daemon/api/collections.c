@@ -63,7 +63,7 @@ void ed_api_collections_list(ed_request_t *req)
     struct ed_rag *rag = ed_api_require_store(req);
     if (!rag)
         return;
-    ed_rag_caller_t who = {(uint32_t)req->peer.uid, (uint32_t)req->peer.gid};
+    ed_rag_caller_t who = ed_api_caller(req);
     char detail[ED_ERR_LEN] = "";
     int rc = ed_rag_collections(rag, &who, on_collections, req, detail);
     if (rc != 0)
@@ -128,7 +128,7 @@ void ed_api_collections_put(ed_request_t *req)
         ed_params_refuse(req, rc, &err);
         return;
     }
-    ed_rag_caller_t who = {(uint32_t)req->peer.uid, (uint32_t)req->peer.gid};
+    ed_rag_caller_t who = ed_api_caller(req);
     char detail[ED_ERR_LEN] = "";
     rc = ed_rag_set_access(rag, &who, name, allow, on_updated, req, detail);
     if (rc != 0)

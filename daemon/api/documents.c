@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "api/params.h"
+#include "api/status.h"
 #include "rag/rag.h"
 
 #include <stdio.h>
@@ -25,51 +26,24 @@ struct ed_rag *ed_api_require_store(ed_request_t *req)
 {
     ed_app_t *app = req->app;
     if (!app->rag) {
-        ed_http_error(req, 503, "store_unavailable", "the personal store is unavailable: %s", unavailable_reason);
+        ed_api_fail(req, ED_ESTATE, ED_API_STORE, NULL, "the personal store is unavailable: %s", unavailable_reason);
         return NULL;
     }
     char why[ED_ERR_LEN];
     switch (ed_rag_state(app->rag, why)) {
     case ED_RAG_OPEN: return app->rag;
     case ED_RAG_OPENING:
-        ed_http_add_header(req, "Retry-After", "1");
-        ed_http_error(req, 503, "store_opening", "the personal store is opening: %s", why);
+        ed_api_fail(req, ED_EAGAIN, ED_API_STORE, NULL, "the personal store is opening: %s", why);
         return NULL;
     case ED_RAG_FAILED: break;
     }
-    ed_http_error(req, 503, "store_unavailable", "the personal store is unavailable: %s", why);
+    ed_api_fail(req, ED_ESTATE, ED_API_STORE, NULL, "the personal store is unavailable: %s", why);
     return NULL;
 }
 
 void ed_api_store_failed(ed_request_t *req, int rc, const char *param, const char *detail)
 {
-    const char *msg = detail && *detail ? detail : ed_strerror(rc);
-    switch (rc) {
-    case ED_EFORMAT:
-    case ED_EINVAL: {
-        ed_param_error_t err = {.code = "invalid_value"};
-        snprintf(err.param, sizeof err.param, "%s", param ? param : "");
-        snprintf(err.message, sizeof err.message, "%s", msg);
-        ed_params_reject(req, &err);
-        return;
-    }
-    case ED_EACCES: ed_http_error(req, 403, "forbidden", "%s", msg); return;
-    case ED_ENOENT: ed_http_error(req, 404, "not_found", "%s", msg); return;
-    case ED_ETOOBIG: ed_http_error(req, 413, "too_many_documents", "%s", msg); return;
-    case ED_EREADONLY: ed_http_error(req, 507, "store_read_only", "%s", msg); return;
-    case ED_EBUSY:
-        ed_http_add_header(req, "Retry-After", "1");
-        ed_http_error(req, 503, "queue_full", "%s", msg);
-        return;
-    case ED_ECORRUPT: ed_http_error(req, 500, "corrupt", "%s", msg); return;
-    case ED_EAGAIN:
-        ed_http_add_header(req, "Retry-After", "1");
-        ed_http_error(req, 503, "store_opening", "%s", msg);
-        return;
-    case ED_ESTATE:
-    case ED_ECANCELED: ed_http_error(req, 503, "store_unavailable", "%s", msg); return;
-    default: ed_http_error(req, 500, "internal_error", "%s", msg); return;
-    }
+    ed_api_fail(req, rc, ED_API_STORE, param, "%s", detail && *detail ? detail : ed_strerror(rc));
 }
 
 /* ------------------------------------------------------ query string --- */
@@ -131,10 +105,9 @@ static int read_param(ed_request_t *req, const char *name, char *buf, size_t cap
     int rc = query_param(req->query, name, buf, cap);
     if (rc >= 0)
         return rc;
-    ed_param_error_t err = {.code = "invalid_value"};
-    snprintf(err.param, sizeof err.param, "%s", name);
-    snprintf(err.message, sizeof err.message,
-             "%s: the query parameter has a bad %%-escape, a NUL byte, or is longer than %zu bytes", name, cap - 1);
+    ed_param_error_t err;
+    ed_params_fail(&err, "invalid_value", name,
+                   "%s: the query parameter has a bad %%-escape, a NUL byte, or is longer than %zu bytes", name, cap - 1);
     ed_params_reject(req, &err);
     return -1;
 }
@@ -149,10 +122,9 @@ static int read_int_param(ed_request_t *req, const char *name, int64_t min, int6
     char *end;
     long long v = strtoll(buf, &end, 10);
     if (!*buf || *end || v < min || v > max) {
-        ed_param_error_t err = {.code = "invalid_value"};
-        snprintf(err.param, sizeof err.param, "%s", name);
-        snprintf(err.message, sizeof err.message, "%s: expected an integer from %lld to %lld, got \"%s\"", name,
-                 (long long)min, (long long)max, buf);
+        ed_param_error_t err;
+        ed_params_fail(&err, "invalid_value", name, "%s: expected an integer from %lld to %lld, got \"%s\"", name,
+                       (long long)min, (long long)max, buf);
         ed_params_reject(req, &err);
         return -1;
     }
@@ -160,7 +132,7 @@ static int read_int_param(ed_request_t *req, const char *name, int64_t min, int6
     return 1;
 }
 
-static ed_rag_caller_t caller_of(const ed_request_t *req)
+ed_rag_caller_t ed_api_caller(const ed_request_t *req)
 {
     return (ed_rag_caller_t){(uint32_t)req->peer.uid, (uint32_t)req->peer.gid};
 }
@@ -301,9 +273,9 @@ static void add_json(ed_request_t *req, struct ed_rag *rag, add_t *a)
             rc = ed_params_fail(&err, "invalid_value", "documents", "documents: expected at least one document");
         } else if (n > app->server->cfg.rag.max_batch_documents) {
             json_decref(root);
-            ed_http_error(req, 413, "too_many_documents",
-                          "documents: %zu documents, at most %u in one request (rag.max_batch_documents)", n,
-                          app->server->cfg.rag.max_batch_documents);
+            ed_api_fail(req, ED_ETOOBIG, ED_API_STORE, "documents",
+                        "documents: %zu documents, at most %u in one request (rag.max_batch_documents)", n,
+                        app->server->cfg.rag.max_batch_documents);
             free(a);
             return;
         }
@@ -336,7 +308,7 @@ static void add_json(ed_request_t *req, struct ed_rag *rag, add_t *a)
     char detail[ED_ERR_LEN] = "";
     if (rc == 0) {
         snprintf(a->collection, sizeof a->collection, "%.*s", (int)collection_len, collection);
-        ed_rag_caller_t who = caller_of(req);
+        ed_rag_caller_t who = ed_api_caller(req);
         rc = ed_rag_ingest(rag, &who, collection, docs, (int)n, on_added, a, detail);
         if (rc != 0) {
             char param[64];
@@ -379,7 +351,7 @@ static void add_raw(ed_request_t *req, struct ed_rag *rag, add_t *a, ed_markup_k
     a->raw = true;
     ed_rag_doc_in_t doc = {.title = has_title ? title : NULL, .source = has_source ? source : NULL,
                            .body = req->body, .len = req->body_len, .kind = kind};
-    ed_rag_caller_t who = caller_of(req);
+    ed_rag_caller_t who = ed_api_caller(req);
     char detail[ED_ERR_LEN] = "";
     int rc = ed_rag_ingest(rag, &who, a->collection, &doc, 1, on_added, a, detail);
     if (rc != 0) {
@@ -461,7 +433,7 @@ void ed_api_documents_list(ed_request_t *req)
     if (has_collection < 0 || read_int_param(req, "after", 0, INT64_MAX, &after) < 0 ||
         read_int_param(req, "limit", 1, 1000, &limit) < 0)
         return;
-    ed_rag_caller_t who = caller_of(req);
+    ed_rag_caller_t who = ed_api_caller(req);
     char detail[ED_ERR_LEN] = "";
     int rc = ed_rag_list(rag, &who, has_collection ? collection : NULL, after, (int)limit, on_listed, req, detail);
     if (rc != 0)
@@ -522,7 +494,7 @@ void ed_api_documents_get(ed_request_t *req)
         ed_params_reject(req, &err);
         return;
     }
-    ed_rag_caller_t who = caller_of(req);
+    ed_rag_caller_t who = ed_api_caller(req);
     char detail[ED_ERR_LEN] = "";
     int rc = ed_rag_get(rag, &who, id, with_text, on_got, req, detail);
     if (rc != 0)
@@ -558,7 +530,7 @@ void ed_api_documents_delete(ed_request_t *req)
         return;
     }
     *d = (delete_t){req, id};
-    ed_rag_caller_t who = caller_of(req);
+    ed_rag_caller_t who = ed_api_caller(req);
     char detail[ED_ERR_LEN] = "";
     int rc = ed_rag_delete(rag, &who, id, on_deleted, d, detail);
     if (rc != 0) {

@@ -2,13 +2,15 @@
  * documents (documents.c: add, list, read, delete), search (search.c) and
  * collections (collections.c: list, access),
  * plus what they share: the answer when the store is not open, and the
- * mapping of rag.h's error codes onto HTTP statuses. Loop thread only. */
+ * answer to rag.h's error codes (through api/status.h). Loop thread only. */
 #ifndef ED_API_DOCUMENTS_H
 #define ED_API_DOCUMENTS_H
 
 #include "http/request.h"
+#include "rag/rag.h"
 
-struct ed_rag;
+/* The store's caller: the request's peer uid and gid (SO_PEERCRED). */
+ed_rag_caller_t ed_api_caller(const ed_request_t *req);
 
 /* documents.c */
 void ed_api_documents_add(ed_request_t *req);
@@ -27,10 +29,9 @@ void ed_api_store_unavailable(const char *reason);
 /* The open store, or NULL after answering 503: store_opening (with
  * Retry-After and what the opening is doing) or store_unavailable. */
 struct ed_rag *ed_api_require_store(ed_request_t *req);
-/* Answers a rag error: ED_EFORMAT/EINVAL 400 invalid_value (param), EACCES
- * 403, ENOENT 404, ETOOBIG 413 too_many_documents, EREADONLY 507,
- * EBUSY 503 queue_full, ECORRUPT 500 corrupt, EAGAIN 503 store_opening,
- * ESTATE/ECANCELED 503 store_unavailable, else 500. */
+/* Answers a rag error with its row of api/status.h (source ED_API_STORE;
+ * param named with a 400); the message is detail, or the code's own when
+ * detail is empty. */
 void ed_api_store_failed(ed_request_t *req, int rc, const char *param, const char *detail);
 
 #endif

@@ -8,6 +8,7 @@
 #include "api/documents.h"
 #include "api/infer.h"
 #include "api/params.h"
+#include "api/status.h"
 #include "api/work.h"
 #include "core/buf.h"
 #include "rag/rag.h"
@@ -138,8 +139,7 @@ static void on_done(ed_job_t *job, const ed_job_result_t *result, void *user)
         if (result->finish == ED_FINISH_ERROR) {
             ed_http_error(req, 500, "internal_error", "embedding failed: %s", result->error);
         } else {
-            ed_http_add_header(req, "Retry-After", "5");
-            ed_http_error(req, 503, "not_ready", "the embedding was cancelled: the daemon is stopping");
+            ed_api_fail(req, ED_ECANCELED, ED_API_MODEL, NULL, "the embedding was cancelled: the daemon is stopping");
         }
         embed_free(e);
         return;
@@ -205,7 +205,7 @@ static void tokenize_inputs(void *arg)
     for (size_t i = 0; i < e->n_inputs && e->rc == 0; i++) {
         char param[32];
         input_param(e->single, i, param, sizeof param);
-        e->rc = ed_params_prompt(e->model, e->texts[i], e->lens[i], NULL, 0, param, &e->tokens[i],
+        e->rc = ed_params_prompt(e->model, e->texts[i], e->lens[i], param, &e->tokens[i],
                                  &e->n_tokens[i], &e->err);
     }
 }

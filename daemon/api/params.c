@@ -3,7 +3,9 @@
  * JSON text. */
 #include "api/params.h"
 #include "api/api.h"
-#include "core/buf.h"
+#include "api/status.h"
+#include "core/utf8.h"
+#include "model/prompt.h"
 #include "model/tokenizer.h"
 
 #include <inttypes.h>
@@ -38,7 +40,7 @@ void ed_params_refuse(ed_request_t *req, int rc, const ed_param_error_t *err)
     if (rc == ED_EINVAL)
         ed_params_reject(req, err);
     else
-        ed_http_error(req, 500, "internal_error", "could not read the request: %s", ed_strerror(rc));
+        ed_api_fail(req, rc, ED_API_MODEL, NULL, "could not read the request: %s", ed_strerror(rc));
 }
 
 /* Checks nesting depth before jansson sees the text (its own limit is far
@@ -213,34 +215,29 @@ int ed_params_string(const json_t *obj, const char *name, bool required, const c
     return 0;
 }
 
-int ed_params_prompt(const ed_engine_model_t *model, const char *text, size_t len, const ed_text_span_t *literal,
-                     size_t n_literal, const char *param, int32_t **out, int *n_out, ed_param_error_t *err)
+int ed_params_prompt_refused(int rc, const ed_prompt_t *prompt, const char *param, int n_ctx, ed_param_error_t *err)
 {
-    *out = NULL;
-    *n_out = 0;
-    size_t cap = (size_t)model->n_ctx, n = 0;
-    int32_t *tokens = malloc(cap * sizeof *tokens);
-    if (!tokens)
-        return ED_ENOMEM;
-    int rc = literal ? ed_tokenizer_encode_literal(model->vocab, text, len, true, literal, n_literal, tokens, cap, &n)
-                     : ed_tokenizer_encode(model->vocab, text, len, true, false, tokens, cap, &n);
-    if (rc == ED_ETOOBIG || rc == ED_ERANGE || (rc == 0 && n >= cap)) {
-        free(tokens);
-        if (rc == ED_ETOOBIG)
-            return ed_params_fail(err, "context_length_exceeded", param,
-                                  "%s: the prompt is %zu bytes, far more than the context of %d tokens holds",
-                                  param, len, model->n_ctx);
+    if (rc == ED_ETOOBIG)
         return ed_params_fail(err, "context_length_exceeded", param,
-                              "%s: the prompt is %zu tokens; the context holds %d tokens",
-                              param, n, model->n_ctx);
-    }
-    if (rc < 0) {
-        free(tokens);
-        return rc;
-    }
-    *out = tokens;
-    *n_out = (int)n;
-    return 0;
+                              "%s: the prompt is %zu bytes, far more than the context of %d tokens holds", param,
+                              prompt->n_bytes, n_ctx);
+    if (rc == ED_ERANGE)
+        return ed_params_fail(err, "context_length_exceeded", param,
+                              "%s: the prompt is %d tokens; the context holds %d tokens", param, prompt->n_tokens,
+                              n_ctx);
+    return rc;
+}
+
+int ed_params_prompt(const ed_engine_model_t *model, const char *text, size_t len, const char *param, int32_t **out,
+                     int *n_out, ed_param_error_t *err)
+{
+    ed_prompt_model_t m = {model->vocab, model->chat, model->bos_text, model->eos_text, model->n_ctx};
+    ed_prompt_t prompt;
+    int rc = ed_params_prompt_refused(ed_prompt_tokenize(&m, text, len, NULL, 0, &prompt), &prompt, param,
+                                      model->n_ctx, err);
+    *out = prompt.tokens;
+    *n_out = prompt.n_tokens;
+    return rc;
 }
 
 ed_engine_state_t ed_params_engine_state(const ed_request_t *req, const char **reason)
@@ -267,13 +264,11 @@ const ed_engine_model_t *ed_params_require_model(ed_request_t *req)
         ed_http_error(req, 503, "no_model", "%s", reason);
         return NULL;
     case ED_ENGINE_LOADING:
-        ed_http_add_header(req, "Retry-After", "5");
-        ed_http_error(req, 503, "not_ready", "the model is not ready: %s", reason);
+        ed_api_fail(req, ED_EAGAIN, ED_API_MODEL, NULL, "the model is not ready: %s", reason);
         return NULL;
     case ED_ENGINE_FAILED:
     default:
-        ed_http_add_header(req, "Retry-After", "5");
-        ed_http_error(req, 503, "not_ready", "the model failed to load: %s", reason);
+        ed_api_fail(req, ED_EAGAIN, ED_API_MODEL, NULL, "the model failed to load: %s", reason);
         return NULL;
     }
 }
@@ -282,71 +277,32 @@ void ed_params_submit_failed(ed_request_t *req, int rc, const char *detail)
 {
     switch (rc) {
     case ED_EAGAIN:
-        ed_http_add_header(req, "Retry-After", "5");
-        ed_http_error(req, 503, "not_ready", "the model is not ready: %s", detail);
+        ed_api_fail(req, rc, ED_API_MODEL, NULL, "the model is not ready: %s", detail);
         break;
     case ED_EBUSY:
-        ed_http_add_header(req, "Retry-After", "1");
-        ed_http_error(req, 503, "queue_full", "every slot is busy and the queue is full: %s", detail);
+        ed_api_fail(req, rc, ED_API_MODEL, NULL, "every slot is busy and the queue is full: %s", detail);
         break;
     case ED_ERANGE:
-        ed_http_error(req, 400, "context_length_exceeded", "%s", detail);
-        break;
     case ED_EINVAL:
-        ed_http_error(req, 400, "invalid_value", "%s", detail);
+        ed_api_fail(req, rc, ED_API_MODEL, NULL, "%s", detail);
         break;
     default:
-        ed_http_error(req, 500, "internal_error", "could not queue the job: %s: %s", ed_strerror(rc), detail);
+        ed_api_fail(req, rc, ED_API_MODEL, NULL, "could not queue the job: %s: %s", ed_strerror(rc), detail);
         break;
     }
-}
-
-/* The length of the valid UTF-8 sequence at s[0, n), or 0 when it is not one. */
-static size_t utf8_sequence(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2
-                 : (s[0] & 0xF0) == 0xE0 ? 3 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
-    if (len == 0 || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    if (len == 3) { /* no overlongs, no surrogates */
-        unsigned cp = ((s[0] & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
-        if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-    }
-    if (len == 4) {
-        unsigned cp = ((s[0] & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) | (s[3] & 0x3Fu);
-        if (cp < 0x10000 || cp > 0x10FFFF)
-            return 0;
-    }
-    return len;
 }
 
 json_t *ed_params_text(const char *text, size_t len)
 {
-    static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
-    const unsigned char *s = (const unsigned char *)text;
-    size_t i = 0, n;
-    while (i < len && (n = utf8_sequence(s + i, len - i)) > 0)
-        i += n;
-    if (i == len)
+    size_t valid = ed_utf8_valid_prefix(text, len);
+    if (valid == len)
         return json_stringn(text, len);
-    ed_buf_t out;
-    ed_buf_init(&out);
-    ed_buf_append(&out, text, i);
-    while (i < len) {
-        n = utf8_sequence(s + i, len - i);
-        if (n == 0) {
-            ed_buf_append(&out, replacement, 3);
-            i++;
-        } else {
-            ed_buf_append(&out, text + i, n);
-            i += n;
-        }
-    }
-    json_t *value = ed_buf_failed(&out) ? NULL : json_stringn(out.data, out.len);
-    ed_buf_free(&out);
+    char *out = malloc(valid + 3 * (len - valid)); /* each bad byte may become U+FFFD's 3 */
+    if (!out)
+        return NULL;
+    memcpy(out, text, valid);
+    size_t n = valid + ed_utf8_sanitise(text + valid, len - valid, out + valid);
+    json_t *value = json_stringn(out, n);
+    free(out);
     return value;
 }

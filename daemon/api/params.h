@@ -9,6 +9,7 @@
 
 #include "engine/engine.h"
 #include "http/request.h"
+#include "model/prompt.h"
 #include "model/tokenizer.h"
 
 #include <jansson.h>
@@ -32,7 +33,7 @@ int ed_params_fail(ed_param_error_t *err, const char *code, const char *param, c
 /* Answers 400 {"error": {message, type, param, code}}. */
 void ed_params_reject(ed_request_t *req, const ed_param_error_t *err);
 /* Answers a request whose body could not be read: ED_EINVAL as
- * ed_params_reject, any other code (ED_ENOMEM) as a 500 naming it. */
+ * ed_params_reject, any other code (ED_ENOMEM) by api/status.h, naming it. */
 void ed_params_refuse(ed_request_t *req, int rc, const ed_param_error_t *err);
 
 /* Parses the request body: valid JSON (line and column when not), nested at
@@ -58,15 +59,18 @@ int ed_params_string(const json_t *obj, const char *name, bool required, const c
 /* Describes a JSON value for a message: compact JSON, cut to fit cap. */
 void ed_params_describe(const json_t *value, char *buf, size_t cap);
 
-/* Tokenizes a prompt for `model` with BOS/EOS as its vocabulary asks. With
- * `literal` (a rendered chat: the spans of its message contents), control
- * tokens spelled outside those spans become tokens (the template's turn
- * markers) and inside them stay text; without, all of the prompt is text. 0 with *out (malloc'd, the caller frees) and
- * *n_out tokens, fewer than the context holds; ED_EINVAL with err
+/* Tokenizes a plain text prompt for `model` with BOS/EOS as its vocabulary
+ * asks (model/prompt.h). 0 with *out (malloc'd, the caller frees) and *n_out
+ * tokens, fewer than the context holds; ED_EINVAL with err
  * (context_length_exceeded naming both counts, reported as `param`) or
  * ED_ENOMEM. */
-int ed_params_prompt(const ed_engine_model_t *model, const char *text, size_t len, const ed_text_span_t *literal,
-                     size_t n_literal, const char *param, int32_t **out, int *n_out, ed_param_error_t *err);
+int ed_params_prompt(const ed_engine_model_t *model, const char *text, size_t len, const char *param, int32_t **out,
+                     int *n_out, ed_param_error_t *err);
+/* rc of ed_prompt_build/ed_prompt_tokenize as the request's error: ED_ERANGE
+ * and ED_ETOOBIG become ED_EINVAL with err (context_length_exceeded, naming
+ * the prompt's size and the context's, reported as `param`); any other code
+ * is returned as it is. */
+int ed_params_prompt_refused(int rc, const ed_prompt_t *prompt, const char *param, int n_ctx, ed_param_error_t *err);
 
 /* The served model if the engine is READY; otherwise answers 503 (code
  * no_model when none is configured, not_ready with the reason and
@@ -75,9 +79,9 @@ const ed_engine_model_t *ed_params_require_model(ed_request_t *req);
 /* The engine's state (EMPTY when the daemon runs without an engine). */
 ed_engine_state_t ed_params_engine_state(const ed_request_t *req, const char **reason);
 
-/* Answers a failed ed_engine_submit: ED_EAGAIN 503 not_ready (Retry-After 5),
- * ED_EBUSY 503 queue_full (Retry-After 1), ED_ERANGE 400
- * context_length_exceeded, ED_EINVAL 400 invalid_value, else 500. */
+/* Answers a failed ed_engine_submit by api/status.h (ED_EAGAIN 503 not_ready,
+ * ED_EBUSY 503 queue_full, ED_ERANGE 400 context_length_exceeded, ...),
+ * with a message saying what failed. */
 void ed_params_submit_failed(ed_request_t *req, int rc, const char *detail);
 
 /* A JSON string of text[0, len) with every byte that is not part of valid

@@ -128,7 +128,7 @@ void ed_api_search(ed_request_t *req)
         return;
     }
     *s = (search_t){req, mode};
-    ed_rag_caller_t who = {(uint32_t)req->peer.uid, (uint32_t)req->peer.gid};
+    ed_rag_caller_t who = ed_api_caller(req);
     char detail[ED_ERR_LEN] = "";
     rc = ed_rag_search(rag, &who, query, names, n_names, (int)top_k, mode, on_found, s, detail);
     json_decref(root); /* the job copied query and names */

@@ -6,6 +6,7 @@
 #include "api/api.h"
 #include "api/infer.h"
 #include "api/params.h"
+#include "api/status.h"
 #include "api/work.h"
 #include "model/tokenizer.h"
 
@@ -99,8 +100,7 @@ static void tokenize_done(ed_request_t *req, void *arg, bool gone)
     if (gone)
         ed_api_end_gone(req);
     else if (t->rc < 0)
-        ed_http_error(req, t->rc == ED_ETOOBIG ? 400 : 500, t->rc == ED_ETOOBIG ? "invalid_value" : "internal_error",
-                      "content: could not tokenize: %s", ed_strerror(t->rc));
+        ed_api_fail(req, t->rc, ED_API_MODEL, "content", "content: could not tokenize: %s", ed_strerror(t->rc));
     else
         ed_http_respond(req, 200, "application/json", t->answer, strlen(t->answer));
     free(t->answer);
