@@ -193,8 +193,8 @@ $(BUILD)/edged: $(BUILD)/daemon/core/main.o $(foreach l,$(EDGED_LIBS),$(call lib
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(call link_libs,$(EDGED_LIBS))
 
-# edgectl pull validates downloads with the daemon's GGUF reader (model/gguf).
-EDGECTL_LIBS := $(LIBS_client) model core kernels
+# edgectl links nothing of the daemon: pull checks downloads with its own GGUF reader.
+EDGECTL_LIBS := $(LIBS_client)
 $(BUILD)/edgectl: $(patsubst %.c,$(BUILD)/%.o,$(EDGECTL_SRC)) $(foreach l,$(EDGECTL_LIBS),$(call lib_of,$(l)))
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(call link_libs,$(EDGECTL_LIBS)) -lcurl
