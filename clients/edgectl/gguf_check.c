@@ -211,8 +211,14 @@ int ed_gguf_check_file(const char *path, ed_gguf_check_t *out, char *why, size_t
         snprintf(why, why_len, "cannot map %s", path);
         return -1;
     }
-    reader_t r = {.data = map, .size = (uint64_t)st.st_size, .why = why, .why_len = why_len};
-    int rc = check(&r, out);
+    int rc = ed_gguf_check_memory(map, (uint64_t)st.st_size, out, why, why_len);
     munmap(map, (size_t)st.st_size);
     return rc;
+}
+
+int ed_gguf_check_memory(const void *data, uint64_t size, ed_gguf_check_t *out, char *why, size_t why_len)
+{
+    memset(out, 0, sizeof *out);
+    reader_t r = {.data = data, .size = size, .why = why, .why_len = why_len};
+    return check(&r, out);
 }

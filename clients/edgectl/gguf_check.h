@@ -20,5 +20,7 @@ typedef struct {
 /* Checks the file at path. Returns 0 and fills *out, or -1 with the reason
  * in why[0, why_len) ("truncated in the tensor table", ...). */
 int ed_gguf_check_file(const char *path, ed_gguf_check_t *out, char *why, size_t why_len);
+/* The same over the file's bytes data[0, size) (the fuzz driver's entry). */
+int ed_gguf_check_memory(const void *data, uint64_t size, ed_gguf_check_t *out, char *why, size_t why_len);
 
 #endif
