@@ -1,12 +1,12 @@
 /* pull.c - edgectl pull: libcurl transfers into FILE.part (Range resume,
- * redirects, stall timeout), then mbedTLS SHA-256 and the daemon's own GGUF
- * validator (model/gguf) before an fsync'd rename into place. Statuses and
+ * redirects, stall timeout), then mbedTLS SHA-256 and edgectl's own GGUF
+ * reader (gguf_check.h) before an fsync'd rename into place. Statuses and
  * messages follow ctl.h; a cut-off transfer keeps FILE.part for a resume. */
 #include "pull.h"
 
 #include "progress.h"
 
-#include "model/gguf.h"
+#include "gguf_check.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -451,23 +451,20 @@ int ed_ctl_pull(const ed_ctl_t *ctl, int argc, char **argv)
         status = ED_CTL_EVERIFY;
         goto out;
     }
-    char err[ED_ERR_LEN] = "";
-    ed_gguf_t *gguf = NULL;
-    int rc = ed_gguf_open(&gguf, args.part, err);
-    if (rc != 0) {
+    /* A GGUF file whose data is all there; whether edged can run it (types,
+     * shapes, architecture) is the daemon's to judge when it loads it. */
+    char why[256] = "";
+    ed_gguf_check_t gguf;
+    if (ed_gguf_check_file(args.part, &gguf, why, sizeof why) != 0) {
         fprintf(stderr, "edgectl: pull: %s is not a valid GGUF model (%s); the download was deleted\n",
-                args.url, err[0] ? err : ed_strerror(rc));
+                args.url, why);
         unlink(args.part);
         status = ED_CTL_EVERIFY;
         goto out;
     }
-    uint32_t version = ed_gguf_version(gguf);
-    uint64_t n_tensors = ed_gguf_n_tensors(gguf);
-    ed_str_t arch = {0};
-    char arch_text[64] = "unknown architecture";
-    if (ed_gguf_get_str(gguf, "general.architecture", &arch) == 0)
-        snprintf(arch_text, sizeof arch_text, "%.*s", (int)(arch.len < 60 ? arch.len : 60), arch.ptr);
-    ed_gguf_close(gguf);
+    uint32_t version = gguf.version;
+    uint64_t n_tensors = gguf.n_tensors;
+    const char *arch_text = gguf.architecture[0] ? gguf.architecture : "unknown architecture";
     if (install_file(&args) != 0) {
         fprintf(stderr, "edgectl: pull: cannot move %s to %s: %s\n", args.part, args.file,
                 strerror(errno));

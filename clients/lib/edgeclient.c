@@ -294,11 +294,6 @@ void ed_client_close(ed_client_t *client)
 
 const char *ed_client_socket(const ed_client_t *client) { return client->socket_path; }
 
-void ed_client_set_timeout(ed_client_t *client, int timeout_ms)
-{
-    client->timeout_ms = timeout_ms > 0 ? timeout_ms : ED_CLIENT_DEFAULT_TIMEOUT_MS;
-}
-
 /* ---------------------------------------------------------------- responses ---- */
 
 const char *ed_client_response_header(const ed_client_response_t *resp, const char *name)

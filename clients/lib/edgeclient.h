@@ -73,8 +73,6 @@ int ed_client_open(ed_client_t **out, const char *socket_path, int timeout_ms,
 void ed_client_close(ed_client_t *client);
 /* The path the client connects to (owned by the client). */
 const char *ed_client_socket(const ed_client_t *client);
-/* Changes the timeout of later requests (<= 0: the default). */
-void ed_client_set_timeout(ed_client_t *client, int timeout_ms);
 
 /* Sends one request and reads the whole response into `resp` (which the
  * caller zero-initialises or has freed). `headers` (n_headers, may be NULL)

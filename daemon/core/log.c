@@ -30,13 +30,7 @@ int ed_log_level_parse(const char *name, ed_log_level_t *out)
     return ED_EINVAL;
 }
 
-const char *ed_log_level_name(ed_log_level_t level)
-{
-    return level <= ED_LOG_DEBUG ? level_names[level] : "?";
-}
-
 void ed_log_set_level(ed_log_level_t level) { atomic_store(&log_level, (int)level); }
-ed_log_level_t ed_log_get_level(void) { return (ed_log_level_t)atomic_load(&log_level); }
 
 static int stderr_is_journal(void)
 {

@@ -13,9 +13,7 @@ typedef enum {
 
 /* Parses "error", "warn", "info" or "debug"; returns 0 or ED_EINVAL. */
 int ed_log_level_parse(const char *name, ed_log_level_t *out);
-const char *ed_log_level_name(ed_log_level_t level);
 void ed_log_set_level(ed_log_level_t level);
-ed_log_level_t ed_log_get_level(void);
 
 void ed_log(ed_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -95,8 +95,6 @@ void ed_metrics_conn_closed(void)
         m.conns_open--;
 }
 
-uint64_t ed_metrics_conns_open(void) { return m.conns_open; }
-
 int ed_metrics_register(ed_metrics_writer_fn fn, void *arg)
 {
     if (m.n_writers == MAX_WRITERS)

@@ -15,7 +15,6 @@ void ed_metrics_init(void);
 void ed_metrics_http_request(const char *route, const char *method, int status, double seconds);
 void ed_metrics_conn_opened(void);
 void ed_metrics_conn_closed(void);
-uint64_t ed_metrics_conns_open(void);
 
 typedef void (*ed_metrics_writer_fn)(ed_buf_t *out, void *arg);
 /* Adds a writer called on every scrape. Returns 0 or ED_ERANGE when full. */

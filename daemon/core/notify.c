@@ -2,7 +2,6 @@
 #include "core/notify.h"
 #include "core/log.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -18,16 +17,6 @@ void ed_notify_ready(const char *status)
 {
     char msg[512];
     snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s", status);
-    send_state(msg);
-}
-
-void ed_notify_status(const char *fmt, ...)
-{
-    char msg[512] = "STATUS=";
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg + 7, sizeof msg - 7, fmt, ap);
-    va_end(ap);
     send_state(msg);
 }
 

@@ -7,7 +7,6 @@
 #include <stdint.h>
 
 void ed_notify_ready(const char *status);
-void ed_notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ed_notify_reloading(void);
 void ed_notify_stopping(void);
 void ed_notify_watchdog(void);

@@ -430,7 +430,6 @@ int ed_http_parser_error(const ed_http_parser_t *p, const char **code, const cha
 }
 
 bool ed_http_parser_in_request(const ed_http_parser_t *p) { return p->phase != PHASE_IDLE; }
-bool ed_http_parser_in_body(const ed_http_parser_t *p) { return p->phase == PHASE_BODY; }
 int64_t ed_http_parser_content_length(const ed_http_parser_t *p) { return p->content_length; }
 
 void ed_http_parser_next(ed_http_parser_t *p)

@@ -53,8 +53,6 @@ int ed_http_parser_error(const ed_http_parser_t *parser, const char **code, cons
 
 /* True while a request has started (some bytes of it arrived) and not finished. */
 bool ed_http_parser_in_request(const ed_http_parser_t *parser);
-/* True once the head of the current request is complete (body phase). */
-bool ed_http_parser_in_body(const ed_http_parser_t *parser);
 /* The body's announced length: Content-Length, or -1 when chunked. Valid in on_head. */
 int64_t ed_http_parser_content_length(const ed_http_parser_t *parser);
 

@@ -3,6 +3,7 @@
 #include "http/conn.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,25 +81,16 @@ void ed_http_respond_json(ed_request_t *req, int status, json_t *json)
 static void make_utf8(char *s)
 {
     unsigned char *p = (unsigned char *)s;
-    while (*p) {
-        int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 && *p >= 0xC2 ? 2
-                : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 && *p <= 0xF4 ? 4 : 0;
-        int ok = n > 0;
-        for (int i = 1; ok && i < n; i++)
-            ok = (p[i] & 0xC0) == 0x80;
-        if (ok && n == 3) { /* no overlongs, no surrogates */
-            unsigned cp = ((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu);
-            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-        }
-        if (ok && n == 4) {
-            unsigned cp = ((p[0] & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) | (p[3] & 0x3Fu);
-            ok = cp >= 0x10000 && cp <= 0x10FFFF;
-        }
-        if (!ok) {
+    size_t n = strlen(s);
+    while (n > 0) {
+        int len = ed_utf8_next(p, n);
+        if (len <= 0) { /* malformed, or cut short by the string's end */
             *p++ = '?';
+            n--;
             continue;
         }
-        p += n;
+        p += len;
+        n -= (size_t)len;
     }
 }
 

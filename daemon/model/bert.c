@@ -5,6 +5,7 @@
  * and split over heads on the pool. Pooling and the final L2 normalisation
  * are the only arithmetic done here. */
 #include "model/bert.h"
+#include "model/tensors.h"
 
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
@@ -34,58 +35,6 @@ static int get_dim(const ed_gguf_t *gguf, const char *suffix, int *out, char err
     }
     *out = (int)value;
     return 0;
-}
-
-/* Finds `name`, shaped [ne0] (ne1 == 0) or [ne0, ne1] (ne1 < 0: at least
- * -ne1 rows). Vectors must be f32, matrices of a type with quant traits
- * whose blocks fit a row. Absent and optional: *out stays NULL. */
-static int find(const ed_gguf_t *gguf, const char *name, int64_t ne0, int64_t ne1, bool optional,
-                const ed_gguf_tensor_t **out, char err[ED_ERR_LEN])
-{
-    const ed_gguf_tensor_t *t = ed_gguf_find_tensor(gguf, name);
-    *out = NULL;
-    if (!t) {
-        if (optional)
-            return 0;
-        snprintf(err, ED_ERR_LEN, "tensor %s is missing", name);
-        return ED_EFORMAT;
-    }
-    bool rows_ok = ne1 == 0 || (ne1 > 0 ? t->ne[1] == ne1 : t->ne[1] >= -ne1);
-    if (t->n_dims != (ne1 ? 2u : 1u) || t->ne[0] != ne0 || !rows_ok) {
-        snprintf(err, ED_ERR_LEN, "tensor %s has shape [%" PRId64 ", %" PRId64 "], expected [%" PRId64 "%s%" PRId64 "]",
-                 name, t->ne[0], t->ne[1], ne0, ne1 == 0 ? "" : ne1 > 0 ? ", " : ", >= ",
-                 ne1 == 0 ? (int64_t)1 : ne1 > 0 ? ne1 : -ne1);
-        return ED_EFORMAT;
-    }
-    const ed_type_info_t *info = ed_type_info(t->type);
-    bool usable = ne1 == 0 ? t->type == ED_TYPE_F32
-                           : info && ed_quant_traits(t->type) && ne0 % info->block_len == 0;
-    if (!usable) {
-        snprintf(err, ED_ERR_LEN, "tensor %s has type %s, which edged cannot use %s", name,
-                 info ? info->name : "unknown", ne1 == 0 ? "for a vector (f32 only)" : "for a matrix");
-        return ED_EUNSUPPORTED;
-    }
-    *out = t;
-    return 0;
-}
-
-static int find_vector(const ed_gguf_t *gguf, const char *name, int64_t n, bool optional, const float **out,
-                       char err[ED_ERR_LEN])
-{
-    const ed_gguf_tensor_t *t;
-    int rc = find(gguf, name, n, 0, optional, &t, err);
-    *out = t ? (const float *)t->data : NULL;
-    return rc;
-}
-
-static int find_matrix(const ed_gguf_t *gguf, const char *name, int64_t n_in, int64_t n_out, bool optional,
-                       ed_matrix_t *out, char err[ED_ERR_LEN])
-{
-    const ed_gguf_tensor_t *t;
-    int rc = find(gguf, name, n_in, n_out, optional, &t, err);
-    out->data = t ? t->data : NULL;
-    out->type = t ? (int)t->type : 0;
-    return rc;
 }
 
 static int load_hparams(ed_bert_t *b, const ed_gguf_t *gguf, char err[ED_ERR_LEN])
@@ -143,22 +92,22 @@ static int load_layer(ed_bert_t *b, const ed_gguf_t *gguf, int l, char err[ED_ER
     char name[96];
     int rc;
 #define NAME(what) (snprintf(name, sizeof name, "blk.%d." what, l), name)
-    if ((rc = find_matrix(gguf, NAME("attn_q.weight"), E, E, false, &L->wq, err)) ||
-        (rc = find_vector(gguf, NAME("attn_q.bias"), E, true, &L->bq, err)) ||
-        (rc = find_matrix(gguf, NAME("attn_k.weight"), E, E, false, &L->wk, err)) ||
-        (rc = find_vector(gguf, NAME("attn_k.bias"), E, true, &L->bk, err)) ||
-        (rc = find_matrix(gguf, NAME("attn_v.weight"), E, E, false, &L->wv, err)) ||
-        (rc = find_vector(gguf, NAME("attn_v.bias"), E, true, &L->bv, err)) ||
-        (rc = find_matrix(gguf, NAME("attn_output.weight"), E, E, false, &L->wo, err)) ||
-        (rc = find_vector(gguf, NAME("attn_output.bias"), E, true, &L->bo, err)) ||
-        (rc = find_vector(gguf, NAME("attn_output_norm.weight"), E, false, &L->attn_norm, err)) ||
-        (rc = find_vector(gguf, NAME("attn_output_norm.bias"), E, true, &L->attn_norm_b, err)) ||
-        (rc = find_matrix(gguf, NAME("ffn_up.weight"), E, F, false, &L->w_up, err)) ||
-        (rc = find_vector(gguf, NAME("ffn_up.bias"), F, true, &L->b_up, err)) ||
-        (rc = find_matrix(gguf, NAME("ffn_down.weight"), F, E, false, &L->w_down, err)) ||
-        (rc = find_vector(gguf, NAME("ffn_down.bias"), E, true, &L->b_down, err)) ||
-        (rc = find_vector(gguf, NAME("layer_output_norm.weight"), E, false, &L->out_norm, err)) ||
-        (rc = find_vector(gguf, NAME("layer_output_norm.bias"), E, true, &L->out_norm_b, err)))
+    if ((rc = ed_tensors_find_matrix(gguf, NAME("attn_q.weight"), E, E, false, &L->wq, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("attn_q.bias"), E, true, &L->bq, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, NAME("attn_k.weight"), E, E, false, &L->wk, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("attn_k.bias"), E, true, &L->bk, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, NAME("attn_v.weight"), E, E, false, &L->wv, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("attn_v.bias"), E, true, &L->bv, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, NAME("attn_output.weight"), E, E, false, &L->wo, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("attn_output.bias"), E, true, &L->bo, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("attn_output_norm.weight"), E, false, &L->attn_norm, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("attn_output_norm.bias"), E, true, &L->attn_norm_b, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, NAME("ffn_up.weight"), E, F, false, &L->w_up, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("ffn_up.bias"), F, true, &L->b_up, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, NAME("ffn_down.weight"), F, E, false, &L->w_down, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("ffn_down.bias"), E, true, &L->b_down, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("layer_output_norm.weight"), E, false, &L->out_norm, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("layer_output_norm.bias"), E, true, &L->out_norm_b, err)))
         return rc;
 #undef NAME
     return 0;
@@ -179,12 +128,13 @@ static int load_weights(ed_bert_t *b, const ed_gguf_t *gguf, char err[ED_ERR_LEN
         return ED_EFORMAT;
     }
     int rc;
-    if ((rc = find_matrix(gguf, "token_embd.weight", b->n_embd, b->n_vocab, false, &b->token_embd, err)) ||
-        (rc = find_matrix(gguf, "token_types.weight", b->n_embd, -1, true, &b->token_types, err)) ||
-        (rc = find_matrix(gguf, "position_embd.weight", b->n_embd, -(int64_t)b->n_ctx, false, &b->position_embd,
-                          err)) ||
-        (rc = find_vector(gguf, "token_embd_norm.weight", b->n_embd, false, &b->embd_norm, err)) ||
-        (rc = find_vector(gguf, "token_embd_norm.bias", b->n_embd, true, &b->embd_norm_b, err)))
+    int64_t E = b->n_embd;
+    if ((rc = ed_tensors_find_matrix(gguf, "token_embd.weight", E, b->n_vocab, false, &b->token_embd, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, "token_types.weight", E, -1, true, &b->token_types, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, "position_embd.weight", E, -(int64_t)b->n_ctx, false,
+                                     &b->position_embd, err)) ||
+        (rc = ed_tensors_find_vector(gguf, "token_embd_norm.weight", b->n_embd, false, &b->embd_norm, err)) ||
+        (rc = ed_tensors_find_vector(gguf, "token_embd_norm.bias", b->n_embd, true, &b->embd_norm_b, err)))
         return rc;
     /* bound the allocation by what the file holds, not by the metadata alone */
     if ((uint64_t)b->n_layer * TENSORS_PER_LAYER > ed_gguf_n_tensors(gguf)) {
@@ -423,19 +373,15 @@ int ed_bert_embed(const ed_bert_t *b, const ed_kernels_t *kernels, ed_pool_t *po
             return rc;
         }
 
-    /* Pooling, then L2 normalisation (in double: E is a few hundred). */
+    /* Pooling, then L2 normalisation. */
     int first = b->pooling == ED_BERT_POOL_LAST ? r.n - 1 : 0;
     int count = b->pooling == ED_BERT_POOL_MEAN ? r.n : 1;
-    double norm = 0;
     for (size_t i = 0; i < E; i++) {
         double sum = 0;
         for (int t = first; t < first + count; t++)
             sum += b->x[t * E + i];
         out[i] = (float)(sum / count);
-        norm += (double)out[i] * out[i];
     }
-    float scale = norm > 0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
-    for (size_t i = 0; i < E; i++)
-        out[i] *= scale;
+    kernels->l2_normalize(out, b->n_embd);
     return 0;
 }

@@ -88,16 +88,17 @@ const char *ed_gguf_vtype_name(ed_gguf_vtype_t type)
 }
 
 static int fail(parser_t *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* ed_errf with the parser's context ("tensor 3 (blk.0.attn_q)") in front. */
 static int fail(parser_t *p, int code, const char *fmt, ...)
 {
-    size_t o = 0;
-    if (p->ctx[0])
-        o = (size_t)snprintf(p->err, ED_ERR_LEN, "%s: ", p->ctx); /* ctx < 128 bytes: fits */
+    char detail[ED_ERR_LEN];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p->err + o, ED_ERR_LEN - o, fmt, ap);
+    vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    return code;
+    if (p->ctx[0])
+        return ed_errf(p->err, code, "%s: %s", p->ctx, detail);
+    return ed_errf(p->err, code, "%s", detail);
 }
 
 /* Writes s into buf for an error message: printable ASCII as is, other

@@ -3,6 +3,7 @@
  * type), so the forward pass never meets a surprise. Tensor names follow
  * llama.cpp: token_embd, blk.N.attn_q, ..., output_norm, output. */
 #include "model/model.h"
+#include "model/tensors.h"
 #include "core/error.h"
 
 #include "kernels/error.h"
@@ -153,73 +154,6 @@ static int read_hparams(ed_model_t *m, const ed_gguf_t *gguf, const char *arch, 
 
 /* ------------------------------------------------------------- tensors ---- */
 
-typedef enum {
-    TENSOR_F32,    /* a norm, bias or factor vector: f32 only */
-    TENSOR_MATRIX, /* a weight matrix: any type the kernels convert */
-} tensor_kind_t;
-
-/* Finds `name` and checks it is [ne0] (ne1 == 0) or [ne0, ne1] of the kind's
- * types. *out = NULL without error when absent and optional. */
-static int find(const ed_gguf_t *gguf, const char *name, tensor_kind_t kind, int64_t ne0, int64_t ne1,
-                bool optional, const ed_gguf_tensor_t **out, char err[ED_ERR_LEN])
-{
-    const ed_gguf_tensor_t *t = ed_gguf_find_tensor(gguf, name);
-    *out = NULL;
-    if (!t) {
-        if (optional)
-            return 0;
-        snprintf(err, ED_ERR_LEN, "tensor %s is missing", name);
-        return ED_EFORMAT;
-    }
-    uint32_t want_dims = ne1 ? 2 : 1;
-    if (t->n_dims != want_dims || t->ne[0] != ne0 || (ne1 && t->ne[1] != ne1)) {
-        char got[96] = "", want[48];
-        for (uint32_t d = 0; d < t->n_dims; d++) {
-            size_t used = strlen(got);
-            snprintf(got + used, sizeof got - used, "%s%" PRId64, d ? ", " : "", t->ne[d]);
-        }
-        if (ne1)
-            snprintf(want, sizeof want, "%" PRId64 ", %" PRId64, ne0, ne1);
-        else
-            snprintf(want, sizeof want, "%" PRId64, ne0);
-        snprintf(err, ED_ERR_LEN, "tensor %s has shape [%s], expected [%s]", name, got, want);
-        return ED_EFORMAT;
-    }
-    const ed_type_info_t *info = ed_type_info(t->type);
-    const char *type_name = info ? info->name : "unknown";
-    if (kind == TENSOR_F32 && t->type != ED_TYPE_F32) {
-        snprintf(err, ED_ERR_LEN, "tensor %s has type %s, expected f32", name, type_name);
-        return ED_EUNSUPPORTED;
-    }
-    const ed_quant_traits_t *traits = ed_quant_traits(t->type);
-    if (kind == TENSOR_MATRIX && (!traits || !info || ne0 % info->block_len != 0)) {
-        snprintf(err, ED_ERR_LEN, "tensor %s has type %s, which edged cannot use for a weight matrix",
-                 name, type_name);
-        return ED_EUNSUPPORTED;
-    }
-    *out = t;
-    return 0;
-}
-
-static int find_vector(const ed_gguf_t *gguf, const char *name, int64_t n, bool optional,
-                       const float **out, char err[ED_ERR_LEN])
-{
-    const ed_gguf_tensor_t *t;
-    int rc = find(gguf, name, TENSOR_F32, n, 0, optional, &t, err);
-    *out = t ? (const float *)t->data : NULL;
-    return rc;
-}
-
-static int find_matrix(const ed_gguf_t *gguf, const char *name, int64_t n_in, int64_t n_out,
-                       bool optional, ed_matrix_t *out, char err[ED_ERR_LEN])
-{
-    const ed_gguf_tensor_t *t;
-    int rc = find(gguf, name, TENSOR_MATRIX, n_in, n_out, optional, &t, err);
-    out->data = t ? t->data : NULL;
-    out->type = t ? (int)t->type : 0;
-    return rc;
-}
-
 static int load_layer(ed_model_t *m, const ed_gguf_t *gguf, int l, char err[ED_ERR_LEN])
 {
     ed_layer_t *L = &m->layers[l];
@@ -227,18 +161,18 @@ static int load_layer(ed_model_t *m, const ed_gguf_t *gguf, int l, char err[ED_E
     char name[96];
     int rc;
 #define NAME(what) (snprintf(name, sizeof name, "blk.%d." what, l), name)
-    if ((rc = find_vector(gguf, NAME("attn_norm.weight"), m->n_embd, false, &L->attn_norm, err)) ||
-        (rc = find_matrix(gguf, NAME("attn_q.weight"), m->n_embd, m->q_dim, false, &L->wq, err)) ||
-        (rc = find_matrix(gguf, NAME("attn_k.weight"), m->n_embd, m->kv_dim, false, &L->wk, err)) ||
-        (rc = find_matrix(gguf, NAME("attn_v.weight"), m->n_embd, m->kv_dim, false, &L->wv, err)) ||
-        (rc = find_vector(gguf, NAME("attn_q.bias"), m->q_dim, !biases, &L->bq, err)) ||
-        (rc = find_vector(gguf, NAME("attn_k.bias"), m->kv_dim, !biases, &L->bk, err)) ||
-        (rc = find_vector(gguf, NAME("attn_v.bias"), m->kv_dim, !biases, &L->bv, err)) ||
-        (rc = find_matrix(gguf, NAME("attn_output.weight"), m->q_dim, m->n_embd, false, &L->wo, err)) ||
-        (rc = find_vector(gguf, NAME("ffn_norm.weight"), m->n_embd, false, &L->ffn_norm, err)) ||
-        (rc = find_matrix(gguf, NAME("ffn_gate.weight"), m->n_embd, m->n_ff, false, &L->w_gate, err)) ||
-        (rc = find_matrix(gguf, NAME("ffn_up.weight"), m->n_embd, m->n_ff, false, &L->w_up, err)) ||
-        (rc = find_matrix(gguf, NAME("ffn_down.weight"), m->n_ff, m->n_embd, false, &L->w_down, err)))
+    if ((rc = ed_tensors_find_vector(gguf, NAME("attn_norm.weight"), m->n_embd, false, &L->attn_norm, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, NAME("attn_q.weight"), m->n_embd, m->q_dim, false, &L->wq, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, NAME("attn_k.weight"), m->n_embd, m->kv_dim, false, &L->wk, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, NAME("attn_v.weight"), m->n_embd, m->kv_dim, false, &L->wv, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("attn_q.bias"), m->q_dim, !biases, &L->bq, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("attn_k.bias"), m->kv_dim, !biases, &L->bk, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("attn_v.bias"), m->kv_dim, !biases, &L->bv, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, NAME("attn_output.weight"), m->q_dim, m->n_embd, false, &L->wo, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("ffn_norm.weight"), m->n_embd, false, &L->ffn_norm, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, NAME("ffn_gate.weight"), m->n_embd, m->n_ff, false, &L->w_gate, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, NAME("ffn_up.weight"), m->n_embd, m->n_ff, false, &L->w_up, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, NAME("ffn_down.weight"), m->n_ff, m->n_embd, false, &L->w_down, err)))
         return rc;
 #undef NAME
     return 0;
@@ -282,10 +216,10 @@ int ed_model_load(ed_model_t *m, const ed_gguf_t *gguf, char err[ED_ERR_LEN])
                  m->n_vocab);
         return ED_EFORMAT;
     }
-    if ((rc = find_matrix(gguf, "token_embd.weight", m->n_embd, m->n_vocab, false, &m->token_embd, err)) ||
-        (rc = find_vector(gguf, "output_norm.weight", m->n_embd, false, &m->output_norm, err)) ||
-        (rc = find_matrix(gguf, "output.weight", m->n_embd, m->n_vocab, true, &m->output, err)) ||
-        (rc = find_vector(gguf, "rope_freqs.weight", m->rope.n_rot / 2, true, &m->rope.freq_factors, err)))
+    if ((rc = ed_tensors_find_matrix(gguf, "token_embd.weight", m->n_embd, m->n_vocab, false, &m->token_embd, err)) ||
+        (rc = ed_tensors_find_vector(gguf, "output_norm.weight", m->n_embd, false, &m->output_norm, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, "output.weight", m->n_embd, m->n_vocab, true, &m->output, err)) ||
+        (rc = ed_tensors_find_vector(gguf, "rope_freqs.weight", m->rope.n_rot / 2, true, &m->rope.freq_factors, err)))
         return rc;
     m->tied = m->output.data == NULL;
     if (m->tied)

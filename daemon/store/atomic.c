@@ -16,10 +16,12 @@
 
 int (*ed__atomic_fsync)(int fd) = fsync;
 
+/* errno e as an ED_E* code (ENOSPC, ENOENT kept; the rest an I/O error)
+ * with "<what> <path>: <strerror>" in err. */
 static int fail(char err[ED_ERR_LEN], int e, const char *what, const char *path)
 {
-    snprintf(err, ED_ERR_LEN, "%s %.900s: %s", what, path, strerror(e));
-    return e == ENOSPC ? ED_ENOSPC : e == ENOENT ? ED_ENOENT : ED_EIO;
+    return ed_errf(err, e == ENOSPC ? ED_ENOSPC : e == ENOENT ? ED_ENOENT : ED_EIO, "%s %.900s: %s", what, path,
+                   strerror(e));
 }
 
 static int write_all(int fd, const void *data, size_t len)
