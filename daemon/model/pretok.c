@@ -52,14 +52,6 @@ int ed_pretok_kind_from_name(const char *name, size_t len, ed_pretok_kind_t *out
     return ED_EUNSUPPORTED;
 }
 
-const char *ed_pretok_kind_name(ed_pretok_kind_t kind)
-{
-    for (size_t k = 0; k < N_KINDS; k++)
-        if (KINDS[k].kind == kind)
-            return KINDS[k].names[0];
-    return "unknown";
-}
-
 void ed_pretok_free(ed_pretok_t *pretok)
 {
     if (!pretok)

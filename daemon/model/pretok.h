@@ -35,7 +35,6 @@ typedef struct {
 
 /* The kind named `name` (not NUL-terminated). 0, or ED_EUNSUPPORTED. */
 int ed_pretok_kind_from_name(const char *name, size_t len, ed_pretok_kind_t *out);
-const char *ed_pretok_kind_name(ed_pretok_kind_t kind);
 
 /* Compiles the regexes of `kind`. 0, or ED_ENOMEM / ED_EFORMAT with `err`. */
 int ed_pretok_init(ed_pretok_t **out, ed_pretok_kind_t kind, char err[ED_ERR_LEN]);

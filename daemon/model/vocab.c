@@ -99,13 +99,6 @@ bool ed_vocab_is_eog(const ed_vocab_t *vocab, int32_t id)
     return false;
 }
 
-ed_token_type_t ed_vocab_type(const ed_vocab_t *vocab, int32_t id)
-{
-    if (id < 0 || id >= vocab->n_tokens)
-        return ED_TOKEN_UNDEFINED;
-    return (ed_token_type_t)vocab->type[id];
-}
-
 void ed_vocab_free(ed_vocab_t *vocab)
 {
     if (!vocab)

@@ -75,8 +75,6 @@ int32_t ed_vocab_merge_rank(const ed_vocab_t *vocab, const char *left, size_t le
                             const char *right, size_t right_len);
 /* True when `id` ends generation (eos, eot, eom, <|im_end|> and the like). */
 bool ed_vocab_is_eog(const ed_vocab_t *vocab, int32_t id);
-/* The type of `id`; ED_TOKEN_UNDEFINED when out of range. */
-ed_token_type_t ed_vocab_type(const ed_vocab_t *vocab, int32_t id);
 
 /* Where the encoders append ids: ids[] is written while n < cap and n keeps
  * counting past it, so a caller learns the size it needs. */

@@ -175,11 +175,6 @@ int64_t ed_index_count(const ed_index_t *index)
     return faiss_Index_ntotal(index->faiss) - index->n_hidden;
 }
 
-int ed_index_dim(const ed_index_t *index)
-{
-    return index->dim;
-}
-
 bool ed_index_is_hnsw(const ed_index_t *index)
 {
     return index->hnsw;

@@ -41,7 +41,6 @@ int ed_index_search(ed_index_t *index, const float *query, int k, ed_index_hit_t
                     char err[ED_ERR_LEN]);
 
 int64_t ed_index_count(const ed_index_t *index); /* vectors searchable */
-int ed_index_dim(const ed_index_t *index);
 bool ed_index_is_hnsw(const ed_index_t *index);
 
 /* The index as bytes (*data malloc'd): a small header (magic "EDIX",
