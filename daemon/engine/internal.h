@@ -1,0 +1,79 @@
+/* internal.h - the engine's state, shared by its files and by nothing else:
+ * the engine (engine.c: the thread, start/stop, the submit API), its jobs
+ * and their hand-back to the loop thread (queue.c), its slots (slots.c) and
+ * the model it serves (load.c). The mutex guards the queue, the outboxes and
+ * the job flags; the model, the slots and the forward pass belong to the
+ * engine thread alone. */
+#ifndef ED_ENGINE_INTERNAL_H
+#define ED_ENGINE_INTERNAL_H
+
+#include "engine/engine.h"
+#include "engine/queue.h"
+#include "engine/slots.h"
+
+#include "kernels/kernels.h"
+#include "kernels/pool.h"
+#include "model/forward.h"
+#include "model/gguf.h"
+#include "model/model.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* A latency histogram the engine thread fills and a scrape reads. */
+#define ED__HIST_BUCKETS 12
+typedef struct {
+    _Atomic uint64_t bucket[ED__HIST_BUCKETS + 1]; /* the last: +Inf */
+    _Atomic uint64_t sum_us;
+} ed__histogram_t;
+
+struct ed_engine {
+    uv_async_t async;
+    pthread_t thread;
+    bool thread_started;
+    ed_config_t cfg; /* copy taken at start */
+
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    ed_engine_state_t state;
+    char reason[ED_ERR_LEN];
+    bool stopping;
+    ed__queue_t queue;
+
+    /* engine thread (read-only for others once READY) */
+    ed_gguf_t *gguf;
+    ed_model_t model;
+    bool model_loaded;
+    ed_vocab_t *vocab;
+    const ed_kernels_t *kernels;
+    ed_pool_t *pool;
+    ed_forward_t fw;
+    ed__slot_t *slots;
+    int n_slots;
+    ed_forward_seq_t *seqs; /* (n_slots) */
+    ed_engine_model_t info;
+    char name[128];
+    char bos_text[64], eos_text[64];
+
+    /* metrics (atomics: the engine thread writes, a scrape reads) */
+    _Atomic uint64_t prompt_tokens, cached_tokens, generated_tokens, jobs_done, jobs_cancelled,
+        jobs_rejected, steps;
+    _Atomic int busy_slots;
+    ed__histogram_t ttft, itl, step_time;
+};
+
+/* snprintf into an ED_ERR_LEN buffer; truncation is fine for messages. */
+__attribute__((format(printf, 3, 4))) void ed__errf(char *buf, size_t size, const char *fmt, ...);
+/* Milliseconds on the monotonic clock. */
+double ed__now_ms(void);
+/* Counts one observation of `seconds`; any thread. */
+void ed__hist_observe(ed__histogram_t *h, double seconds);
+
+/* load.c, engine thread: opens the model named by e->cfg and sizes every
+ * buffer the loop needs (forward pass, slots, e->info). 0, or an ED_E* code
+ * with err; ed__engine_unload then frees the half-built state. */
+int ed__engine_load(ed_engine_t *e, char err[ED_ERR_LEN]);
+/* Frees what ed__engine_load built; accepts a half-built engine. */
+void ed__engine_unload(ed_engine_t *e);
+
+#endif
