@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define OUTBOX_INITIAL 4096 /* bytes per outbox buffer at submit: many tokens' text */
+
 ed_job_t *ed__job_new(const ed_job_params_t *p, const ed_job_callbacks_t *cb, void *user, int n_embd,
                       int *rc, char err[ED_ERR_LEN])
 {
@@ -28,6 +30,11 @@ ed_job_t *ed__job_new(const ed_job_params_t *p, const ed_job_callbacks_t *cb, vo
     if (p->kind == ED_JOB_EMBED && !(job->embedding = malloc((size_t)n_embd * sizeof(float))))
         goto nomem;
     if (p->kind == ED_JOB_GENERATE) {
+        for (int b = 0; b < 2; b++) {
+            if (!(job->outbox[b] = malloc(OUTBOX_INITIAL)))
+                goto nomem;
+            job->outbox_cap[b] = OUTBOX_INITIAL;
+        }
         if (p->sampling.n_bias) {
             if (!(job->bias = malloc(p->sampling.n_bias * sizeof *job->bias)))
                 goto nomem;
@@ -65,7 +72,8 @@ void ed__job_free(ed_job_t *job)
     free(job->bias);
     for (size_t i = 0; i < job->n_stops; i++)
         free(job->stops[i]);
-    free(job->outbox);
+    free(job->outbox[0]);
+    free(job->outbox[1]);
     free(job->embedding);
     free(job);
 }
@@ -105,17 +113,18 @@ void ed__job_mark_ready(ed__queue_t *q, uv_async_t *async, ed_job_t *job)
 
 bool ed__outbox_append(ed_job_t *job, const char *text, size_t len)
 {
-    if (job->outbox_len + len > job->outbox_cap) {
-        size_t cap = job->outbox_cap ? job->outbox_cap : 256;
+    int b = job->fill;
+    if (job->outbox_len + len > job->outbox_cap[b]) {
+        size_t cap = job->outbox_cap[b] ? job->outbox_cap[b] : OUTBOX_INITIAL;
         while (cap < job->outbox_len + len)
             cap *= 2;
-        char *grown = realloc(job->outbox, cap);
+        char *grown = realloc(job->outbox[b], cap);
         if (!grown)
             return false;
-        job->outbox = grown;
-        job->outbox_cap = cap;
+        job->outbox[b] = grown;
+        job->outbox_cap[b] = cap;
     }
-    memcpy(job->outbox + job->outbox_len, text, len);
+    memcpy(job->outbox[b] + job->outbox_len, text, len);
     job->outbox_len += len;
     return true;
 }
@@ -149,16 +158,17 @@ void ed__queue_deliver(ed__queue_t *q, pthread_mutex_t *mutex)
         ed_job_t *job = q->ready;
         q->ready = job->next_ready;
         job->ready = false;
-        char *text = job->outbox;
+        /* the engine appends to the other buffer from now on; this one is
+         * the loop thread's until the next delivery of this job */
+        const char *text = job->outbox[job->fill];
         size_t len = job->outbox_len;
         bool finished = job->finished;
-        job->outbox = NULL;
-        job->outbox_len = job->outbox_cap = 0;
+        job->fill ^= 1;
+        job->outbox_len = 0;
         pthread_mutex_unlock(mutex);
 
         if (len > 0 && job->cb.on_text && job->kind == ED_JOB_GENERATE)
             job->cb.on_text(job, text, len, job->user);
-        free(text);
         if (finished) {
             if (job->cb.on_done)
                 job->cb.on_done(job, &job->result, job->user);

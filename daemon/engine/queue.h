@@ -31,8 +31,14 @@ struct ed_job {
     struct ed_job *next;  /* queue link */
     bool ready;           /* in the ready list (has something for the loop thread) */
     struct ed_job *next_ready;
-    char *outbox;         /* text not yet given to on_text */
-    size_t outbox_len, outbox_cap;
+    /* Text not yet given to on_text, double-buffered so that the token loop
+     * never allocates: the engine appends to outbox[fill] while the loop
+     * thread reads the other buffer, and a delivery swaps them. Both are
+     * sized at submit and grow only when a backlog outgrows them. */
+    char *outbox[2];
+    size_t outbox_cap[2];
+    int fill;             /* the buffer the engine appends to */
+    size_t outbox_len;    /* bytes in outbox[fill] */
     bool finished;        /* result is final; on_done is due */
     ed_job_result_t result;
     float *embedding;     /* (n_embd) ED_JOB_EMBED */
