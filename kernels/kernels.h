@@ -92,6 +92,10 @@ typedef struct {
                               float *scratch);
     /* index of the largest element (the first one on ties) */
     int (*argmax)(const float *x, int n);
+    /* x *= 1 / sqrt(sum(x^2)) in place: unit L2 norm, the sum of squares
+     * accumulated in double, the scale rounded to float once (what every
+     * embedding normalisation did before); a zero vector stays zero */
+    void (*l2_normalize)(float *x, int n);
 } ed_kernels_t;
 
 /* The table for this CPU, or the one named by `force` ("ref", "avx2",

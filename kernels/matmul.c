@@ -4,7 +4,7 @@
  * activation rows, so its weight rows stay in L1/L2 while every panel streams
  * past them; the op table's micro-kernel does the register tiling inside. */
 #include "kernels/matmul.h"
-#include "core/error.h"
+#include "kernels/error.h"
 
 #include <stdint.h>
 
@@ -98,7 +98,7 @@ int ed_matmul_forward_many(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_
                            int count, void *scratch, size_t scratch_size)
 {
     if (count < 1 || count > ED_MATMUL_MAX_MANY)
-        return ED_EINVAL;
+        return ED_KERR_EINVAL;
     const ed_quant_traits_t *traits = ed_quant_traits(ms[0].w_type);
     matmul_job_t job = {.k = k, .m = ms, .count = count, .act = (const uint8_t *)ms[0].x};
     int n_threads = ed_pool_n_threads(pool);
@@ -110,7 +110,7 @@ int ed_matmul_forward_many(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_
         if (!traits || !t || !info || t->vec_dot_type != traits->vec_dot_type || !k->vec_dot[m->w_type] ||
             m->n_in <= 0 || m->n_out <= 0 || m->n_batch <= 0 || m->x != ms[0].x || m->n_in != ms[0].n_in ||
             m->n_batch != ms[0].n_batch || ed_type_row_size(m->w_type, (uint64_t)m->n_in, &w_row_bytes) != 0)
-            return ED_EINVAL;
+            return ED_KERR_EINVAL;
         job.w_row_bytes[i] = (size_t)w_row_bytes;
         job.n_blocks[i] = m->n_in / (int)info->block_len;
         if (m->n_batch <= ED_MATMUL_FEW_ROWS) {
@@ -132,7 +132,7 @@ int ed_matmul_forward_many(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_
         const ed_quant_traits_t *act_traits = ed_quant_traits(traits->vec_dot_type);
         if (!act_traits || ed_type_row_size(traits->vec_dot_type, (uint64_t)m->n_in, &act_row_bytes) != 0 ||
             scratch_size < ed_matmul_scratch_size(m->w_type, m->n_in, m->n_batch))
-            return ED_EINVAL;
+            return ED_KERR_EINVAL;
         job.quantize = k->quantize[traits->vec_dot_type] ? k->quantize[traits->vec_dot_type] : act_traits->from_float;
         job.scratch = scratch;
         job.act = scratch;

@@ -27,7 +27,7 @@ typedef struct {
 size_t ed_matmul_scratch_size(int w_type, int n_in, int n_batch);
 
 /* y = x w^T. scratch: at least ed_matmul_scratch_size() bytes, 64-byte
- * aligned for best speed. Returns 0, or ED_EINVAL for an unknown type, a bad
+ * aligned for best speed. Returns 0, or ED_KERR_EINVAL for an unknown type, a bad
  * shape or too little scratch. Calls ed_pool_run at priority prio. */
 int ed_matmul_forward(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_t prio,
                       const ed_matmul_t *m, void *scratch, size_t scratch_size);
@@ -38,7 +38,7 @@ int ed_matmul_forward(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_t pri
  * types of the same vec_dot_type: x is quantized once and every product's
  * chunks go to the pool in one run (a decode step's q/k/v or gate/up
  * products are too short to pay for a wake-up each). Each product gives
- * what ed_matmul_forward gives it alone. ED_EINVAL also when the products
+ * what ed_matmul_forward gives it alone. ED_KERR_EINVAL also when the products
  * do not share their input. */
 int ed_matmul_forward_many(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_t prio,
                            const ed_matmul_t *ms, int count, void *scratch, size_t scratch_size);

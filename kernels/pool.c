@@ -199,13 +199,13 @@ int ed_pool_n_threads(const ed_pool_t *pool)
     return pool->n_threads;
 }
 
-int ed_pool_open(ed_pool_t **out, int n_threads, char err[ED_ERR_LEN])
+int ed_pool_open(ed_pool_t **out, int n_threads, char err[ED_KERR_LEN])
 {
     *out = NULL;
     if (n_threads < 1 || n_threads > ED_POOL_MAX_THREADS) {
-        snprintf(err, ED_ERR_LEN, "thread pool: %d threads requested, expected 1..%d", n_threads,
+        snprintf(err, ED_KERR_LEN, "thread pool: %d threads requested, expected 1..%d", n_threads,
                  ED_POOL_MAX_THREADS);
-        return ED_EINVAL;
+        return ED_KERR_EINVAL;
     }
     ed_pool_t *pool = calloc(1, sizeof *pool);
     if (!pool)
@@ -224,10 +224,10 @@ int ed_pool_open(ed_pool_t **out, int n_threads, char err[ED_ERR_LEN])
         pool->workers[i] = (pool_worker_t){pool, i};
         int rc = pthread_create(&pool->threads[i], NULL, worker_main, &pool->workers[i]);
         if (rc != 0) {
-            snprintf(err, ED_ERR_LEN, "thread pool: starting worker %d of %d failed", i + 1,
+            snprintf(err, ED_KERR_LEN, "thread pool: starting worker %d of %d failed", i + 1,
                      n_threads - 1);
             ed_pool_close(pool);
-            return ED_EAGAIN;
+            return ED_KERR_EAGAIN;
         }
         pool->n_workers = i + 1;
     }
@@ -235,9 +235,9 @@ int ed_pool_open(ed_pool_t **out, int n_threads, char err[ED_ERR_LEN])
     return 0;
 
 fail_nomem:
-    snprintf(err, ED_ERR_LEN, "thread pool: out of memory");
+    snprintf(err, ED_KERR_LEN, "thread pool: out of memory");
     ed_pool_close(pool);
-    return ED_ENOMEM;
+    return ED_KERR_ENOMEM;
 }
 
 void ed_pool_close(ed_pool_t *pool)

@@ -7,7 +7,7 @@
 #ifndef ED_KERNELS_POOL_H
 #define ED_KERNELS_POOL_H
 
-#include "core/error.h"
+#include "kernels/error.h"
 
 typedef enum {
     ED_POOL_HIGH = 0, /* inference */
@@ -23,8 +23,8 @@ typedef void (*ed_pool_fn)(void *arg, int chunk, int thread);
 typedef struct ed_pool ed_pool_t;
 
 /* Starts n_threads-1 workers (the submitter is the n-th thread); n_threads
- * in 1..256. Returns 0, or ED_EINVAL / ED_ENOMEM / ED_EAGAIN with err filled. */
-int ed_pool_open(ed_pool_t **out, int n_threads, char err[ED_ERR_LEN]);
+ * in 1..256. Returns 0, or ED_KERR_EINVAL / ED_KERR_ENOMEM / ED_KERR_EAGAIN with err filled. */
+int ed_pool_open(ed_pool_t **out, int n_threads, char err[ED_KERR_LEN]);
 /* Stops and joins the workers; no job may be running. NULL is fine. */
 void ed_pool_close(ed_pool_t *pool);
 int ed_pool_n_threads(const ed_pool_t *pool);

@@ -1,6 +1,6 @@
 /* types.c - the block geometry table of types.h. */
 #include "kernels/types.h"
-#include "core/error.h" /* the codes only: kernels link nothing of the daemon */
+#include "kernels/error.h"
 
 #include <strings.h>
 
@@ -49,11 +49,11 @@ int ed_type_row_size(int type, uint64_t n, uint64_t *out)
 {
     const ed_type_info_t *info = ed_type_info(type);
     if (!info || n % info->block_len != 0)
-        return ED_EINVAL;
+        return ED_KERR_EINVAL;
     uint64_t blocks = n / info->block_len;
     blocks = (blocks + info->group - 1) / info->group * info->group;
     if (blocks > UINT64_MAX / info->block_size)
-        return ED_EOVERFLOW;
+        return ED_KERR_EOVERFLOW;
     *out = blocks * info->block_size;
     return 0;
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/error.h"
+
 typedef enum {
     ED_TYPE_F32 = 0,
     ED_TYPE_F16 = 1,
@@ -54,8 +56,8 @@ const ed_type_info_t *ed_type_info(int type);
  * (the internal layouts have names for printing only). */
 int ed_type_from_name(const char *name);
 /* Bytes of a row of `n` elements (padded to whole groups for the internal
- * layouts). Returns 0 and sets *out, or ED_EINVAL when n is not a multiple of
- * the block length (or the type is unknown), or ED_EOVERFLOW when the size
+ * layouts). Returns 0 and sets *out, or ED_KERR_EINVAL when n is not a multiple of
+ * the block length (or the type is unknown), or ED_KERR_EOVERFLOW when the size
  * does not fit in 64 bits. */
 int ed_type_row_size(int type, uint64_t n, uint64_t *out);
 

@@ -2,6 +2,8 @@
 #include "core/error.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 
 const char *ed_strerror(int err)
 {
@@ -47,4 +49,15 @@ int ed_err_from_errno(int errno_value)
     case EINVAL: return ED_EINVAL;
     default: return ED_EIO;
     }
+}
+
+int ed_errf(char err[ED_ERR_LEN], int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, ED_ERR_LEN, fmt, ap);
+        va_end(ap);
+    }
+    return code;
 }

@@ -47,5 +47,10 @@ const char *ed_strerror(int err);
 const char *ed_err_name(int err);
 /* Translates a positive errno value into an ED_E* code. */
 int ed_err_from_errno(int errno_value);
+/* The one error-buffer helper: formats the human detail into err (when err
+ * is not NULL; cut to ED_ERR_LEN - 1 bytes) and returns `code`, so a failure
+ * reads `return ed_errf(err, ED_EINVAL, "%s: bad magic", path);`. */
+int ed_errf(char err[ED_ERR_LEN], int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -3,6 +3,7 @@
  * that matched no route is counted under route="unmatched". */
 #include "core/metrics.h"
 #include "core/error.h"
+#include "core/histogram.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -26,9 +27,7 @@ typedef struct {
 
 typedef struct {
     const char *route;
-    uint64_t buckets[N_BUCKETS]; /* non-cumulative; made cumulative when rendered */
-    uint64_t count;
-    double sum;
+    ed_histogram_t hist;
 } latency_t;
 
 static struct {
@@ -77,19 +76,11 @@ void ed_metrics_http_request(const char *route, const char *method, int status, 
             lat = &m.latency[i];
     if (!lat && m.n_latency < MAX_ROUTES) {
         lat = &m.latency[m.n_latency++];
-        memset(lat, 0, sizeof *lat);
         lat->route = route;
+        ed_histogram_init(&lat->hist, latency_buckets, (int)N_BUCKETS);
     }
-    if (!lat)
-        return;
-    for (size_t b = 0; b < N_BUCKETS; b++) {
-        if (seconds <= latency_buckets[b]) {
-            lat->buckets[b]++;
-            break;
-        }
-    }
-    lat->count++;
-    lat->sum += seconds;
+    if (lat)
+        ed_histogram_observe(&lat->hist, seconds);
 }
 
 void ed_metrics_conn_opened(void)
@@ -166,22 +157,12 @@ void ed_metrics_render(ed_buf_t *out)
                   "# TYPE edged_metrics_series_dropped_total counter\n"
                   "edged_metrics_series_dropped_total %llu\n",
                   (unsigned long long)m.dropped_series);
-    ed_buf_puts(out, "# HELP edged_http_request_duration_seconds Time from a request's first byte to its response's end.\n"
-                     "# TYPE edged_http_request_duration_seconds histogram\n");
+    ed_histogram_render_header(out, "edged_http_request_duration_seconds",
+                               "Time from a request's first byte to its response's end.");
     for (int i = 0; i < m.n_latency; i++) {
-        const latency_t *lat = &m.latency[i];
-        uint64_t cumulative = 0;
-        for (size_t b = 0; b < N_BUCKETS; b++) {
-            cumulative += lat->buckets[b];
-            ed_buf_printf(out, "edged_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-                          lat->route, latency_buckets[b], (unsigned long long)cumulative);
-        }
-        ed_buf_printf(out,
-                      "edged_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
-                      "edged_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
-                      "edged_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                      lat->route, (unsigned long long)lat->count, lat->route, lat->sum, lat->route,
-                      (unsigned long long)lat->count);
+        char labels[256];
+        snprintf(labels, sizeof labels, "route=\"%s\"", m.latency[i].route);
+        ed_histogram_render(out, "edged_http_request_duration_seconds", labels, &m.latency[i].hist);
     }
     ed_buf_printf(out,
                   "# HELP edged_http_connections_open Connections open now.\n"

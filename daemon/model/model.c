@@ -3,7 +3,9 @@
  * type), so the forward pass never meets a surprise. Tensor names follow
  * llama.cpp: token_embd, blk.N.attn_q, ..., output_norm, output. */
 #include "model/model.h"
+#include "core/error.h"
 
+#include "kernels/error.h"
 #include "kernels/quant.h"
 #include "kernels/repack.h"
 
@@ -13,6 +15,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+/* A kernel's code passes through the daemon unchanged: the kernels' codes
+ * must keep the values of the daemon's codes of the same meaning. */
+_Static_assert((int)ED_KERR_EINVAL == (int)ED_EINVAL, "kernels/error.h disagrees with core/error.h");
+_Static_assert((int)ED_KERR_ENOMEM == (int)ED_ENOMEM, "kernels/error.h disagrees with core/error.h");
+_Static_assert((int)ED_KERR_EAGAIN == (int)ED_EAGAIN, "kernels/error.h disagrees with core/error.h");
+_Static_assert((int)ED_KERR_EOVERFLOW == (int)ED_EOVERFLOW, "kernels/error.h disagrees with core/error.h");
+_Static_assert(ED_KERR_LEN == ED_ERR_LEN, "kernels/error.h disagrees with core/error.h");
 
 #define TENSORS_PER_BLOCK 9 /* attn_norm, q, k, v, output, ffn_norm, gate, up, down */
 

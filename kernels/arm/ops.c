@@ -273,6 +273,32 @@ static int argmax(const float *x, int n)
     return best;
 }
 
+/* The reference's contract: the squares summed in double (a float's square
+ * is exact in double, so only the order of the additions differs). */
+static void l2_normalize(float *x, int n)
+{
+    float64x2_t acc_lo = vdupq_n_f64(0), acc_hi = vdupq_n_f64(0);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v = vld1q_f32(x + i);
+        float64x2_t lo = vcvt_f64_f32(vget_low_f32(v));
+        float64x2_t hi = vcvt_high_f64_f32(v);
+        acc_lo = vfmaq_f64(acc_lo, lo, lo);
+        acc_hi = vfmaq_f64(acc_hi, hi, hi);
+    }
+    double norm = vaddvq_f64(vaddq_f64(acc_lo, acc_hi));
+    for (; i < n; i++)
+        norm += (double)x[i] * x[i];
+    if (!(norm > 0))
+        return;
+    float scale = (float)(1.0 / sqrt(norm));
+    float32x4_t scale_v = vdupq_n_f32(scale);
+    for (i = 0; i + 4 <= n; i += 4)
+        vst1q_f32(x + i, vmulq_f32(vld1q_f32(x + i), scale_v));
+    for (; i < n; i++)
+        x[i] *= scale;
+}
+
 void ed__kernels_fill_neon(ed_kernels_t *k)
 {
     ed__kernels_fill_ref(k);
@@ -289,4 +315,5 @@ void ed__kernels_fill_neon(ed_kernels_t *k)
     k->mul = mul;
     k->attention_forward = attention_forward;
     k->argmax = argmax;
+    k->l2_normalize = l2_normalize;
 }

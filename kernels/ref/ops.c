@@ -190,6 +190,18 @@ static int argmax(const float *x, int n)
     return best;
 }
 
+static void l2_normalize(float *x, int n)
+{
+    double norm = 0;
+    for (int i = 0; i < n; i++)
+        norm += (double)x[i] * x[i];
+    if (!(norm > 0))
+        return;
+    float scale = (float)(1.0 / sqrt(norm));
+    for (int i = 0; i < n; i++)
+        x[i] *= scale;
+}
+
 void ed__kernels_fill_ref(ed_kernels_t *k)
 {
     memset(k, 0, sizeof *k);
@@ -208,4 +220,5 @@ void ed__kernels_fill_ref(ed_kernels_t *k)
     k->get_row = get_row;
     k->attention_forward = attention_forward;
     k->argmax = argmax;
+    k->l2_normalize = l2_normalize;
 }

@@ -300,6 +300,34 @@ static int argmax(const float *x, int n)
     return best;
 }
 
+/* The reference's contract: the squares summed in double (a float's square
+ * is exact in double, so only the order of the additions differs). */
+static void l2_normalize(float *x, int n)
+{
+    __m256d acc_lo = _mm256_setzero_pd(), acc_hi = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+        __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        acc_lo = _mm256_fmadd_pd(lo, lo, acc_lo);
+        acc_hi = _mm256_fmadd_pd(hi, hi, acc_hi);
+    }
+    __m256d acc = _mm256_add_pd(acc_lo, acc_hi);
+    __m128d pair = _mm_add_pd(_mm256_castpd256_pd128(acc), _mm256_extractf128_pd(acc, 1));
+    double norm = _mm_cvtsd_f64(_mm_add_sd(pair, _mm_unpackhi_pd(pair, pair)));
+    for (; i < n; i++)
+        norm += (double)x[i] * x[i];
+    if (!(norm > 0))
+        return;
+    float scale = (float)(1.0 / sqrt(norm));
+    __m256 scale_v = _mm256_set1_ps(scale);
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), scale_v));
+    for (; i < n; i++)
+        x[i] *= scale;
+}
+
 void ed__kernels_fill_avx2(ed_kernels_t *k)
 {
     ed__kernels_fill_ref(k);
@@ -316,4 +344,5 @@ void ed__kernels_fill_avx2(ed_kernels_t *k)
     k->mul = mul;
     k->attention_forward = attention_forward;
     k->argmax = argmax;
+    k->l2_normalize = l2_normalize;
 }

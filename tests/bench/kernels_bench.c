@@ -250,7 +250,7 @@ int main(void)
     }
     void *scratch = aligned_alloc(64, scratch_size);
     ed_pool_t *pools[2] = {NULL, NULL};
-    char err[ED_ERR_LEN];
+    char err[ED_KERR_LEN];
     if (!arena || !x || !y || !scratch) {
         fprintf(stderr, "kernels_bench: out of memory (arena %zu MiB)\n", arena_bytes >> 20);
         return 1;

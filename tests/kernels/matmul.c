@@ -82,7 +82,7 @@ static void check_type(int type, const shape_t *shape)
         if (!k)
             continue;
         for (int n_threads = 1; n_threads <= 3; n_threads++) {
-            char err[ED_ERR_LEN];
+            char err[ED_KERR_LEN];
             ed_pool_t *pool = NULL;
             ED_REQUIRE(ed_pool_open(&pool, n_threads, err) == 0);
             ed_matmul_t m = {w, type, n_in, n_out, x, y, n_batch};
@@ -184,7 +184,7 @@ ED_TEST(many_products_of_one_input)
         x[i] = rng_uniform(-2, 2);
     for (int i = 0; i < 67 * N_IN; i++)
         w_f[i] = rng_uniform(-1, 1);
-    char err[ED_ERR_LEN];
+    char err[ED_KERR_LEN];
     ed_pool_t *pool = NULL;
     ED_REQUIRE(ed_pool_open(&pool, 2, err) == 0);
     size_t scratch_size = ed_matmul_scratch_size(ED_TYPE_Q8_0, N_IN + 256, N_BATCH) * 2;
@@ -227,13 +227,13 @@ ED_TEST(many_products_of_one_input)
         ed_matmul_t bad[3] = {ms[0], ms[1], ms[2]};
         const ed_kernels_t *k = ed_kernels_select(NULL);
         bad[1].x = x + N_IN; /* another input */
-        ED_CHECK_INT(ed_matmul_forward_many(k, pool, ED_POOL_HIGH, bad, 3, scratch, scratch_size), ED_EINVAL);
+        ED_CHECK_INT(ed_matmul_forward_many(k, pool, ED_POOL_HIGH, bad, 3, scratch, scratch_size), ED_KERR_EINVAL);
         bad[1] = ms[1];
         bad[2].n_batch = 1;
-        ED_CHECK_INT(ed_matmul_forward_many(k, pool, ED_POOL_HIGH, bad, 3, scratch, scratch_size), ED_EINVAL);
-        ED_CHECK_INT(ed_matmul_forward_many(k, pool, ED_POOL_HIGH, ms, 0, scratch, scratch_size), ED_EINVAL);
+        ED_CHECK_INT(ed_matmul_forward_many(k, pool, ED_POOL_HIGH, bad, 3, scratch, scratch_size), ED_KERR_EINVAL);
+        ED_CHECK_INT(ed_matmul_forward_many(k, pool, ED_POOL_HIGH, ms, 0, scratch, scratch_size), ED_KERR_EINVAL);
         ED_CHECK_INT(ed_matmul_forward_many(k, pool, ED_POOL_HIGH, ms, ED_MATMUL_MAX_MANY + 1, scratch, scratch_size),
-                     ED_EINVAL);
+                     ED_KERR_EINVAL);
         for (int i = 0; i < 3; i++)
             free(w[i]), free(y_many[i]), free(y_one[i]);
     }
@@ -242,7 +242,7 @@ ED_TEST(many_products_of_one_input)
     static float y[64];
     ed_matmul_t mixed[2] = {{w4, ED_TYPE_Q4_0, 256, 16, x, y, 1}, {wk, ED_TYPE_Q4_K, 256, 16, x, y + 16, 1}};
     ED_CHECK_INT(ed_matmul_forward_many(ed_kernels_select(NULL), pool, ED_POOL_HIGH, mixed, 2, scratch, scratch_size),
-                 ED_EINVAL);
+                 ED_KERR_EINVAL);
     free(scratch);
     ed_pool_close(pool);
 }
@@ -250,7 +250,7 @@ ED_TEST(many_products_of_one_input)
 ED_TEST(rejects_bad_arguments)
 {
     const ed_kernels_t *k = ed_kernels_select("ref");
-    char err[ED_ERR_LEN];
+    char err[ED_KERR_LEN];
     ed_pool_t *pool = NULL;
     ED_REQUIRE(ed_pool_open(&pool, 1, err) == 0);
     static float x[64], y[4];
@@ -258,15 +258,15 @@ ED_TEST(rejects_bad_arguments)
     ed_matmul_t m = {w, ED_TYPE_Q8_0, 32, 4, x, y, 1};
     ED_CHECK_INT(ed_matmul_scratch_size(ED_TYPE_Q8_0, 32, 1), 34);
     ED_CHECK_INT(ed_matmul_scratch_size(ED_TYPE_F16, 32, 7), 0);
-    ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, 33), ED_EINVAL);
+    ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, 33), ED_KERR_EINVAL);
     m.n_in = 48; /* not whole blocks */
-    ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, 34), ED_EINVAL);
+    ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, 34), ED_KERR_EINVAL);
     m.n_in = 32;
     m.w_type = 4; /* not a type */
-    ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, 34), ED_EINVAL);
+    ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, 34), ED_KERR_EINVAL);
     m.w_type = ED_TYPE_Q8_0;
     m.n_batch = 0;
-    ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, 34), ED_EINVAL);
+    ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, 34), ED_KERR_EINVAL);
     ed_pool_close(pool);
 }
 

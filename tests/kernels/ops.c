@@ -5,6 +5,7 @@
 #include "kernels/kernels.h"
 #include "tests/test.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -269,7 +270,54 @@ ED_TEST(argmax_matches_ref)
     });
 }
 
+ED_TEST(l2_normalize_matches_ref)
+{
+    FOR_EACH_ARCH("l2_normalize", 1e-6, {
+        for (int s = 0; s < N_SIZES; s++) {
+            int n = sizes[s];
+            fill(out_a, n, -4, 4);
+            memcpy(out_r, out_a, sizeof(float) * (size_t)n);
+            arch->l2_normalize(out_a, n);
+            ref->l2_normalize(out_r, n);
+            keep_max(&maxdiff, rel_diff(out_a, out_r, n));
+        }
+        memset(out_a, 0, sizeof(float) * 100);
+        arch->l2_normalize(out_a, 100);
+        for (int i = 0; i < 100; i++)
+            ED_CHECK(out_a[i] == 0.0f);
+    });
+}
+
 /* ---- properties of the reference (the specification itself) ---- */
+
+/* The reference is the normalisation the embedders wrote by hand before it
+ * became an op (double sum, float scale): bit for bit, unit norm, and a zero
+ * vector stays zero. */
+ED_TEST(ref_l2_normalize_is_unit_norm)
+{
+    const ed_kernels_t *ref = ref_table();
+    for (int s = 0; s < N_SIZES; s++) {
+        int n = sizes[s];
+        fill(buf_x, n, -3, 3);
+        double norm = 0;
+        for (int i = 0; i < n; i++)
+            norm += (double)buf_x[i] * buf_x[i];
+        float scale = norm > 0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
+        for (int i = 0; i < n; i++)
+            out_r[i] = buf_x[i] * scale;
+        memcpy(out_a, buf_x, sizeof(float) * (size_t)n);
+        ref->l2_normalize(out_a, n);
+        ED_CHECK(memcmp(out_a, out_r, sizeof(float) * (size_t)n) == 0);
+        double unit = 0;
+        for (int i = 0; i < n; i++)
+            unit += (double)out_a[i] * out_a[i];
+        ED_CHECK_NEAR(unit, 1.0, 1e-6);
+    }
+    float zero[5] = {0};
+    ref->l2_normalize(zero, 5);
+    for (int i = 0; i < 5; i++)
+        ED_CHECK(zero[i] == 0.0f);
+}
 
 ED_TEST(ref_rope_rotates_pairs)
 {
@@ -421,13 +469,13 @@ ED_TEST(select_honours_force_and_environment)
         ED_CHECK_STR(k->name, *name);
         ED_CHECK(k->rmsnorm_forward && k->layernorm_forward && k->rope_forward && k->rope_rotate &&
                  k->softmax_forward && k->silu_forward && k->gelu_forward && k->swiglu_forward &&
-                 k->add && k->mul && k->get_row && k->attention_forward && k->argmax);
+                 k->add && k->mul && k->get_row && k->attention_forward && k->argmax && k->l2_normalize);
         ED_CHECK(k->vec_dot[ED_TYPE_Q4_0] && k->vec_dot[ED_TYPE_Q8_0] && k->vec_dot[ED_TYPE_Q4_K]);
     }
 }
 
 ED_TEST_MAIN(rmsnorm_matches_ref, rope_rotate_by_precomputed_angles_is_rope_forward, layernorm_matches_ref, softmax_matches_ref, activations_match_ref,
              add_mul_match_ref, rope_matches_ref, get_row_matches_ref, attention_matches_ref,
-             argmax_matches_ref, ref_rope_rotates_pairs, ref_softmax_masks_and_normalises,
+             argmax_matches_ref, l2_normalize_matches_ref, ref_l2_normalize_is_unit_norm, ref_rope_rotates_pairs, ref_softmax_masks_and_normalises,
              ref_norms_and_activations, ref_attention_groups_heads,
              select_honours_force_and_environment)

@@ -30,7 +30,7 @@ static void count_chunk(void *arg, int chunk, int thread)
 
 static ed_pool_t *open_pool(int n_threads)
 {
-    char err[ED_ERR_LEN] = "";
+    char err[ED_KERR_LEN] = "";
     ed_pool_t *pool = NULL;
     int rc = ed_pool_open(&pool, n_threads, err);
     if (rc != 0)
@@ -40,12 +40,12 @@ static ed_pool_t *open_pool(int n_threads)
 
 ED_TEST(rejects_bad_thread_counts)
 {
-    char err[ED_ERR_LEN] = "";
+    char err[ED_KERR_LEN] = "";
     ed_pool_t *pool = (ed_pool_t *)&err;
-    ED_CHECK_INT(ed_pool_open(&pool, 0, err), ED_EINVAL);
+    ED_CHECK_INT(ed_pool_open(&pool, 0, err), ED_KERR_EINVAL);
     ED_CHECK(pool == NULL);
     ED_CHECK(strstr(err, "threads") != NULL);
-    ED_CHECK_INT(ed_pool_open(&pool, 100000, err), ED_EINVAL);
+    ED_CHECK_INT(ed_pool_open(&pool, 100000, err), ED_KERR_EINVAL);
     ed_pool_close(NULL);
 }
 

@@ -30,4 +30,17 @@ ED_TEST(errno_translation)
     ED_CHECK_INT(ed_err_from_errno(0), ED_OK);
 }
 
-ED_TEST_MAIN(names_and_messages_are_distinct, errno_translation)
+ED_TEST(errf_fills_and_returns)
+{
+    char err[ED_ERR_LEN] = "";
+    ED_CHECK_INT(ed_errf(err, ED_EFORMAT, "%s:%d: bad", "f", 3), ED_EFORMAT);
+    ED_CHECK_STR(err, "f:3: bad");
+    ED_CHECK_INT(ed_errf(NULL, ED_EIO, "ignored %d", 1), ED_EIO);
+    char long_text[2 * ED_ERR_LEN];
+    memset(long_text, 'x', sizeof long_text - 1);
+    long_text[sizeof long_text - 1] = 0;
+    ed_errf(err, ED_EINVAL, "%s", long_text);
+    ED_CHECK_INT((int)strlen(err), ED_ERR_LEN - 1);
+}
+
+ED_TEST_MAIN(names_and_messages_are_distinct, errno_translation, errf_fills_and_returns)
