@@ -8,48 +8,19 @@
 #include "core/log.h"
 #include "core/metrics.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static const double hist_bounds[ED__HIST_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                     0.5,   1,    2.5,   5,    10,  30};
+/* seconds: the latencies of a token stream, from milliseconds to a slow first token */
+static const double latency_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+enum { N_LATENCY_BOUNDS = sizeof latency_bounds / sizeof latency_bounds[0] };
 
-void ed__hist_observe(ed__histogram_t *h, double seconds)
+static void render_histogram(ed_buf_t *out, const char *name, const char *help, const ed_histogram_t *h)
 {
-    int b = 0;
-    while (b < ED__HIST_BUCKETS && seconds > hist_bounds[b])
-        b++;
-    atomic_fetch_add_explicit(&h->bucket[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
-}
-
-static void hist_render(ed_buf_t *out, const char *name, const char *help, ed__histogram_t *h)
-{
-    ed_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-    uint64_t cumulative = 0;
-    for (int b = 0; b <= ED__HIST_BUCKETS; b++) {
-        cumulative += atomic_load_explicit(&h->bucket[b], memory_order_relaxed);
-        if (b < ED__HIST_BUCKETS)
-            ed_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, hist_bounds[b],
-                          (unsigned long long)cumulative);
-        else
-            ed_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cumulative);
-    }
-    ed_buf_printf(out, "%s_sum %.6f\n%s_count %llu\n", name,
-                  (double)atomic_load_explicit(&h->sum_us, memory_order_relaxed) / 1e6, name,
-                  (unsigned long long)cumulative);
-}
-
-/* snprintf into an ED_ERR_LEN buffer; truncation is fine for messages. */
-void ed__errf(char *buf, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, size, fmt, ap);
-    va_end(ap);
+    ed_histogram_render_header(out, name, help);
+    ed_histogram_render(out, name, NULL, h);
 }
 
 double ed__now_ms(void)
@@ -65,7 +36,7 @@ static void set_state(ed_engine_t *e, ed_engine_state_t state, const char *reaso
 {
     pthread_mutex_lock(&e->mutex);
     e->state = state;
-    ed__errf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
+    ed_errf(e->reason, 0, "%s", reason ? reason : "");
     pthread_mutex_unlock(&e->mutex);
 }
 
@@ -153,9 +124,9 @@ static void render_metrics(ed_buf_t *out, void *arg)
                   "# HELP edged_engine_slots Slots configured.\n"
                   "# TYPE edged_engine_slots gauge\nedged_engine_slots %d\n",
                   st.queued, st.busy_slots, st.n_slots);
-    hist_render(out, "edged_time_to_first_token_seconds", "Submit to first generated token.", &e->ttft);
-    hist_render(out, "edged_inter_token_latency_seconds", "Time between generated tokens of a stream.", &e->itl);
-    hist_render(out, "edged_engine_step_seconds", "Duration of one forward pass over the active slots.",
+    render_histogram(out, "edged_time_to_first_token_seconds", "Submit to first generated token.", &e->ttft);
+    render_histogram(out, "edged_inter_token_latency_seconds", "Time between generated tokens of a stream.", &e->itl);
+    render_histogram(out, "edged_engine_step_seconds", "Duration of one forward pass over the active slots.",
                 &e->step_time);
 }
 
@@ -163,11 +134,12 @@ int ed_engine_start(ed_engine_t **out, uv_loop_t *loop, const ed_config_t *cfg, 
 {
     *out = NULL;
     ed_engine_t *e = calloc(1, sizeof *e);
-    if (!e) {
-        ed__errf(err, ED_ERR_LEN, "out of memory for the engine");
-        return ED_ENOMEM;
-    }
+    if (!e)
+        return ed_errf(err, ED_ENOMEM, "out of memory for the engine");
     e->cfg = *cfg;
+    ed_histogram_init(&e->ttft, latency_bounds, N_LATENCY_BOUNDS);
+    ed_histogram_init(&e->itl, latency_bounds, N_LATENCY_BOUNDS);
+    ed_histogram_init(&e->step_time, latency_bounds, N_LATENCY_BOUNDS);
     pthread_mutex_init(&e->mutex, NULL);
     pthread_cond_init(&e->cond, NULL);
     uv_async_init(loop, &e->async, on_async);
@@ -175,18 +147,18 @@ int ed_engine_start(ed_engine_t **out, uv_loop_t *loop, const ed_config_t *cfg, 
     ed_metrics_register(render_metrics, e);
     if (!cfg->model.path[0]) {
         e->state = ED_ENGINE_EMPTY;
-        ed__errf(e->reason, sizeof e->reason, "no model is configured: set [model] path");
+        ed_errf(e->reason, 0, "no model is configured: set [model] path");
         *out = e;
         return 0;
     }
     e->state = ED_ENGINE_LOADING;
-    ed__errf(e->reason, sizeof e->reason, "loading %s", cfg->model.path);
+    ed_errf(e->reason, 0, "loading %s", cfg->model.path);
     int rc = pthread_create(&e->thread, NULL, engine_main, e);
     if (rc != 0) {
-        ed__errf(err, ED_ERR_LEN, "cannot start the engine thread: %s", strerror(rc));
+        ed_errf(err, 0, "cannot start the engine thread: %s", strerror(rc));
         uv_close((uv_handle_t *)&e->async, NULL);
         e->state = ED_ENGINE_FAILED;
-        ed__errf(e->reason, sizeof e->reason, "%s", err);
+        ed_errf(e->reason, 0, "%s", err);
         *out = e;
         return ED_EIO;
     }
@@ -250,46 +222,29 @@ int ed_engine_submit(ed_engine_t *e, const ed_job_params_t *p, const ed_job_call
     *out = NULL;
     const char *reason;
     ed_engine_state_t state = ed_engine_state(e, &reason);
-    if (state != ED_ENGINE_READY) {
-        ed__errf(err, ED_ERR_LEN, "%s", state == ED_ENGINE_LOADING ? reason
-                                        : state == ED_ENGINE_EMPTY ? reason
-                                                                   : "the model failed to load");
-        return ED_EAGAIN;
-    }
-    if (p->n_prompt < 1 || !p->prompt) {
-        ed__errf(err, ED_ERR_LEN, "the prompt is empty");
-        return ED_EINVAL;
-    }
-    if (p->n_prompt >= e->info.n_ctx) {
-        ed__errf(err, ED_ERR_LEN, "the prompt has %d tokens; the context holds %d", p->n_prompt, e->info.n_ctx);
-        return ED_ERANGE;
-    }
+    if (state != ED_ENGINE_READY)
+        return ed_errf(err, ED_EAGAIN, "%s", state == ED_ENGINE_FAILED ? "the model failed to load" : reason);
+    if (p->n_prompt < 1 || !p->prompt)
+        return ed_errf(err, ED_EINVAL, "the prompt is empty");
+    if (p->n_prompt >= e->info.n_ctx)
+        return ed_errf(err, ED_ERANGE, "the prompt has %d tokens; the context holds %d", p->n_prompt,
+                       e->info.n_ctx);
     if (p->kind == ED_JOB_GENERATE) {
-        if (p->max_tokens < 1) {
-            ed__errf(err, ED_ERR_LEN, "max_tokens must be at least 1, got %d", p->max_tokens);
-            return ED_EINVAL;
-        }
-        if (p->n_prompt + p->max_tokens > e->info.n_ctx) {
-            ed__errf(err, ED_ERR_LEN, "%d prompt tokens + %d max_tokens exceed the context of %d tokens",
-                     p->n_prompt, p->max_tokens, e->info.n_ctx);
-            return ED_ERANGE;
-        }
-        if (p->n_stops > ED_ENGINE_MAX_STOPS) {
-            ed__errf(err, ED_ERR_LEN, "%zu stop strings; at most %d", p->n_stops, ED_ENGINE_MAX_STOPS);
-            return ED_EINVAL;
-        }
-        if (p->sampling.n_bias > ED_SAMPLER_MAX_BIAS) {
-            ed__errf(err, ED_ERR_LEN, "%zu logit_bias entries; at most %d", p->sampling.n_bias,
-                     ED_SAMPLER_MAX_BIAS);
-            return ED_EINVAL;
-        }
+        if (p->max_tokens < 1)
+            return ed_errf(err, ED_EINVAL, "max_tokens must be at least 1, got %d", p->max_tokens);
+        if (p->n_prompt + p->max_tokens > e->info.n_ctx)
+            return ed_errf(err, ED_ERANGE, "%d prompt tokens + %d max_tokens exceed the context of %d tokens",
+                           p->n_prompt, p->max_tokens, e->info.n_ctx);
+        if (p->n_stops > ED_ENGINE_MAX_STOPS)
+            return ed_errf(err, ED_EINVAL, "%zu stop strings; at most %d", p->n_stops, ED_ENGINE_MAX_STOPS);
+        if (p->sampling.n_bias > ED_SAMPLER_MAX_BIAS)
+            return ed_errf(err, ED_EINVAL, "%zu logit_bias entries; at most %d", p->sampling.n_bias,
+                           ED_SAMPLER_MAX_BIAS);
     }
     for (int i = 0; i < p->n_prompt; i++)
-        if (p->prompt[i] < 0 || p->prompt[i] >= e->info.n_vocab) {
-            ed__errf(err, ED_ERR_LEN, "prompt token %d at index %d is outside the vocabulary of %d",
-                     p->prompt[i], i, e->info.n_vocab);
-            return ED_EINVAL;
-        }
+        if (p->prompt[i] < 0 || p->prompt[i] >= e->info.n_vocab)
+            return ed_errf(err, ED_EINVAL, "prompt token %d at index %d is outside the vocabulary of %d",
+                           p->prompt[i], i, e->info.n_vocab);
 
     int rc;
     ed_job_t *job = ed__job_new(p, cb, user, e->info.n_embd, &rc, err);
@@ -302,12 +257,12 @@ int ed_engine_submit(ed_engine_t *e, const ed_job_params_t *p, const ed_job_call
         bool stopping = e->stopping;
         pthread_mutex_unlock(&e->mutex);
         atomic_fetch_add_explicit(&e->jobs_rejected, 1, memory_order_relaxed);
-        ed__errf(err, ED_ERR_LEN,
-                 stopping ? "edged is shutting down"
-                          : "every slot is busy and the queue is full (engine.parallel %u, engine.queue_length %u)",
-                 e->cfg.engine.parallel, e->cfg.engine.queue_length);
         ed__job_free(job);
-        return ED_EBUSY;
+        return ed_errf(err, ED_EBUSY,
+                       stopping ? "edged is shutting down"
+                                : "every slot is busy and the queue is full (engine.parallel %u, "
+                                  "engine.queue_length %u)",
+                       e->cfg.engine.parallel, e->cfg.engine.queue_length);
     }
     ed__queue_push(&e->queue, job);
     pthread_cond_signal(&e->cond);

@@ -11,6 +11,7 @@
 #include "engine/queue.h"
 #include "engine/slots.h"
 
+#include "core/histogram.h"
 #include "kernels/kernels.h"
 #include "kernels/pool.h"
 #include "model/forward.h"
@@ -19,13 +20,6 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-
-/* A latency histogram the engine thread fills and a scrape reads. */
-#define ED__HIST_BUCKETS 12
-typedef struct {
-    _Atomic uint64_t bucket[ED__HIST_BUCKETS + 1]; /* the last: +Inf */
-    _Atomic uint64_t sum_us;
-} ed__histogram_t;
 
 struct ed_engine {
     uv_async_t async;
@@ -59,15 +53,11 @@ struct ed_engine {
     _Atomic uint64_t prompt_tokens, cached_tokens, generated_tokens, jobs_done, jobs_cancelled,
         jobs_rejected, steps;
     _Atomic int busy_slots;
-    ed__histogram_t ttft, itl, step_time;
+    ed_histogram_t ttft, itl, step_time; /* the engine thread observes, a scrape renders */
 };
 
-/* snprintf into an ED_ERR_LEN buffer; truncation is fine for messages. */
-__attribute__((format(printf, 3, 4))) void ed__errf(char *buf, size_t size, const char *fmt, ...);
 /* Milliseconds on the monotonic clock. */
 double ed__now_ms(void);
-/* Counts one observation of `seconds`; any thread. */
-void ed__hist_observe(ed__histogram_t *h, double seconds);
 
 /* load.c, engine thread: opens the model named by e->cfg and sizes every
  * buffer the loop needs (forward pass, slots, e->info). 0, or an ED_E* code

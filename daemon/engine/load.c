@@ -28,23 +28,23 @@ int ed__engine_load(ed_engine_t *e, char err[ED_ERR_LEN])
     char sub[ED_ERR_LEN];
     if ((rc = ed_gguf_open(&e->gguf, cfg->model.path, sub)) != 0) {
         if (strstr(sub, cfg->model.path))
-            ed__errf(err, ED_ERR_LEN, "%s", sub);
+            ed_errf(err, 0, "%s", sub);
         else
-            ed__errf(err, ED_ERR_LEN, "%s: %s", cfg->model.path, sub);
+            ed_errf(err, 0, "%s: %s", cfg->model.path, sub);
         return rc;
     }
     if ((rc = ed_model_load(&e->model, e->gguf, sub)) != 0) {
-        ed__errf(err, ED_ERR_LEN, "%s: %s", cfg->model.path, sub);
+        ed_errf(err, 0, "%s: %s", cfg->model.path, sub);
         return rc;
     }
     e->model_loaded = true;
     if ((rc = ed_vocab_load(&e->vocab, e->gguf, sub)) != 0) {
-        ed__errf(err, ED_ERR_LEN, "%s: %s", cfg->model.path, sub);
+        ed_errf(err, 0, "%s: %s", cfg->model.path, sub);
         return rc;
     }
     e->kernels = ed_kernels_select(getenv("EDGED_KERNELS"));
     if (!e->kernels) {
-        ed__errf(err, ED_ERR_LEN, "no kernels for this CPU");
+        ed_errf(err, 0, "no kernels for this CPU");
         return ED_EUNSUPPORTED;
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -54,14 +54,14 @@ int ed__engine_load(ed_engine_t *e, char err[ED_ERR_LEN])
     if ((rc = ed_pool_open(&e->pool, threads, err)) != 0)
         return rc;
     if ((rc = ed_model_repack(&e->model, e->kernels, e->pool, sub)) != 0) {
-        ed__errf(err, ED_ERR_LEN, "%s: %s", cfg->model.path, sub);
+        ed_errf(err, 0, "%s: %s", cfg->model.path, sub);
         return rc;
     }
     int n_ctx = cfg->model.context ? (int)cfg->model.context : e->model.n_ctx_train;
     e->n_slots = (int)cfg->engine.parallel;
     if ((rc = ed_forward_init_multi(&e->fw, &e->model, e->kernels, e->pool, n_ctx, (int)cfg->model.batch,
                                     e->n_slots, sub)) != 0) {
-        ed__errf(err, ED_ERR_LEN, "%s: %s", cfg->model.path, sub);
+        ed_errf(err, 0, "%s: %s", cfg->model.path, sub);
         return rc;
     }
     if ((rc = ed__slots_init(e, n_ctx, err)) != 0)
@@ -78,8 +78,10 @@ int ed__engine_load(ed_engine_t *e, char err[ED_ERR_LEN])
     }
     const char *base = strrchr(cfg->model.path, '/');
     base = base ? base + 1 : cfg->model.path;
-    ed__errf(e->name, sizeof e->name, "%s", cfg->model.name[0] ? cfg->model.name : base);
-    size_t nl = strlen(e->name);
+    const char *name = cfg->model.name[0] ? cfg->model.name : base;
+    size_t nl = strnlen(name, sizeof e->name - 1); /* a longer name is cut */
+    memcpy(e->name, name, nl);
+    e->name[nl] = '\0';
     if (!cfg->model.name[0] && nl > 5 && strcmp(e->name + nl - 5, ".gguf") == 0)
         e->name[nl - 5] = '\0';
     token_text(e->vocab, e->vocab->bos, e->bos_text, sizeof e->bos_text);

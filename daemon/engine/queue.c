@@ -45,9 +45,8 @@ ed_job_t *ed__job_new(const ed_job_params_t *p, const ed_job_callbacks_t *cb, vo
             if (!p->stops[i] || !p->stops[i][0])
                 continue;
             if (strlen(p->stops[i]) > ED_ENGINE_MAX_STOP_LEN) {
-                snprintf(err, ED_ERR_LEN, "stop string %zu is longer than %d bytes", i, ED_ENGINE_MAX_STOP_LEN);
                 ed__job_free(job);
-                *rc = ED_EINVAL;
+                *rc = ed_errf(err, ED_EINVAL, "stop string %zu is longer than %d bytes", i, ED_ENGINE_MAX_STOP_LEN);
                 return NULL;
             }
             if (!(job->stops[job->n_stops] = strdup(p->stops[i])))
@@ -60,7 +59,7 @@ ed_job_t *ed__job_new(const ed_job_params_t *p, const ed_job_callbacks_t *cb, vo
 
 nomem:
     ed__job_free(job);
-    snprintf(err, ED_ERR_LEN, "out of memory for a job of %d tokens", p->n_prompt);
+    ed_errf(err, 0, "out of memory for a job of %d tokens", p->n_prompt);
     return NULL;
 }
 

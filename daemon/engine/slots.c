@@ -5,51 +5,14 @@
  * become part of a stop string into the job's outbox. Engine thread. */
 #include "engine/internal.h"
 
+#include "core/utf8.h"
 #include "model/tokenizer.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define PIECE_MAX 256 /* bytes of one token's text, at most */
-
-
-/* Valid UTF-8 of text[0, len), invalid bytes as U+FFFD, into out (room for
- * 3 * len bytes). Returns the bytes written. */
-static size_t utf8_sanitise(const char *text, size_t len, char *out)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        unsigned c = s[i];
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = n > 0 && i + n <= len;
-        for (size_t k = 1; ok && k < n; k++)
-            ok = (s[i + k] & 0xC0) == 0x80;
-        if (ok && n == 2)
-            ok = c >= 0xC2;
-        if (ok && n == 3) {
-            unsigned cp = ((c & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
-            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-        }
-        if (ok && n == 4) {
-            unsigned cp = ((c & 0x07) << 18) | ((s[i + 1] & 0x3F) << 12) | ((s[i + 2] & 0x3F) << 6) |
-                          (s[i + 3] & 0x3F);
-            ok = cp >= 0x10000 && cp <= 0x10FFFF;
-        }
-        if (ok) {
-            memcpy(out + o, s + i, n);
-            o += n;
-            i += n;
-        } else {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        }
-    }
-    return o;
-}
 
 
 static int slot_text_reserve(ed__slot_t *slot, size_t need)
@@ -80,16 +43,12 @@ void ed__slot_finish(ed_engine_t *e, ed__slot_t *slot, ed_finish_t finish, int c
     r->generate_ms = slot->t_first > 0 ? slot->t_last - slot->t_first : 0;
     if (finish == ED_FINISH_ERROR) {
         r->error_code = code;
-        ed__errf(r->error, sizeof r->error, "%s", error ? error : "");
+        ed_errf(r->error, 0, "%s", error ? error : "");
     }
     if (finish == ED_FINISH_DONE && job->kind == ED_JOB_EMBED) {
         int n = e->model.n_embd;
-        double norm = 0;
-        for (int i = 0; i < n; i++)
-            norm += (double)slot->hidden[i] * slot->hidden[i];
-        float scale = norm > 0 ? (float)(1.0 / sqrt(norm)) : 0.0f;
-        for (int i = 0; i < n; i++)
-            job->embedding[i] = slot->hidden[i] * scale;
+        memcpy(job->embedding, slot->hidden, (size_t)n * sizeof(float));
+        e->kernels->l2_normalize(job->embedding, n); /* the mean's direction: its 1/n cancels */
         r->embedding = job->embedding;
         r->n_embd = n;
     }
@@ -128,7 +87,7 @@ static void slot_flush(ed_engine_t *e, ed__slot_t *slot, size_t len)
             n--;
         if (n == 0)
             n = len - at < 1024 ? len - at : 1024;
-        size_t m = utf8_sanitise(slot->text + at, n, clean);
+        size_t m = ed_utf8_sanitise(slot->text + at, n, clean);
         ok = ed__outbox_append(slot->job, clean, m);
         at += n;
     }
@@ -147,9 +106,9 @@ static void slot_accept(ed_engine_t *e, ed__slot_t *slot, int32_t token)
     double t = ed__now_ms();
     if (slot->n_generated == 0) {
         slot->t_first = t;
-        ed__hist_observe(&e->ttft, (t - job->t_submit) / 1e3);
+        ed_histogram_observe(&e->ttft, (t - job->t_submit) / 1e3);
     } else {
-        ed__hist_observe(&e->itl, (t - slot->t_last) / 1e3);
+        ed_histogram_observe(&e->itl, (t - slot->t_last) / 1e3);
     }
     slot->t_last = t;
     slot->n_generated++;
@@ -307,7 +266,7 @@ bool ed__step(ed_engine_t *e)
 
     double t0 = ed__now_ms();
     int rc = ed_forward_eval_seqs(&e->fw, e->seqs, n_seqs, err);
-    ed__hist_observe(&e->step_time, (ed__now_ms() - t0) / 1e3);
+    ed_histogram_observe(&e->step_time, (ed__now_ms() - t0) / 1e3);
     atomic_fetch_add_explicit(&e->steps, 1, memory_order_relaxed);
     for (int s = 0; s < e->n_slots; s++) {
         ed__slot_t *slot = &e->slots[s];
@@ -344,23 +303,18 @@ int ed__slots_init(ed_engine_t *e, int n_ctx, char err[ED_ERR_LEN])
     e->slots = calloc((size_t)e->n_slots, sizeof *e->slots);
     e->seqs = calloc((size_t)e->n_slots, sizeof *e->seqs);
     if (!e->slots || !e->seqs) {
-        snprintf(err, ED_ERR_LEN, "out of memory for %d slots", e->n_slots);
-        return ED_ENOMEM;
+        return ed_errf(err, ED_ENOMEM, "out of memory for %d slots", e->n_slots);
     }
     for (int s = 0; s < e->n_slots; s++) {
         ed__slot_t *slot = &e->slots[s];
         int rc = ed_kvcache_init(&slot->kv, e->model.n_layer, n_ctx, e->model.kv_dim, sub);
-        if (rc != 0) {
-            ed__errf(err, ED_ERR_LEN, "KV cache of slot %d (%d tokens): %s", s, n_ctx, sub);
-            return rc;
-        }
+        if (rc != 0)
+            return ed_errf(err, rc, "KV cache of slot %d (%d tokens): %s", s, n_ctx, sub);
         slot->cached = malloc((size_t)n_ctx * sizeof(int32_t));
         slot->logits = malloc((size_t)e->model.n_vocab * sizeof(float));
         slot->hidden = malloc((size_t)e->model.n_embd * sizeof(float));
-        if (!slot->cached || !slot->logits || !slot->hidden) {
-            snprintf(err, ED_ERR_LEN, "out of memory for slot %d", s);
-            return ED_ENOMEM;
-        }
+        if (!slot->cached || !slot->logits || !slot->hidden)
+            return ed_errf(err, ED_ENOMEM, "out of memory for slot %d", s);
     }
     return 0;
 }
