@@ -45,7 +45,7 @@ static void *engine_main(void *arg)
     ed_engine_t *e = arg;
     char err[ED_ERR_LEN] = "";
     char reason[ED_ERR_LEN + 64];
-    snprintf(reason, sizeof reason, "loading %s", e->cfg.model.path);
+    snprintf(reason, sizeof reason, "loading %s", ed_base_path(e->base));
     set_state(e, ED_ENGINE_LOADING, reason);
     double t0 = ed__now_ms();
     int rc = ed__engine_load(e, err);
@@ -130,13 +130,15 @@ static void render_metrics(ed_buf_t *out, void *arg)
                 &e->step_time);
 }
 
-int ed_engine_start(ed_engine_t **out, uv_loop_t *loop, const ed_config_t *cfg, char err[ED_ERR_LEN])
+int ed_engine_start(ed_engine_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_base_t *base,
+                    char err[ED_ERR_LEN])
 {
     *out = NULL;
     ed_engine_t *e = calloc(1, sizeof *e);
     if (!e)
         return ed_errf(err, ED_ENOMEM, "out of memory for the engine");
     e->cfg = *cfg;
+    e->base = base;
     ed_histogram_init(&e->ttft, latency_bounds, N_LATENCY_BOUNDS);
     ed_histogram_init(&e->itl, latency_bounds, N_LATENCY_BOUNDS);
     ed_histogram_init(&e->step_time, latency_bounds, N_LATENCY_BOUNDS);
@@ -145,14 +147,14 @@ int ed_engine_start(ed_engine_t **out, uv_loop_t *loop, const ed_config_t *cfg, 
     uv_async_init(loop, &e->async, on_async);
     e->async.data = e;
     ed_metrics_register(render_metrics, e);
-    if (!cfg->model.path[0]) {
+    if (!base) {
         e->state = ED_ENGINE_EMPTY;
         ed_errf(e->reason, 0, "no model is configured: set [model] path");
         *out = e;
         return 0;
     }
     e->state = ED_ENGINE_LOADING;
-    ed_errf(e->reason, 0, "loading %s", cfg->model.path);
+    ed_errf(e->reason, 0, "loading %s", ed_base_path(base));
     int rc = pthread_create(&e->thread, NULL, engine_main, e);
     if (rc != 0) {
         ed_errf(err, 0, "cannot start the engine thread: %s", strerror(rc));

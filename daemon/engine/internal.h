@@ -14,9 +14,8 @@
 #include "core/histogram.h"
 #include "kernels/kernels.h"
 #include "kernels/pool.h"
+#include "model/base.h"
 #include "model/forward.h"
-#include "model/gguf.h"
-#include "model/model.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,13 +34,11 @@ struct ed_engine {
     ed__queue_t queue;
 
     /* engine thread (read-only for others once READY) */
-    ed_gguf_t *gguf;
-    ed_model_t model;
-    bool model_loaded;
-    ed_vocab_t *vocab;
+    ed_base_t *base;             /* lent by the caller of ed_engine_start; NULL: no model configured */
+    const ed_model_t *model;     /* the base's, once loaded */
+    const ed_vocab_t *vocab;
     const ed_kernels_t *kernels;
-    ed_pool_t *pool;
-    ed_forward_t fw;
+    ed_forward_t fw;             /* on the base's pool, at ED_POOL_HIGH */
     ed__slot_t *slots;
     int n_slots;
     ed_forward_seq_t *seqs; /* (n_slots) */
@@ -59,11 +56,11 @@ struct ed_engine {
 /* Milliseconds on the monotonic clock. */
 double ed__now_ms(void);
 
-/* load.c, engine thread: opens the model named by e->cfg and sizes every
+/* load.c, engine thread: loads (or waits for) the base model and sizes every
  * buffer the loop needs (forward pass, slots, e->info). 0, or an ED_E* code
  * with err; ed__engine_unload then frees the half-built state. */
 int ed__engine_load(ed_engine_t *e, char err[ED_ERR_LEN]);
-/* Frees what ed__engine_load built; accepts a half-built engine. */
+/* Frees what ed__engine_load built (not the base); accepts a half-built engine. */
 void ed__engine_unload(ed_engine_t *e);
 
 #endif

@@ -1,7 +1,7 @@
-/* load.c - what the engine serves: opens the configured model (GGUF, weights,
- * vocabulary), repacks it for the kernels on its compute pool, sizes the
- * forward pass and the slots, and fills the description the loop thread
- * builds prompts from (ed_engine_model_t). Engine thread. */
+/* load.c - what the engine serves: the base model it borrows (model/base:
+ * loaded here, on the engine thread, unless another borrower came first),
+ * the forward pass and the slots sized for it, and the description the loop
+ * thread builds prompts from (ed_engine_model_t). Engine thread. */
 #include "engine/internal.h"
 
 #include "core/log.h"
@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static void token_text(const ed_vocab_t *vocab, int32_t id, char *out, size_t cap)
 {
@@ -26,44 +24,16 @@ int ed__engine_load(ed_engine_t *e, char err[ED_ERR_LEN])
     const ed_config_t *cfg = &e->cfg;
     int rc;
     char sub[ED_ERR_LEN];
-    if ((rc = ed_gguf_open(&e->gguf, cfg->model.path, sub)) != 0) {
-        if (strstr(sub, cfg->model.path))
-            ed_errf(err, 0, "%s", sub);
-        else
-            ed_errf(err, 0, "%s: %s", cfg->model.path, sub);
+    if ((rc = ed_base_load(e->base, NULL, err)) != 0)
         return rc;
-    }
-    if ((rc = ed_model_load(&e->model, e->gguf, sub)) != 0) {
-        ed_errf(err, 0, "%s: %s", cfg->model.path, sub);
-        return rc;
-    }
-    e->model_loaded = true;
-    if ((rc = ed_vocab_load(&e->vocab, e->gguf, sub)) != 0) {
-        ed_errf(err, 0, "%s: %s", cfg->model.path, sub);
-        return rc;
-    }
-    e->kernels = ed_kernels_select(getenv("EDGED_KERNELS"));
-    if (!e->kernels) {
-        ed_errf(err, 0, "no kernels for this CPU");
-        return ED_EUNSUPPORTED;
-    }
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = cfg->model.threads ? (int)cfg->model.threads : (int)(cpus > 0 ? cpus : 1);
-    if (threads > 256)
-        threads = 256;
-    if ((rc = ed_pool_open(&e->pool, threads, err)) != 0)
-        return rc;
-    if ((rc = ed_model_repack(&e->model, e->kernels, e->pool, sub)) != 0) {
-        ed_errf(err, 0, "%s: %s", cfg->model.path, sub);
-        return rc;
-    }
-    int n_ctx = cfg->model.context ? (int)cfg->model.context : e->model.n_ctx_train;
+    e->model = ed_base_model(e->base);
+    e->vocab = ed_base_vocab(e->base);
+    e->kernels = ed_base_kernels(e->base);
+    int n_ctx = cfg->model.context ? (int)cfg->model.context : e->model->n_ctx_train;
     e->n_slots = (int)cfg->engine.parallel;
-    if ((rc = ed_forward_init_multi(&e->fw, &e->model, e->kernels, e->pool, n_ctx, (int)cfg->model.batch,
-                                    e->n_slots, sub)) != 0) {
-        ed_errf(err, 0, "%s: %s", cfg->model.path, sub);
-        return rc;
-    }
+    if ((rc = ed_forward_init_multi(&e->fw, e->model, e->kernels, ed_base_pool(e->base), n_ctx,
+                                    (int)cfg->model.batch, e->n_slots, sub)) != 0)
+        return ed_errf(err, rc, "%s: %s", ed_base_path(e->base), sub);
     if ((rc = ed__slots_init(e, n_ctx, err)) != 0)
         return rc;
 
@@ -73,12 +43,13 @@ int ed__engine_load(ed_engine_t *e, char err[ED_ERR_LEN])
         ed_chat_family_from_name(cfg->model.chat_template, &chat);
     } else {
         ed_str_t tmpl = {0};
-        if (ed_gguf_get_str(e->gguf, "tokenizer.chat_template", &tmpl) == 0)
+        if (ed_gguf_get_str(ed_base_gguf(e->base), "tokenizer.chat_template", &tmpl) == 0)
             chat = ed_chat_detect(tmpl.ptr, (size_t)tmpl.len);
     }
-    const char *base = strrchr(cfg->model.path, '/');
-    base = base ? base + 1 : cfg->model.path;
-    const char *name = cfg->model.name[0] ? cfg->model.name : base;
+    const char *path = ed_base_path(e->base);
+    const char *file = strrchr(path, '/');
+    file = file ? file + 1 : path;
+    const char *name = cfg->model.name[0] ? cfg->model.name : file;
     size_t nl = strnlen(name, sizeof e->name - 1); /* a longer name is cut */
     memcpy(e->name, name, nl);
     e->name[nl] = '\0';
@@ -86,24 +57,23 @@ int ed__engine_load(ed_engine_t *e, char err[ED_ERR_LEN])
         e->name[nl - 5] = '\0';
     token_text(e->vocab, e->vocab->bos, e->bos_text, sizeof e->bos_text);
     token_text(e->vocab, e->vocab->eos, e->eos_text, sizeof e->eos_text);
-    struct stat st;
     e->info = (ed_engine_model_t){
         .vocab = e->vocab,
         .name = e->name,
-        .path = cfg->model.path,
-        .arch = ed_model_arch_name(e->model.arch),
+        .path = path,
+        .arch = ed_model_arch_name(e->model->arch),
         .chat = chat,
         .bos_text = e->bos_text,
         .eos_text = e->eos_text,
         .n_ctx = n_ctx,
-        .n_embd = e->model.n_embd,
-        .n_vocab = e->model.n_vocab,
+        .n_embd = e->model->n_embd,
+        .n_vocab = e->model->n_vocab,
         .n_slots = e->n_slots,
-        .created = stat(cfg->model.path, &st) == 0 ? (int64_t)st.st_mtime : 0,
+        .created = ed_base_mtime(e->base),
     };
     ed_log_info("engine: %s ready: %s, %d layers, %d wide, context %d x %d slots, %d threads, %s kernels, "
                 "chat format %s",
-                e->name, e->info.arch, e->model.n_layer, e->model.n_embd, n_ctx, e->n_slots, threads,
+                e->name, e->info.arch, e->model->n_layer, e->model->n_embd, n_ctx, e->n_slots, ed_pool_n_threads(ed_base_pool(e->base)),
                 e->kernels->name, ed_chat_family_name(chat));
     return 0;
 }
@@ -112,13 +82,7 @@ void ed__engine_unload(ed_engine_t *e)
 {
     ed__slots_free(e);
     ed_forward_free(&e->fw);
-    ed_pool_close(e->pool);
-    e->pool = NULL;
-    ed_vocab_free(e->vocab);
+    e->model = NULL; /* the base's, lent */
     e->vocab = NULL;
-    if (e->model_loaded)
-        ed_model_free(&e->model);
-    e->model_loaded = false;
-    ed_gguf_close(e->gguf);
-    e->gguf = NULL;
+    e->kernels = NULL;
 }

@@ -46,7 +46,7 @@ void ed__slot_finish(ed_engine_t *e, ed__slot_t *slot, ed_finish_t finish, int c
         ed_errf(r->error, 0, "%s", error ? error : "");
     }
     if (finish == ED_FINISH_DONE && job->kind == ED_JOB_EMBED) {
-        int n = e->model.n_embd;
+        int n = e->model->n_embd;
         memcpy(job->embedding, slot->hidden, (size_t)n * sizeof(float));
         e->kernels->l2_normalize(job->embedding, n); /* the mean's direction: its 1/n cancels */
         r->embedding = job->embedding;
@@ -192,10 +192,10 @@ bool ed__slot_admit(ed_engine_t *e, char err[ED_ERR_LEN])
     atomic_fetch_add_explicit(&e->busy_slots, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&e->cached_tokens, (uint64_t)keep, memory_order_relaxed);
     if (job->kind == ED_JOB_EMBED)
-        memset(slot->hidden, 0, (size_t)e->model.n_embd * sizeof(float));
+        memset(slot->hidden, 0, (size_t)e->model->n_embd * sizeof(float));
     else {
         job->sampling.bias = job->bias;
-        if (ed_sampler_init(&slot->sampler, e->model.n_vocab, &job->sampling, err) != 0) {
+        if (ed_sampler_init(&slot->sampler, e->model->n_vocab, &job->sampling, err) != 0) {
             pthread_mutex_unlock(&e->mutex);
             ed__slot_finish(e, slot, ED_FINISH_ERROR, ED_EINVAL, err);
             pthread_mutex_lock(&e->mutex);
@@ -307,12 +307,12 @@ int ed__slots_init(ed_engine_t *e, int n_ctx, char err[ED_ERR_LEN])
     }
     for (int s = 0; s < e->n_slots; s++) {
         ed__slot_t *slot = &e->slots[s];
-        int rc = ed_kvcache_init(&slot->kv, e->model.n_layer, n_ctx, e->model.kv_dim, sub);
+        int rc = ed_kvcache_init(&slot->kv, e->model->n_layer, n_ctx, e->model->kv_dim, sub);
         if (rc != 0)
             return ed_errf(err, rc, "KV cache of slot %d (%d tokens): %s", s, n_ctx, sub);
         slot->cached = malloc((size_t)n_ctx * sizeof(int32_t));
-        slot->logits = malloc((size_t)e->model.n_vocab * sizeof(float));
-        slot->hidden = malloc((size_t)e->model.n_embd * sizeof(float));
+        slot->logits = malloc((size_t)e->model->n_vocab * sizeof(float));
+        slot->hidden = malloc((size_t)e->model->n_embd * sizeof(float));
         if (!slot->cached || !slot->logits || !slot->hidden)
             return ed_errf(err, ED_ENOMEM, "out of memory for slot %d", s);
     }

@@ -6,9 +6,13 @@
  * admission). Under a sanitizer (which owns malloc) the test is skipped. */
 #include "core/config.h"
 #include "engine/engine.h"
+#include "kernels/kernels.h"
+#include "kernels/pool.h"
+#include "model/base.h"
 #include "tests/test.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -125,12 +129,15 @@ ED_TEST(token_loop_allocates_nothing)
     ed_config_defaults(&cfg);
     snprintf(cfg.model.path, sizeof cfg.model.path, "%s", MODEL);
     cfg.model.context = 256;
-    cfg.model.threads = 2;
     cfg.model.batch = 32;
     cfg.engine.parallel = 1;
     ed_engine_t *e = NULL;
+    ed_pool_t *pool = NULL;
+    ed_base_t *base = NULL;
     char err[ED_ERR_LEN];
-    ED_REQUIRE(ed_engine_start(&e, &loop, &cfg, err) == 0);
+    ED_REQUIRE(ed_pool_open(&pool, 2, err) == 0);
+    ED_REQUIRE(ed_base_open(&base, MODEL, ed_kernels_select(getenv("EDGED_KERNELS")), pool, err) == 0);
+    ED_REQUIRE(ed_engine_start(&e, &loop, &cfg, base, err) == 0);
     while (ed_engine_state(e, NULL) == ED_ENGINE_LOADING) {
         uv_run(&loop, UV_RUN_NOWAIT);
         usleep(1000);
@@ -147,6 +154,8 @@ ED_TEST(token_loop_allocates_nothing)
     ED_CHECK(short_one.allocations > 0);                       /* the hook counts */
     ED_CHECK_INT(long_one.allocations, short_one.allocations);
     ed_engine_stop(e);
+    ed_base_close(base);
+    ed_pool_close(pool);
     uv_run(&loop, UV_RUN_DEFAULT);
     ED_CHECK_INT(uv_loop_close(&loop), 0);
 #endif
