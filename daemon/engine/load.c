@@ -6,8 +6,6 @@
 
 #include "core/log.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static void token_text(const ed_vocab_t *vocab, int32_t id, char *out, size_t cap)
@@ -73,8 +71,8 @@ int ed__engine_load(ed_engine_t *e, char err[ED_ERR_LEN])
     };
     ed_log_info("engine: %s ready: %s, %d layers, %d wide, context %d x %d slots, %d threads, %s kernels, "
                 "chat format %s",
-                e->name, e->info.arch, e->model->n_layer, e->model->n_embd, n_ctx, e->n_slots, ed_pool_n_threads(ed_base_pool(e->base)),
-                e->kernels->name, ed_chat_family_name(chat));
+                e->name, e->info.arch, e->model->n_layer, e->model->n_embd, n_ctx, e->n_slots,
+                ed_pool_n_threads(ed_base_pool(e->base)), e->kernels->name, ed_chat_family_name(chat));
     return 0;
 }
 
