@@ -329,9 +329,11 @@ test-unit: $(UNIT_BIN) $(KTEST_BIN) $(MTEST_BIN) $(TOOL_BIN)
 
 # The threaded parts under ThreadSanitizer: the compute pool and the engine
 # thread with its hand-back to the loop, the API's work on the uv pool, and the
-# store's worker (its opening, then jobs) with its answers on the loop.
+# store's worker (its opening, then jobs) with its answers on the loop, and
+# the base model lent to borrowers on several threads.
 TSAN_BUILD := build/san-thread
-TSAN_TESTS := tests/kernels/pool tests/unit/core/histogram tests/unit/engine/engine tests/unit/api/work tests/unit/rag/service
+TSAN_TESTS := tests/kernels/pool tests/unit/core/histogram tests/unit/engine/engine tests/unit/api/work \
+              tests/unit/rag/service tests/unit/model/base
 test-tsan:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=thread $(addprefix $(TSAN_BUILD)/,$(TSAN_TESTS))
 	$(Q)TSAN_OPTIONS=halt_on_error=1 ED_TEST_LABEL=tsan tests/run $(addprefix $(TSAN_BUILD)/,$(TSAN_TESTS))

@@ -14,7 +14,9 @@
 #include "core/notify.h"
 #include "engine/engine.h"
 #include "kernels/kernels.h"
+#include "kernels/pool.h"
 #include "http/peer.h"
+#include "model/base.h"
 #include "rag/rag.h"
 #include "http/server.h"
 
@@ -39,6 +41,8 @@ typedef struct {
     uv_timer_t watchdog;
     bool watchdog_on;
     int exit_code;
+    ed_pool_t *pool; /* the one compute pool: inference high, background embedding low */
+    ed_base_t *base; /* the one chat model, lent to the engine and the chat embedder */
 } daemon_t;
 
 static void usage(FILE *out)
@@ -283,9 +287,16 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    if (ed_engine_start(&d.app.engine, d.loop, &cfg, err) != 0)
+    /* the model loads on the engine thread (or the store's, if it asks first) */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = cfg.model.threads ? (int)cfg.model.threads : (int)(cpus > 0 ? cpus : 1);
+    if (ed_pool_open(&d.pool, threads < 256 ? threads : 256, err) != 0)
+        ed_log_error("compute pool: %s", err); /* the model's load then says so */
+    if (cfg.model.path[0] && ed_base_open(&d.base, cfg.model.path, kernels, d.pool, err) != 0)
+        ed_log_error("model: %s", err);
+    if (ed_engine_start(&d.app.engine, d.loop, &cfg, d.base, err) != 0)
         ed_log_error("engine: %s", err); /* edged keeps serving; /health says why */
-    if (ed_rag_open(&d.app.rag, d.loop, &cfg, on_store_open, &d, err) != 0) {
+    if (ed_rag_open(&d.app.rag, d.loop, &cfg, d.base, d.pool, on_store_open, &d, err) != 0) {
         ed_log_error("rag: %s; the store's endpoints answer 503", err); /* edged keeps serving */
         ed_api_store_unavailable(err);
     }
@@ -314,6 +325,8 @@ int main(int argc, char **argv)
     ed_notify_ready(status);
 
     uv_run(d.loop, UV_RUN_DEFAULT);
+    ed_base_close(d.base); /* its borrowers are gone: the engine stopped, the store closed */
+    ed_pool_close(d.pool);
     int rc = uv_loop_close(d.loop);
     if (rc != 0)
         ed_log_warn("event loop closed with handles still open: %s", uv_strerror(rc));

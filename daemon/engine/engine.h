@@ -1,4 +1,4 @@
-/* engine.h - the inference thread. It loads the configured model, then serves
+/* engine.h - the inference thread. It loads the base model, then serves
  * jobs (text generation, embeddings) from a bounded queue in `parallel` slots
  * by continuous batching: each step is one forward pass over every active
  * slot (prompt chunks and single decode tokens together). Generated text and
@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "model/base.h"
 #include "model/chat.h"
 #include "model/sampler.h"
 #include "model/vocab.h"
@@ -80,13 +81,17 @@ typedef struct {
 } ed_job_callbacks_t;
 
 /* Starts the engine thread for cfg->model and cfg->engine on `loop` (the
- * loop thread calls this and every function below). The model loads on the
- * engine thread; ed_engine_state says how far it got. With an empty
- * model.path the engine stays ED_ENGINE_EMPTY. Returns 0, or ED_ENOMEM /
- * ED_EIO (the thread could not start) with err. */
-int ed_engine_start(ed_engine_t **out, uv_loop_t *loop, const ed_config_t *cfg, char err[ED_ERR_LEN]);
+ * loop thread calls this and every function below), serving `base` (the
+ * model lent read-only, computing on its pool at ED_POOL_HIGH; it must
+ * outlive the engine). The base loads on the engine thread unless another
+ * borrower loads it first; ed_engine_state says how far it got. With no base
+ * (model.path is empty) the engine stays ED_ENGINE_EMPTY. Returns 0, or
+ * ED_ENOMEM / ED_EIO (the thread could not start) with err. */
+int ed_engine_start(ed_engine_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_base_t *base,
+                    char err[ED_ERR_LEN]);
 /* Cancels every job (their on_done run, with ED_FINISH_CANCELLED, before it
- * returns), joins the thread and frees the model. Accepts NULL. */
+ * returns), joins the thread and frees the engine's buffers (not the base).
+ * Accepts NULL. */
 void ed_engine_stop(ed_engine_t *engine);
 
 /* The state, and for LOADING/FAILED/EMPTY a human reason ("loading

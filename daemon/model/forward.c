@@ -170,7 +170,7 @@ static int matmul(ed_forward_t *f, const ed_matrix_t *w, const float *x, int n_i
     ed_matmul_t m = {
         .w = w->data, .w_type = w->type, .n_in = n_in, .n_out = n_out, .x = x, .y = y, .n_batch = n,
     };
-    return ed_matmul_forward(f->kernels, f->pool, ED_POOL_HIGH, &m, f->mm_scratch, f->mm_scratch_size);
+    return ed_matmul_forward(f->kernels, f->pool, f->prio, &m, f->mm_scratch, f->mm_scratch_size);
 }
 
 /* y_i (n, n_out_i) = x (n, n_in) w_i^T for count products of the same x:
@@ -188,11 +188,11 @@ static int matmul_many(ed_forward_t *f, const ed_matrix_t *const *w, const float
         shared = shared && ed_quant_traits(w[i]->type)->vec_dot_type == ed_quant_traits(w[0]->type)->vec_dot_type;
     }
     if (shared)
-        return ed_matmul_forward_many(f->kernels, f->pool, ED_POOL_HIGH, ms, count, f->mm_scratch,
+        return ed_matmul_forward_many(f->kernels, f->pool, f->prio, ms, count, f->mm_scratch,
                                       f->mm_scratch_size);
     int rc = 0;
     for (int i = 0; i < count && rc == 0; i++)
-        rc = ed_matmul_forward(f->kernels, f->pool, ED_POOL_HIGH, &ms[i], f->mm_scratch, f->mm_scratch_size);
+        rc = ed_matmul_forward(f->kernels, f->pool, f->prio, &ms[i], f->mm_scratch, f->mm_scratch_size);
     return rc;
 }
 
@@ -275,7 +275,7 @@ static int block(ed_forward_t *f, int l, int n)
         }
     }
     attention_job_t job = {.f = f, .layer = l, .heads_per_chunk = f->att_heads_per_chunk};
-    ed_pool_run(f->pool, ED_POOL_HIGH, n * (m->n_head / job.heads_per_chunk), attention_chunk, &job);
+    ed_pool_run(f->pool, f->prio, n * (m->n_head / job.heads_per_chunk), attention_chunk, &job);
     if ((rc = matmul(f, &L->wo, f->att, m->q_dim, f->xb2, m->n_embd, n)) != 0)
         return rc;
     k->add(f->x, f->x, f->xb2, n * m->n_embd);

@@ -22,6 +22,8 @@ typedef struct {
     const ed_model_t *model;
     const ed_kernels_t *kernels;
     ed_pool_t *pool;
+    ed_pool_prio_t prio; /* the pool priority its products run at: ED_POOL_HIGH (init's) for inference,
+                            ED_POOL_LOW for background work; set after init */
     ed_kvcache_t kv; /* ed_forward_init's own sequence; kv.n_used is the next position */
     int n_batch;     /* most tokens one batch computes at once */
     int n_ctx;       /* longest sequence attention is sized for */

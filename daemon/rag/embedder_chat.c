@@ -1,31 +1,27 @@
 /* embedder_chat.c - the `chat` embedder: the chat model's pooled hidden
- * states behind the embedder vtable, with a forward pass of its own
- * (model/forward.h, hidden_sum) and a mutex around its single run state.
- * Its weights stay in the file layout (no ed_model_repack): the mapping's
- * pages are shared with the engine's, where a repacked copy would double
- * the model's memory for work that is batch products anyway. */
+ * states behind the embedder vtable, computed by a forward pass of its own
+ * (model/forward.h, hidden_sum) over the shared base model, with a mutex
+ * around its single run state (activations for one batch, a KV cache of
+ * ED_EMBEDDER_CHAT_CTX positions: a few MB beside the weights it borrows).
+ * Why not through the engine: the engine runs every job at ED_POOL_HIGH in
+ * its chat slots, so re-embedding a store would hold slots and queue places
+ * that chat clients need and compete with their tokens as an equal; here the
+ * products run at ED_POOL_LOW, which yields to inference between chunks. */
 #include "rag/embedder_chat.h"
 
 #include "model/forward.h"
-#include "model/gguf.h"
-#include "model/model.h"
 #include "model/tokenizer.h"
-#include "model/vocab.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 typedef struct {
     ed_embedder_t base; /* first: the vtable's self */
-    ed_gguf_t *gguf;
-    ed_model_t model;
-    bool model_loaded;
-    ed_vocab_t *vocab;
-    ed_forward_t fw;
+    const ed_vocab_t *vocab; /* the base model's, lent */
+    const ed_kernels_t *kernels;
+    ed_forward_t fw;    /* over the base model's weights, on its pool at ED_POOL_LOW */
     int32_t *tokens; /* (ED_EMBEDDER_CHAT_CTX) */
     pthread_mutex_t lock;
 } chat_embedder_t;
@@ -54,14 +50,7 @@ static int chat_embed(ed_embedder_t *self, const char *text, size_t len, float *
     pthread_mutex_unlock(&c->lock);
     if (rc != 0)
         return rc;
-    double norm = 0;
-    for (int i = 0; i < dim; i++)
-        norm += (double)out[i] * out[i];
-    if (norm > 0) {
-        float scale = (float)(1.0 / sqrt(norm)); /* the mean's direction: its 1/n cancels */
-        for (int i = 0; i < dim; i++)
-            out[i] *= scale;
-    }
+    c->kernels->l2_normalize(out, dim); /* the mean's direction: its 1/n cancels */
     if (n_tokens)
         *n_tokens = (int)n;
     return 0;
@@ -72,48 +61,41 @@ static void chat_free(ed_embedder_t *self)
     chat_embedder_t *c = (chat_embedder_t *)self;
     ed_forward_free(&c->fw);
     free(c->tokens);
-    ed_vocab_free(c->vocab);
-    if (c->model_loaded)
-        ed_model_free(&c->model);
-    ed_gguf_close(c->gguf);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
 static const ed_embedder_ops_t CHAT_OPS = {.embed = chat_embed, .free = chat_free};
 
-int ed_embedder_chat_init(ed_embedder_t **out, const char *path, const ed_kernels_t *kernels, ed_pool_t *pool,
+int ed_embedder_chat_init(ed_embedder_t **out, ed_base_t *base, const _Atomic bool *cancel,
                           char err[ED_ERR_LEN])
 {
     *out = NULL;
+    int rc = ed_base_load(base, cancel, err);
+    if (rc != 0)
+        return rc;
     chat_embedder_t *c = calloc(1, sizeof *c);
     if (!c || pthread_mutex_init(&c->lock, NULL) != 0) {
         free(c);
-        snprintf(err, ED_ERR_LEN, "chat embedder: out of memory");
-        return ED_ENOMEM;
+        return ed_errf(err, ED_ENOMEM, "chat embedder: out of memory");
     }
     c->base.ops = &CHAT_OPS;
-    int rc = ed_gguf_open(&c->gguf, path, err);
-    if (rc == 0 && (rc = ed_model_load(&c->model, c->gguf, err)) == 0)
-        c->model_loaded = true;
-    if (rc == 0)
-        rc = ed_vocab_load(&c->vocab, c->gguf, err);
-    if (rc == 0)
-        rc = ed_forward_init(&c->fw, &c->model, kernels, pool, ED_EMBEDDER_CHAT_CTX, 0, err);
-    if (rc == 0 && !(c->tokens = malloc(ED_EMBEDDER_CHAT_CTX * sizeof *c->tokens))) {
-        snprintf(err, ED_ERR_LEN, "chat embedder: out of memory");
-        rc = ED_ENOMEM;
-    }
+    c->vocab = ed_base_vocab(base);
+    c->kernels = ed_base_kernels(base);
+    const ed_model_t *model = ed_base_model(base);
+    rc = ed_forward_init(&c->fw, model, c->kernels, ed_base_pool(base), ED_EMBEDDER_CHAT_CTX, 0, err);
+    c->fw.prio = ED_POOL_LOW; /* background work: inference goes first */
+    if (rc == 0 && !(c->tokens = malloc(ED_EMBEDDER_CHAT_CTX * sizeof *c->tokens)))
+        rc = ed_errf(err, ED_ENOMEM, "chat embedder: out of memory");
     if (rc != 0) {
         chat_free(&c->base);
         return rc;
     }
-    struct stat st;
-    if (stat(path, &st) == 0)
-        c->base.created = (int64_t)st.st_mtime;
+    const char *path = ed_base_path(base);
     const char *slash = strrchr(path, '/');
     snprintf(c->base.name, sizeof c->base.name, "chat:%.58s", slash ? slash + 1 : path);
-    c->base.dim = c->model.n_embd;
+    c->base.created = ed_base_mtime(base);
+    c->base.dim = model->n_embd;
     *out = &c->base;
     return 0;
 }

@@ -235,15 +235,15 @@ static int open_embedder(ed_rag_t *rag, const ed_config_t *cfg, char err[ED_ERR_
         return ed_errf(err, ED_ECONFIG, "rag.embedder = model needs rag.embedding_model (a BERT-family GGUF file)");
     if (chat && !cfg->model.path[0])
         return ed_errf(err, ED_ECONFIG, "rag.embedder = chat needs a chat model ([model] path)");
+    if (chat) /* the engine's model, loaded once (this waits for it) */
+        return rag->base ? ed_embedder_chat_init(&rag->embedder, rag->base, &rag->cancel, err)
+                         : ed_errf(err, ED_ECONFIG, "rag.embedder = chat: the chat model is not open");
     const ed_kernels_t *kernels = ed_kernels_select(getenv("EDGED_KERNELS"));
     if (!kernels)
         return ed_errf(err, ED_EUNSUPPORTED, "no compute kernels for this CPU");
-    int rc = ed_pool_open(&rag->pool, cfg->model.threads ? (int)cfg->model.threads : 2, err);
-    if (rc == 0 && chat)
-        rc = ed_embedder_chat_init(&rag->embedder, cfg->model.path, kernels, rag->pool, err);
-    else if (rc == 0)
-        rc = ed_embedder_model_init(&rag->embedder, cfg->rag.embedding_model, kernels, rag->pool, err);
-    return rc;
+    if (!rag->pool)
+        return ed_errf(err, ED_EINVAL, "no compute pool for the embedding model");
+    return ed_embedder_model_init(&rag->embedder, cfg->rag.embedding_model, kernels, rag->pool, err);
 }
 
 /* The opening's line for refusals and /health; worker or loop thread. */
@@ -298,8 +298,6 @@ static void release(ed_rag_t *rag)
     memset(&rag->colls, 0, sizeof rag->colls);
     ed_embedder_free(rag->embedder);
     rag->embedder = NULL;
-    ed_pool_close(rag->pool);
-    rag->pool = NULL;
     ed_store_close(rag->store);
     rag->store = NULL;
 }
@@ -368,8 +366,8 @@ static void free_open(ed__rag_job_t *job)
 
 static const ed__rag_kind_t KIND_OPEN = {run_open, answer_open, free_open};
 
-int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_rag_open_cb on_open, void *arg,
-                char err[ED_ERR_LEN])
+int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_base_t *base, ed_pool_t *pool,
+                ed_rag_open_cb on_open, void *arg, char err[ED_ERR_LEN])
 {
     *out = NULL;
     ed_rag_t *rag = calloc(1, sizeof *rag);
@@ -378,6 +376,8 @@ int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_rag_
     pthread_mutex_init(&rag->lock, NULL);
     pthread_cond_init(&rag->idle, NULL);
     rag->loop = loop;
+    rag->base = base;
+    rag->pool = pool;
     rag->chunk_tokens = (int)cfg->rag.chunk_tokens;
     rag->chunk_overlap = (int)cfg->rag.chunk_overlap;
     if (rag->chunk_overlap >= rag->chunk_tokens)

@@ -15,6 +15,8 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "kernels/pool.h"
+#include "model/base.h"
 #include "rag/markup.h"
 #include "rag/retrieve.h"
 
@@ -43,8 +45,11 @@ typedef struct {
  * is kept and the next open resumes from it) and on_open gets ED_ECANCELED.
  * Returns 0 with *out, or ED_ENOMEM (on_open is then never called). */
 typedef void (*ed_rag_open_cb)(int rc, const char *err, void *arg);
-int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_rag_open_cb on_open, void *arg,
-                char err[ED_ERR_LEN]);
+/* `base` (the chat model, for rag.embedder = chat; NULL without one) and
+ * `pool` (the daemon's one compute pool, for rag.embedder = model) are lent
+ * and must outlive the store; the opening waits for the base to load. */
+int ed_rag_open(ed_rag_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_base_t *base, ed_pool_t *pool,
+                ed_rag_open_cb on_open, void *arg, char err[ED_ERR_LEN]);
 
 typedef enum { ED_RAG_OPENING, ED_RAG_OPEN, ED_RAG_FAILED } ed_rag_state_t;
 /* The state; for OPENING what it is doing ("re-embedding collection \"notes\":

@@ -7,6 +7,7 @@
 #define ED_RAG_RAG_SERVICE_H
 
 #include "kernels/pool.h"
+#include "model/base.h"
 #include "rag/embedder.h"
 #include "rag/rag.h"
 #include "rag/rag_collection.h"
@@ -93,7 +94,8 @@ struct ed_rag {
     uv_loop_t *loop;
     ed_store_t *store;
     ed_embedder_t *embedder;
-    ed_pool_t *pool; /* the model embedder's compute threads, or NULL */
+    ed_pool_t *pool; /* the daemon's compute pool (lent), for a model embedder; may be NULL */
+    ed_base_t *base; /* the chat model (lent), for the chat embedder; NULL when none is configured */
     ed_rag_colls_t colls; /* every collection with its index */
     pthread_mutex_t lock; /* worker_busy, status */
     pthread_cond_t idle;

@@ -9,6 +9,9 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "engine/engine.h"
+#include "kernels/kernels.h"
+#include "kernels/pool.h"
+#include "model/base.h"
 #include "rag/rag.h"
 #include "http/conn.h"
 #include "http/server.h"
@@ -95,12 +98,16 @@ static void setup(void)
     cfg.engine.queue_length = 1;
     cfg.engine.max_tokens_default = 2;
     cfg.engine.max_tokens_limit = 4;
+    static ed_pool_t *pool; /* lent for the process's life, as edged lends them */
+    static ed_base_t *base;
     if (ed_server_init(&server, loop, &cfg, ed_api_routes, ed_api_n_routes, &app, err) != 0 ||
-        ed_engine_start(&app.engine, loop, &cfg, err) != 0) {
+        ed_pool_open(&pool, 1, err) != 0 ||
+        ed_base_open(&base, MODEL, ed_kernels_select(getenv("EDGED_KERNELS")), pool, err) != 0 ||
+        ed_engine_start(&app.engine, loop, &cfg, base, err) != 0) {
         fprintf(stderr, "api_infer: %s\n", err);
         abort();
     }
-    if (ed_rag_open(&app.rag, loop, &cfg, on_store_open, NULL, err) != 0) {
+    if (ed_rag_open(&app.rag, loop, &cfg, base, pool, on_store_open, NULL, err) != 0) {
         fprintf(stderr, "api_infer: the store did not open: %s\n", err);
         abort();
     }

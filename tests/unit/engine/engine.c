@@ -7,9 +7,13 @@
 #include "core/config.h"
 #include "core/metrics.h"
 #include "engine/engine.h"
+#include "kernels/kernels.h"
+#include "kernels/pool.h"
+#include "model/base.h"
 #include "tests/test.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #define MODEL "../shared/testdata/models/tiny-llama-Q8_0.gguf"
@@ -50,6 +54,14 @@ static void on_done(ed_job_t *job, const ed_job_result_t *result, void *user)
 
 static const ed_job_callbacks_t callbacks = {on_text, on_done};
 
+/* What each engine started borrows, as the daemon lends it: one pool, one
+ * base model (none for an empty path); closed by stop(). */
+static struct {
+    ed_engine_t *engine;
+    ed_base_t *base;
+    ed_pool_t *pool;
+} lent[4];
+
 static ed_engine_t *start(uv_loop_t *loop, const char *path, int parallel, int queue)
 {
     ed_config_t cfg;
@@ -61,9 +73,33 @@ static ed_engine_t *start(uv_loop_t *loop, const char *path, int parallel, int q
     cfg.engine.parallel = (uint32_t)parallel;
     cfg.engine.queue_length = (uint32_t)queue;
     ed_engine_t *e = NULL;
+    ed_pool_t *pool = NULL;
+    ed_base_t *base = NULL;
     char err[ED_ERR_LEN];
-    ED_CHECK_INT(ed_engine_start(&e, loop, &cfg, err), 0);
+    ED_CHECK_INT(ed_pool_open(&pool, 2, err), 0);
+    if (path[0])
+        ED_CHECK_INT(ed_base_open(&base, path, ed_kernels_select(getenv("EDGED_KERNELS")), pool, err), 0);
+    ED_CHECK_INT(ed_engine_start(&e, loop, &cfg, base, err), 0);
+    for (int i = 0; i < 4; i++)
+        if (!lent[i].engine) {
+            lent[i].engine = e;
+            lent[i].base = base;
+            lent[i].pool = pool;
+            break;
+        }
     return e;
+}
+
+/* ed_engine_stop, then what the engine borrowed. */
+static void stop_engine(ed_engine_t *e)
+{
+    ed_engine_stop(e);
+    for (int i = 0; i < 4; i++)
+        if (lent[i].engine == e) {
+            ed_base_close(lent[i].base);
+            ed_pool_close(lent[i].pool);
+            lent[i].engine = NULL;
+        }
 }
 
 /* Runs the loop until the engine leaves LOADING. */
@@ -137,7 +173,7 @@ ED_TEST(generates_to_max_tokens)
         ED_CHECK_INT(o.result.n_generated, 12);
     ED_CHECK_INT(o.result.n_prompt, N_PROMPT);
     ED_CHECK(o.len > 0);
-    ed_engine_stop(e);
+    stop_engine(e);
     uv_run(&loop, UV_RUN_DEFAULT);
     ED_CHECK_INT(uv_loop_close(&loop), 0);
 }
@@ -157,7 +193,7 @@ ED_TEST(concurrent_jobs_match_sequential_ones)
     wait_done(&loop, (outcome_t *[]){&a1}, 1);
     ED_REQUIRE(submit(e, &pb, &b1, NULL) == 0);
     wait_done(&loop, (outcome_t *[]){&b1}, 1);
-    ed_engine_stop(e);
+    stop_engine(e);
     uv_run(&loop, UV_RUN_DEFAULT);
 
     e = start(&loop, MODEL, 2, 4); /* cold caches */
@@ -170,7 +206,7 @@ ED_TEST(concurrent_jobs_match_sequential_ones)
     ED_CHECK(b1.len == b2.len && memcmp(b1.text, b2.text, b1.len) == 0);
     ED_CHECK_INT(a1.result.n_generated, a2.result.n_generated);
     ED_CHECK_INT(b1.result.n_generated, b2.result.n_generated);
-    ed_engine_stop(e);
+    stop_engine(e);
     uv_run(&loop, UV_RUN_DEFAULT);
     ED_CHECK_INT(uv_loop_close(&loop), 0);
 }
@@ -192,7 +228,7 @@ ED_TEST(prefix_reuse_matches_a_cold_run)
     ED_CHECK_INT(cold.result.n_cached, 0);
     ED_CHECK_INT(warm.result.n_cached, N_PROMPT - 1);
     ED_CHECK(cold.len == warm.len && memcmp(cold.text, warm.text, cold.len) == 0);
-    ed_engine_stop(e);
+    stop_engine(e);
     uv_run(&loop, UV_RUN_DEFAULT);
     ED_CHECK_INT(uv_loop_close(&loop), 0);
 }
@@ -224,7 +260,7 @@ ED_TEST(stop_string_ends_generation_unsent)
     ED_CHECK_INT(stopped.result.finish, ED_FINISH_STOP);
     ED_CHECK_INT((int)stopped.len, (int)(at - free_run.text));
     ED_CHECK(memcmp(stopped.text, free_run.text, stopped.len) == 0);
-    ed_engine_stop(e);
+    stop_engine(e);
     uv_run(&loop, UV_RUN_DEFAULT);
     ED_CHECK_INT(uv_loop_close(&loop), 0);
 }
@@ -253,7 +289,7 @@ ED_TEST(embeddings_are_unit_vectors_and_deterministic)
     ED_CHECK(memcmp(a.embedding, b.embedding, sizeof a.embedding) == 0);
     ED_CHECK(diff > 1e-3);
     ED_CHECK_INT(a.len, 0);
-    ed_engine_stop(e);
+    stop_engine(e);
     uv_run(&loop, UV_RUN_DEFAULT);
     ED_CHECK_INT(uv_loop_close(&loop), 0);
 }
@@ -288,7 +324,7 @@ ED_TEST(queue_bound_and_cancellation)
     wait_done(&loop, (outcome_t *[]){&next}, 1);
     ED_CHECK_INT(next.result.finish, ED_FINISH_LENGTH);
     ED_CHECK(!refused.done);
-    ed_engine_stop(e);
+    stop_engine(e);
     uv_run(&loop, UV_RUN_DEFAULT);
     ED_CHECK_INT(uv_loop_close(&loop), 0);
 }
@@ -340,7 +376,7 @@ ED_TEST(hold_pauses_a_job)
     }
     wait_done(&loop, (outcome_t *[]){&again}, 1);
     ED_CHECK_INT(again.result.finish, ED_FINISH_LENGTH);
-    ed_engine_stop(e);
+    stop_engine(e);
     uv_run(&loop, UV_RUN_DEFAULT);
     ED_CHECK_INT(uv_loop_close(&loop), 0);
 }
@@ -368,7 +404,7 @@ ED_TEST(bad_requests_are_refused)
     p = generate(prompt, 0, 4, 1);
     ED_CHECK_INT(ed_engine_submit(e, &p, &callbacks, &o, &job, err), ED_EINVAL);
     ED_CHECK(!o.done);
-    ed_engine_stop(e);
+    stop_engine(e);
     uv_run(&loop, UV_RUN_DEFAULT);
     ED_CHECK_INT(uv_loop_close(&loop), 0);
 }
@@ -389,12 +425,12 @@ ED_TEST(missing_model_fails_with_a_reason)
     ed_job_t *job;
     ed_job_params_t p = generate(prompt, N_PROMPT, 4, 1);
     ED_CHECK_INT(ed_engine_submit(e, &p, &callbacks, &o, &job, err), ED_EAGAIN);
-    ed_engine_stop(e);
+    stop_engine(e);
 
     e = start(&loop, "", 1, 1);
     ED_CHECK_INT(ed_engine_state(e, &reason), ED_ENGINE_EMPTY);
     ED_CHECK(strstr(reason, "[model] path") != NULL);
-    ed_engine_stop(e);
+    stop_engine(e);
     uv_run(&loop, UV_RUN_DEFAULT);
     ED_CHECK_INT(uv_loop_close(&loop), 0);
 }
@@ -412,7 +448,7 @@ ED_TEST(stop_cancels_running_jobs)
     ED_REQUIRE(submit(e, &p, &a, NULL) == 0);
     p.held = false;
     ED_REQUIRE(submit(e, &p, &b, NULL) == 0);
-    ed_engine_stop(e);
+    stop_engine(e);
     ED_CHECK(a.done && b.done);
     ED_CHECK_INT(a.result.finish, ED_FINISH_CANCELLED);
     ED_CHECK_INT(b.result.finish, ED_FINISH_CANCELLED);

@@ -86,7 +86,7 @@ static ed_rag_t *open_at(uv_loop_t *loop, const char *dir, seen_t *opened)
     snprintf(cfg.state.directory, sizeof cfg.state.directory, "%s", dir);
     opened->loop_thread = pthread_self();
     ed_rag_t *rag = NULL;
-    ED_CHECK_INT(ed_rag_open(&rag, loop, &cfg, on_open, opened, err), 0);
+    ED_CHECK_INT(ed_rag_open(&rag, loop, &cfg, NULL, NULL, on_open, opened, err), 0); /* hash: no model */
     return rag;
 }
 
