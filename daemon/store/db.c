@@ -49,6 +49,13 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
     "SELECT id, name, owner_uid, allow, embedder, dim,"                                                  \
     " (SELECT count(*) FROM documents d WHERE d.collection_id = c.id),"                                  \
     " (SELECT count(*) FROM chunks k WHERE k.collection_id = c.id) FROM collections c "
+/* BM25 column weights of the lexical table (title, body). FTS5's bm25()
+ * sums a term's weighted hits over the columns and normalises by the row's
+ * whole length (k1 1.2, b 0.75), so equal weights are BM25 over title + text
+ * as one document: on the personal DEV set (tests/bench/retrieval_bench.py)
+ * that measured best; a heavier title pulled notes whose title merely shares
+ * a word of the question above the note that answers it. */
+#define LEXICAL_WEIGHTS "1.0, 1.0"
 #define DOCUMENT_COLUMNS "SELECT id, collection_id, created, n_chunks, n_tokens, title, source, metadata"
 
 /* name, SQL */
@@ -85,10 +92,10 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
     X(CHUNK_GET, "SELECT k.byte_offset, k.byte_len, k.n_tokens, k.text, d.title, k.context_offset,"      \
                  " k.context_len FROM chunks k"                                                          \
                  " JOIN documents d ON d.id = k.doc_id WHERE k.doc_id = ?1 AND k.idx = ?2")              \
-    X(LEXICAL_INSERT, "INSERT INTO mem.lexical(rowid, body, collection_id) VALUES(?1, ?2, ?3)")          \
-    X(LEXICAL_SEARCH, "SELECT rowid, -bm25(lexical) FROM mem.lexical WHERE lexical MATCH ?1"             \
-                      " AND collection_id IN (SELECT value FROM json_each(?2))"                          \
-                      " ORDER BY bm25(lexical) LIMIT ?3")                                                \
+    X(LEXICAL_INSERT, "INSERT INTO mem.lexical(rowid, title, body, collection_id) VALUES(?1, ?2, ?3, ?4)") \
+    X(LEXICAL_SEARCH, "SELECT rowid, -bm25(lexical, " LEXICAL_WEIGHTS ") FROM mem.lexical"              \
+                      " WHERE lexical MATCH ?1 AND collection_id IN (SELECT value FROM json_each(?2))"   \
+                      " ORDER BY bm25(lexical, " LEXICAL_WEIGHTS ") LIMIT ?3")                           \
     X(LINEAGE_ADD, "INSERT OR IGNORE INTO lineage(adapter_id, doc_id) VALUES(?1, ?2)")                   \
     X(ADAPTER_STALE, "SELECT 1 FROM adapters_stale WHERE adapter_id = ?1")                                \
     X(CHUNK_SET_VECTOR, "UPDATE chunks SET vector = ?3 WHERE doc_id = ?1 AND idx = ?2")                 \
@@ -272,7 +279,8 @@ int ed_db_open(ed_db_t **out, const char *path, char err[ED_ERR_LEN])
         (rc = migrate(db, err)) != 0 ||
         (rc = exec(db,
                    "ATTACH DATABASE ':memory:' AS mem;"
-                   " CREATE VIRTUAL TABLE mem.lexical USING fts5(body, collection_id UNINDEXED)",
+                   " CREATE VIRTUAL TABLE mem.lexical USING fts5(title, body, collection_id UNINDEXED,"
+                   " tokenize = 'unicode61 remove_diacritics 2')",
                    "making the in-memory lexical table", err)) != 0)
         goto fail;
     for (int i = 0; i < N_STATEMENTS; i++) {
@@ -760,13 +768,14 @@ int ed_db_chunks_foreach(ed_db_t *db, int64_t collection_id, bool vectors,
     return rc == SQLITE_DONE ? 0 : db_error(db, rc, "reading chunks", err);
 }
 
-int ed_db_lexical_add(ed_db_t *db, int64_t chunk_id, int64_t collection_id, const char *text, size_t len,
-                      char err[ED_ERR_LEN])
+int ed_db_lexical_add(ed_db_t *db, int64_t chunk_id, int64_t collection_id, const char *title, const char *text,
+                      size_t len, char err[ED_ERR_LEN])
 {
     sqlite3_stmt *s = stmt(db, STMT_LEXICAL_INSERT);
     sqlite3_bind_int64(s, 1, chunk_id);
-    sqlite3_bind_text64(s, 2, len ? text : "", len, SQLITE_STATIC, SQLITE_UTF8);
-    sqlite3_bind_int64(s, 3, collection_id);
+    sqlite3_bind_text(s, 2, title ? title : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text64(s, 3, len ? text : "", len, SQLITE_STATIC, SQLITE_UTF8);
+    sqlite3_bind_int64(s, 4, collection_id);
     return step_done(db, s, "adding to the lexical index", err);
 }
 
