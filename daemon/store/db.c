@@ -96,6 +96,7 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
     X(LEXICAL_SEARCH, "SELECT rowid, -bm25(lexical, " LEXICAL_WEIGHTS ") FROM mem.lexical"              \
                       " WHERE lexical MATCH ?1 AND collection_id IN (SELECT value FROM json_each(?2))"   \
                       " ORDER BY bm25(lexical, " LEXICAL_WEIGHTS ") LIMIT ?3")                           \
+    X(LEXICAL_TERM_ROWS, "SELECT doc FROM mem.lexical_terms WHERE term = ?1")                             \
     X(LINEAGE_ADD, "INSERT OR IGNORE INTO lineage(adapter_id, doc_id) VALUES(?1, ?2)")                   \
     X(ADAPTER_STALE, "SELECT 1 FROM adapters_stale WHERE adapter_id = ?1")                                \
     X(CHUNK_SET_VECTOR, "UPDATE chunks SET vector = ?3 WHERE doc_id = ?1 AND idx = ?2")                 \
@@ -280,7 +281,8 @@ int ed_db_open(ed_db_t **out, const char *path, char err[ED_ERR_LEN])
         (rc = exec(db,
                    "ATTACH DATABASE ':memory:' AS mem;"
                    " CREATE VIRTUAL TABLE mem.lexical USING fts5(title, body, collection_id UNINDEXED,"
-                   " tokenize = 'unicode61 remove_diacritics 2')",
+                   " tokenize = 'unicode61 remove_diacritics 2');"
+                   " CREATE VIRTUAL TABLE mem.lexical_terms USING fts5vocab(lexical, row)",
                    "making the in-memory lexical table", err)) != 0)
         goto fail;
     for (int i = 0; i < N_STATEMENTS; i++) {
@@ -844,6 +846,18 @@ int ed_db_lexical_search(ed_db_t *db, const char *query, const int64_t *collecti
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     free(ids);
+    return rc;
+}
+
+int ed_db_lexical_term_rows(ed_db_t *db, const char *term, int64_t *n_rows, char err[ED_ERR_LEN])
+{
+    sqlite3_stmt *s = stmt(db, STMT_LEXICAL_TERM_ROWS);
+    sqlite3_bind_text(s, 1, term, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    *n_rows = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db, rc, "counting a term's rows", err);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
     return rc;
 }
 

@@ -116,6 +116,10 @@ int ed_db_lexical_add(ed_db_t *db, int64_t chunk_id, int64_t collection_id, cons
 int ed_db_lexical_search(ed_db_t *db, const char *query, const int64_t *collection_ids, int n_collections,
                          int top_k, ed_lexical_hit_t *hits, int *n_hits, char err[ED_ERR_LEN]);
 
+/* Rows of the table (of every collection) whose title or text holds term
+ * (one token, lower case, without diacritics); 0 when none. */
+int ed_db_lexical_term_rows(ed_db_t *db, const char *term, int64_t *n_rows, char err[ED_ERR_LEN]);
+
 /* lineage */
 int ed_db_lineage_add(ed_db_t *db, const char *adapter_id, int64_t doc_id, char err[ED_ERR_LEN]);
 int ed_db_adapter_stale(ed_db_t *db, const char *adapter_id, bool *stale, char err[ED_ERR_LEN]);

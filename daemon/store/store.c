@@ -830,6 +830,11 @@ int ed_store_reembed_foreach(ed_store_t *store, int64_t collection_id, const cha
     return rc != 0 ? rc : w.rc;
 }
 
+int ed_store_lexical_term_chunks(ed_store_t *store, const char *term, int64_t *n_chunks, char err[ED_ERR_LEN])
+{
+    return ed_db_lexical_term_rows(store->db, term, n_chunks, err);
+}
+
 int ed_store_lexical_search(ed_store_t *store, const char *query, const int64_t *collection_ids,
                             int n_collections, int top_k, ed_lexical_hit_t *hits, int *n_hits,
                             char err[ED_ERR_LEN])
