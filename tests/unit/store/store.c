@@ -635,6 +635,14 @@ ED_TEST(lexical_search_ranks_and_ignores_query_syntax)
             printf("#   query \"%s\": %s\n", nasty[i], err);
         ED_CHECK_INT(rc, 0);
     }
+    /* document frequencies: chunks (of any collection) holding a word, title included */
+    int64_t n_chunks = -1;
+    ED_REQUIRE(ed_store_lexical_term_chunks(store, "groceries", &n_chunks, err) == 0);
+    ED_CHECK(n_chunks >= 1);
+    ED_REQUIRE(ed_store_lexical_term_chunks(store, "zzznowhere", &n_chunks, err) == 0);
+    ED_CHECK_INT(n_chunks, 0);
+    ED_REQUIRE(ed_store_lexical_term_chunks(store, "the", &n_chunks, err) == 0);
+    ED_CHECK_INT(n_chunks, 0); /* a stop word is not indexed */
     ED_REQUIRE(ed_store_lexical_search(store, "NEAR(banana", &c, 1, 8, hits, &n, err) == 0);
     ED_CHECK(n >= 1);
     ED_REQUIRE(ed_store_lexical_search(store, "banana", &c, 0, 8, hits, &n, err) == 0);
