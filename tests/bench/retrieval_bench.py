@@ -9,6 +9,12 @@ note for hard), as the set's README counts it.
 
 Prints top-1/3/5 evidence recall per level and mode beside the reference
 (plain BM25 over title + text, top 3, from the set's README and issue 21).
+Then, when ../shared/testdata/real holds the model (edged-tiny-26m, F16)
+and EDGED_BENCH_QUICK is not set, answer accuracy end to end: every question
+through POST /v1/chat/completions, greedy, at most 32 new tokens, without
+notes (none) and with `rag` (top_k 3), scored as the set's README scores
+(normalised gold answer or alias as a whole-word substring), beside the
+README's PyTorch reference.
 tests/integration/test_retrieval_quality.py imports measure() from here.
 Usage: retrieval_bench.py [--misses MODE]  (also lists the top-3 misses)."""
 
@@ -18,13 +24,17 @@ import os
 import socket
 import subprocess
 import sys
+import re
 import tempfile
 import time
+import unicodedata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = os.environ.get("BUILD", "build")
 PERSONAL = REPO.parent / "shared" / "testdata" / "personal"
+MODEL = REPO.parent / "shared" / "testdata" / "real" / "edged-tiny-26m-f16.gguf"
+QUICK = os.environ.get("EDGED_BENCH_QUICK", "0") not in ("", "0")
 LEVELS = ("easy", "medium", "hard")
 MODES = ("lexical", "dense", "hybrid")
 KS = (1, 3, 5)
@@ -34,6 +44,8 @@ COLLECTION = "personal"
 # removed (the set's README; the counts are the issue's table).
 BEFORE_TOP3 = {"lexical": (36, 46, 2), "dense": (40, 73, 2), "hybrid": (37, 53, 3)}
 REFERENCE_TOP3 = (40, 79, 3)
+# Answer accuracy of the PyTorch reference (the set's README), per level.
+REFERENCE_ANSWERS = {"none": (0.0, 0.0, 0.0, 0.0), "rag": (62.5, 78.8, 2.9, 57.8)}
 
 
 class UnixConnection(http.client.HTTPConnection):
@@ -108,14 +120,55 @@ def measure(post, notes, questions, modes=MODES, collection=COLLECTION):
     return found, totals, misses
 
 
-def start_daemon(tmp):
+def normalise(text):
+    """The set's README: NFKD, combining marks dropped, lower case, runs of
+    other than 0-9a-z as one space, one space at both ends."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).lower()
+    return " " + re.sub(r"[^0-9a-z]+", " ", text).strip() + " "
+
+
+def correct(output, q):
+    out = normalise(output)
+    return any(normalise(a) in out for a in [q["answer"]] + q["aliases"] if normalise(a).strip())
+
+
+def answer_accuracy(post, questions, collection=COLLECTION):
+    """{arm: {level: correct}} for arms none and rag (the notes already in)."""
+    right = {arm: {level: 0 for level in LEVELS} for arm in ("none", "rag")}
+    for arm in right:
+        for q in questions:
+            body = {"messages": [{"role": "user", "content": q["question"]}], "max_tokens": 32,
+                    "temperature": 0}
+            if arm == "rag":
+                body["rag"] = {"collections": [collection], "top_k": 3}
+            status, resp = post("/v1/chat/completions", body)
+            if status != 200:
+                raise RuntimeError(f"chat {q['id']} ({arm}): HTTP {status}: {resp}")
+            right[arm][q["level"]] += correct(resp["choices"][0]["message"]["content"] or "", q)
+    return right
+
+
+def print_answers(right, totals):
+    n = sum(totals.values())
+    print(f"answer accuracy, {MODEL.name} through POST /v1/chat/completions (greedy, 32 tokens, rag top_k 3)")
+    print(f"{'arm':<6}" + "".join(f"{level + f' ({totals[level]})':>14}" for level in LEVELS) + f"{f'all ({n})':>12}"
+          + "   reference easy/medium/hard/all")
+    for arm, by_level in right.items():
+        cells = "".join(f"{100 * by_level[level] / totals[level]:>13.1f}%" for level in LEVELS)
+        ref = "/".join(f"{v:.1f}" for v in REFERENCE_ANSWERS[arm])
+        print(f"{arm:<6}{cells}{100 * sum(by_level.values()) / n:>11.1f}%   {ref}")
+
+
+def start_daemon(tmp, model=None):
     sock = os.path.join(tmp, "edged.sock")
     conf = os.path.join(tmp, "edged.conf")
     os.makedirs(f"{tmp}/state", exist_ok=True)
     with open(conf, "w") as f:
-        f.write(f"[server]\nsocket = {sock}\n[log]\naccess_log = false\nlevel = warn\n"
+        f.write(f"[server]\nsocket = {sock}\n[log]\naccess_log = false\nlevel = error\n"
                 f"[state]\ndirectory = {tmp}/state\n[rag]\nembedder = hash\n"
                 f"[access]\ningest = *\ninfer = *\n")
+        if model:
+            f.write(f"[model]\npath = {model}\ncontext = 1024\n")
     daemon = subprocess.Popen([f"{BUILD}/edged", "--config", conf], stdin=subprocess.DEVNULL)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -151,14 +204,18 @@ def main():
         return 0
     show_misses = sys.argv[2] if len(sys.argv) > 2 and sys.argv[1] == "--misses" else None
     notes, questions = load(PERSONAL / "notes.jsonl"), load(PERSONAL / "questions.jsonl")
+    model = MODEL if MODEL.exists() and not QUICK else None
     with tempfile.TemporaryDirectory(prefix="edged-retrieval-", dir="/tmp") as tmp:
-        daemon, sock = start_daemon(tmp)
+        daemon, sock = start_daemon(tmp, model)
         try:
             found, totals, misses = measure(socket_post(sock), notes, questions)
+            print_table(found, totals)
+            if model:
+                print()
+                print_answers(answer_accuracy(socket_post(sock), questions), totals)
         finally:
             daemon.terminate()
             daemon.wait(30)
-    print_table(found, totals)
     if show_misses:
         for miss in misses[show_misses]:
             print(" ", *miss)
