@@ -41,7 +41,7 @@ int ed_fusion_rrf(const ed_fusion_list_t *lists, int n_lists, int k, ed_fusion_h
         return ED_EINVAL;
     size_t total = 0;
     for (int l = 0; l < n_lists; l++) {
-        if (lists[l].n < 0)
+        if (lists[l].n < 0 || lists[l].weight < 0)
             return ED_EINVAL;
         total += (size_t)lists[l].n;
     }
@@ -65,7 +65,8 @@ int ed_fusion_rrf(const ed_fusion_list_t *lists, int n_lists, int k, ed_fusion_h
         for (size_t j = i; j < n && entries[j].id == hit.id; j++) {
             if (j > i && entries[j].list == entries[j - 1].list)
                 continue; /* a repeat within one list: its best rank came first */
-            hit.score += 1.0 / (k + entries[j].rank);
+            double weight = lists[entries[j].list].weight;
+            hit.score += (weight > 0 ? weight : 1.0) / (k + entries[j].rank);
             if (entries[j].rank < hit.best_rank)
                 hit.best_rank = entries[j].rank;
         }

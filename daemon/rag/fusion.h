@@ -1,7 +1,8 @@
 /* fusion.h - reciprocal-rank fusion: ranked id lists (dense and lexical
- * search) merged into one ranking by sum over lists of 1 / (k + rank),
- * rank counted from 1 (Cormack, Clarke and Buettcher 2009; k = 60). Pure
- * functions, callable from any thread. */
+ * search) merged into one ranking by the sum over lists of
+ * weight / (k + rank), rank counted from 1 (Cormack, Clarke and Buettcher
+ * 2009, k = 60; a weight per list as in weighted RRF). Pure functions,
+ * callable from any thread. */
 #ifndef ED_RAG_FUSION_H
 #define ED_RAG_FUSION_H
 
@@ -12,6 +13,7 @@
 typedef struct {
     const int64_t *ids; /* (n), best first; an id repeated in one list counts once, at its best rank */
     int n;
+    double weight; /* the list's share of the fused score; 0 counts as 1 */
 } ed_fusion_list_t;
 
 typedef struct {
@@ -22,7 +24,7 @@ typedef struct {
 
 /* Fuses n_lists lists with constant k (>= 0) into out (room for max_out),
  * best first; ties go to the better best rank, then the smaller id.
- * *n_out <= max_out. 0, ED_EINVAL or ED_ENOMEM. */
+ * *n_out <= max_out. 0, ED_EINVAL (also a negative weight) or ED_ENOMEM. */
 int ed_fusion_rrf(const ed_fusion_list_t *lists, int n_lists, int k, ed_fusion_hit_t *out, int max_out,
                   int *n_out);
 

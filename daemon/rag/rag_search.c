@@ -1,19 +1,18 @@
-/* rag_search.c - the search and retrieve jobs (see rag.h): the query
- * embedded and searched in each readable collection's index, BM25 in the
- * store, the two rankings fused (fusion.h), hits read back from the record.
+/* rag_search.c - the search and retrieve jobs (see rag.h): the readable
+ * collections chosen, ranked by ranking.h (dense, lexical, or both fused,
+ * with a bounded second round), hits read back from the record.
  * A retrieval's context block is built on the loop thread (retrieve.h). */
 #include "rag/rag_service.h"
 
 #include "rag/chunker.h"
 #include "rag/fusion.h"
 #include "rag/index.h"
+#include "rag/ranking.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define DENSE_CANDIDATES 50   /* per list before fusion, at least */
 
 static void hit_free(ed_rag_hit_t *h)
 {
@@ -21,27 +20,15 @@ static void hit_free(ed_rag_hit_t *h)
     free(h->text);
 }
 
-static int cmp_dense(const void *a, const void *b)
-{
-    const ed_index_hit_t *x = a, *y = b;
-    return x->score < y->score ? 1 : x->score > y->score ? -1 : (x->id > y->id) - (x->id < y->id);
-}
-
 static void run_search(ed_rag_t *rag, ed__rag_job_t *job)
 {
     int n_sel = 0;
     ed_rag_coll_t **sel = calloc((size_t)(rag->colls.n ? rag->colls.n : 1), sizeof *sel);
     int64_t *sel_ids = calloc((size_t)(rag->colls.n ? rag->colls.n : 1), sizeof *sel_ids);
-    int k = job->top_k > DENSE_CANDIDATES ? job->top_k : DENSE_CANDIDATES;
-    if (job->mode != ED_RAG_HYBRID)
-        k = job->top_k;
-    ed_index_hit_t *dense = NULL;
-    ed_lexical_hit_t *lexical = NULL;
-    int64_t *dense_ids = NULL, *lexical_ids = NULL;
-    ed_fusion_hit_t *fused = NULL;
-    float *q = NULL;
-    int n_dense = 0, n_lexical = 0, rc = 0;
-    if (!sel || !sel_ids) {
+    ed_index_t **sel_indexes = calloc((size_t)(rag->colls.n ? rag->colls.n : 1), sizeof *sel_indexes);
+    ed_fusion_hit_t *fused = calloc((size_t)job->top_k, sizeof *fused);
+    int rc = 0;
+    if (!sel || !sel_ids || !sel_indexes || !fused) {
         rc = ed_errf(job->err, ED_ENOMEM, "out of memory");
         goto done;
     }
@@ -61,55 +48,14 @@ static void run_search(ed_rag_t *rag, ed__rag_job_t *job)
                 sel[n_sel++] = c;
         }
     }
-    for (int i = 0; i < n_sel; i++)
+    for (int i = 0; i < n_sel; i++) {
         sel_ids[i] = sel[i]->c.id;
-    size_t cap = (size_t)k * (size_t)(n_sel ? n_sel : 1);
-    dense = calloc(cap, sizeof *dense);
-    lexical = calloc((size_t)k, sizeof *lexical);
-    dense_ids = calloc(cap, sizeof *dense_ids);
-    lexical_ids = calloc((size_t)k, sizeof *lexical_ids);
-    fused = calloc((size_t)job->top_k, sizeof *fused);
-    q = malloc((size_t)rag->embedder->dim * sizeof *q);
-    if (!dense || !lexical || !dense_ids || !lexical_ids || !fused || !q) {
-        rc = ed_errf(job->err, ED_ENOMEM, "out of memory");
-        goto done;
+        sel_indexes[i] = sel[i]->index;
     }
-    if (job->mode != ED_RAG_LEXICAL && n_sel > 0) {
-        if ((rc = ed_embedder_embed(rag->embedder, job->query, strlen(job->query), q)) != 0) {
-            ed_errf(job->err, rc, "embedding the query: %s", ed_strerror(rc));
-            goto done;
-        }
-        for (int i = 0; i < n_sel; i++) {
-            int n = 0;
-            if ((rc = ed_index_search(sel[i]->index, q, k, dense + n_dense, &n, job->err)) != 0)
-                goto done;
-            n_dense += n;
-        }
-        qsort(dense, (size_t)n_dense, sizeof *dense, cmp_dense);
-        if (n_dense > k)
-            n_dense = k;
-    }
-    if (job->mode != ED_RAG_DENSE && n_sel > 0 &&
-        (rc = ed_store_lexical_search(rag->store, job->query, sel_ids, n_sel, k, lexical, &n_lexical, job->err)))
-        goto done;
-    for (int i = 0; i < n_dense; i++)
-        dense_ids[i] = dense[i].id;
-    for (int i = 0; i < n_lexical; i++)
-        lexical_ids[i] = lexical[i].chunk_id;
     int n_out = 0;
-    if (job->mode == ED_RAG_HYBRID) {
-        ed_fusion_list_t lists[2] = {{dense_ids, n_dense}, {lexical_ids, n_lexical}};
-        if ((rc = ed_fusion_rrf(lists, 2, ED_FUSION_RRF_K, fused, job->top_k, &n_out)) != 0) {
-            ed_errf(job->err, rc, "fusing the rankings: %s", ed_strerror(rc));
-            goto done;
-        }
-    } else if (job->mode == ED_RAG_DENSE) {
-        for (; n_out < n_dense && n_out < job->top_k; n_out++)
-            fused[n_out] = (ed_fusion_hit_t){dense[n_out].id, dense[n_out].score, n_out + 1};
-    } else {
-        for (; n_out < n_lexical && n_out < job->top_k; n_out++)
-            fused[n_out] = (ed_fusion_hit_t){lexical[n_out].chunk_id, lexical[n_out].score, n_out + 1};
-    }
+    ed_ranking_scope_t scope = {rag->store, rag->embedder, sel_indexes, sel_ids, n_sel};
+    if ((rc = ed_ranking_search(&scope, job->query, job->mode, job->top_k, fused, &n_out, job->err)) != 0)
+        goto done;
     if (!(job->hits = calloc((size_t)(n_out ? n_out : 1), sizeof *job->hits))) {
         rc = ed_errf(job->err, ED_ENOMEM, "out of memory");
         goto done;
@@ -136,12 +82,8 @@ done:
     job->rc = rc;
     free(sel);
     free(sel_ids);
-    free(dense);
-    free(lexical);
-    free(dense_ids);
-    free(lexical_ids);
+    free(sel_indexes);
     free(fused);
-    free(q);
 }
 
 /* ---------------------------------------------------------- answers --- */

@@ -4,9 +4,12 @@
  * unsealed chunks at open). Foreign result codes become ED_E* codes here. */
 #include "store/db.h"
 
+#include "store/lexical.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +52,16 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
     "SELECT id, name, owner_uid, allow, embedder, dim,"                                                  \
     " (SELECT count(*) FROM documents d WHERE d.collection_id = c.id),"                                  \
     " (SELECT count(*) FROM chunks k WHERE k.collection_id = c.id) FROM collections c "
+/* BM25 column weights of the lexical table (title, body). FTS5's bm25()
+ * sums a term's weighted hits over the columns and normalises by the row's
+ * whole length (k1 1.2, b 0.75), so equal weights are BM25 over title + text
+ * as one document, the reference retriever of the personal DEV set
+ * (tests/bench/retrieval_bench.py: top-3 40/79/3 of 40/80/34, as its
+ * README's). A title word counting 1.25 to 2 times puts the answering note
+ * first more often (medium top-1 62 -> 65..70 of 80) but loses one from the
+ * top 3 (a note titled "Dr. Ailsa Zamora" outranks the appointment with
+ * Dr. Zamora that the question asks about). */
+#define LEXICAL_WEIGHTS "1.0, 1.0"
 #define DOCUMENT_COLUMNS "SELECT id, collection_id, created, n_chunks, n_tokens, title, source, metadata"
 
 /* name, SQL */
@@ -85,10 +98,11 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
     X(CHUNK_GET, "SELECT k.byte_offset, k.byte_len, k.n_tokens, k.text, d.title, k.context_offset,"      \
                  " k.context_len FROM chunks k"                                                          \
                  " JOIN documents d ON d.id = k.doc_id WHERE k.doc_id = ?1 AND k.idx = ?2")              \
-    X(LEXICAL_INSERT, "INSERT INTO mem.lexical(rowid, body, collection_id) VALUES(?1, ?2, ?3)")          \
-    X(LEXICAL_SEARCH, "SELECT rowid, -bm25(lexical) FROM mem.lexical WHERE lexical MATCH ?1"             \
-                      " AND collection_id IN (SELECT value FROM json_each(?2))"                          \
-                      " ORDER BY bm25(lexical) LIMIT ?3")                                                \
+    X(LEXICAL_INSERT, "INSERT INTO mem.lexical(rowid, title, body, collection_id) VALUES(?1, ?2, ?3, ?4)") \
+    X(LEXICAL_SEARCH, "SELECT rowid, -bm25(lexical, " LEXICAL_WEIGHTS ") FROM mem.lexical"              \
+                      " WHERE lexical MATCH ?1 AND collection_id IN (SELECT value FROM json_each(?2))"   \
+                      " ORDER BY bm25(lexical, " LEXICAL_WEIGHTS ") LIMIT ?3")                           \
+    X(LEXICAL_TERM_ROWS, "SELECT doc FROM mem.lexical_terms WHERE term = ?1")                             \
     X(LINEAGE_ADD, "INSERT OR IGNORE INTO lineage(adapter_id, doc_id) VALUES(?1, ?2)")                   \
     X(ADAPTER_STALE, "SELECT 1 FROM adapters_stale WHERE adapter_id = ?1")                                \
     X(CHUNK_SET_VECTOR, "UPDATE chunks SET vector = ?3 WHERE doc_id = ?1 AND idx = ?2")                 \
@@ -272,7 +286,9 @@ int ed_db_open(ed_db_t **out, const char *path, char err[ED_ERR_LEN])
         (rc = migrate(db, err)) != 0 ||
         (rc = exec(db,
                    "ATTACH DATABASE ':memory:' AS mem;"
-                   " CREATE VIRTUAL TABLE mem.lexical USING fts5(body, collection_id UNINDEXED)",
+                   " CREATE VIRTUAL TABLE mem.lexical USING fts5(title, body, collection_id UNINDEXED,"
+                   " tokenize = 'unicode61 remove_diacritics 2');"
+                   " CREATE VIRTUAL TABLE mem.lexical_terms USING fts5vocab(lexical, row)",
                    "making the in-memory lexical table", err)) != 0)
         goto fail;
     for (int i = 0; i < N_STATEMENTS; i++) {
@@ -760,14 +776,30 @@ int ed_db_chunks_foreach(ed_db_t *db, int64_t collection_id, bool vectors,
     return rc == SQLITE_DONE ? 0 : db_error(db, rc, "reading chunks", err);
 }
 
-int ed_db_lexical_add(ed_db_t *db, int64_t chunk_id, int64_t collection_id, const char *text, size_t len,
-                      char err[ED_ERR_LEN])
+int ed_db_lexical_add(ed_db_t *db, int64_t chunk_id, int64_t collection_id, const char *title, const char *text,
+                      size_t len, char err[ED_ERR_LEN])
 {
+    if (!title)
+        title = "";
+    size_t title_len = strlen(title), title_used = 0, text_used = 0;
+    char *title_words = malloc(title_len + 2), *text_words = malloc(len + 2);
+    if (!title_words || !text_words) {
+        free(title_words);
+        free(text_words);
+        snprintf(err, ED_ERR_LEN, "out of memory");
+        return ED_ENOMEM;
+    }
+    ed_lexical_words(title, title_len, false, title_words, title_len + 2, &title_used, INT_MAX);
+    ed_lexical_words(len ? text : "", len, false, text_words, len + 2, &text_used, INT_MAX);
     sqlite3_stmt *s = stmt(db, STMT_LEXICAL_INSERT);
     sqlite3_bind_int64(s, 1, chunk_id);
-    sqlite3_bind_text64(s, 2, len ? text : "", len, SQLITE_STATIC, SQLITE_UTF8);
-    sqlite3_bind_int64(s, 3, collection_id);
-    return step_done(db, s, "adding to the lexical index", err);
+    sqlite3_bind_text64(s, 2, title_words, title_used, SQLITE_STATIC, SQLITE_UTF8);
+    sqlite3_bind_text64(s, 3, text_words, text_used, SQLITE_STATIC, SQLITE_UTF8);
+    sqlite3_bind_int64(s, 4, collection_id);
+    int rc = step_done(db, s, "adding to the lexical index", err);
+    free(title_words);
+    free(text_words);
+    return rc;
 }
 
 #define QUERY_TERMS_MAX 32    /* terms of a lexical query used, at most */
@@ -835,6 +867,18 @@ int ed_db_lexical_search(ed_db_t *db, const char *query, const int64_t *collecti
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     free(ids);
+    return rc;
+}
+
+int ed_db_lexical_term_rows(ed_db_t *db, const char *term, int64_t *n_rows, char err[ED_ERR_LEN])
+{
+    sqlite3_stmt *s = stmt(db, STMT_LEXICAL_TERM_ROWS);
+    sqlite3_bind_text(s, 1, term, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    *n_rows = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db, rc, "counting a term's rows", err);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
     return rc;
 }
 

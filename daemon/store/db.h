@@ -109,12 +109,16 @@ int ed_db_chunks_foreach(ed_db_t *db, int64_t collection_id, bool vectors,
                                    size_t len, void *arg),
                          void *arg, char err[ED_ERR_LEN]);
 
-/* The in-memory FTS5 table. */
-int ed_db_lexical_add(ed_db_t *db, int64_t chunk_id, int64_t collection_id, const char *text, size_t len,
-                      char err[ED_ERR_LEN]);
+/* The in-memory FTS5 table: a chunk's text, with its document's title. */
+int ed_db_lexical_add(ed_db_t *db, int64_t chunk_id, int64_t collection_id, const char *title, const char *text,
+                      size_t len, char err[ED_ERR_LEN]);
 /* BM25 over the table, restricted to the collections; query is plain text. */
 int ed_db_lexical_search(ed_db_t *db, const char *query, const int64_t *collection_ids, int n_collections,
                          int top_k, ed_lexical_hit_t *hits, int *n_hits, char err[ED_ERR_LEN]);
+
+/* Rows of the table (of every collection) whose title or text holds term
+ * (one token, lower case, without diacritics); 0 when none. */
+int ed_db_lexical_term_rows(ed_db_t *db, const char *term, int64_t *n_rows, char err[ED_ERR_LEN]);
 
 /* lineage */
 int ed_db_lineage_add(ed_db_t *db, const char *adapter_id, int64_t doc_id, char err[ED_ERR_LEN]);

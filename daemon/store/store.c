@@ -137,7 +137,33 @@ typedef struct {
     int64_t n_indexed, n_damaged;
     int rc;
     char *err;
+    int64_t title_doc_id; /* whose title `title` is (chunks come in document order); 0: none yet */
+    char *title;          /* unsealed; NULL when that document's title is damaged */
 } rebuild_t;
+
+/* Makes r->title the title of doc_id (the lexical index ranks it with each
+ * chunk). A damaged title is logged and indexed as "". */
+static int rebuild_title(rebuild_t *r, int64_t doc_id, char err[ED_ERR_LEN])
+{
+    if (r->title_doc_id == doc_id)
+        return 0;
+    free(r->title);
+    r->title = NULL;
+    r->title_doc_id = doc_id;
+    ed_db_document_t row;
+    int rc = ed_db_document_get(r->store->db, doc_id, false, &row, err);
+    if (rc != 0)
+        return rc;
+    char identity[IDENTITY_LEN];
+    identity_doc(identity, doc_id, "title");
+    rc = unseal_string(r->store, identity, &row.title, false, &r->title, NULL, err);
+    ed_db_document_free(&row);
+    if (rc == ED_ECORRUPT) {
+        ed_log_warn("store: %s; its chunks are indexed without it", err);
+        return 0;
+    }
+    return rc;
+}
 
 static int rebuild_chunk(int64_t doc_id, int index, int64_t collection_id, const void *sealed, size_t len,
                          void *arg)
@@ -156,7 +182,10 @@ static int rebuild_chunk(int64_t doc_id, int index, int64_t collection_id, const
         return 0;
     }
     if (rc == 0)
-        rc = ed_db_lexical_add(r->store->db, ed_chunk_id(doc_id, index), collection_id, text, text_len, why);
+        rc = rebuild_title(r, doc_id, why);
+    if (rc == 0)
+        rc = ed_db_lexical_add(r->store->db, ed_chunk_id(doc_id, index), collection_id, r->title ? r->title : "",
+                               text, text_len, why);
     free(text);
     if (rc != 0) {
         snprintf(r->err, ED_ERR_LEN, "%s", why);
@@ -175,6 +204,7 @@ static int rebuild_lexical(ed_store_t *store, char err[ED_ERR_LEN])
     if (rc != 0)
         return rc;
     rc = ed_db_chunks_foreach(store->db, 0, false, rebuild_chunk, &r, err);
+    free(r.title);
     if (rc == 0)
         rc = r.rc;
     if (rc != 0) {
@@ -481,7 +511,7 @@ static int document_add(ed_store_t *store, const ed_document_in_t *doc, const ed
             rc = ed_db_chunk_insert(store->db, *id, i, c->id, chunk->offset, chunk->len, chunk->n_tokens,
                                     chunk->context_offset, chunk->context_len, &sealed_text, &sealed_vector, err);
         if (rc == 0)
-            rc = ed_db_lexical_add(store->db, ed_chunk_id(*id, i), c->id, chunk_text, chunk->len, err);
+            rc = ed_db_lexical_add(store->db, ed_chunk_id(*id, i), c->id, doc->title, chunk_text, chunk->len, err);
         free(sealed_text.data);
         free(sealed_vector.data);
     }
@@ -798,6 +828,11 @@ int ed_store_reembed_foreach(ed_store_t *store, int64_t collection_id, const cha
     rc = ed_db_reembed_foreach(store->db, collection_id, embedder, kept_vector, &w, err);
     free(w.vector);
     return rc != 0 ? rc : w.rc;
+}
+
+int ed_store_lexical_term_chunks(ed_store_t *store, const char *term, int64_t *n_chunks, char err[ED_ERR_LEN])
+{
+    return ed_db_lexical_term_rows(store->db, term, n_chunks, err);
 }
 
 int ed_store_lexical_search(ed_store_t *store, const char *query, const int64_t *collection_ids,

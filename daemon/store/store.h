@@ -175,6 +175,10 @@ int ed_store_lexical_search(ed_store_t *store, const char *query, const int64_t 
                             int n_collections, int top_k, ed_lexical_hit_t *hits, int *n_hits,
                             char err[ED_ERR_LEN]);
 
+/* Chunks of every collection whose title or text holds term (one word,
+ * lower case; the lexical index's document frequency); 0 when none. */
+int ed_store_lexical_term_chunks(ed_store_t *store, const char *term, int64_t *n_chunks, char err[ED_ERR_LEN]);
+
 /* ---- lineage (documents -> adapters; the adaptation issues fill it) ---- */
 int ed_store_lineage_add(ed_store_t *store, const char *adapter_id, int64_t doc_id, char err[ED_ERR_LEN]);
 /* Whether adapter_id was marked stale by a deletion. */

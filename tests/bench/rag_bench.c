@@ -246,7 +246,7 @@ static int search_once(ed_store_t *store, int64_t collection_id, ed_embedder_t *
             dense_ids[i] = dense[i].id;
         for (int i = 0; i < n_lexical; i++)
             lexical_ids[i] = lexical[i].chunk_id;
-        ed_fusion_list_t lists[2] = {{dense_ids, n_dense}, {lexical_ids, n_lexical}};
+        ed_fusion_list_t lists[2] = {{dense_ids, n_dense, 1.0}, {lexical_ids, n_lexical, 1.0}};
         ed_fusion_hit_t fused[TOP_K];
         rc = ed_fusion_rrf(lists, 2, ED_FUSION_RRF_K, fused, TOP_K, &n_top);
         if (rc) {

@@ -218,7 +218,7 @@ ED_TEST(hybrid_recall_at_5)
             dense_ids[k] = dense[k].id;
         for (int k = 0; k < n_lexical; k++)
             lexical_ids[k] = lexical[k].chunk_id;
-        ed_fusion_list_t lists[2] = {{dense_ids, n_dense}, {lexical_ids, n_lexical}};
+        ed_fusion_list_t lists[2] = {{dense_ids, n_dense, 1.0}, {lexical_ids, n_lexical, 1.0}};
         ed_fusion_hit_t fused[2 * CANDIDATES];
         int n_fused;
         ED_REQUIRE(ed_fusion_rrf(lists, 2, ED_FUSION_RRF_K, fused, 2 * CANDIDATES, &n_fused) == 0);
