@@ -243,6 +243,7 @@ typedef struct {
     const ed_bert_t *bert;
     const ed_kernels_t *kernels;
     ed_pool_t *pool;
+    ed_pool_prio_t prio;
     int n; /* tokens of this text */
 } run_t;
 
@@ -253,7 +254,7 @@ static int linear(const run_t *r, const ed_matrix_t *w, const float *bias, const
     const ed_bert_t *b = r->bert;
     ed_matmul_t m = {.w = w->data, .w_type = w->type, .n_in = n_in, .n_out = n_out, .x = x, .y = y,
                      .n_batch = r->n};
-    int rc = ed_matmul_forward(r->kernels, r->pool, ED_POOL_HIGH, &m, b->mm_scratch, b->mm_scratch_size);
+    int rc = ed_matmul_forward(r->kernels, r->pool, r->prio, &m, b->mm_scratch, b->mm_scratch_size);
     for (int t = 0; bias && rc == 0 && t < r->n; t++)
         r->kernels->add(y + (size_t)t * n_out, y + (size_t)t * n_out, bias, n_out);
     return rc;
@@ -301,7 +302,7 @@ static int layer(const run_t *r, const ed_bert_layer_t *L)
         b->k16[i] = ed_fp32_to_fp16(b->k[i]);
         b->v16[i] = ed_fp32_to_fp16(b->v[i]);
     }
-    ed_pool_run(r->pool, ED_POOL_HIGH, b->n_head, attention_chunk, (void *)r);
+    ed_pool_run(r->pool, r->prio, b->n_head, attention_chunk, (void *)r);
     if ((rc = linear(r, &L->wo, L->bo, b->att, E, b->xb, E)) != 0)
         return rc;
     add_norm(r, b->x, b->xb, L->attn_norm, L->attn_norm_b);
@@ -332,8 +333,8 @@ static int check_kernels(const ed_bert_t *b, const ed_kernels_t *k, char err[ED_
     return 0;
 }
 
-int ed_bert_embed(const ed_bert_t *b, const ed_kernels_t *kernels, ed_pool_t *pool, const char *text,
-                  size_t len, float *out, int *n_tokens, char err[ED_ERR_LEN])
+int ed_bert_embed(const ed_bert_t *b, const ed_kernels_t *kernels, ed_pool_t *pool, ed_pool_prio_t prio,
+                  const char *text, size_t len, float *out, int *n_tokens, char err[ED_ERR_LEN])
 {
     *n_tokens = 0;
     int rc = check_kernels(b, kernels, err);
@@ -349,7 +350,7 @@ int ed_bert_embed(const ed_bert_t *b, const ed_kernels_t *kernels, ed_pool_t *po
         return rc;
     }
     *n_tokens = n > INT32_MAX ? INT32_MAX : (int)n;
-    run_t r = {.bert = b, .kernels = kernels, .pool = pool, .n = n < (size_t)b->n_ctx ? (int)n : b->n_ctx};
+    run_t r = {.bert = b, .kernels = kernels, .pool = pool, .prio = prio, .n = n < (size_t)b->n_ctx ? (int)n : b->n_ctx};
     if (r.n == 0) { /* a vocabulary that adds no [CLS]/[SEP] and an empty text */
         memset(out, 0, (size_t)b->n_embd * sizeof *out);
         return 0;

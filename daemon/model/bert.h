@@ -84,11 +84,12 @@ void ed_bert_free(ed_bert_t *bert);
 /* Embeds text[0, len): [CLS] text [SEP], the encoder, pooling, L2
  * normalisation into out (n_embd floats). A text of more than n_ctx tokens
  * is truncated to its first n_ctx - 1 and [SEP]; *n_tokens is the count
- * before truncation (> n_ctx says it was cut). Uses the run state: one call
- * at a time per model. Returns 0, ED_ETOOBIG (text past the tokenizer's
+ * before truncation (> n_ctx says it was cut). Its products run on `pool`
+ * at `prio` (the store embeds at ED_POOL_LOW: inference goes first). Uses the
+ * run state: one call at a time per model. Returns 0, ED_ETOOBIG (text past the tokenizer's
  * limit), ED_EUNSUPPORTED (these kernels lack a product for a weight type)
  * or ED_ENOMEM, with err filled. */
-int ed_bert_embed(const ed_bert_t *bert, const ed_kernels_t *kernels, ed_pool_t *pool, const char *text,
-                  size_t len, float *out, int *n_tokens, char err[ED_ERR_LEN]);
+int ed_bert_embed(const ed_bert_t *bert, const ed_kernels_t *kernels, ed_pool_t *pool, ed_pool_prio_t prio,
+                  const char *text, size_t len, float *out, int *n_tokens, char err[ED_ERR_LEN]);
 
 #endif

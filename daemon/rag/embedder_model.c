@@ -27,7 +27,7 @@ static int model_embed(ed_embedder_t *self, const char *text, size_t len, float 
     char err[ED_ERR_LEN];
     int n_tokens = 0;
     pthread_mutex_lock(&m->lock);
-    int rc = ed_bert_embed(&m->bert, m->kernels, m->pool, text, len, out, &n_tokens, err);
+    int rc = ed_bert_embed(&m->bert, m->kernels, m->pool, ED_POOL_LOW, text, len, out, &n_tokens, err);
     pthread_mutex_unlock(&m->lock);
     if (rc == 0 && n_tokens_out) /* a longer text was cut to the context */
         *n_tokens_out = n_tokens < m->bert.n_ctx ? n_tokens : m->bert.n_ctx;

@@ -36,7 +36,7 @@ int main(int argc, char **argv)
         rc = (vector = malloc((size_t)bert.n_embd * sizeof *vector)) ? 0 : ED_ENOMEM;
     for (int i = first + 1; i < argc && rc == 0; i++) {
         int n_tokens = 0;
-        if ((rc = ed_bert_embed(&bert, kernels, pool, argv[i], strlen(argv[i]), vector, &n_tokens, err)) != 0)
+        if ((rc = ed_bert_embed(&bert, kernels, pool, ED_POOL_HIGH, argv[i], strlen(argv[i]), vector, &n_tokens, err)) != 0)
             break;
         printf("tokens %d", n_tokens);
         for (int t = 0; t < n_tokens && t < bert.n_ctx; t++)
