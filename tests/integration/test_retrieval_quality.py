@@ -68,9 +68,9 @@ def test_recall_at_5(daemon):
 
 
 # Top-3 evidence recall (easy of 40, medium of 80, hard of 34) at least; measured
-# when set: lexical 40/79/3, dense 40/73/2, hybrid 40/79/8 (plain BM25, the
+# when set: lexical 40/79/3, dense 40/73/2, hybrid 40/79/11 (plain BM25, the
 # set's reference retriever: 40/79/3; edged before issue 21: 36/46/2, 40/73/2, 37/53/3).
-PERSONAL_TOP3_MIN = {"lexical": (39, 77, 2), "dense": (39, 71, 1), "hybrid": (39, 77, 6)}
+PERSONAL_TOP3_MIN = {"lexical": (39, 77, 2), "dense": (39, 71, 1), "hybrid": (39, 77, 9)}
 
 
 def test_personal_set_evidence_recall(daemon):
