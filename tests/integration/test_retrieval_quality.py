@@ -96,8 +96,9 @@ NASTY_QUERIES = [
     '"', '"unterminated', "*", "ban*", "NEAR(banana bread)", "NEAR(", "-banana", "title:banana", ":",
     "banana AND OR NOT", "^banana", "(((", "{banana}", "a\"b\"c", "body:milk OR", "banana NOT bread",
     "\u2014 \u201cbanana\u201d \u2019s", "milk\u00e9", "+ - / ' ; \\", "x" * 200, "banana " * 300,
+    'Who said "NEAR(x", and where is the Banana* bread?', "Milk: who buys it, and when? " * 40,
 ]
-STOP_WORD_QUERIES = ["who am I with?", "What is it?", "   ?!  ", "the of and", "---"]
+STOP_WORD_QUERIES = ["who am I with?", "What is it?", "   ?!  ", "the of and", "---", "Who is it? And what was that?"]
 
 
 def test_query_syntax_and_stop_words_never_fail(daemon):
