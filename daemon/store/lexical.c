@@ -55,8 +55,7 @@ static size_t separator_len(const unsigned char *p, const unsigned char *end)
     return 0;
 }
 
-/* Whether the words out[0, used) include word[0, n). */
-static bool holds(const char *out, size_t used, const char *word, size_t n)
+bool ed_lexical_holds(const char *out, size_t used, const char *word, size_t n)
 {
     for (const char *w = out, *end = out + used; w < end;) {
         const char *space = memchr(w, ' ', (size_t)(end - w));
@@ -91,7 +90,7 @@ int ed_lexical_words(const char *text, size_t len, bool unique, char *out, size_
         if (n == 0 || too_long || ed_lexical_is_stop_word(word, n))
             continue;
         word[n] = '\0';
-        if ((unique && holds(out, *used, word, n)) || *used + (*used > 0) + n + 1 > cap)
+        if ((unique && ed_lexical_holds(out, *used, word, n)) || *used + (*used > 0) + n + 1 > cap)
             continue;
         if (*used > 0)
             out[(*used)++] = ' ';

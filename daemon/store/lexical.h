@@ -24,4 +24,8 @@ bool ed_lexical_is_stop_word(const char *word, size_t len);
 #define ED_LEXICAL_WORD_MAX 64
 int ed_lexical_words(const char *text, size_t len, bool unique, char *out, size_t cap, size_t *used, int max_words);
 
+/* Whether the words words[0, used) (as ed_lexical_words writes them)
+ * include word[0, len). */
+bool ed_lexical_holds(const char *words, size_t used, const char *word, size_t len);
+
 #endif

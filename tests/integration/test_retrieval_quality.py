@@ -68,9 +68,9 @@ def test_recall_at_5(daemon):
 
 
 # Top-3 evidence recall (easy of 40, medium of 80, hard of 34) at least; measured
-# when set: lexical 40/79/3, dense 40/73/2, hybrid 40/79/8 (plain BM25, the
+# when set: lexical 40/79/3, dense 40/73/2, hybrid 40/79/11 (plain BM25, the
 # set's reference retriever: 40/79/3; edged before issue 21: 36/46/2, 40/73/2, 37/53/3).
-PERSONAL_TOP3_MIN = {"lexical": (39, 77, 2), "dense": (39, 71, 1), "hybrid": (39, 77, 6)}
+PERSONAL_TOP3_MIN = {"lexical": (39, 77, 2), "dense": (39, 71, 1), "hybrid": (39, 77, 9)}
 
 
 def test_personal_set_evidence_recall(daemon):
@@ -96,8 +96,9 @@ NASTY_QUERIES = [
     '"', '"unterminated', "*", "ban*", "NEAR(banana bread)", "NEAR(", "-banana", "title:banana", ":",
     "banana AND OR NOT", "^banana", "(((", "{banana}", "a\"b\"c", "body:milk OR", "banana NOT bread",
     "\u2014 \u201cbanana\u201d \u2019s", "milk\u00e9", "+ - / ' ; \\", "x" * 200, "banana " * 300,
+    'Who said "NEAR(x", and where is the Banana* bread?', "Milk: who buys it, and when? " * 40,
 ]
-STOP_WORD_QUERIES = ["who am I with?", "What is it?", "   ?!  ", "the of and", "---"]
+STOP_WORD_QUERIES = ["who am I with?", "What is it?", "   ?!  ", "the of and", "---", "Who is it? And what was that?"]
 
 
 def test_query_syntax_and_stop_words_never_fail(daemon):
