@@ -141,7 +141,7 @@ int ed_rag_set_access(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *
 
 /* ---- search and retrieval ---- */
 typedef enum {
-    ED_RAG_HYBRID = 0, /* reciprocal-rank fusion of the two below */
+    ED_RAG_HYBRID = 0, /* the two below fused by weighted reciprocal rank, then a bounded second round (ranking.h) */
     ED_RAG_DENSE,      /* faiss inner product over the embedder's vectors */
     ED_RAG_LEXICAL,    /* BM25 over the in-memory FTS5 table */
 } ed_rag_mode_t;

@@ -62,12 +62,6 @@ typedef struct {
     int n_dense, n_lexical;
 } lists_t;
 
-static int fail(char err[ED_ERR_LEN], int rc, const char *what)
-{
-    snprintf(err, ED_ERR_LEN, "%s%s%s", what, rc == ED_ENOMEM ? "" : ": ", rc == ED_ENOMEM ? "" : ed_strerror(rc));
-    return rc;
-}
-
 static int cmp_dense(const void *a, const void *b)
 {
     const ed_index_hit_t *x = a, *y = b;
@@ -79,10 +73,10 @@ static int dense_list(const ed_ranking_scope_t *scope, const char *query, int k,
 {
     float *q = malloc((size_t)scope->embedder->dim * sizeof *q);
     if (!q)
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     int rc = ed_embedder_embed(scope->embedder, query, strlen(query), q);
     if (rc != 0) {
-        fail(err, rc, "embedding the query");
+        ed_errf(err, rc, "embedding the query: %s", ed_strerror(rc));
         goto done;
     }
     for (int i = 0; i < scope->n; i++) {
@@ -254,7 +248,7 @@ static int second_round(const ed_ranking_scope_t *scope, const char *question, c
     size_t names_cap = strlen(question) + 2, names_used = 0;
     char *names = malloc(names_cap);
     if (!names)
-        return fail(err, ED_ENOMEM, "out of memory");
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     name_words(question, names, names_cap, &names_used);
     int rc = rarest_word(scope, names, names_used, rare, err);
     if (rc == 0 && !rare[0])
@@ -314,7 +308,7 @@ static int second_round(const ed_ranking_scope_t *scope, const char *question, c
 oom:
     ed_chunk_free(&chunk);
     free(words);
-    return fail(err, ED_ENOMEM, "out of memory");
+    return ed_errf(err, ED_ENOMEM, "out of memory");
 }
 
 int ed_ranking_search(const ed_ranking_scope_t *scope, const char *query, ed_rag_mode_t mode, int top_k,
@@ -334,7 +328,7 @@ int ed_ranking_search(const ed_ranking_scope_t *scope, const char *query, ed_rag
     ed_fusion_hit_t *fused = NULL;
     int rc = 0;
     if (!l.dense || !l.dense_ids || !l.lexical || !l.lexical_ids || !terms) {
-        rc = fail(err, ED_ENOMEM, "out of memory");
+        rc = ed_errf(err, ED_ENOMEM, "out of memory");
         goto done;
     }
     int n_terms = ed_lexical_words(query, query_len, true, terms, query_len + 1, &terms_used, QUERY_TERMS_MAX);
@@ -347,11 +341,11 @@ int ed_ranking_search(const ed_ranking_scope_t *scope, const char *query, ed_rag
                                      {l.lexical_ids, l.n_lexical, FUSION_WEIGHT_LEXICAL}};
         int n_fused = 0;
         if (!(fused = malloc((size_t)(l.n_dense + l.n_lexical + 1) * sizeof *fused))) {
-            rc = fail(err, ED_ENOMEM, "out of memory");
+            rc = ed_errf(err, ED_ENOMEM, "out of memory");
             goto done;
         }
         if ((rc = ed_fusion_rrf(lists, 2, FUSION_K, fused, l.n_dense + l.n_lexical, &n_fused)) != 0) {
-            fail(err, rc, "fusing the rankings");
+            ed_errf(err, rc, "fusing the rankings: %s", ed_strerror(rc));
         } else if (n_fused >= 1 && top_k >= 2 && joins_two_facts(query)) {
             rc = second_round(scope, query, terms, terms_used, n_terms, fused, n_fused, out, top_k, n_out, err);
         } else {
