@@ -142,6 +142,7 @@ struct ed_engine {
     ed_forward_seq_t *seqs; /* (n_slots) */
     ed_engine_model_t info;
     char name[128];
+    char general_name[128]; /* GGUF general.name; "" when absent */
     char bos_text[64], eos_text[64];
 
     /* metrics (atomics: the engine thread writes, a scrape reads) */
@@ -661,12 +662,17 @@ static int load(ed_engine_t *e, char err[ED_ERR_LEN])
     size_t nl = strlen(e->name);
     if (!cfg->model.name[0] && nl > 5 && strcmp(e->name + nl - 5, ".gguf") == 0)
         e->name[nl - 5] = '\0';
+    ed_str_t general = {0};
+    e->general_name[0] = '\0';
+    if (ed_gguf_get_str(e->gguf, "general.name", &general) == 0)
+        errf(e->general_name, sizeof e->general_name, "%.*s", (int)general.len, general.ptr);
     token_text(e->vocab, e->vocab->bos, e->bos_text, sizeof e->bos_text);
     token_text(e->vocab, e->vocab->eos, e->eos_text, sizeof e->eos_text);
     struct stat st;
     e->info = (ed_engine_model_t){
         .vocab = e->vocab,
         .name = e->name,
+        .general_name = e->general_name,
         .path = cfg->model.path,
         .arch = ed_model_arch_name(e->model.arch),
         .chat = chat,
