@@ -48,6 +48,9 @@ int ed_ctl_answer_failure(const char *method, const char *path, const ed_client_
     if (resp->status == 403)
         fprintf(stderr, "hint: the daemon's [access] section decides who may call this; "
                         "try sudo or ask for membership of the allowed group\n");
+    else if (resp->status == 404 && code && strcmp(code, "model_not_found") == 0)
+        fprintf(stderr, "hint: leave --model out for the served model, or give a name "
+                        "GET /v1/models lists\n");
     else if (resp->status == 503 && code && strcmp(code, "no_model") == 0)
         fprintf(stderr, "hint: name a GGUF file in the [model] section's path option of "
                         "edged's config and restart it\n");

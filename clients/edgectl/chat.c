@@ -51,6 +51,7 @@ static int parse_args(int argc, char **argv, ed_ctl_t *ctl, ed_ctl_generate_opts
         {"max-tokens", required_argument, NULL, 'n'},
         {"temp", required_argument, NULL, 't'},
         {"seed", required_argument, NULL, 's'},
+        {"model", required_argument, NULL, 'm'},
         {"no-stream", no_argument, NULL, 'N'},
         {"verbose", no_argument, NULL, 'v'},
         {"json", no_argument, NULL, 'j'},
@@ -80,6 +81,9 @@ static int parse_args(int argc, char **argv, ed_ctl_t *ctl, ed_ctl_generate_opts
             status = ed_ctl_parse_number("chat", "--seed", optarg, -9.007e15, 9.007e15, &v);
             opts->seed = (long long)v;
             opts->has_seed = true;
+            break;
+        case 'm':
+            opts->model = optarg;
             break;
         case 'N':
             opts->stream = false;

@@ -1,7 +1,10 @@
 /* generate.c - one generation request (chat or plain completion), streamed
  * through ed_client_complete() chunk by chunk or asked for whole, printed as
  * it comes; the sampling options chat and complete share; edgectl complete.
- * Token counts come from the daemon's usage object, timings from this clock. */
+ * Token counts come from the daemon's usage object; the generation time from
+ * its timings (first token to last, measured where the tokens are made: the
+ * chunks may reach this client in one read); the time to first token from
+ * this clock, less that generation time. */
 #include "generate.h"
 
 #include "call.h"
@@ -46,6 +49,8 @@ int ed_ctl_parse_number(const char *cmd, const char *option, const char *arg, do
 
 void ed_ctl_generate_fill(const ed_ctl_generate_opts_t *opts, json_t *request)
 {
+    if (opts->model)
+        json_object_set_new(request, "model", json_string(opts->model));
     if (opts->has_temperature)
         json_object_set_new(request, "temperature", json_real(opts->temperature));
     if (opts->has_seed)
@@ -61,7 +66,7 @@ void ed_ctl_generation_free(ed_ctl_generation_t *gen)
 {
     free(gen->text);
     json_decref(gen->citations);
-    *gen = (ed_ctl_generation_t){.prompt_tokens = -1, .completion_tokens = -1};
+    *gen = (ed_ctl_generation_t){.prompt_tokens = -1, .completion_tokens = -1, .predicted_n = -1};
 }
 
 /* What the chunk callback of one stream keeps. */
@@ -71,8 +76,6 @@ typedef struct {
     int chat;             /* chunks carry choices[0].delta.content, not choices[0].text */
     ed_ctl_generation_t *gen;
     size_t cap;           /* bytes allocated for gen->text */
-    double first_text_ms; /* when the first text arrived; 0 before */
-    double last_text_ms;
     int failed;           /* an ED_CTL_* status a chunk ran into */
 } stream_t;
 
@@ -94,7 +97,7 @@ static int append_text(ed_ctl_generation_t *gen, size_t *cap, const char *text, 
     return 0;
 }
 
-/* Takes the finish reason, usage and citations of an answer or chunk, where present. */
+/* Takes the finish reason, usage, timings and citations of an answer or chunk, where present. */
 static void take_finish_and_usage(ed_ctl_generation_t *gen, const json_t *choice, const json_t *root)
 {
     const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
@@ -105,6 +108,13 @@ static void take_finish_and_usage(ed_ctl_generation_t *gen, const json_t *choice
         gen->prompt_tokens = (long)json_integer_value(json_object_get(usage, "prompt_tokens"));
         gen->completion_tokens =
             (long)json_integer_value(json_object_get(usage, "completion_tokens"));
+    }
+    const json_t *timings = json_object_get(root, "timings");
+    const json_t *predicted_ms = json_object_get(timings, "predicted_ms");
+    const json_t *predicted_n = json_object_get(timings, "predicted_n");
+    if (json_is_number(predicted_ms) && json_is_integer(predicted_n)) {
+        gen->predicted_ms = json_number_value(predicted_ms);
+        gen->predicted_n = (long)json_integer_value(predicted_n);
     }
     const json_t *citations = json_object_get(root, "citations");
     if (json_is_array(citations) && !gen->citations)
@@ -149,9 +159,6 @@ static int on_chunk(void *user, const char *data, size_t len)
             s->failed = ED_CTL_EPROTOCOL;
             return 1;
         }
-        s->last_text_ms = now_ms();
-        if (s->first_text_ms == 0)
-            s->first_text_ms = s->last_text_ms;
         if (!s->ctl->json) {
             fwrite(text, 1, text_len, stdout);
             fflush(stdout);
@@ -162,18 +169,27 @@ static int on_chunk(void *user, const char *data, size_t len)
     return 0;
 }
 
-static void print_verbose(const ed_ctl_generation_t *gen, double start_ms, const stream_t *s)
+/* "edgectl: P prompt tokens, N generated, finish: F; time to first token T ms;
+ * generation: N-1 tokens after the first in S s, R tokens/s". The generation
+ * is the daemon's: from the first token to the last (timings.predicted_ms),
+ * so R = (N-1) / S; the time to first token is this client's, from sending
+ * the request to the end of the answer, less S. Without timings (or with one
+ * token) only the counts and the whole time are printed. */
+static void print_verbose(const ed_ctl_generation_t *gen, double start_ms)
 {
+    double total_ms = now_ms() - start_ms;
     fprintf(stderr, "edgectl: %ld prompt tokens, %ld generated, finish: %s", gen->prompt_tokens,
             gen->completion_tokens, gen->finish_reason[0] ? gen->finish_reason : "none");
-    if (s && s->first_text_ms > 0) {
-        fprintf(stderr, "; first text after %.0f ms", s->first_text_ms - start_ms);
-        double span_ms = s->last_text_ms - s->first_text_ms;
-        if (gen->completion_tokens > 1 && span_ms > 0)
-            fprintf(stderr, ", %.1f tokens/s", (gen->completion_tokens - 1) * 1e3 / span_ms);
-    } else {
-        fprintf(stderr, "; answered in %.0f ms", now_ms() - start_ms);
+    if (gen->predicted_n < 1 || gen->predicted_ms < 0) {
+        fprintf(stderr, "; answered in %.0f ms\n", total_ms);
+        return;
     }
+    double ttft_ms = total_ms > gen->predicted_ms ? total_ms - gen->predicted_ms : 0;
+    fprintf(stderr, "; time to first token %.0f ms", ttft_ms);
+    long after_first = gen->predicted_n - 1;
+    if (after_first > 0 && gen->predicted_ms > 0)
+        fprintf(stderr, "; generation: %ld tokens after the first in %.6f s, %.1f tokens/s", after_first,
+                gen->predicted_ms / 1e3, after_first * 1e3 / gen->predicted_ms);
     fputc('\n', stderr);
 }
 
@@ -208,7 +224,7 @@ static int generate_whole(const ed_ctl_t *ctl, ed_client_t *client, const char *
 int ed_ctl_generate(const ed_ctl_t *ctl, const ed_ctl_generate_opts_t *opts, ed_client_t *client,
                     const char *path, const json_t *request, ed_ctl_generation_t *out)
 {
-    *out = (ed_ctl_generation_t){.prompt_tokens = -1, .completion_tokens = -1};
+    *out = (ed_ctl_generation_t){.prompt_tokens = -1, .completion_tokens = -1, .predicted_n = -1};
     int chat = strstr(path, "/chat/") != NULL;
     double start_ms = now_ms();
     if (!opts->stream) {
@@ -216,7 +232,7 @@ int ed_ctl_generate(const ed_ctl_t *ctl, const ed_ctl_generate_opts_t *opts, ed_
         if (status == ED_CTL_OK && !ctl->json && (out->len == 0 || out->text[out->len - 1] != '\n'))
             putchar('\n');
         if (status == ED_CTL_OK && opts->verbose)
-            print_verbose(out, start_ms, NULL);
+            print_verbose(out, start_ms);
         return status;
     }
 
@@ -255,7 +271,7 @@ int ed_ctl_generate(const ed_ctl_t *ctl, const ed_ctl_generate_opts_t *opts, ed_
         putchar('\n');
     fflush(stdout);
     if (status == ED_CTL_OK && opts->verbose)
-        print_verbose(out, start_ms, &s);
+        print_verbose(out, start_ms);
     return status;
 }
 
@@ -265,6 +281,7 @@ int ed_ctl_complete(const ed_ctl_t *ctl, int argc, char **argv)
         {"max-tokens", required_argument, NULL, 'n'},
         {"temp", required_argument, NULL, 't'},
         {"seed", required_argument, NULL, 's'},
+        {"model", required_argument, NULL, 'm'},
         {"no-stream", no_argument, NULL, 'N'},
         {"verbose", no_argument, NULL, 'v'},
         {"json", no_argument, NULL, 'j'},
@@ -292,6 +309,9 @@ int ed_ctl_complete(const ed_ctl_t *ctl, int argc, char **argv)
             status = ed_ctl_parse_number("complete", "--seed", optarg, -9.007e15, 9.007e15, &v);
             opts.seed = (long long)v;
             opts.has_seed = true;
+            break;
+        case 'm':
+            opts.model = optarg;
             break;
         case 'N':
             opts.stream = false;

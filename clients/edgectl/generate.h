@@ -22,6 +22,7 @@ typedef struct {
     long max_tokens; /* --max-tokens / -n; 0: the daemon's default */
     bool stream;     /* false with --no-stream */
     bool verbose;    /* --verbose: token counts and speed on stderr after each answer */
+    const char *model; /* --model; NULL: the daemon's served model */
 } ed_ctl_generate_opts_t;
 
 /* Parses the value of a number option into [min, max]: ED_CTL_OK, or
@@ -29,7 +30,7 @@ typedef struct {
 int ed_ctl_parse_number(const char *cmd, const char *option, const char *arg, double min,
                         double max, double *out);
 
-/* Adds the sampling options that were given, "stream" and, when streaming,
+/* Adds "model" and the sampling options that were given, "stream" and, when streaming,
  * "stream_options": {"include_usage": true} to a request object. */
 void ed_ctl_generate_fill(const ed_ctl_generate_opts_t *opts, json_t *request);
 
@@ -40,6 +41,8 @@ typedef struct {
     char finish_reason[16]; /* "stop", "length", ... or "" if none came */
     long prompt_tokens;     /* from usage; -1 if the daemon sent none */
     long completion_tokens;
+    long predicted_n;       /* from timings: tokens generated; -1 if the daemon sent no timings */
+    double predicted_ms;    /* from timings: the daemon's time from the first token to the last */
     json_t *citations;      /* the answer's citations (rag: the first chunk's), a reference or NULL */
 } ed_ctl_generation_t;
 
@@ -56,20 +59,30 @@ int ed_ctl_generate(const ed_ctl_t *ctl, const ed_ctl_generate_opts_t *opts, ed_
 void ed_ctl_generation_free(ed_ctl_generation_t *gen);
 
 #define ED_CTL_COMPLETE_USAGE                                                                  \
-    "usage: edgectl [OPTIONS] complete PROMPT [-n N] [--temp T] [--seed S] [--no-stream]\n"   \
-    "                                  [--verbose] [--json]\n"                                 \
+    "usage: edgectl [OPTIONS] complete PROMPT [-n N] [--temp T] [--seed S] [--model NAME]\n"  \
+    "                                  [--no-stream] [--verbose] [--json]\n"                   \
     "POST /v1/completions: continues PROMPT (a plain prompt, no chat template; '-' reads\n"   \
     "it from stdin) and prints the text as it is generated.\n"                                 \
     "  -n, --max-tokens N  generate at most N tokens (default: the daemon's)\n"                \
     "  --temp T            sampling temperature (0: greedy; default: the daemon's)\n"          \
     "  --seed S            sampler seed, for repeatable answers\n"                             \
+    "  --model NAME        a name GET /v1/models lists (default: the served model); an\n"    \
+    "                      unknown name is a 404 model_not_found (exit status 1)\n"           \
     "  --no-stream         wait for the whole answer instead of streaming it\n"                \
-    "  --verbose           after the text: prompt and generated token counts, finish\n"        \
-    "                      reason, time to first token and tokens/s (on stderr)\n"             \
+    ED_CTL_VERBOSE_USAGE                                                                       \
     "  --json              print the daemon's JSON chunks (or answer) as they come\n"          \
     "Ctrl-C stops the generation. A 503 answer means the model is not ready or every\n"      \
     "slot is busy and the queue full (exit status 1).\n"
 
 int ed_ctl_complete(const ed_ctl_t *ctl, int argc, char **argv);
+
+/* What --verbose prints, for chat's and complete's usage. */
+#define ED_CTL_VERBOSE_USAGE                                                                   \
+    "  --verbose           after each answer, on stderr: prompt and generated token\n"        \
+    "                      counts, finish reason, time to first token (from sending the\n"    \
+    "                      request to the last token, less the generation time) and the\n"    \
+    "                      generation: the tokens after the first, the daemon's time from\n"  \
+    "                      the first token to the last (timings.predicted_ms) and their\n"    \
+    "                      ratio, tokens/s\n"
 
 #endif

@@ -2,11 +2,13 @@
  * input becomes one ED_JOB_EMBED of the chat model (submitted one after
  * another, so a long list does not take the whole queue); with `model`
  * naming the personal store's embedder (as /v1/models lists it) the store's
- * worker embeds them, as it embeds documents. The answer lists the
+ * worker embeds them, as it embeds documents; any other name but the chat
+ * model's (api/models.h) is a 404. The answer lists the
  * L2-normalised vectors as floats or base64 little-endian float32. */
 #include "api/api.h"
 #include "api/documents.h"
 #include "api/infer.h"
+#include "api/models.h"
 #include "api/params.h"
 #include "api/status.h"
 #include "api/work.h"
@@ -299,6 +301,14 @@ void ed_api_embeddings(ed_request_t *req)
         embed_free(e);
         return;
     } else if (!(model = ed_params_require_model(req))) {
+        embed_free(e);
+        return;
+    } else if (model_name && !ed_api_model_is_chat(model, model_name, model_len)) {
+        char why[ED_ERR_LEN];
+        if (app->rag && ed_rag_state(app->rag, why) == ED_RAG_OPENING) /* its embedder's name is not known yet */
+            ed_api_require_store(req);
+        else
+            ed_api_model_not_found(req, model, store, model_name, model_len);
         embed_free(e);
         return;
     }

@@ -9,6 +9,7 @@
 #include "api/documents.h"
 #include "api/generation.h"
 #include "api/infer_options.h"
+#include "api/models.h"
 #include "api/params.h"
 #include "api/status.h"
 #include "api/work.h"
@@ -239,6 +240,15 @@ static void generate(ed_request_t *req, bool chat)
     ed_buf_init(&p->query);
     ed_buf_init(&p->messages.joined);
     int rc = ed_params_load(req->body, req->body_len, &p->root, &p->err);
+    const char *name = NULL; /* `model`: absent or one of the chat model's names */
+    size_t name_len = 0;
+    if (rc == 0)
+        rc = ed_params_string(p->root, "model", false, &name, &name_len, &p->err);
+    if (rc == 0 && name && !ed_api_model_is_chat(model, name, name_len)) {
+        ed_api_model_not_found(req, model, NULL, name, name_len);
+        infer_free(p);
+        return;
+    }
     if (rc == 0)
         rc = ed_infer_read_options(p->root, model, cfg, &p->opt, &p->err);
     if (rc == 0)
@@ -266,9 +276,15 @@ void ed_api_models(ed_request_t *req)
     const char *reason;
     json_t *data = json_array();
     if (ed_params_engine_state(req, &reason) == ED_ENGINE_READY) {
+        /* every name `model` accepts is an entry of its own (OpenAI clients
+         * check a name against the ids); an alias says whose it is */
         const ed_engine_model_t *m = ed_engine_model(app->engine);
-        json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s}", "id", m->name, "object", "model", "created",
-                                              (json_int_t)m->created, "owned_by", "edged"));
+        const char *names[ED_API_MAX_MODEL_NAMES];
+        int n = ed_api_model_names(m, names);
+        for (int i = 0; i < n; i++)
+            json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s,s:s*}", "id", names[i], "object", "model",
+                                                  "created", (json_int_t)m->created, "owned_by", "edged",
+                                                  "alias_of", i ? m->name : NULL));
     }
     int64_t created = 0;
     const char *embedder = app->rag ? ed_rag_embedder(app->rag, NULL, &created) : NULL;

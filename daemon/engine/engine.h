@@ -103,6 +103,7 @@ ed_engine_state_t ed_engine_state(const ed_engine_t *engine, const char **reason
 typedef struct {
     const ed_vocab_t *vocab;
     const char *name;          /* model id: model.name or the file name */
+    const char *general_name;  /* the GGUF's general.name ("" when absent): an alias of name */
     const char *path;
     const char *arch;          /* "llama", "qwen2" */
     ed_chat_family_t chat;     /* from model.chat_template or detected */

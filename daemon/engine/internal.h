@@ -44,6 +44,7 @@ struct ed_engine {
     ed_forward_seq_t *seqs; /* (n_slots) */
     ed_engine_model_t info;
     char name[128];
+    char general_name[128]; /* GGUF general.name; "" when absent */
     char bos_text[64], eos_text[64];
 
     /* metrics (atomics: the engine thread writes, a scrape reads) */

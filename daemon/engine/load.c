@@ -53,11 +53,16 @@ int ed__engine_load(ed_engine_t *e, char err[ED_ERR_LEN])
     e->name[nl] = '\0';
     if (!cfg->model.name[0] && nl > 5 && strcmp(e->name + nl - 5, ".gguf") == 0)
         e->name[nl - 5] = '\0';
+    ed_str_t general = {0};
+    e->general_name[0] = '\0';
+    if (ed_gguf_get_str(ed_base_gguf(e->base), "general.name", &general) == 0)
+        snprintf(e->general_name, sizeof e->general_name, "%.*s", (int)general.len, general.ptr);
     token_text(e->vocab, e->vocab->bos, e->bos_text, sizeof e->bos_text);
     token_text(e->vocab, e->vocab->eos, e->eos_text, sizeof e->eos_text);
     e->info = (ed_engine_model_t){
         .vocab = e->vocab,
         .name = e->name,
+        .general_name = e->general_name,
         .path = path,
         .arch = ed_model_arch_name(e->model->arch),
         .chat = chat,

@@ -270,3 +270,18 @@ def test_python_inference_errors(model_daemon):
             list(c.chat([{"role": "user", "content": "hi"}], stream=True, max_tokens="many"))
         assert e.value.status == 400 and "max_tokens" in e.value.message
         assert c.health()["status"] == "ok"
+
+
+def test_python_unknown_model_is_model_not_found(model_daemon):
+    d = model_daemon
+    with edged_client.Client(d.socket_path, timeout=30) as c:
+        names = [m["id"] for m in c.models()]
+        assert "default" in names
+        for call in (lambda: c.chat([{"role": "user", "content": "hi"}], model="gpt-4o", max_tokens=2),
+                     lambda: list(c.complete("Once", stream=True, model="gpt-4o", max_tokens=2)),
+                     lambda: c.embed(["hi"], model="text-embedding-3-small")):
+            with pytest.raises(edged_client.EdgedError) as e:
+                call()
+            assert e.value.status == 404 and e.value.code == "model_not_found", e.value
+            assert e.value.type == "invalid_request_error" and all(f'"{n}"' in e.value.message for n in names)
+        assert c.chat([{"role": "user", "content": "hi"}], model=names[-1], max_tokens=2)

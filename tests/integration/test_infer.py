@@ -28,7 +28,7 @@ COMPLETE = "/v1/completions"
 
 
 def chat_body(content="Hello there", **fields):
-    body = {"model": "whatever", "messages": [{"role": "user", "content": content}]}
+    body = {"model": "default", "messages": [{"role": "user", "content": content}]}
     body.update(fields)
     return body
 
@@ -80,7 +80,8 @@ def test_models_lists_the_served_model(daemon_with_model, test_model):
     d = daemon_with_model()
     body = d.get_json("/v1/models")
     assert body["object"] == "list"
-    assert [m["id"] for m in body["data"]] == [test_model.stem]
+    # the id, then its aliases (general.name, "default"): test_model_names.py
+    assert [m["id"] for m in body["data"]] == [test_model.stem, "mkmodel llama q8_0 seed 1", "default"]
     assert body["data"][0]["owned_by"] == "edged"
 
 

@@ -2,7 +2,8 @@
 serving the fixture model: the official `openai` npm package through
 node/openai_client.mjs (undici dispatcher on the Unix socket) for models,
 chat (whole and streamed), completions (whole and streamed), embeddings
-(base64, the package's default, and float) and an error answer; and
+(base64, the package's default, and float), an error answer, every name
+models.list() gives and an unknown model (NotFoundError); and
 `curl --unix-socket -N` reading a chat stream as it comes.
 """
 import base64
@@ -76,6 +77,17 @@ def test_openai_package_against_edged(model_daemon):
     assert err is not None, "n = 2 should be refused"
     assert err["name"] == "BadRequestError" and err["status"] == 400, err
     assert err["error"]["type"] == "invalid_request_error" and err["error"]["message"], err
+
+    # every listed name answers (as the model's id); an unknown one is NotFoundError
+    assert [m["id"] for m in out["models"]][1:] == [m["alias_of"] and m["id"] for m in out["models"][1:]]
+    assert [b["asked"] for b in out["by_name"]] == [m["id"] for m in out["models"]]
+    assert {b["model"] for b in out["by_name"]} == {model}
+    for key, name in (("chat", "gpt-4o"), ("embeddings", "text-embedding-3-small")):
+        e = out["unknown"][key]
+        assert e is not None, f"{key}: {name} should be refused"
+        assert e["name"] == "NotFoundError" and e["status"] == 404, e
+        assert e["code"] == "model_not_found" and e["param"] == "model" and e["type"] == "invalid_request_error", e
+        assert name in e["message"] and f'"{model}"' in e["message"], e
 
 
 def test_embeddings_base64_is_little_endian_float32(model_daemon):

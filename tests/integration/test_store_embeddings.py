@@ -74,7 +74,8 @@ def test_without_a_chat_model_the_503_names_the_store_embedder(daemon, bert):
 
 def test_the_chat_model_still_embeds_by_default(daemon_with_model, test_model, bert):
     d = daemon_with_model({"rag.embedder": "model", "rag.embedding_model": str(bert)})
-    assert [m["id"] for m in d.get_json("/v1/models")["data"]] == [test_model.stem, "model:bert.gguf"]
+    assert [m["id"] for m in d.get_json("/v1/models")["data"]] == [test_model.stem, "mkmodel llama q8_0 seed 1",
+                                                                   "default", "model:bert.gguf"]
     r = post_json(d, "/v1/embeddings", {"input": "hello"})
     assert r.status == 200, r
     assert r.json["model"] == test_model.stem and len(r.json["data"][0]["embedding"]) == 64

@@ -73,5 +73,27 @@ try {
                 error: e.error ?? null };
 }
 
+// Every name models.list() gives is accepted; an unknown name is a 404 the
+// package raises as NotFoundError (OpenAI's model_not_found).
+out.by_name = [];
+for (const m of models.data) {
+  const answer = await client.completions.create({ model: m.id, prompt: 'Once', max_tokens: 2, temperature: 0 });
+  out.by_name.push({ asked: m.id, model: answer.model });
+}
+const failure = (e) => ({ name: e.constructor.name, status: e.status ?? null, message: e.message,
+                          code: e.code ?? null, param: e.param ?? null, type: e.type ?? null });
+out.unknown = {};
+for (const [key, call] of [
+  ['chat', () => client.chat.completions.create({ model: 'gpt-4o', messages })],
+  ['embeddings', () => client.embeddings.create({ model: 'text-embedding-3-small', input: 'red' })],
+]) {
+  try {
+    await call();
+    out.unknown[key] = null;
+  } catch (e) {
+    out.unknown[key] = failure(e);
+  }
+}
+
 process.stdout.write(JSON.stringify(out) + '\n');
 await agent.close();
