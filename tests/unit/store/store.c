@@ -233,7 +233,7 @@ ED_TEST(documents_chunks_and_vectors_round_trip)
     ed_document_t doc;
     ED_REQUIRE(ed_store_document_get(store, ids[0], true, &doc, err) == 0);
     ED_CHECK_STR(doc.title, "Dentist");
-    ED_CHECK_STR(doc.source, "test://source");
+    ED_CHECK_STR(doc.source, d1.source);
     ED_CHECK_STR(doc.metadata_json, "{\"k\":1}");
     ED_CHECK_STR(doc.text, text1);
     ED_CHECK_INT(doc.text_len, strlen(text1));
