@@ -92,8 +92,8 @@ static inline void test_doc(test_doc_t *d, int64_t collection_id, const char *ti
                                .chunks = d->chunks, .n_chunks = n, .n_tokens = (int)len / 4};
 }
 
-/* Whether needle occurs in any file under dir (raw bytes). */
-static inline int found_under(const char *dir, const char *needle)
+/* Whether the len bytes of needle occur in any file under dir. */
+static inline int bytes_under(const char *dir, const void *needle, size_t len)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -109,7 +109,7 @@ static inline int found_under(const char *dir, const char *needle)
         if (lstat(path, &st) != 0)
             continue;
         if (S_ISDIR(st.st_mode)) {
-            found = found_under(path, needle);
+            found = bytes_under(path, needle, len);
             continue;
         }
         FILE *f = fopen(path, "rb");
@@ -118,11 +118,17 @@ static inline int found_under(const char *dir, const char *needle)
         char *buf = malloc((size_t)st.st_size + 1);
         size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
         fclose(f);
-        found = buf && memmem(buf, n, needle, strlen(needle)) != NULL;
+        found = buf && memmem(buf, n, needle, len) != NULL;
         free(buf);
     }
     closedir(d);
     return found;
+}
+
+/* Whether the string needle occurs in any file under dir (raw bytes). */
+static inline int found_under(const char *dir, const char *needle)
+{
+    return bytes_under(dir, needle, strlen(needle));
 }
 
 #endif
