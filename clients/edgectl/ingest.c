@@ -155,6 +155,57 @@ static int walk(files_t *files, const char *path, const char *source, bool named
     return rc;
 }
 
+static const file_t *sort_base; /* the files compare_sources orders */
+
+/* Orders file indices by source, then by index (qsort is not stable). */
+static int compare_sources(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int c = strcmp(sort_base[i].source, sort_base[j].source);
+    return c ? c : (i > j) - (i < j);
+}
+
+/* Two files of one run with the same source (folders of the same name named
+ * together) would replace each other's document: every one after the first
+ * is refused, counted as failed. -1 only when out of memory. */
+static int refuse_same_sources(files_t *files)
+{
+    size_t *order = malloc((files->n ? files->n : 1) * sizeof *order);
+    bool *refused = calloc(files->n ? files->n : 1, sizeof *refused);
+    if (!order || !refused) {
+        free(order);
+        free(refused);
+        return -1;
+    }
+    for (size_t i = 0; i < files->n; i++)
+        order[i] = i;
+    sort_base = files->items;
+    qsort(order, files->n, sizeof *order, compare_sources);
+    for (size_t k = 1; k < files->n; k++) {
+        const file_t *first = &files->items[order[k - 1]], *file = &files->items[order[k]];
+        if (strcmp(first->source, file->source) != 0)
+            continue;
+        fprintf(stderr, "edgectl: ingest: %s: its source \"%s\" is also %s's; not sent (name one of the folders "
+                        "in a run, or their parent)\n", file->path, file->source, first->path);
+        refused[order[k]] = true;
+        order[k] = order[k - 1]; /* the next twin names the first one too */
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < files->n; i++) {
+        if (refused[i]) {
+            free(files->items[i].path);
+            free(files->items[i].source);
+            files->failed++;
+        } else {
+            files->items[kept++] = files->items[i];
+        }
+    }
+    files->n = kept;
+    free(order);
+    free(refused);
+    return 0;
+}
+
 static void files_free(files_t *files)
 {
     for (size_t i = 0; i < files->n; i++) {
@@ -416,6 +467,11 @@ int ed_ctl_ingest(const ed_ctl_t *ctl, int argc, char **argv)
             files_free(&files);
             return ED_CTL_EPROTOCOL;
         }
+    }
+    if (refuse_same_sources(&files) != 0) {
+        fprintf(stderr, "edgectl: out of memory\n");
+        files_free(&files);
+        return ED_CTL_EPROTOCOL;
     }
     if (files.n == 0) {
         fprintf(stderr, "edgectl: ingest: no .txt, .md, .markdown, .html or .htm files found%s\n",

@@ -158,6 +158,21 @@ def test_ingest_twice_is_idempotent(daemon, notes_dir, tmp_path):
             assert digest not in stored, path
 
 
+def test_ingest_refuses_two_files_of_one_source(daemon, tmp_path):
+    """Two folders of the same name named in one run would replace each
+    other's documents: the second one's files are refused, by name."""
+    d = daemon({"rag.embedder": "hash"})
+    for parent, text in (("home", "Home note about the heating."), ("work", "Work note about the printer.")):
+        (tmp_path / parent / "notes").mkdir(parents=True)
+        (tmp_path / parent / "notes" / "todo.txt").write_text(text)
+    r = edgectl("ingest", str(tmp_path / "home" / "notes"), str(tmp_path / "work" / "notes"), socket_path=d.socket_path)
+    assert r.returncode == 1, r
+    assert "ingested 1 of 2 files" in r.stdout and "1 failed" in r.stdout, r.stdout
+    assert f"{tmp_path / 'work' / 'notes' / 'todo.txt'}: its source \"notes/todo.txt\" is also" in r.stderr, r.stderr
+    r = edgectl("ingest", str(tmp_path / "home"), str(tmp_path / "work"), "-r", socket_path=d.socket_path)
+    assert r.returncode == 0 and ": 2 added, 0 unchanged, 0 replaced" in r.stdout, r
+
+
 def test_ingest_reports_each_failed_file(daemon, tmp_path):
     d = daemon({"rag.embedder": "hash"})
     good = tmp_path / "good.txt"
