@@ -2,8 +2,8 @@
  * stripped, then, unless its source holds the same content already, chunked
  * and embedded on the worker; the batch recorded in one transaction (added,
  * or replacing by source) and its collection's index (a cache of the
- * record) brought up to date. The submit checks sizes and UTF-8 on the loop thread and copies
- * the documents. */
+ * record) brought up to date. The submit checks sizes, sources and UTF-8
+ * on the loop thread and copies the documents. */
 #include "rag/rag_service.h"
 
 #include "core/log.h"

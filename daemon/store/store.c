@@ -450,6 +450,8 @@ static int check_document(const ed_document_in_t *doc, char err[ED_ERR_LEN])
     return 0;
 }
 
+_Static_assert(ED_DB_KEY_LEN == ED_SEAL_MAC_LEN, "a source key or content digest is one ed_seal_mac");
+
 /* Domains of the keyed digests (ed_seal_mac). */
 static const char MAC_SOURCE[] = "document source v1";
 static const char MAC_CONTENT[] = "document content v1";
