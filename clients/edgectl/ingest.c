@@ -1,8 +1,10 @@
 /* ingest.c - edgectl ingest: gathers the files named (folders walked, in
  * name order; sub-folders with --recursive), then POSTs each as a raw body of
- * its Content-Type to /v1/documents with collection, title and source in the
- * query, on one kept-alive connection. Progress on stderr (progress.h), a
- * summary on stdout, each failed file reported with the daemon's reason. */
+ * its Content-Type to /v1/documents with collection, title, source (its path
+ * relative to what was named, so that a second run finds it) and force in the
+ * query, on one kept-alive connection. Progress on stderr (progress.h); on
+ * stdout each file's outcome (added, unchanged, replaced) and a summary;
+ * each failed file reported with the daemon's reason. */
 #include "ingest.h"
 
 #include "call.h"
@@ -27,6 +29,7 @@
 
 typedef struct {
     char *path;       /* malloc'd */
+    char *source;     /* malloc'd: the path below the named folder's parent ("notes/a.md"), or a named file's name */
     const char *type; /* its Content-Type */
     uint64_t size;    /* bytes, at the walk */
 } file_t;
@@ -41,6 +44,7 @@ typedef struct {
 /* What a run stored. */
 typedef struct {
     int stored, failed;
+    int added, unchanged, replaced; /* of the stored */
     uint64_t bytes;
     long chunks, tokens;
 } totals_t;
@@ -70,7 +74,7 @@ static const char *content_type(const char *path)
     return NULL;
 }
 
-static int add_file(files_t *files, const char *path, const char *type, uint64_t size)
+static int add_file(files_t *files, const char *path, const char *source, const char *type, uint64_t size)
 {
     if (files->n == files->cap) {
         size_t cap = files->cap ? 2 * files->cap : 32;
@@ -80,17 +84,20 @@ static int add_file(files_t *files, const char *path, const char *type, uint64_t
         files->items = grown;
         files->cap = cap;
     }
-    char *copy = strdup(path);
-    if (!copy)
+    char *copy = strdup(path), *source_copy = strdup(source);
+    if (!copy || !source_copy) {
+        free(copy);
+        free(source_copy);
         return -1;
-    files->items[files->n++] = (file_t){copy, type, size};
+    }
+    files->items[files->n++] = (file_t){copy, source_copy, type, size};
     return 0;
 }
 
 /* Adds `path`: a file of a known kind, or a folder's files. `named`: given
- * on the command line (an unusable one is an error, not a skip). -1 only
- * when out of memory. */
-static int walk(files_t *files, const char *path, bool named, bool recursive, int depth)
+ * on the command line (an unusable one is an error, not a skip). `source`:
+ * the source of path ("" for the root folder). -1 only when out of memory. */
+static int walk(files_t *files, const char *path, const char *source, bool named, bool recursive, int depth)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
@@ -101,7 +108,7 @@ static int walk(files_t *files, const char *path, bool named, bool recursive, in
     if (S_ISREG(st.st_mode)) {
         const char *type = content_type(path);
         if (type)
-            return add_file(files, path, type, (uint64_t)st.st_size);
+            return add_file(files, path, source, type, (uint64_t)st.st_size);
         if (named) {
             fprintf(stderr, "edgectl: ingest: %s: not a .txt, .md, .markdown, .html or .htm file\n", path);
             files->failed++;
@@ -130,14 +137,16 @@ static int walk(files_t *files, const char *path, bool named, bool recursive, in
     for (int i = 0; i < n; i++) {
         const char *name = names[i]->d_name;
         if (rc == 0 && name[0] != '.') {
-            char child[PATH_MAX];
+            char child[PATH_MAX], child_source[PATH_MAX];
             size_t len = strlen(path);
             bool slash = len > 0 && path[len - 1] == '/';
-            if (snprintf(child, sizeof child, "%s%s%s", path, slash ? "" : "/", name) >= (int)sizeof child) {
+            if (snprintf(child, sizeof child, "%s%s%s", path, slash ? "" : "/", name) >= (int)sizeof child ||
+                snprintf(child_source, sizeof child_source, "%s%s%s", source, *source ? "/" : "", name) >=
+                    (int)sizeof child_source) {
                 fprintf(stderr, "edgectl: ingest: %s/%s: the path is too long\n", path, name);
                 files->failed++;
             } else {
-                rc = walk(files, child, false, recursive, depth + 1);
+                rc = walk(files, child, child_source, false, recursive, depth + 1);
             }
         }
         free(names[i]);
@@ -146,10 +155,63 @@ static int walk(files_t *files, const char *path, bool named, bool recursive, in
     return rc;
 }
 
+static const file_t *sort_base; /* the files compare_sources orders */
+
+/* Orders file indices by source, then by index (qsort is not stable). */
+static int compare_sources(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int c = strcmp(sort_base[i].source, sort_base[j].source);
+    return c ? c : (i > j) - (i < j);
+}
+
+/* Two files of one run with the same source (folders of the same name named
+ * together) would replace each other's document: every one after the first
+ * is refused, counted as failed. -1 only when out of memory. */
+static int refuse_same_sources(files_t *files)
+{
+    size_t *order = malloc((files->n ? files->n : 1) * sizeof *order);
+    bool *refused = calloc(files->n ? files->n : 1, sizeof *refused);
+    if (!order || !refused) {
+        free(order);
+        free(refused);
+        return -1;
+    }
+    for (size_t i = 0; i < files->n; i++)
+        order[i] = i;
+    sort_base = files->items;
+    qsort(order, files->n, sizeof *order, compare_sources);
+    for (size_t k = 1; k < files->n; k++) {
+        const file_t *first = &files->items[order[k - 1]], *file = &files->items[order[k]];
+        if (strcmp(first->source, file->source) != 0)
+            continue;
+        fprintf(stderr, "edgectl: ingest: %s: its source \"%s\" is also %s's; not sent (name one of the folders "
+                        "in a run, or their parent)\n", file->path, file->source, first->path);
+        refused[order[k]] = true;
+        order[k] = order[k - 1]; /* the next twin names the first one too */
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < files->n; i++) {
+        if (refused[i]) {
+            free(files->items[i].path);
+            free(files->items[i].source);
+            files->failed++;
+        } else {
+            files->items[kept++] = files->items[i];
+        }
+    }
+    files->n = kept;
+    free(order);
+    free(refused);
+    return 0;
+}
+
 static void files_free(files_t *files)
 {
-    for (size_t i = 0; i < files->n; i++)
+    for (size_t i = 0; i < files->n; i++) {
         free(files->items[i].path);
+        free(files->items[i].source);
+    }
     free(files->items);
 }
 
@@ -190,12 +252,28 @@ static char *read_file(const char *path, size_t *len)
     return data;
 }
 
-/* The request target for one file: collection, title (the file name) and
- * source (its absolute path when known). */
-static bool target(char *out, size_t cap, const char *collection, const char *path)
+/* The source of a named path: its last component, as the folder or file
+ * is called wherever edgectl runs ("notes" for ~/notes/, ./notes or "."
+ * inside it; "" for "/"). Files below a named folder add their path to it,
+ * so that two folders' files of the same name stay apart. */
+static void named_source(const char *path, char out[PATH_MAX])
 {
     char absolute[PATH_MAX];
-    const char *source = realpath(path, absolute) ? absolute : path;
+    const char *p = realpath(path, absolute) ? absolute : path;
+    size_t len = strlen(p);
+    while (len > 1 && p[len - 1] == '/')
+        len--;
+    size_t start = len;
+    while (start > 0 && p[start - 1] != '/')
+        start--;
+    snprintf(out, PATH_MAX, "%.*s", (int)(len - start), p + start);
+}
+
+/* The request target for one file: collection, title (the file name),
+ * source and force. */
+static bool target(char *out, size_t cap, const char *collection, const file_t *file, bool force)
+{
+    const char *path = file->path;
     const char *slash = strrchr(path, '/');
     const char *title = slash ? slash + 1 : path;
     size_t len = (size_t)snprintf(out, cap, "/v1/documents?collection=");
@@ -208,9 +286,34 @@ static bool target(char *out, size_t cap, const char *collection, const char *pa
     if (ok && len + 9 < cap) {
         memcpy(out + len, "&source=", 9);
         len += 8;
-        ok = ed_ctl_query_escape(out, cap, &len, source);
+        ok = ed_ctl_query_escape(out, cap, &len, file->source);
+    }
+    if (ok && force) {
+        ok = len + 12 < cap;
+        if (ok) {
+            memcpy(out + len, "&force=true", 12);
+            len += 11;
+        }
     }
     return ok;
+}
+
+/* Prints what the daemon did with a stored file and counts it. */
+static void report_stored(const file_t *file, const json_t *answer, totals_t *totals, bool print)
+{
+    const char *outcome = json_string_value(json_object_get(answer, "outcome"));
+    long long id = (long long)json_integer_value(json_object_get(answer, "id"));
+    long long version = (long long)json_integer_value(json_object_get(answer, "version"));
+    if (!outcome)
+        outcome = "added";
+    if (strcmp(outcome, "unchanged") == 0)
+        totals->unchanged++;
+    else if (strcmp(outcome, "replaced") == 0)
+        totals->replaced++;
+    else
+        totals->added++;
+    if (print)
+        printf("%-9s %s (document %lld, version %lld)\n", outcome, file->path, id, version);
 }
 
 /* Tells a failed file's reason: the daemon's error message, status and code.
@@ -249,12 +352,12 @@ static bool busy(const ed_client_response_t *resp, unsigned *wait_s)
 /* Sends one file. ED_CTL_OK (stored, or failed and counted: the run goes
  * on), or the exit status of losing the daemon (the run stops). */
 static int ingest_one(const ed_ctl_t *ctl, ed_client_t *client, const char *collection, const file_t *file,
-                      totals_t *totals, bool tty)
+                      bool force, totals_t *totals, bool tty)
 {
     size_t len = 0;
     char *data = read_file(file->path, &len);
     char path[3 * PATH_MAX + 512];
-    if (!data || !target(path, sizeof path, collection, file->path)) {
+    if (!data || !target(path, sizeof path, collection, file, force)) {
         if (tty)
             fputs("\r\033[K", stderr);
         fprintf(stderr, "edgectl: ingest: %s: %s\n", file->path, data ? "the path is too long" : strerror(errno));
@@ -277,7 +380,7 @@ static int ingest_one(const ed_ctl_t *ctl, ed_client_t *client, const char *coll
     free(data);
     int status = ED_CTL_OK;
     json_t *answer = NULL;
-    if (tty && (rc != 0 || resp.status < 200 || resp.status > 299))
+    if (tty)
         fputs("\r\033[K", stderr);
     if (rc != 0) {
         status = ed_ctl_client_failure(ed_client_socket(client), rc, err);
@@ -293,6 +396,7 @@ static int ingest_one(const ed_ctl_t *ctl, ed_client_t *client, const char *coll
         if (ctl->json)
             printf("%.*s%s", (int)resp.body_len, resp.body,
                    resp.body_len && resp.body[resp.body_len - 1] == '\n' ? "" : "\n");
+        report_stored(file, answer, totals, !ctl->json);
         totals->stored++;
         totals->bytes += len;
         totals->chunks += (long)json_integer_value(json_object_get(answer, "chunks"));
@@ -303,24 +407,28 @@ static int ingest_one(const ed_ctl_t *ctl, ed_client_t *client, const char *coll
     return status;
 }
 
-static int parse_args(int argc, char **argv, ed_ctl_t *ctl, const char **collection, bool *recursive)
+static int parse_args(int argc, char **argv, ed_ctl_t *ctl, const char **collection, bool *recursive, bool *force)
 {
     static const struct option options[] = {
         {"collection", required_argument, NULL, 'c'},
         {"recursive", no_argument, NULL, 'r'},
+        {"force", no_argument, NULL, 'f'},
         {"json", no_argument, NULL, 'j'},
         {0, 0, 0, 0},
     };
     optind = 0; /* a fresh scan of the command's own arguments */
     opterr = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:r", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:rf", options, NULL)) != -1) {
         switch (opt) {
         case 'c':
             *collection = optarg;
             break;
         case 'r':
             *recursive = true;
+            break;
+        case 'f':
+            *force = true;
             break;
         case 'j':
             ctl->json = true;
@@ -346,17 +454,24 @@ int ed_ctl_ingest(const ed_ctl_t *ctl, int argc, char **argv)
 {
     ed_ctl_t local = *ctl;
     const char *collection = "default";
-    bool recursive = false;
-    int status = parse_args(argc, argv, &local, &collection, &recursive);
+    bool recursive = false, force = false;
+    int status = parse_args(argc, argv, &local, &collection, &recursive, &force);
     if (status != ED_CTL_OK)
         return status;
     files_t files = {0};
     for (int i = optind; i < argc; i++) {
-        if (walk(&files, argv[i], true, recursive, 0) != 0) {
+        char source[PATH_MAX];
+        named_source(argv[i], source);
+        if (walk(&files, argv[i], source, true, recursive, 0) != 0) {
             fprintf(stderr, "edgectl: out of memory\n");
             files_free(&files);
             return ED_CTL_EPROTOCOL;
         }
+    }
+    if (refuse_same_sources(&files) != 0) {
+        fprintf(stderr, "edgectl: out of memory\n");
+        files_free(&files);
+        return ED_CTL_EPROTOCOL;
     }
     if (files.n == 0) {
         fprintf(stderr, "edgectl: ingest: no .txt, .md, .markdown, .html or .htm files found%s\n",
@@ -381,7 +496,7 @@ int ed_ctl_ingest(const ed_ctl_t *ctl, int argc, char **argv)
     double start = now_s();
     size_t sent = 0;
     for (size_t i = 0; i < files.n && status == ED_CTL_OK; i++, sent++) {
-        status = ingest_one(&local, client, collection, &files.items[i], &totals, progress.tty);
+        status = ingest_one(&local, client, collection, &files.items[i], force, &totals, progress.tty);
         done += files.items[i].size;
         snprintf(label, sizeof label, "ingest %zu/%zu files", i + 1, files.n);
         ed_progress_update(&progress, done, total ? total : 1);
@@ -394,6 +509,7 @@ int ed_ctl_ingest(const ed_ctl_t *ctl, int argc, char **argv)
         size_t named = files.n + (size_t)files.failed;
         printf("ingested %d of %zu file%s (%s, %ld chunks, %ld tokens) into '%s' in %.1f s", totals.stored, named,
                named == 1 ? "" : "s", bytes, totals.chunks, totals.tokens, collection, now_s() - start);
+        printf(": %d added, %d unchanged, %d replaced", totals.added, totals.unchanged, totals.replaced);
         if (totals.failed)
             printf("; %d failed", totals.failed);
         putchar('\n');

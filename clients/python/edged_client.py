@@ -275,14 +275,19 @@ class Client:
     _CONTENT_TYPES = {".txt": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown",
                       ".html": "text/html", ".htm": "text/html"}
 
-    def ingest(self, text=None, collection="default", title=None, path=None, source=None, metadata=None):
+    def ingest(self, text=None, collection="default", title=None, path=None, source=None, metadata=None,
+               force=False):
         """POST /v1/documents: stores one document in `collection` (created,
         owned by this process's uid, when new) and returns {"id", "chunks",
-        "tokens", ...}. The document is `text` (a str), or a file: `path`, or
-        an os.PathLike (pathlib.Path) given as text. A file is .txt,
-        .md/.markdown or .html/.htm, sent as is with its Content-Type (edged
-        strips the markup); its title defaults to the file name, its source
-        to its absolute path."""
+        "tokens", "version", "outcome", "unchanged", ...}. The document is
+        `text` (a str), or a file: `path`, or an os.PathLike (pathlib.Path)
+        given as text. A file is .txt, .md/.markdown or .html/.htm, sent as is
+        with its Content-Type (edged strips the markup); its title defaults to
+        the file name, its source to its absolute path. A collection holds one
+        document per source (at most 1024 bytes): the same source again with
+        the same content is left as it is ("outcome": "unchanged"), with other
+        content (or force=True) replaced ("replaced", the same id, "version"
+        one more); without a source a document is always added."""
         if isinstance(text, os.PathLike) and path is None:
             text, path = None, text
         if (text is None) == (path is None):
@@ -296,12 +301,16 @@ class Client:
                 body = f.read()
             query = {"collection": collection, "title": title or os.path.basename(path),
                      "source": source or os.path.abspath(path)}
+            if force:
+                query["force"] = "true"
             return self.request("POST", "/v1/documents?" + urllib.parse.urlencode(query), body,
                                 {"Content-Type": kind + "; charset=utf-8"}).json()
         doc = {"collection": collection, "text": text}
         for key, value in (("title", title), ("source", source), ("metadata", metadata)):
             if value is not None:
                 doc[key] = value
+        if force:
+            doc["force"] = True
         return self.request("POST", "/v1/documents", doc).json()
 
     def documents(self, collection=None, limit=100, after=None):

@@ -146,18 +146,30 @@ typedef struct {
     char collection[128];
 } add_t;
 
-/* The param a rag error names: "documents[i]: ..." -> documents[i].text. */
+/* The param a rag error names: "documents[i]: ..." -> documents[i].text,
+ * "documents[i].source: ..." -> documents[i].source. */
 static void error_param(const add_t *a, const char *detail, char *param, size_t cap)
 {
     int i;
+    char field[16] = "";
     if (strncmp(detail, "collection", 10) == 0)
         snprintf(param, cap, "collection");
+    else if (sscanf(detail, "documents[%d].%15[a-z]", &i, field) == 2 && strcmp(field, "source") == 0)
+        snprintf(param, cap, a->single ? "source" : "documents[%d].source", i);
     else if (sscanf(detail, "documents[%d]", &i) == 1 && !a->single)
         snprintf(param, cap, "documents[%d].text", i);
     else if (strncmp(detail, "documents[", 10) == 0)
         snprintf(param, cap, "%s", a->raw ? "body" : "text");
     else
         snprintf(param, cap, "%s", a->single ? "text" : "documents");
+}
+
+/* What ingest did with one document. */
+static json_t *doc_out_json(const ed_rag_doc_out_t *d)
+{
+    return json_pack("{s:I,s:i,s:i,s:i,s:s,s:b}", "id", (json_int_t)d->id, "chunks", d->n_chunks, "tokens",
+                     d->n_tokens, "version", d->version, "outcome", ed_rag_outcome_name(d->outcome), "unchanged",
+                     d->outcome == ED_RAG_UNCHANGED);
 }
 
 static void on_added(int rc, const char *err, const ed_rag_doc_out_t *docs, int n, void *arg)
@@ -171,20 +183,21 @@ static void on_added(int rc, const char *err, const ed_rag_doc_out_t *docs, int 
         free(a);
         return;
     }
+    /* 201 when a document was created; 200 when every one existed (left
+     * unchanged or replaced, by its source). */
     json_t *list = json_array();
-    for (int i = 0; list && i < n; i++)
-        json_array_append_new(list, json_pack("{s:I,s:i,s:i}", "id", (json_int_t)docs[i].id, "chunks",
-                                              docs[i].n_chunks, "tokens", docs[i].n_tokens));
-    json_t *body = json_pack("{s:o,s:s}", "documents", list, "collection", a->collection);
-    if (body && a->single && n == 1) {
-        json_object_set_new(body, "id", json_integer(docs[0].id));
-        json_object_set_new(body, "chunks", json_integer(docs[0].n_chunks));
-        json_object_set_new(body, "tokens", json_integer(docs[0].n_tokens));
+    bool created = false;
+    for (int i = 0; list && i < n; i++) {
+        created |= docs[i].outcome == ED_RAG_ADDED;
+        json_array_append_new(list, doc_out_json(&docs[i]));
     }
+    json_t *body = json_pack("{s:o,s:s}", "documents", list, "collection", a->collection);
+    if (body && a->single && n == 1)
+        json_object_update(body, json_array_get(list, 0));
     if (!body)
         ed_http_error(req, 500, "internal_error", "out of memory building the answer");
     else
-        ed_http_respond_json(req, 201, body);
+        ed_http_respond_json(req, created ? 201 : 200, body);
     free(a);
 }
 
@@ -226,6 +239,11 @@ static int read_doc(const json_t *obj, const char *prefix, ed_rag_doc_in_t *d, c
         *strs[i].out = json_string_value(v);
     }
     ed_markup_kind_t kind = ED_MARKUP_PLAIN;
+    if (source && strlen(source) > ED_RAG_SOURCE_MAX) {
+        snprintf(name, sizeof name, "%ssource", prefix);
+        return ed_params_fail(err, "invalid_value", name, "%s: %zu bytes, at most %d", name, strlen(source),
+                              ED_RAG_SOURCE_MAX);
+    }
     if (strcmp(format, "markdown") == 0)
         kind = ED_MARKUP_MARKDOWN;
     else if (strcmp(format, "html") == 0)
@@ -260,9 +278,12 @@ static void add_json(ed_request_t *req, struct ed_rag *rag, add_t *a)
     ed_rag_doc_in_t *docs = NULL;
     char **metadata = NULL;
     size_t n = 0;
+    bool force = false;
     int rc = ed_params_load(req->body, req->body_len, &root, &err);
     if (rc == 0)
         rc = ed_params_string(root, "collection", true, &collection, &collection_len, &err);
+    if (rc == 0)
+        rc = ed_params_bool(root, "force", &force, &err);
     const json_t *list = rc == 0 ? json_object_get(root, "documents") : NULL;
     if (rc == 0 && list && !json_is_null(list)) {
         char got[64];
@@ -304,6 +325,7 @@ static void add_json(ed_request_t *req, struct ed_rag *rag, add_t *a)
             }
         }
         rc = read_doc(item, prefix, &docs[i], &metadata[i], &err);
+        docs[i].force = force;
     }
     char detail[ED_ERR_LEN] = "";
     if (rc == 0) {
@@ -329,15 +351,20 @@ static void add_json(ed_request_t *req, struct ed_rag *rag, add_t *a)
 
 static void add_raw(ed_request_t *req, struct ed_rag *rag, add_t *a, ed_markup_kind_t kind)
 {
-    char title[512] = "", source[1024] = "";
-    int has_title, has_source, has_collection = read_param(req, "collection", a->collection, sizeof a->collection);
+    char title[512] = "", source[ED_RAG_SOURCE_MAX + 1] = "", force[8] = "";
+    int has_title, has_source, has_force, has_collection = read_param(req, "collection", a->collection,
+                                                                      sizeof a->collection);
     if (has_collection < 0 || (has_title = read_param(req, "title", title, sizeof title)) < 0 ||
-        (has_source = read_param(req, "source", source, sizeof source)) < 0) {
+        (has_source = read_param(req, "source", source, sizeof source)) < 0 ||
+        (has_force = read_param(req, "force", force, sizeof force)) < 0) {
         free(a);
         return;
     }
     ed_param_error_t err = {0};
-    if (!has_collection)
+    bool forced = has_force && (strcmp(force, "true") == 0 || strcmp(force, "1") == 0);
+    if (has_force && !forced && strcmp(force, "false") != 0 && strcmp(force, "0") != 0)
+        ed_params_fail(&err, "invalid_value", "force", "force: expected true or false, got \"%s\"", force);
+    else if (!has_collection)
         ed_params_fail(&err, "missing_field", "collection",
                        "collection: the query parameter is required with a raw body (?collection=NAME)");
     else if (req->body_len == 0)
@@ -350,7 +377,7 @@ static void add_raw(ed_request_t *req, struct ed_rag *rag, add_t *a, ed_markup_k
     a->single = true;
     a->raw = true;
     ed_rag_doc_in_t doc = {.title = has_title ? title : NULL, .source = has_source ? source : NULL,
-                           .body = req->body, .len = req->body_len, .kind = kind};
+                           .body = req->body, .len = req->body_len, .kind = kind, .force = forced};
     ed_rag_caller_t who = ed_api_caller(req);
     char detail[ED_ERR_LEN] = "";
     int rc = ed_rag_ingest(rag, &who, a->collection, &doc, 1, on_added, a, detail);
@@ -394,11 +421,11 @@ void ed_api_documents_add(ed_request_t *req)
 static json_t *doc_json(const ed_rag_doc_t *d)
 {
     json_t *metadata = d->metadata_json ? json_loads(d->metadata_json, 0, NULL) : NULL;
-    json_t *o = json_pack("{s:I,s:s,s:o,s:o,s:o,s:i,s:i,s:I}", "id", (json_int_t)d->id, "collection",
+    json_t *o = json_pack("{s:I,s:s,s:o,s:o,s:o,s:i,s:i,s:i,s:I}", "id", (json_int_t)d->id, "collection",
                           d->collection, "title", ed_params_text(d->title ? d->title : "", d->title ? strlen(d->title) : 0),
                           "source", ed_params_text(d->source ? d->source : "", d->source ? strlen(d->source) : 0),
                           "metadata", metadata ? metadata : json_null(), "chunks", d->n_chunks, "tokens",
-                          d->n_tokens, "created", (json_int_t)d->created);
+                          d->n_tokens, "version", d->version, "created", (json_int_t)d->created);
     if (o && d->text)
         json_object_set_new(o, "text", ed_params_text(d->text, d->text_len));
     return o;

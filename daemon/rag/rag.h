@@ -63,25 +63,42 @@ void ed_rag_close(ed_rag_t *rag);
 void ed_rag_reconfigure(ed_rag_t *rag, const ed_config_t *cfg);
 
 /* ---- ingest ---- */
+#define ED_RAG_SOURCE_MAX 1024 /* bytes of a document's source, at most */
+
 typedef struct {
-    const char *title, *source; /* NUL-terminated, may be NULL */
+    const char *title, *source; /* NUL-terminated, may be NULL; source: at most ED_RAG_SOURCE_MAX bytes */
     const char *metadata_json;  /* a JSON object's text or NULL */
     const char *body;           /* len bytes of `kind`; copied at submit */
     size_t len;
     ed_markup_kind_t kind;
+    bool force;                 /* replace what its source holds even when the content is the same */
 } ed_rag_doc_in_t;
+
+/* What ingesting a document did (with a source; without one it is always
+ * ADDED): ADDED a new document; UNCHANGED, its source (in that collection)
+ * held the same content (title, metadata, text after markup), which is left
+ * as it was, not embedded again; REPLACED, its source held other content (or
+ * force was set), replaced in place: the same id, one more version, the old
+ * chunks, vectors and lexical rows gone and adapters trained on it stale. */
+typedef enum { ED_RAG_ADDED, ED_RAG_UNCHANGED, ED_RAG_REPLACED } ed_rag_outcome_t;
+const char *ed_rag_outcome_name(ed_rag_outcome_t outcome); /* "added", "unchanged", "replaced" */
 
 typedef struct {
     int64_t id;
     int n_chunks;
     int n_tokens;
+    int version; /* 1, then one more per replacement */
+    ed_rag_outcome_t outcome;
 } ed_rag_doc_out_t;
 
 /* Adds docs[0..n) to `collection` (created, owned by the caller, when it does
- * not exist; an existing one must be the caller's or allow it). All or none:
+ * not exist; an existing one must be the caller's or allow it), each added,
+ * left unchanged or replaced by its source (ed_rag_outcome_t). All or none:
  * cb(0, ...) means every document is durable (a crash the next instant loses
- * none). Errors, with err naming the document index and the reason:
- * ED_EFORMAT (invalid UTF-8, NUL, empty text: 400), ED_EACCES (403),
+ * none; a replacement leaves the old or the new version, never a mix).
+ * Errors, with err naming the document index and the reason ("documents[i]:"
+ * or "documents[i].source:"):
+ * ED_EFORMAT (invalid UTF-8, NUL, empty text, a source too long: 400), ED_EACCES (403),
  * ED_ETOOBIG (more than rag.max_batch_documents: 413), ED_EREADONLY (507 /
  * 503 with the store's reason), ED_EBUSY (the worker's queue is full: 503). */
 typedef void (*ed_rag_ingest_cb)(int rc, const char *err, const ed_rag_doc_out_t *docs, int n, void *arg);
@@ -96,6 +113,7 @@ typedef struct {
     char *text;                           /* with_text only */
     size_t text_len;
     int n_chunks, n_tokens;
+    int version; /* 1, then one more per replacement */
     int64_t created;
 } ed_rag_doc_t;
 

@@ -28,7 +28,7 @@ static void doc_take(ed_rag_t *rag, ed_document_t *d, ed_rag_doc_t *out)
     ed_rag_coll_t *c = ed_rag_colls_by_id(&rag->colls, d->collection_id);
     *out = (ed_rag_doc_t){.id = d->id, .title = d->title, .source = d->source, .metadata_json = d->metadata_json,
                           .text = d->text, .text_len = d->text_len, .n_chunks = d->n_chunks,
-                          .n_tokens = d->n_tokens, .created = d->created};
+                          .n_tokens = d->n_tokens, .version = d->version, .created = d->created};
     snprintf(out->collection, sizeof out->collection, "%s", c ? c->c.name : "");
     memset(d, 0, sizeof *d);
 }

@@ -1,8 +1,9 @@
 /* rag_ingest.c - the ingest job (see rag.h): each document's markup
- * stripped, chunked and embedded on the worker, then the batch recorded in
- * one transaction and added to its collection's index (a cache of the
- * record). The submit checks sizes and UTF-8 on the loop thread and copies
- * the documents. */
+ * stripped, then, unless its source holds the same content already, chunked
+ * and embedded on the worker; the batch recorded in one transaction (added,
+ * or replacing by source) and its collection's index (a cache of the
+ * record) brought up to date. The submit checks sizes, sources and UTF-8
+ * on the loop thread and copies the documents. */
 #include "rag/rag_service.h"
 
 #include "core/log.h"
@@ -29,17 +30,23 @@ typedef struct {
     int n_spans;
     float *vectors;         /* (n_spans, dim) */
     ed_chunk_in_t *chunks;  /* (n_spans) */
+    bool unchanged;         /* its source holds this content already: not embedded, not stored */
+    ed_document_put_t kept; /* when unchanged: the stored document */
 } prepared_t;
 
-static int prepare_doc(ed_rag_t *rag, const ed_rag_doc_in_t *in, int i, prepared_t *p, char err[ED_ERR_LEN])
+static int strip_doc(const ed_rag_doc_in_t *in, int i, prepared_t *p, char err[ED_ERR_LEN])
 {
     char why[ED_ERR_LEN];
     int rc = ed_markup_strip(&p->markup, in->kind, in->body, in->len, why);
-    if (rc != 0)
-        return ed_errf(err, rc, "documents[%d]: %s", i, why);
+    return rc != 0 ? ed_errf(err, rc, "documents[%d]: %s", i, why) : 0;
+}
+
+static int embed_doc(ed_rag_t *rag, const ed_rag_doc_in_t *in, int i, prepared_t *p, char err[ED_ERR_LEN])
+{
+    char why[ED_ERR_LEN];
     ed_chunker_config_t cc = {.chunk_tokens = rag->chunk_tokens, .chunk_overlap = rag->chunk_overlap};
-    rc = ed_chunker_split(&cc, p->markup.text, p->markup.len, p->markup.headings, p->markup.n_headings, &p->spans,
-                          &p->n_spans, why);
+    int rc = ed_chunker_split(&cc, p->markup.text, p->markup.len, p->markup.headings, p->markup.n_headings,
+                              &p->spans, &p->n_spans, why);
     if (rc != 0)
         return ed_errf(err, rc, "documents[%d]: %s", i, why);
     if (p->n_spans == 0)
@@ -72,6 +79,72 @@ static void prepared_free(prepared_t *p)
     free(p->chunks);
 }
 
+/* The store's view of an ingested document (pointers into in and p). */
+static ed_document_in_t doc_for_store(const ed_rag_doc_in_t *in, const prepared_t *p, int64_t collection_id)
+{
+    return (ed_document_in_t){
+        .collection_id = collection_id,
+        .title = in->title ? in->title : "",
+        .source = in->source ? in->source : "",
+        .metadata_json = in->metadata_json,
+        .text = p->markup.text,
+        .text_len = p->markup.len,
+        .chunks = p->chunks,
+        .n_chunks = p->n_spans,
+        .n_tokens = ed_chunker_estimate_tokens(p->markup.text, p->markup.len, NULL),
+        .force = in->force,
+    };
+}
+
+/* Whether document i's source holds its content already (then p->kept says
+ * what is stored), so that it need not be embedded. */
+static int find_unchanged(ed_rag_t *rag, const ed_rag_coll_t *c, const ed_rag_doc_in_t *in, int i, prepared_t *p,
+                          char err[ED_ERR_LEN])
+{
+    if (!c || !in->source || !in->source[0] || in->force)
+        return 0;
+    ed_document_in_t doc = doc_for_store(in, p, c->c.id);
+    char why[ED_ERR_LEN];
+    int rc = ed_store_document_match(rag->store, &doc, &p->kept, why);
+    if (rc == ED_ENOENT)
+        return 0;
+    if (rc != 0)
+        return ed_errf(err, rc, "documents[%d]: %s", i, why);
+    p->unchanged = p->kept.outcome == ED_DOCUMENT_UNCHANGED;
+    return 0;
+}
+
+static ed_rag_outcome_t outcome_of(ed_document_outcome_t outcome)
+{
+    switch (outcome) {
+    case ED_DOCUMENT_UNCHANGED: return ED_RAG_UNCHANGED;
+    case ED_DOCUMENT_REPLACED: return ED_RAG_REPLACED;
+    case ED_DOCUMENT_ADDED: break;
+    }
+    return ED_RAG_ADDED;
+}
+
+/* Brings a collection's index (a cache of the record) up to what the store
+ * now holds for one document: its old chunks dropped, its new ones added.
+ * A failure is logged: the next start rebuilds the index. */
+static void index_document(ed_rag_coll_t *c, const ed_document_put_t *put, const prepared_t *p)
+{
+    int n = put->n_old_chunks > p->n_spans ? put->n_old_chunks : p->n_spans;
+    int64_t *cids = malloc((size_t)(n ? n : 1) * sizeof *cids);
+    char why[ED_ERR_LEN] = "out of memory";
+    int rc = cids ? 0 : ED_ENOMEM;
+    for (int s = 0; cids && s < n; s++)
+        cids[s] = ed_chunk_id(put->id, s);
+    if (rc == 0 && put->n_old_chunks > 0)
+        rc = ed_index_remove(c->index, cids, put->n_old_chunks, NULL, why);
+    if (rc == 0)
+        rc = ed_index_add(c->index, cids, p->vectors, p->n_spans, why);
+    if (rc != 0)
+        ed_log_error("rag: collection \"%s\": document %lld stored but not indexed (rebuilt at the next start): %s",
+                     c->c.name, (long long)put->id, why);
+    free(cids);
+}
+
 static void run_ingest(ed_rag_t *rag, ed__rag_job_t *job)
 {
     ed_rag_coll_t *c = ed_rag_colls_find(&rag->colls, job->collection);
@@ -86,10 +159,13 @@ static void run_ingest(ed_rag_t *rag, ed__rag_job_t *job)
     }
     prepared_t *p = calloc((size_t)job->n_in, sizeof *p);
     ed_document_in_t *docs = calloc((size_t)job->n_in, sizeof *docs);
-    int64_t *ids = calloc((size_t)job->n_in, sizeof *ids);
-    int rc = p && docs && ids ? 0 : ed_errf(job->err, ED_ENOMEM, "out of memory");
+    ed_document_put_t *puts = calloc((size_t)job->n_in, sizeof *puts);
+    int *which = calloc((size_t)job->n_in, sizeof *which); /* docs[k] is job->in[which[k]] */
+    int rc = p && docs && puts && which ? 0 : ed_errf(job->err, ED_ENOMEM, "out of memory");
     for (int i = 0; rc == 0 && i < job->n_in; i++)
-        rc = prepare_doc(rag, &job->in[i], i, &p[i], job->err);
+        if ((rc = strip_doc(&job->in[i], i, &p[i], job->err)) == 0 &&
+            (rc = find_unchanged(rag, c, &job->in[i], i, &p[i], job->err)) == 0 && !p[i].unchanged)
+            rc = embed_doc(rag, &job->in[i], i, &p[i], job->err);
     if (rc == 0 && !c) {
         ed_collection_t made;
         rc = ed_store_collection_create(rag->store, job->collection, job->caller.uid, rag->embedder->name,
@@ -99,45 +175,39 @@ static void run_ingest(ed_rag_t *rag, ed__rag_job_t *job)
         if (rc == 0)
             ed_log_info("rag: collection \"%s\" created for uid %u (%s)", made.name, made.owner_uid, made.embedder);
     }
-    int64_t n_chunks = 0;
+    int n_put = 0;
     for (int i = 0; rc == 0 && i < job->n_in; i++) {
-        const ed_rag_doc_in_t *in = &job->in[i];
-        docs[i] = (ed_document_in_t){
-            .collection_id = c->c.id,
-            .title = in->title ? in->title : "",
-            .source = in->source ? in->source : "",
-            .metadata_json = in->metadata_json,
-            .text = p[i].markup.text,
-            .text_len = p[i].markup.len,
-            .chunks = p[i].chunks,
-            .n_chunks = p[i].n_spans,
-            .n_tokens = ed_chunker_estimate_tokens(p[i].markup.text, p[i].markup.len, NULL),
-        };
-        n_chunks += p[i].n_spans;
+        if (p[i].unchanged)
+            continue;
+        which[n_put] = i;
+        docs[n_put++] = doc_for_store(&job->in[i], &p[i], c->c.id);
     }
-    if (rc == 0)
-        rc = ed_store_documents_add(rag->store, docs, job->n_in, ids, job->err);
+    if (rc == 0 && n_put > 0)
+        rc = ed_store_documents_put(rag->store, docs, n_put, puts, job->err);
     /* Durable from here on; the index is a cache of the record. */
-    for (int i = 0; rc == 0 && i < job->n_in; i++) {
-        job->out[i] = (ed_rag_doc_out_t){ids[i], p[i].n_spans, docs[i].n_tokens};
-        int64_t *cids = malloc((size_t)p[i].n_spans * sizeof *cids);
-        char why[ED_ERR_LEN];
-        int irc = cids ? 0 : ED_ENOMEM;
-        for (int s = 0; cids && s < p[i].n_spans; s++)
-            cids[s] = ed_chunk_id(ids[i], s);
-        if (irc == 0)
-            irc = ed_index_add(c->index, cids, p[i].vectors, p[i].n_spans, why);
-        else
-            snprintf(why, sizeof why, "out of memory");
-        if (irc != 0)
-            ed_log_error("rag: collection \"%s\": document %lld stored but not indexed (rebuilt at the next "
-                         "start): %s", c->c.name, (long long)ids[i], why);
-        free(cids);
+    int64_t n_docs = 0, n_chunks = 0, n_written = 0;
+    for (int k = 0; rc == 0 && k < n_put; k++) {
+        const ed_document_put_t *put = &puts[k];
+        int i = which[k];
+        if (put->outcome == ED_DOCUMENT_UNCHANGED) {
+            p[i].unchanged = true; /* an earlier document of the batch had the same source and content */
+            p[i].kept = *put;
+            continue;
+        }
+        index_document(c, put, &p[i]);
+        n_docs += put->outcome == ED_DOCUMENT_ADDED;
+        n_chunks += p[i].n_spans - put->n_old_chunks;
+        n_written++;
+        job->out[i] = (ed_rag_doc_out_t){put->id, put->n_chunks, put->n_tokens, put->version, outcome_of(put->outcome)};
     }
-    if (rc == 0) {
-        ed_rag_colls_count(&rag->colls, c, job->n_in, n_chunks);
+    for (int i = 0; rc == 0 && i < job->n_in; i++)
+        if (p[i].unchanged)
+            job->out[i] = (ed_rag_doc_out_t){p[i].kept.id, p[i].kept.n_chunks, p[i].kept.n_tokens, p[i].kept.version,
+                                             ED_RAG_UNCHANGED};
+    if (rc == 0 && n_written > 0) {
+        ed_rag_colls_count(&rag->colls, c, n_docs, n_chunks);
         ed_rag_colls_save(&rag->colls, c);
-        atomic_fetch_add(&rag->ingested_docs, (uint64_t)job->n_in);
+        atomic_fetch_add(&rag->ingested_docs, (uint64_t)n_written);
     }
     if (rc == ED_EREADONLY)
         atomic_store(&rag->read_only, true);
@@ -145,8 +215,21 @@ static void run_ingest(ed_rag_t *rag, ed__rag_job_t *job)
         prepared_free(&p[i]);
     free(p);
     free(docs);
-    free(ids);
+    free(puts);
+    free(which);
     job->rc = rc;
+}
+
+_Static_assert(ED_RAG_SOURCE_MAX == ED_STORE_SOURCE_MAX, "the service and the store bound a source alike");
+
+const char *ed_rag_outcome_name(ed_rag_outcome_t outcome)
+{
+    switch (outcome) {
+    case ED_RAG_UNCHANGED: return "unchanged";
+    case ED_RAG_REPLACED: return "replaced";
+    case ED_RAG_ADDED: break;
+    }
+    return "added";
 }
 
 static void answer_ingest(ed_rag_t *rag, ed__rag_job_t *job, const char *err)
@@ -188,6 +271,10 @@ int ed_rag_ingest(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *coll
             return ed_errf(err, ED_EFORMAT, "documents[%d]: the text is empty", i);
         if ((rc = ed_markup_check_utf8(docs[i].body, docs[i].len, why)) != 0)
             return ed_errf(err, rc, "documents[%d]: %s", i, why);
+        size_t source_len = docs[i].source ? strlen(docs[i].source) : 0;
+        if (source_len > ED_RAG_SOURCE_MAX)
+            return ed_errf(err, ED_EFORMAT, "documents[%d].source: %zu bytes, at most %d", i, source_len,
+                           ED_RAG_SOURCE_MAX);
     }
     ed__rag_job_t *job = ed__rag_job_new(rag, &KIND_INGEST, caller, (ed__rag_cb_t){.ingest = cb}, arg);
     if (!job)
@@ -201,6 +288,7 @@ int ed_rag_ingest(ed_rag_t *rag, const ed_rag_caller_t *caller, const char *coll
         job->n_in = i + 1;
         d->kind = docs[i].kind;
         d->len = docs[i].len;
+        d->force = docs[i].force;
         d->title = dup_or_null(docs[i].title);
         d->source = dup_or_null(docs[i].source);
         d->metadata_json = dup_or_null(docs[i].metadata_json);

@@ -46,6 +46,17 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
     " embedder TEXT NOT NULL, vector BLOB NOT NULL," /* sealed */
     " PRIMARY KEY(doc_id, idx)) WITHOUT ROWID;"
     "CREATE INDEX reembedded_by_collection ON reembedded(collection_id, embedder);",
+    /* 3: idempotent ingest. A document's version (1, then one more for each
+     * replacement); source_key, a keyed digest of its source (NULL: none),
+     * unique in its collection, so that a source is found without storing it
+     * in the clear; content_mac, a keyed digest of what it holds (title,
+     * metadata, text), NULL until store.c computes it for a row of an older
+     * schema */
+    "ALTER TABLE documents ADD COLUMN version INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE documents ADD COLUMN source_key BLOB;"
+    "ALTER TABLE documents ADD COLUMN content_mac BLOB;"
+    "CREATE UNIQUE INDEX documents_by_source ON documents(collection_id, source_key)"
+    " WHERE source_key IS NOT NULL;",
 };
 
 #define COLLECTION_COLUMNS                                                                               \
@@ -62,7 +73,7 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
  * top 3 (a note titled "Dr. Ailsa Zamora" outranks the appointment with
  * Dr. Zamora that the question asks about). */
 #define LEXICAL_WEIGHTS "1.0, 1.0"
-#define DOCUMENT_COLUMNS "SELECT id, collection_id, created, n_chunks, n_tokens, title, source, metadata"
+#define DOCUMENT_COLUMNS "SELECT id, collection_id, created, n_chunks, n_tokens, version, title, source, metadata"
 
 /* name, SQL */
 #define STATEMENTS(X)                                                                                    \
@@ -86,6 +97,11 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
     X(DOCUMENT_LIST, DOCUMENT_COLUMNS ", NULL FROM documents WHERE id > ?1"                              \
                      " AND (?3 = 0 OR collection_id = ?3) ORDER BY id LIMIT ?2")                         \
     X(DOCUMENT_CHUNK_COUNT, "SELECT count(*) FROM chunks WHERE doc_id = ?1")                             \
+    X(DOCUMENT_BY_SOURCE, "SELECT id, version, n_chunks, n_tokens, content_mac FROM documents"           \
+                          " WHERE collection_id = ?1 AND source_key = ?2")                               \
+    X(DOCUMENT_SET_KEYS, "UPDATE documents SET source_key = ?2, content_mac = ?3 WHERE id = ?1")        \
+    X(DOCUMENT_RENEW, "UPDATE documents SET version = version + 1, n_chunks = ?2, n_tokens = ?3"         \
+                      " WHERE id = ?1")                                                                  \
     X(STALE_MARK, "INSERT OR IGNORE INTO adapters_stale(adapter_id, since, doc_id)"                      \
                   " SELECT adapter_id, ?2, doc_id FROM lineage WHERE doc_id = ?1")                       \
     X(LINEAGE_DELETE, "DELETE FROM lineage WHERE doc_id = ?1")                                           \
@@ -547,8 +563,9 @@ static int document_from_row(sqlite3_stmt *s, ed_db_document_t *d)
     d->created = sqlite3_column_int64(s, 2);
     d->n_chunks = sqlite3_column_int(s, 3);
     d->n_tokens = sqlite3_column_int(s, 4);
-    if (column_bytes(s, 5, &d->title) || column_bytes(s, 6, &d->source) || column_bytes(s, 7, &d->metadata) ||
-        column_bytes(s, 8, &d->text)) {
+    d->version = sqlite3_column_int(s, 5);
+    if (column_bytes(s, 6, &d->title) || column_bytes(s, 7, &d->source) || column_bytes(s, 8, &d->metadata) ||
+        column_bytes(s, 9, &d->text)) {
         ed_db_document_free(d);
         return ED_ENOMEM;
     }
@@ -599,7 +616,10 @@ int ed_db_documents_list(ed_db_t *db, int64_t collection_id, int64_t after_id, i
     return 0;
 }
 
-int ed_db_document_delete(ed_db_t *db, int64_t id, int64_t now, int *n_chunks, char err[ED_ERR_LEN])
+/* Removes what a document's text gave (chunks, kept vectors, lexical rows)
+ * and the lineage of adapters trained on it, which are marked stale: the
+ * part shared by a deletion and a replacement. *n_chunks: how many went. */
+static int document_clear(ed_db_t *db, int64_t id, int64_t now, int *n_chunks, char err[ED_ERR_LEN])
 {
     *n_chunks = 0;
     sqlite3_stmt *s = stmt(db, STMT_DOCUMENT_CHUNK_COUNT);
@@ -631,16 +651,114 @@ int ed_db_document_delete(ed_db_t *db, int64_t id, int64_t now, int *n_chunks, c
     sqlite3_bind_int64(s, 2, ed_chunk_id(id, ED_STORE_MAX_CHUNKS_PER_DOC - 1));
     if ((rc = step_done(db, s, "deleting lexical rows", err)) != 0)
         return rc;
-    s = stmt(db, STMT_DOCUMENT_DELETE);
+    *n_chunks = count;
+    return 0;
+}
+
+int ed_db_document_delete(ed_db_t *db, int64_t id, int64_t now, int *n_chunks, char err[ED_ERR_LEN])
+{
+    int rc = document_clear(db, id, now, n_chunks, err);
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *s = stmt(db, STMT_DOCUMENT_DELETE);
     sqlite3_bind_int64(s, 1, id);
     if ((rc = step_done(db, s, "deleting a document", err)) != 0)
         return rc;
     if (sqlite3_changes(db->sql) == 0) {
+        *n_chunks = 0;
         snprintf(err, ED_ERR_LEN, "no document with id %lld", (long long)id);
         return ED_ENOENT;
     }
-    *n_chunks = count;
     return 0;
+}
+
+int ed_db_document_renew(ed_db_t *db, int64_t id, int n_chunks, int n_tokens, int64_t now, int *n_old_chunks,
+                         char err[ED_ERR_LEN])
+{
+    int rc = document_clear(db, id, now, n_old_chunks, err);
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *s = stmt(db, STMT_DOCUMENT_RENEW);
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int(s, 2, n_chunks);
+    sqlite3_bind_int(s, 3, n_tokens);
+    if ((rc = step_done(db, s, "replacing a document", err)) != 0)
+        return rc;
+    if (sqlite3_changes(db->sql) == 0) {
+        *n_old_chunks = 0;
+        snprintf(err, ED_ERR_LEN, "no document with id %lld", (long long)id);
+        return ED_ENOENT;
+    }
+    return 0;
+}
+
+int ed_db_document_by_source(ed_db_t *db, int64_t collection_id, const uint8_t source_key[ED_DB_KEY_LEN],
+                             ed_db_source_match_t *out, char err[ED_ERR_LEN])
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = stmt(db, STMT_DOCUMENT_BY_SOURCE);
+    sqlite3_bind_int64(s, 1, collection_id);
+    sqlite3_bind_blob(s, 2, source_key, ED_DB_KEY_LEN, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(s, 0);
+        out->version = sqlite3_column_int(s, 1);
+        out->n_chunks = sqlite3_column_int(s, 2);
+        out->n_tokens = sqlite3_column_int(s, 3);
+        out->has_content_mac = sqlite3_column_bytes(s, 4) == ED_DB_KEY_LEN;
+        if (out->has_content_mac)
+            memcpy(out->content_mac, sqlite3_column_blob(s, 4), ED_DB_KEY_LEN);
+    }
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc != SQLITE_DONE)
+        return db_error(db, rc, "finding a document by its source", err);
+    snprintf(err, ED_ERR_LEN, "no document of that source in collection %lld", (long long)collection_id);
+    return ED_ENOENT;
+}
+
+int ed_db_document_set_keys(ed_db_t *db, int64_t id, const uint8_t *source_key,
+                            const uint8_t content_mac[ED_DB_KEY_LEN], char err[ED_ERR_LEN])
+{
+    sqlite3_stmt *s = stmt(db, STMT_DOCUMENT_SET_KEYS);
+    sqlite3_bind_int64(s, 1, id);
+    if (source_key)
+        sqlite3_bind_blob(s, 2, source_key, ED_DB_KEY_LEN, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 2);
+    sqlite3_bind_blob(s, 3, content_mac, ED_DB_KEY_LEN, SQLITE_STATIC);
+    int rc = step_done(db, s, "recording a document's digests", err);
+    if (rc == ED_EEXIST)
+        snprintf(err, ED_ERR_LEN, "another document of the collection has the same source");
+    return rc;
+}
+
+int ed_db_documents_undigested(ed_db_t *db, int (*fn)(const ed_db_document_t *doc, void *arg), void *arg,
+                               char err[ED_ERR_LEN])
+{
+    /* Its own statement, so that fn may write (ed_db_document_set_keys). */
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db->sql, DOCUMENT_COLUMNS ", text FROM documents WHERE content_mac IS NULL ORDER BY id",
+                           -1, &s, NULL) != SQLITE_OK)
+        return db_error(db, sqlite3_extended_errcode(db->sql), "reading documents without digests", err);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        ed_db_document_t doc;
+        if (document_from_row(s, &doc) != 0) {
+            sqlite3_finalize(s);
+            snprintf(err, ED_ERR_LEN, "out of memory reading documents");
+            return ED_ENOMEM;
+        }
+        int stop = fn(&doc, arg);
+        ed_db_document_free(&doc);
+        if (stop) {
+            sqlite3_finalize(s);
+            return 0;
+        }
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : db_error(db, rc, "reading documents without digests", err);
 }
 
 int ed_db_chunk_insert(ed_db_t *db, int64_t doc_id, int index, int64_t collection_id, size_t offset, size_t len,

@@ -11,7 +11,8 @@
 
 typedef struct ed_db ed_db_t;
 
-#define ED_DB_SCHEMA_VERSION 2
+#define ED_DB_SCHEMA_VERSION 3
+#define ED_DB_KEY_LEN 32 /* bytes of a source key or content digest (ED_SEAL_MAC_LEN) */
 
 typedef struct {
     void *data; /* malloc'd (NULL for a NULL column) */
@@ -54,6 +55,7 @@ int ed_db_collections_foreach(ed_db_t *db, int (*fn)(const ed_collection_t *c, v
 typedef struct {
     int64_t id, collection_id, created;
     int n_chunks, n_tokens;
+    int version; /* 1, then one more per replacement */
     ed_db_bytes_t title, source, metadata, text; /* sealed */
 } ed_db_document_t;
 void ed_db_document_free(ed_db_document_t *doc);
@@ -71,6 +73,32 @@ int ed_db_documents_list(ed_db_t *db, int64_t collection_id, int64_t after_id, i
 /* Deletes the document, its chunks and its FTS rows, marks the adapters in
  * its lineage stale (inside the caller's transaction). Absent: ED_ENOENT. */
 int ed_db_document_delete(ed_db_t *db, int64_t id, int64_t now, int *n_chunks, char err[ED_ERR_LEN]);
+
+/* A replacement's record part (inside the caller's transaction): drops the
+ * document's chunks, kept vectors and lexical rows and the lineage of the
+ * adapters trained on it, marking them stale, as a deletion does; keeps the
+ * row (its id) with one more version and the new counts. *n_old_chunks: the
+ * chunks that went. Absent: ED_ENOENT. */
+int ed_db_document_renew(ed_db_t *db, int64_t id, int n_chunks, int n_tokens, int64_t now, int *n_old_chunks,
+                         char err[ED_ERR_LEN]);
+/* The document of a collection whose source_key is the given one. Absent:
+ * ED_ENOENT. */
+typedef struct {
+    int64_t id;
+    int version, n_chunks, n_tokens;
+    bool has_content_mac; /* false for a row of an older schema not yet digested */
+    uint8_t content_mac[ED_DB_KEY_LEN];
+} ed_db_source_match_t;
+int ed_db_document_by_source(ed_db_t *db, int64_t collection_id, const uint8_t source_key[ED_DB_KEY_LEN],
+                             ed_db_source_match_t *out, char err[ED_ERR_LEN]);
+/* Records a document's source key (NULL: it has no source) and content
+ * digest. A source key another document of the collection has: ED_EEXIST. */
+int ed_db_document_set_keys(ed_db_t *db, int64_t id, const uint8_t *source_key,
+                            const uint8_t content_mac[ED_DB_KEY_LEN], char err[ED_ERR_LEN]);
+/* Every document without a content digest (rows of schema 2), with its text,
+ * by id; fn returns non-zero to stop (the walk then returns 0). */
+int ed_db_documents_undigested(ed_db_t *db, int (*fn)(const ed_db_document_t *doc, void *arg), void *arg,
+                               char err[ED_ERR_LEN]);
 
 /* chunks */
 int ed_db_chunk_insert(ed_db_t *db, int64_t doc_id, int index, int64_t collection_id, size_t offset, size_t len,

@@ -1,5 +1,6 @@
 /* seal.c - AES-256-GCM sealing of records, data-key wrapping, the key file
- * (HKDF-SHA256 into the key-encryption key) and SHA-256, over mbedTLS 2.28.
+ * (HKDF-SHA256 into the key-encryption key), keyed digests (HMAC-SHA-256
+ * under a key derived from the data key) and SHA-256, over mbedTLS 2.28.
  * A sealed record is: version byte || 96-bit nonce || ciphertext || 128-bit
  * tag, with the record's identity ("doc:42:text") as associated data. */
 #include "store/seal.h"
@@ -29,12 +30,26 @@ struct ed_seal {
     mbedtls_ctr_drbg_context drbg;
     pid_t seeded_pid;      /* the process the generator was last seeded in */
     mbedtls_gcm_context gcm; /* keyed with the data key once has_key */
+    uint8_t mac_key[ED_SEAL_KEY_LEN]; /* HKDF of the data key, for ed_seal_mac, once has_key */
     int has_key;
 };
 
 static const char DRBG_PERSONALISATION[] = "edged store seal";
 static const char KEK_SALT[] = "edged key-encryption key v1";
 static const char DATA_KEY_IDENTITY[] = "data-key";
+static const char MAC_KEY_LABEL[] = "edged record mac key v1";
+
+/* Keys the record cipher and derives the MAC key from a data key. */
+static int set_data_key(ed_seal_t *seal, const uint8_t data_key[ED_SEAL_KEY_LEN])
+{
+    if (mbedtls_gcm_setkey(&seal->gcm, MBEDTLS_CIPHER_ID_AES, data_key, 256) != 0 ||
+        mbedtls_hkdf(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), NULL, 0, data_key, ED_SEAL_KEY_LEN,
+                     (const unsigned char *)MAC_KEY_LABEL, sizeof MAC_KEY_LABEL - 1, seal->mac_key,
+                     sizeof seal->mac_key) != 0)
+        return ED_EIO;
+    seal->has_key = 1;
+    return 0;
+}
 
 int ed_seal_open(ed_seal_t **out, char err[ED_ERR_LEN])
 {
@@ -216,11 +231,10 @@ int ed_seal_key_create(ed_seal_t *seal, const uint8_t kek[ED_SEAL_KEY_LEN],
     if (ed_seal_random(seal, data_key, sizeof data_key) != 0 ||
         mbedtls_gcm_setkey(&wrap, MBEDTLS_CIPHER_ID_AES, kek, 256) != 0 ||
         seal_with(seal, &wrap, DATA_KEY_IDENTITY, data_key, sizeof data_key, wrapped) != 0 ||
-        mbedtls_gcm_setkey(&seal->gcm, MBEDTLS_CIPHER_ID_AES, data_key, 256) != 0) {
+        set_data_key(seal, data_key) != 0) {
         snprintf(err, ED_ERR_LEN, "cannot make a data key");
         goto done;
     }
-    seal->has_key = 1;
     rc = 0;
 done:
     mbedtls_gcm_free(&wrap);
@@ -247,11 +261,10 @@ int ed_seal_key_unwrap(ed_seal_t *seal, const uint8_t kek[ED_SEAL_KEY_LEN], cons
         rc = ED_EACCES;
         goto done;
     }
-    if (mbedtls_gcm_setkey(&seal->gcm, MBEDTLS_CIPHER_ID_AES, data_key, 256) != 0) {
+    if (set_data_key(seal, data_key) != 0) {
         snprintf(err, ED_ERR_LEN, "cannot set the data key");
         goto done;
     }
-    seal->has_key = 1;
     rc = 0;
 done:
     mbedtls_gcm_free(&wrap);
@@ -274,6 +287,29 @@ int ed_seal_unseal(ed_seal_t *seal, const char *identity, const void *sealed, si
         return ED_ESTATE;
     }
     return unseal_with(&seal->gcm, identity, sealed, sealed_len, out, out_len, err);
+}
+
+int ed_seal_mac(ed_seal_t *seal, const char *domain, const ed_seal_part_t *parts, int n,
+                uint8_t out[ED_SEAL_MAC_LEN])
+{
+    if (!seal->has_key)
+        return ED_ESTATE;
+    mbedtls_md_context_t md;
+    mbedtls_md_init(&md);
+    int rc = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1) ||
+             mbedtls_md_hmac_starts(&md, seal->mac_key, sizeof seal->mac_key) ||
+             mbedtls_md_hmac_update(&md, (const unsigned char *)domain, strlen(domain) + 1);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        uint8_t len[8];
+        for (int b = 0; b < 8; b++)
+            len[b] = (uint8_t)((uint64_t)parts[i].len >> (8 * b));
+        rc = mbedtls_md_hmac_update(&md, len, sizeof len) ||
+             (parts[i].len && mbedtls_md_hmac_update(&md, parts[i].data, parts[i].len));
+    }
+    if (rc == 0)
+        rc = mbedtls_md_hmac_finish(&md, out);
+    mbedtls_md_free(&md);
+    return rc == 0 ? 0 : ED_EIO;
 }
 
 void ed_seal_sha256(const void *data, size_t len, uint8_t digest[32])

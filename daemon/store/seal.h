@@ -1,7 +1,8 @@
 /* seal.h - sealing of personal records with AES-256-GCM (the only user of
  * mbedTLS): a random 96-bit nonce per record from a CTR-DRBG, the record's
  * identity as associated data, the key-encryption key derived from a key
- * file with HKDF-SHA256, and SHA-256 for the manifest. The record (SQLite,
+ * file with HKDF-SHA256, keyed digests (HMAC-SHA-256) for looking personal
+ * data up without storing it, and SHA-256 for the manifest. The record (SQLite,
  * files) is left to db.c and atomic.c. */
 #ifndef ED_STORE_SEAL_H
 #define ED_STORE_SEAL_H
@@ -58,6 +59,21 @@ int ed_seal_seal(ed_seal_t *seal, const char *identity, const void *plain, size_
  * to out that was not authenticated. */
 int ed_seal_unseal(ed_seal_t *seal, const char *identity, const void *sealed, size_t sealed_len, uint8_t *out,
                    size_t *out_len, char err[ED_ERR_LEN]);
+
+/* A keyed digest: HMAC-SHA-256 under a key derived from the data key (HKDF
+ * with its own label, so it never equals a sealing key) over `domain` (a
+ * NUL-terminated label that keeps digests of different kinds apart) and
+ * parts[0..n), each preceded by its length so that no two lists of parts
+ * give the same input. For finding a record by personal data (a document's
+ * source, its content) without storing that data or a plain hash of it.
+ * ED_ESTATE before a data key is set. */
+#define ED_SEAL_MAC_LEN 32
+typedef struct {
+    const void *data;
+    size_t len;
+} ed_seal_part_t;
+int ed_seal_mac(ed_seal_t *seal, const char *domain, const ed_seal_part_t *parts, int n,
+                uint8_t out[ED_SEAL_MAC_LEN]);
 
 /* SHA-256 of data, as 32 bytes and as 64 lowercase hex digits plus NUL. */
 void ed_seal_sha256(const void *data, size_t len, uint8_t digest[32]);

@@ -91,14 +91,46 @@ typedef struct {
     const ed_chunk_in_t *chunks;
     int n_chunks;
     int n_tokens; /* of the whole text */
+    bool force;   /* replace what its source holds even when the content is the same */
 } ed_document_in_t;
 
-/* Adds documents in one transaction (all or none). Text, title, source,
- * metadata, chunk text and vectors are sealed; the FTS5 table learns the
- * chunks. ids_out[i] receives document i's id; chunk ids are
- * (document id, chunk index) pairs, see ed_chunk_id. */
+#define ED_STORE_SOURCE_MAX 1024 /* bytes of a document's source, at most */
+
+/* What storing a document did. A document with a source (not "") is the
+ * collection's only one of that source: storing it again with the same
+ * content (title, metadata, text) leaves the stored one as it is; with other
+ * content (or force) replaces it in place: same id, version + 1, its old
+ * chunks, vectors and lexical rows gone and the adapters trained on it
+ * marked stale, as a deletion does. Without a source it is always added. */
+typedef enum { ED_DOCUMENT_ADDED, ED_DOCUMENT_UNCHANGED, ED_DOCUMENT_REPLACED } ed_document_outcome_t;
+typedef struct {
+    int64_t id;
+    int version;                   /* of the stored document: 1, then one more per replacement */
+    ed_document_outcome_t outcome;
+    int n_chunks, n_tokens;        /* of the stored document (unchanged: the one kept) */
+    int n_old_chunks;              /* replaced: chunks ed_chunk_id(id, 0 .. n-1) the index must drop */
+} ed_document_put_t;
+
+/* Stores documents in one transaction (all or none; a crash leaves every
+ * replaced document's old or new version, never a mix). Text, title, source,
+ * metadata, chunk text and vectors are sealed; the source is found by a
+ * keyed digest of it and the content compared by a keyed digest of it
+ * (ed_seal_mac), so neither is on disk in the clear nor as a plain hash; the
+ * FTS5 table learns the chunks. results[i] says what happened to document
+ * i; chunk ids are (document id, chunk index) pairs, see ed_chunk_id. Two
+ * documents of one call with the same source are stored in order (the
+ * second finds the first). */
+int ed_store_documents_put(ed_store_t *store, const ed_document_in_t *docs, int n_docs, ed_document_put_t *results,
+                           char err[ED_ERR_LEN]);
+/* ed_store_documents_put with only the ids (bulk loads, tests). */
 int ed_store_documents_add(ed_store_t *store, const ed_document_in_t *docs, int n_docs, int64_t *ids_out,
                            char err[ED_ERR_LEN]);
+/* What ed_store_documents_put would do with doc now, without writing: 0 with
+ * *out (UNCHANGED or REPLACED, the stored document's id, version and counts)
+ * when a document of the collection has its source; ED_ENOENT when none has
+ * (or doc has no source). Lets the caller skip embedding an unchanged one. */
+int ed_store_document_match(ed_store_t *store, const ed_document_in_t *doc, ed_document_put_t *out,
+                            char err[ED_ERR_LEN]);
 
 /* A chunk's global id as used in the vector index: doc_id * 65536 + index. */
 static inline int64_t ed_chunk_id(int64_t doc_id, int index)
@@ -115,6 +147,7 @@ typedef struct {
     size_t text_len;
     int n_chunks;
     int n_tokens;
+    int version;     /* 1, then one more per replacement */
     int64_t created; /* unix seconds */
 } ed_document_t;
 void ed_document_free(ed_document_t *doc); /* frees the strings, not doc */

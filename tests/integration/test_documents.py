@@ -1,5 +1,6 @@
 """test_documents.py - the personal store over the socket: POST /v1/documents
-(JSON, batch, raw text/markdown/html bodies), listing with pagination and a
+(JSON, batch, raw text/markdown/html bodies; idempotent by source: 201 added,
+200 unchanged or replaced, force), listing with pagination and a
 collection filter, reading with text, deleting, /v1/search, every bad input
 as a clear 4xx, and another uid's collection as 403 (a client run as nobody).
 """
@@ -70,7 +71,8 @@ def test_add_json_then_get_with_text(store):
                       "source": "notes://1", "metadata": {"tag": "health"}})
     assert out["collection"] == "notes"
     assert out["id"] >= 1 and out["chunks"] == 1 and out["tokens"] > 5
-    assert out["documents"] == [{"id": out["id"], "chunks": out["chunks"], "tokens": out["tokens"]}]
+    assert out["documents"] == [{"id": out["id"], "chunks": out["chunks"], "tokens": out["tokens"], "version": 1,
+                                 "outcome": "added", "unchanged": False}]
     doc = get_doc(store, out["id"]).json
     assert doc["title"] == "Dentist" and doc["source"] == "notes://1" and doc["metadata"] == {"tag": "health"}
     assert "text" not in doc
@@ -109,6 +111,77 @@ def test_raw_bodies_markdown_and_html_stripped(store):
     assert "<" not in text and "alert" not in text and "color" not in text
     r = call(store, "POST", "/v1/documents?collection=raw", "plain words here", ctype="text/plain")
     assert r.status == 201, r
+
+
+def test_same_source_is_kept_or_replaced(store):
+    doc = {"collection": "ids", "title": "Bike", "source": "notes/bike.md",
+           "text": "The bicycle lock code is 4417 and the spare tube is in the garage."}
+    first = add(store, doc)
+    assert first["outcome"] == "added" and first["version"] == 1 and first["unchanged"] is False
+    # the same source and content: 200, the same document, nothing written
+    again = add(store, doc, status=200)
+    assert again["id"] == first["id"] and again["unchanged"] is True and again["outcome"] == "unchanged"
+    assert again["version"] == 1 and again["chunks"] == first["chunks"]
+    assert [x["id"] for x in call(store, "GET", "/v1/documents?collection=ids").json["data"]] == [first["id"]]
+    hits = search(store, "bicycle lock code", ["ids"], mode="lexical").json["data"]
+    assert [h["document_id"] for h in hits] == [first["id"]], hits
+    # other content: 200, replaced in place with the next version; the old text is gone
+    changed = dict(doc, text="The bicycle was sold in May; the garage now holds the kayak.")
+    replaced = add(store, changed, status=200)
+    assert replaced["id"] == first["id"] and replaced["outcome"] == "replaced" and replaced["version"] == 2
+    assert replaced["unchanged"] is False
+    got = get_doc(store, first["id"], text=True).json
+    assert got["version"] == 2 and got["text"] == changed["text"] and got["source"] == "notes/bike.md"
+    assert search(store, "4417", ["ids"], mode="lexical").json["data"] == []
+    for mode in ("dense", "hybrid"):
+        hits = search(store, "bicycle lock code 4417 spare tube", ["ids"], mode=mode).json["data"]
+        assert all("4417" not in h["text"] for h in hits) and len(hits) == 1, (mode, hits)
+    # another title is other content; force replaces the same content
+    assert add(store, dict(changed, title="Kayak"), status=200)["version"] == 3
+    forced = add(store, dict(changed, title="Kayak", force=True), status=200)
+    assert forced["outcome"] == "replaced" and forced["version"] == 4
+    # the same source in another collection, and no source at all, add
+    assert add(store, dict(changed, collection="ids2"))["outcome"] == "added"
+    bare = {"collection": "ids", "text": "A note without a source."}
+    assert add(store, bare)["id"] != add(store, bare)["id"]
+    # raw bodies: source and force in the query
+    target = "/v1/documents?collection=ids&source=notes%2Fraw.txt"
+    r = call(store, "POST", target, "Raw note one.", ctype="text/plain")
+    assert r.status == 201 and r.json["outcome"] == "added", r
+    r = call(store, "POST", target, "Raw note one.", ctype="text/plain")
+    assert r.status == 200 and r.json["unchanged"] is True and r.json["id"] == r.json["documents"][0]["id"], r
+    r = call(store, "POST", target + "&force=true", "Raw note one.", ctype="text/plain")
+    assert r.status == 200 and r.json["outcome"] == "replaced" and r.json["version"] == 2, r
+    error_of(call(store, "POST", target + "&force=maybe", "x", ctype="text/plain"), 400, "invalid_value", "force")
+    error_of(call(store, "POST", "/v1/documents", {"collection": "ids", "text": "x", "force": "yes"}), 400,
+             "invalid_type", "force")
+
+
+def test_batch_by_source(store):
+    docs = [{"source": f"s{i}", "text": f"Batch note {i} about pruning apple trees."} for i in range(3)]
+    first = add(store, {"collection": "bs", "documents": docs})
+    assert [x["outcome"] for x in first["documents"]] == ["added"] * 3
+    docs[1]["text"] = "Batch note 1, rewritten: pruning pear trees instead."
+    docs.append({"source": "s3", "text": "A fourth note about cider."})
+    second = add(store, {"collection": "bs", "documents": docs})  # one added: 201
+    assert [x["outcome"] for x in second["documents"]] == ["unchanged", "replaced", "unchanged", "added"]
+    assert [x["id"] for x in second["documents"][:3]] == [x["id"] for x in first["documents"]]
+    assert [x["version"] for x in second["documents"]] == [1, 2, 1, 1]
+    third = add(store, {"collection": "bs", "documents": docs[:2]}, status=200)
+    assert [x["unchanged"] for x in third["documents"]] == [True, True]
+    assert len(call(store, "GET", "/v1/documents?collection=bs").json["data"]) == 4
+
+
+def test_source_too_long_is_400_naming_it(store):
+    long = "d/" * 512 + "x"  # 1025 bytes
+    error_of(call(store, "POST", "/v1/documents", {"collection": "x", "text": "t", "source": long}), 400,
+             "invalid_value", "source")
+    error_of(call(store, "POST", "/v1/documents", {"collection": "x", "documents": [
+        {"text": "t", "source": "ok"}, {"text": "t", "source": long}]}), 400, "invalid_value", "documents[1].source")
+    error_of(call(store, "POST", "/v1/documents?collection=x&source=" + long, "t", ctype="text/plain"), 400,
+             "invalid_value", "source")
+    assert add(store, {"collection": "x", "text": "t", "source": long[:1024]})["outcome"] == "added"
+    assert len(call(store, "GET", "/v1/documents").json["data"]) == 1
 
 
 def test_list_pagination_and_collection_filter(store):

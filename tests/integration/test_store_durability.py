@@ -4,7 +4,8 @@ a deleted document's canary string is nowhere under the state directory
 a clear `corrupt` error naming the record, never text; a damaged or missing
 index file is rebuilt from the record at start; and `kill -9` at random
 moments of a long ingest loses no acknowledged document (the index count
-equals the chunk rows after every restart).
+equals the chunk rows after every restart), and during replacements by
+source leaves the old or the new version, never a mix.
 """
 import json
 import os
@@ -193,6 +194,67 @@ def test_kill_9_during_ingest_loses_nothing_acknowledged(daemon):
         assert doc in search_ids(d, word, top_k=3), (doc, word)
     print(f"\n{len(acked)} acknowledged documents over 10 kill -9 rounds, all found "
           f"({time.monotonic() - t_start:.1f} s)")
+
+
+def test_kill_9_during_replacement_leaves_old_or_new_version(daemon):
+    """One source replaced over and over while `kill -9` strikes: after every
+    restart the collection holds that source's document once, as the last
+    acknowledged version or the one in flight (text, chunks and vectors of
+    one version, never a mix), and earlier versions' words are not found."""
+    d = daemon()
+    rng = random.Random(4321)
+    sent = {}  # version text -> its word
+    last = {"version": 0, "text": None}
+    doc_id = None
+    for round_no in range(6):
+        stop = threading.Event()
+
+        def replace():
+            n = 0
+            while not stop.is_set():
+                n += 1
+                word = f"versionword{round_no}x{n}"
+                text = f"Round {round_no}, version {n}: the spare key is with {word}. " * (1 + n % 4)
+                sent[text] = word
+                try:
+                    with d.connect(10) as c:
+                        body = json.dumps({"collection": "swap", "source": "notes/key.md", "text": text})
+                        c.send(request_bytes("POST", "/v1/documents", [("Content-Type", "application/json")], body))
+                        r = c.read_response(10)
+                except (OSError, Closed):
+                    return  # the daemon was killed
+                if r.status in (200, 201):
+                    answer = json.loads(r.body)
+                    last.update(version=answer["version"], text=text)
+
+        t = threading.Thread(target=replace)
+        t.start()
+        time.sleep(rng.uniform(0.05, 0.3))
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        stop.set()
+        t.join(15)
+        assert not t.is_alive()
+        d.start()
+        assert metric(d, "edged_rag_vectors") == metric(d, "edged_rag_chunks") == chunk_rows(d.state_dir)
+        docs = call(d, "GET", "/v1/documents?collection=swap").json["data"]
+        if last["text"] is None:
+            assert len(docs) <= 1
+            continue
+        assert len(docs) == 1, docs
+        doc_id = doc_id or docs[0]["id"]
+        assert docs[0]["id"] == doc_id
+        got = call(d, "GET", f"/v1/documents/{doc_id}?text=true", template="/v1/documents/{id}").json
+        assert got["text"] in sent and got["version"] in (last["version"], last["version"] + 1), (got, last)
+        if got["version"] == last["version"]:
+            assert got["text"] == last["text"]
+        word = sent[got["text"]]
+        assert search_ids(d, word, mode="lexical") == [doc_id]
+        for text, old_word in sent.items():
+            if text != got["text"]:
+                assert search_ids(d, old_word, mode="lexical") == [], old_word
+        last.update(version=got["version"], text=got["text"])
+    assert last["version"] >= 6, f"too few replacements were acknowledged ({last['version']}) to say anything"
 
 
 def test_embedder_change_reembeds_the_record_once(daemon, tmp_path):

@@ -57,9 +57,12 @@ static inline void test_path(char out[PATH_MAX], const char *dir, const char *na
 }
 
 /* A document of one collection cut into TEST_CHUNK_BYTES chunks, each with
- * a vector derived from (seed, chunk index). */
+ * a vector derived from (seed, chunk index), and a source of its own
+ * ("test://source/PID/N", N counting the documents the process made), so that documents are
+ * added, never found as another's. */
 typedef struct {
     ed_document_in_t in;
+    char source[64];
     ed_chunk_in_t chunks[64];
     float vectors[64][TEST_DIM];
 } test_doc_t;
@@ -71,7 +74,9 @@ static inline float test_vector_value(int seed, int index, int k)
 
 static inline void test_doc(test_doc_t *d, int64_t collection_id, const char *title, const char *text, int seed)
 {
+    static int made;
     memset(d, 0, sizeof *d);
+    snprintf(d->source, sizeof d->source, "test://source/%d/%d", (int)getpid(), ++made);
     size_t len = strlen(text);
     int n = 0;
     for (size_t off = 0; off < len && n < 64; off += TEST_CHUNK_BYTES, n++) {
@@ -82,13 +87,13 @@ static inline void test_doc(test_doc_t *d, int64_t collection_id, const char *ti
             d->vectors[n][k] = test_vector_value(seed, n, k);
         d->chunks[n].vector = d->vectors[n];
     }
-    d->in = (ed_document_in_t){.collection_id = collection_id, .title = title, .source = "test://source",
+    d->in = (ed_document_in_t){.collection_id = collection_id, .title = title, .source = d->source,
                                .metadata_json = "{\"k\":1}", .text = text, .text_len = len,
                                .chunks = d->chunks, .n_chunks = n, .n_tokens = (int)len / 4};
 }
 
-/* Whether needle occurs in any file under dir (raw bytes). */
-static inline int found_under(const char *dir, const char *needle)
+/* Whether the len bytes of needle occur in any file under dir. */
+static inline int bytes_under(const char *dir, const void *needle, size_t len)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -104,7 +109,7 @@ static inline int found_under(const char *dir, const char *needle)
         if (lstat(path, &st) != 0)
             continue;
         if (S_ISDIR(st.st_mode)) {
-            found = found_under(path, needle);
+            found = bytes_under(path, needle, len);
             continue;
         }
         FILE *f = fopen(path, "rb");
@@ -113,11 +118,17 @@ static inline int found_under(const char *dir, const char *needle)
         char *buf = malloc((size_t)st.st_size + 1);
         size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
         fclose(f);
-        found = buf && memmem(buf, n, needle, strlen(needle)) != NULL;
+        found = buf && memmem(buf, n, needle, len) != NULL;
         free(buf);
     }
     closedir(d);
     return found;
+}
+
+/* Whether the string needle occurs in any file under dir (raw bytes). */
+static inline int found_under(const char *dir, const char *needle)
+{
+    return bytes_under(dir, needle, strlen(needle));
 }
 
 #endif

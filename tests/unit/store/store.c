@@ -1,11 +1,13 @@
 /* store.c - tests of daemon/store/store.c through its public API: keys,
- * collections, documents, chunks, vectors, lexical search, lineage, blobs
+ * collections, documents (added, kept or replaced by source; schema 2
+ * migrated), chunks, vectors, lexical search, lineage, blobs
  * and the manifest, tampering, deletion leaving no trace, read-only after a
  * failed fsync, and reopening. Each test works in its own state directory. */
 #include "../../test.h"
 
 #include "helpers.h"
 #include "store/atomic.h"
+#include "store/seal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -233,7 +235,7 @@ ED_TEST(documents_chunks_and_vectors_round_trip)
     ed_document_t doc;
     ED_REQUIRE(ed_store_document_get(store, ids[0], true, &doc, err) == 0);
     ED_CHECK_STR(doc.title, "Dentist");
-    ED_CHECK_STR(doc.source, "test://source");
+    ED_CHECK_STR(doc.source, d1.source);
     ED_CHECK_STR(doc.metadata_json, "{\"k\":1}");
     ED_CHECK_STR(doc.text, text1);
     ED_CHECK_INT(doc.text_len, strlen(text1));
@@ -724,9 +726,253 @@ ED_TEST(reopen_keeps_everything)
     ed_store_close(store);
 }
 
+
+/* The tables of schema 2, as edged before idempotent ingest (main 15be996)
+ * created them. */
+static const char SCHEMA_2_DDL[] =
+    "CREATE TABLE schema_version(version INTEGER NOT NULL);"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value NOT NULL);"
+    "CREATE TABLE collections(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,"
+    " owner_uid INTEGER NOT NULL, allow TEXT NOT NULL DEFAULT '', embedder TEXT NOT NULL,"
+    " dim INTEGER NOT NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE documents(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " collection_id INTEGER NOT NULL REFERENCES collections(id), created INTEGER NOT NULL,"
+    " n_chunks INTEGER NOT NULL, n_tokens INTEGER NOT NULL,"
+    " title BLOB, source BLOB, metadata BLOB, text BLOB);"
+    "CREATE INDEX documents_by_collection ON documents(collection_id, id);"
+    "CREATE TABLE chunks(doc_id INTEGER NOT NULL REFERENCES documents(id), idx INTEGER NOT NULL,"
+    " collection_id INTEGER NOT NULL, byte_offset INTEGER NOT NULL, byte_len INTEGER NOT NULL,"
+    " n_tokens INTEGER NOT NULL, text BLOB NOT NULL, vector BLOB NOT NULL,"
+    " PRIMARY KEY(doc_id, idx)) WITHOUT ROWID;"
+    "CREATE INDEX chunks_by_collection ON chunks(collection_id);"
+    "CREATE TABLE lineage(adapter_id TEXT NOT NULL, doc_id INTEGER NOT NULL,"
+    " PRIMARY KEY(adapter_id, doc_id)) WITHOUT ROWID;"
+    "CREATE INDEX lineage_by_doc ON lineage(doc_id);"
+    "CREATE TABLE adapters_stale(adapter_id TEXT PRIMARY KEY, since INTEGER NOT NULL,"
+    " doc_id INTEGER NOT NULL);"
+    "ALTER TABLE chunks ADD COLUMN context_offset INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE chunks ADD COLUMN context_len INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE reembedded(doc_id INTEGER NOT NULL, idx INTEGER NOT NULL, collection_id INTEGER NOT NULL,"
+    " embedder TEXT NOT NULL, vector BLOB NOT NULL,"
+    " PRIMARY KEY(doc_id, idx)) WITHOUT ROWID;"
+    "CREATE INDEX reembedded_by_collection ON reembedded(collection_id, embedder);"
+    "INSERT INTO schema_version(version) VALUES(1);"
+    "INSERT INTO schema_version(version) VALUES(2);";
+
+/* Puts one document of `source` and returns what happened (id 0 on error). */
+static ed_document_put_t put_doc(ed_store_t *store, int64_t collection_id, const char *source, const char *text,
+                                 bool force)
+{
+    test_doc_t d;
+    test_doc(&d, collection_id, "note", text, (int)strlen(text));
+    d.in.source = source;
+    d.in.force = force;
+    ed_document_put_t put = {0};
+    char err[ED_ERR_LEN];
+    int rc = ed_store_documents_put(store, &d.in, 1, &put, err);
+    if (rc != 0)
+        printf("#   documents_put: %s: %s\n", ed_err_name(rc), err);
+    return put;
+}
+
+static int lexical_hits(ed_store_t *store, int64_t collection_id, const char *query)
+{
+    ed_lexical_hit_t hits[16];
+    int n_hits = -1;
+    char err[ED_ERR_LEN];
+    if (ed_store_lexical_search(store, query, &collection_id, 1, 16, hits, &n_hits, err) != 0)
+        return -1;
+    return n_hits;
+}
+
+ED_TEST(put_by_source_keeps_the_same_and_replaces_the_changed)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir);
+    ED_REQUIRE(store);
+    char err[ED_ERR_LEN] = "";
+    int64_t c = make_collection(store, "notes"), other = make_collection(store, "other");
+    const char *source = "notes/travel/zanzibar-itinerary.md";
+    const char *v1 = "Old plan: the ferry to Zanzibar leaves on Monday from the harbour, bring the yellow "
+                     "fever card and the printed tickets, and meet Quentin at the pier.";
+    const char *v2 = "Fly to Nairobi on Friday.";
+
+    ed_document_put_t first = put_doc(store, c, source, v1, false);
+    ED_REQUIRE(first.id > 0);
+    ED_CHECK_INT(first.outcome, ED_DOCUMENT_ADDED);
+    ED_CHECK_INT(first.version, 1);
+    int n_v1 = first.n_chunks;
+    ED_REQUIRE(n_v1 >= 2);
+
+    /* The same source and content: nothing written, the same document. */
+    int64_t g = ed_store_generation(store);
+    ed_document_put_t again = put_doc(store, c, source, v1, false);
+    ED_CHECK_INT(again.outcome, ED_DOCUMENT_UNCHANGED);
+    ED_CHECK_INT(again.id, first.id);
+    ED_CHECK_INT(again.version, 1);
+    ED_CHECK_INT(again.n_chunks, n_v1);
+    ED_CHECK_INT(ed_store_generation(store), g);
+    ed_collection_t coll;
+    ED_REQUIRE(ed_store_collection_by_id(store, c, &coll, err) == 0);
+    ED_CHECK_INT(coll.n_documents, 1);
+    ED_CHECK_INT(lexical_hits(store, c, "Quentin"), 1);
+    test_doc_t probe;
+    test_doc(&probe, c, "note", v1, 0);
+    probe.in.source = source;
+    ed_document_put_t match;
+    ED_REQUIRE(ed_store_document_match(store, &probe.in, &match, err) == 0);
+    ED_CHECK_INT(match.outcome, ED_DOCUMENT_UNCHANGED);
+    ED_CHECK_INT(match.id, first.id);
+    probe.in.title = "another title";
+    ED_REQUIRE(ed_store_document_match(store, &probe.in, &match, err) == 0);
+    ED_CHECK_INT(match.outcome, ED_DOCUMENT_REPLACED);
+    probe.in.source = "notes/elsewhere.md";
+    ED_CHECK_INT(ed_store_document_match(store, &probe.in, &match, err), ED_ENOENT);
+
+    /* Other content: replaced in place, the old chunks and their lexical
+     * rows gone, adapters trained on it stale. */
+    ED_REQUIRE(ed_store_lineage_add(store, "lora-trip", first.id, err) == 0);
+    ed_document_put_t replaced = put_doc(store, c, source, v2, false);
+    ED_CHECK_INT(replaced.outcome, ED_DOCUMENT_REPLACED);
+    ED_CHECK_INT(replaced.id, first.id);
+    ED_CHECK_INT(replaced.version, 2);
+    ED_CHECK_INT(replaced.n_old_chunks, n_v1);
+    ED_CHECK_INT(replaced.n_chunks, 1);
+    ED_CHECK_INT(ed_store_generation(store), g + 1);
+    bool stale = false;
+    ED_REQUIRE(ed_store_adapter_stale(store, "lora-trip", &stale, err) == 0);
+    ED_CHECK(stale);
+    ed_document_t doc;
+    ED_REQUIRE(ed_store_document_get(store, first.id, true, &doc, err) == 0);
+    ED_CHECK_STR(doc.text, v2);
+    ED_CHECK_INT(doc.version, 2);
+    ED_CHECK_INT(doc.n_chunks, 1);
+    ed_document_free(&doc);
+    ed_chunk_t chunk;
+    ED_CHECK_INT(ed_store_chunk_get(store, ed_chunk_id(first.id, 1), &chunk, err), ED_ENOENT);
+    ED_CHECK_INT(lexical_hits(store, c, "Quentin"), 0);
+    ED_CHECK_INT(lexical_hits(store, c, "Nairobi"), 1);
+    ED_REQUIRE(ed_store_collection_by_id(store, c, &coll, err) == 0);
+    ED_CHECK_INT(coll.n_documents, 1);
+    ED_CHECK_INT(coll.n_chunks, 1);
+
+    /* force replaces the same content; another collection, or no source,
+     * adds. */
+    ed_document_put_t forced = put_doc(store, c, source, v2, true);
+    ED_CHECK_INT(forced.outcome, ED_DOCUMENT_REPLACED);
+    ED_CHECK_INT(forced.version, 3);
+    ED_CHECK_INT(lexical_hits(store, c, "Nairobi"), 1);
+    ed_document_put_t elsewhere = put_doc(store, other, source, v2, false);
+    ED_CHECK_INT(elsewhere.outcome, ED_DOCUMENT_ADDED);
+    ED_CHECK(elsewhere.id != first.id);
+    ed_document_put_t a = put_doc(store, c, "", v2, false), b = put_doc(store, c, "", v2, false);
+    ED_CHECK(a.id > 0 && b.id > a.id && a.outcome == ED_DOCUMENT_ADDED && b.outcome == ED_DOCUMENT_ADDED);
+
+    /* A source longer than ED_STORE_SOURCE_MAX is refused. */
+    char long_source[ED_STORE_SOURCE_MAX + 2];
+    memset(long_source, 'x', sizeof long_source - 1);
+    long_source[sizeof long_source - 1] = '\0';
+    test_doc(&probe, c, "note", v2, 0);
+    probe.in.source = long_source;
+    ed_document_put_t refused;
+    ED_CHECK_INT(ed_store_documents_put(store, &probe.in, 1, &refused, err), ED_EINVAL);
+    ED_CHECK(strstr(err, "source") != NULL);
+
+    /* Two documents of one batch with one source: the second finds the first. */
+    test_doc_t d1, d2;
+    test_doc(&d1, c, "twin", "Twin note about the garden hose.", 1);
+    test_doc(&d2, c, "twin", "Twin note about the garden hose.", 1);
+    d1.in.source = d2.in.source = "notes/twin.md";
+    ed_document_in_t docs[2] = {d1.in, d2.in};
+    ed_document_put_t puts[2];
+    ED_REQUIRE(ed_store_documents_put(store, docs, 2, puts, err) == 0);
+    ED_CHECK_INT(puts[0].outcome, ED_DOCUMENT_ADDED);
+    ED_CHECK_INT(puts[1].outcome, ED_DOCUMENT_UNCHANGED);
+    ED_CHECK_INT(puts[1].id, puts[0].id);
+    ed_store_close(store);
+
+    /* Neither the source nor a plain hash of the content is on disk; the
+     * replaced text's sealed pages left the WAL. */
+    ED_CHECK(!found_under(dir, source));
+    ED_CHECK(!found_under(dir, "zanzibar"));
+    uint8_t digest[32];
+    char hex[65];
+    ed_seal_sha256(v2, strlen(v2), digest);
+    ed_seal_sha256_hex(v2, strlen(v2), hex);
+    ED_CHECK(!bytes_under(dir, digest, sizeof digest));
+    ED_CHECK(!found_under(dir, hex));
+    ed_seal_sha256(source, strlen(source), digest);
+    ED_CHECK(!bytes_under(dir, digest, sizeof digest));
+
+    /* After a reopen the source is still found. */
+    store = open_store(dir);
+    ED_REQUIRE(store);
+    again = put_doc(store, c, source, v2, false);
+    ED_CHECK_INT(again.outcome, ED_DOCUMENT_UNCHANGED);
+    ED_CHECK_INT(again.version, 3);
+    ed_store_close(store);
+}
+
+/* A store of schema 2 (before idempotent ingest): made by this code, then
+ * taken back to schema 2's tables by SQL, as an older edged left it. */
+ED_TEST(schema_2_store_opens_migrates_and_finds_old_sources)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir);
+    ED_REQUIRE(store);
+    int64_t c = make_collection(store, "notes");
+    ed_document_put_t kept = put_doc(store, c, "notes/a.md", "Alpha note about the bicycle lock code.", false);
+    ed_document_put_t changed = put_doc(store, c, "notes/b.md", "Beta note about the boiler service.", false);
+    ed_document_put_t bare = put_doc(store, c, "", "Gamma note without a source.", false);
+    ED_REQUIRE(kept.id > 0 && changed.id > 0 && bare.id > 0);
+    ed_store_close(store);
+    ED_REQUIRE(raw_sql(dir, "DROP INDEX documents_by_source;"
+                            "ALTER TABLE documents DROP COLUMN content_mac;"
+                            "ALTER TABLE documents DROP COLUMN source_key;"
+                            "ALTER TABLE documents DROP COLUMN version;"
+                            "DELETE FROM schema_version WHERE version > 2;") == SQLITE_OK);
+
+    store = open_store(dir);
+    ED_REQUIRE(store);
+    char err[ED_ERR_LEN] = "";
+    ed_document_t doc;
+    ED_REQUIRE(ed_store_document_get(store, kept.id, true, &doc, err) == 0);
+    ED_CHECK_INT(doc.version, 1);
+    ED_CHECK_STR(doc.source, "notes/a.md");
+    ed_document_free(&doc);
+    ed_document_put_t put = put_doc(store, c, "notes/a.md", "Alpha note about the bicycle lock code.", false);
+    ED_CHECK_INT(put.outcome, ED_DOCUMENT_UNCHANGED);
+    ED_CHECK_INT(put.id, kept.id);
+    put = put_doc(store, c, "notes/b.md", "Beta note: the boiler service moved to June.", false);
+    ED_CHECK_INT(put.outcome, ED_DOCUMENT_REPLACED);
+    ED_CHECK_INT(put.id, changed.id);
+    ED_CHECK_INT(put.version, 2);
+    put = put_doc(store, c, "", "Gamma note without a source.", false);
+    ED_CHECK_INT(put.outcome, ED_DOCUMENT_ADDED);
+    ed_store_close(store);
+
+    /* A plain schema-2 database (no rows) opens too. */
+    const char *dir2 = test_dir();
+    char path[PATH_MAX];
+    test_path(path, dir2, "edged.db");
+    sqlite3 *db = NULL;
+    ED_REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    ED_REQUIRE(sqlite3_exec(db, SCHEMA_2_DDL, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    store = open_store(dir2);
+    ED_REQUIRE(store);
+    c = make_collection(store, "notes");
+    put = put_doc(store, c, "notes/a.md", "Alpha.", false);
+    ED_CHECK_INT(put.outcome, ED_DOCUMENT_ADDED);
+    ED_CHECK_INT(put_doc(store, c, "notes/a.md", "Alpha.", false).outcome, ED_DOCUMENT_UNCHANGED);
+    ed_store_close(store);
+}
+
 ED_TEST_MAIN(creates_key_file_0600_and_refuses_0644, wrong_key_file_is_eacces,
              key_from_configured_file_and_credentials_directory, collections_round_trip,
              documents_chunks_and_vectors_round_trip, sealed_text_never_on_disk_and_delete_leaves_no_trace,
              flipped_or_swapped_sealed_column_is_ecorrupt, blobs_round_trip_and_detect_damage,
              fsync_failure_turns_the_store_read_only, lexical_search_ranks_and_ignores_query_syntax,
-             lineage_marks_adapters_stale_on_delete, reopen_keeps_everything, kept_reembedding_vectors_resume_and_go)
+             lineage_marks_adapters_stale_on_delete, reopen_keeps_everything, kept_reembedding_vectors_resume_and_go,
+             put_by_source_keeps_the_same_and_replaces_the_changed,
+             schema_2_store_opens_migrates_and_finds_old_sources)
