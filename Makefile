@@ -314,8 +314,8 @@ run: deps
 # `make test` = deps, build, then every suite; tests/run prints TAP per program
 # and one closing line 'N passed, N failed'.
 test: deps
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)$(MAKE) --no-print-directory test-arch test-unit test-tsan test-aarch64 test-reference test-integration test-fuzz test-systemd
+	$(Q)$(MAKE) --no-print-directory $(if $(Q),-s) all
+	$(Q)$(MAKE) --no-print-directory $(if $(Q),-s) test-arch test-unit test-tsan test-aarch64 test-reference test-integration test-fuzz test-systemd
 	@echo "make test: all suites passed"
 
 # The layering of DESIGN section 3, file by file: forbidden includes (kernels or
@@ -335,7 +335,7 @@ TSAN_BUILD := build/san-thread
 TSAN_TESTS := tests/kernels/pool tests/unit/core/histogram tests/unit/engine/engine tests/unit/api/work \
               tests/unit/rag/service tests/unit/model/base
 test-tsan:
-	$(Q)$(MAKE) --no-print-directory SANITIZE=thread $(addprefix $(TSAN_BUILD)/,$(TSAN_TESTS))
+	$(Q)$(MAKE) --no-print-directory $(if $(Q),-s) SANITIZE=thread $(addprefix $(TSAN_BUILD)/,$(TSAN_TESTS))
 	$(Q)TSAN_OPTIONS=halt_on_error=1 ED_TEST_LABEL=tsan tests/run $(addprefix $(TSAN_BUILD)/,$(TSAN_TESTS))
 
 # The kernels' tests on the Pi's instruction set: cross-built for aarch64 and
@@ -346,7 +346,7 @@ AARCH64_BUILD := build/aarch64
 # test programs do not need it, the kernels keep their flags.
 $(AARCH64_BUILD)/tests/%.o: CFLAGS += -fno-tree-vectorize
 test-aarch64:
-	$(Q)$(MAKE) --no-print-directory CC=aarch64-linux-gnu-gcc BUILD=$(AARCH64_BUILD) SANITIZE= \
+	$(Q)$(MAKE) --no-print-directory $(if $(Q),-s) CC=aarch64-linux-gnu-gcc BUILD=$(AARCH64_BUILD) SANITIZE= \
 	    $(patsubst $(BUILD)/%,$(AARCH64_BUILD)/%,$(KTEST_BIN))
 	$(Q)QEMU_LD_PREFIX=/usr/aarch64-linux-gnu QEMU_CPU=max ED_TEST_RUNNER=qemu-aarch64 ED_TEST_LABEL=aarch64-dotprod \
 	    tests/run $(patsubst $(BUILD)/%,$(AARCH64_BUILD)/%,$(KTEST_BIN))
