@@ -8,6 +8,7 @@
 #include "kernels/quant.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,8 +212,8 @@ static int read_metadata(ed_lora_t *lora, const ed_gguf_t *g, const ed_gguf_t *b
     lora->has_alpha = present;
     if (present) {
         ed_gguf_get_f32(g, "adapter.lora.alpha", &lora->alpha);
-        if (!(lora->alpha >= 0) || lora->alpha > 1e30f)
-            return ed_errf(err, ED_EFORMAT, "metadata key adapter.lora.alpha = %g: expected a finite number >= 0",
+        if (!(fabsf(lora->alpha) <= 1e30f)) /* llama.cpp takes any value; inf and NaN make no adapter */
+            return ed_errf(err, ED_EFORMAT, "metadata key adapter.lora.alpha = %g: expected a finite number",
                            (double)lora->alpha);
     }
     if (stored_type(g, "adapter.alora.invocation_tokens") >= 0)
