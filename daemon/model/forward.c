@@ -278,8 +278,8 @@ static void lora_group_rows(ed_forward_t *f, int n)
 }
 
 /* y (n, n_out) += s B (A x) for the rows whose adapters adapt the matrix
- * at pair index `target`, x (n, n_in). Rows go a chunk at a time through
- * gathered copies; every product is row by row (f32 weights have no
+ * at pair index `target`, x (n, n_in). Rows go a chunk at a time, gathered
+ * into a copy unless they are consecutive; every product is row by row (f32 weights have no
  * micro-kernel: one dot product per output), so a row's update does not
  * depend on the rows beside it. */
 static int lora_apply(ed_forward_t *f, int target, const float *x, int n_in, float *y, int n_out, int n)
@@ -296,15 +296,20 @@ static int lora_apply(ed_forward_t *f, int target, const float *x, int n_in, flo
             for (int t = 0; t < n;) {
                 int m = 0;
                 for (; t < n && m < chunk_rows; t++)
-                    if (f->row_group[t] == g) {
-                        f->lora_rows[m] = t;
-                        memcpy(f->lora_x + (size_t)m * n_in, x + (size_t)t * n_in, (size_t)n_in * sizeof(float));
-                        m++;
-                    }
+                    if (f->row_group[t] == g)
+                        f->lora_rows[m++] = t;
                 if (m == 0)
                     break;
+                /* consecutive rows (one set for the whole batch) are read in place */
+                const float *rows = x + (size_t)f->lora_rows[0] * n_in;
+                if (f->lora_rows[m - 1] - f->lora_rows[0] != m - 1) {
+                    for (int j = 0; j < m; j++)
+                        memcpy(f->lora_x + (size_t)j * n_in, x + (size_t)f->lora_rows[j] * n_in,
+                               (size_t)n_in * sizeof(float));
+                    rows = f->lora_x;
+                }
                 ed_matmul_t down = {.w = p->a, .w_type = ED_TYPE_F32, .n_in = n_in, .n_out = p->rank,
-                                    .x = f->lora_x, .y = f->lora_t, .n_batch = m};
+                                    .x = rows, .y = f->lora_t, .n_batch = m};
                 ed_matmul_t up = {.w = p->b, .w_type = ED_TYPE_F32, .n_in = p->rank, .n_out = n_out,
                                   .x = f->lora_t, .y = f->lora_u, .n_batch = m};
                 int rc;
