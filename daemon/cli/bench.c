@@ -38,11 +38,13 @@ typedef struct {
     long reps;
     bool json;
     bool verbose; /* -v: each tg segment's bandwidth and fraction of the bound on stderr */
+    ed_run_lora_args_t lora;
 } bench_options_t;
 
 /* What the bound is made of. */
 typedef struct {
     uint64_t model_bytes;     /* the GGUF file, all of it mapped */
+    uint64_t lora_bytes;      /* the adapters' f32 matrices, all read by a decode step */
     uint64_t n_params;        /* elements of every tensor */
     uint64_t weight_bytes;    /* weights one decode step reads */
     uint64_t kv_bytes;        /* the KV cache allocated */
@@ -67,6 +69,7 @@ static void bench_usage(FILE *out)
 {
     fprintf(out,
             "usage: edged bench -m FILE [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json] [-v]\n"
+            "                   [--lora FILE]... [--lora-scale S]\n"
             "Measures a GGUF model's prompt processing (ppN: N tokens in batches) and\n"
             "generation (tgN: N single-token steps) in tokens/s, mean +- sd over REPS, and\n"
             "sets generation against the memory-bandwidth bound: read bandwidth / bytes one\n"
@@ -81,6 +84,7 @@ static void bench_usage(FILE *out)
             "      --json           one JSON object per test per line\n"
             "  -v, --verbose        each stretch of generation steps on stderr: the GB/s it\n"
             "                       read, the bandwidth around it and its fraction of the bound\n"
+            ED_RUN_LORA_USAGE
             "  -h, --help           this help\n"
             "Exit status: 0 done, 1 a bad model file or a failed evaluation, 2 bad arguments.\n",
             TG_SEGMENT, ed_run_default_threads());
@@ -89,7 +93,8 @@ static void bench_usage(FILE *out)
 /* 0 to go on, 1 when --help was printed, ED_EINVAL (message printed) on bad arguments. */
 static int parse_options(int argc, char **argv, bench_options_t *o)
 {
-    *o = (bench_options_t){.n_prompt = 512, .n_gen = 128, .n_threads = ed_run_default_threads(), .reps = 3};
+    *o = (bench_options_t){.n_prompt = 512, .n_gen = 128, .n_threads = ed_run_default_threads(), .reps = 3,
+                           .lora.scale = 1.0f};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
@@ -106,7 +111,8 @@ static int parse_options(int argc, char **argv, bench_options_t *o)
         bool takes_value = strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0 || strcmp(a, "-p") == 0 ||
                            strcmp(a, "--n-prompt") == 0 || strcmp(a, "-n") == 0 || strcmp(a, "--n-gen") == 0 ||
                            strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0 || strcmp(a, "-r") == 0 ||
-                           strcmp(a, "--repetitions") == 0;
+                           strcmp(a, "--repetitions") == 0 || strcmp(a, "--lora") == 0 ||
+                           strcmp(a, "--lora-scale") == 0;
         if (!takes_value) {
             fprintf(stderr, "edged bench: unexpected argument \"%s\" (see edged bench --help)\n", a);
             return ED_EINVAL;
@@ -115,7 +121,12 @@ static int parse_options(int argc, char **argv, bench_options_t *o)
             fprintf(stderr, "edged bench: %s needs a value (see edged bench --help)\n", a);
             return ED_EINVAL;
         }
-        if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0)
+        int lora = ed_run_parse_lora("bench", a, v, &o->lora);
+        if (lora < 0)
+            return lora;
+        if (lora == 0)
+            ;
+        else if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0)
             o->model_path = v;
         else if (strcmp(a, "-p") == 0 || strcmp(a, "--n-prompt") == 0)
             rc = ed_run_parse_long("bench", a, v, 0, 1 << 20, &o->n_prompt);
@@ -244,6 +255,9 @@ static void describe_model(const ed_run_t *run, const bench_options_t *o, bench_
     for (int t = 0; t < ED_TYPE_COUNT; t++)
         heaviest = type_bytes[t] > type_bytes[heaviest] ? t : heaviest;
     m->weight_type = ed_type_info(heaviest) ? ed_type_info(heaviest)->name : "?";
+    for (int i = 0; i < run->lora_set.n; i++)
+        m->lora_bytes += run->loras[i]->bytes;
+    m->weight_bytes += m->lora_bytes;
     m->kv_bytes = ed_kvcache_bytes(model->n_layer, run->fw.kv.n_ctx, model->kv_dim);
     m->kv_row_bytes = 2 * (uint64_t)model->n_layer * (uint64_t)model->kv_dim * sizeof(uint16_t);
     m->kv_read_bytes = (uint64_t)(m->kv_row_bytes * (TG_PROMPT + (double)o->n_gen / 2));
@@ -383,11 +397,14 @@ static void print_table(const bench_options_t *o, const ed_run_t *run, const ben
                base_name(o->model_path), m->weight_type, size, (double)m->n_params / 1e9, o->n_threads,
                r->name, ts, bound, fraction);
     }
-    uint64_t budget = m->model_bytes + m->kv_bytes;
-    printf("\npeak RSS %.1f MiB; mapped model + KV cache %.1f MiB (+%.1f MiB); %s model + KV + 64 MiB\n",
-           (double)peak_rss / mib, (double)budget / mib,
-           ((double)peak_rss - (double)budget) / mib,
-           peak_rss <= budget + RSS_SLACK ? "within" : "OVER");
+    if (run->lora_set.n > 0)
+        printf("\nadapters: %d (%.1f MiB of f32 matrices, counted in the bytes a step reads), scale %g\n",
+               run->lora_set.n, (double)m->lora_bytes / mib, (double)o->lora.scale);
+    uint64_t budget = m->model_bytes + m->kv_bytes + m->lora_bytes;
+    const char *adapters = run->lora_set.n > 0 ? " + adapters" : "";
+    printf("\npeak RSS %.1f MiB; mapped model + KV cache%s %.1f MiB (+%.1f MiB); %s model + KV%s + 64 MiB\n",
+           (double)peak_rss / mib, adapters, (double)budget / mib, ((double)peak_rss - (double)budget) / mib,
+           peak_rss <= budget + RSS_SLACK ? "within" : "OVER", adapters);
 }
 
 static int print_json(const bench_options_t *o, const ed_run_t *run, const bench_model_t *m,
@@ -418,6 +435,12 @@ static int print_json(const bench_options_t *o, const ed_run_t *run, const bench
         json_object_set_new(obj, "fraction_of_bound", r->generation ? json_real(r->fraction) : json_null());
         json_object_set_new(obj, "peak_rss_bytes", json_integer((json_int_t)peak_rss));
         json_object_set_new(obj, "kv_cache_bytes", json_integer((json_int_t)m->kv_bytes));
+        json_t *adapters = json_array();
+        for (int a = 0; a < o->lora.n; a++)
+            json_array_append_new(adapters, json_string(base_name(o->lora.paths[a])));
+        json_object_set_new(obj, "lora", adapters);
+        json_object_set_new(obj, "lora_scale", json_real(o->lora.scale));
+        json_object_set_new(obj, "lora_bytes", json_integer((json_int_t)m->lora_bytes));
         char *line = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
         json_decref(obj);
         if (!line)
@@ -440,8 +463,10 @@ int ed_bench_main(int argc, char **argv)
     probe_t probe = {.fd = -1};
     int32_t *tokens = NULL;
     int n_ctx = (int)(o.n_prompt > TG_PROMPT + o.n_gen ? o.n_prompt : TG_PROMPT + o.n_gen);
-    if ((rc = ed_run_open(&run, o.model_path, (int)o.n_threads, n_ctx, 0, err)) != 0) {
+    if ((rc = ed_run_open(&run, o.model_path, (int)o.n_threads, n_ctx, 0, err)) != 0 ||
+        (rc = ed_run_open_loras(&run, &o.lora, "bench", err)) != 0) {
         fprintf(stderr, "edged bench: %s\n", err);
+        ed_run_close(&run);
         return 1;
     }
     describe_model(&run, &o, &m);

@@ -49,9 +49,47 @@ fail:
     return rc;
 }
 
+int ed_run_parse_lora(const char *cmd, const char *opt, const char *value, ed_run_lora_args_t *l)
+{
+    if (strcmp(opt, "--lora-scale") == 0)
+        return ed_run_parse_float(cmd, opt, value, -100, 100, &l->scale);
+    if (strcmp(opt, "--lora") != 0)
+        return 1;
+    if (l->n == ED_LORA_MAX_SET) {
+        fprintf(stderr, "edged %s: --lora: at most %d adapters\n", cmd, ED_LORA_MAX_SET);
+        return ED_EINVAL;
+    }
+    l->paths[l->n++] = value;
+    return 0;
+}
+
+int ed_run_open_loras(ed_run_t *run, const ed_run_lora_args_t *l, const char *cmd, char err[ED_ERR_LEN])
+{
+    int rc = 0, max_rank = 0;
+    for (int i = 0; i < l->n && rc == 0; i++) {
+        if ((rc = ed_lora_open(&run->loras[i], l->paths[i], run->gguf, &run->model, err)) != 0)
+            break;
+        const ed_lora_t *a = run->loras[i];
+        max_rank = a->max_rank > max_rank ? a->max_rank : max_rank;
+        run->lora_set.adapters[i] = a;
+        run->lora_set.scales[i] = l->scale;
+        run->lora_set.n = i + 1;
+        char alpha[32] = "none";
+        if (a->has_alpha)
+            snprintf(alpha, sizeof alpha, "%g", (double)a->alpha);
+        fprintf(stderr, "edged %s: adapter %s: %d matrices, rank %d, alpha %s, scale %g, %.1f MiB\n", cmd,
+                l->paths[i], a->n_pairs, a->max_rank, alpha, (double)l->scale, (double)a->bytes / (1 << 20));
+    }
+    if (rc == 0 && l->n > 0 && (rc = ed_forward_reserve_lora(&run->fw, max_rank, err)) == 0)
+        run->fw.lora = &run->lora_set;
+    return rc;
+}
+
 void ed_run_close(ed_run_t *run)
 {
     ed_forward_free(&run->fw);
+    for (int i = 0; i < ED_LORA_MAX_SET; i++)
+        ed_lora_free(run->loras[i]);
     ed_pool_close(run->pool);
     ed_model_free(&run->model);
     ed_gguf_close(run->gguf);
@@ -114,6 +152,7 @@ typedef struct {
     long n_ctx;              /* -c: KV positions; 0: the default */
     ed_sampler_params_t sampling;
     bool seed_given;
+    ed_run_lora_args_t lora;
 } run_options_t;
 
 static void run_usage(FILE *out)
@@ -141,6 +180,7 @@ static void run_usage(FILE *out)
             "                      evaluate the prompt (with BOS) and write the logits of every\n"
             "                      position as raw little-endian f32, (prompt tokens, vocabulary);\n"
             "                      nothing is generated\n"
+            ED_RUN_LORA_USAGE
             "  -h, --help          this help\n"
             "Exit status: 0 done, 1 a bad model file or a failed evaluation, 2 bad arguments.\n",
             DEFAULT_N_PREDICT, ed_run_default_threads(), ED_RUN_DEFAULT_CTX);
@@ -150,7 +190,7 @@ static void run_usage(FILE *out)
 static int parse_options(int argc, char **argv, run_options_t *o)
 {
     *o = (run_options_t){.n_predict = DEFAULT_N_PREDICT, .n_threads = ed_run_default_threads(),
-                         .sampling = ed_sampler_defaults()};
+                         .sampling = ed_sampler_defaults(), .lora.scale = 1.0f};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -167,7 +207,7 @@ static int parse_options(int argc, char **argv, run_options_t *o)
         }
         static const char *const with_value[] = {"-m", "--model", "-p", "--prompt", "-n", "--n-predict",
                                                  "--temp", "--top-k", "--top-p", "--seed", "-t", "--threads",
-                                                 "-c", "--ctx", "--dump-logits"};
+                                                 "-c", "--ctx", "--dump-logits", "--lora", "--lora-scale"};
         bool known = false;
         for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
             known = known || strcmp(a, with_value[k]) == 0;
@@ -181,7 +221,14 @@ static int parse_options(int argc, char **argv, run_options_t *o)
             return ED_EINVAL;
         }
         long n = 0;
-        int rc = 0;
+        int rc = ed_run_parse_lora("run", a, v, &o->lora);
+        if (rc <= 0) {
+            if (rc != 0)
+                return rc;
+            i++;
+            continue;
+        }
+        rc = 0;
         if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) {
             o->model_path = v;
         } else if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) {
@@ -269,6 +316,7 @@ static int session_open(session_t *s, const run_options_t *o, int n_ctx, char er
     memset(s, 0, sizeof *s);
     int rc;
     if ((rc = ed_run_open(&s->run, o->model_path, (int)o->n_threads, n_ctx, 0, err)) != 0 ||
+        (rc = ed_run_open_loras(&s->run, &o->lora, "run", err)) != 0 ||
         (rc = ed_vocab_load(&s->vocab, s->run.gguf, err)) != 0 ||
         (rc = ed_sampler_init(&s->sampler, s->run.model.n_vocab, &o->sampling, err)) != 0)
         goto fail;

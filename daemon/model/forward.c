@@ -99,6 +99,9 @@ static int forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kerne
     f->xg = alloc_floats((size_t)n_seq_max * (size_t)model->n_embd);
     f->row_kv = malloc(B * sizeof *f->row_kv);
     f->row_pos = malloc(B * sizeof *f->row_pos);
+    f->row_lora = calloc(B, sizeof *f->row_lora);
+    f->row_group = malloc(B * sizeof *f->row_group);
+    f->lora_groups = malloc(B * sizeof *f->lora_groups);
     f->rope_cos_sin = alloc_floats(B * (size_t)model->rope.n_rot);
     f->att_scores = alloc_floats((size_t)ed_pool_n_threads(pool) * (size_t)n_ctx);
     /* attention chunks: the query heads of a KV head together, split (by a
@@ -111,7 +114,8 @@ static int forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kerne
     f->mm_scratch_size = (scratch + 63) / 64 * 64;
     f->mm_scratch = f->mm_scratch_size ? aligned_alloc(64, f->mm_scratch_size) : NULL;
     if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->att || !f->hb || !f->hb2 ||
-        !f->logits || !f->xg || !f->row_kv || !f->row_pos || !f->rope_cos_sin || !f->att_scores ||
+        !f->logits || !f->xg || !f->row_kv || !f->row_pos || !f->row_lora || !f->row_group || !f->lora_groups ||
+        !f->rope_cos_sin || !f->att_scores ||
         (f->mm_scratch_size && !f->mm_scratch)) {
         snprintf(err, ED_ERR_LEN, "forward: out of memory for the run state of %d tokens", f->n_batch);
         rc = ED_ENOMEM;
@@ -136,6 +140,35 @@ int ed_forward_init_multi(ed_forward_t *f, const ed_model_t *model, const ed_ker
     return forward_init(f, model, kernels, pool, n_ctx, n_batch, n_seq_max, false, err);
 }
 
+static int max_int(int a, int b)
+{
+    return a > b ? a : b;
+}
+
+int ed_forward_reserve_lora(ed_forward_t *f, int max_rank, char err[ED_ERR_LEN])
+{
+    if (max_rank < 1 || max_rank > ED_LORA_MAX_RANK)
+        return ed_errf(err, ED_EINVAL, "forward: adapter rank %d, expected 1 to %d", max_rank, ED_LORA_MAX_RANK);
+    if (max_rank <= f->lora_max_rank)
+        return 0;
+    const ed_model_t *m = f->model;
+    int max_in = max_int(max_int(m->n_embd, m->q_dim), m->n_ff);
+    size_t widest = (size_t)max_int(max_in, m->kv_dim), rows = ED_FORWARD_LORA_ROWS;
+    size_t u_cap = rows * widest > (size_t)m->n_vocab ? rows * widest : (size_t)m->n_vocab;
+    int *lora_rows = malloc(rows * sizeof *lora_rows);
+    float *x = alloc_floats(rows * (size_t)max_in), *t = alloc_floats(rows * (size_t)max_rank);
+    float *u = alloc_floats(u_cap);
+    if (!lora_rows || !x || !t || !u) {
+        free(lora_rows), free(x), free(t), free(u);
+        return ed_errf(err, ED_ENOMEM, "forward: out of memory for the scratch of rank-%d adapters", max_rank);
+    }
+    free(f->lora_rows), free(f->lora_x), free(f->lora_t), free(f->lora_u);
+    f->lora_rows = lora_rows, f->lora_x = x, f->lora_t = t, f->lora_u = u;
+    f->lora_u_cap = u_cap;
+    f->lora_max_rank = max_rank;
+    return 0;
+}
+
 void ed_forward_free(ed_forward_t *f)
 {
     if (!f)
@@ -154,6 +187,13 @@ void ed_forward_free(ed_forward_t *f)
     free(f->xg);
     free(f->row_kv);
     free(f->row_pos);
+    free(f->row_lora);
+    free(f->row_group);
+    free(f->lora_groups);
+    free(f->lora_rows);
+    free(f->lora_x);
+    free(f->lora_t);
+    free(f->lora_u);
     free(f->rope_cos_sin);
     free(f->att_scores);
     free(f->mm_scratch);
@@ -193,6 +233,135 @@ static int matmul_many(ed_forward_t *f, const ed_matrix_t *const *w, const float
     int rc = 0;
     for (int i = 0; i < count && rc == 0; i++)
         rc = ed_matmul_forward(f->kernels, f->pool, f->prio, &ms[i], f->mm_scratch, f->mm_scratch_size);
+    return rc;
+}
+
+/* ------------------------------------------------------------- adapters ---- */
+
+/* 0 when `set` (may be NULL) can run on this pass, else ED_EINVAL with err. */
+static int check_lora_set(const ed_forward_t *f, const ed_lora_set_t *set, char err[ED_ERR_LEN])
+{
+    if (!set)
+        return 0;
+    if (set->n < 0 || set->n > ED_LORA_MAX_SET)
+        return ed_errf(err, ED_EINVAL, "forward: %d adapters in a set, at most %d", set->n, ED_LORA_MAX_SET);
+    for (int i = 0; i < set->n; i++) {
+        const ed_lora_t *a = set->adapters[i];
+        if (!a || a->n_layer != f->model->n_layer)
+            return ed_errf(err, ED_EINVAL, "forward: adapter %d of the set was not loaded for this model", i);
+        if (a->max_rank > f->lora_max_rank)
+            return ed_errf(err, ED_EINVAL, "forward: adapter %d has rank %d, the pass reserved %d", i, a->max_rank,
+                           f->lora_max_rank);
+    }
+    return 0;
+}
+
+/* Groups rows [0, n) by their set (f->row_lora): row_group and the
+ * distinct sets in order of first use. */
+static void lora_group_rows(ed_forward_t *f, int n)
+{
+    f->n_lora_groups = 0;
+    for (int t = 0; t < n; t++) {
+        const ed_lora_set_t *set = f->row_lora[t];
+        f->row_group[t] = -1;
+        if (!set || set->n == 0)
+            continue;
+        int g = f->n_lora_groups - 1;
+        while (g >= 0 && f->lora_groups[g] != set)
+            g--;
+        if (g < 0) {
+            g = f->n_lora_groups++;
+            f->lora_groups[g] = set;
+        }
+        f->row_group[t] = g;
+    }
+}
+
+/* y (n, n_out) += s B (A x) for the rows whose adapters adapt the matrix
+ * at pair index `target`, x (n, n_in). Rows go a chunk at a time, gathered
+ * into a copy unless they are consecutive; every product is row by row (f32 weights have no
+ * micro-kernel: one dot product per output), so a row's update does not
+ * depend on the rows beside it. */
+static int lora_apply(ed_forward_t *f, int target, const float *x, int n_in, float *y, int n_out, int n)
+{
+    int chunk_rows = (int)(f->lora_u_cap / (size_t)n_out);
+    chunk_rows = chunk_rows < ED_FORWARD_LORA_ROWS ? chunk_rows : ED_FORWARD_LORA_ROWS;
+    for (int g = 0; g < f->n_lora_groups; g++) {
+        const ed_lora_set_t *set = f->lora_groups[g];
+        for (int i = 0; i < set->n; i++) {
+            const ed_lora_pair_t *p = &set->adapters[i]->pairs[target];
+            if (p->rank == 0)
+                continue;
+            float s = ed_lora_scale(set->adapters[i], p, set->scales[i]);
+            for (int t = 0; t < n;) {
+                int m = 0;
+                for (; t < n && m < chunk_rows; t++)
+                    if (f->row_group[t] == g)
+                        f->lora_rows[m++] = t;
+                if (m == 0)
+                    break;
+                /* consecutive rows (one set for the whole batch) are read in place */
+                const float *rows = x + (size_t)f->lora_rows[0] * n_in;
+                if (f->lora_rows[m - 1] - f->lora_rows[0] != m - 1) {
+                    for (int j = 0; j < m; j++)
+                        memcpy(f->lora_x + (size_t)j * n_in, x + (size_t)f->lora_rows[j] * n_in,
+                               (size_t)n_in * sizeof(float));
+                    rows = f->lora_x;
+                }
+                ed_matmul_t down = {.w = p->a, .w_type = ED_TYPE_F32, .n_in = n_in, .n_out = p->rank,
+                                    .x = rows, .y = f->lora_t, .n_batch = m};
+                ed_matmul_t up = {.w = p->b, .w_type = ED_TYPE_F32, .n_in = p->rank, .n_out = n_out,
+                                  .x = f->lora_t, .y = f->lora_u, .n_batch = m};
+                int rc;
+                if ((rc = ed_matmul_forward(f->kernels, f->pool, f->prio, &down, f->mm_scratch, f->mm_scratch_size)) ||
+                    (rc = ed_matmul_forward(f->kernels, f->pool, f->prio, &up, f->mm_scratch, f->mm_scratch_size)))
+                    return rc;
+                for (int j = 0; j < m; j++) {
+                    float *row = y + (size_t)f->lora_rows[j] * n_out;
+                    const float *u = f->lora_u + (size_t)j * n_out;
+                    for (int o = 0; o < n_out; o++)
+                        row[o] += s * u[o];
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* Pair index of a block's matrix. */
+static int block_target(int layer, ed_lora_role_t role)
+{
+    return layer * ED_LORA_PER_LAYER + (int)role;
+}
+
+/* x (n_embd) += s B a[token] for each adapter of `set` on token_embd (A is
+ * the looked-up table there). */
+static void lora_embed(const ed_forward_t *f, float *x, int32_t token, const ed_lora_set_t *set)
+{
+    for (int i = 0; set && i < set->n; i++) {
+        const ed_lora_pair_t *p = ed_lora_token_embd(set->adapters[i]);
+        if (!p)
+            continue;
+        float s = ed_lora_scale(set->adapters[i], p, set->scales[i]);
+        const float *a = p->a + (size_t)token * p->rank;
+        for (int o = 0; o < f->model->n_embd; o++) {
+            const float *b = p->b + (size_t)o * p->rank;
+            float sum = 0;
+            for (int r = 0; r < p->rank; r++)
+                sum += b[r] * a[r];
+            x[o] += s * sum;
+        }
+    }
+}
+
+/* The output head over rows x (n, n_embd) whose sets are f->row_lora[0, n). */
+static int output_rows(ed_forward_t *f, const float *x, float *logits, int n)
+{
+    const ed_model_t *m = f->model;
+    int rc = matmul(f, &m->output, x, m->n_embd, logits, m->n_vocab, n);
+    lora_group_rows(f, n);
+    if (rc == 0 && f->n_lora_groups > 0)
+        rc = lora_apply(f, m->n_layer * ED_LORA_PER_LAYER + 1, x, m->n_embd, logits, m->n_vocab, n);
     return rc;
 }
 
@@ -258,6 +427,9 @@ static int block(ed_forward_t *f, int l, int n)
     const int qkv_dims[] = {m->q_dim, m->kv_dim, m->kv_dim};
     if ((rc = matmul_many(f, qkv, f->xb, m->n_embd, qkv_out, qkv_dims, 3, n)) != 0)
         return rc;
+    for (int i = 0; i < 3 && f->n_lora_groups > 0; i++)
+        if ((rc = lora_apply(f, block_target(l, ED_LORA_ATTN_Q + i), f->xb, m->n_embd, qkv_out[i], qkv_dims[i], n)))
+            return rc;
     add_bias_rows(f, f->q, L->bq, m->q_dim, n);
     add_bias_rows(f, f->k, L->bk, m->kv_dim, n);
     add_bias_rows(f, f->v, L->bv, m->kv_dim, n);
@@ -276,7 +448,9 @@ static int block(ed_forward_t *f, int l, int n)
     }
     attention_job_t job = {.f = f, .layer = l, .heads_per_chunk = f->att_heads_per_chunk};
     ed_pool_run(f->pool, f->prio, n * (m->n_head / job.heads_per_chunk), attention_chunk, &job);
-    if ((rc = matmul(f, &L->wo, f->att, m->q_dim, f->xb2, m->n_embd, n)) != 0)
+    if ((rc = matmul(f, &L->wo, f->att, m->q_dim, f->xb2, m->n_embd, n)) != 0 ||
+        (f->n_lora_groups > 0 &&
+         (rc = lora_apply(f, block_target(l, ED_LORA_ATTN_OUTPUT), f->att, m->q_dim, f->xb2, m->n_embd, n))))
         return rc;
     k->add(f->x, f->x, f->xb2, n * m->n_embd);
 
@@ -287,18 +461,25 @@ static int block(ed_forward_t *f, int l, int n)
     const int ff_dims[] = {m->n_ff, m->n_ff};
     if ((rc = matmul_many(f, gate_up, f->xb, m->n_embd, gate_up_out, ff_dims, 2, n)) != 0)
         return rc;
+    for (int i = 0; i < 2 && f->n_lora_groups > 0; i++)
+        if ((rc = lora_apply(f, block_target(l, ED_LORA_FFN_GATE + i), f->xb, m->n_embd, gate_up_out[i], m->n_ff, n)))
+            return rc;
     k->swiglu_forward(f->hb, f->hb, f->hb2, n * m->n_ff);
-    if ((rc = matmul(f, &L->w_down, f->hb, m->n_ff, f->xb2, m->n_embd, n)) != 0)
+    if ((rc = matmul(f, &L->w_down, f->hb, m->n_ff, f->xb2, m->n_embd, n)) != 0 ||
+        (f->n_lora_groups > 0 &&
+         (rc = lora_apply(f, block_target(l, ED_LORA_FFN_DOWN), f->hb, m->n_ff, f->xb2, m->n_embd, n))))
         return rc;
     k->add(f->x, f->x, f->xb2, n * m->n_embd);
     return 0;
 }
 
-/* Every layer over the n rows of the batch, their RoPE angles computed once. */
+/* Every layer over the n rows of the batch, their RoPE angles computed once
+ * and their adapter sets grouped once. */
 static int layers(ed_forward_t *f, int n)
 {
     const ed_model_t *m = f->model;
     int rc = 0;
+    lora_group_rows(f, n);
     for (int t = 0; t < n; t++)
         ed_rope_cos_sin(&m->rope, f->row_pos[t], f->rope_cos_sin + (size_t)t * m->rope.n_rot);
     for (int l = 0; l < m->n_layer && rc == 0; l++)
@@ -316,8 +497,10 @@ static int batch(ed_forward_t *f, const int32_t *tokens, int n, float *all_logit
     for (int t = 0; t < n; t++) {
         f->kernels->get_row(f->x + (size_t)t * m->n_embd, m->token_embd.data, m->token_embd.type,
                             tokens[t], m->n_embd);
+        lora_embed(f, f->x + (size_t)t * m->n_embd, tokens[t], f->lora);
         f->row_kv[t] = &f->kv;
         f->row_pos[t] = pos0 + t;
+        f->row_lora[t] = f->lora;
     }
     if ((rc = layers(f, n)) != 0)
         return rc;
@@ -326,7 +509,7 @@ static int batch(ed_forward_t *f, const int32_t *tokens, int n, float *all_logit
     size_t last = (size_t)(n - 1) * m->n_embd;
     if (all_logits) {
         rmsnorm_rows(f, f->xb, f->x, m->output_norm, n);
-        if ((rc = matmul(f, &m->output, f->xb, m->n_embd, all_logits, m->n_vocab, n)) != 0)
+        if ((rc = output_rows(f, f->xb, all_logits, n)) != 0)
             return rc;
         memcpy(f->logits, all_logits + (size_t)(n - 1) * m->n_vocab, (size_t)m->n_vocab * sizeof(float));
         return 0;
@@ -334,7 +517,7 @@ static int batch(ed_forward_t *f, const int32_t *tokens, int n, float *all_logit
     if (!want_last)
         return 0;
     rmsnorm_rows(f, f->xb + last, f->x + last, m->output_norm, 1);
-    return matmul(f, &m->output, f->xb + last, m->n_embd, f->logits, m->n_vocab, 1);
+    return output_rows(f, f->xb + last, f->logits, 1);
 }
 
 int ed_forward_eval(ed_forward_t *f, const int32_t *tokens, int n_tokens, float *all_logits,
@@ -356,11 +539,13 @@ int ed_forward_eval(ed_forward_t *f, const int32_t *tokens, int n_tokens, float 
                      i, m->n_vocab);
             return ED_EINVAL;
         }
+    int rc = check_lora_set(f, f->lora, err);
+    if (rc != 0)
+        return rc;
     int n_used = f->kv.n_used;
     for (int i = 0; i < n_tokens; i += f->n_batch) {
         int n = n_tokens - i < f->n_batch ? n_tokens - i : f->n_batch;
-        int rc = batch(f, tokens + i, n, all_logits ? all_logits + (size_t)i * m->n_vocab : NULL,
-                       i + n == n_tokens);
+        rc = batch(f, tokens + i, n, all_logits ? all_logits + (size_t)i * m->n_vocab : NULL, i + n == n_tokens);
         if (rc != 0) {
             f->kv.n_used = n_used;
             snprintf(err, ED_ERR_LEN, "forward: matrix product failed: %s", ed_strerror(rc));
@@ -399,6 +584,9 @@ int ed_forward_eval_seqs(ed_forward_t *f, ed_forward_seq_t *seqs, int n_seqs, ch
                 snprintf(err, ED_ERR_LEN, "forward: sequences %d and %d share a cache", r, s);
                 return ED_EINVAL;
             }
+        int rc = check_lora_set(f, q->lora, err);
+        if (rc != 0)
+            return rc;
         for (int i = 0; i < q->n_tokens; i++) {
             if (q->tokens[i] < 0 || q->tokens[i] >= m->n_vocab) {
                 snprintf(err, ED_ERR_LEN, "token %d at index %d of sequence %d is outside the vocabulary of %d",
@@ -407,8 +595,10 @@ int ed_forward_eval_seqs(ed_forward_t *f, ed_forward_seq_t *seqs, int n_seqs, ch
             }
             f->kernels->get_row(f->x + (size_t)n * m->n_embd, m->token_embd.data, m->token_embd.type,
                                 q->tokens[i], m->n_embd);
+            lora_embed(f, f->x + (size_t)n * m->n_embd, q->tokens[i], q->lora);
             f->row_kv[n] = q->kv;
             f->row_pos[n] = q->kv->n_used + i;
+            f->row_lora[n] = q->lora;
             n++;
         }
     }
@@ -431,13 +621,15 @@ int ed_forward_eval_seqs(ed_forward_t *f, ed_forward_seq_t *seqs, int n_seqs, ch
                 f->kernels->add(q->hidden_sum, q->hidden_sum, h, m->n_embd);
             }
         }
-        if (q->logits)
+        if (q->logits) {
+            f->row_lora[n_want] = q->lora; /* the layers are done with the rows' sets */
             rmsnorm_rows(f, f->xg + (size_t)n_want++ * m->n_embd,
                          f->x + (size_t)(row + q->n_tokens - 1) * m->n_embd, m->output_norm, 1);
+        }
         row += q->n_tokens;
         q->kv->n_used += q->n_tokens;
     }
-    if (n_want > 0 && (rc = matmul(f, &m->output, f->xg, m->n_embd, f->logits, m->n_vocab, n_want)) != 0) {
+    if (n_want > 0 && (rc = output_rows(f, f->xg, f->logits, n_want)) != 0) {
         snprintf(err, ED_ERR_LEN, "forward: output product failed: %s", ed_strerror(rc));
         return rc;
     }

@@ -4,8 +4,11 @@
  * the output head. A prompt runs in batches through the matrix-matrix
  * kernels. One pass can also carry several sequences at once, each with its
  * own KV cache (continuous batching: prompt chunks and decode tokens of
- * different requests share every weight read). Every buffer is allocated at
- * init: evaluating tokens allocates nothing. */
+ * different requests share every weight read). LoRA adapters (lora.h) are
+ * applied per row: the base products run once for the whole batch, each
+ * adapter set's low-rank updates only for its own rows. Every buffer is
+ * allocated at init (the adapters' at ed_forward_reserve_lora): evaluating
+ * tokens allocates nothing. */
 #ifndef ED_MODEL_FORWARD_H
 #define ED_MODEL_FORWARD_H
 
@@ -13,6 +16,7 @@
 #include "kernels/kernels.h"
 #include "kernels/pool.h"
 #include "model/kvcache.h"
+#include "model/lora.h"
 #include "model/model.h"
 
 #include <stddef.h>
@@ -28,6 +32,7 @@ typedef struct {
     int n_batch;     /* most tokens one batch computes at once */
     int n_ctx;       /* longest sequence attention is sized for */
     int n_seq_max;   /* sequences one ed_forward_eval_seqs call may carry */
+    const ed_lora_set_t *lora; /* the adapters ed_forward_eval applies; NULL: none; set between calls */
 
     /* run state, sized for n_batch tokens */
     float *x;           /* (n_batch, n_embd) residual stream */
@@ -48,7 +53,21 @@ typedef struct {
     int att_heads_per_chunk; /* query heads per attention chunk (they share a KV head) */
     void *mm_scratch;   /* quantized activations for the matrix products, 64-byte aligned */
     size_t mm_scratch_size;
+
+    /* adapters: which rows use which set, and the low-rank updates' scratch */
+    const ed_lora_set_t **row_lora; /* (n_batch) each row's adapters, NULL: none */
+    int *row_group;     /* (n_batch) index into lora_groups, -1: no adapter */
+    const ed_lora_set_t **lora_groups; /* (n_batch) the distinct sets of the rows */
+    int n_lora_groups;
+    int lora_max_rank;  /* the rank the scratch below holds; 0: none reserved */
+    int *lora_rows;     /* (ED_FORWARD_LORA_ROWS) the rows of the chunk being updated */
+    float *lora_x;      /* (ED_FORWARD_LORA_ROWS, max n_in) their inputs, gathered */
+    float *lora_t;      /* (ED_FORWARD_LORA_ROWS, lora_max_rank) A x */
+    float *lora_u;      /* (lora_u_cap) B (A x) */
+    size_t lora_u_cap;  /* floats: ED_FORWARD_LORA_ROWS rows of the widest block matrix, at least n_vocab */
 } ed_forward_t;
+
+#define ED_FORWARD_LORA_ROWS 64 /* rows one low-rank update takes at a time */
 
 /* Prepares a forward pass of `model` with a KV cache of n_ctx positions
  * (0: the model's training context) and batches of at most n_batch tokens
@@ -63,13 +82,19 @@ int ed_forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t
  * sequences. f->kv stays empty; use ed_forward_eval_seqs. Same returns. */
 int ed_forward_init_multi(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t *kernels,
                           ed_pool_t *pool, int n_ctx, int n_batch, int n_seq_max, char err[ED_ERR_LEN]);
+/* Sizes the adapters' scratch for ranks up to max_rank (1 ..
+ * ED_LORA_MAX_RANK); before it, evaluating with an adapter fails. Call
+ * between evaluations, never from the token loop; a smaller rank than the
+ * one reserved keeps the scratch. Returns 0, ED_EINVAL or ED_ENOMEM with err. */
+int ed_forward_reserve_lora(ed_forward_t *f, int max_rank, char err[ED_ERR_LEN]);
 /* Accepts a zeroed or half-built forward pass. */
 void ed_forward_free(ed_forward_t *f);
 
 /* Appends tokens[0..n_tokens) to the sequence at positions kv.n_used.. and
  * computes their logits: the last position's always go to f->logits, and
  * with all_logits non-NULL every position's go there too, (n_tokens, n_vocab).
- * Returns 0, or ED_EINVAL (a token id outside the vocabulary, n_tokens < 1)
+ * The adapters of f->lora apply to every token.
+ * Returns 0, or ED_EINVAL (a token id outside the vocabulary, n_tokens < 1, a bad f->lora)
  * or ED_ERANGE (the context would overflow; nothing is evaluated) with err
  * giving the numbers. On error the cache is left as it was. */
 int ed_forward_eval(ed_forward_t *f, const int32_t *tokens, int n_tokens, float *all_logits,
@@ -82,12 +107,14 @@ typedef struct {
     int n_tokens;          /* >= 1 */
     float *logits;         /* (n_vocab) receives its last token's logits, or NULL */
     float *hidden_sum;     /* (n_embd) += each token's final normalised hidden state, or NULL */
+    const ed_lora_set_t *lora; /* the adapters its rows use (loaded against this model); NULL: none */
 } ed_forward_seq_t;
 
 /* Evaluates every sequence's tokens in one pass: at most n_seq_max
  * sequences (distinct caches) and n_batch tokens in all. A row's result does
  * not depend on the other rows of the pass. Each cache's n_used advances by
- * its n_tokens. Returns 0, ED_EINVAL (bad counts or tokens) or ED_ERANGE (a
+ * its n_tokens. Returns 0, ED_EINVAL (bad counts, tokens or adapter sets:
+ * an adapter of a rank above the reserved one, of another model) or ED_ERANGE (a
  * sequence would overflow its cache; nothing is evaluated), with err. */
 int ed_forward_eval_seqs(ed_forward_t *f, ed_forward_seq_t *seqs, int n_seqs, char err[ED_ERR_LEN]);
 

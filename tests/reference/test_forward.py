@@ -25,8 +25,12 @@ VOCAB = "../shared/testdata/vocab"
 TOKENS = [1, 15043, 3186, 29892, 445, 338, 263, 1243, 29889, 13, 4013, 338, 1059]
 
 
-def reference_logits(path, tokens):
-    """All-position logits (len(tokens), n_vocab) of the model at `path`."""
+def reference_logits(path, tokens, weight=None, embed=None):
+    """All-position logits (len(tokens), n_vocab) of the model at `path`.
+    weight(g, name), when given, supplies every weight tensor as a float64
+    torch tensor (test_lora merges adapters into them); embed, when given,
+    is the table the tokens are looked up in (a tied head keeps
+    token_embd.weight)."""
     g = GGUF(path)
     arch = g.kv["general.architecture"]
     hp = lambda key, default=None: g.kv.get(f"{arch}.{key}", default)
@@ -43,7 +47,7 @@ def reference_logits(path, tokens):
     neox = arch == "qwen2"
 
     def w(name):
-        return torch.from_numpy(g.tensor(name)).double()
+        return weight(g, name) if weight else torch.from_numpy(g.tensor(name)).double()
 
     def has(name):
         return name in g.tensors
@@ -75,7 +79,7 @@ def reference_logits(path, tokens):
     def f16(x):
         return x.half().double()
 
-    x = w("token_embd.weight")[tokens]
+    x = (embed if embed is not None else w("token_embd.weight"))[tokens]
     mask = torch.full((n, n), float("-inf"), dtype=torch.float64).triu(1)
     for l in range(n_layer):
         p = f"blk.{l}."
