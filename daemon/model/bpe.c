@@ -1,6 +1,6 @@
-/* bpe.c - the byte-level BPE encoder (GPT-2, Llama 3, Qwen2, SmolLM): text
- * read as UTF-8 (invalid bytes as U+FFFD, as llama.cpp does), cut by the
- * vocabulary's pre-tokenizer, each piece's bytes mapped to the GPT-2
+/* bpe.c - the byte-level BPE encoder (every byte-level pre-tokenizer of
+ * pretok.c): text read as UTF-8 (invalid bytes as U+FFFD, as llama.cpp does),
+ * cut by the vocabulary's pre-tokenizer, each piece's bytes mapped to the GPT-2
  * characters and merged lowest rank first. The merge loop is shared with SPM
  * (tokenizer.c); the pre-tokenizer regexes live in pretok.c. */
 #include "model/bpe.h"

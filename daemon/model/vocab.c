@@ -437,10 +437,20 @@ int ed_vocab_load(ed_vocab_t **out, const ed_gguf_t *gguf, char err[ED_ERR_LEN])
         }
         if ((rc = ed_pretok_kind_from_name(pre.ptr, pre.len, &vocab->pre_kind)) < 0) {
             snprintf(err, ED_ERR_LEN, "tokenizer.ggml.pre = \"%.*s\": pre-tokenizer not supported "
-                     "(known: default, gpt-2, llama-bpe, qwen2, smollm)", (int)(pre.len > 64 ? 64 : pre.len), pre.ptr);
+                     "(not a name llama.cpp knows)", (int)(pre.len > 64 ? 64 : pre.len), pre.ptr);
             goto fail;
         }
-        vocab->add_bos = vocab->ignore_merges = vocab->pre_kind == ED_PRETOK_LLAMA3;
+        /* The loader's defaults for the name; the add_*_token keys override. */
+        const unsigned flags = ed_pretok_flags(vocab->pre_kind);
+        if (flags & ED_PRETOK_RAW_BYTES) {
+            snprintf(err, ED_ERR_LEN, "tokenizer.ggml.pre = \"%.*s\": pre-tokenizer not supported "
+                     "(BPE over raw UTF-8, not byte-level)", (int)(pre.len > 64 ? 64 : pre.len), pre.ptr);
+            rc = ED_EUNSUPPORTED;
+            goto fail;
+        }
+        vocab->ignore_merges = flags & ED_PRETOK_IGNORE_MERGES;
+        vocab->add_bos = flags & ED_PRETOK_ADD_BOS;
+        vocab->add_sep = flags & ED_PRETOK_ADD_SEP;
         if ((rc = ed_pretok_init(&vocab->pretok, vocab->pre_kind, err)) < 0)
             goto fail;
     } else if (ed_str_eq(model, "bert")) {

@@ -54,7 +54,7 @@ typedef struct ed_vocab {
     bool add_eos;          /* encoding with add_special appends eos */
     bool add_sep;          /* WPM: encoding with add_special appends sep ([SEP]) */
     bool add_space_prefix; /* SPM: a space is put before text that starts a fragment */
-    bool ignore_merges;    /* BPE: a pre-token that is itself a token is not merged (Llama 3) */
+    bool ignore_merges;    /* BPE: a pre-token that is itself a token is not merged (Llama 3; pretok flags) */
     int32_t byte_token[256]; /* the token of each raw byte (SPM <0xXX>, BPE its mapped character); ED_TOKEN_NONE */
     int32_t *special;        /* (n_special) control, user-defined and unknown tokens, longest text first */
     size_t n_special;

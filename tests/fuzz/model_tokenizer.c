@@ -4,7 +4,8 @@
  * and decoded. Aborts when an SPM round trip loses text, when a size reported
  * by ED_ERANGE is wrong, or when an id falls outside the vocabulary. Valid
  * UTF-8 inputs also go through every pre-tokenizer, whose pieces must tile
- * the text. With bit 5 of the first byte set, the rest is a GGUF file whose
+ * the text, and (up to 512 bytes) must equal those of the expressions as
+ * llama.cpp writes them (ed__pretok_init_regex). With bit 5 of the first byte set, the rest is a GGUF file whose
  * untrusted vocabulary is loaded and used instead. Seeds:
  * tests/fuzz/corpus/model_tokenizer. */
 #include "model/pretok.h"
@@ -13,11 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define N_PRETOK (ED_PRETOK_SMOLLM + 1)
+#define N_PRETOK ED_PRETOK_COUNT
 
 static ed_gguf_t *ggufs[2];
 static ed_vocab_t *vocabs[2];
 static ed_pretok_t *pretoks[N_PRETOK];
+static ed_pretok_t *as_written[N_PRETOK];
 
 static void load_once(void)
 {
@@ -34,7 +36,8 @@ static void load_once(void)
         if (ed_gguf_open(&ggufs[i], PATHS[i], err) != 0 || ed_vocab_load(&vocabs[i], ggufs[i], err) != 0)
             abort(); /* run from the repository root, next to ../shared */
     for (int k = 0; k < N_PRETOK; k++)
-        if (ed_pretok_init(&pretoks[k], (ed_pretok_kind_t)k, err) != 0)
+        if (ed_pretok_init(&pretoks[k], (ed_pretok_kind_t)k, err) != 0 ||
+            ed__pretok_init_regex(&as_written[k], (ed_pretok_kind_t)k, err) != 0)
             abort();
 }
 
@@ -131,7 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(ids);
 
     if (valid_utf8((const unsigned char *)text, len)) {
-        ed_spans_t spans = {0};
+        ed_spans_t spans = {0}, written = {0};
         for (int k = 0; k < N_PRETOK; k++) {
             if (ed_pretok_split(pretoks[k], text, len, &spans) != 0)
                 abort();
@@ -143,8 +146,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             if (at != len)
                 abort();
+            /* The written forms are quadratic in a digit run: short inputs only. */
+            if (len <= 512 && (ed_pretok_split(as_written[k], text, len, &written) != 0 || written.n != spans.n ||
+                               (spans.n && memcmp(written.spans, spans.spans, spans.n * sizeof *spans.spans))))
+                abort();
         }
         free(spans.spans);
+        free(written.spans);
     }
     return 0;
 }

@@ -354,7 +354,108 @@ ED_TEST(pretokenizers_cut_as_their_regexes_say)
     ED_CHECK_INT(kind, ED_PRETOK_SMOLLM);
     ED_CHECK_INT(ed_pretok_kind_from_name("qwen2", 5, &kind), 0);
     ED_CHECK_INT(kind, ED_PRETOK_QWEN2);
-    ED_CHECK_INT(ed_pretok_kind_from_name("tekken", 6, &kind), ED_EUNSUPPORTED);
+    ED_CHECK_INT(ed_pretok_kind_from_name("tekken", 6, &kind), 0);
+    ED_CHECK_INT(kind, ED_PRETOK_TEKKEN);
+    ED_CHECK_INT(ed_pretok_kind_from_name("Tekken", 6, &kind), ED_EUNSUPPORTED); /* exact, as llama.cpp */
+}
+
+/* The gpt-2 vocabulary file with its tokenizer.ggml.pre value replaced by
+ * `pre` (the string's u64 length and bytes rewritten in a copy). */
+static char *with_pre(const char *pre, size_t *size)
+{
+    size_t len = 0;
+    char *file = read_file(VOCAB_DIR "ggml-vocab-gpt-2.gguf", &len);
+    static const char KEY[] = "tokenizer.ggml.pre";
+    char *key = file ? memmem(file, len, KEY, sizeof KEY - 1) : NULL;
+    if (!key) {
+        free(file);
+        return NULL;
+    }
+    /* key, u32 type (8: string), u64 length, bytes */
+    char *value = key + sizeof KEY - 1 + 4;
+    uint64_t old_len;
+    memcpy(&old_len, value, 8);
+    const uint64_t new_len = strlen(pre);
+    size_t head = (size_t)(value - file), tail = len - head - 8 - (size_t)old_len;
+    char *out = malloc(head + 8 + new_len + tail);
+    memcpy(out, file, head);
+    memcpy(out + head, &new_len, 8);
+    memcpy(out + head + 8, pre, new_len);
+    memcpy(out + head + 8 + new_len, value + 8 + old_len, tail);
+    *size = head + 8 + new_len + tail;
+    free(file);
+    return out;
+}
+
+/* Loads the gpt-2 vocabulary under another pre-tokenizer name: 0 or the error. */
+static int load_as(const char *pre, loaded_t *l, char **data, char err[ED_ERR_LEN])
+{
+    size_t size = 0;
+    *l = (loaded_t){0};
+    *data = with_pre(pre, &size);
+    if (!*data)
+        return ED_ENOENT;
+    int rc = ed_gguf_open_memory(&l->gguf, *data, size, err);
+    if (rc == 0)
+        rc = ed_vocab_load(&l->vocab, l->gguf, err);
+    return rc;
+}
+
+/* Every name loads (but the raw-byte kinds, refused by name) with the
+ * loader's flags, and encodes; an unknown name is refused naming it. */
+ED_TEST(vocab_takes_any_known_pre_tokenizer)
+{
+    loaded_t l;
+    char *data = NULL, err[ED_ERR_LEN] = "";
+    ED_CHECK_INT(load_as("llama-bpe", &l, &data, err), 0);
+    ED_REQUIRE(l.vocab);
+    ED_CHECK(l.vocab->pre_kind == ED_PRETOK_LLAMA3 && l.vocab->ignore_merges && !l.vocab->add_sep);
+    unload(&l);
+    free(data);
+
+    ED_CHECK_INT(load_as("roberta-bpe", &l, &data, err), 0);
+    ED_CHECK(l.vocab && l.vocab->pre_kind == ED_PRETOK_GPT2_SEP && !l.vocab->ignore_merges);
+    unload(&l);
+    free(data);
+
+    ED_CHECK_INT(load_as("tekkenx", &l, &data, err), ED_EUNSUPPORTED);
+    ED_CHECK(strstr(err, "\"tekkenx\"") && strstr(err, "not supported"));
+    unload(&l);
+    free(data);
+    ED_CHECK_INT(load_as("gemma4", &l, &data, err), ED_EUNSUPPORTED);
+    ED_CHECK(strstr(err, "\"gemma4\"") && strstr(err, "raw UTF-8"));
+    unload(&l);
+    free(data);
+
+    ed_pretok_kind_t kind;
+    size_t n_loaded = 0;
+    for (size_t i = 0; ed_pretok_name_at(i, &kind) != NULL; i++) {
+        const char *name = ed_pretok_name_at(i, &kind);
+        int rc = load_as(name, &l, &data, err);
+        if (ed_pretok_flags(kind) & ED_PRETOK_RAW_BYTES) {
+            ED_CHECK_INT(rc, ED_EUNSUPPORTED);
+        } else if (rc != 0 || !l.vocab) {
+            printf("#   %s: %s\n", name, err);
+            ED_CHECK(!"a known pre-tokenizer did not load");
+        } else {
+            n_loaded++;
+            ED_CHECK_INT(l.vocab->pre_kind, kind);
+            ED_CHECK_INT(l.vocab->ignore_merges, !!(ed_pretok_flags(kind) & ED_PRETOK_IGNORE_MERGES));
+            /* Byte-level: whatever the cut, the text comes back. */
+            static const char TEXT[] = "Hello world's 12345 \xe4\xb8\xad\xe6\x96\x87 I'LL\n\n  go!!";
+            size_t n = 0;
+            int32_t *ids = encode(l.vocab, TEXT, sizeof TEXT - 1, false, false, &n);
+            char decoded[256];
+            size_t n_decoded = 0;
+            ED_CHECK(ids && n > 0 &&
+                     ed_tokenizer_decode(l.vocab, ids, n, false, decoded, sizeof decoded, &n_decoded) == 0 &&
+                     n_decoded == sizeof TEXT - 1 && memcmp(decoded, TEXT, n_decoded) == 0);
+            free(ids);
+        }
+        unload(&l);
+        free(data);
+    }
+    printf("# %zu names load with the gpt-2 vocabulary and round-trip\n", n_loaded);
 }
 
 static double seconds_now(void)
@@ -395,4 +496,5 @@ ED_TEST(long_inputs_encode_fast)
 ED_TEST_MAIN(llama_spm_matches_reference, gpt2_matches_reference, bert_bge_matches_reference,
              spm_metadata_and_specials, wpm_metadata_and_specials,
              bpe_metadata_and_specials, vocab_loads_from_a_model_file, pretokenizers_cut_as_their_regexes_say,
+             vocab_takes_any_known_pre_tokenizer,
              long_inputs_encode_fast)
