@@ -1,10 +1,10 @@
 /* kernels.h - the op table: one function pointer per op, filled once at
  * start-up for the CPU found (ref, avx2, avx512, neon, neon-dotprod), plus the
  * per-type dot products of quant.h and the batch (matrix-matrix) micro-kernels.
- * Ops here work on one thread; matmul.h splits products over the pool. Ops
- * named *_forward get a *_backward twin when LoRA training arrives; a CUDA
- * backend later fills a table of the same shape. Kernels never log: callers
- * report ed_kernels_t.name. */
+ * Ops here work on one thread; matmul.h and backward.h split products over
+ * the pool. The *_backward ops and the f32 products below serve LoRA training
+ * (backward.h holds their pooled drivers); a CUDA backend later fills a table
+ * of the same shape. Kernels never log: callers report ed_kernels_t.name. */
 #ifndef ED_KERNELS_KERNELS_H
 #define ED_KERNELS_KERNELS_H
 
@@ -39,6 +39,29 @@ typedef struct {
     size_t kv_row_stride; /* elements between consecutive positions in k and v */
     float scale;          /* score scale, usually 1/sqrt(head_dim) */
 } ed_attention_t;
+
+/* Causal self-attention of a training sequence, f32 throughout: token t's
+ * query attends to keys 0..t. q (n_tok, n_head * head_dim); k, v (n_tok,
+ * n_kv_head * head_dim); query head h reads KV head h / (n_head / n_kv_head). */
+typedef struct {
+    int n_tok;
+    int n_head;
+    int n_kv_head; /* divides n_head */
+    int head_dim;
+    float scale;   /* score scale, usually 1/sqrt(head_dim) */
+} ed_attention_train_t;
+
+/* AdamW with decoupled weight decay (Loshchilov & Hutter; PyTorch's AdamW):
+ *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+ *   p -= lr * (m / (1 - b1^step) / (sqrt(v / (1 - b2^step)) + eps) + weight_decay * p) */
+typedef struct {
+    float lr;
+    float beta1;        /* e.g. 0.9 */
+    float beta2;        /* e.g. 0.999 */
+    float eps;          /* e.g. 1e-8 */
+    float weight_decay; /* e.g. 0.01; 0: plain Adam */
+    int64_t step;       /* 1 for the first update (bias correction) */
+} ed_adamw_t;
 
 /* y (n_cols, n_rows) = x (n_cols, K) . w (n_rows, K)^T over whole blocks:
  * w rows of a weight type, x rows already quantized to its vec_dot_type.
@@ -96,6 +119,45 @@ typedef struct {
      * accumulated in double, the scale rounded to float once (what every
      * embedding normalisation did before); a zero vector stays zero */
     void (*l2_normalize)(float *x, int n);
+
+    /* ---- training (LoRA): f32 products, gradients, optimizer ---- */
+    /* c (m, n) += a (m, k) . b (k, n); lda, ldb, ldc: row strides in elements */
+    void (*gemm_f32_nn)(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
+                        float *c, size_t ldc);
+    /* c (m, n) += a^T . b with a (k, m), b (k, n): sums of outer products of rows */
+    void (*gemm_f32_tn)(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
+                        float *c, size_t ldc);
+    /* c (m, n) += a (m, k) . b^T with b (n, k): dot products of rows */
+    void (*gemm_f32_nt)(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,
+                        float *c, size_t ldc);
+    /* Gradients of out = rmsnorm_forward(x, weight): dx = d out/d x applied to
+     * dy (written; may alias dy), dweight += dy * x / rms (accumulated) */
+    void (*rmsnorm_backward)(float *dx, float *dweight, const float *dy, const float *x,
+                             const float *weight, int n, float eps);
+    /* Gradient of rope_forward at pos: rotates dx (n_head, head_dim) in place
+     * by the opposite angles (a rotation's transpose is its inverse) */
+    void (*rope_backward)(float *dx, int n_head, int head_dim, int pos, const ed_rope_t *rope);
+    /* Gradients of out = silu(gate) * up: dgate, dup (written; each may
+     * alias dy, gate or up of the same index: every element is read first) */
+    void (*swiglu_backward)(float *dgate, float *dup, const float *dy, const float *gate,
+                            const float *up, int n);
+    /* Gradients of causal attention (ed_attention_train_t) for KV heads
+     * [kv_begin, kv_end) and the query heads that read them: dq of those query
+     * heads, dk and dv of those KV heads (all written, not accumulated). The
+     * softmax is recomputed from q and k (nothing of the forward is kept);
+     * dout: the gradient of the attention output (n_tok, n_head * head_dim).
+     * Threads split KV heads, so no two write the same dk/dv. scratch: 2 *
+     * n_tok floats. */
+    void (*attention_backward)(float *dq, float *dk, float *dv, const float *q, const float *k,
+                               const float *v, const float *dout, const ed_attention_train_t *shape,
+                               int kv_begin, int kv_end, float *scratch);
+    /* One row of cross-entropy: returns logsumexp(logits) - logits[target]
+     * (nats) and writes dlogits = scale * (softmax(logits) - onehot(target))
+     * (dlogits may alias logits); target < 0: an ignored row, returns 0 and
+     * zeroes dlogits */
+    float (*cross_entropy_backward)(float *dlogits, const float *logits, int n, int target, float scale);
+    /* One AdamW step (ed_adamw_t) of n parameters: updates param, m, v */
+    void (*adamw_step)(float *param, float *m, float *v, const float *grad, int n, const ed_adamw_t *h);
 } ed_kernels_t;
 
 /* The table for this CPU, or the one named by `force` ("ref", "avx2",

@@ -221,4 +221,5 @@ void ed__kernels_fill_ref(ed_kernels_t *k)
     k->attention_forward = attention_forward;
     k->argmax = argmax;
     k->l2_normalize = l2_normalize;
+    ed__kernels_fill_ref_backward(k);
 }

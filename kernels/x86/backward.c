@@ -1,0 +1,238 @@
+/* x86/backward.c - AVX2+FMA versions of the training ops of kernels.h: the
+ * f32 products (register-tiled 4 rows x 16 columns), RMSNorm and SwiGLU
+ * backward, the cross-entropy row and AdamW. RoPE and attention backward stay
+ * the reference's for now (RoPE's cost is the angles; attention's is a
+ * training sequence's n_tok^2 head_dim, small at seq 256). */
+#include "kernels/dispatch.h"
+#include "kernels/x86/vmath.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+/* c (m, n) += A . b (k, n) where A's element (i, p) is a[i * ai + p * ap]:
+ * nn passes (lda, 1), tn passes (1, lda). Four rows of c at a time, 16 then
+ * 8 columns in registers, the column tail scalar. */
+static void gemm_rows(int m, int n, int k, const float *a, size_t ai, size_t ap, const float *b, size_t ldb,
+                      float *c, size_t ldc)
+{
+    for (int i = 0; i < m; i += 4) {
+        int rows = m - i < 4 ? m - i : 4;
+        const float *a_rows = a + (size_t)i * ai;
+        float *c_rows = c + (size_t)i * ldc;
+        int j = 0;
+        for (; j + 16 <= n; j += 16) {
+            __m256 acc[4][2];
+            for (int r = 0; r < 4; r++)
+                acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+            if (rows == 4) {
+                for (int p = 0; p < k; p++) {
+                    const float *bp = b + (size_t)p * ldb + j;
+                    __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+                    for (int r = 0; r < 4; r++) {
+                        __m256 av = _mm256_broadcast_ss(a_rows + (size_t)r * ai + (size_t)p * ap);
+                        acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+                        acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+                    }
+                }
+            } else {
+                for (int p = 0; p < k; p++) {
+                    const float *bp = b + (size_t)p * ldb + j;
+                    __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+                    for (int r = 0; r < rows; r++) {
+                        __m256 av = _mm256_broadcast_ss(a_rows + (size_t)r * ai + (size_t)p * ap);
+                        acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+                        acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+                    }
+                }
+            }
+            for (int r = 0; r < rows; r++) {
+                float *cr = c_rows + (size_t)r * ldc + j;
+                _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), acc[r][0]));
+                _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(cr + 8), acc[r][1]));
+            }
+        }
+        for (; j + 8 <= n; j += 8) {
+            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            for (int p = 0; p < k; p++) {
+                __m256 b0 = _mm256_loadu_ps(b + (size_t)p * ldb + j);
+                for (int r = 0; r < rows; r++)
+                    acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(a_rows + (size_t)r * ai + (size_t)p * ap), b0,
+                                             acc[r]);
+            }
+            for (int r = 0; r < rows; r++) {
+                float *cr = c_rows + (size_t)r * ldc + j;
+                _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), acc[r]));
+            }
+        }
+        for (; j < n; j++)
+            for (int r = 0; r < rows; r++) {
+                float sum = 0;
+                for (int p = 0; p < k; p++)
+                    sum += a_rows[(size_t)r * ai + (size_t)p * ap] * b[(size_t)p * ldb + j];
+                c_rows[(size_t)r * ldc + j] += sum;
+            }
+    }
+}
+
+static void gemm_f32_nn(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                        size_t ldc)
+{
+    gemm_rows(m, n, k, a, lda, 1, b, ldb, c, ldc);
+}
+
+static void gemm_f32_tn(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                        size_t ldc)
+{
+    gemm_rows(m, n, k, a, 1, lda, b, ldb, c, ldc);
+}
+
+static inline float dot_f32(const float *x, const float *y, int k)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int p = 0;
+    for (; p + 16 <= k; p += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), _mm256_loadu_ps(y + p), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p + 8), _mm256_loadu_ps(y + p + 8), acc1);
+    }
+    for (; p + 8 <= k; p += 8)
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), _mm256_loadu_ps(y + p), acc0);
+    float sum = hsum_ps(_mm256_add_ps(acc0, acc1));
+    for (; p < k; p++)
+        sum += x[p] * y[p];
+    return sum;
+}
+
+static void gemm_f32_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                        size_t ldc)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+            c[(size_t)i * ldc + j] += dot_f32(a + (size_t)i * lda, b + (size_t)j * ldb, k);
+}
+
+static void rmsnorm_backward(float *dx, float *dweight, const float *dy, const float *x, const float *weight,
+                             int n, float eps)
+{
+    __m256 sq = _mm256_setzero_ps(), gx = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 xv = _mm256_loadu_ps(x + i);
+        sq = _mm256_fmadd_ps(xv, xv, sq);
+        gx = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(dy + i), _mm256_loadu_ps(weight + i)), xv, gx);
+    }
+    float sum_sq = hsum_ps(sq), sum_gx = hsum_ps(gx);
+    for (; i < n; i++) {
+        sum_sq += x[i] * x[i];
+        sum_gx += dy[i] * weight[i] * x[i];
+    }
+    float r = 1.0f / sqrtf(sum_sq / (float)n + eps);
+    float cf = r * r * r * sum_gx / (float)n;
+    __m256 rv = _mm256_set1_ps(r), cv = _mm256_set1_ps(cf);
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 xv = _mm256_loadu_ps(x + i), dyv = _mm256_loadu_ps(dy + i);
+        _mm256_storeu_ps(dweight + i, _mm256_fmadd_ps(_mm256_mul_ps(dyv, xv), rv, _mm256_loadu_ps(dweight + i)));
+        __m256 g = _mm256_mul_ps(dyv, _mm256_loadu_ps(weight + i));
+        _mm256_storeu_ps(dx + i, _mm256_fnmadd_ps(cv, xv, _mm256_mul_ps(rv, g)));
+    }
+    for (; i < n; i++) {
+        float xi = x[i], dyi = dy[i];
+        dweight[i] += dyi * xi * r;
+        dx[i] = r * dyi * weight[i] - cf * xi;
+    }
+}
+
+static void swiglu_backward(float *dgate, float *dup, const float *dy, const float *gate, const float *up, int n)
+{
+    __m256 one = _mm256_set1_ps(1.0f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i), u = _mm256_loadu_ps(up + i), d = _mm256_loadu_ps(dy + i);
+        __m256 sig = sigmoid_ps(g);
+        __m256 dg = _mm256_mul_ps(_mm256_mul_ps(d, u),
+                                  _mm256_mul_ps(sig, _mm256_fmadd_ps(g, _mm256_sub_ps(one, sig), one)));
+        __m256 du = _mm256_mul_ps(d, _mm256_mul_ps(g, sig));
+        _mm256_storeu_ps(dgate + i, dg);
+        _mm256_storeu_ps(dup + i, du);
+    }
+    for (; i < n; i++) {
+        float g = gate[i], u = up[i], d = dy[i];
+        float sig = 1.0f / (1.0f + expf(-g));
+        dgate[i] = d * u * sig * (1.0f + g * (1.0f - sig));
+        dup[i] = d * g * sig;
+    }
+}
+
+static float cross_entropy_backward(float *dlogits, const float *logits, int n, int target, float scale)
+{
+    if (target < 0 || target >= n) {
+        memset(dlogits, 0, sizeof(float) * (size_t)n);
+        return 0.0f;
+    }
+    float max = logits[0];
+    int i = 0;
+    if (n >= 8) {
+        __m256 mv = _mm256_loadu_ps(logits);
+        for (i = 8; i + 8 <= n; i += 8)
+            mv = _mm256_max_ps(mv, _mm256_loadu_ps(logits + i));
+        max = hmax_ps(mv);
+    }
+    for (; i < n; i++)
+        max = logits[i] > max ? logits[i] : max;
+    __m256 maxv = _mm256_set1_ps(max), sumv = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8)
+        sumv = _mm256_add_ps(sumv, exp_ps(_mm256_sub_ps(_mm256_loadu_ps(logits + i), maxv)));
+    double sum = hsum_ps(sumv);
+    for (; i < n; i++)
+        sum += expf(logits[i] - max);
+    float lse = max + (float)log(sum);
+    float loss = lse - logits[target];
+    __m256 lsev = _mm256_set1_ps(lse), sv = _mm256_set1_ps(scale);
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dlogits + i, _mm256_mul_ps(sv, exp_ps(_mm256_sub_ps(_mm256_loadu_ps(logits + i), lsev))));
+    for (; i < n; i++)
+        dlogits[i] = scale * expf(logits[i] - lse);
+    dlogits[target] -= scale;
+    return loss;
+}
+
+static void adamw_step(float *param, float *m, float *v, const float *grad, int n, const ed_adamw_t *h)
+{
+    float inv_bc1 = (float)(1.0 / (1.0 - pow(h->beta1, (double)h->step)));
+    float inv_bc2 = (float)(1.0 / (1.0 - pow(h->beta2, (double)h->step)));
+    __m256 b1 = _mm256_set1_ps(h->beta1), b2 = _mm256_set1_ps(h->beta2);
+    __m256 c1 = _mm256_set1_ps(1.0f - h->beta1), c2 = _mm256_set1_ps(1.0f - h->beta2);
+    __m256 ibc1 = _mm256_set1_ps(inv_bc1), ibc2 = _mm256_set1_ps(inv_bc2), eps = _mm256_set1_ps(h->eps);
+    __m256 lr = _mm256_set1_ps(h->lr), wd = _mm256_set1_ps(h->weight_decay);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(grad + i), p = _mm256_loadu_ps(param + i);
+        __m256 mi = _mm256_fmadd_ps(b1, _mm256_loadu_ps(m + i), _mm256_mul_ps(c1, g));
+        __m256 vi = _mm256_fmadd_ps(b2, _mm256_loadu_ps(v + i), _mm256_mul_ps(c2, _mm256_mul_ps(g, g)));
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        __m256 denom = _mm256_add_ps(_mm256_sqrt_ps(_mm256_mul_ps(vi, ibc2)), eps);
+        __m256 update = _mm256_fmadd_ps(wd, p, _mm256_div_ps(_mm256_mul_ps(mi, ibc1), denom));
+        _mm256_storeu_ps(param + i, _mm256_fnmadd_ps(lr, update, p));
+    }
+    for (; i < n; i++) {
+        float g = grad[i];
+        float mi = h->beta1 * m[i] + (1.0f - h->beta1) * g;
+        float vi = h->beta2 * v[i] + (1.0f - h->beta2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        float update = mi * inv_bc1 / (sqrtf(vi * inv_bc2) + h->eps) + h->weight_decay * param[i];
+        param[i] -= h->lr * update;
+    }
+}
+
+void ed__kernels_fill_avx2_backward(ed_kernels_t *k)
+{
+    k->gemm_f32_nn = gemm_f32_nn;
+    k->gemm_f32_tn = gemm_f32_tn;
+    k->gemm_f32_nt = gemm_f32_nt;
+    k->rmsnorm_backward = rmsnorm_backward;
+    k->swiglu_backward = swiglu_backward;
+    k->cross_entropy_backward = cross_entropy_backward;
+    k->adamw_step = adamw_step;
+}
