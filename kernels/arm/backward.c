@@ -1,7 +1,8 @@
 /* arm/backward.c - NEON versions of the training ops of kernels.h: the f32
  * products (register-tiled 4 rows x 8 columns), RMSNorm and SwiGLU backward,
  * the cross-entropy row and AdamW, the same algorithms as x86/backward.c.
- * RoPE and attention backward stay the reference's. */
+ * Attention backward is attention_backward_impl.h over this file's dot and
+ * axpy; RoPE backward stays the reference's. */
 #include "kernels/dispatch.h"
 #include "kernels/arm/vmath.h"
 
@@ -88,6 +89,17 @@ static inline float dot_f32(const float *x, const float *y, int k)
         sum += x[p] * y[p];
     return sum;
 }
+
+static inline void axpy_f32(float *y, float a, const float *x, int n)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+#include "kernels/attention_backward_impl.h"
 
 static void gemm_f32_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
                         size_t ldc)
@@ -216,4 +228,5 @@ void ed__kernels_fill_neon_backward(ed_kernels_t *k)
     k->swiglu_backward = swiglu_backward;
     k->cross_entropy_backward = cross_entropy_backward;
     k->adamw_step = adamw_step;
+    k->attention_backward = attention_backward;
 }

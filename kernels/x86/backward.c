@@ -1,8 +1,8 @@
 /* x86/backward.c - AVX2+FMA versions of the training ops of kernels.h: the
  * f32 products (register-tiled 4 rows x 16 columns), RMSNorm and SwiGLU
- * backward, the cross-entropy row and AdamW. RoPE and attention backward stay
- * the reference's for now (RoPE's cost is the angles; attention's is a
- * training sequence's n_tok^2 head_dim, small at seq 256). */
+ * backward, the cross-entropy row and AdamW. Attention backward is
+ * attention_backward_impl.h over this file's dot and axpy; RoPE backward
+ * stays the reference's (its cost is the angles). */
 #include "kernels/dispatch.h"
 #include "kernels/x86/vmath.h"
 
@@ -102,6 +102,18 @@ static inline float dot_f32(const float *x, const float *y, int k)
         sum += x[p] * y[p];
     return sum;
 }
+
+static inline void axpy_f32(float *y, float a, const float *x, int n)
+{
+    __m256 av = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+#include "kernels/attention_backward_impl.h"
 
 static void gemm_f32_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
                         size_t ldc)
@@ -235,4 +247,5 @@ void ed__kernels_fill_avx2_backward(ed_kernels_t *k)
     k->swiglu_backward = swiglu_backward;
     k->cross_entropy_backward = cross_entropy_backward;
     k->adamw_step = adamw_step;
+    k->attention_backward = attention_backward;
 }

@@ -178,23 +178,28 @@ ED_TEST(row_backward_ops_match_ref)
 
 ED_TEST(attention_backward_matches_ref)
 {
-    ed_attention_train_t shape = {13, 4, 2, 16, 0.25f};
-    size_t nq = (size_t)13 * 4 * 16, nkv = (size_t)13 * 2 * 16;
-    float *q = alloc_f(nq), *k = alloc_f(nkv), *v = alloc_f(nkv), *dout = alloc_f(nq), *scratch = alloc_f(26);
-    float *g[2][3];
-    for (int i = 0; i < 2; i++)
-        g[i][0] = alloc_f(nq), g[i][1] = alloc_f(nkv), g[i][2] = alloc_f(nkv);
-    FOR_EACH_ARCH("attention_backward", 2e-5, {
-        fill(q, nq, -1, 1), fill(k, nkv, -1, 1), fill(v, nkv, -1, 1), fill(dout, nq, -1, 1);
-        arch->attention_backward(g[0][0], g[0][1], g[0][2], q, k, v, dout, &shape, 0, 2, scratch);
-        ref->attention_backward(g[1][0], g[1][1], g[1][2], q, k, v, dout, &shape, 0, 2, scratch);
-        keep_max(&maxdiff, rel_diff(g[0][0], g[1][0], nq));
-        keep_max(&maxdiff, rel_diff(g[0][1], g[1][1], nkv));
-        keep_max(&maxdiff, rel_diff(g[0][2], g[1][2], nkv));
-    });
-    free(q), free(k), free(v), free(dout), free(scratch);
-    for (int i = 0; i < 2; i++)
-        free(g[i][0]), free(g[i][1]), free(g[i][2]);
+    static const ed_attention_train_t shapes[] = {{13, 4, 2, 16, 0.25f}, {70, 4, 1, 20, 0.2236f}, {33, 2, 2, 64, 0.125f}};
+    for (int si = 0; si < 3; si++) {
+        const ed_attention_train_t *shape = &shapes[si];
+        size_t nq = (size_t)shape->n_tok * shape->n_head * shape->head_dim;
+        size_t nkv = (size_t)shape->n_tok * shape->n_kv_head * shape->head_dim;
+        float *q = alloc_f(nq), *k = alloc_f(nkv), *v = alloc_f(nkv), *dout = alloc_f(nq);
+        float *scratch = alloc_f(2 * (size_t)shape->n_tok);
+        float *g[2][3];
+        for (int i = 0; i < 2; i++)
+            g[i][0] = alloc_f(nq), g[i][1] = alloc_f(nkv), g[i][2] = alloc_f(nkv);
+        FOR_EACH_ARCH("attention_backward", 2e-5, {
+            fill(q, nq, -1, 1), fill(k, nkv, -1, 1), fill(v, nkv, -1, 1), fill(dout, nq, -1, 1);
+            arch->attention_backward(g[0][0], g[0][1], g[0][2], q, k, v, dout, shape, 0, shape->n_kv_head, scratch);
+            ref->attention_backward(g[1][0], g[1][1], g[1][2], q, k, v, dout, shape, 0, shape->n_kv_head, scratch);
+            keep_max(&maxdiff, rel_diff(g[0][0], g[1][0], nq));
+            keep_max(&maxdiff, rel_diff(g[0][1], g[1][1], nkv));
+            keep_max(&maxdiff, rel_diff(g[0][2], g[1][2], nkv));
+        });
+        free(q), free(k), free(v), free(dout), free(scratch);
+        for (int i = 0; i < 2; i++)
+            free(g[i][0]), free(g[i][1]), free(g[i][2]);
+    }
 }
 
 /* ---- the reference against finite differences of the forward ops ---- */
