@@ -23,13 +23,30 @@ static void gemm_rows(int m, int n, int k, const float *a, size_t ai, size_t ap,
             float32x4_t acc[4][2];
             for (int r = 0; r < 4; r++)
                 acc[r][0] = acc[r][1] = vdupq_n_f32(0.0f);
-            for (int p = 0; p < k; p++) {
-                const float *bp = b + (size_t)p * ldb + j;
-                float32x4_t b0 = vld1q_f32(bp), b1 = vld1q_f32(bp + 4);
-                for (int r = 0; r < rows; r++) {
-                    float av = a_rows[(size_t)r * ai + (size_t)p * ap];
-                    acc[r][0] = vfmaq_n_f32(acc[r][0], b0, av);
-                    acc[r][1] = vfmaq_n_f32(acc[r][1], b1, av);
+            if (rows == 4) { /* named accumulators: an array of them ends up on the stack */
+                float32x4_t c00 = acc[0][0], c01 = acc[0][1], c10 = acc[1][0], c11 = acc[1][1];
+                float32x4_t c20 = acc[2][0], c21 = acc[2][1], c30 = acc[3][0], c31 = acc[3][1];
+                const float *a0 = a_rows, *a1 = a_rows + ai, *a2 = a_rows + 2 * ai, *a3 = a_rows + 3 * ai;
+                for (int p = 0; p < k; p++) {
+                    const float *bp = b + (size_t)p * ldb + j;
+                    size_t o = (size_t)p * ap;
+                    float32x4_t b0 = vld1q_f32(bp), b1 = vld1q_f32(bp + 4);
+                    c00 = vfmaq_n_f32(c00, b0, a0[o]), c01 = vfmaq_n_f32(c01, b1, a0[o]);
+                    c10 = vfmaq_n_f32(c10, b0, a1[o]), c11 = vfmaq_n_f32(c11, b1, a1[o]);
+                    c20 = vfmaq_n_f32(c20, b0, a2[o]), c21 = vfmaq_n_f32(c21, b1, a2[o]);
+                    c30 = vfmaq_n_f32(c30, b0, a3[o]), c31 = vfmaq_n_f32(c31, b1, a3[o]);
+                }
+                acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11;
+                acc[2][0] = c20, acc[2][1] = c21, acc[3][0] = c30, acc[3][1] = c31;
+            } else {
+                for (int p = 0; p < k; p++) {
+                    const float *bp = b + (size_t)p * ldb + j;
+                    float32x4_t b0 = vld1q_f32(bp), b1 = vld1q_f32(bp + 4);
+                    for (int r = 0; r < rows; r++) {
+                        float av = a_rows[(size_t)r * ai + (size_t)p * ap];
+                        acc[r][0] = vfmaq_n_f32(acc[r][0], b0, av);
+                        acc[r][1] = vfmaq_n_f32(acc[r][1], b1, av);
+                    }
                 }
             }
             for (int r = 0; r < rows; r++) {

@@ -25,16 +25,25 @@ static void gemm_rows(int m, int n, int k, const float *a, size_t ai, size_t ap,
             __m256 acc[4][2];
             for (int r = 0; r < 4; r++)
                 acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-            if (rows == 4) {
+            if (rows == 4) { /* named accumulators: an array of them ends up on the stack */
+                __m256 c00 = acc[0][0], c01 = acc[0][1], c10 = acc[1][0], c11 = acc[1][1];
+                __m256 c20 = acc[2][0], c21 = acc[2][1], c30 = acc[3][0], c31 = acc[3][1];
+                const float *a0 = a_rows, *a1 = a_rows + ai, *a2 = a_rows + 2 * ai, *a3 = a_rows + 3 * ai;
                 for (int p = 0; p < k; p++) {
                     const float *bp = b + (size_t)p * ldb + j;
+                    size_t o = (size_t)p * ap;
                     __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
-                    for (int r = 0; r < 4; r++) {
-                        __m256 av = _mm256_broadcast_ss(a_rows + (size_t)r * ai + (size_t)p * ap);
-                        acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
-                        acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
-                    }
+                    __m256 av = _mm256_broadcast_ss(a0 + o);
+                    c00 = _mm256_fmadd_ps(av, b0, c00), c01 = _mm256_fmadd_ps(av, b1, c01);
+                    av = _mm256_broadcast_ss(a1 + o);
+                    c10 = _mm256_fmadd_ps(av, b0, c10), c11 = _mm256_fmadd_ps(av, b1, c11);
+                    av = _mm256_broadcast_ss(a2 + o);
+                    c20 = _mm256_fmadd_ps(av, b0, c20), c21 = _mm256_fmadd_ps(av, b1, c21);
+                    av = _mm256_broadcast_ss(a3 + o);
+                    c30 = _mm256_fmadd_ps(av, b0, c30), c31 = _mm256_fmadd_ps(av, b1, c31);
                 }
+                acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11;
+                acc[2][0] = c20, acc[2][1] = c21, acc[3][0] = c30, acc[3][1] = c31;
             } else {
                 for (int p = 0; p < k; p++) {
                     const float *bp = b + (size_t)p * ldb + j;
