@@ -29,7 +29,7 @@ typedef struct {
     const ed_matmul_backward_t *m;
     ed_to_float_fn to_float; /* NULL: f32 weights, read in place */
     size_t w_row_bytes;
-    size_t block_len, block_size;
+    size_t block_len, block_size; /* of a group of blocks */
     float *scratch;          /* ED_BWD_TILE_ROWS * ED_BWD_TILE_COLS floats per thread */
 } bwd_job_t;
 
@@ -75,12 +75,15 @@ int ed_matmul_backward_input(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_pri
     const ed_quant_traits_t *traits = ed_quant_traits(m->w_type);
     const ed_type_info_t *info = ed_type_info(m->w_type);
     uint64_t row_bytes = 0;
-    if (!traits || !traits->to_float || !info || m->w_type >= ED_TYPE_FIRST_INTERNAL || m->n_in <= 0 ||
-        m->n_out <= 0 || m->n_batch <= 0 || ED_BWD_TILE_COLS % info->block_len != 0 ||
+    if (!traits || !traits->to_float || !info || m->n_in <= 0 || m->n_out <= 0 || m->n_batch <= 0 ||
+        ED_BWD_TILE_COLS % (info->block_len * info->group) != 0 ||
         ed_type_row_size(m->w_type, (uint64_t)m->n_in, &row_bytes) != 0 || !m->dy || !m->dx)
         return ED_KERR_EINVAL;
-    bwd_job_t job = {.k = k, .m = m, .w_row_bytes = (size_t)row_bytes, .block_len = info->block_len,
-                     .block_size = info->block_size};
+    /* a strip starts at a whole group of blocks (the repacked layouts
+     * interleave ED_R8 blocks; file types have groups of one) */
+    bwd_job_t job = {.k = k, .m = m, .w_row_bytes = (size_t)row_bytes,
+                     .block_len = (size_t)info->block_len * info->group,
+                     .block_size = (size_t)info->block_size * info->group};
     if (m->w_type != ED_TYPE_F32) {
         if (!scratch || scratch_size < ed_matmul_backward_scratch_size(m->w_type, ed_pool_n_threads(pool)))
             return ED_KERR_EINVAL;

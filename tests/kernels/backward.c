@@ -6,6 +6,7 @@
  * format, LoRA gradients, attention, chunked cross-entropy) against plain
  * float computations, on 1 and 3 threads. */
 #include "kernels/backward.h"
+#include "kernels/repack.h"
 #include "tests/test.h"
 
 #include <math.h>
@@ -337,6 +338,53 @@ ED_TEST(matmul_backward_input_every_type)
     free(w_f), free(dy), free(dx), free(expect), free(w);
 }
 
+ED_TEST(matmul_backward_input_repacked_layouts)
+{
+    /* the layouts the model repacks q4_0, q8_0 and q4_K to at load; 800 =
+     * 25 blocks of 32, so the last group of 8 blocks is partial */
+    static const int cases[][2] = {{ED_TYPE_Q4_0, 800}, {ED_TYPE_Q8_0, 800}, {ED_TYPE_Q4_K, 768}};
+    char err[ED_KERR_LEN];
+    enum { N_OUT = 40, N_BATCH = 9 };
+    rng_seed(17);
+    for (int c = 0; c < 3; c++) {
+        int type = cases[c][0], n_in = cases[c][1], packed = ed_repack_type(type);
+        const ed_quant_traits_t *traits = ed_quant_traits(type);
+        uint64_t row_bytes = 0, packed_row = 0;
+        ED_REQUIRE(packed >= 0 && ed_type_row_size(type, (uint64_t)n_in, &row_bytes) == 0 &&
+                   ed_type_row_size(packed, (uint64_t)n_in, &packed_row) == 0);
+        float *w_f = alloc_f((size_t)n_in * N_OUT), *dy = alloc_f((size_t)N_BATCH * N_OUT);
+        float *dx = alloc_f((size_t)N_BATCH * n_in), *expect = alloc_f((size_t)N_BATCH * n_in);
+        uint8_t *w = malloc(row_bytes * N_OUT), *wp = malloc(packed_row * N_OUT);
+        ED_REQUIRE(w && wp);
+        fill(w_f, (size_t)n_in * N_OUT, -1, 1);
+        fill(dy, (size_t)N_BATCH * N_OUT, -1, 1);
+        for (int r = 0; r < N_OUT; r++) {
+            traits->from_float(w_f + (size_t)r * n_in, w + r * row_bytes, n_in);
+            traits->to_float(w + r * row_bytes, w_f + (size_t)r * n_in, n_in);
+        }
+        ed_repack_rows(type, w, wp, n_in, 0, N_OUT);
+        for (int b = 0; b < N_BATCH; b++)
+            for (int i = 0; i < n_in; i++) {
+                double s = 0;
+                for (int o = 0; o < N_OUT; o++)
+                    s += (double)dy[(size_t)b * N_OUT + o] * w_f[(size_t)o * n_in + i];
+                expect[(size_t)b * n_in + i] = (float)s;
+            }
+        const ed_kernels_t *k = ed_kernels_select(NULL);
+        ed_pool_t *pool = NULL;
+        ED_REQUIRE(ed_pool_open(&pool, 2, err) == 0);
+        size_t ss = ed_matmul_backward_scratch_size(packed, 2);
+        void *scratch = malloc(ss);
+        ed_matmul_backward_t m = {wp, packed, n_in, N_OUT, dy, dx, N_BATCH, 0};
+        ED_CHECK_INT(ed_matmul_backward_input(k, pool, ED_POOL_LOW, &m, scratch, ss), 0);
+        float d = rel_diff(dx, expect, (size_t)N_BATCH * n_in);
+        printf("# matmul_backward_input %s n_in %d %s maxdiff=%.3g\n", ed_type_info(packed)->name, n_in, k->name, d);
+        ED_CHECK(d < 2e-5f);
+        ed_pool_close(pool);
+        free(scratch), free(w_f), free(dy), free(dx), free(expect), free(w), free(wp);
+    }
+}
+
 ED_TEST(lora_backward_matches_plain_products)
 {
     char err[ED_KERR_LEN];
@@ -502,5 +550,6 @@ ED_TEST(every_table_has_the_training_ops)
 
 ED_TEST_MAIN(gemm_f32_matches_ref, row_backward_ops_match_ref, attention_backward_matches_ref,
              ref_backward_matches_finite_differences, matmul_backward_input_every_type,
+             matmul_backward_input_repacked_layouts,
              lora_backward_matches_plain_products, attention_driver_is_the_op_per_kv_head,
              cross_entropy_chunks_match_full_logits, every_table_has_the_training_ops)
