@@ -137,6 +137,8 @@ typedef struct {
     /* Gradient of rope_forward at pos: rotates dx (n_head, head_dim) in place
      * by the opposite angles (a rotation's transpose is its inverse) */
     void (*rope_backward)(float *dx, int n_head, int head_dim, int pos, const ed_rope_t *rope);
+    /* the same with the angles of ed_rope_cos_sin (as rope_rotate) */
+    void (*rope_rotate_backward)(float *dx, int n_head, int head_dim, const float *cos_sin, const ed_rope_t *rope);
     /* Gradients of out = silu(gate) * up: dgate, dup (written; each may
      * alias dy, gate or up of the same index: every element is read first) */
     void (*swiglu_backward)(float *dgate, float *dup, const float *dy, const float *gate,

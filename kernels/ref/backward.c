@@ -83,6 +83,22 @@ static void rope_backward(float *dx, int n_head, int head_dim, int pos, const ed
     }
 }
 
+static void rope_rotate_backward(float *dx, int n_head, int head_dim, const float *cos_sin, const ed_rope_t *rope)
+{
+    int half = rope->n_rot / 2;
+    for (int i = 0; i < half; i++) {
+        float cos_t = cos_sin[2 * i], sin_t = cos_sin[2 * i + 1];
+        for (int h = 0; h < n_head; h++) {
+            float *head = dx + (size_t)h * head_dim;
+            int a = rope->neox ? i : 2 * i;
+            int b = rope->neox ? i + half : 2 * i + 1;
+            float d0 = head[a], d1 = head[b];
+            head[a] = d0 * cos_t + d1 * sin_t;
+            head[b] = -d0 * sin_t + d1 * cos_t;
+        }
+    }
+}
+
 /* out = silu(g) u: dup = dy silu(g); dgate = dy u sig(g) (1 + g (1 - sig(g))) */
 static void swiglu_backward(float *dgate, float *dup, const float *dy, const float *gate, const float *up, int n)
 {
@@ -194,6 +210,7 @@ void ed__kernels_fill_ref_backward(ed_kernels_t *k)
     k->gemm_f32_nt = gemm_f32_nt;
     k->rmsnorm_backward = rmsnorm_backward;
     k->rope_backward = rope_backward;
+    k->rope_rotate_backward = rope_rotate_backward;
     k->swiglu_backward = swiglu_backward;
     k->attention_backward = attention_backward;
     k->cross_entropy_backward = cross_entropy_backward;
