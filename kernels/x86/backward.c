@@ -1,5 +1,5 @@
 /* x86/backward.c - AVX2+FMA versions of the training ops of kernels.h: the
- * f32 products (register-tiled 4 rows x 16 columns), RMSNorm and SwiGLU
+ * f32 products (register-tiled 6 rows x 16 columns), RMSNorm and SwiGLU
  * backward, the cross-entropy row and AdamW. Attention backward is
  * attention_backward_impl.h over this file's dot and axpy; RoPE backward
  * stays the reference's (its cost is the angles). */
@@ -11,24 +11,28 @@
 #include <string.h>
 
 /* c (m, n) += A . b (k, n) where A's element (i, p) is a[i * ai + p * ap]:
- * nn passes (lda, 1), tn passes (1, lda). Four rows of c at a time, 16 then
- * 8 columns in registers, the column tail scalar. */
+ * nn passes (lda, 1), tn passes (1, lda). GEMM_MR rows of c at a time, 16
+ * then 8 columns in registers (12 of the 16 ymm registers accumulate), the
+ * column tail scalar. */
+#define GEMM_MR 6
 static void gemm_rows(int m, int n, int k, const float *a, size_t ai, size_t ap, const float *b, size_t ldb,
                       float *c, size_t ldc)
 {
-    for (int i = 0; i < m; i += 4) {
-        int rows = m - i < 4 ? m - i : 4;
+    for (int i = 0; i < m; i += GEMM_MR) {
+        int rows = m - i < GEMM_MR ? m - i : GEMM_MR;
         const float *a_rows = a + (size_t)i * ai;
         float *c_rows = c + (size_t)i * ldc;
         int j = 0;
         for (; j + 16 <= n; j += 16) {
-            __m256 acc[4][2];
-            for (int r = 0; r < 4; r++)
+            __m256 acc[GEMM_MR][2];
+            for (int r = 0; r < GEMM_MR; r++)
                 acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-            if (rows == 4) { /* named accumulators: an array of them ends up on the stack */
+            if (rows == GEMM_MR) { /* named accumulators: an array of them ends up on the stack */
                 __m256 c00 = acc[0][0], c01 = acc[0][1], c10 = acc[1][0], c11 = acc[1][1];
                 __m256 c20 = acc[2][0], c21 = acc[2][1], c30 = acc[3][0], c31 = acc[3][1];
+                __m256 c40 = acc[4][0], c41 = acc[4][1], c50 = acc[5][0], c51 = acc[5][1];
                 const float *a0 = a_rows, *a1 = a_rows + ai, *a2 = a_rows + 2 * ai, *a3 = a_rows + 3 * ai;
+                const float *a4 = a_rows + 4 * ai, *a5 = a_rows + 5 * ai;
                 for (int p = 0; p < k; p++) {
                     const float *bp = b + (size_t)p * ldb + j;
                     size_t o = (size_t)p * ap;
@@ -41,9 +45,14 @@ static void gemm_rows(int m, int n, int k, const float *a, size_t ai, size_t ap,
                     c20 = _mm256_fmadd_ps(av, b0, c20), c21 = _mm256_fmadd_ps(av, b1, c21);
                     av = _mm256_broadcast_ss(a3 + o);
                     c30 = _mm256_fmadd_ps(av, b0, c30), c31 = _mm256_fmadd_ps(av, b1, c31);
+                    av = _mm256_broadcast_ss(a4 + o);
+                    c40 = _mm256_fmadd_ps(av, b0, c40), c41 = _mm256_fmadd_ps(av, b1, c41);
+                    av = _mm256_broadcast_ss(a5 + o);
+                    c50 = _mm256_fmadd_ps(av, b0, c50), c51 = _mm256_fmadd_ps(av, b1, c51);
                 }
                 acc[0][0] = c00, acc[0][1] = c01, acc[1][0] = c10, acc[1][1] = c11;
                 acc[2][0] = c20, acc[2][1] = c21, acc[3][0] = c30, acc[3][1] = c31;
+                acc[4][0] = c40, acc[4][1] = c41, acc[5][0] = c50, acc[5][1] = c51;
             } else {
                 for (int p = 0; p < k; p++) {
                     const float *bp = b + (size_t)p * ldb + j;
@@ -62,7 +71,9 @@ static void gemm_rows(int m, int n, int k, const float *a, size_t ai, size_t ap,
             }
         }
         for (; j + 8 <= n; j += 8) {
-            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            __m256 acc[GEMM_MR];
+            for (int r = 0; r < GEMM_MR; r++)
+                acc[r] = _mm256_setzero_ps();
             for (int p = 0; p < k; p++) {
                 __m256 b0 = _mm256_loadu_ps(b + (size_t)p * ldb + j);
                 for (int r = 0; r < rows; r++)
