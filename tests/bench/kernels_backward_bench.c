@@ -73,7 +73,8 @@ int main(void)
                 uint8_t *w = malloc(row_bytes * (size_t)n_out);
                 for (int r = 0; r < n_out; r++)
                     ed_quant_traits(type)->from_float(wf + (size_t)r * n_in, w + r * row_bytes, n_in);
-                size_t fs = ed_matmul_scratch_size(type, n_in, seq), bs = ed_matmul_backward_scratch_size(type, threads);
+                size_t fs = ed_matmul_scratch_size(type, n_in, seq);
+                size_t bs = ed_matmul_backward_scratch_size(type, threads);
                 void *fscr = malloc(fs + 64), *bscr = malloc(bs + 64);
                 ed_matmul_t m = {w, type, n_in, n_out, x, y, seq};
                 ed_matmul_backward_t b = {w, type, n_in, n_out, y, x, seq, 0};
@@ -93,7 +94,8 @@ int main(void)
             float *dx = rand_f((size_t)seq * n, 0), *scr = rand_f(ed_lora_backward_scratch_floats(r, seq), 0);
             ed_lora_backward_t l = {x, a, bb, dy, 2.0f, n, n, r, seq, da, db, dx};
             double t;
-            TIME_BEST(trials, t, ed_lora_backward(k, pool, ED_POOL_LOW, &l, scr, ed_lora_backward_scratch_floats(r, seq)));
+            size_t nf = ed_lora_backward_scratch_floats(r, seq);
+            TIME_BEST(trials, t, ed_lora_backward(k, pool, ED_POOL_LOW, &l, scr, nf));
             printf("lora backward 2048x2048 rank 8: %.2f ms\n", t * 1e3);
             free(x), free(a), free(bb), free(dy), free(da), free(db), free(dx), free(scr);
         }

@@ -96,7 +96,8 @@ ED_TEST(gemm_f32_matches_ref)
         for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
             int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
             size_t lda = (size_t)k + 3, ldb = (size_t)n + 1, ldc = (size_t)n + 2;
-            float *a = alloc_f((size_t)m * lda + (size_t)k * (m + 3)), *b = alloc_f((size_t)k * ldb + (size_t)n * (k + 1));
+            float *a = alloc_f((size_t)m * lda + (size_t)k * (m + 3));
+            float *b = alloc_f((size_t)k * ldb + (size_t)n * (k + 1));
             float *c_a = alloc_f((size_t)m * ldc), *c_r = alloc_f((size_t)m * ldc);
             fill(a, (size_t)m * lda + (size_t)k * (m + 3), -1, 1);
             fill(b, (size_t)k * ldb + (size_t)n * (k + 1), -1, 1);
@@ -179,7 +180,8 @@ ED_TEST(row_backward_ops_match_ref)
 
 ED_TEST(attention_backward_matches_ref)
 {
-    static const ed_attention_train_t shapes[] = {{13, 4, 2, 16, 0.25f}, {70, 4, 1, 20, 0.2236f}, {33, 2, 2, 64, 0.125f}};
+    static const ed_attention_train_t shapes[] = {
+        {13, 4, 2, 16, 0.25f}, {70, 4, 1, 20, 0.2236f}, {33, 2, 2, 64, 0.125f}};
     for (int si = 0; si < 3; si++) {
         const ed_attention_train_t *shape = &shapes[si];
         size_t nq = (size_t)shape->n_tok * shape->n_head * shape->head_dim;

@@ -116,7 +116,8 @@ int main(int argc, char **argv)
             k->rmsnorm_backward(dx + (size_t)r * n, dw, in[3] + (size_t)r * n, in[1] + (size_t)r * n, in[2], n, p[2]);
         put(dx, (size_t)rows * n);
         put(dw, (size_t)n);
-    } else if (strcmp(op, "rope") == 0) { /* n_tok n_head head_dim n_rot neox base scale has_factors; factors dy -> dx */
+    } else if (strcmp(op, "rope") == 0) {
+        /* n_tok n_head head_dim n_rot neox base scale has_factors; factors dy -> dx */
         need(3);
         int n_tok = (int)p[0], n_head = (int)p[1], head_dim = (int)p[2];
         ed_rope_t rope = {(int)p[3], (int)p[4], p[5], p[6], p[7] != 0 ? in[1] : NULL};
