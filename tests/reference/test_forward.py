@@ -13,6 +13,7 @@ logits must stay <= 1e-4 on F32 weights, and within the quantized path's
 
 import math
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -24,6 +25,7 @@ from gguf_np import GGUF
 BUILD = os.environ.get("BUILD", "build")
 MKMODEL = os.path.join(BUILD, "tests", "tools", "mkmodel")
 DUMP = os.path.join(BUILD, "tests", "tools", "dump_logits")
+EDGED = os.path.join(BUILD, "edged")
 VOCAB = "../shared/testdata/vocab"
 
 TOKENS = [1, 15043, 3186, 29892, 445, 338, 263, 1243, 29889, 13, 4013, 338, 1059]
@@ -175,6 +177,10 @@ def test_forward_matches_pytorch(case, tmp_path):
     print(f"{case}: rms(edged - torch)/std(torch) = {nrms:.3g}, argmax agrees {agree}/{len(TOKENS)}")
     assert nrms <= 1e-4
     assert agree == len(TOKENS)
+    # edged model-info's verdict (cli/info.c loads the model as the daemon does)
+    arch = GGUF(path).kv["general.architecture"]
+    info = subprocess.run([EDGED, "model-info", path], check=True, capture_output=True, text=True).stdout
+    assert re.search(rf"^  serves it +yes: a chat model for \[model\] path \({arch}, ", info, re.M), info
 
 
 @pytest.mark.parametrize("quant", ["q8_0", "q4_0"])
