@@ -155,6 +155,15 @@ CASES = {
 }
 
 QUANT_CASES = ["qwen3", "phi3-longrope-long", "smollm3"]
+# Q4_K needs rows of 256: wider models (Qwen3-0.6B's head size 128 apart from width / heads)
+Q4_K_CASES = {
+    "qwen3": ["--arch", "qwen3", "--n-embd", "256", "--n-head", "4", "--n-head-kv", "2", "--head-dim", "64",
+              "--n-ff", "512", "--tied"],
+    "phi3": ["--arch", "phi3", "--n-embd", "256", "--n-head", "4", "--n-head-kv", "2", "--n-rot", "48",
+             "--n-ff", "512", "--longrope", "8"],
+    "smollm3": ["--arch", "smollm3", "--n-embd", "256", "--n-head", "4", "--n-head-kv", "2", "--n-ff", "512",
+                "--n-layer", "4", "--tied"],
+}
 QUANT_TOLERANCE = 0.05  # tests/model/forward.c's bound for the quantized path
 
 
@@ -198,4 +207,22 @@ def test_quantized_forward_matches_pytorch(case, quant, tmp_path):
     nrms = np.sqrt(np.mean((ours - ref) ** 2)) / np.std(ref)
     agree = int((ours.argmax(1) == ref.argmax(1)).sum())
     print(f"{case} {quant}: rms(edged - torch)/std(torch) = {nrms:.3g}, argmax agrees {agree}/{len(TOKENS)}")
+    assert nrms <= QUANT_TOLERANCE
+
+
+@pytest.mark.parametrize("case", sorted(Q4_K_CASES))
+def test_q4_k_forward_matches_pytorch(case, tmp_path):
+    from test_lora import dequantize
+
+    path = str(tmp_path / f"{case}-q4_k.gguf")
+    n_layer = [] if "--n-layer" in Q4_K_CASES[case] else ["--n-layer", "2"]
+    subprocess.run([MKMODEL, "--out", path, "--vocab", f"{VOCAB}/ggml-vocab-gpt-2.gguf", "--type", "q4_k"]
+                   + n_layer + Q4_K_CASES[case], check=True, stdout=subprocess.DEVNULL)
+    g = GGUF(path)
+    assert any(t[0] == 12 for t in g.tensors.values()), "no q4_K matrix: rows fell back"
+    ref = reference_logits(path, TOKENS, weight=lambda g, name: torch.from_numpy(dequantize(g, name)))
+    ours = edged_logits(path, TOKENS, ref.shape[1])
+    nrms = np.sqrt(np.mean((ours - ref) ** 2)) / np.std(ref)
+    agree = int((ours.argmax(1) == ref.argmax(1)).sum())
+    print(f"{case} q4_k: rms(edged - torch)/std(torch) = {nrms:.3g}, argmax agrees {agree}/{len(TOKENS)}")
     assert nrms <= QUANT_TOLERANCE
