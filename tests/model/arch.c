@@ -104,6 +104,49 @@ ED_TEST(loader_reads_each_architecture)
     runner_close(&r);
 }
 
+/* Fixture f's file with the first `find` in its header replaced by
+ * `replace` (same length), loaded: the loader's code, err filled. */
+static int load_patched(const fixture_t *f, const char *find, const char *replace, char err[ED_ERR_LEN])
+{
+    char path[512];
+    if (fixture_path(f, path, sizeof path) != 0)
+        return ED_EIO;
+    FILE *file = fopen(path, "rb");
+    size_t size = 32 << 20, got = 0, n = strlen(find);
+    uint8_t *data = malloc(size);
+    if (file && data)
+        got = fread(data, 1, size, file);
+    if (file)
+        fclose(file);
+    uint8_t *at = data ? memmem(data, got, find, n) : NULL;
+    int rc = ED_EIO;
+    if (at) {
+        memcpy(at, replace, n);
+        ed_gguf_t *gguf = NULL;
+        ed_model_t model;
+        if ((rc = ed_gguf_open_memory(&gguf, data, got, err)) == 0 && (rc = ed_model_load(&model, gguf, err)) == 0)
+            ed_model_free(&model);
+        ed_gguf_close(gguf);
+    }
+    free(data);
+    return rc;
+}
+
+ED_TEST(loader_names_what_is_missing)
+{
+    char err[ED_ERR_LEN] = "";
+    ED_CHECK_INT(load_patched(&FIXTURES[0], "blk.1.attn_k_norm.weight", "blk.1.attn_k_norx.weight", err),
+                 ED_EFORMAT);
+    ED_CHECK_STR(err, "tensor blk.1.attn_k_norm.weight is missing");
+    ED_CHECK_INT(load_patched(&FIXTURES[1], "rope_factors_short.weight", "rope_factors_shorx.weight", err),
+                 ED_EFORMAT);
+    ED_CHECK_STR(err, "tensor rope_factors_short.weight is missing (the file has the long factors)");
+    /* phi3 without attn_qkv looks for separate q, k and v, as llama.cpp does */
+    ED_CHECK_INT(load_patched(&FIXTURES[1], "blk.0.attn_qkv.weight", "blk.0.attn_qkx.weight", err), ED_EFORMAT);
+    ED_CHECK_STR(err, "tensor blk.0.attn_q.weight is missing");
+    printf("# %s\n", err);
+}
+
 static double max_abs_diff(const float *a, const float *b, size_t n)
 {
     double d = 0;
@@ -210,7 +253,7 @@ ED_TEST(cleanup)
     ED_CHECK(system(command) == 0);
 }
 
-ED_TEST_MAIN(loader_reads_each_architecture, qwen3_batch_matches_token_by_token,
+ED_TEST_MAIN(loader_reads_each_architecture, loader_names_what_is_missing, qwen3_batch_matches_token_by_token,
              phi3_batch_matches_token_by_token, smollm3_batch_matches_token_by_token,
              qwen3_sequences_do_not_disturb_each_other, phi3_sequences_do_not_disturb_each_other,
              smollm3_sequences_do_not_disturb_each_other, cleanup)
