@@ -153,14 +153,19 @@ static int read_hparams(ed_model_t *m, const ed_gguf_t *gguf, const char *arch, 
         return ED_EFORMAT;
     }
     int key_length = 0, value_length = 0;
-    if ((rc = get_dim(gguf, arch, "attention.key_length", m->n_embd / m->n_head > 0 ? m->n_embd / m->n_head : 0,
-                      &key_length, err)) ||
+    if ((rc = get_dim(gguf, arch, "attention.key_length", m->n_embd / m->n_head, &key_length, err)) ||
         (rc = get_dim(gguf, arch, "attention.value_length", key_length, &value_length, err)))
         return rc;
     if (key_length != value_length || key_length % 2 != 0) {
         snprintf(err, ED_ERR_LEN, "%s: attention.key_length %d, value_length %d: must be equal and even",
                  arch, key_length, value_length);
         return ED_EUNSUPPORTED;
+    }
+    /* key_length is free of the width (qwen3): keep the head products in range */
+    if ((int64_t)m->n_head * key_length > INT32_MAX / 4) {
+        snprintf(err, ED_ERR_LEN, "%s: head_count %d x attention.key_length %d is too large", arch, m->n_head,
+                 key_length);
+        return ED_EFORMAT;
     }
     m->head_dim = key_length;
     m->q_dim = m->n_head * m->head_dim;
@@ -204,7 +209,8 @@ static int load_qkv(ed_model_t *m, const ed_gguf_t *gguf, int l, char err[ED_ERR
 #define NAME(what) (snprintf(name, sizeof name, "blk.%d." what, l), name)
     if (ARCHS[m->arch].fused && ed_gguf_find_tensor(gguf, NAME("attn_qkv.weight"))) {
         ed_matrix_t qkv;
-        if ((rc = ed_tensors_find_matrix(gguf, name, m->n_embd, m->q_dim + 2 * m->kv_dim, false, &qkv, err)))
+        if ((rc = ed_tensors_find_matrix(gguf, name, m->n_embd, (int64_t)m->q_dim + 2 * (int64_t)m->kv_dim, false,
+                                         &qkv, err)))
             return rc;
         L->wq = row_view(&qkv, m->n_embd, 0);
         L->wk = row_view(&qkv, m->n_embd, m->q_dim);
