@@ -65,7 +65,7 @@ const ed_option_t ed_config_options[] = {
     OPT(model, batch, ED_OPT_U32, "512", 1, 8192, false,
         "prompt tokens evaluated in one forward pass at most"),
     OPT(model, chat_template, ED_OPT_STRING, "", 0, 0, false,
-        "chat format (chatml, llama2, llama3, mistral, zephyr, phi3, gemma); empty detects it"),
+        "chat format (chatml, llama2, llama3, mistral, zephyr, phi3, gemma, qwen3, phi4); empty detects it"),
     OPT(engine, parallel, ED_OPT_U32, "2", 1, 64, false,
         "sequences generated together (slots), each with its own KV cache"),
     OPT(engine, queue_length, ED_OPT_U32, "16", 0, 4096, false,
@@ -142,9 +142,9 @@ static int check_acl(const char *value, char *why, size_t why_size)
 /* String options that take one of a fixed set of words ("" where empty is allowed). */
 static const struct {
     const char *key;
-    const char *const words[9];
+    const char *const words[11];
 } choices[] = {
-    {"model.chat_template", {"", "chatml", "llama2", "llama3", "mistral", "zephyr", "phi3", "gemma"}},
+    {"model.chat_template", {"", "chatml", "llama2", "llama3", "mistral", "zephyr", "phi3", "gemma", "qwen3", "phi4"}},
     {"rag.embedder", {"hash", "model", "chat"}},
 };
 
@@ -156,7 +156,7 @@ static int check_choice(const ed_option_t *opt, const char *value, char *why, si
         if (strcmp(choices[i].key, key) != 0)
             continue;
         char list[256] = "";
-        for (size_t w = 0; w < 9 && choices[i].words[w]; w++) {
+        for (size_t w = 0; w < 11 && choices[i].words[w]; w++) {
             if (strcmp(choices[i].words[w], value) == 0)
                 return 0;
             if (*choices[i].words[w])

@@ -1,5 +1,6 @@
 /* chat.c - chat-format detection by marker strings and rendering of each
- * family as its reference Jinja template renders it (Hugging Face's
+ * family (Qwen3's think blocks and Phi-4-mini's newline-free tags included)
+ * as its reference Jinja template renders it (Hugging Face's
  * apply_chat_template: trim_blocks, and the `| trim` / `.strip()` the
  * templates apply), minus the leading BOS. */
 #include "model/chat.h"
@@ -9,7 +10,7 @@
 static const char *const NAMES[] = {
     [ED_CHAT_CHATML] = "chatml", [ED_CHAT_LLAMA2] = "llama2", [ED_CHAT_LLAMA3] = "llama3",
     [ED_CHAT_MISTRAL] = "mistral", [ED_CHAT_ZEPHYR] = "zephyr", [ED_CHAT_PHI3] = "phi3",
-    [ED_CHAT_GEMMA] = "gemma",
+    [ED_CHAT_GEMMA] = "gemma", [ED_CHAT_QWEN3] = "qwen3", [ED_CHAT_PHI4] = "phi4",
 };
 #define N_FAMILIES (sizeof NAMES / sizeof NAMES[0])
 
@@ -48,14 +49,20 @@ ed_chat_family_t ed_chat_detect(const char *tmpl, size_t len)
 {
     if (!tmpl || len == 0)
         return ED_CHAT_CHATML;
+    /* Qwen3's template finds the last user query to decide which assistant
+     * turns keep their <think> block (QwQ and SmolLM3 templates do not) */
     if (contains(tmpl, len, "<|im_start|>"))
-        return ED_CHAT_CHATML;
+        return contains(tmpl, len, "</think>") && contains(tmpl, len, "last_query_index") ? ED_CHAT_QWEN3
+                                                                                          : ED_CHAT_CHATML;
     if (contains(tmpl, len, "<|start_header_id|>"))
         return ED_CHAT_LLAMA3;
     if (contains(tmpl, len, "<start_of_turn>"))
         return ED_CHAT_GEMMA;
     if (contains(tmpl, len, "[INST]"))
         return contains(tmpl, len, "<<SYS>>") ? ED_CHAT_LLAMA2 : ED_CHAT_MISTRAL;
+    /* Phi-4-mini builds the role tag from the role name, with no newline */
+    if (contains(tmpl, len, "<|end|>") && contains(tmpl, len, "'<|' + message['role'] + '|>' + message['content']"))
+        return ED_CHAT_PHI4;
     if (contains(tmpl, len, "<|user|>"))
         return contains(tmpl, len, "<|end|>") ? ED_CHAT_PHI3 : ED_CHAT_ZEPHYR;
     return ED_CHAT_CHATML;
@@ -171,6 +178,88 @@ static void put_folded_turn(writer_t *w, ed_chat_family_t family, const char *bo
     }
 }
 
+/* ---------------------------------------------------------------- qwen3 ---- */
+
+/* The first occurrence of `needle` in text[0, len), or NULL. */
+static const char *find(const char *text, size_t len, const char *needle)
+{
+    return memmem(text, len, needle, strlen(needle));
+}
+
+/* The last occurrence of `needle` in text[0, len), or NULL. */
+static const char *find_last(const char *text, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = len >= n ? len - n + 1 : 0; i-- > 0;)
+        if (memcmp(text + i, needle, n) == 0)
+            return text + i;
+    return NULL;
+}
+
+static bool starts_with(const char *text, size_t len, const char *prefix)
+{
+    return len >= strlen(prefix) && memcmp(text, prefix, strlen(prefix)) == 0;
+}
+
+static bool ends_with(const char *text, size_t len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return len >= n && memcmp(text + len - n, suffix, n) == 0;
+}
+
+/* Qwen3's ns.last_query_index: the last user message that is not a wrapped
+ * tool response; n - 1 when there is none. */
+static size_t qwen3_last_query(const ed_chat_message_t *messages, size_t n)
+{
+    for (size_t i = n; i-- > 0;) {
+        const ed_chat_message_t *m = &messages[i];
+        if (m->role == ED_CHAT_USER &&
+            !(starts_with(m->content, m->len, "<tool_response>") && ends_with(m->content, m->len, "</tool_response>")))
+            return i;
+    }
+    return n - 1;
+}
+
+/* An assistant turn of Qwen3's template: the reasoning is the text between
+ * the last <think> before the first </think> and that </think> (newlines
+ * around it dropped), the answer what follows the last </think> (leading
+ * newlines dropped). */
+static void put_qwen3_assistant(writer_t *w, const ed_chat_message_t *m, bool after_query, bool last)
+{
+    const char *text = m->content, *reasoning = "";
+    size_t len = m->len, reasoning_len = 0;
+    const char *close = find(text, len, "</think>");
+    if (close) {
+        size_t before = (size_t)(close - text);
+        const char *open = find_last(text, before, "<think>");
+        reasoning = open ? open + 7 : text;
+        reasoning_len = (size_t)(close - reasoning);
+        const char *after = find_last(text, len, "</think>") + 8;
+        len = (size_t)(text + len - after);
+        text = after;
+        while (len > 0 && text[0] == '\n')
+            text++, len--;
+    }
+    /* the template's rstrip('\n').lstrip('\n'), then .strip('\n') */
+    while (reasoning_len > 0 && reasoning[reasoning_len - 1] == '\n')
+        reasoning_len--;
+    while (reasoning_len > 0 && reasoning[0] == '\n')
+        reasoning++, reasoning_len--;
+    puts_(w, "<|im_start|>assistant\n");
+    if (after_query && (last || reasoning_len > 0)) {
+        puts_(w, "<think>\n");
+        size_t start = w->n;
+        put(w, reasoning, reasoning_len);
+        puts_(w, "\n</think>\n\n");
+        put(w, text, len);
+        if (w->spans)
+            w->spans[w->n_spans++] = (ed_text_span_t){start, w->n - start};
+    } else {
+        put_content(w, text, len);
+    }
+    puts_(w, "<|im_end|>\n");
+}
+
 int ed_chat_format(ed_chat_family_t family, const char *bos, const char *eos,
                    const ed_chat_message_t *messages, size_t n_messages, bool add_generation_prompt,
                    char *out, size_t cap, size_t *n_out)
@@ -187,6 +276,7 @@ int ed_chat_format_spans(ed_chat_family_t family, const char *bos, const char *e
     const bool folds_system = family == ED_CHAT_LLAMA2 || family == ED_CHAT_MISTRAL || family == ED_CHAT_GEMMA;
     const ed_chat_message_t *pending_system = NULL;
     bool first_turn = true;
+    size_t last_query = family == ED_CHAT_QWEN3 && n_messages > 0 ? qwen3_last_query(messages, n_messages) : 0;
     for (size_t i = 0; i < n_messages; i++) {
         const ed_chat_message_t *m = &messages[i];
         const char *role = ROLE_NAMES[m->role <= ED_CHAT_ASSISTANT ? m->role : ED_CHAT_USER];
@@ -222,6 +312,24 @@ int ed_chat_format_spans(ed_chat_family_t family, const char *bos, const char *e
             puts_(&w, family == ED_CHAT_PHI3 ? "<|end|>" : eos);
             puts_(&w, "\n");
             break;
+        case ED_CHAT_PHI4:
+            puts_(&w, "<|");
+            puts_(&w, role);
+            puts_(&w, "|>");
+            put_content(&w, m->content, m->len);
+            puts_(&w, "<|end|>");
+            break;
+        case ED_CHAT_QWEN3:
+            if (m->role == ED_CHAT_ASSISTANT) {
+                put_qwen3_assistant(&w, m, i > last_query, i + 1 == n_messages);
+                break;
+            }
+            puts_(&w, "<|im_start|>");
+            puts_(&w, role);
+            puts_(&w, "\n");
+            put_content(&w, m->content, m->len);
+            puts_(&w, "<|im_end|>\n");
+            break;
         default: /* ED_CHAT_CHATML */
             puts_(&w, "<|im_start|>");
             puts_(&w, role);
@@ -240,6 +348,9 @@ int ed_chat_format_spans(ed_chat_family_t family, const char *bos, const char *e
         case ED_CHAT_PHI3:
             puts_(&w, "<|assistant|>\n");
             break;
+        case ED_CHAT_PHI4:
+            puts_(&w, "<|assistant|>");
+            break;
         case ED_CHAT_GEMMA:
             puts_(&w, "<start_of_turn>model\n");
             break;
@@ -247,6 +358,7 @@ int ed_chat_format_spans(ed_chat_family_t family, const char *bos, const char *e
         case ED_CHAT_MISTRAL:
             break; /* the model answers straight after [/INST] */
         case ED_CHAT_CHATML:
+        case ED_CHAT_QWEN3:
             puts_(&w, "<|im_start|>assistant\n");
             break;
         }

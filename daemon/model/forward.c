@@ -62,6 +62,11 @@ static int forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kerne
         f->n_batch = n_ctx;
     f->n_ctx = n_ctx;
     f->n_seq_max = n_seq_max;
+    /* llama.cpp's get_rope_factors: rope_freqs when present, else phi3's long
+     * factors when a sequence may outgrow the original context, else short */
+    f->rope = model->rope;
+    if (!f->rope.freq_factors && model->rope_long)
+        f->rope.freq_factors = n_ctx > model->n_ctx_orig ? model->rope_long : model->rope_short;
 
     int rc = 0;
     size_t scratch = 0;
@@ -437,9 +442,18 @@ static int block(ed_forward_t *f, int l, int n)
         float *q = f->q + (size_t)t * m->q_dim, *key = f->k + (size_t)t * m->kv_dim;
         const float *value = f->v + (size_t)t * m->kv_dim;
         int pos = f->row_pos[t];
-        const float *cos_sin = f->rope_cos_sin + (size_t)t * m->rope.n_rot;
-        k->rope_rotate(q, m->n_head, m->head_dim, cos_sin, &m->rope);
-        k->rope_rotate(key, m->n_kv_head, m->head_dim, cos_sin, &m->rope);
+        const float *cos_sin = f->rope_cos_sin + (size_t)t * f->rope.n_rot;
+        /* qwen3: every head of q and k RMS-normed (weight of head_dim) before RoPE */
+        for (int h = 0; L->q_norm && h < m->n_head; h++)
+            k->rmsnorm_forward(q + (size_t)h * m->head_dim, q + (size_t)h * m->head_dim, L->q_norm, m->head_dim,
+                               m->rms_eps);
+        for (int h = 0; L->k_norm && h < m->n_kv_head; h++)
+            k->rmsnorm_forward(key + (size_t)h * m->head_dim, key + (size_t)h * m->head_dim, L->k_norm,
+                               m->head_dim, m->rms_eps);
+        if (L->rope) {
+            k->rope_rotate(q, m->n_head, m->head_dim, cos_sin, &f->rope);
+            k->rope_rotate(key, m->n_kv_head, m->head_dim, cos_sin, &f->rope);
+        }
         uint16_t *k_row = ed_kvcache_k(f->row_kv[t], l, pos), *v_row = ed_kvcache_v(f->row_kv[t], l, pos);
         for (int i = 0; i < m->kv_dim; i++) {
             k_row[i] = ed_fp32_to_fp16(key[i]);
@@ -480,8 +494,13 @@ static int layers(ed_forward_t *f, int n)
     const ed_model_t *m = f->model;
     int rc = 0;
     lora_group_rows(f, n);
-    for (int t = 0; t < n; t++)
-        ed_rope_cos_sin(&m->rope, f->row_pos[t], f->rope_cos_sin + (size_t)t * m->rope.n_rot);
+    for (int t = 0; t < n; t++) {
+        float *cos_sin = f->rope_cos_sin + (size_t)t * f->rope.n_rot;
+        ed_rope_cos_sin(&f->rope, f->row_pos[t], cos_sin);
+        /* <arch>.rope.scaling.attn_factor: ggml's rope multiplies cos and sin by it (phi3 LongRoPE) */
+        for (int i = 0; m->rope_attn_factor > 0 && m->rope_attn_factor != 1.0f && i < f->rope.n_rot; i++)
+            cos_sin[i] *= m->rope_attn_factor;
+    }
     for (int l = 0; l < m->n_layer && rc == 0; l++)
         rc = block(f, l, n);
     return rc;

@@ -1,5 +1,6 @@
 /* forward.h - the forward pass of a Llama-family model (model.h): token
  * embeddings, n_layer blocks of RMS-norm, grouped-query attention with RoPE
+ * (qwen3: q and k heads RMS-normed first; smollm3: none on its NoPE layers)
  * over an f16 KV cache, and a SwiGLU feed-forward, then the final norm and
  * the output head. A prompt runs in batches through the matrix-matrix
  * kernels. One pass can also carry several sequences at once, each with its
@@ -32,6 +33,7 @@ typedef struct {
     int n_batch;     /* most tokens one batch computes at once */
     int n_ctx;       /* longest sequence attention is sized for */
     int n_seq_max;   /* sequences one ed_forward_eval_seqs call may carry */
+    ed_rope_t rope;  /* the model's, with phi3's long or short factors chosen for n_ctx */
     const ed_lora_set_t *lora; /* the adapters ed_forward_eval applies; NULL: none; set between calls */
 
     /* run state, sized for n_batch tokens */

@@ -1,7 +1,8 @@
-/* model.c - loads the hyper-parameters and weight pointers of a `llama` or
- * `qwen2` GGUF model and checks every tensor against them (name, shape,
- * type), so the forward pass never meets a surprise. Tensor names follow
- * llama.cpp: token_embd, blk.N.attn_q, ..., output_norm, output. */
+/* model.c - loads the hyper-parameters and weight pointers of a `llama`,
+ * `qwen2`, `qwen3`, `phi3` or `smollm3` GGUF model and checks every tensor
+ * against them (name, shape, type), so the forward pass never meets a
+ * surprise. Keys and tensor names follow llama.cpp (src/llama-model.cpp,
+ * src/models/<arch>.cpp): token_embd, blk.N.attn_q, ..., output_norm, output. */
 #include "model/model.h"
 #include "model/tensors.h"
 #include "core/error.h"
@@ -25,11 +26,32 @@ _Static_assert((int)ED_KERR_EAGAIN == (int)ED_EAGAIN, "kernels/error.h disagrees
 _Static_assert((int)ED_KERR_EOVERFLOW == (int)ED_EOVERFLOW, "kernels/error.h disagrees with core/error.h");
 _Static_assert(ED_KERR_LEN == ED_ERR_LEN, "kernels/error.h disagrees with core/error.h");
 
-#define TENSORS_PER_BLOCK 9 /* attn_norm, q, k, v, output, ffn_norm, gate, up, down */
+/* tensors a block has at least: attn_norm, q, k, v, output, ffn_norm, gate, up, down;
+ * phi3's fused form: attn_norm, qkv, output, ffn_norm, up, down */
+#define TENSORS_PER_BLOCK(arch) (ARCHS[arch].fused ? 6 : 9)
+
+/* What sets each architecture apart, as llama.cpp builds its graph. */
+typedef struct {
+    const char *name;   /* general.architecture and the key prefix */
+    bool neox;          /* llama_model_rope_type: NEOX (split halves) rather than NORM */
+    bool qkv_bias;      /* attn_q/k/v.bias required (qwen2) */
+    bool qk_norm;       /* attn_q_norm / attn_k_norm required (qwen3) */
+    bool fused;         /* attn_qkv (or separate q, k, v) and ffn_up of 2 n_ff rows (phi3) */
+    int no_rope_step;   /* layers l with (l + 1) % step == 0 skip RoPE; 0: none. smollm3: 4,
+                           hard-coded in llama.cpp (hparams.n_no_rope_layer_step), no GGUF key */
+} arch_info_t;
+
+static const arch_info_t ARCHS[ED_ARCH_COUNT] = {
+    [ED_ARCH_LLAMA] = {"llama", false, false, false, false, 0},
+    [ED_ARCH_QWEN2] = {"qwen2", true, true, false, false, 0},
+    [ED_ARCH_QWEN3] = {"qwen3", true, false, true, false, 0},
+    [ED_ARCH_PHI3] = {"phi3", true, false, false, true, 0},
+    [ED_ARCH_SMOLLM3] = {"smollm3", false, false, false, false, 4},
+};
 
 const char *ed_model_arch_name(ed_arch_t arch)
 {
-    return arch == ED_ARCH_QWEN2 ? "qwen2" : "llama";
+    return (unsigned)arch < ED_ARCH_COUNT ? ARCHS[arch].name : "llama";
 }
 
 /* ------------------------------------------------------------ metadata ---- */
@@ -118,7 +140,12 @@ static int read_hparams(ed_model_t *m, const ed_gguf_t *gguf, const char *arch, 
         (rc = get_dim(gguf, arch, "attention.head_count_kv", m->n_head, &m->n_kv_head, err)) ||
         (rc = get_dim(gguf, arch, "context_length", 0, &m->n_ctx_train, err)))
         return rc;
-    if (m->n_embd % m->n_head != 0 || m->n_head % m->n_kv_head != 0) {
+    char key_length_key[128];
+    snprintf(key_length_key, sizeof key_length_key, "%s.attention.key_length", arch);
+    uint32_t given_key_length = 0;
+    bool has_key_length = ed_gguf_get_u32(gguf, key_length_key, &given_key_length) == 0;
+    /* qwen3 gives attention.key_length: its heads need not divide the width */
+    if ((!has_key_length && m->n_embd % m->n_head != 0) || m->n_head % m->n_kv_head != 0) {
         snprintf(err, ED_ERR_LEN,
                  "%s: embedding_length %d, head_count %d, head_count_kv %d: the heads must divide "
                  "the width and the KV heads the heads",
@@ -134,6 +161,12 @@ static int read_hparams(ed_model_t *m, const ed_gguf_t *gguf, const char *arch, 
                  arch, key_length, value_length);
         return ED_EUNSUPPORTED;
     }
+    /* key_length is free of the width (qwen3): keep the head products in range */
+    if ((int64_t)m->n_head * key_length > INT32_MAX / 4) {
+        snprintf(err, ED_ERR_LEN, "%s: head_count %d x attention.key_length %d is too large", arch, m->n_head,
+                 key_length);
+        return ED_EFORMAT;
+    }
     m->head_dim = key_length;
     m->q_dim = m->n_head * m->head_dim;
     m->kv_dim = m->n_kv_head * m->head_dim;
@@ -141,38 +174,88 @@ static int read_hparams(ed_model_t *m, const ed_gguf_t *gguf, const char *arch, 
     if ((rc = get_positive_f32(gguf, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &m->rms_eps, err)) ||
         (rc = get_dim(gguf, arch, "rope.dimension_count", m->head_dim, &m->rope.n_rot, err)) ||
         (rc = get_positive_f32(gguf, arch, "rope.freq_base", 10000.0f, &m->rope.freq_base, err)) ||
-        (rc = read_rope_scaling(gguf, arch, &m->rope.freq_scale, err)))
+        (rc = read_rope_scaling(gguf, arch, &m->rope.freq_scale, err)) ||
+        (rc = get_dim(gguf, arch, "rope.scaling.original_context_length", m->n_ctx_train, &m->n_ctx_orig, err)) ||
+        (rc = get_positive_f32(gguf, arch, "rope.scaling.attn_factor", 1.0f, &m->rope_attn_factor, err)))
         return rc;
     if (m->rope.n_rot % 2 != 0 || m->rope.n_rot > m->head_dim) {
         snprintf(err, ED_ERR_LEN, "%s.rope.dimension_count %d: expected even and at most the head size %d",
                  arch, m->rope.n_rot, m->head_dim);
         return ED_EFORMAT;
     }
-    m->rope.neox = m->arch == ED_ARCH_QWEN2;
+    m->rope.neox = ARCHS[m->arch].neox;
     return 0;
 }
 
 /* ------------------------------------------------------------- tensors ---- */
 
-static int load_layer(ed_model_t *m, const ed_gguf_t *gguf, int l, char err[ED_ERR_LEN])
+/* The rows [first, first + n) of `whole` (rows of n_in elements) as a matrix
+ * of its own: phi3's fused tensors are row blocks, so each part multiplies
+ * (and repacks) like a separate tensor. */
+static ed_matrix_t row_view(const ed_matrix_t *whole, int n_in, int first)
+{
+    uint64_t row = 0;
+    ed_type_row_size(whole->type, (uint64_t)n_in, &row); /* the type was checked at find */
+    return (ed_matrix_t){.data = (const uint8_t *)whole->data + row * (uint64_t)first, .type = whole->type};
+}
+
+/* q, k and v of layer l: three tensors, or phi3's attn_qkv (q_dim + 2 kv_dim
+ * rows) where the file has it (llama.cpp's create_tensor_qkv accepts either). */
+static int load_qkv(ed_model_t *m, const ed_gguf_t *gguf, int l, char err[ED_ERR_LEN])
 {
     ed_layer_t *L = &m->layers[l];
-    bool biases = m->arch == ED_ARCH_QWEN2;
     char name[96];
     int rc;
 #define NAME(what) (snprintf(name, sizeof name, "blk.%d." what, l), name)
-    if ((rc = ed_tensors_find_vector(gguf, NAME("attn_norm.weight"), m->n_embd, false, &L->attn_norm, err)) ||
-        (rc = ed_tensors_find_matrix(gguf, NAME("attn_q.weight"), m->n_embd, m->q_dim, false, &L->wq, err)) ||
+    if (ARCHS[m->arch].fused && ed_gguf_find_tensor(gguf, NAME("attn_qkv.weight"))) {
+        ed_matrix_t qkv;
+        if ((rc = ed_tensors_find_matrix(gguf, name, m->n_embd, (int64_t)m->q_dim + 2 * (int64_t)m->kv_dim, false,
+                                         &qkv, err)))
+            return rc;
+        L->wq = row_view(&qkv, m->n_embd, 0);
+        L->wk = row_view(&qkv, m->n_embd, m->q_dim);
+        L->wv = row_view(&qkv, m->n_embd, m->q_dim + m->kv_dim);
+        return 0;
+    }
+    bool biases = ARCHS[m->arch].qkv_bias;
+    if ((rc = ed_tensors_find_matrix(gguf, NAME("attn_q.weight"), m->n_embd, m->q_dim, false, &L->wq, err)) ||
         (rc = ed_tensors_find_matrix(gguf, NAME("attn_k.weight"), m->n_embd, m->kv_dim, false, &L->wk, err)) ||
         (rc = ed_tensors_find_matrix(gguf, NAME("attn_v.weight"), m->n_embd, m->kv_dim, false, &L->wv, err)) ||
         (rc = ed_tensors_find_vector(gguf, NAME("attn_q.bias"), m->q_dim, !biases, &L->bq, err)) ||
         (rc = ed_tensors_find_vector(gguf, NAME("attn_k.bias"), m->kv_dim, !biases, &L->bk, err)) ||
-        (rc = ed_tensors_find_vector(gguf, NAME("attn_v.bias"), m->kv_dim, !biases, &L->bv, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("attn_v.bias"), m->kv_dim, !biases, &L->bv, err)))
+        return rc;
+#undef NAME
+    return 0;
+}
+
+static int load_layer(ed_model_t *m, const ed_gguf_t *gguf, int l, char err[ED_ERR_LEN])
+{
+    ed_layer_t *L = &m->layers[l];
+    const arch_info_t *a = &ARCHS[m->arch];
+    char name[96];
+    int rc;
+    L->rope = a->no_rope_step == 0 || (l + 1) % a->no_rope_step != 0;
+#define NAME(what) (snprintf(name, sizeof name, "blk.%d." what, l), name)
+    if ((rc = ed_tensors_find_vector(gguf, NAME("attn_norm.weight"), m->n_embd, false, &L->attn_norm, err)) ||
+        (rc = load_qkv(m, gguf, l, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("attn_q_norm.weight"), m->head_dim, !a->qk_norm, &L->q_norm, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("attn_k_norm.weight"), m->head_dim, !a->qk_norm, &L->k_norm, err)) ||
         (rc = ed_tensors_find_matrix(gguf, NAME("attn_output.weight"), m->q_dim, m->n_embd, false, &L->wo, err)) ||
         (rc = ed_tensors_find_vector(gguf, NAME("ffn_norm.weight"), m->n_embd, false, &L->ffn_norm, err)) ||
-        (rc = ed_tensors_find_matrix(gguf, NAME("ffn_gate.weight"), m->n_embd, m->n_ff, false, &L->w_gate, err)) ||
-        (rc = ed_tensors_find_matrix(gguf, NAME("ffn_up.weight"), m->n_embd, m->n_ff, false, &L->w_up, err)) ||
         (rc = ed_tensors_find_matrix(gguf, NAME("ffn_down.weight"), m->n_ff, m->n_embd, false, &L->w_down, err)))
+        return rc;
+    if (a->fused) {
+        /* ffn_up {n_embd, 2 n_ff}: llama.cpp's ggml_swiglu takes silu of the first half */
+        ed_matrix_t up;
+        if ((rc = ed_tensors_find_matrix(gguf, NAME("ffn_up.weight"), m->n_embd, 2 * (int64_t)m->n_ff, false, &up, err)))
+            return rc;
+        L->w_gate = row_view(&up, m->n_embd, 0);
+        L->w_up = row_view(&up, m->n_embd, m->n_ff);
+        return 0;
+    }
+    if ((rc = ed_tensors_find_matrix(gguf, NAME("ffn_gate.weight"), m->n_embd, m->n_ff, false, &L->w_gate, err)) ||
+        (rc = ed_tensors_find_matrix(gguf, NAME("ffn_up.weight"), m->n_embd, m->n_ff, false, &L->w_up, err)))
         return rc;
 #undef NAME
     return 0;
@@ -186,17 +269,18 @@ int ed_model_load(ed_model_t *m, const ed_gguf_t *gguf, char err[ED_ERR_LEN])
         snprintf(err, ED_ERR_LEN, "metadata key general.architecture is missing or not a string");
         return ED_EFORMAT;
     }
-    const char *arch;
-    if (ed_str_eq(arch_str, "llama")) {
-        m->arch = ED_ARCH_LLAMA;
-    } else if (ed_str_eq(arch_str, "qwen2")) {
-        m->arch = ED_ARCH_QWEN2;
-    } else {
-        snprintf(err, ED_ERR_LEN, "general.architecture = \"%.*s\": edged runs llama and qwen2",
+    int found = -1;
+    for (int i = 0; i < ED_ARCH_COUNT && found < 0; i++)
+        if (ed_str_eq(arch_str, ARCHS[i].name))
+            found = i;
+    if (found < 0) {
+        snprintf(err, ED_ERR_LEN,
+                 "general.architecture = \"%.*s\": edged runs llama, qwen2, qwen3, phi3 and smollm3",
                  (int)(arch_str.len > 64 ? 64 : arch_str.len), arch_str.ptr);
         return ED_EUNSUPPORTED;
     }
-    arch = ed_model_arch_name(m->arch);
+    m->arch = (ed_arch_t)found;
+    const char *arch = ed_model_arch_name(m->arch);
     int rc = read_hparams(m, gguf, arch, err);
     if (rc != 0)
         return rc;
@@ -219,17 +303,22 @@ int ed_model_load(ed_model_t *m, const ed_gguf_t *gguf, char err[ED_ERR_LEN])
     if ((rc = ed_tensors_find_matrix(gguf, "token_embd.weight", m->n_embd, m->n_vocab, false, &m->token_embd, err)) ||
         (rc = ed_tensors_find_vector(gguf, "output_norm.weight", m->n_embd, false, &m->output_norm, err)) ||
         (rc = ed_tensors_find_matrix(gguf, "output.weight", m->n_embd, m->n_vocab, true, &m->output, err)) ||
-        (rc = ed_tensors_find_vector(gguf, "rope_freqs.weight", m->rope.n_rot / 2, true, &m->rope.freq_factors, err)))
+        (rc = ed_tensors_find_vector(gguf, "rope_freqs.weight", m->rope.n_rot / 2, true, &m->rope.freq_factors, err)) ||
+        (rc = ed_tensors_find_vector(gguf, "rope_factors_long.weight", m->rope.n_rot / 2, true, &m->rope_long, err)) ||
+        (rc = ed_tensors_find_vector(gguf, "rope_factors_short.weight", m->rope.n_rot / 2, true, &m->rope_short, err)))
         return rc;
+    if (!m->rope_long != !m->rope_short)
+        return ed_errf(err, ED_EFORMAT, "tensor rope_factors_%s.weight is missing (the file has the %s factors)",
+                       m->rope_long ? "short" : "long", m->rope_long ? "long" : "short");
     m->tied = m->output.data == NULL;
     if (m->tied)
         m->output = m->token_embd;
 
     /* bound the allocation below by what the file holds: a count from the
      * metadata alone could ask for gigabytes of layer records */
-    if ((uint64_t)m->n_layer * TENSORS_PER_BLOCK > ed_gguf_n_tensors(gguf)) {
+    if ((uint64_t)m->n_layer * TENSORS_PER_BLOCK(m->arch) > ed_gguf_n_tensors(gguf)) {
         snprintf(err, ED_ERR_LEN, "%s.block_count = %d: that needs at least %" PRIu64 " tensors, the file has %" PRIu64,
-                 arch, m->n_layer, (uint64_t)m->n_layer * TENSORS_PER_BLOCK, ed_gguf_n_tensors(gguf));
+                 arch, m->n_layer, (uint64_t)m->n_layer * TENSORS_PER_BLOCK(m->arch), ed_gguf_n_tensors(gguf));
         return ED_EFORMAT;
     }
     m->layers = calloc((size_t)m->n_layer, sizeof *m->layers);

@@ -1,5 +1,6 @@
 /* model.h - the hyper-parameters and weights of a decoder-only transformer
- * of the Llama family (architectures `llama` and `qwen2`), read from an open
+ * of the Llama family (architectures `llama`, `qwen2`, `qwen3`, `phi3` and
+ * `smollm3`, with llama.cpp's GGUF keys and tensor names), read from an open
  * GGUF file. Weights are pointers into the file's mapping, except the
  * matrices ed_model_repack copies once into the layout the kernels multiply
  * fastest; every tensor's presence, shape and type is checked at load. The forward
@@ -18,6 +19,10 @@
 typedef enum {
     ED_ARCH_LLAMA = 0, /* Llama 1/2/3, TinyLlama, Mistral, SmolLM: normal RoPE, no biases */
     ED_ARCH_QWEN2 = 1, /* Qwen2 / Qwen2.5: Q/K/V biases, NeoX RoPE */
+    ED_ARCH_QWEN3 = 2, /* Qwen3 dense: per-head RMSNorm of q and k before RoPE, NeoX RoPE, no biases */
+    ED_ARCH_PHI3 = 3,  /* Phi-3/3.5/4-mini: fused attn_qkv and gate/up, NeoX RoPE, long/short factors */
+    ED_ARCH_SMOLLM3 = 4, /* SmolLM3: llama blocks, every 4th layer without RoPE (NoPE) */
+    ED_ARCH_COUNT
 } ed_arch_t;
 
 /* A weight matrix (n_out rows of n_in elements) in any type with quant
@@ -33,14 +38,18 @@ typedef struct {
     const float *attn_norm; /* (n_embd) */
     ed_matrix_t wq;         /* (q_dim, n_embd) */
     ed_matrix_t wk;         /* (kv_dim, n_embd) */
-    ed_matrix_t wv;         /* (kv_dim, n_embd) */
+    ed_matrix_t wv;         /* (kv_dim, n_embd); phi3's fused attn_qkv gives q, k, v as row views of one
+                               tensor (rows [0, q_dim), [q_dim, q_dim + kv_dim), the rest) */
     const float *bq;        /* (q_dim), qwen2 only, else NULL */
     const float *bk;        /* (kv_dim), qwen2 only, else NULL */
     const float *bv;        /* (kv_dim), qwen2 only, else NULL */
+    const float *q_norm;    /* (head_dim) qwen3's RMSNorm weight of every query head, else NULL */
+    const float *k_norm;    /* (head_dim) the same for key heads */
+    bool rope;              /* RoPE on q and k: false for smollm3's NoPE layers */
     ed_matrix_t wo;         /* (n_embd, q_dim) */
     const float *ffn_norm;  /* (n_embd) */
     ed_matrix_t w_gate;     /* (n_ff, n_embd) */
-    ed_matrix_t w_up;       /* (n_ff, n_embd) */
+    ed_matrix_t w_up;       /* (n_ff, n_embd); phi3's fused ffn_up holds gate (rows [0, n_ff)) then up */
     ed_matrix_t w_down;     /* (n_embd, n_ff) */
 } ed_layer_t;
 
@@ -58,6 +67,12 @@ typedef struct {
     int n_ctx_train; /* <arch>.context_length: the context the model was trained for */
     float rms_eps;   /* RMS-norm epsilon */
     ed_rope_t rope;  /* n_rot, layout, base, linear scale, rope_freqs factors */
+    /* phi3 LongRoPE: rope_factors_long/short (n_rot/2) replace rope.freq_factors per
+     * forward pass: long when its context exceeds n_ctx_orig (llama.cpp's
+     * get_rope_factors); NULL when absent */
+    const float *rope_long, *rope_short;
+    int n_ctx_orig;     /* <arch>.rope.scaling.original_context_length, default n_ctx_train */
+    float rope_attn_factor; /* <arch>.rope.scaling.attn_factor (1): scales RoPE's cos and sin */
 
     ed_matrix_t token_embd;   /* (n_vocab, n_embd) */
     const float *output_norm; /* (n_embd) */
@@ -82,7 +97,7 @@ int ed_model_load(ed_model_t *model, const ed_gguf_t *gguf, char err[ED_ERR_LEN]
 int ed_model_repack(ed_model_t *model, const ed_kernels_t *kernels, ed_pool_t *pool, char err[ED_ERR_LEN]);
 /* Frees what load and repack allocated; accepts a zeroed or half-loaded model. */
 void ed_model_free(ed_model_t *model);
-/* "llama", "qwen2". */
+/* "llama", "qwen2", "qwen3", "phi3", "smollm3". */
 const char *ed_model_arch_name(ed_arch_t arch);
 
 #endif

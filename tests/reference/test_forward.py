@@ -1,14 +1,19 @@
 """test_forward - edged's forward pass (daemon/model/forward.c, run through
 build/tests/tools/dump_logits) against an independent PyTorch implementation
-of the Llama/Qwen2 forward pass, on F32 random-weight models written by
+of the forward pass, on F32 random-weight models written by
 build/tests/tools/mkmodel: llama with grouped-query and multi-head
-attention, tied and untied heads, rope_freqs factors, and qwen2 (biases,
-NeoX RoPE). The reference keeps f64 activations but rounds keys and values
-to f16 as edged's KV cache stores them; the normalised RMS difference of all
-positions' logits must stay <= 1e-4."""
+attention, tied and untied heads, rope_freqs factors, qwen2 (biases,
+NeoX RoPE), qwen3 (per-head q/k RMSNorm, head_dim apart from n_embd/n_head),
+phi3 (fused qkv and gate/up, partial rotary, LongRoPE long and short
+factors with attn_factor) and smollm3 (no RoPE on every 4th layer). The
+reference keeps f64 activations but rounds keys and values to f16 as edged's
+KV cache stores them; the normalised RMS difference of all positions'
+logits must stay <= 1e-4 on F32 weights, and within the quantized path's
+0.05 (tests/model/forward.c) on Q8_0 and Q4_0 weights, decoded here."""
 
 import math
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -20,17 +25,20 @@ from gguf_np import GGUF
 BUILD = os.environ.get("BUILD", "build")
 MKMODEL = os.path.join(BUILD, "tests", "tools", "mkmodel")
 DUMP = os.path.join(BUILD, "tests", "tools", "dump_logits")
+EDGED = os.path.join(BUILD, "edged")
 VOCAB = "../shared/testdata/vocab"
 
 TOKENS = [1, 15043, 3186, 29892, 445, 338, 263, 1243, 29889, 13, 4013, 338, 1059]
 
 
-def reference_logits(path, tokens, weight=None, embed=None):
+def reference_logits(path, tokens, weight=None, embed=None, n_ctx=None):
     """All-position logits (len(tokens), n_vocab) of the model at `path`.
     weight(g, name), when given, supplies every weight tensor as a float64
     torch tensor (test_lora merges adapters into them); embed, when given,
     is the table the tokens are looked up in (a tied head keeps
-    token_embd.weight)."""
+    token_embd.weight). n_ctx (default len(tokens), as dump_logits sizes
+    its cache) picks phi3's long RoPE factors when above the original
+    context, as llama.cpp's get_rope_factors does."""
     g = GGUF(path)
     arch = g.kv["general.architecture"]
     hp = lambda key, default=None: g.kv.get(f"{arch}.{key}", default)
@@ -44,7 +52,11 @@ def reference_logits(path, tokens, weight=None, embed=None):
     freq_scale = 1.0
     if hp("rope.scaling.type", "none") == "linear":
         freq_scale = 1.0 / hp("rope.scaling.factor")
-    neox = arch == "qwen2"
+    neox = arch in ("qwen2", "qwen3", "phi3")
+    # llama.cpp hard-codes n_no_rope_layer_step = 4 for smollm3 (no GGUF key)
+    no_rope_step = 4 if arch == "smollm3" else 0
+    attn_factor = hp("rope.scaling.attn_factor", 1.0)
+    n_ctx = len(tokens) if n_ctx is None else n_ctx
 
     def w(name):
         return weight(g, name) if weight else torch.from_numpy(g.tensor(name)).double()
@@ -57,8 +69,11 @@ def reference_logits(path, tokens, weight=None, embed=None):
     inv_freq = base ** (-torch.arange(0, n_rot, 2, dtype=torch.float64) / n_rot)
     if has("rope_freqs.weight"):
         inv_freq = inv_freq / w("rope_freqs.weight")
+    elif has("rope_factors_long.weight"):
+        orig = hp("rope.scaling.original_context_length", hp("context_length"))
+        inv_freq = inv_freq / w("rope_factors_long.weight" if n_ctx > orig else "rope_factors_short.weight")
     theta = freq_scale * pos[:, None] * inv_freq[None, :]  # (n, n_rot/2)
-    cos, sin = torch.cos(theta)[:, None, :], torch.sin(theta)[:, None, :]
+    cos, sin = torch.cos(theta)[:, None, :] * attn_factor, torch.sin(theta)[:, None, :] * attn_factor
 
     def rope(x):  # (n, heads, head_dim)
         x = x.clone()
@@ -84,19 +99,30 @@ def reference_logits(path, tokens, weight=None, embed=None):
     for l in range(n_layer):
         p = f"blk.{l}."
         h = rmsnorm(x, w(p + "attn_norm.weight"))
-        q, k, v = (h @ w(p + f"attn_{t}.weight").T for t in "qkv")
+        if has(p + "attn_qkv.weight"):
+            q, k, v = torch.split(h @ w(p + "attn_qkv.weight").T,
+                                  [n_head * head_dim, n_kv_head * head_dim, n_kv_head * head_dim], dim=-1)
+        else:
+            q, k, v = (h @ w(p + f"attn_{t}.weight").T for t in "qkv")
         if has(p + "attn_q.bias"):
             q, k, v = (y + w(p + f"attn_{t}.bias") for y, t in zip((q, k, v), "qkv"))
-        q = rope(q.view(n, n_head, head_dim))
-        k = f16(rope(k.view(n, n_kv_head, head_dim)))
-        v = f16(v.view(n, n_kv_head, head_dim))
+        q, k = q.reshape(n, n_head, head_dim), k.reshape(n, n_kv_head, head_dim)
+        if has(p + "attn_q_norm.weight"):
+            q, k = rmsnorm(q, w(p + "attn_q_norm.weight")), rmsnorm(k, w(p + "attn_k_norm.weight"))
+        if not no_rope_step or (l + 1) % no_rope_step != 0:
+            q, k = rope(q), rope(k)
+        k = f16(k)
+        v = f16(v.reshape(n, n_kv_head, head_dim))
         group = n_head // n_kv_head
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
         scores = torch.einsum("qhd,khd->hqk", q, k) / math.sqrt(head_dim) + mask
         att = torch.einsum("hqk,khd->qhd", torch.softmax(scores, -1), v).reshape(n, n_head * head_dim)
         x = x + att @ w(p + "attn_output.weight").T
         h = rmsnorm(x, w(p + "ffn_norm.weight"))
-        gate, up = h @ w(p + "ffn_gate.weight").T, h @ w(p + "ffn_up.weight").T
+        if has(p + "ffn_gate.weight"):
+            gate, up = h @ w(p + "ffn_gate.weight").T, h @ w(p + "ffn_up.weight").T
+        else:  # phi3: ffn_up holds gate then up
+            gate, up = torch.chunk(h @ w(p + "ffn_up.weight").T, 2, dim=-1)
         x = x + (torch.nn.functional.silu(gate) * up) @ w(p + "ffn_down.weight").T
     head = w("output.weight") if has("output.weight") else w("token_embd.weight")
     return (rmsnorm(x, w("output_norm.weight")) @ head.T).numpy()
@@ -114,16 +140,45 @@ CASES = {
     "llama-rope-freqs": (["--arch", "llama", "--n-head", "8", "--n-head-kv", "2", "--n-embd", "128",
                           "--rope-freqs", "--rope-base", "500000", "--seed", "7"], "llama-spm"),
     "qwen2": (["--arch", "qwen2", "--n-head", "4", "--n-head-kv", "2", "--tied"], "gpt-2"),
+    # Qwen3-0.6B-like: head_dim 128 > n_embd / n_head, here 32 > 16
+    "qwen3": (["--arch", "qwen3", "--n-head", "4", "--n-head-kv", "2", "--head-dim", "32", "--tied"], "gpt-2"),
+    "qwen3-mha-untied": (["--arch", "qwen3", "--n-head", "4", "--n-head-kv", "4", "--seed", "3"], "gpt-2"),
+    # Phi-4-mini-like: partial rotary (n_rot 12 of head_dim 16), LongRoPE; the
+    # 13-token context exceeds original 8 (long factors) or not 64 (short)
+    "phi3-longrope-long": (["--arch", "phi3", "--n-head", "4", "--n-head-kv", "2", "--n-rot", "12",
+                            "--longrope", "8"], "llama-spm"),
+    "phi3-longrope-short": (["--arch", "phi3", "--n-head", "4", "--n-head-kv", "4", "--longrope", "64",
+                             "--tied", "--seed", "5"], "llama-spm"),
+    "phi3": (["--arch", "phi3", "--n-head", "4", "--n-head-kv", "4"], "llama-spm"),
+    # layers 3 and 7 of 8 skip RoPE
+    "smollm3": (["--arch", "smollm3", "--n-head", "4", "--n-head-kv", "2", "--tied", "--n-layer", "8"], "gpt-2"),
 }
+
+QUANT_CASES = ["qwen3", "phi3-longrope-long", "smollm3"]
+# Q4_K needs rows of 256: wider models (Qwen3-0.6B's head size 128 apart from width / heads)
+Q4_K_CASES = {
+    "qwen3": ["--arch", "qwen3", "--n-embd", "256", "--n-head", "4", "--n-head-kv", "2", "--head-dim", "64",
+              "--n-ff", "512", "--tied"],
+    "phi3": ["--arch", "phi3", "--n-embd", "256", "--n-head", "4", "--n-head-kv", "2", "--n-rot", "48",
+             "--n-ff", "512", "--longrope", "8"],
+    "smollm3": ["--arch", "smollm3", "--n-embd", "256", "--n-head", "4", "--n-head-kv", "2", "--n-ff", "512",
+                "--n-layer", "4", "--tied"],
+}
+QUANT_TOLERANCE = 0.05  # tests/model/forward.c's bound for the quantized path
+
+
+def make_model(case, path, quant):
+    args, vocab = CASES[case]
+    n_layer = [] if "--n-layer" in args else ["--n-layer", "2"]
+    subprocess.run([MKMODEL, "--out", path, "--vocab", f"{VOCAB}/ggml-vocab-{vocab}.gguf",
+                    "--type", quant] + n_layer + args,
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_forward_matches_pytorch(case, tmp_path):
-    args, vocab = CASES[case]
     path = str(tmp_path / f"{case}.gguf")
-    subprocess.run([MKMODEL, "--out", path, "--vocab", f"{VOCAB}/ggml-vocab-{vocab}.gguf",
-                    "--type", "f32", "--n-layer", "2"] + args,
-                   check=True, stdout=subprocess.DEVNULL)
+    make_model(case, path, "f32")
     ref = reference_logits(path, TOKENS)
     ours = edged_logits(path, TOKENS, ref.shape[1])
     nrms = np.sqrt(np.mean((ours - ref) ** 2)) / np.std(ref)
@@ -131,3 +186,43 @@ def test_forward_matches_pytorch(case, tmp_path):
     print(f"{case}: rms(edged - torch)/std(torch) = {nrms:.3g}, argmax agrees {agree}/{len(TOKENS)}")
     assert nrms <= 1e-4
     assert agree == len(TOKENS)
+    # edged model-info's verdict (cli/info.c loads the model as the daemon does)
+    arch = GGUF(path).kv["general.architecture"]
+    info = subprocess.run([EDGED, "model-info", path], check=True, capture_output=True, text=True).stdout
+    assert re.search(rf"^  serves it +yes: a chat model for \[model\] path \({arch}, ", info, re.M), info
+
+
+@pytest.mark.parametrize("quant", ["q8_0", "q4_0"])
+@pytest.mark.parametrize("case", QUANT_CASES)
+def test_quantized_forward_matches_pytorch(case, quant, tmp_path):
+    """The same models with Q8_0 / Q4_0 matrices: the reference multiplies by
+    the dequantized weights (decoded independently in test_lora), edged by
+    its quantized kernels with quantized activations."""
+    from test_lora import dequantize  # test_lora imports this module
+
+    path = str(tmp_path / f"{case}-{quant}.gguf")
+    make_model(case, path, quant)
+    ref = reference_logits(path, TOKENS, weight=lambda g, name: torch.from_numpy(dequantize(g, name)))
+    ours = edged_logits(path, TOKENS, ref.shape[1])
+    nrms = np.sqrt(np.mean((ours - ref) ** 2)) / np.std(ref)
+    agree = int((ours.argmax(1) == ref.argmax(1)).sum())
+    print(f"{case} {quant}: rms(edged - torch)/std(torch) = {nrms:.3g}, argmax agrees {agree}/{len(TOKENS)}")
+    assert nrms <= QUANT_TOLERANCE
+
+
+@pytest.mark.parametrize("case", sorted(Q4_K_CASES))
+def test_q4_k_forward_matches_pytorch(case, tmp_path):
+    from test_lora import dequantize
+
+    path = str(tmp_path / f"{case}-q4_k.gguf")
+    n_layer = [] if "--n-layer" in Q4_K_CASES[case] else ["--n-layer", "2"]
+    subprocess.run([MKMODEL, "--out", path, "--vocab", f"{VOCAB}/ggml-vocab-gpt-2.gguf", "--type", "q4_k"]
+                   + n_layer + Q4_K_CASES[case], check=True, stdout=subprocess.DEVNULL)
+    g = GGUF(path)
+    assert any(t[0] == 12 for t in g.tensors.values()), "no q4_K matrix: rows fell back"
+    ref = reference_logits(path, TOKENS, weight=lambda g, name: torch.from_numpy(dequantize(g, name)))
+    ours = edged_logits(path, TOKENS, ref.shape[1])
+    nrms = np.sqrt(np.mean((ours - ref) ** 2)) / np.std(ref)
+    agree = int((ours.argmax(1) == ref.argmax(1)).sum())
+    print(f"{case} q4_k: rms(edged - torch)/std(torch) = {nrms:.3g}, argmax agrees {agree}/{len(TOKENS)}")
+    assert nrms <= QUANT_TOLERANCE

@@ -30,12 +30,12 @@ PROMPT = "Hello world, this is a test."
 TOKENS = [1, 15043, 3186, 29892, 445, 338, 263, 1243, 29889]
 TOLERANCE = {"f32": 1e-4, "q8_0": 0.05, "q4_0": 0.05}
 
-F32, F16, Q4_0, Q8_0 = 0, 1, 2, 8
+F32, F16, Q4_0, Q8_0, Q4_K = 0, 1, 2, 8, 12
 
 
 def dequantize(g, name):
-    """Tensor `name` of g as float64 numpy, (ne[1], ne[0]); F32, F16, Q8_0
-    and Q4_0 decoded here from the block layouts, independently of edged."""
+    """Tensor `name` of g as float64 numpy, (ne[1], ne[0]); F32, F16, Q8_0,
+    Q4_0 and Q4_K decoded here from the block layouts, independently of edged."""
     ttype, ne, offset = g.tensors[name]
     if ttype in (F32, F16):
         return g.tensor(name).astype(np.float64)
@@ -52,9 +52,35 @@ def dequantize(g, name):
         qs = blocks[:, 2:]
         q = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.float64) - 8
         values = d * q
+    elif ttype == Q4_K:
+        values = _q4_k(np.frombuffer(g.data, dtype=np.uint8, count=n // 256 * 144, offset=start).reshape(-1, 144))
     else:
         raise ValueError(f"tensor {name}: type {ttype} not decoded here")
     return values.reshape(list(reversed(ne)))
+
+
+def _q4_k(blocks):
+    """Q4_K super-blocks of 256 values: f16 d, f16 dmin, 12 bytes of eight
+    6-bit (scale, min) pairs, 128 bytes of nibbles; sub-block j of 32 values
+    is d * scale_j * q - dmin * min_j, the low nibbles of bytes 32 (j // 2)
+    .. for even j, the high ones for odd j."""
+    d = blocks[:, 0:2].copy().view(np.float16).astype(np.float64)
+    dmin = blocks[:, 2:4].copy().view(np.float16).astype(np.float64)
+    sc = blocks[:, 4:16].astype(np.int64)
+    qs = blocks[:, 16:144]
+    scales, mins = np.zeros((len(blocks), 8)), np.zeros((len(blocks), 8))
+    for j in range(8):
+        if j < 4:
+            scales[:, j], mins[:, j] = sc[:, j] & 63, sc[:, j + 4] & 63
+        else:
+            scales[:, j] = (sc[:, j + 4] & 0xF) | ((sc[:, j - 4] >> 6) << 4)
+            mins[:, j] = (sc[:, j + 4] >> 4) | ((sc[:, j] >> 6) << 4)
+    out = np.empty((len(blocks), 256))
+    for j in range(8):
+        q = qs[:, 32 * (j // 2): 32 * (j // 2) + 32]
+        q = (q & 0xF) if j % 2 == 0 else (q >> 4)
+        out[:, 32 * j: 32 * j + 32] = d * scales[:, j:j + 1] * q - dmin * mins[:, j:j + 1]
+    return out.reshape(-1)
 
 
 def merged_weights(adapters):

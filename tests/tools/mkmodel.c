@@ -1,5 +1,6 @@
 /* mkmodel - writes a small (or TinyLlama-sized) deterministic random-weight
- * GGUF model of the llama or qwen2 architecture (or a small bert embedder)
+ * GGUF model of the llama, qwen2, qwen3, phi3 or smollm3 architecture (or a
+ * small bert embedder)
  * for tests and benchmarks,
  * with the vocabulary (every tokenizer.* key) copied from a vocab GGUF file.
  * Tensors are named and shaped as llama.cpp names them; norms and biases stay
@@ -20,7 +21,7 @@
 #define MKMODEL_QUANT_ROWS 64 /* rows generated and quantized at a time */
 
 typedef struct {
-    const char *arch;  /* "llama" or "qwen2" */
+    const char *arch;  /* "llama", "qwen2", "qwen3", "phi3", "smollm3" or "bert" */
     const char *out;   /* output path */
     const char *vocab; /* GGUF file whose tokenizer.* keys are copied */
     uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
@@ -35,7 +36,25 @@ typedef struct {
     float rope_base; /* 0: the architecture's default */
     float rms_eps;   /* 0: the architecture's default */
     float rope_scale_linear; /* 0: no rope.scaling keys; else the linear scaling factor */
+    uint32_t head_dim;  /* 0: n_embd / n_head; else written as attention.key_length/value_length */
+    uint32_t n_rot;     /* 0: head_dim; else rope.dimension_count (partial rotary, as Phi-4-mini) */
+    uint32_t longrope_orig; /* phi3: 0, or write rope_factors_long/short with this original context */
 } options_t;
+
+static bool is_arch(const options_t *o, const char *name)
+{
+    return strcmp(o->arch, name) == 0;
+}
+
+static uint32_t head_dim_of(const options_t *o)
+{
+    return o->head_dim ? o->head_dim : o->n_embd / o->n_head;
+}
+
+static uint32_t n_rot_of(const options_t *o)
+{
+    return o->n_rot ? o->n_rot : head_dim_of(o);
+}
 
 /* ---------------------------------------------------------------- random ---- */
 
@@ -88,7 +107,7 @@ static float rng_normal(rng_t *r)
 
 /* --------------------------------------------------------------- tensors ---- */
 
-typedef enum { INIT_NORMAL, INIT_NORM, INIT_ROPE_FREQS } init_t;
+typedef enum { INIT_NORMAL, INIT_NORM, INIT_ROPE_FREQS, INIT_ROPE_LONG, INIT_ROPE_SHORT } init_t;
 
 typedef struct {
     char name[64];
@@ -195,31 +214,49 @@ static size_t plan_model(const options_t *o, uint64_t n_vocab, tensor_plan_t *t)
     if (strcmp(o->arch, "bert") == 0)
         return plan_bert(o, n_vocab, t);
     size_t n = 0;
-    int64_t embd = o->n_embd, ff = o->n_ff, head_dim = o->n_embd / o->n_head;
-    int64_t kv_dim = head_dim * o->n_head_kv;
-    float in_embd = 1.0f / sqrtf((float)embd), in_ff = 1.0f / sqrtf((float)ff);
+    int64_t embd = o->n_embd, ff = o->n_ff, head_dim = head_dim_of(o), n_rot = n_rot_of(o);
+    int64_t q_dim = head_dim * o->n_head, kv_dim = head_dim * o->n_head_kv;
+    float in_embd = 1.0f / sqrtf((float)embd), in_ff = 1.0f / sqrtf((float)ff), in_q = 1.0f / sqrtf((float)q_dim);
     float residual = 1.0f / sqrtf(2.0f * (float)o->n_layer);
-    bool qwen2 = strcmp(o->arch, "qwen2") == 0;
+    bool qwen2 = is_arch(o, "qwen2"), qwen3 = is_arch(o, "qwen3"), phi3 = is_arch(o, "phi3");
 #define MATRIX(role, layer, ne0, ne1, std, fmt)                                    \
     plan(t, &n, pick_type(o, role, layer, ne0), INIT_NORMAL, std, ne0, ne1, fmt, layer)
     MATRIX("token_embd", -1, embd, (int64_t)n_vocab, in_embd, "token_embd.weight");
     if (o->rope_freqs)
-        plan(t, &n, ED_TYPE_F32, INIT_ROPE_FREQS, 0, head_dim / 2, 0, "rope_freqs.weight", 0);
+        plan(t, &n, ED_TYPE_F32, INIT_ROPE_FREQS, 0, n_rot / 2, 0, "rope_freqs.weight", 0);
+    if (o->longrope_orig) {
+        plan(t, &n, ED_TYPE_F32, INIT_ROPE_LONG, 0, n_rot / 2, 0, "rope_factors_long.weight", 0);
+        plan(t, &n, ED_TYPE_F32, INIT_ROPE_SHORT, 0, n_rot / 2, 0, "rope_factors_short.weight", 0);
+    }
     for (int l = 0; l < (int)o->n_layer; l++) {
         plan(t, &n, ED_TYPE_F32, INIT_NORM, 0.1f, embd, 0, "blk.%d.attn_norm.weight", l);
-        MATRIX("attn_q", l, embd, embd, in_embd, "blk.%d.attn_q.weight");
-        if (qwen2)
-            plan(t, &n, ED_TYPE_F32, INIT_NORMAL, 0.02f, embd, 0, "blk.%d.attn_q.bias", l);
-        MATRIX("attn_k", l, embd, kv_dim, in_embd, "blk.%d.attn_k.weight");
-        if (qwen2)
-            plan(t, &n, ED_TYPE_F32, INIT_NORMAL, 0.02f, kv_dim, 0, "blk.%d.attn_k.bias", l);
-        MATRIX("attn_v", l, embd, kv_dim, in_embd, "blk.%d.attn_v.weight");
-        if (qwen2)
-            plan(t, &n, ED_TYPE_F32, INIT_NORMAL, 0.02f, kv_dim, 0, "blk.%d.attn_v.bias", l);
-        MATRIX("attn_output", l, embd, embd, in_embd * residual, "blk.%d.attn_output.weight");
+        if (phi3) {
+            /* one fused matrix: q rows, then k, then v (convert_hf_to_gguf keeps qkv_proj whole) */
+            MATRIX("attn_qkv", l, embd, q_dim + 2 * kv_dim, in_embd, "blk.%d.attn_qkv.weight");
+        } else {
+            MATRIX("attn_q", l, embd, q_dim, in_embd, "blk.%d.attn_q.weight");
+            if (qwen2)
+                plan(t, &n, ED_TYPE_F32, INIT_NORMAL, 0.02f, q_dim, 0, "blk.%d.attn_q.bias", l);
+            MATRIX("attn_k", l, embd, kv_dim, in_embd, "blk.%d.attn_k.weight");
+            if (qwen2)
+                plan(t, &n, ED_TYPE_F32, INIT_NORMAL, 0.02f, kv_dim, 0, "blk.%d.attn_k.bias", l);
+            MATRIX("attn_v", l, embd, kv_dim, in_embd, "blk.%d.attn_v.weight");
+            if (qwen2)
+                plan(t, &n, ED_TYPE_F32, INIT_NORMAL, 0.02f, kv_dim, 0, "blk.%d.attn_v.bias", l);
+        }
+        if (qwen3) {
+            plan(t, &n, ED_TYPE_F32, INIT_NORM, 0.1f, head_dim, 0, "blk.%d.attn_q_norm.weight", l);
+            plan(t, &n, ED_TYPE_F32, INIT_NORM, 0.1f, head_dim, 0, "blk.%d.attn_k_norm.weight", l);
+        }
+        MATRIX("attn_output", l, q_dim, embd, in_q * residual, "blk.%d.attn_output.weight");
         plan(t, &n, ED_TYPE_F32, INIT_NORM, 0.1f, embd, 0, "blk.%d.ffn_norm.weight", l);
-        MATRIX("ffn_gate", l, embd, ff, in_embd, "blk.%d.ffn_gate.weight");
-        MATRIX("ffn_up", l, embd, ff, in_embd, "blk.%d.ffn_up.weight");
+        if (phi3) {
+            /* gate rows then up rows (llama.cpp's ggml_swiglu: silu of the first half) */
+            MATRIX("ffn_up", l, embd, 2 * ff, in_embd, "blk.%d.ffn_up.weight");
+        } else {
+            MATRIX("ffn_gate", l, embd, ff, in_embd, "blk.%d.ffn_gate.weight");
+            MATRIX("ffn_up", l, embd, ff, in_embd, "blk.%d.ffn_up.weight");
+        }
         MATRIX("ffn_down", l, ff, embd, in_ff * residual, "blk.%d.ffn_down.weight");
     }
     plan(t, &n, ED_TYPE_F32, INIT_NORM, 0.1f, embd, 0, "output_norm.weight", 0);
@@ -244,6 +281,9 @@ static void generate(const tensor_plan_t *t, rng_t *rng, int64_t n_rows, float *
             dst[i] = x < 0.25f ? 1.0f : x >= 0.75f ? 8.0f : 1.0f + 7.0f * (x - 0.25f) * 2.0f;
             break;
         }
+        /* LongRoPE-like factors, growing with the dimension: long ones to 16, short ones to 2 */
+        case INIT_ROPE_LONG: dst[i] = 1.0f + 15.0f * (float)i / (float)t->ne[0]; break;
+        case INIT_ROPE_SHORT: dst[i] = 1.0f + (float)i / (float)t->ne[0]; break;
         }
     }
 }
@@ -418,7 +458,7 @@ static void write_hparams(ed_gguf_writer_t *w, const options_t *o, uint64_t n_vo
         return;
     }
     char key[96], name[96];
-    bool qwen2 = strcmp(o->arch, "qwen2") == 0;
+    bool qwen = is_arch(o, "qwen2") || is_arch(o, "qwen3"), eps6 = qwen || is_arch(o, "smollm3");
 #define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%s.%s", o->arch, suffix), key)
     snprintf(name, sizeof name, "mkmodel %s %s seed %" PRIu64, o->arch, o->type_name, o->seed);
     ed_gguf_writer_str(w, "general.architecture", o->arch);
@@ -430,12 +470,24 @@ static void write_hparams(ed_gguf_writer_t *w, const options_t *o, uint64_t n_vo
     ed_gguf_writer_u32(w, ARCH_KEY("embedding_length"), o->n_embd);
     ed_gguf_writer_u32(w, ARCH_KEY("block_count"), o->n_layer);
     ed_gguf_writer_u32(w, ARCH_KEY("feed_forward_length"), o->n_ff);
-    ed_gguf_writer_u32(w, ARCH_KEY("rope.dimension_count"), o->n_embd / o->n_head);
+    ed_gguf_writer_u32(w, ARCH_KEY("rope.dimension_count"), n_rot_of(o));
+    if (o->head_dim || is_arch(o, "qwen3")) {
+        ed_gguf_writer_u32(w, ARCH_KEY("attention.key_length"), head_dim_of(o));
+        ed_gguf_writer_u32(w, ARCH_KEY("attention.value_length"), head_dim_of(o));
+    }
     ed_gguf_writer_u32(w, ARCH_KEY("attention.head_count"), o->n_head);
     ed_gguf_writer_u32(w, ARCH_KEY("attention.head_count_kv"), o->n_head_kv);
-    ed_gguf_writer_f32(w, ARCH_KEY("rope.freq_base"), o->rope_base ? o->rope_base : qwen2 ? 1000000.0f : 10000.0f);
+    ed_gguf_writer_f32(w, ARCH_KEY("rope.freq_base"), o->rope_base ? o->rope_base : qwen ? 1000000.0f : 10000.0f);
     ed_gguf_writer_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"),
-                       o->rms_eps ? o->rms_eps : qwen2 ? 1e-6f : 1e-5f);
+                       o->rms_eps ? o->rms_eps : eps6 ? 1e-6f : 1e-5f);
+    if (o->longrope_orig) {
+        /* convert_hf_to_gguf's Phi3MiniModel: the original context and, for
+         * longrope, attn_factor sqrt(1 + ln(scale) / ln(original)) */
+        double scale = (double)o->n_ctx / o->longrope_orig;
+        ed_gguf_writer_u32(w, ARCH_KEY("rope.scaling.original_context_length"), o->longrope_orig);
+        ed_gguf_writer_f32(w, ARCH_KEY("rope.scaling.attn_factor"),
+                           scale > 1 ? (float)sqrt(1 + log(scale) / log((double)o->longrope_orig)) : 1.0f);
+    }
     if (o->rope_scale_linear) {
         ed_gguf_writer_str(w, ARCH_KEY("rope.scaling.type"), "linear");
         ed_gguf_writer_f32(w, ARCH_KEY("rope.scaling.factor"), o->rope_scale_linear);
@@ -448,7 +500,7 @@ static void write_hparams(ed_gguf_writer_t *w, const options_t *o, uint64_t n_vo
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: mkmodel --arch llama|qwen2|bert --out FILE --vocab VOCAB.gguf [options]\n"
+            "usage: mkmodel --arch llama|qwen2|qwen3|phi3|smollm3|bert --out FILE --vocab VOCAB.gguf [options]\n"
             "  --preset tinyllama-1.1b   22 layers, 2048 wide, 32/4 heads, FFN 5632, ctx 2048\n"
             "  --n-embd N (64)  --n-layer N (2)  --n-head N (4)  --n-head-kv N (2)\n"
             "  --n-ff N (128)  --ctx N (256)  --seed N (1)\n"
@@ -457,6 +509,11 @@ static void usage(FILE *out)
             "  --rope-base F     (llama 10000, qwen2 1000000)  --rms-eps F (llama 1e-5, qwen2 1e-6)\n"
             "  --rope-freqs      add rope_freqs.weight (Llama-3-style factors)\n"
             "  --rope-scale-linear F  rope.scaling.type linear with rope.scaling.factor F\n"
+            "  --head-dim N      attention.key_length/value_length N (qwen3 writes them always)\n"
+            "  --n-rot N         rope.dimension_count N < head_dim (partial rotary, as Phi-4-mini)\n"
+            "  --longrope N      phi3: rope_factors_long/short, original context N, attn_factor\n"
+            "qwen3: attn_q_norm/attn_k_norm per layer; phi3: fused attn_qkv and gate/up ffn_up;\n"
+            "smollm3: llama tensors (llama.cpp skips RoPE on every 4th layer)\n"
             "  --pooling mean|cls  bert: bert.pooling_type (mean); --rms-eps sets its LayerNorm eps (1e-12)\n"
             "  --exact           quantize every element of a large model too (slow; by default\n"
             "                    models over 64M elements pick blocks from quantized pools)\n"
@@ -543,6 +600,12 @@ static int parse_options(int argc, char **argv, options_t *o)
             bad = parse_positive_float(v, &o->rope_base);
         } else if (strcmp(a, "--rms-eps") == 0) {
             bad = parse_positive_float(v, &o->rms_eps);
+        } else if (strcmp(a, "--head-dim") == 0) {
+            bad = parse_u32(v, &o->head_dim);
+        } else if (strcmp(a, "--n-rot") == 0) {
+            bad = parse_u32(v, &o->n_rot);
+        } else if (strcmp(a, "--longrope") == 0) {
+            bad = parse_u32(v, &o->longrope_orig);
         } else if (strcmp(a, "--rope-scale-linear") == 0) {
             bad = parse_positive_float(v, &o->rope_scale_linear);
         } else {
@@ -559,8 +622,13 @@ static int parse_options(int argc, char **argv, options_t *o)
         fprintf(stderr, "mkmodel: --arch, --out and --vocab are required (see --help)\n");
         return -1;
     }
-    if (strcmp(o->arch, "llama") != 0 && strcmp(o->arch, "qwen2") != 0 && strcmp(o->arch, "bert") != 0) {
-        fprintf(stderr, "mkmodel: --arch %s: expected llama, qwen2 or bert\n", o->arch);
+    if (!is_arch(o, "llama") && !is_arch(o, "qwen2") && !is_arch(o, "qwen3") && !is_arch(o, "phi3") &&
+        !is_arch(o, "smollm3") && !is_arch(o, "bert")) {
+        fprintf(stderr, "mkmodel: --arch %s: expected llama, qwen2, qwen3, phi3, smollm3 or bert\n", o->arch);
+        return -1;
+    }
+    if (o->longrope_orig && !is_arch(o, "phi3")) {
+        fprintf(stderr, "mkmodel: --longrope is for --arch phi3\n");
         return -1;
     }
     o->k_mix = strcasecmp(o->type_name, "q4_k_m") == 0;
@@ -571,10 +639,12 @@ static int parse_options(int argc, char **argv, options_t *o)
         return -1;
     }
     o->type = (ed_type_t)type;
-    uint32_t head_dim = o->n_embd / o->n_head;
-    if (o->n_embd % o->n_head || o->n_head % o->n_head_kv || head_dim % 2) {
+    uint32_t head_dim = head_dim_of(o);
+    if ((!o->head_dim && o->n_embd % o->n_head) || o->n_head % o->n_head_kv || head_dim % 2 ||
+        n_rot_of(o) % 2 || n_rot_of(o) > head_dim) {
         fprintf(stderr, "mkmodel: n_embd %" PRIu32 " / n_head %" PRIu32 " / n_head_kv %" PRIu32
-                ": need n_embd = n_head * an even head_dim and n_head a multiple of n_head_kv\n",
+                ": need n_embd = n_head * an even head_dim (or --head-dim), n_head a multiple of n_head_kv "
+                "and an even --n-rot <= head_dim\n",
                 o->n_embd, o->n_head, o->n_head_kv);
         return -1;
     }

@@ -49,6 +49,14 @@ ED_TEST(three_messages_per_family)
     ED_CHECK_STR(render(ED_CHAT_GEMMA, "<eos>", THREE, 3, true),
                  "<start_of_turn>user\n" SYSTEM "\n\nHello<end_of_turn>\n<start_of_turn>model\nHi there"
                  "<end_of_turn>\n<start_of_turn>model\n");
+    /* Qwen3 (its template, by hand): a final assistant turn after the last
+     * user message gets a think block, empty here */
+    ED_CHECK_STR(render(ED_CHAT_QWEN3, "<|im_end|>", THREE, 3, true),
+                 "<|im_start|>system\n" SYSTEM "<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n"
+                 "<|im_start|>assistant\n<think>\n\n</think>\n\nHi there<|im_end|>\n<|im_start|>assistant\n");
+    /* Phi-4-mini: role tags without newlines */
+    ED_CHECK_STR(render(ED_CHAT_PHI4, "<|endoftext|>", THREE, 3, true),
+                 "<|system|>" SYSTEM "<|end|><|user|>Hello<|end|><|assistant|>Hi there<|end|><|assistant|>");
     /* Without the generation prompt the header is left off. */
     ED_CHECK_STR(render(ED_CHAT_CHATML, "</s>", THREE, 2, false),
                  "<|im_start|>system\n" SYSTEM "<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n");
@@ -95,6 +103,12 @@ ED_TEST(longer_conversations_match_the_reference_renderings)
                  "<end_of_turn>\n<start_of_turn>user\nWho are you<end_of_turn>\n<start_of_turn>model\n"
                  "I am an assistant<end_of_turn>\n<start_of_turn>user\nAnother question<end_of_turn>\n"
                  "<start_of_turn>model\n");
+    /* Qwen3 ending on a user turn renders as ChatML */
+    ED_CHECK_STR(render(ED_CHAT_QWEN3, "<|im_end|>", SIX, 6, true), render(ED_CHAT_CHATML, "</s>", SIX, 6, true));
+    ED_CHECK_STR(render(ED_CHAT_PHI4, "<|endoftext|>", SIX, 6, true),
+                 "<|system|>" SYSTEM "<|end|><|user|>Hello<|end|><|assistant|>Hi there<|end|>"
+                 "<|user|>Who are you<|end|><|assistant|>   I am an assistant   <|end|>"
+                 "<|user|>Another question<|end|><|assistant|>");
     /* No system message: nothing folded. */
     ED_CHECK_STR(render(ED_CHAT_LLAMA2, "</s>", SIX + 1, 1, true), "[INST] Hello [/INST]");
 
@@ -104,6 +118,50 @@ ED_TEST(longer_conversations_match_the_reference_renderings)
     ED_CHECK_INT(ed_chat_format(ED_CHAT_CHATML, "<s>", "</s>", THREE, 3, true, small, sizeof small, &need),
                  ED_ERANGE);
     ED_CHECK_INT(need, strlen(render(ED_CHAT_CHATML, "</s>", THREE, 3, true)));
+}
+
+/* Qwen3's template on think blocks (expected strings worked out by hand from
+ * the template's split/strip expressions): dropped from the turns before
+ * the last user message, rebuilt (reasoning stripped of newlines) in a
+ * final assistant turn; each message's text keeps one span. */
+ED_TEST(qwen3_think_blocks_follow_its_template)
+{
+    static const ed_chat_message_t history[] = {
+        MSG(ED_CHAT_USER, "What is 2+2?"),
+        MSG(ED_CHAT_ASSISTANT, "<think>\nA simple sum.\n</think>\n\n4"),
+        MSG(ED_CHAT_USER, "And 3+3?"),
+    };
+    ED_CHECK_STR(render(ED_CHAT_QWEN3, "<|im_end|>", history, 3, true),
+                 "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n4<|im_end|>\n"
+                 "<|im_start|>user\nAnd 3+3?<|im_end|>\n<|im_start|>assistant\n");
+    static const ed_chat_message_t prefill[] = {
+        MSG(ED_CHAT_SYSTEM, SYSTEM),
+        MSG(ED_CHAT_USER, "Q"),
+        MSG(ED_CHAT_ASSISTANT, "\n<think>\n\nR1\n\n</think>\n\n\nA"),
+    };
+    ED_CHECK_STR(render(ED_CHAT_QWEN3, "<|im_end|>", prefill, 3, false),
+                 "<|im_start|>system\n" SYSTEM "<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n"
+                 "<|im_start|>assistant\n<think>\nR1\n</think>\n\nA<|im_end|>\n");
+    /* a system message after the first renders as its own turn */
+    static const ed_chat_message_t two_systems[] = {
+        MSG(ED_CHAT_USER, "Hi"),
+        MSG(ED_CHAT_SYSTEM, "Be brief"),
+    };
+    ED_CHECK_STR(render(ED_CHAT_QWEN3, "<|im_end|>", two_systems, 2, true),
+                 "<|im_start|>user\nHi<|im_end|>\n<|im_start|>system\nBe brief<|im_end|>\n<|im_start|>assistant\n");
+
+    char out[512];
+    size_t len = 0, n_spans = 0;
+    ed_text_span_t spans[3];
+    ED_REQUIRE(ed_chat_format_spans(ED_CHAT_QWEN3, "", "<|im_end|>", prefill, 3, false, out, sizeof out, &len,
+                                    spans, &n_spans) == 0);
+    ED_CHECK_INT(n_spans, 3);
+    ED_CHECK(spans[2].len == strlen("R1\n</think>\n\nA") &&
+             memcmp(out + spans[2].offset, "R1\n</think>\n\nA", spans[2].len) == 0);
+    ED_REQUIRE(ed_chat_format_spans(ED_CHAT_QWEN3, "", "<|im_end|>", history, 3, true, out, sizeof out, &len, spans,
+                                    &n_spans) == 0);
+    ED_CHECK_INT(n_spans, 3);
+    ED_CHECK(spans[1].len == 1 && out[spans[1].offset] == '4');
 }
 
 ED_TEST(families_are_detected_from_real_templates)
@@ -166,6 +224,36 @@ ED_TEST(families_are_detected_from_real_templates)
          "role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}{% if "
          "add_generation_prompt %}{{'<start_of_turn>model\\n'}}{% endif %}",
          ED_CHAT_GEMMA},
+        /* Phi-3.5-mini-instruct */
+        {"{% for message in messages %}{% if message['role'] == 'system' and message['content'] %}{{'<|system|>\n' "
+         "+ message['content'] + '<|end|>\n'}}{% elif message['role'] == 'user' %}{{'<|user|>\n' + "
+         "message['content'] + '<|end|>\n'}}{% elif message['role'] == 'assistant' %}{{'<|assistant|>\n' + "
+         "message['content'] + '<|end|>\n'}}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ "
+         "'<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}",
+         ED_CHAT_PHI3},
+        /* Phi-4-mini-instruct */
+        {"{% for message in messages %}{% if message['role'] == 'system' and 'tools' in message and "
+         "message['tools'] is not none %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|tool|>' + "
+         "message['tools'] + '<|/tool|>' + '<|end|>' }}{% else %}{{ '<|' + message['role'] + '|>' + "
+         "message['content'] + '<|end|>' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ "
+         "'<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}",
+         ED_CHAT_PHI4},
+        /* Qwen3 (the parts that matter: ChatML, the last query, the think split) */
+        {"{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}\n"
+         "{%- for message in messages[::-1] %}\n    {%- set index = (messages|length - 1) - loop.index0 %}\n"
+         "    {%- if ns.multi_step_tool and message.role == \"user\" and message.content is string and "
+         "not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) "
+         "%}\n        {%- set ns.multi_step_tool = false %}\n        {%- set ns.last_query_index = index %}\n"
+         "    {%- endif %}\n{%- endfor %}\n{%- for message in messages %}\n"
+         "    {%- if (message.role == \"user\") or (message.role == \"system\" and not loop.first) %}\n"
+         "        {{- '<|im_start|>' + message.role + '\\n' + content + '<|im_end|>' + '\\n' }}\n"
+         "    {%- elif message.role == \"assistant\" %}\n            {%- if '</think>' in content %}\n"
+         "                {%- set reasoning_content = "
+         "content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}\n"
+         "{%- if add_generation_prompt %}\n    {{- '<|im_start|>assistant\\n' }}\n"
+         "    {%- if enable_thinking is defined and enable_thinking is false %}\n"
+         "        {{- '<think>\\n\\n</think>\\n\\n' }}\n    {%- endif %}\n{%- endif %}",
+         ED_CHAT_QWEN3},
         /* Something unknown falls back to ChatML. */
         {"{% for message in messages %}### {{ message['role'] }}:\n{{ message['content'] }}\n{% endfor %}",
          ED_CHAT_CHATML},
@@ -182,7 +270,7 @@ ED_TEST(families_are_detected_from_real_templates)
 
 ED_TEST(names_round_trip)
 {
-    for (int f = ED_CHAT_CHATML; f <= ED_CHAT_GEMMA; f++) {
+    for (int f = ED_CHAT_CHATML; f <= ED_CHAT_PHI4; f++) {
         ed_chat_family_t back;
         ED_CHECK_INT(ed_chat_family_from_name(ed_chat_family_name((ed_chat_family_t)f), &back), 0);
         ED_CHECK_INT(back, f);
@@ -196,4 +284,4 @@ ED_TEST(names_round_trip)
 }
 
 ED_TEST_MAIN(three_messages_per_family, longer_conversations_match_the_reference_renderings,
-             families_are_detected_from_real_templates, names_round_trip)
+             qwen3_think_blocks_follow_its_template, families_are_detected_from_real_templates, names_round_trip)
