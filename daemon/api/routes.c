@@ -1,6 +1,7 @@
 /* routes.c - the route table: every endpoint the daemon serves, the group
  * whose allow list guards it, and its handler. proto/openapi.yaml lists the
  * same routes (a test compares them through `edged --list-routes`). */
+#include "api/adapters.h"
 #include "api/api.h"
 #include "api/documents.h"
 #include "api/infer.h"
@@ -24,6 +25,17 @@ const ed_route_t ed_api_routes[] = {
     {ED_HTTP_GET, "/v1/collections", ED_GROUP_INGEST, ed_api_collections_list, "collections the caller may read"},
     {ED_HTTP_PUT, "/v1/collections/{name}", ED_GROUP_INGEST, ed_api_collections_put,
      "set who besides its owner may read a collection"},
+    {ED_HTTP_GET, "/v1/adapters", ED_GROUP_INFER, ed_api_adapters_list, "LoRA adapters and which is active"},
+    {ED_HTTP_POST, "/v1/adapters", ED_GROUP_ADAPT, ed_api_adapters_import, "import a LoRA adapter (GGUF body)"},
+    {ED_HTTP_POST, "/v1/adapters/deactivate", ED_GROUP_ADAPT, ed_api_adapters_deactivate,
+     "requests naming no adapter use the base alone"},
+    {ED_HTTP_GET, "/v1/adapters/{id}", ED_GROUP_INFER, ed_api_adapters_get, "one adapter"},
+    {ED_HTTP_GET, "/v1/adapters/{id}/file", ED_GROUP_ADMIN, ed_api_adapters_file,
+     "export an adapter as a plain llama.cpp GGUF"},
+    {ED_HTTP_POST, "/v1/adapters/{id}/activate", ED_GROUP_ADAPT, ed_api_adapters_activate,
+     "make an adapter the default of requests naming none"},
+    {ED_HTTP_DELETE, "/v1/adapters/{id}", ED_GROUP_ADAPT, ed_api_adapters_delete,
+     "delete an adapter (an active one needs ?force=true)"},
 };
 
 const size_t ed_api_n_routes = sizeof ed_api_routes / sizeof ed_api_routes[0];
