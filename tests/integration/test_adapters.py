@@ -1,0 +1,283 @@
+"""test_adapters.py - LoRA adapters served by the real daemon: imported as
+llama.cpp GGUF files (written by tests/tools/mklora for the fixture model),
+listed, chosen per request (`adapter`, `model: "BASE:NAME"`) with the same
+text as `edged run --lora`, activated and deactivated (persisted across a
+restart), rolled back by activating an earlier version, deleted (the active
+one only with force), refused with the reason when malformed, listed as
+incompatible under another base, guarded by the adapt and admin groups, and
+hot-swapped under two running streams. Every response is checked against
+proto/openapi.yaml (check_common)."""
+import json
+import subprocess
+
+import pytest
+
+from conftest import BUILD, EDGED, check_common, make_model, post_json, request_bytes, sse_events
+
+MKLORA = BUILD / "tests" / "tools" / "mklora"
+COMPLETE = "/v1/completions"
+PROMPT = "Once upon a time"
+N = 12
+SCALE = 4.0
+
+
+def template(target):
+    """The contract's path for a target: /v1/adapters/{id}... (not literal keys there)."""
+    parts = target.split("?")[0].split("/")
+    if len(parts) > 3 and parts[3] != "deactivate":
+        parts[3] = "{id}"
+    return "/".join(parts)
+
+
+def call(d, method, target, body=b"", ctype=None, timeout=30.0):
+    """One request, checked against the contract under its route's pattern."""
+    headers = [("Content-Type", ctype)] if ctype else []
+    if method == "POST" and not body:
+        headers.append(("Content-Length", "0"))
+    with d.connect(timeout) as c:
+        c.send(request_bytes(method, target, headers, body))
+        r = c.read_response(timeout)
+    return check_common(r, method, template(target))
+
+
+def get_json(d, target):
+    r = call(d, "GET", target)
+    assert r.status == 200, r
+    return r.json
+
+
+def mklora(base, out, *extra):
+    done = subprocess.run([str(MKLORA), "--base", str(base), "--out", str(out), *extra], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def run_text(model, lora=None, n=N):
+    """`edged run` greedy text, the adapter at SCALE (the reference)."""
+    args = [str(EDGED), "run", "-m", str(model), "-p", PROMPT, "-n", str(n), "--temp", "0"]
+    if lora:
+        args += ["--lora", str(lora), "--lora-scale", str(SCALE)]
+    done = subprocess.run(args, capture_output=True, text=True, errors="replace", timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout[:-1] if done.stdout.endswith("\n") else done.stdout
+
+
+def import_adapter(d, path, name=None, status=201):
+    target = "/v1/adapters" + (f"?name={name}" if name else "")
+    body = path.read_bytes() if hasattr(path, "read_bytes") else path
+    resp = call(d, "POST", target, body, "application/octet-stream")
+    assert resp.status == status, resp
+    return resp.json
+
+
+def complete(d, n=N, **fields):
+    resp = post_json(d, COMPLETE, {"prompt": PROMPT, "max_tokens": n, "temperature": 0, **fields})
+    assert resp.status == 200, resp
+    return resp.json
+
+
+def text(d, **fields):
+    return complete(d, **fields)["choices"][0]["text"]
+
+
+@pytest.fixture(scope="module")
+def loras(tmp_path_factory, test_model):
+    """Two adapters for the fixture model (all targets; attention only) and one for another base."""
+    directory = tmp_path_factory.mktemp("loras")
+    other = make_model(directory / "other.gguf", "--n-embd", "128", "--n-layer", "2", "--ctx", "256")
+    return {
+        "a": mklora(test_model, directory / "a.gguf", "--targets", "all", "--seed", "3"),
+        "b": mklora(test_model, directory / "b.gguf", "--targets", "attn", "--seed", "4", "--rank", "4"),
+        "other": mklora(other, directory / "other-lora.gguf", "--seed", "5"),
+        "other_model": other,
+    }
+
+
+def restart(d):
+    assert d.stop() == 0
+    d.start()
+
+
+def test_import_list_and_answer_as_edged_run(daemon_with_model, test_model, loras):
+    d = daemon_with_model()
+    a = import_adapter(d, loras["a"], "style")
+    assert a["name"] == "style" and a["version"] == 1 and a["status"] == "ready" and not a["active"]
+    assert a["source"] == "imported" and a["rank"] == 8 and a["alpha"] == 16
+    assert a["size"] == loras["a"].stat().st_size
+    assert {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"} <= set(a["targets"])
+    listed = get_json(d, "/v1/adapters")
+    assert [x["id"] for x in listed["data"]] == [a["id"]] and "active" not in listed
+    assert get_json(d, f"/v1/adapters/{a['id']}")["name"] == "style"
+    assert get_json(d, "/v1/adapters/style@1")["id"] == a["id"]
+
+    base = text(d)
+    assert base == run_text(test_model)
+    answer = complete(d, adapter="style", adapter_scale=SCALE)
+    assert answer["adapter"] == "style@1" and answer["model"] == "m:style"
+    with_a = answer["choices"][0]["text"]
+    assert with_a != base
+    assert with_a == run_text(test_model, loras["a"])
+    assert text(d, adapter=a["id"], adapter_scale=SCALE) == with_a
+    assert complete(d)["adapter"] is None
+
+    ids = [m["id"] for m in get_json(d, "/v1/models")["data"]]
+    assert "m:style" in ids
+    assert text(d, model="m:style", adapter_scale=SCALE) == with_a
+    chat = post_json(d, "/v1/chat/completions", {"model": "m:style", "max_tokens": 4,
+                                                  "messages": [{"role": "user", "content": "hi"}]})
+    assert chat.status == 200 and chat.json["adapter"] == "style@1", chat
+    # streamed chunks say it too
+    resp = post_json(d, COMPLETE, {"prompt": PROMPT, "max_tokens": 4, "stream": True, "adapter": "style"})
+    events = [e for e in sse_events(resp.body) if e != "[DONE]"]
+    assert events and all(e["adapter"] == "style@1" for e in events)
+
+    missing = post_json(d, COMPLETE, {"prompt": PROMPT, "adapter": "nosuch"})
+    assert missing.status == 404 and missing.json["error"]["code"] == "not_found", missing
+    missing = post_json(d, COMPLETE, {"prompt": PROMPT, "model": "m:nosuch"})
+    assert missing.status == 404 and missing.json["error"]["code"] == "model_not_found", missing
+    bad_scale = post_json(d, COMPLETE, {"prompt": PROMPT, "adapter_scale": 1000})
+    assert bad_scale.status == 400 and bad_scale.json["error"]["param"] == "adapter_scale", bad_scale
+
+
+def test_activate_persists_rollback_and_delete_needs_force(daemon_with_model, test_model, loras):
+    d = daemon_with_model()
+    v1 = import_adapter(d, loras["a"], "style")
+    v2 = import_adapter(d, loras["b"], "style")
+    assert v2["version"] == 2
+    base = text(d)
+    with_v1 = text(d, adapter="style@1")
+    with_v2 = text(d, adapter="style@2")
+    assert len({base, with_v1, with_v2}) == 3
+
+    resp = call(d, "POST", "/v1/adapters/style@2/activate")
+    assert resp.status == 200 and resp.json["status"] == "active", resp
+    assert text(d) == with_v2
+    assert text(d, adapter="style") == with_v2  # a name means its active version
+    assert text(d, adapter="none") == base
+    restart(d)
+    assert get_json(d, "/v1/adapters")["active"] == v2["id"]
+    assert text(d) == with_v2
+
+    # rollback: activate the earlier version
+    assert call(d, "POST", f"/v1/adapters/{v1['id']}/activate").status == 200
+    assert text(d) == with_v1
+    assert complete(d)["adapter"] == "style@1"
+
+    resp = call(d, "DELETE", f"/v1/adapters/{v1['id']}")
+    assert resp.status == 409 and resp.json["error"]["code"] == "adapter_active", resp
+    resp = call(d, "DELETE", f"/v1/adapters/{v1['id']}?force=true")
+    assert resp.status == 200 and resp.json["deleted"] is True, resp
+    assert call(d, "GET", f"/v1/adapters/{v1['id']}").status == 404
+    assert "active" not in get_json(d, "/v1/adapters")
+    assert text(d) == base
+
+    assert call(d, "POST", "/v1/adapters/style@2/activate").status == 200
+    resp = call(d, "POST", "/v1/adapters/deactivate")
+    assert resp.status == 200 and resp.json["active"] is None, resp
+    assert text(d) == base
+    restart(d)
+    assert text(d) == base
+    v3 = import_adapter(d, loras["a"], "style")
+    assert v3["version"] == 3  # the deleted version 1 is not reused, nor is 2
+    assert call(d, "DELETE", "/v1/adapters/style@2").status == 200
+
+
+def test_malformed_adapters_are_400_naming_the_problem(daemon_with_model, loras):
+    d = daemon_with_model()
+    resp = import_adapter(d, b"not a gguf file at all", "x", status=400)
+    assert resp["error"]["param"] == "body" and "GGUF" in resp["error"]["message"], resp
+    data = loras["a"].read_bytes()
+    resp = import_adapter(d, data[: len(data) // 2], "x", status=400)
+    assert "does not fit" in resp["error"]["message"], resp
+    resp = import_adapter(d, loras["other"], "x", status=400)
+    assert "blk." in resp["error"]["message"] or "shape" in resp["error"]["message"], resp
+    resp = import_adapter(d, loras["a"], None, status=400)
+    assert "name" in resp["error"]["message"], resp
+    resp = import_adapter(d, loras["a"], "bad%20name", status=400)
+    assert resp["error"]["param"] == "name", resp
+    resp = import_adapter(d, b"", "x", status=400)
+    assert get_json(d, "/v1/adapters")["data"] == []
+
+
+def test_another_base_lists_adapters_as_incompatible(daemon_with_model, loras):
+    d = daemon_with_model()
+    a = import_adapter(d, loras["a"], "style")
+    assert call(d, "POST", "/v1/adapters/style/activate").status == 200
+    assert d.stop() == 0
+    d.reconfigure({"model.path": str(loras["other_model"])})
+    d.start()
+    listed = get_json(d, "/v1/adapters")
+    (entry,) = listed["data"]
+    assert entry["id"] == a["id"] and entry["status"] == "incompatible", entry
+    assert "base" in entry["reason"]
+    resp = post_json(d, COMPLETE, {"prompt": PROMPT, "max_tokens": 2, "adapter": "style"})
+    assert resp.status == 400 and "incompatible" in resp.json["error"]["message"], resp
+    assert complete(d, n=2)["adapter"] is None  # the active one does not fit: the base answers
+    assert not any(":" in m["id"] for m in get_json(d, "/v1/models")["data"])
+    assert call(d, "POST", "/v1/adapters/style/activate").status == 400
+
+
+def test_import_needs_adapt_export_needs_admin(daemon_with_model, loras):
+    d = daemon_with_model()
+    a = import_adapter(d, loras["a"], "style")
+    resp = call(d, "GET", f"/v1/adapters/{a['id']}/file")
+    assert resp.status == 200 and resp.body == loras["a"].read_bytes(), resp
+    assert resp.header("content-type") == "application/octet-stream"
+    assert d.stop() == 0
+    d.reconfigure({"access.adapt": "user:65534", "access.admin": "user:65534"})
+    d.start()
+    resp = call(d, "POST", "/v1/adapters?name=x", loras["a"].read_bytes(), "application/octet-stream")
+    assert resp.status == 403 and resp.json["error"]["code"] == "forbidden", resp
+    assert call(d, "GET", f"/v1/adapters/{a['id']}/file").status == 403
+    assert call(d, "POST", f"/v1/adapters/{a['id']}/activate").status == 403
+    assert call(d, "DELETE", f"/v1/adapters/{a['id']}").status == 403
+    assert call(d, "GET", "/v1/adapters").status == 200  # listing is the infer group's
+
+
+def test_body_limit_bounds_an_import(daemon_with_model, loras):
+    d = daemon_with_model({"server.max_body_bytes": 1 << 20})
+    resp = call(d, "POST", "/v1/adapters?name=big", loras["a"].read_bytes(), "application/octet-stream")
+    assert resp.status == 413 and "server.max_body_bytes" in resp.json["error"]["message"], resp
+    import_adapter(d, loras["b"], "small")  # an attention-only rank-4 adapter fits
+
+
+def test_hot_swap_keeps_each_stream_on_its_adapter(daemon_with_model, slow_model, tmp_path):
+    """Two streams run while adapters are imported, activated and deleted:
+    each stream's text equals a run with the adapter it started with."""
+    d = daemon_with_model(model=slow_model)
+    a = import_adapter(d, mklora(slow_model, tmp_path / "a.gguf", "--seed", "7"), "a")
+    import_adapter(d, mklora(slow_model, tmp_path / "b.gguf", "--seed", "8"), "b")
+    n = 160
+    expect_a = text(d, n=n, adapter="a", adapter_scale=SCALE)
+    expect_b = text(d, n=n, adapter="b", adapter_scale=SCALE)
+    assert expect_a != expect_b
+    assert call(d, "POST", "/v1/adapters/a/activate").status == 200
+
+    def start(fields):
+        body = json.dumps({"prompt": PROMPT, "max_tokens": n, "temperature": 0, "stream": True,
+                           "adapter_scale": SCALE, **fields}).encode()
+        c = d.connect(timeout=60)
+        c.send(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        return c
+
+    named, default = start({"adapter": "a"}), start({})
+    try:
+        assert call(d, "POST", "/v1/adapters/b/activate").status == 200
+        assert call(d, "DELETE", f"/v1/adapters/{a['id']}?force=true").status == 200
+        import_adapter(d, mklora(slow_model, tmp_path / "c.gguf", "--seed", "9"), "c")
+        assert call(d, "POST", "/v1/adapters/deactivate").status == 200
+        assert call(d, "POST", "/v1/adapters/b/activate").status == 200
+        texts = []
+        for c in (named, default):
+            resp = c.read_response(timeout=120)
+            assert resp.status == 200, resp
+            events = [e for e in sse_events(resp.body) if e != "[DONE]"]
+            assert all(e["adapter"] == "a@1" for e in events)
+            texts.append("".join(e["choices"][0]["text"] for e in events if e["choices"]))
+    finally:
+        named.close()
+        default.close()
+    assert texts == [expect_a, expect_a]
+    assert text(d, n=n, adapter_scale=SCALE) == expect_b  # new requests get the active one
