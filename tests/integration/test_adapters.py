@@ -9,6 +9,7 @@ hot-swapped under two running streams. Every response is checked against
 proto/openapi.yaml (check_common)."""
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -249,7 +250,9 @@ def test_hot_swap_keeps_each_stream_on_its_adapter(daemon_with_model, slow_model
     a = import_adapter(d, mklora(slow_model, tmp_path / "a.gguf", "--seed", "7"), "a")
     import_adapter(d, mklora(slow_model, tmp_path / "b.gguf", "--seed", "8"), "b")
     n = 160
+    t0 = time.monotonic()
     expect_a = text(d, n=n, adapter="a", adapter_scale=SCALE)
+    one_stream_s = time.monotonic() - t0
     expect_b = text(d, n=n, adapter="b", adapter_scale=SCALE)
     assert expect_a != expect_b
     assert call(d, "POST", "/v1/adapters/a/activate").status == 200
@@ -264,11 +267,15 @@ def test_hot_swap_keeps_each_stream_on_its_adapter(daemon_with_model, slow_model
 
     named, default = start({"adapter": "a"}), start({})
     try:
+        t0 = time.monotonic()
         assert call(d, "POST", "/v1/adapters/b/activate").status == 200
         assert call(d, "DELETE", f"/v1/adapters/{a['id']}?force=true").status == 200
         import_adapter(d, mklora(slow_model, tmp_path / "c.gguf", "--seed", "9"), "c")
         assert call(d, "POST", "/v1/adapters/deactivate").status == 200
         assert call(d, "POST", "/v1/adapters/b/activate").status == 200
+        swaps_s = time.monotonic() - t0
+        # the swaps landed while both streams ran (each lasts one_stream_s at least)
+        assert swaps_s < one_stream_s / 2, (swaps_s, one_stream_s)
         texts = []
         for c in (named, default):
             resp = c.read_response(timeout=120)
