@@ -51,6 +51,8 @@ void ed_ctl_generate_fill(const ed_ctl_generate_opts_t *opts, json_t *request)
 {
     if (opts->model)
         json_object_set_new(request, "model", json_string(opts->model));
+    if (opts->adapter)
+        json_object_set_new(request, "adapter", json_string(opts->adapter));
     if (opts->has_temperature)
         json_object_set_new(request, "temperature", json_real(opts->temperature));
     if (opts->has_seed)

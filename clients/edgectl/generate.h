@@ -23,6 +23,7 @@ typedef struct {
     bool stream;     /* false with --no-stream */
     bool verbose;    /* --verbose: token counts and speed on stderr after each answer */
     const char *model; /* --model; NULL: the daemon's served model */
+    const char *adapter; /* --adapter; NULL: the daemon's active adapter, if any */
 } ed_ctl_generate_opts_t;
 
 /* Parses the value of a number option into [min, max]: ED_CTL_OK, or

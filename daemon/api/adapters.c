@@ -423,10 +423,31 @@ static ed_adapters_t *require(ed_request_t *req, bool need_base)
 }
 
 /* The entry {id} names (an id, name@version or name), or NULL after a 404. */
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 static entry_t *require_entry(ed_request_t *req, ed_adapters_t *reg)
 {
     const ed_route_param_t *p = &req->params[0];
-    entry_t *e = find(reg, p->ptr, p->len);
+    char spec[160];
+    size_t n = 0;
+    bool ok = true;
+    /* the segment percent-decoded (clients escape '@') */
+    for (size_t i = 0; i < p->len && ok; i++) {
+        int c = (unsigned char)p->ptr[i];
+        if (c == '%') {
+            int hi = i + 2 < p->len ? hex_value(p->ptr[i + 1]) : -1, lo = hi >= 0 ? hex_value(p->ptr[i + 2]) : -1;
+            ok = hi >= 0 && lo >= 0;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        ok = ok && c != 0 && n + 1 < sizeof spec;
+        if (ok)
+            spec[n++] = (char)c;
+    }
+    entry_t *e = ok ? find(reg, spec, n) : NULL;
     if (!e)
         ed_api_fail(req, ED_ENOENT, ED_API_STORE, NULL, "adapter \"%.*s\" does not exist",
                     p->len > 128 ? 128 : (int)p->len, p->ptr);

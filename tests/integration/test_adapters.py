@@ -288,3 +288,37 @@ def test_hot_swap_keeps_each_stream_on_its_adapter(daemon_with_model, slow_model
         default.close()
     assert texts == [expect_a, expect_a]
     assert text(d, n=n, adapter_scale=SCALE) == expect_b  # new requests get the active one
+
+
+def edgectl(d, *args, stdin=None):
+    return subprocess.run([str(BUILD / "edgectl"), "--socket", d.socket_path, *args], capture_output=True, text=True,
+                          input=stdin, timeout=60)
+
+
+def test_edgectl_adapters_and_chat_adapter(daemon_with_model, loras, tmp_path):
+    d = daemon_with_model()
+    out = edgectl(d, "adapters", "ls")
+    assert out.returncode == 0 and out.stdout.strip() == "no adapters", out
+    out = edgectl(d, "adapters", "import", str(loras["a"]), "--name", "style")
+    assert out.returncode == 0 and "imported style@1 as ad-" in out.stdout, out
+    out = edgectl(d, "adapters", "ls")
+    assert out.returncode == 0 and "style" in out.stdout and "ready" in out.stdout, out
+    out = edgectl(d, "adapters", "show", "style@1")
+    assert out.returncode == 0 and "rank" in out.stdout, out
+    out = edgectl(d, "adapters", "activate", "style")
+    assert out.returncode == 0 and out.stdout.strip() == "active: style@1", out
+    out = edgectl(d, "adapters", "rm", "style")
+    assert out.returncode == 1 and "force" in out.stderr, out
+    exported = tmp_path / "out.gguf"
+    out = edgectl(d, "adapters", "export", "style", str(exported))
+    assert out.returncode == 0 and exported.read_bytes() == loras["a"].read_bytes(), out
+
+    chats = {a: edgectl(d, "chat", "--temp", "0", "-n", "6", "--adapter", a, stdin="hi\n").stdout
+             for a in ("style", "none")}
+    assert chats["style"] != chats["none"]
+    out = edgectl(d, "adapters", "deactivate")
+    assert out.returncode == 0 and "no adapter is active" in out.stdout, out
+    out = edgectl(d, "adapters", "rm", "style")
+    assert out.returncode == 0 and "deleted adapter ad-" in out.stdout, out
+    out = edgectl(d, "adapters", "nope")
+    assert out.returncode == 2, out
