@@ -284,6 +284,7 @@ int ed_ctl_complete(const ed_ctl_t *ctl, int argc, char **argv)
         {"temp", required_argument, NULL, 't'},
         {"seed", required_argument, NULL, 's'},
         {"model", required_argument, NULL, 'm'},
+        {"adapter", required_argument, NULL, 'A'},
         {"no-stream", no_argument, NULL, 'N'},
         {"verbose", no_argument, NULL, 'v'},
         {"json", no_argument, NULL, 'j'},
@@ -314,6 +315,9 @@ int ed_ctl_complete(const ed_ctl_t *ctl, int argc, char **argv)
             break;
         case 'm':
             opts.model = optarg;
+            break;
+        case 'A':
+            opts.adapter = optarg;
             break;
         case 'N':
             opts.stream = false;

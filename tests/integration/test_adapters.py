@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, EDGED, check_common, make_model, post_json, request_bytes, sse_events
+from conftest import BUILD, EDGED, REPO, check_common, make_model, post_json, request_bytes, sse_events
 
 MKLORA = BUILD / "tests" / "tools" / "mklora"
 COMPLETE = "/v1/completions"
@@ -322,3 +322,27 @@ def test_edgectl_adapters_and_chat_adapter(daemon_with_model, loras, tmp_path):
     assert out.returncode == 0 and "deleted adapter ad-" in out.stdout, out
     out = edgectl(d, "adapters", "nope")
     assert out.returncode == 2, out
+
+
+def test_python_client_adapters(daemon_with_model, loras):
+    import sys
+    sys.path.insert(0, str(REPO / "clients" / "python"))
+    from edged_client import Client, EdgedError
+    d = daemon_with_model()
+    with Client(d.socket_path) as c:
+        a = c.import_adapter(str(loras["a"]), name="style")
+        assert a["version"] == 1 and [x["id"] for x in c.adapters()] == [a["id"]]
+        assert c.adapter("style@1")["id"] == a["id"]
+        plain = c.complete(PROMPT, max_tokens=N, temperature=0, adapter="none")
+        styled = c.complete(PROMPT, max_tokens=N, temperature=0, adapter="style", adapter_scale=SCALE)
+        assert styled["adapter"] == "style@1" and styled["choices"][0]["text"] != plain["choices"][0]["text"]
+        assert c.activate_adapter("style")["status"] == "active"
+        assert c.complete(PROMPT, max_tokens=N, temperature=0, adapter_scale=SCALE)["choices"][0]["text"] == \
+            styled["choices"][0]["text"]
+        assert c.export_adapter("style") == loras["a"].read_bytes()
+        with pytest.raises(EdgedError) as e:
+            c.delete_adapter("style")
+        assert e.value.status == 409
+        assert c.deactivate_adapter()["active"] is None
+        assert c.delete_adapter("style")["deleted"] is True
+        assert c.adapters() == []
