@@ -13,6 +13,7 @@
 #include "api/status.h"
 #include "api/work.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "model/gguf.h"
 #include "model/lora.h"
 #include "store/store.h"
@@ -57,8 +58,11 @@ struct ed_adapters {
 
 /* -------------------------------------------------------------- list --- */
 
+static void render_metrics(ed_buf_t *out, void *arg);
+
 static void reg_free(ed_adapters_t *reg)
 {
+    ed_metrics_unregister(render_metrics, reg);
     for (int i = 0; i < reg->n; i++)
         ed_engine_adapter_release(reg->entries[i].handle);
     free(reg->entries);
@@ -171,6 +175,41 @@ static json_t *entry_json(const ed_adapters_t *reg, const entry_t *e)
     if (o && e->why[0])
         json_object_set_new(o, "reason", ed_params_text(e->why, strlen(e->why)));
     return o;
+}
+
+/* /metrics: the active adapter, requests and tokens per adapter (since
+ * start; names are [A-Za-z0-9._-], safe as label values). */
+static void render_metrics(ed_buf_t *out, void *arg)
+{
+    const ed_adapters_t *reg = arg;
+    if (reg->state != REG_OPEN)
+        return;
+    ed_buf_printf(out, "# HELP edged_adapter_active The active adapter: 1 for it, by name and version.\n"
+                       "# TYPE edged_adapter_active gauge\n");
+    for (int i = 0; i < reg->n; i++)
+        if (strcmp(reg->active, reg->entries[i].row.id) == 0)
+            ed_buf_printf(out, "edged_adapter_active{name=\"%s\",version=\"%d\"} 1\n", reg->entries[i].row.name,
+                          reg->entries[i].row.version);
+    ed_buf_printf(out, "# HELP edged_adapters Adapters stored, by status.\n# TYPE edged_adapters gauge\n");
+    static const char *const statuses[] = {"ready", "active", "stale", "failed", "incompatible"};
+    for (size_t k = 0; k < sizeof statuses / sizeof statuses[0]; k++) {
+        int n = 0;
+        for (int i = 0; i < reg->n; i++)
+            n += strcmp(status_of(reg, &reg->entries[i]), statuses[k]) == 0;
+        ed_buf_printf(out, "edged_adapters{status=\"%s\"} %d\n", statuses[k], n);
+    }
+    ed_buf_printf(out, "# HELP edged_adapter_requests_total Generation requests answered with an adapter.\n"
+                       "# TYPE edged_adapter_requests_total counter\n");
+    for (int i = 0; i < reg->n; i++)
+        ed_buf_printf(out, "edged_adapter_requests_total{name=\"%s\",version=\"%d\"} %llu\n",
+                      reg->entries[i].row.name, reg->entries[i].row.version,
+                      (unsigned long long)reg->entries[i].requests);
+    ed_buf_printf(out, "# HELP edged_adapter_tokens_total Tokens generated with an adapter.\n"
+                       "# TYPE edged_adapter_tokens_total counter\n");
+    for (int i = 0; i < reg->n; i++)
+        ed_buf_printf(out, "edged_adapter_tokens_total{name=\"%s\",version=\"%d\"} %llu\n",
+                      reg->entries[i].row.name, reg->entries[i].row.version,
+                      (unsigned long long)reg->entries[i].tokens);
 }
 
 /* ------------------------------------------------------------ loading --- */
@@ -315,6 +354,7 @@ int ed_adapters_open(ed_adapters_t **out, uv_loop_t *loop, const ed_config_t *cf
     snprintf(reg->key_file, sizeof reg->key_file, "%s", cfg->store.key_file);
     reg->open_work.data = reg;
     reg->in_flight = 1;
+    ed_metrics_register(render_metrics, reg);
     if (uv_queue_work(loop, &reg->open_work, open_run, open_after) != 0) {
         reg_free(reg);
         return ed_errf(err, ED_ENOMEM, "could not queue the adapter registry's opening");

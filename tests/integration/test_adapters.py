@@ -133,6 +133,14 @@ def test_import_list_and_answer_as_edged_run(daemon_with_model, test_model, lora
     events = [e for e in sse_events(resp.body) if e != "[DONE]"]
     assert events and all(e["adapter"] == "style@1" for e in events)
 
+    assert call(d, "POST", "/v1/adapters/style/activate").status == 200
+    metrics = call(d, "GET", "/metrics").body.decode()
+    assert 'edged_adapter_active{name="style",version="1"} 1' in metrics
+    assert 'edged_adapters{status="active"} 1' in metrics
+    # five requests used it: by name, by id, by model, the chat and the stream
+    assert 'edged_adapter_requests_total{name="style",version="1"} 5' in metrics, metrics
+    assert call(d, "POST", "/v1/adapters/deactivate").status == 200
+
     missing = post_json(d, COMPLETE, {"prompt": PROMPT, "adapter": "nosuch"})
     assert missing.status == 404 and missing.json["error"]["code"] == "not_found", missing
     missing = post_json(d, COMPLETE, {"prompt": PROMPT, "model": "m:nosuch"})
