@@ -46,7 +46,8 @@ struct ed_adapters {
     ed_store_t *store;
     bool have_base;
     char fingerprint[ED_LORA_FINGERPRINT_LEN];
-    reg_state_t state;
+    reg_state_t state; /* loop thread: the pool's opening reads none of the list until it is OPEN */
+    int open_rc;       /* what the opening (pool thread) came to */
     char reason[ED_ERR_LEN];
     entry_t *entries;
     int n, cap;
@@ -318,13 +319,14 @@ static void open_run(uv_work_t *work)
     free(rows);
     if (rc != 0)
         snprintf(reg->reason, sizeof reg->reason, "the adapter registry did not open: %s", err);
-    reg->state = rc == 0 ? REG_OPEN : REG_FAILED;
+    reg->open_rc = rc; /* the state changes on the loop thread, which reads it */
 }
 
 static void open_after(uv_work_t *work, int status)
 {
     (void)status;
     ed_adapters_t *reg = work->data;
+    reg->state = reg->open_rc == 0 ? REG_OPEN : REG_FAILED;
     if (reg_unhold(reg))
         return;
     if (reg->state == REG_FAILED) {
@@ -426,7 +428,7 @@ void ed_adapters_names(ed_adapters_t *reg, void (*fn)(const char *name, void *ar
 
 void ed_adapters_count(ed_adapters_t *reg, const ed_engine_adapter_t *a, int requests, int tokens)
 {
-    if (!reg || !a || reg->closing)
+    if (!reg || !a || reg->closing || reg->state != REG_OPEN)
         return;
     for (int i = 0; i < reg->n; i++)
         if (reg->entries[i].handle == a) {
@@ -549,22 +551,40 @@ static job_t *job_new(ed_request_t *req, ed_adapters_t *reg)
     return j;
 }
 
-/* Ends a job on the loop thread: false when the request was already
- * answered (the client left) or the registry closed meanwhile. */
+/* Ends a job on the loop thread: false when the registry closed meanwhile
+ * (the request is answered and j freed). Otherwise the caller applies what
+ * the job did to the list even for a client that left (the store has it),
+ * and answers through reply / reply_error, which know about `gone`. */
 static bool job_end(ed_request_t *req, job_t *j, bool gone)
 {
-    bool closed = reg_unhold(j->reg);
-    if (gone || closed) {
-        if (gone)
-            ed_api_end_gone(req);
-        else
-            ed_api_fail(req, ED_ECANCELED, ED_API_STORE, NULL, "the daemon is stopping");
-        ed_engine_adapter_release(j->entry.handle);
-        free(j->data);
-        free(j);
-        return false;
+    if (!reg_unhold(j->reg))
+        return true;
+    if (gone)
+        ed_api_end_gone(req);
+    else
+        ed_api_fail(req, ED_ECANCELED, ED_API_STORE, NULL, "the daemon is stopping");
+    ed_engine_adapter_release(j->entry.handle);
+    free(j->data);
+    free(j);
+    return false;
+}
+
+static void reply(ed_request_t *req, bool gone, int status, json_t *body)
+{
+    if (gone) {
+        json_decref(body);
+        ed_api_end_gone(req);
+    } else {
+        ed_http_respond_json(req, status, body);
     }
-    return true;
+}
+
+static void reply_error(ed_request_t *req, bool gone, const job_t *j)
+{
+    if (gone)
+        ed_api_end_gone(req);
+    else
+        ed_api_fail(req, j->rc, ED_API_STORE, j->rc == ED_EINVAL ? "body" : NULL, "%s", j->err);
 }
 
 static bool name_valid(const char *name, char err[ED_ERR_LEN])
@@ -635,11 +655,11 @@ static void import_done(ed_request_t *req, void *arg, bool gone)
         j->rc = ed_errf(j->err, ED_ENOMEM, "out of memory");
     if (j->rc != 0) {
         ed_engine_adapter_release(j->entry.handle);
-        ed_api_fail(req, j->rc, ED_API_STORE, j->rc == ED_EINVAL ? "body" : NULL, "%s", j->err);
+        reply_error(req, gone, j);
     } else {
         ed_log_info("adapters: imported %s@%d (%s, rank %d, %s, %lld bytes)", j->entry.row.name, j->entry.row.version,
                     j->entry.row.id, j->entry.row.rank, j->entry.row.targets, (long long)j->entry.row.size);
-        ed_http_respond_json(req, 201, entry_json(reg, &reg->entries[reg->n - 1]));
+        reply(req, gone, 201, entry_json(reg, &reg->entries[reg->n - 1]));
     }
     free(j);
 }
@@ -684,7 +704,9 @@ static void file_done(ed_request_t *req, void *arg, bool gone)
     job_t *j = arg;
     if (!job_end(req, j, gone))
         return;
-    if (j->rc != 0) {
+    if (gone) {
+        ed_api_end_gone(req);
+    } else if (j->rc != 0) {
         ed_api_fail(req, j->rc, ED_API_STORE, NULL, "%s", j->err);
     } else {
         entry_t *e = by_id(j->reg, j->id);
@@ -724,15 +746,12 @@ static void activate_done(ed_request_t *req, void *arg, bool gone)
         return;
     ed_adapters_t *reg = j->reg;
     if (j->rc != 0) {
-        ed_api_fail(req, j->rc, ED_API_STORE, NULL, "%s", j->err);
+        reply_error(req, gone, j);
     } else {
         snprintf(reg->active, sizeof reg->active, "%s", j->id);
         entry_t *e = j->id[0] ? by_id(reg, j->id) : NULL;
         ed_log_info("adapters: active: %s", e ? ed_engine_adapter_label(e->handle) : "none");
-        if (e)
-            ed_http_respond_json(req, 200, entry_json(reg, e));
-        else
-            ed_http_respond_json(req, 200, json_pack("{s:s,s:n}", "object", "adapter.active", "active"));
+        reply(req, gone, 200, e ? entry_json(reg, e) : json_pack("{s:s,s:n}", "object", "adapter.active", "active"));
     }
     free(j);
 }
@@ -778,7 +797,7 @@ static void delete_done(ed_request_t *req, void *arg, bool gone)
         return;
     ed_adapters_t *reg = j->reg;
     if (j->rc != 0 && j->rc != ED_ENOENT) {
-        ed_api_fail(req, j->rc, ED_API_STORE, NULL, "%s", j->err);
+        reply_error(req, gone, j);
     } else {
         entry_t *e = by_id(reg, j->id);
         if (e) {
@@ -789,7 +808,7 @@ static void delete_done(ed_request_t *req, void *arg, bool gone)
         }
         if (strcmp(reg->active, j->id) == 0)
             reg->active[0] = '\0';
-        ed_http_respond_json(req, 200, json_pack("{s:s,s:s,s:b}", "id", j->id, "object", "adapter", "deleted", 1));
+        reply(req, gone, 200, json_pack("{s:s,s:s,s:b}", "id", j->id, "object", "adapter", "deleted", 1));
     }
     free(j);
 }
