@@ -244,11 +244,20 @@ def test_import_needs_adapt_export_needs_admin(daemon_with_model, loras):
     assert call(d, "GET", "/v1/adapters").status == 200  # listing is the infer group's
 
 
-def test_body_limit_bounds_an_import(daemon_with_model, loras):
-    d = daemon_with_model({"server.max_body_bytes": 1 << 20})
+def test_adapter_imports_have_their_own_body_limit(daemon_with_model, test_model, loras, tmp_path):
+    """adapt.max_adapter_bytes bounds POST /v1/adapters (a file, usually beyond
+    server.max_body_bytes); every other route keeps server.max_body_bytes."""
+    d = daemon_with_model({"server.max_body_bytes": 65536, "adapt.max_adapter_bytes": 1536 * 1024})
+    medium = mklora(test_model, tmp_path / "medium.gguf", "--targets", "all", "--rank", "4")
+    assert 65536 < medium.stat().st_size < 1536 * 1024
+    assert import_adapter(d, medium, "medium")["size"] == medium.stat().st_size
     resp = call(d, "POST", "/v1/adapters?name=big", loras["a"].read_bytes(), "application/octet-stream")
+    assert resp.status == 413 and "adapt.max_adapter_bytes" in resp.json["error"]["message"], resp
+    resp = post_json(d, COMPLETE, {"prompt": "x" * 70000})
     assert resp.status == 413 and "server.max_body_bytes" in resp.json["error"]["message"], resp
-    import_adapter(d, loras["b"], "small")  # an attention-only rank-4 adapter fits
+    # beyond both: refused before routing, naming both
+    resp = call(d, "POST", "/v1/adapters?name=big", b"\0" * (2 << 20), "application/octet-stream")
+    assert resp.status == 413 and "adapt.max_adapter_bytes" in resp.json["error"]["message"], resp
 
 
 def test_hot_swap_keeps_each_stream_on_its_adapter(daemon_with_model, slow_model, tmp_path):
