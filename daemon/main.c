@@ -4,6 +4,7 @@
  * watchdog -> READY), the single uv_run, and an orderly exit on SIGTERM.
  * Fatal errors happen only here, before serving: `edged: <what>: <why>` and
  * a hint, exit 1. */
+#include "api/adapters.h"
 #include "api/api.h"
 #include "api/documents.h"
 #include "cli/cli.h"
@@ -95,6 +96,8 @@ static void on_drained(ed_server_t *server)
     ed_log_info("all connections closed; exiting");
     ed_engine_stop(d->app.engine);
     d->app.engine = NULL;
+    ed_adapters_close(d->app.adapters);
+    d->app.adapters = NULL;
     ed_rag_close(d->app.rag);
     d->app.rag = NULL;
     uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -161,9 +164,14 @@ static void on_watchdog(uv_timer_t *timer)
 /* The store opened on its worker (rag logs how it went); edged serves either way. */
 static void on_store_open(int rc, const char *err, void *arg)
 {
-    (void)arg;
+    daemon_t *d = arg;
     if (rc != 0 && rc != ED_ECANCELED)
         ed_log_error("rag: %s; the store's endpoints answer 503", err);
+    /* the adapter registry opens its own handle once the store made the data key */
+    char sub[ED_ERR_LEN];
+    if (rc == 0 && !d->server.draining &&
+        ed_adapters_open(&d->app.adapters, d->loop, &d->server.cfg, d->base, sub) != 0)
+        ed_log_error("adapters: %s", sub);
 }
 
 /* ------------------------------------------------------------ check ---- */

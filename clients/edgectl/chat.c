@@ -52,6 +52,7 @@ static int parse_args(int argc, char **argv, ed_ctl_t *ctl, ed_ctl_generate_opts
         {"temp", required_argument, NULL, 't'},
         {"seed", required_argument, NULL, 's'},
         {"model", required_argument, NULL, 'm'},
+        {"adapter", required_argument, NULL, 'A'},
         {"no-stream", no_argument, NULL, 'N'},
         {"verbose", no_argument, NULL, 'v'},
         {"json", no_argument, NULL, 'j'},
@@ -84,6 +85,9 @@ static int parse_args(int argc, char **argv, ed_ctl_t *ctl, ed_ctl_generate_opts
             break;
         case 'm':
             opts->model = optarg;
+            break;
+        case 'A':
+            opts->adapter = optarg;
             break;
         case 'N':
             opts->stream = false;

@@ -9,7 +9,7 @@
 
 #define ED_CTL_CHAT_USAGE                                                                      \
     "usage: edgectl [OPTIONS] chat [--system TEXT] [--temp T] [--max-tokens N] [--seed S]\n"   \
-    "                              [--model NAME] [--rag COLLECTION] [--no-stream]\n"          \
+    "                              [--model NAME] [--adapter A] [--rag COLLECTION] [--no-stream]\n" \
     "                              [--verbose] [--json]\n"                                     \
     "POST /v1/chat/completions: a conversation. Each line read from stdin is one user\n"       \
     "message; the answer is printed as it is generated, and the conversation so far is\n"      \
@@ -22,6 +22,8 @@
     "  -n, --max-tokens N  at most N tokens per answer (default: the daemon's)\n"              \
     "  --seed S            sampler seed (the same for every answer)\n"                         \
     "  --model NAME        a name GET /v1/models lists (default: the served model)\n"         \
+    "  --adapter A         answer with LoRA adapter A: a name, NAME@VERSION, an id or none\n"  \
+    "                      (default: the daemon's active adapter; see edgectl adapters)\n"   \
     "  --rag COLLECTION    answer with notes retrieved from that collection of the\n"          \
     "                      personal store (repeatable); the notes cited are listed after\n"   \
     "                      each answer as [n] title (document, chunk)\n"                       \

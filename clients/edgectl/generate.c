@@ -51,6 +51,8 @@ void ed_ctl_generate_fill(const ed_ctl_generate_opts_t *opts, json_t *request)
 {
     if (opts->model)
         json_object_set_new(request, "model", json_string(opts->model));
+    if (opts->adapter)
+        json_object_set_new(request, "adapter", json_string(opts->adapter));
     if (opts->has_temperature)
         json_object_set_new(request, "temperature", json_real(opts->temperature));
     if (opts->has_seed)
@@ -282,6 +284,7 @@ int ed_ctl_complete(const ed_ctl_t *ctl, int argc, char **argv)
         {"temp", required_argument, NULL, 't'},
         {"seed", required_argument, NULL, 's'},
         {"model", required_argument, NULL, 'm'},
+        {"adapter", required_argument, NULL, 'A'},
         {"no-stream", no_argument, NULL, 'N'},
         {"verbose", no_argument, NULL, 'v'},
         {"json", no_argument, NULL, 'j'},
@@ -312,6 +315,9 @@ int ed_ctl_complete(const ed_ctl_t *ctl, int argc, char **argv)
             break;
         case 'm':
             opts.model = optarg;
+            break;
+        case 'A':
+            opts.adapter = optarg;
             break;
         case 'N':
             opts.stream = false;

@@ -23,6 +23,7 @@ typedef struct {
     bool stream;     /* false with --no-stream */
     bool verbose;    /* --verbose: token counts and speed on stderr after each answer */
     const char *model; /* --model; NULL: the daemon's served model */
+    const char *adapter; /* --adapter; NULL: the daemon's active adapter, if any */
 } ed_ctl_generate_opts_t;
 
 /* Parses the value of a number option into [min, max]: ED_CTL_OK, or
@@ -60,7 +61,7 @@ void ed_ctl_generation_free(ed_ctl_generation_t *gen);
 
 #define ED_CTL_COMPLETE_USAGE                                                                  \
     "usage: edgectl [OPTIONS] complete PROMPT [-n N] [--temp T] [--seed S] [--model NAME]\n"  \
-    "                                  [--no-stream] [--verbose] [--json]\n"                   \
+    "                                  [--adapter A] [--no-stream] [--verbose] [--json]\n"     \
     "POST /v1/completions: continues PROMPT (a plain prompt, no chat template; '-' reads\n"   \
     "it from stdin) and prints the text as it is generated.\n"                                 \
     "  -n, --max-tokens N  generate at most N tokens (default: the daemon's)\n"                \
@@ -68,6 +69,8 @@ void ed_ctl_generation_free(ed_ctl_generation_t *gen);
     "  --seed S            sampler seed, for repeatable answers\n"                             \
     "  --model NAME        a name GET /v1/models lists (default: the served model); an\n"    \
     "                      unknown name is a 404 model_not_found (exit status 1)\n"           \
+    "  --adapter A         answer with LoRA adapter A: a name, NAME@VERSION, an id or none\n"  \
+    "                      (default: the daemon's active adapter; see edgectl adapters)\n"   \
     "  --no-stream         wait for the whole answer instead of streaming it\n"                \
     ED_CTL_VERBOSE_USAGE                                                                       \
     "  --json              print the daemon's JSON chunks (or answer) as they come\n"          \

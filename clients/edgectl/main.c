@@ -5,6 +5,7 @@
  * listed in the help text. */
 #include "chat.h"
 #include "ctl.h"
+#include "adapters.h"
 #include "docs.h"
 #include "embed.h"
 #include "generate.h"
@@ -55,6 +56,8 @@ static const command_t commands[] = {
     {"pull", ed_ctl_pull, "download a GGUF model file (resumable, verified)", ED_CTL_PULL_USAGE},
     {"ingest", ed_ctl_ingest, "store files and folders in the personal store", ED_CTL_INGEST_USAGE},
     {"docs", ed_ctl_docs, "list, show or remove the store's documents", ED_CTL_DOCS_USAGE},
+    {"adapters", ed_ctl_adapters, "list, import, activate, remove or export LoRA adapters",
+     ED_CTL_ADAPTERS_USAGE},
     {"search", ed_ctl_search, "the store's chunks that best match a query", ED_CTL_SEARCH_USAGE},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

@@ -337,6 +337,51 @@ class Client:
         """DELETE /v1/documents/{id}: its chunks, vectors and text are gone."""
         return self.request("DELETE", f"/v1/documents/{int(id)}").json()
 
+    # -- adapters ------------------------------------------------------------
+    # An adapter is named by its id, its name (its active version, else its
+    # newest) or "name@version"; chat() and complete() take adapter=... and
+    # adapter_scale=... like any other request field ("none": the base alone).
+
+    @staticmethod
+    def _adapter_path(adapter, suffix=""):
+        return "/v1/adapters/" + urllib.parse.quote(str(adapter), safe="") + suffix
+
+    def adapters(self):
+        """GET /v1/adapters: the adapter objects ({"id", "name", "version",
+        "status", "rank", "targets", ...}), by name then version."""
+        return self.request("GET", "/v1/adapters").json()["data"]
+
+    def adapter(self, adapter):
+        """GET /v1/adapters/{adapter}: one adapter object."""
+        return self.request("GET", self._adapter_path(adapter)).json()
+
+    def import_adapter(self, path=None, data=None, name=None):
+        """POST /v1/adapters: a llama.cpp LoRA GGUF (a file path, or its bytes
+        as data); name: else the file's edged.adapter.name. Each import of a
+        name is its next version. Returns the new adapter object."""
+        if data is None:
+            with open(path, "rb") as f:
+                data = f.read()
+        target = "/v1/adapters" + ("?" + urllib.parse.urlencode({"name": name}) if name else "")
+        return self.request("POST", target, bytes(data), {"Content-Type": "application/octet-stream"}).json()
+
+    def activate_adapter(self, adapter):
+        """POST /v1/adapters/{adapter}/activate: the default of requests that
+        name none (persisted); rolling back is activating an earlier version."""
+        return self.request("POST", self._adapter_path(adapter, "/activate"), b"").json()
+
+    def deactivate_adapter(self):
+        """POST /v1/adapters/deactivate: requests that name none use the base."""
+        return self.request("POST", "/v1/adapters/deactivate", b"").json()
+
+    def delete_adapter(self, adapter, force=False):
+        """DELETE /v1/adapters/{adapter}; the active one needs force=True."""
+        return self.request("DELETE", self._adapter_path(adapter, "?force=true" if force else "")).json()
+
+    def export_adapter(self, adapter):
+        """GET /v1/adapters/{adapter}/file (admin group): the plain GGUF bytes."""
+        return self.request("GET", self._adapter_path(adapter, "/file")).body
+
     def search(self, query, collections=None, top_k=None, mode=None):
         """POST /v1/search: the hits ({"document_id", "chunk_index", "title",
         "text", "score", ...}), best first. mode: "hybrid" (edged's default),

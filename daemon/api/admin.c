@@ -1,5 +1,6 @@
 /* admin.c - operational endpoints: /health (the daemon's and the model's
  * readiness), /v1/version, /metrics and /v1/config (admin group). */
+#include "api/adapters.h"
 #include "api/api.h"
 #include "api/params.h"
 #include "core/buf.h"
@@ -46,6 +47,10 @@ void ed_api_health(ed_request_t *req)
     bool store_opening;
     char store_why[ED_ERR_LEN], opening_why[ED_ERR_LEN + 40];
     json_t *store_json = store_health(app, &store_opening, store_why);
+    if (!store_opening && ed_adapters_opening(app->adapters)) { /* the active adapter is not known yet */
+        store_opening = true;
+        snprintf(store_why, sizeof store_why, "loading the adapters");
+    }
     const char *status = !server->ready ? (server->draining ? "stopping" : "starting")
                          : state == ED_ENGINE_LOADING ? "starting"
                          : state == ED_ENGINE_FAILED ? "failed"

@@ -8,6 +8,7 @@
 
 struct ed_engine;
 struct ed_rag;
+struct ed_adapters;
 
 #define ED_VERSION "0.1.0"
 
@@ -17,6 +18,7 @@ typedef struct {
     const char *kernels;     /* the kernel set in use, for /v1/version */
     struct ed_engine *engine; /* the inference thread (engine/engine.h); the live config is server->cfg */
     struct ed_rag *rag;       /* the personal store and retrieval (rag/rag.h), NULL until opened */
+    struct ed_adapters *adapters; /* the adapter registry (api/adapters.h), NULL until the store opened */
 } ed_app_t;
 
 extern const ed_route_t ed_api_routes[];

@@ -100,7 +100,7 @@ static int query_param(const char *query, const char *name, char *out, size_t ca
 
 /* A query parameter read into buf, answering 400 on a bad one. -1 answered,
  * 0 absent, 1 found. */
-static int read_param(ed_request_t *req, const char *name, char *buf, size_t cap)
+int ed_api_query_param(ed_request_t *req, const char *name, char *buf, size_t cap)
 {
     int rc = query_param(req->query, name, buf, cap);
     if (rc >= 0)
@@ -116,7 +116,7 @@ static int read_param(ed_request_t *req, const char *name, char *buf, size_t cap
 static int read_int_param(ed_request_t *req, const char *name, int64_t min, int64_t max, int64_t *out)
 {
     char buf[32];
-    int rc = read_param(req, name, buf, sizeof buf);
+    int rc = ed_api_query_param(req, name, buf, sizeof buf);
     if (rc <= 0)
         return rc;
     char *end;
@@ -352,11 +352,11 @@ static void add_json(ed_request_t *req, struct ed_rag *rag, add_t *a)
 static void add_raw(ed_request_t *req, struct ed_rag *rag, add_t *a, ed_markup_kind_t kind)
 {
     char title[512] = "", source[ED_RAG_SOURCE_MAX + 1] = "", force[8] = "";
-    int has_title, has_source, has_force, has_collection = read_param(req, "collection", a->collection,
+    int has_title, has_source, has_force, has_collection = ed_api_query_param(req, "collection", a->collection,
                                                                       sizeof a->collection);
-    if (has_collection < 0 || (has_title = read_param(req, "title", title, sizeof title)) < 0 ||
-        (has_source = read_param(req, "source", source, sizeof source)) < 0 ||
-        (has_force = read_param(req, "force", force, sizeof force)) < 0) {
+    if (has_collection < 0 || (has_title = ed_api_query_param(req, "title", title, sizeof title)) < 0 ||
+        (has_source = ed_api_query_param(req, "source", source, sizeof source)) < 0 ||
+        (has_force = ed_api_query_param(req, "force", force, sizeof force)) < 0) {
         free(a);
         return;
     }
@@ -456,7 +456,7 @@ void ed_api_documents_list(ed_request_t *req)
         return;
     char collection[256];
     int64_t after = 0, limit = LIST_DEFAULT;
-    int has_collection = read_param(req, "collection", collection, sizeof collection);
+    int has_collection = ed_api_query_param(req, "collection", collection, sizeof collection);
     if (has_collection < 0 || read_int_param(req, "after", 0, INT64_MAX, &after) < 0 ||
         read_int_param(req, "limit", 1, 1000, &limit) < 0)
         return;
@@ -511,7 +511,7 @@ void ed_api_documents_get(ed_request_t *req)
     if (id < 0)
         return;
     char text[8];
-    int has_text = read_param(req, "text", text, sizeof text);
+    int has_text = ed_api_query_param(req, "text", text, sizeof text);
     if (has_text < 0)
         return;
     bool with_text = has_text && (strcmp(text, "true") == 0 || strcmp(text, "1") == 0);

@@ -12,6 +12,10 @@
 /* The store's caller: the request's peer uid and gid (SO_PEERCRED). */
 ed_rag_caller_t ed_api_caller(const ed_request_t *req);
 
+/* A query parameter, percent-decoded into buf (cap bytes), answering 400
+ * on a bad one: -1 answered, 0 absent, 1 found. */
+int ed_api_query_param(ed_request_t *req, const char *name, char *buf, size_t cap);
+
 /* documents.c */
 void ed_api_documents_add(ed_request_t *req);
 void ed_api_documents_list(ed_request_t *req);

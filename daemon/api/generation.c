@@ -3,6 +3,7 @@
  * client: the engine holds the job while the socket drains), in the OpenAI
  * wire format. */
 #include "api/generation.h"
+#include "api/adapters.h"
 #include "api/api.h"
 #include "api/params.h"
 #include "api/status.h"
@@ -40,7 +41,9 @@ typedef struct {
     stage_t stage;          /* streaming: the next closing event */
     char id[40];            /* "chatcmpl-" / "cmpl-" and 24 random letters and digits */
     int64_t created;        /* unix seconds */
-    const char *model;      /* the served model's id (lives as long as the engine) */
+    const char *model;      /* the served model's id, or model_name */
+    char model_name[320];   /* with an adapter: "BASE:NAME" */
+    ed_engine_adapter_t *adapter; /* the adapter answering (a reference), NULL: the base alone */
     ed_buf_t text;          /* the whole answer, or (streaming) text not sent yet */
     ed_job_result_t result; /* copied in on_done */
     json_t *citations;      /* [{number, document_id, chunk_index, title, score}] with rag, else NULL */
@@ -86,11 +89,14 @@ static json_t *timings_json(const ed_job_result_t *r)
                      per_second(r->n_generated, r->generate_ms), "cached_n", r->n_cached);
 }
 
-/* {id, object, created, model, choices}; `choices` is stolen. */
+/* {id, object, created, model, adapter, choices}; `choices` is stolen.
+ * adapter: "name@version" of the adapter that answered, null for none. */
 static json_t *envelope(const gen_t *g, const char *object, json_t *choices)
 {
-    return json_pack("{s:s,s:s,s:I,s:s,s:o}", "id", g->id, "object", object, "created",
-                     (json_int_t)g->created, "model", g->model, "choices", choices);
+    const char *adapter = g->adapter ? ed_engine_adapter_label(g->adapter) : NULL;
+    return json_pack("{s:s,s:s,s:I,s:s,s:o,s:o}", "id", g->id, "object", object, "created",
+                     (json_int_t)g->created, "model", g->model, "adapter",
+                     adapter ? ed_params_text(adapter, strlen(adapter)) : json_null(), "choices", choices);
 }
 
 /* A stream chunk with one choice: text (may be NULL: an empty delta) and a
@@ -118,6 +124,7 @@ static json_t *stream_chunk(const gen_t *g, const char *role, const char *text, 
 
 static void gen_free(gen_t *g)
 {
+    ed_engine_adapter_release(g->adapter);
     json_decref(g->citations);
     ed_buf_free(&g->text);
     free(g);
@@ -297,6 +304,7 @@ static void on_done(ed_job_t *job, const ed_job_result_t *result, void *user)
     g->done = true;
     g->result = *result;
     g->result.embedding = NULL;
+    ed_adapters_count(((ed_app_t *)g->req->app)->adapters, g->adapter, 0, result->n_generated);
     if (g->gone) {
         gen_end(g);
     } else if (!g->stream) {
@@ -327,6 +335,14 @@ void ed_generation_start(ed_request_t *req, bool chat, const ed_engine_model_t *
     g->include_usage = opt->include_usage;
     g->created = (int64_t)time(NULL);
     g->model = model->name;
+    if (opt->picked) {
+        ed_engine_adapter_retain(opt->picked);
+        g->adapter = opt->picked;
+        const char *label = ed_engine_adapter_label(opt->picked), *at = strrchr(label, '@');
+        snprintf(g->model_name, sizeof g->model_name, "%s:%.*s", model->name,
+                 at ? (int)(at - label) : (int)strlen(label), label);
+        g->model = g->model_name;
+    }
     g->citations = citations;
     make_id(g->id, sizeof g->id, chat ? "chatcmpl-" : "cmpl-");
     ed_buf_init(&g->text);
@@ -338,6 +354,8 @@ void ed_generation_start(ed_request_t *req, bool chat, const ed_engine_model_t *
         .max_tokens = (int)opt->max_tokens,
         .stops = opt->stops,
         .n_stops = opt->n_stops,
+        .adapter = opt->picked,
+        .adapter_scale = opt->adapter_scale,
     };
     ed_job_callbacks_t callbacks = {on_text, on_done};
     char detail[ED_ERR_LEN] = "";
@@ -347,6 +365,7 @@ void ed_generation_start(ed_request_t *req, bool chat, const ed_engine_model_t *
         gen_free(g);
         return;
     }
+    ed_adapters_count(app->adapters, g->adapter, 1, 0);
     ed_request_on_abort(req, on_abort, g);
     if (g->stream) {
         rc = ed_sse_start(req);

@@ -5,6 +5,7 @@
  * renders and tokenizes the prompt once, on libuv's pool (api/work.h,
  * model/prompt.h); the generation answers from there (api/generation.h). */
 #include "api/infer.h"
+#include "api/adapters.h"
 #include "api/api.h"
 #include "api/documents.h"
 #include "api/generation.h"
@@ -47,6 +48,7 @@ static void infer_free(infer_t *p)
     if (!p)
         return;
     ed_prompt_free(&p->prompt);
+    ed_engine_adapter_release(p->opt.picked);
     json_decref(p->citations);
     free(p->notes);
     ed_buf_free(&p->query);
@@ -244,13 +246,38 @@ static void generate(ed_request_t *req, bool chat)
     size_t name_len = 0;
     if (rc == 0)
         rc = ed_params_string(p->root, "model", false, &name, &name_len, &p->err);
+    /* `model` "BASE:NAME" (the ollama habit) asks for adapter NAME */
+    const char *from_model = NULL;
+    size_t from_model_len = 0;
     if (rc == 0 && name && !ed_api_model_is_chat(model, name, name_len)) {
-        ed_api_model_not_found(req, model, NULL, name, name_len);
-        infer_free(p);
-        return;
+        const char *colon = memchr(name, ':', name_len);
+        if (!colon || !ed_api_model_is_chat(model, name, (size_t)(colon - name)) || colon + 1 == name + name_len) {
+            ed_api_model_not_found(req, model, NULL, name, name_len);
+            infer_free(p);
+            return;
+        }
+        from_model = colon + 1;
+        from_model_len = name_len - (size_t)(colon + 1 - name);
     }
     if (rc == 0)
         rc = ed_infer_read_options(p->root, model, cfg, &p->opt, &p->err);
+    if (rc == 0) {
+        /* an explicit `adapter` wins over the model's */
+        const char *spec = p->opt.adapter ? p->opt.adapter : from_model;
+        size_t spec_len = p->opt.adapter ? p->opt.adapter_len : from_model_len;
+        char why[ED_ERR_LEN];
+        int picked = ed_adapters_pick(app->adapters, spec, spec_len, &p->opt.picked, why);
+        if (picked == ED_ENOENT && !p->opt.adapter) {
+            ed_api_model_not_found(req, model, NULL, name, name_len);
+            infer_free(p);
+            return;
+        }
+        if (picked != 0) {
+            ed_api_fail(req, picked, ED_API_MODEL, "adapter", "adapter: %s", why);
+            infer_free(p);
+            return;
+        }
+    }
     if (rc == 0)
         rc = ed_infer_read_rag(p->root, model, cfg, &p->opt.rag, &p->err);
     if (rc == 0)
@@ -270,6 +297,22 @@ void ed_api_chat_completions(ed_request_t *req) { generate(req, true); }
 
 void ed_api_completions(ed_request_t *req) { generate(req, false); }
 
+typedef struct {
+    json_t *data;
+    const ed_engine_model_t *model;
+} model_list_t;
+
+/* One entry per usable adapter: "BASE:NAME" selects it */
+static void adapter_model(const char *name, void *arg)
+{
+    model_list_t *l = arg;
+    char id[320];
+    snprintf(id, sizeof id, "%s:%s", l->model->name, name);
+    json_array_append_new(l->data, json_pack("{s:s,s:s,s:I,s:s,s:s,s:s}", "id", id, "object", "model", "created",
+                                             (json_int_t)l->model->created, "owned_by", "edged", "parent",
+                                             l->model->name, "adapter", name));
+}
+
 void ed_api_models(ed_request_t *req)
 {
     ed_app_t *app = req->app;
@@ -285,6 +328,8 @@ void ed_api_models(ed_request_t *req)
             json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s,s:s*}", "id", names[i], "object", "model",
                                                   "created", (json_int_t)m->created, "owned_by", "edged",
                                                   "alias_of", i ? m->name : NULL));
+        model_list_t list = {data, m};
+        ed_adapters_names(app->adapters, adapter_model, &list);
     }
     int64_t created = 0;
     const char *embedder = app->rag ? ed_rag_embedder(app->rag, NULL, &created) : NULL;

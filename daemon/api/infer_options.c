@@ -135,6 +135,17 @@ int ed_infer_read_options(const json_t *root, const ed_engine_model_t *model, co
         ed_params_bool(root, "stream", &opt->stream, err) < 0 ||
         ed_params_bool(root, "stream_options.include_usage", &opt->include_usage, err) < 0)
         return ED_EINVAL;
+    double adapter_scale = 1.0;
+    opt->adapter = NULL;
+    opt->adapter_len = 0;
+    opt->picked = NULL;
+    if (ed_params_string(root, "adapter", false, &opt->adapter, &opt->adapter_len, err) < 0 ||
+        ed_params_number(root, "adapter_scale", -100, 100, false, &adapter_scale, err) < 0)
+        return ED_EINVAL;
+    if (opt->adapter && opt->adapter_len == 0)
+        return ed_params_fail(err, "invalid_value", "adapter",
+                              "adapter: an id, a name, name@version or \"none\", not an empty string");
+    opt->adapter_scale = (float)adapter_scale;
     if (n != 1)
         return ed_params_fail(err, "invalid_value", "n", "n: only 1 choice per request is supported, got %lld",
                               (long long)n);

@@ -39,6 +39,10 @@ typedef struct {
     bool stream;
     bool include_usage;                     /* stream_options.include_usage */
     ed_infer_rag_t rag;
+    const char *adapter;                    /* `adapter` (into the body): an id, name, name@version or "none"; */
+    size_t adapter_len;                     /* NULL: absent (the active adapter) */
+    float adapter_scale;                    /* `adapter_scale`, 1 by default */
+    ed_engine_adapter_t *picked;            /* what they resolved to (api/adapters.h; a reference, NULL: none) */
 } ed_infer_options_t;
 
 /* A chat request's messages: list[0..n) point into the body, or into

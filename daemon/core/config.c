@@ -90,6 +90,8 @@ const ed_option_t ed_config_options[] = {
         "retrieved tokens placed in a prompt at most; 0 uses a quarter of the context"),
     OPT(rag, max_batch_documents, ED_OPT_U32, "256", 1, 65536, true,
         "documents in one ingest request at most (413 beyond)"),
+    OPT(adapt, max_adapter_bytes, ED_OPT_U64, "268435456", 1, UINT64_C(1) << 36, true,
+        "the largest LoRA adapter file POST /v1/adapters takes (held in memory; 413 beyond)"),
     {NULL, NULL, 0, 0, 0, NULL, 0, 0, false, NULL},
 };
 

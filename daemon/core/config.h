@@ -70,6 +70,9 @@ typedef struct {
         uint32_t max_context_tokens;         /* retrieved tokens placed in a prompt; 0: a quarter of the context */
         uint32_t max_batch_documents;        /* documents in one ingest request, at most */
     } rag;
+    struct {
+        uint64_t max_adapter_bytes; /* an adapter file POST /v1/adapters takes, at most (instead of max_body_bytes) */
+    } adapt;
 } ed_config_t;
 
 typedef enum {

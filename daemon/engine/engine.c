@@ -243,6 +243,16 @@ int ed_engine_submit(ed_engine_t *e, const ed_job_params_t *p, const ed_job_call
             return ed_errf(err, ED_EINVAL, "%zu logit_bias entries; at most %d", p->sampling.n_bias,
                            ED_SAMPLER_MAX_BIAS);
     }
+    if (p->adapter) {
+        const ed_lora_t *lora = ed_engine_adapter_lora(p->adapter);
+        if (lora->n_layer != e->model->n_layer || lora->max_rank > ED_ENGINE_ADAPTER_MAX_RANK)
+            return ed_errf(err, ED_EINVAL, "adapter %s: rank %d (at most %d served) or %d layers (the model has %d)",
+                           ed_engine_adapter_label(p->adapter), lora->max_rank, ED_ENGINE_ADAPTER_MAX_RANK,
+                           lora->n_layer, e->model->n_layer);
+        if (!(p->adapter_scale >= -1e4f && p->adapter_scale <= 1e4f))
+            return ed_errf(err, ED_EINVAL, "adapter_scale %g is not a finite number within +-10000",
+                           (double)p->adapter_scale);
+    }
     for (int i = 0; i < p->n_prompt; i++)
         if (p->prompt[i] < 0 || p->prompt[i] >= e->info.n_vocab)
             return ed_errf(err, ED_EINVAL, "prompt token %d at index %d is outside the vocabulary of %d",

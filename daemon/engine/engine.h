@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "model/base.h"
 #include "model/chat.h"
+#include "model/lora.h"
 #include "model/sampler.h"
 #include "model/vocab.h"
 
@@ -25,6 +26,29 @@
 
 typedef struct ed_engine ed_engine_t;
 typedef struct ed_job ed_job_t;
+
+/* The largest adapter rank the engine serves: its LoRA scratch is reserved
+ * for this rank once, at load, so that the token loop allocates nothing.
+ * A job with an adapter of a larger rank is refused (ED_EINVAL). */
+#define ED_ENGINE_ADAPTER_MAX_RANK 64
+
+/* An adapter shared by the jobs that use it, counted: the registry holds one
+ * reference, each job one more from submit until it is freed (after its
+ * on_done), so deleting an adapter while a stream still uses it frees its
+ * memory only when that stream ends. Any thread (the count is atomic; the
+ * adapter's weights are read-only once made). */
+typedef struct ed_engine_adapter ed_engine_adapter_t;
+/* Takes `lora` (loaded against the engine's base) over; the count starts at
+ * one. label: what responses and logs call it ("name@version"). NULL when
+ * memory ran out (lora is then freed). */
+ed_engine_adapter_t *ed_engine_adapter_new(ed_lora_t *lora, const char *label);
+void ed_engine_adapter_retain(ed_engine_adapter_t *a);
+/* Drops a reference; the last frees the adapter. Accepts NULL. */
+void ed_engine_adapter_release(ed_engine_adapter_t *a);
+const ed_lora_t *ed_engine_adapter_lora(const ed_engine_adapter_t *a);
+const char *ed_engine_adapter_label(const ed_engine_adapter_t *a);
+/* A number no other adapter of this process has; 0 for NULL. */
+uint64_t ed_engine_adapter_serial(const ed_engine_adapter_t *a);
 
 typedef enum {
     ED_ENGINE_EMPTY = 0, /* no model configured (model.path is empty) */
@@ -55,6 +79,8 @@ typedef struct {
     const char *const *stops;     /* copied; generation ends before the first match, which is not sent */
     size_t n_stops;
     bool held;                    /* starts as if ed_engine_hold(.., true) ran before any step */
+    ed_engine_adapter_t *adapter; /* NULL: the base alone; else retained by the job until it is freed */
+    float adapter_scale;          /* the user's scale of the adapter (alpha / rank * this) */
 } ed_job_params_t;
 
 typedef struct {
@@ -114,6 +140,7 @@ typedef struct {
     int n_vocab;
     int n_slots;
     int64_t created;           /* the model file's mtime, seconds */
+    const ed_base_t *base;     /* what adapters are loaded against (ed_base_gguf, ed_base_model) */
 } ed_engine_model_t;
 /* NULL unless READY. */
 const ed_engine_model_t *ed_engine_model(const ed_engine_t *engine);

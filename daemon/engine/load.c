@@ -32,6 +32,10 @@ int ed__engine_load(ed_engine_t *e, char err[ED_ERR_LEN])
     if ((rc = ed_forward_init_multi(&e->fw, e->model, e->kernels, ed_base_pool(e->base), n_ctx,
                                     (int)cfg->model.batch, e->n_slots, sub)) != 0)
         return ed_errf(err, rc, "%s: %s", ed_base_path(e->base), sub);
+    /* the adapters' scratch, once: jobs with adapters up to this rank then
+     * step without allocating */
+    if ((rc = ed_forward_reserve_lora(&e->fw, ED_ENGINE_ADAPTER_MAX_RANK, sub)) != 0)
+        return ed_errf(err, rc, "%s: adapter scratch: %s", ed_base_path(e->base), sub);
     if ((rc = ed__slots_init(e, n_ctx, err)) != 0)
         return rc;
 
@@ -73,6 +77,7 @@ int ed__engine_load(ed_engine_t *e, char err[ED_ERR_LEN])
         .n_vocab = e->model->n_vocab,
         .n_slots = e->n_slots,
         .created = ed_base_mtime(e->base),
+        .base = e->base,
     };
     ed_log_info("engine: %s ready: %s, %d layers, %d wide, context %d x %d slots, %d threads, %s kernels, "
                 "chat format %s",

@@ -23,6 +23,12 @@ ed_job_t *ed__job_new(const ed_job_params_t *p, const ed_job_callbacks_t *cb, vo
     job->sampling = p->sampling;
     job->cb = *cb;
     job->user = user;
+    if (p->adapter) {
+        ed_engine_adapter_retain(p->adapter);
+        job->adapter = p->adapter;
+        job->lora = (ed_lora_set_t){.n = 1, .adapters = {ed_engine_adapter_lora(p->adapter)},
+                                    .scales = {p->adapter_scale}};
+    }
     job->prompt = malloc((size_t)p->n_prompt * sizeof(int32_t));
     if (!job->prompt)
         goto nomem;
@@ -74,6 +80,7 @@ void ed__job_free(ed_job_t *job)
     free(job->outbox[0]);
     free(job->outbox[1]);
     free(job->embedding);
+    ed_engine_adapter_release(job->adapter);
     free(job);
 }
 

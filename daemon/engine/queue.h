@@ -25,6 +25,8 @@ struct ed_job {
     ed_job_callbacks_t cb;
     void *user;
     double t_submit; /* ms, monotonic */
+    ed_engine_adapter_t *adapter; /* retained; NULL: none */
+    ed_lora_set_t lora;           /* the adapter and its scale, as the forward pass takes them */
 
     /* guarded by engine->mutex */
     bool cancel, hold;

@@ -147,9 +147,13 @@ static void slot_accept(ed_engine_t *e, ed__slot_t *slot, int32_t token)
 }
 
 /* Tokens `slot` shares with the start of `prompt` (its KV cache holds them). */
-static int common_prefix(const ed__slot_t *slot, const int32_t *prompt, int n)
+static int common_prefix(const ed__slot_t *slot, const ed_job_t *job, const int32_t *prompt, int n)
 {
     int i = 0;
+    /* keys and values computed with another adapter (or scale) are not this job's */
+    if (slot->cached_adapter != ed_engine_adapter_serial(job->adapter) ||
+        (job->adapter && slot->cached_scale != job->lora.scales[0]))
+        return 0;
     while (i < slot->kv.n_used && i < n && slot->cached[i] == prompt[i])
         i++;
     return i;
@@ -164,7 +168,7 @@ bool ed__slot_admit(ed_engine_t *e, char err[ED_ERR_LEN])
     for (int s = 0; s < e->n_slots; s++) {
         if (e->slots[s].state != ED__SLOT_FREE)
             continue;
-        int c = job->kind == ED_JOB_EMBED ? 0 : common_prefix(&e->slots[s], job->prompt, job->n_prompt);
+        int c = job->kind == ED_JOB_EMBED ? 0 : common_prefix(&e->slots[s], job, job->prompt, job->n_prompt);
         if (c > best_common) {
             best = s;
             best_common = c;
@@ -179,6 +183,8 @@ bool ed__slot_admit(ed_engine_t *e, char err[ED_ERR_LEN])
     if (keep >= job->n_prompt)
         keep = job->n_prompt - 1; /* the last prompt token is evaluated again for its logits */
     ed_kvcache_truncate(&slot->kv, keep);
+    slot->cached_adapter = ed_engine_adapter_serial(job->adapter);
+    slot->cached_scale = job->adapter ? job->lora.scales[0] : 0.0f;
     slot->job = job;
     slot->state = ED__SLOT_PROMPT;
     slot->n_evaluated = keep;
@@ -236,8 +242,11 @@ bool ed__step(ed_engine_t *e)
         if (!slot->runnable || slot->state != ED__SLOT_DECODE || budget < 1)
             continue;
         slot->cached[slot->kv.n_used] = slot->next;
-        e->seqs[n_seqs] = (ed_forward_seq_t){
-            .kv = &slot->kv, .tokens = &slot->cached[slot->kv.n_used], .n_tokens = 1, .logits = slot->logits};
+        e->seqs[n_seqs] = (ed_forward_seq_t){.kv = &slot->kv,
+                                             .tokens = &slot->cached[slot->kv.n_used],
+                                             .n_tokens = 1,
+                                             .logits = slot->logits,
+                                             .lora = slot->job->adapter ? &slot->job->lora : NULL};
         slot->seq = &e->seqs[n_seqs++];
         budget--;
     }
@@ -257,6 +266,7 @@ bool ed__step(ed_engine_t *e)
             .n_tokens = n,
             .logits = last && job->kind == ED_JOB_GENERATE ? slot->logits : NULL,
             .hidden_sum = job->kind == ED_JOB_EMBED ? slot->hidden : NULL,
+            .lora = job->adapter ? &job->lora : NULL,
         };
         slot->seq = &e->seqs[n_seqs++];
         budget -= n;

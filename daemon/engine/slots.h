@@ -22,6 +22,8 @@ typedef struct {
     ed_job_t *job;
     ed_kvcache_t kv;
     int32_t *cached;   /* (n_ctx) the tokens whose keys and values kv holds, kv.n_used of them */
+    uint64_t cached_adapter; /* the adapter (serial; 0: none) and scale they were computed with: */
+    float cached_scale;      /* another job reuses them only with the same */
     int n_evaluated;   /* prompt tokens evaluated so far (cached ones included) */
     int32_t next;      /* ED__SLOT_DECODE: the token to feed */
     ed_sampler_t sampler;

@@ -248,6 +248,8 @@ static int on_head(void *arg, ed_request_t *req)
     ed_conn_t *conn = arg;
     assign_request_id(req);
     route_outcome_t outcome = route_request(conn, req);
+    if (req->route && req->route->large_body && outcome.status == 0)
+        ed_http_parser_allow_large_body(conn->parser);
     const char *expect = ed_request_header(req, "Expect");
     int64_t content_length = ed_http_parser_content_length(conn->parser);
     if (expect) {
@@ -264,7 +266,8 @@ static int on_head(void *arg, ed_request_t *req)
             answer_route_error(req, &outcome);
             return 1;
         }
-        if (content_length != 0) {
+        /* a body over the limit is refused next (413), not invited */
+        if (content_length != 0 && (content_length < 0 || (uint64_t)content_length <= ed_http_parser_body_limit(conn->parser))) {
             char *cont = strdup("HTTP/1.1 100 Continue\r\n\r\n");
             if (cont)
                 ed__conn_write(conn, cont, strlen(cont), false);

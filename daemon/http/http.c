@@ -40,6 +40,8 @@ struct ed_http_parser {
     const char *feed_start;    /* the buffer of the current feed call */
     uint64_t feed_offset;      /* its offset in the connection's byte stream */
     int64_t content_length;
+    uint64_t body_limit;        /* of the current request: limits.max_body_bytes, or the large one */
+    const char *body_limit_name; /* the option that sets it, for the 413 */
 
     char *body;
     size_t body_len, body_cap;
@@ -225,15 +227,29 @@ static int on_headers_complete(llhttp_t *l)
         return fail(p, 411, "length_required",
                     "a %s request needs a Content-Length or a chunked Transfer-Encoding",
                     req->method_name);
-    if (has_length && l->content_length > p->limits.max_body_bytes)
+    /* beyond both limits: refused before routing; between them, after it */
+    uint64_t largest = p->limits.max_large_body_bytes > p->limits.max_body_bytes ? p->limits.max_large_body_bytes
+                                                                                  : p->limits.max_body_bytes;
+    p->body_limit = p->limits.max_body_bytes;
+    p->body_limit_name = "server.max_body_bytes";
+    if (has_length && l->content_length > largest && largest == p->limits.max_body_bytes)
         return fail(p, 413, "body_too_large",
                     "request body is %llu bytes; the limit is %llu (server.max_body_bytes)",
                     (unsigned long long)l->content_length,
                     (unsigned long long)p->limits.max_body_bytes);
+    if (has_length && l->content_length > largest)
+        return fail(p, 413, "body_too_large",
+                    "request body is %llu bytes; the limit is %llu (server.max_body_bytes; %llu for files, %s)",
+                    (unsigned long long)l->content_length, (unsigned long long)p->limits.max_body_bytes,
+                    (unsigned long long)largest, p->limits.large_body_option ? p->limits.large_body_option : "");
     if (p->on_head && p->on_head(p->on_head_arg, req) != 0) {
         p->refused = true;
         return -1;
     }
+    if (has_length && l->content_length > p->body_limit)
+        return fail(p, 413, "body_too_large", "request body is %llu bytes; the limit is %llu (%s)",
+                    (unsigned long long)l->content_length, (unsigned long long)p->body_limit,
+                    p->body_limit_name);
     if (has_length && l->content_length > 0) {
         size_t want = (size_t)l->content_length + 1;
         if (want > p->body_cap) {
@@ -250,10 +266,9 @@ static int on_headers_complete(llhttp_t *l)
 static int on_body(llhttp_t *l, const char *at, size_t len)
 {
     ed_http_parser_t *p = self(l);
-    if (p->body_len + len > p->limits.max_body_bytes)
-        return fail(p, 413, "body_too_large",
-                    "request body exceeds %llu bytes (server.max_body_bytes)",
-                    (unsigned long long)p->limits.max_body_bytes);
+    if (p->body_len + len > p->body_limit)
+        return fail(p, 413, "body_too_large", "request body exceeds %llu bytes (%s)",
+                    (unsigned long long)p->body_limit, p->body_limit_name);
     if (p->body_len + len + 1 > p->body_cap) {
         size_t cap = p->body_cap ? p->body_cap : 4096;
         while (cap < p->body_len + len + 1)
@@ -273,10 +288,9 @@ static int on_body(llhttp_t *l, const char *at, size_t len)
 static int on_chunk_header(llhttp_t *l)
 {
     ed_http_parser_t *p = self(l);
-    if (l->content_length > p->limits.max_body_bytes - p->body_len)
-        return fail(p, 413, "body_too_large",
-                    "request body exceeds %llu bytes (server.max_body_bytes)",
-                    (unsigned long long)p->limits.max_body_bytes);
+    if (l->content_length > p->body_limit - p->body_len)
+        return fail(p, 413, "body_too_large", "request body exceeds %llu bytes (%s)",
+                    (unsigned long long)p->body_limit, p->body_limit_name);
     return 0;
 }
 
@@ -431,6 +445,14 @@ int ed_http_parser_error(const ed_http_parser_t *p, const char **code, const cha
 
 bool ed_http_parser_in_request(const ed_http_parser_t *p) { return p->phase != PHASE_IDLE; }
 int64_t ed_http_parser_content_length(const ed_http_parser_t *p) { return p->content_length; }
+
+void ed_http_parser_allow_large_body(ed_http_parser_t *p)
+{
+    p->body_limit = p->limits.max_large_body_bytes;
+    p->body_limit_name = p->limits.large_body_option ? p->limits.large_body_option : "the large body limit";
+}
+
+uint64_t ed_http_parser_body_limit(const ed_http_parser_t *p) { return p->body_limit; }
 
 void ed_http_parser_next(ed_http_parser_t *p)
 {

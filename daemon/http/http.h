@@ -18,6 +18,8 @@ typedef struct {
     uint32_t max_headers;
     uint32_t max_url_bytes;
     uint64_t max_body_bytes;
+    uint64_t max_large_body_bytes;   /* routes whose bodies are files (adapter imports) */
+    const char *large_body_option;   /* the option that sets it ("adapt.max_adapter_bytes"), for a 413 */
 } ed_http_limits_t;
 
 typedef enum {
@@ -55,6 +57,11 @@ int ed_http_parser_error(const ed_http_parser_t *parser, const char **code, cons
 bool ed_http_parser_in_request(const ed_http_parser_t *parser);
 /* The body's announced length: Content-Length, or -1 when chunked. Valid in on_head. */
 int64_t ed_http_parser_content_length(const ed_http_parser_t *parser);
+
+/* From on_head: this request's body may reach limits.max_large_body_bytes
+ * instead of max_body_bytes. The limit in force for the current request: */
+void ed_http_parser_allow_large_body(ed_http_parser_t *parser);
+uint64_t ed_http_parser_body_limit(const ed_http_parser_t *parser);
 
 /* Resets for the next request on the same connection (after the response). */
 void ed_http_parser_next(ed_http_parser_t *parser);

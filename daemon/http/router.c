@@ -2,6 +2,7 @@
  * table is small (tens of routes), so a linear scan beats any index. */
 #include "http/router.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 const char *ed_http_method_name(ed_http_method_t method)
@@ -50,9 +51,14 @@ ed_route_result_t ed_router_match(const ed_route_t *routes, size_t n, ed_http_me
 {
     ed_route_param_t scratch[ED_ROUTE_MAX_PARAMS];
     unsigned allowed = 0;
+    /* a path some pattern spells out literally (/v1/adapters/deactivate)
+     * is that pattern's alone, not also a {name} pattern's value */
+    bool literal = false;
+    for (size_t i = 0; i < n && !literal; i++)
+        literal = !strchr(routes[i].pattern, '{') && strcmp(routes[i].pattern, path) == 0;
     for (size_t i = 0; i < n; i++) {
         int n_params;
-        if (!path_matches(routes[i].pattern, path, scratch, &n_params))
+        if ((literal && strchr(routes[i].pattern, '{')) || !path_matches(routes[i].pattern, path, scratch, &n_params))
             continue;
         if (routes[i].method == method) {
             *route = &routes[i];

@@ -7,6 +7,7 @@
 #include "http/peer.h"
 #include "http/request.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 
 typedef void (*ed_handler_fn)(ed_request_t *req);
@@ -17,6 +18,7 @@ struct ed_route {
     ed_group_t group; /* who may call it (access.<group>), or ED_GROUP_NONE */
     ed_handler_fn handler;
     const char *summary;
+    bool large_body; /* its body is a file: limited by limits.max_large_body_bytes, not max_body_bytes */
 };
 
 typedef enum {

@@ -22,6 +22,8 @@ static void apply_config(ed_server_t *server, const ed_config_t *cfg)
         .max_headers = cfg->server.max_headers,
         .max_url_bytes = cfg->server.max_url_bytes,
         .max_body_bytes = cfg->server.max_body_bytes,
+        .max_large_body_bytes = cfg->adapt.max_adapter_bytes,
+        .large_body_option = "adapt.max_adapter_bytes",
     };
     const char *lists[ED_GROUP_COUNT] = {"*", cfg->access.infer, cfg->access.ingest,
                                          cfg->access.adapt, cfg->access.admin};

@@ -57,6 +57,14 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
     "ALTER TABLE documents ADD COLUMN content_mac BLOB;"
     "CREATE UNIQUE INDEX documents_by_source ON documents(collection_id, source_key)"
     " WHERE source_key IS NOT NULL;",
+    /* 4: the adapter registry: one row per imported or trained adapter (its
+     * sealed file is STATE_DIR/adapters/ID); versions count up per name; the
+     * active one is meta's "active_adapter" */
+    "CREATE TABLE adapters(id TEXT PRIMARY KEY, name TEXT NOT NULL, version INTEGER NOT NULL,"
+    " fingerprint TEXT NOT NULL, rank INTEGER NOT NULL, alpha REAL, targets TEXT NOT NULL,"
+    " size INTEGER NOT NULL, created INTEGER NOT NULL, source TEXT NOT NULL, status TEXT NOT NULL,"
+    " UNIQUE(name, version));"
+    "CREATE TABLE adapter_versions(name TEXT PRIMARY KEY, last INTEGER NOT NULL);",
 };
 
 #define COLLECTION_COLUMNS                                                                               \
@@ -127,7 +135,16 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
     X(REEMBED_FOREACH, "SELECT doc_id, idx, vector FROM reembedded WHERE collection_id = ?1"              \
                        " AND embedder = ?2 ORDER BY doc_id, idx")                                        \
     X(REEMBED_CLEAR, "DELETE FROM reembedded WHERE collection_id = ?1")                                  \
-    X(REEMBED_DELETE_DOC, "DELETE FROM reembedded WHERE doc_id = ?1")
+    X(REEMBED_DELETE_DOC, "DELETE FROM reembedded WHERE doc_id = ?1")                                   \
+    X(ADAPTER_INSERT, "INSERT INTO adapters(id, name, version, fingerprint, rank, alpha, targets, size,"    \
+                      " created, source, status) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")  \
+    X(ADAPTER_VERSION_SET, "INSERT INTO adapter_versions(name, last) VALUES(?1, ?2)"                      \
+                           " ON CONFLICT(name) DO UPDATE SET last = max(last, excluded.last)")           \
+    X(ADAPTER_NEXT_VERSION, "SELECT max(coalesce((SELECT last FROM adapter_versions WHERE name = ?1), 0),"  \
+                            " coalesce((SELECT max(version) FROM adapters WHERE name = ?1), 0)) + 1")    \
+    X(ADAPTERS_LIST, "SELECT id, name, version, fingerprint, rank, alpha, targets, size, created, source,"  \
+                     " status FROM adapters ORDER BY name, version")                                     \
+    X(ADAPTER_DELETE, "DELETE FROM adapters WHERE id = ?1")
 
 enum {
 #define ED__STMT_ENUM(name, sql) STMT_##name,
@@ -1016,4 +1033,104 @@ int ed_db_adapter_stale(ed_db_t *db, const char *adapter_id, bool *stale, char e
     sqlite3_reset(s);
     *stale = rc == SQLITE_ROW;
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(db, rc, "reading adapter staleness", err);
+}
+
+/* ---- adapters ---- */
+
+int ed_db_adapter_insert(ed_db_t *db, const ed_adapter_row_t *row, char err[ED_ERR_LEN])
+{
+    sqlite3_stmt *s = stmt(db, STMT_ADAPTER_INSERT);
+    sqlite3_bind_text(s, 1, row->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, row->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, row->version);
+    sqlite3_bind_text(s, 4, row->fingerprint, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 5, row->rank);
+    if (row->has_alpha)
+        sqlite3_bind_double(s, 6, row->alpha);
+    sqlite3_bind_text(s, 7, row->targets, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 8, row->size);
+    sqlite3_bind_int64(s, 9, row->created);
+    sqlite3_bind_text(s, 10, row->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 11, row->status, -1, SQLITE_STATIC);
+    int rc = step_done(db, s, "recording an adapter", err);
+    if (rc != 0)
+        return rc;
+    /* versions are never reused, even after the newest one is deleted */
+    s = stmt(db, STMT_ADAPTER_VERSION_SET);
+    sqlite3_bind_text(s, 1, row->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, row->version);
+    return step_done(db, s, "recording an adapter's version", err);
+}
+
+int ed_db_adapter_next_version(ed_db_t *db, const char *name, int *out, char err[ED_ERR_LEN])
+{
+    sqlite3_stmt *s = stmt(db, STMT_ADAPTER_NEXT_VERSION);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 1;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? 0 : db_error(db, rc, "reading an adapter's versions", err);
+}
+
+static void column_text(sqlite3_stmt *s, int column, char *out, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(s, column);
+    snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+int ed_db_adapters_list(ed_db_t *db, ed_adapter_row_t **out, int *n, char err[ED_ERR_LEN])
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = stmt(db, STMT_ADAPTERS_LIST);
+    int rc, cap = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            ed_adapter_row_t *grown = realloc(*out, (size_t)cap * sizeof **out);
+            if (!grown) {
+                sqlite3_reset(s);
+                free(*out);
+                *out = NULL;
+                *n = 0;
+                snprintf(err, ED_ERR_LEN, "out of memory listing adapters");
+                return ED_ENOMEM;
+            }
+            *out = grown;
+        }
+        ed_adapter_row_t *r = &(*out)[(*n)++];
+        memset(r, 0, sizeof *r);
+        column_text(s, 0, r->id, sizeof r->id);
+        column_text(s, 1, r->name, sizeof r->name);
+        r->version = sqlite3_column_int(s, 2);
+        column_text(s, 3, r->fingerprint, sizeof r->fingerprint);
+        r->rank = sqlite3_column_int(s, 4);
+        r->has_alpha = sqlite3_column_type(s, 5) != SQLITE_NULL;
+        r->alpha = (float)sqlite3_column_double(s, 5);
+        column_text(s, 6, r->targets, sizeof r->targets);
+        r->size = sqlite3_column_int64(s, 7);
+        r->created = sqlite3_column_int64(s, 8);
+        column_text(s, 9, r->source, sizeof r->source);
+        column_text(s, 10, r->status, sizeof r->status);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return db_error(db, rc, "listing adapters", err);
+    }
+    return 0;
+}
+
+int ed_db_adapter_delete(ed_db_t *db, const char *id, char err[ED_ERR_LEN])
+{
+    sqlite3_stmt *s = stmt(db, STMT_ADAPTER_DELETE);
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    int rc = step_done(db, s, "deleting an adapter", err);
+    if (rc == 0 && sqlite3_changes(db->sql) == 0) {
+        snprintf(err, ED_ERR_LEN, "no adapter %s", id);
+        return ED_ENOENT;
+    }
+    return rc;
 }

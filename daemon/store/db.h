@@ -11,7 +11,7 @@
 
 typedef struct ed_db ed_db_t;
 
-#define ED_DB_SCHEMA_VERSION 3
+#define ED_DB_SCHEMA_VERSION 4
 #define ED_DB_KEY_LEN 32 /* bytes of a source key or content digest (ED_SEAL_MAC_LEN) */
 
 typedef struct {
@@ -151,5 +151,14 @@ int ed_db_lexical_term_rows(ed_db_t *db, const char *term, int64_t *n_rows, char
 /* lineage */
 int ed_db_lineage_add(ed_db_t *db, const char *adapter_id, int64_t doc_id, char err[ED_ERR_LEN]);
 int ed_db_adapter_stale(ed_db_t *db, const char *adapter_id, bool *stale, char err[ED_ERR_LEN]);
+
+/* adapters (the registry's rows; the files are store.c's). */
+int ed_db_adapter_insert(ed_db_t *db, const ed_adapter_row_t *row, char err[ED_ERR_LEN]);
+/* The next version of name: one more than the largest it has had (1: none). */
+int ed_db_adapter_next_version(ed_db_t *db, const char *name, int *out, char err[ED_ERR_LEN]);
+/* Every row, by name then version; *out malloc'd (*n rows). */
+int ed_db_adapters_list(ed_db_t *db, ed_adapter_row_t **out, int *n, char err[ED_ERR_LEN]);
+/* Absent: ED_ENOENT. */
+int ed_db_adapter_delete(ed_db_t *db, const char *id, char err[ED_ERR_LEN]);
 
 #endif

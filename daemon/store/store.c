@@ -23,6 +23,8 @@
 
 struct ed_store {
     char index_dir[PATH_MAX];     /* STATE_DIR/index */
+    char adapters_dir[PATH_MAX];  /* STATE_DIR/adapters */
+    bool adapters_only;           /* ed_store_open_adapters: the record and the key, nothing else */
     char manifest_path[PATH_MAX]; /* STATE_DIR/index/MANIFEST */
     ed_db_t *db;
     ed_seal_t *seal;
@@ -255,18 +257,21 @@ static int key_path(const char *state_dir, const char *key_file, char path[PATH_
     return n < 0 || n >= PATH_MAX ? ED_EINVAL : 0;
 }
 
-int ed_store_open(ed_store_t **out, const char *state_dir, const char *key_file, char err[ED_ERR_LEN])
+static int store_open(ed_store_t **out, const char *state_dir, const char *key_file, bool adapters_only,
+                      char err[ED_ERR_LEN])
 {
     *out = NULL;
     ed_store_t *store = calloc(1, sizeof *store);
     if (!store)
         return out_of_memory(err);
+    store->adapters_only = adapters_only;
     int rc;
     char db_path[PATH_MAX], kek_path[PATH_MAX];
     uint8_t kek[ED_SEAL_KEY_LEN];
     bool create_key;
     if (snprintf(store->index_dir, PATH_MAX, "%s/index", state_dir) >= PATH_MAX - ED_MANIFEST_NAME_MAX ||
         snprintf(db_path, PATH_MAX, "%s/edged.db", state_dir) >= PATH_MAX ||
+        snprintf(store->adapters_dir, PATH_MAX, "%s/adapters", state_dir) >= PATH_MAX - 64 ||
         key_path(state_dir, key_file, kek_path, &create_key) != 0) {
         snprintf(err, ED_ERR_LEN, "state directory or key file path too long: %s", state_dir);
         rc = ED_EINVAL;
@@ -286,6 +291,13 @@ int ed_store_open(ed_store_t **out, const char *state_dir, const char *key_file,
             rc = data_key_setup(store, kek, err);
         memset(kek, 0, sizeof kek);
     }
+    if (rc == 0 && adapters_only) {
+        if ((rc = ed_atomic_mkdir(store->adapters_dir, err)) != 0)
+            goto fail;
+        ed_atomic_clean(store->adapters_dir);
+        *out = store;
+        return 0;
+    }
     if (rc != 0 || (rc = ed_db_generation(store->db, 0, &store->generation, err)) != 0 ||
         (rc = digest_older_documents(store, err)) != 0 || (rc = rebuild_lexical(store, err)) != 0)
         goto fail;
@@ -303,6 +315,16 @@ int ed_store_open(ed_store_t **out, const char *state_dir, const char *key_file,
 fail:
     ed_store_close(store);
     return rc;
+}
+
+int ed_store_open(ed_store_t **out, const char *state_dir, const char *key_file, char err[ED_ERR_LEN])
+{
+    return store_open(out, state_dir, key_file, false, err);
+}
+
+int ed_store_open_adapters(ed_store_t **out, const char *state_dir, const char *key_file, char err[ED_ERR_LEN])
+{
+    return store_open(out, state_dir, key_file, true, err);
 }
 
 void ed_store_close(ed_store_t *store)
@@ -1213,4 +1235,148 @@ int ed_store_blob_load(ed_store_t *store, const char *name, void **data, size_t 
     *data = plain;
     *generation = entry->generation;
     return 0;
+}
+
+/* ---- adapters ---- */
+
+static bool adapter_id_valid(const char *id)
+{
+    if (strncmp(id, "ad-", 3) != 0 || strlen(id) != 15)
+        return false;
+    for (const char *c = id + 3; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return false;
+    return true;
+}
+
+static int adapter_path(const ed_store_t *store, const char *id, char path[PATH_MAX], char err[ED_ERR_LEN])
+{
+    if (!adapter_id_valid(id)) {
+        snprintf(err, ED_ERR_LEN, "no adapter %.40s", id);
+        return ED_ENOENT;
+    }
+    int n = snprintf(path, PATH_MAX, "%s/%.15s", store->adapters_dir, id);
+    return n > 0 && n < PATH_MAX ? 0 : ed_errf(err, ED_EINVAL, "state directory path too long");
+}
+
+int ed_store_adapter_add(ed_store_t *store, ed_adapter_row_t *row, const void *gguf, size_t len,
+                         char err[ED_ERR_LEN])
+{
+    if (store->read_only)
+        return ed_errf(err, ED_EREADONLY, "the store is read-only: %s", store->read_only_why);
+    uint8_t random[6];
+    if (ed_seal_random(store->seal, random, sizeof random) != 0)
+        return ed_errf(err, ED_EIO, "no random bytes for an adapter id");
+    int n = snprintf(row->id, sizeof row->id, "ad-");
+    for (size_t i = 0; i < sizeof random; i++)
+        n += snprintf(row->id + n, sizeof row->id - (size_t)n, "%02x", random[i]);
+    row->size = (int64_t)len;
+    row->created = now_seconds();
+    char identity[48], path[PATH_MAX];
+    snprintf(identity, sizeof identity, "adapter:%s", row->id);
+    int rc = adapter_path(store, row->id, path, err);
+    if (rc != 0)
+        return rc;
+    uint8_t *sealed = malloc(ed_seal_size(len));
+    if (!sealed)
+        return out_of_memory(err);
+    rc = ed_seal_seal(store->seal, identity, gguf, len, sealed);
+    if (rc == 0)
+        rc = ed_atomic_write(path, sealed, ed_seal_size(len), 0600, err);
+    free(sealed);
+    if (rc != 0)
+        return write_failed(store, rc, err);
+    if ((rc = ed_db_begin(store->db, err)) != 0)
+        goto fail;
+    if ((rc = ed_db_adapter_next_version(store->db, row->name, &row->version, err)) != 0 ||
+        (rc = ed_db_adapter_insert(store->db, row, err)) != 0) {
+        ed_db_rollback(store->db);
+        goto fail;
+    }
+    if ((rc = ed_db_commit(store->db, err)) != 0)
+        goto fail;
+    return 0;
+fail:
+    unlink(path);
+    return rc == ED_EIO ? write_failed(store, rc, err) : rc;
+}
+
+int ed_store_adapters_list(ed_store_t *store, ed_adapter_row_t **rows, int *n, char err[ED_ERR_LEN])
+{
+    return ed_db_adapters_list(store->db, rows, n, err);
+}
+
+int ed_store_adapter_read(ed_store_t *store, const char *id, void **data, size_t *len, char err[ED_ERR_LEN])
+{
+    *data = NULL;
+    *len = 0;
+    char path[PATH_MAX], identity[48];
+    int rc = adapter_path(store, id, path, err);
+    void *sealed = NULL;
+    size_t sealed_len = 0;
+    if (rc != 0 || (rc = ed_atomic_read(path, &sealed, &sealed_len, err)) != 0)
+        return rc;
+    uint8_t *plain = sealed_len >= ED_SEAL_OVERHEAD ? malloc(sealed_len - ED_SEAL_OVERHEAD + 1) : NULL;
+    if (!plain) {
+        free(sealed);
+        return sealed_len < ED_SEAL_OVERHEAD ? ed_errf(err, ED_ECORRUPT, "adapter %s: file too short", id)
+                                             : out_of_memory(err);
+    }
+    snprintf(identity, sizeof identity, "adapter:%s", id);
+    rc = ed_seal_unseal(store->seal, identity, sealed, sealed_len, plain, len, err);
+    free(sealed);
+    if (rc != 0) {
+        free(plain);
+        *len = 0;
+        return rc;
+    }
+    *data = plain;
+    return 0;
+}
+
+int ed_store_adapter_delete(ed_store_t *store, const char *id, char err[ED_ERR_LEN])
+{
+    if (store->read_only)
+        return ed_errf(err, ED_EREADONLY, "the store is read-only: %s", store->read_only_why);
+    char path[PATH_MAX], active[32];
+    int rc = adapter_path(store, id, path, err);
+    if (rc != 0 || (rc = ed_store_adapter_get_active(store, active, err)) != 0)
+        return rc;
+    if ((rc = ed_db_begin(store->db, err)) != 0)
+        return rc;
+    if ((rc = ed_db_adapter_delete(store->db, id, err)) != 0 ||
+        (strcmp(active, id) == 0 && (rc = ed_db_meta_set(store->db, "active_adapter", "", 0, err)) != 0)) {
+        ed_db_rollback(store->db);
+        return rc;
+    }
+    if ((rc = ed_db_commit(store->db, err)) != 0)
+        return write_failed(store, rc, err);
+    /* the row is gone: the file is an orphan now, whatever unlink says */
+    unlink(path);
+    return 0;
+}
+
+int ed_store_adapter_get_active(ed_store_t *store, char id[32], char err[ED_ERR_LEN])
+{
+    ed_db_bytes_t value = {0};
+    id[0] = '\0';
+    int rc = ed_db_meta_get(store->db, "active_adapter", &value, err);
+    if (rc == ED_ENOENT)
+        return 0;
+    if (rc != 0)
+        return rc;
+    if (value.len < 32) {
+        memcpy(id, value.data, value.len);
+        id[value.len] = '\0';
+    }
+    free(value.data);
+    return 0;
+}
+
+int ed_store_adapter_set_active(ed_store_t *store, const char *id, char err[ED_ERR_LEN])
+{
+    if (store->read_only)
+        return ed_errf(err, ED_EREADONLY, "the store is read-only: %s", store->read_only_why);
+    int rc = ed_db_meta_set(store->db, "active_adapter", id, strlen(id), err);
+    return rc == ED_EIO ? write_failed(store, rc, err) : rc;
 }

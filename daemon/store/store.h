@@ -217,6 +217,46 @@ int ed_store_lineage_add(ed_store_t *store, const char *adapter_id, int64_t doc_
 /* Whether adapter_id was marked stale by a deletion. */
 int ed_store_adapter_stale(ed_store_t *store, const char *adapter_id, bool *stale, char err[ED_ERR_LEN]);
 
+/* ---- adapters (the registry's record: rows and sealed files) ---- */
+typedef struct {
+    char id[32];          /* "ad-" + 12 hex digits, random */
+    char name[128];
+    int version;          /* 1, 2, ... per name, never reused */
+    char fingerprint[32]; /* of the base it was loaded against */
+    int rank;             /* largest rank of its matrices */
+    bool has_alpha;
+    float alpha;
+    char targets[160];    /* "attn_q,attn_k,..." */
+    int64_t size;         /* bytes of the plain GGUF */
+    int64_t created;      /* unix seconds */
+    char source[16];      /* "imported" or "trained" */
+    char status[16];      /* "ready" or "failed" (active, stale, incompatible are derived) */
+} ed_adapter_row_t;
+
+/* Opens only the record the adapter registry needs (edged.db and the data
+ * key; no lexical table, no index files) beside the store ed_store_open
+ * opened, which must have opened once already (it makes the data key and
+ * runs the migrations). Its own SQLite connection: the two may be used from
+ * different threads, each by one thread at a time. */
+int ed_store_open_adapters(ed_store_t **out, const char *state_dir, const char *key_file, char err[ED_ERR_LEN]);
+/* Stores a new adapter: row->name, fingerprint, rank, alpha, targets,
+ * source and status are the caller's; id, version, size and created are
+ * filled in. The plain GGUF (len bytes) is sealed (identity "adapter:ID")
+ * and written to STATE_DIR/adapters/ID by the atomic protocol before the
+ * row is committed, so a crash leaves at worst an orphan file. */
+int ed_store_adapter_add(ed_store_t *store, ed_adapter_row_t *row, const void *gguf, size_t len,
+                         char err[ED_ERR_LEN]);
+/* Every row (malloc'd, by name then version). */
+int ed_store_adapters_list(ed_store_t *store, ed_adapter_row_t **rows, int *n, char err[ED_ERR_LEN]);
+/* The plain GGUF of adapter id (malloc'd). ED_ENOENT, ED_ECORRUPT (the seal
+ * does not open). */
+int ed_store_adapter_read(ed_store_t *store, const char *id, void **data, size_t *len, char err[ED_ERR_LEN]);
+/* Deletes the row and its file (and the active mark when it was active). */
+int ed_store_adapter_delete(ed_store_t *store, const char *id, char err[ED_ERR_LEN]);
+/* The active adapter's id ("" for none), persisted in meta. */
+int ed_store_adapter_get_active(ed_store_t *store, char id[32], char err[ED_ERR_LEN]);
+int ed_store_adapter_set_active(ed_store_t *store, const char *id, char err[ED_ERR_LEN]);
+
 /* ---- sealed blobs (index files) ---- */
 /* Seals bytes and writes STATE_DIR/index/NAME by the atomic protocol (tmp,
  * fsync, rename, fsync dir), then records NAME's SHA-256, size and

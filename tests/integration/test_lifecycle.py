@@ -70,7 +70,7 @@ BAD_CONFIGS = [
     ("[log]\naccess_log = maybe\n", 2, "log.access_log", None),
     ("[access]\nadmin = uzer:root\n", 2, "access.admin", None),
     ("\n[bogus]\nx = 1\n", 3, "[bogus]",
-     "unknown section (sections: server, access, log, state, model, engine, store, rag)"),
+     "unknown section (sections: server, access, log, state, model, engine, store, rag, adapt)"),
 ]
 
 

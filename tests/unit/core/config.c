@@ -82,7 +82,7 @@ ED_TEST(bad_lines)
                  "2: server.max_connections: expected an integer between 1 and 65536, got \"99999999999999999999999\"");
     expect_error("[server]\nbogus = 1\n", "2: server.bogus: unknown option");
     expect_error("[nosuch]\nsocket = x\n",
-                 "2: [nosuch]: unknown section (sections: server, access, log, state, model, engine, store, rag)");
+                 "2: [nosuch]: unknown section (sections: server, access, log, state, model, engine, store, rag, adapt)");
     expect_error("[server]\nsockett = x\n", "2: server.sockett: unknown option");
     expect_error("socket = x\n", "1: socket: unknown option");
     expect_error("[server]\nsocket_mode = 0999\n",

@@ -10,6 +10,7 @@
 #include "kernels/kernels.h"
 #include "kernels/pool.h"
 #include "model/base.h"
+#include "model/lora.h"
 #include "tests/test.h"
 
 #include <math.h>
@@ -208,6 +209,81 @@ ED_TEST(concurrent_jobs_match_sequential_ones)
     ED_CHECK_INT(b1.result.n_generated, b2.result.n_generated);
     stop_engine(e);
     uv_run(&loop, UV_RUN_DEFAULT);
+    ED_CHECK_INT(uv_loop_close(&loop), 0);
+}
+
+/* An adapter made by mklora for the test model, loaded against the engine's base. */
+static ed_engine_adapter_t *adapter(const ed_engine_model_t *m, int seed, int rank)
+{
+    char path[256], cmd[1024], err[ED_ERR_LEN];
+    snprintf(path, sizeof path, "/tmp/ed-engine-lora-%d-%d.gguf", (int)getpid(), seed);
+    const char *build = getenv("BUILD") ? getenv("BUILD") : "build";
+    snprintf(cmd, sizeof cmd, "%s/tests/tools/mklora --base %s --out %s --rank %d --seed %d --targets all", build,
+             MODEL, path, rank, seed);
+    ed_lora_t *lora = NULL;
+    int rc = system(cmd) == 0 ? ed_lora_open(&lora, path, ed_base_gguf(m->base), ed_base_model(m->base), err) : -1;
+    unlink(path);
+    if (rc != 0) {
+        printf("# adapter %d: %s\n", seed, rc == -1 ? cmd : err);
+        return NULL;
+    }
+    return ed_engine_adapter_new(lora, seed == 1 ? "a@1" : "b@1");
+}
+
+/* Two jobs with different adapters in one batch give each the text it gives
+ * alone; an adapter changes the text; the cache of a job with one adapter
+ * is not reused by a job with another; the registry's reference outlives
+ * the jobs (released last here); a rank above the reserved one is refused. */
+ED_TEST(adapters_per_job_match_each_alone)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    ed_engine_t *e = start(&loop, MODEL, 2, 4);
+    ED_REQUIRE(wait_loaded(&loop, e) == ED_ENGINE_READY);
+    const ed_engine_model_t *m = ed_engine_model(e);
+    ed_engine_adapter_t *a = adapter(m, 1, 8), *b = adapter(m, 2, 4);
+    ED_REQUIRE(a && b);
+    ed_job_params_t base = generate(prompt, N_PROMPT, 16, 5), pa = base, pb = base;
+    base.sampling.temperature = pa.sampling.temperature = pb.sampling.temperature = 0.0f;
+    pa.adapter = a;
+    pa.adapter_scale = 4.0f;
+    pb.adapter = b;
+    pb.adapter_scale = 4.0f;
+
+    outcome_t o0 = {0}, a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, o1 = {0};
+    ED_REQUIRE(submit(e, &base, &o0, NULL) == 0);
+    wait_done(&loop, (outcome_t *[]){&o0}, 1);
+    ED_REQUIRE(submit(e, &pa, &a1, NULL) == 0);
+    wait_done(&loop, (outcome_t *[]){&a1}, 1);
+    ED_CHECK_INT(a1.result.n_cached, 0); /* the same prompt, but the base's cache is not the adapter's */
+    ED_REQUIRE(submit(e, &pb, &b1, NULL) == 0);
+    wait_done(&loop, (outcome_t *[]){&b1}, 1);
+    ED_REQUIRE(submit(e, &pa, &a2, NULL) == 0);
+    ED_REQUIRE(submit(e, &pb, &b2, NULL) == 0);
+    wait_done(&loop, (outcome_t *[]){&a2, &b2}, 2);
+    ED_REQUIRE(submit(e, &base, &o1, NULL) == 0);
+    wait_done(&loop, (outcome_t *[]){&o1}, 1);
+    printf("# base: \"%.*s\"\n# a: \"%.*s\"\n# b: \"%.*s\"\n", (int)o0.len, o0.text, (int)a2.len, a2.text,
+           (int)b2.len, b2.text);
+    ED_CHECK(!(o0.len == a1.len && memcmp(o0.text, a1.text, a1.len) == 0));
+    ED_CHECK(!(a1.len == b1.len && memcmp(a1.text, b1.text, a1.len) == 0));
+    ED_CHECK(a1.len == a2.len && memcmp(a1.text, a2.text, a1.len) == 0);
+    ED_CHECK(b1.len == b2.len && memcmp(b1.text, b2.text, b1.len) == 0);
+    ED_CHECK(o0.len == o1.len && memcmp(o0.text, o1.text, o0.len) == 0);
+
+    ed_engine_adapter_t *big = adapter(m, 3, ED_ENGINE_ADAPTER_MAX_RANK * 2);
+    ED_REQUIRE(big != NULL);
+    ed_job_params_t pc = pa;
+    pc.adapter = big;
+    char err[ED_ERR_LEN];
+    ed_job_t *job;
+    ED_CHECK_INT(ed_engine_submit(e, &pc, &callbacks, &o1, &job, err), ED_EINVAL);
+    ED_CHECK(strstr(err, "rank 128") != NULL);
+    ed_engine_adapter_release(big);
+    stop_engine(e);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ed_engine_adapter_release(a);
+    ed_engine_adapter_release(b);
     ED_CHECK_INT(uv_loop_close(&loop), 0);
 }
 
@@ -456,7 +532,8 @@ ED_TEST(stop_cancels_running_jobs)
     ED_CHECK_INT(uv_loop_close(&loop), 0);
 }
 
-ED_TEST_MAIN(generates_to_max_tokens, concurrent_jobs_match_sequential_ones, prefix_reuse_matches_a_cold_run,
+ED_TEST_MAIN(generates_to_max_tokens, concurrent_jobs_match_sequential_ones, adapters_per_job_match_each_alone,
+             prefix_reuse_matches_a_cold_run,
              stop_string_ends_generation_unsent, embeddings_are_unit_vectors_and_deterministic,
              queue_bound_and_cancellation, hold_pauses_a_job, bad_requests_are_refused,
              missing_model_fails_with_a_reason, stop_cancels_running_jobs)

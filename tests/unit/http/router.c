@@ -6,12 +6,14 @@
 static void h(ed_request_t *req) { (void)req; }
 
 static const ed_route_t routes[] = {
-    {ED_HTTP_GET, "/health", ED_GROUP_NONE, h, ""},
-    {ED_HTTP_GET, "/v1/documents", ED_GROUP_INGEST, h, ""},
-    {ED_HTTP_POST, "/v1/documents", ED_GROUP_INGEST, h, ""},
-    {ED_HTTP_GET, "/v1/documents/{id}", ED_GROUP_INGEST, h, ""},
-    {ED_HTTP_DELETE, "/v1/documents/{id}", ED_GROUP_INGEST, h, ""},
-    {ED_HTTP_POST, "/v1/adapters/{id}/activate", ED_GROUP_ADAPT, h, ""},
+    {ED_HTTP_GET, "/health", ED_GROUP_NONE, h, "", false},
+    {ED_HTTP_GET, "/v1/documents", ED_GROUP_INGEST, h, "", false},
+    {ED_HTTP_POST, "/v1/documents", ED_GROUP_INGEST, h, "", false},
+    {ED_HTTP_GET, "/v1/documents/{id}", ED_GROUP_INGEST, h, "", false},
+    {ED_HTTP_DELETE, "/v1/documents/{id}", ED_GROUP_INGEST, h, "", false},
+    {ED_HTTP_POST, "/v1/adapters/{id}/activate", ED_GROUP_ADAPT, h, "", false},
+    {ED_HTTP_GET, "/v1/adapters/{id}", ED_GROUP_INFER, h, "", false},
+    {ED_HTTP_POST, "/v1/adapters/deactivate", ED_GROUP_ADAPT, h, "", false},
 };
 #define N (sizeof routes / sizeof routes[0])
 
@@ -61,4 +63,22 @@ ED_TEST(method_not_allowed_lists_allow)
     ED_CHECK_STR(allow, "GET");
 }
 
-ED_TEST_MAIN(literal_and_params, not_found, method_not_allowed_lists_allow)
+/* A path a pattern spells out is that pattern's alone: GET
+ * /v1/adapters/deactivate is 405 (Allow: POST), not /v1/adapters/{id}. */
+ED_TEST(a_literal_path_is_not_a_param_value)
+{
+    const ed_route_t *r = NULL;
+    ed_route_param_t p[ED_ROUTE_MAX_PARAMS];
+    char allow[64];
+    ED_CHECK_INT(ed_router_match(routes, N, ED_HTTP_POST, "/v1/adapters/deactivate", &r, p, allow, sizeof allow),
+                 ED_ROUTE_FOUND);
+    ED_CHECK(r == &routes[7]);
+    ED_CHECK_INT(ed_router_match(routes, N, ED_HTTP_GET, "/v1/adapters/deactivate", &r, p, allow, sizeof allow),
+                 ED_ROUTE_BAD_METHOD);
+    ED_CHECK_STR(allow, "POST");
+    ED_CHECK_INT(ed_router_match(routes, N, ED_HTTP_GET, "/v1/adapters/style", &r, p, allow, sizeof allow),
+                 ED_ROUTE_FOUND);
+    ED_CHECK(r == &routes[6]);
+}
+
+ED_TEST_MAIN(literal_and_params, not_found, method_not_allowed_lists_allow, a_literal_path_is_not_a_param_value)

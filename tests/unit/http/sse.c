@@ -63,7 +63,7 @@ static void stream_handler(ed_request_t *req)
         send_more(req);
 }
 
-static const ed_route_t routes[] = {{ED_HTTP_GET, "/stream", ED_GROUP_NONE, stream_handler, ""}};
+static const ed_route_t routes[] = {{ED_HTTP_GET, "/stream", ED_GROUP_NONE, stream_handler, "", false}};
 
 static void start(ed_server_t *server, int fds[2])
 {

@@ -930,6 +930,7 @@ ED_TEST(schema_2_store_opens_migrates_and_finds_old_sources)
                             "ALTER TABLE documents DROP COLUMN content_mac;"
                             "ALTER TABLE documents DROP COLUMN source_key;"
                             "ALTER TABLE documents DROP COLUMN version;"
+                            "DROP TABLE adapters; DROP TABLE adapter_versions;"
                             "DELETE FROM schema_version WHERE version > 2;") == SQLITE_OK);
 
     store = open_store(dir);
@@ -968,7 +969,67 @@ ED_TEST(schema_2_store_opens_migrates_and_finds_old_sources)
     ed_store_close(store);
 }
 
-ED_TEST_MAIN(creates_key_file_0600_and_refuses_0644, wrong_key_file_is_eacces,
+/* The adapter registry's record (schema 4): a second handle beside the
+ * store's; files sealed under STATE_DIR/adapters (the plain bytes are not on
+ * disk); versions count up per name and are never reused; the active mark
+ * persists and goes with its adapter. */
+ED_TEST(adapters_sealed_versioned_and_active)
+{
+    const char *dir = test_dir();
+    ed_store_t *store = open_store(dir), *reg = NULL;
+    ED_REQUIRE(store);
+    char err[ED_ERR_LEN] = "";
+    ED_REQUIRE(ed_store_open_adapters(&reg, dir, NULL, err) == 0);
+    static const char plain[] = "GGUF adapter bytes: a distinctive marker 7731";
+    ed_adapter_row_t a = {.name = "style", .fingerprint = "fnv1a64:0", .rank = 8, .has_alpha = true,
+                          .alpha = 16, .targets = "attn_q", .source = "imported", .status = "ready"};
+    ed_adapter_row_t b = a, c = a;
+    ED_REQUIRE(ed_store_adapter_add(reg, &a, plain, sizeof plain, err) == 0);
+    ED_REQUIRE(ed_store_adapter_add(reg, &b, plain, sizeof plain, err) == 0);
+    snprintf(c.name, sizeof c.name, "other");
+    ED_REQUIRE(ed_store_adapter_add(reg, &c, plain, sizeof plain, err) == 0);
+    ED_CHECK_INT(a.version, 1);
+    ED_CHECK_INT(b.version, 2);
+    ED_CHECK_INT(c.version, 1);
+    ED_CHECK(strcmp(a.id, b.id) != 0);
+    ED_CHECK_INT(a.size, (int64_t)sizeof plain);
+    ED_CHECK_INT(found_under(dir, "distinctive marker"), 0);
+    void *data;
+    size_t len;
+    ED_REQUIRE(ed_store_adapter_read(reg, b.id, &data, &len, err) == 0);
+    ED_CHECK(len == sizeof plain && memcmp(data, plain, len) == 0);
+    free(data);
+    ED_CHECK_INT(ed_store_adapter_read(reg, "ad-000000000000", &data, &len, err), ED_ENOENT);
+    ED_CHECK_INT(ed_store_adapter_read(reg, "../edged.db", &data, &len, err), ED_ENOENT);
+
+    ED_REQUIRE(ed_store_adapter_set_active(reg, b.id, err) == 0);
+    ed_store_close(reg);
+    ED_REQUIRE(ed_store_open_adapters(&reg, dir, NULL, err) == 0);
+    char active[32];
+    ED_REQUIRE(ed_store_adapter_get_active(reg, active, err) == 0);
+    ED_CHECK_STR(active, b.id);
+    ED_REQUIRE(ed_store_adapter_delete(reg, b.id, err) == 0);
+    ED_CHECK_INT(ed_store_adapter_delete(reg, b.id, err), ED_ENOENT);
+    ED_REQUIRE(ed_store_adapter_get_active(reg, active, err) == 0);
+    ED_CHECK_STR(active, "");
+    ed_adapter_row_t d = a;
+    ED_REQUIRE(ed_store_adapter_add(reg, &d, plain, sizeof plain, err) == 0);
+    ED_CHECK_INT(d.version, 3); /* 2 was deleted, not reused */
+    ed_adapter_row_t *rows;
+    int n;
+    ED_REQUIRE(ed_store_adapters_list(reg, &rows, &n, err) == 0);
+    ED_REQUIRE(n == 3);
+    ED_CHECK_STR(rows[0].name, "other");
+    ED_CHECK_STR(rows[1].id, a.id);
+    ED_CHECK_INT(rows[2].version, 3);
+    ED_CHECK(rows[1].has_alpha && rows[1].alpha == 16 && rows[1].rank == 8);
+    ED_CHECK_STR(rows[1].targets, "attn_q");
+    free(rows);
+    ed_store_close(reg);
+    ed_store_close(store);
+}
+
+ED_TEST_MAIN(adapters_sealed_versioned_and_active, creates_key_file_0600_and_refuses_0644, wrong_key_file_is_eacces,
              key_from_configured_file_and_credentials_directory, collections_round_trip,
              documents_chunks_and_vectors_round_trip, sealed_text_never_on_disk_and_delete_leaves_no_trace,
              flipped_or_swapped_sealed_column_is_ecorrupt, blobs_round_trip_and_detect_damage,
