@@ -10,48 +10,8 @@
 #include <math.h>
 #include <stdatomic.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-
-#ifndef SANITIZED
-/* Counts every allocation while `counting` (as tests/unit/engine/alloc.c):
- * decode steps with adapters must make none. Under a sanitizer, which owns
- * malloc, that check is skipped. */
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *ptr, size_t size);
-static atomic_bool counting;
-static atomic_long n_allocations;
-
-static void count(void)
-{
-    if (atomic_load_explicit(&counting, memory_order_relaxed))
-        atomic_fetch_add_explicit(&n_allocations, 1, memory_order_relaxed);
-}
-
-void *malloc(size_t size)
-{
-    count();
-    return __libc_malloc(size);
-}
-
-void *calloc(size_t n, size_t size)
-{
-    count();
-    return __libc_calloc(n, size);
-}
-
-void *realloc(void *ptr, size_t size)
-{
-    count();
-    return __libc_realloc(ptr, size);
-}
-#endif
+/* Decode steps with adapters must make no allocations (tests/alloc_hook.h). */
+#include "tests/alloc_hook.h"
 
 #define VOCAB "../shared/testdata/vocab/"
 #define N_CTX 64

@@ -17,49 +17,9 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
+#include "tests/alloc_hook.h"
 
 #define MODEL "../shared/testdata/models/tiny-llama-Q8_0.gguf"
-
-#ifndef SANITIZED
-/* ------------------------------------------------ the allocation hook ---- */
-
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *ptr, size_t size);
-
-static atomic_bool counting;
-static atomic_long n_allocations;
-
-static void count(void)
-{
-    if (atomic_load_explicit(&counting, memory_order_relaxed))
-        atomic_fetch_add_explicit(&n_allocations, 1, memory_order_relaxed);
-}
-
-void *malloc(size_t size)
-{
-    count();
-    return __libc_malloc(size);
-}
-
-void *calloc(size_t n, size_t size)
-{
-    count();
-    return __libc_calloc(n, size);
-}
-
-void *realloc(void *ptr, size_t size)
-{
-    count();
-    return __libc_realloc(ptr, size);
-}
 
 /* ------------------------------------------------------------- stream ---- */
 
