@@ -21,6 +21,7 @@
 
 #define MODEL "../shared/testdata/models/tiny-llama-Q8_0.gguf"
 
+#ifndef SANITIZED
 /* ------------------------------------------------------------- stream ---- */
 
 typedef struct {
