@@ -305,7 +305,7 @@ run: deps
 	@mkdir -p build/run/state
 	@cp etc/edged-dev.conf build/run/edged.conf
 	@if [ -f $(DEV_MODEL) ]; then \
-	  printf '\n[model]\npath = %s\n' "$(abspath $(DEV_MODEL))" >> build/run/edged.conf; \
+	  printf '\n[model]\npath = %s\ncontext = 0\n' "$(abspath $(DEV_MODEL))" >> build/run/edged.conf; \
 	  echo "run: serving $(DEV_MODEL)"; \
 	else echo "run: $(DEV_MODEL) is not there: serving no model (set [model] path in build/run/edged.conf)"; fi
 	$(BUILD)/edged --config build/run/edged.conf
