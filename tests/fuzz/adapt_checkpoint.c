@@ -4,7 +4,7 @@
  * while an accepted checkpoint has sane counters (built with ED_FUZZING, the
  * parser skips the checksum so that mutations reach the lengths). Seeds:
  * tests/fuzz/corpus/adapt_checkpoint (checkpoints of tests/unit/adapt/run.c's
- * tiny model, written with ED_TEST_CHECKPOINT_OUT set). */
+ * tiny model, written with ED_TEST_CHECKPOINT_OUT set; small.ckpt by hand). */
 #include "adapt/run.h"
 
 #include <math.h>
