@@ -474,6 +474,7 @@ typedef struct {
     char ckpt_name[ED_STORE_CHECKPOINT_NAME_MAX];
     bool tty;
     int line_len;
+    double last_heldout; /* the latest evaluation's loss (NAN before one), shown between evaluations */
     int64_t n_ckpts;
 } progress_t;
 
@@ -518,7 +519,9 @@ static void on_progress(const ed_run_point_t *pt, double eta_s, void *arg)
     char eta[32], heldout[32] = "-";
     format_duration(eta_s, eta, sizeof eta);
     if (evaluated)
-        snprintf(heldout, sizeof heldout, "%.4f", pt->heldout_loss);
+        p->last_heldout = pt->heldout_loss;
+    if (!isnan(p->last_heldout))
+        snprintf(heldout, sizeof heldout, "%.4f", p->last_heldout);
     char line[256];
     int n = snprintf(line, sizeof line, "step %lld/%d  %.0f tokens/s  train loss %.4f  held-out loss %s  ETA %s",
                      (long long)pt->step, p->o->run.max_steps, pt->elapsed_s > 0 ? pt->tokens / pt->elapsed_s : 0.0,
@@ -729,7 +732,7 @@ int ed_train_main(int argc, char **argv)
         goto done;
     }
 
-    progress_t progress = {.o = &o, .ckpt_store = store, .tty = isatty(STDERR_FILENO) != 0};
+    progress_t progress = {.o = &o, .ckpt_store = store, .tty = isatty(STDERR_FILENO) != 0, .last_heldout = NAN};
     checkpoint_name(o.name, progress.ckpt_name);
     if (o.resume) {
         rc = ed_store_checkpoint_load(store, progress.ckpt_name, &resume, &resume_len, err);
