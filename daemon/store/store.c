@@ -257,6 +257,8 @@ static int store_open(ed_store_t **out, const char *state_dir, const char *key_f
         rc = ED_EINVAL;
         goto fail;
     }
+    /* a path too long for checkpoints is refused when one is saved (store_checkpoints.c) */
+    snprintf(store->checkpoints_dir, PATH_MAX, "%s/checkpoints", state_dir);
     if (!index_path(store, "MANIFEST", store->manifest_path)) {
         snprintf(err, ED_ERR_LEN, "state directory path too long: %s", state_dir);
         rc = ED_EINVAL;
