@@ -59,6 +59,11 @@ typedef struct {
      * returns 0 or an ED_E* code with err, which ends the run */
     int (*checkpoint)(const void *data, size_t len, void *arg, char err[ED_ERR_LEN]);
     void *arg;
+    /* the trainer's gate (may be NULL): the run sets it on the trainer
+     * wrapped, so that the time spent in it (a pause) is not counted as
+     * training time; it gets gate_arg */
+    ed_trainer_gate_fn gate;
+    void *gate_arg;
 } ed_run_hooks_t;
 
 typedef struct {
@@ -71,6 +76,19 @@ typedef struct {
     int n_history;
 } ed_run_result_t;
 void ed_run_result_free(ed_run_result_t *r); /* frees best and history; accepts a zeroed one */
+
+/* What a checkpoint says about itself: parsed and checked (lengths, the
+ * checksum), not matched against a trainer or dataset. 0, or ED_EINVAL
+ * with err (a damaged or foreign buffer). */
+typedef struct {
+    int64_t steps;            /* optimizer steps taken */
+    int64_t tokens;           /* trained on */
+    double elapsed_s;         /* seconds of training */
+    int n_history;
+    int64_t best_step;
+    double best_heldout_loss; /* NAN when never evaluated */
+} ed_run_checkpoint_info_t;
+int ed_run_checkpoint_info(const void *data, size_t len, ed_run_checkpoint_info_t *info, char err[ED_ERR_LEN]);
 
 /* Runs until the step cap, the budget, early stopping or the gate. With
  * `resume` (a checkpoint this run's hooks were given; NULL: a fresh run),

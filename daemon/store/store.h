@@ -304,6 +304,25 @@ int ed_store_job_delete(ed_store_t *store, const char *id, char err[ED_ERR_LEN])
 /* Jobs not in a final state. */
 int ed_store_jobs_unfinished(ed_store_t *store, int *n, char err[ED_ERR_LEN]);
 
+/* ---- training checkpoints (store_checkpoints.c) ---- */
+/* A name: 1 to ED_STORE_CHECKPOINT_NAME_MAX - 1 bytes of [A-Za-z0-9._-], not
+ * starting with '.' nor ending in ".tmp"; others are ED_EINVAL. Both an
+ * ed_store_open and an ed_store_open_adapters store serve them. */
+#define ED_STORE_CHECKPOINT_NAME_MAX 65
+/* Seals len bytes (identity "checkpoint:NAME") and writes them to
+ * STATE_DIR/checkpoints/NAME by the atomic protocol, replacing the one
+ * before: a crash leaves the old or the new checkpoint, whole. */
+int ed_store_checkpoint_save(ed_store_t *store, const char *name, const void *data, size_t len,
+                             char err[ED_ERR_LEN]);
+/* The unsealed bytes of checkpoint NAME (*data malloc'd). ED_ENOENT (none),
+ * ED_ECORRUPT (the seal does not open: damaged, or another store's). */
+int ed_store_checkpoint_load(ed_store_t *store, const char *name, void **data, size_t *len, char err[ED_ERR_LEN]);
+/* Removes checkpoint NAME; ED_ENOENT when there is none. */
+int ed_store_checkpoint_delete(ed_store_t *store, const char *name, char err[ED_ERR_LEN]);
+/* Every checkpoint: fn gets its name and sealed size, returns non-zero to stop. */
+int ed_store_checkpoints_foreach(ed_store_t *store, int (*fn)(const char *name, int64_t size, void *arg), void *arg,
+                                 char err[ED_ERR_LEN]);
+
 /* ---- sealed blobs (index files) ---- */
 /* Seals bytes and writes STATE_DIR/index/NAME by the atomic protocol (tmp,
  * fsync, rename, fsync dir), then records NAME's SHA-256, size and

@@ -18,6 +18,7 @@
 struct ed_store {
     char index_dir[PATH_MAX];     /* STATE_DIR/index */
     char adapters_dir[PATH_MAX];  /* STATE_DIR/adapters */
+    char checkpoints_dir[PATH_MAX]; /* STATE_DIR/checkpoints (store_checkpoints.c; made on first save) */
     bool adapters_only;           /* ed_store_open_adapters: the record and the key, nothing else */
     char manifest_path[PATH_MAX]; /* STATE_DIR/index/MANIFEST */
     ed_db_t *db;
@@ -49,6 +50,14 @@ int ed__store_seal_bytes(ed_store_t *store, const char *identity, const void *da
  * NULL when nullable, else it is damage. */
 int ed__store_unseal_string(ed_store_t *store, const char *identity, const ed_db_bytes_t *sealed, bool nullable,
                             char **out, size_t *out_len, char err[ED_ERR_LEN]);
+
+/* A sealed file (store_checkpoints.c): seals data under identity and writes
+ * it to path by the atomic protocol (mode 0600); reads path back and unseals
+ * it into a malloc'd *out (ED_ENOENT, ED_ECORRUPT naming `what`). */
+int ed__store_file_seal_write(ed_store_t *store, const char *path, const char *identity, const void *data, size_t len,
+                              char err[ED_ERR_LEN]);
+int ed__store_file_read_unseal(ed_store_t *store, const char *path, const char *identity, const char *what,
+                               void **out, size_t *out_len, char err[ED_ERR_LEN]);
 
 /* The sealing identities of a document's field and of a chunk's field. */
 void ed__store_identity_doc(char out[IDENTITY_LEN], int64_t doc_id, const char *field);
