@@ -334,7 +334,7 @@ test-unit: $(UNIT_BIN) $(KTEST_BIN) $(MTEST_BIN) $(TOOL_BIN)
 # store's worker (its opening, then jobs) with its answers on the loop, and
 # the base model lent to borrowers on several threads.
 TSAN_BUILD := build/san-thread
-TSAN_TESTS := tests/kernels/pool tests/unit/core/histogram tests/unit/engine/engine tests/unit/api/work \
+TSAN_TESTS := tests/kernels/pool tests/unit/core/histogram tests/unit/adapt/gate tests/unit/engine/engine tests/unit/api/work \
               tests/unit/rag/service tests/unit/model/base tests/kernels/backward
 test-tsan:
 	$(Q)$(MAKE) --no-print-directory $(if $(Q),-s) SANITIZE=thread $(addprefix $(TSAN_BUILD)/,$(TSAN_TESTS))

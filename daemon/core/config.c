@@ -3,6 +3,7 @@
  * validation, formatting, diffing for reloads and the documented template.
  * Allow lists are only checked for syntax here; http/peer resolves names. */
 #include "core/config.h"
+#include "core/hours.h"
 #include "core/log.h"
 
 #include <errno.h>
@@ -110,6 +111,35 @@ const ed_option_t ed_config_options[] = {
     OPT(adapt, max_steps, ED_OPT_U32, "1000", 1, 10000000, true, "optimizer steps a job takes at most when it names no max_steps"),
     OPT(adapt, rank, ED_OPT_U32, "8", 1, 64, true, "LoRA rank of a job that names none"),
     OPT(adapt, seq_len, ED_OPT_U32, "256", 8, 8192, true, "tokens per training window of a job that names none"),
+    OPT(adapt, enabled, ED_OPT_BOOL, "true", 0, 1, true,
+        "train in windows at all; false keeps the window closed (GET /v1/scheduler says why)"),
+    OPT(adapt, sys_root, ED_OPT_STRING, "/sys", 1, 0, false,
+        "where the device monitor reads sysfs (thermal zones, power supplies, hwmon)"),
+    OPT(adapt, proc_root, ED_OPT_STRING, "/proc", 1, 0, false,
+        "where the device monitor reads procfs (pressure stall information, edged's own CPU time)"),
+    OPT(adapt, poll_s, ED_OPT_U32, "5", 1, 3600, true, "seconds between readings of the device's signals"),
+    OPT(adapt, mains_only, ED_OPT_BOOL, "true", 0, 1, true,
+        "train only on mains or USB power (a device with no battery counts as mains)"),
+    OPT(adapt, battery_floor, ED_OPT_U32, "80", 0, 100, true,
+        "with mains_only = false, train on battery only while its capacity is at least this %"),
+    OPT(adapt, temp_ceiling_c, ED_OPT_U32, "70", 1, 200, true,
+        "the window closes when the SoC reaches this temperature (Celsius; unknown counts as cool)"),
+    OPT(adapt, temp_hysteresis_c, ED_OPT_U32, "5", 0, 100, true,
+        "after closing for heat the window reopens only below temp_ceiling_c minus this"),
+    OPT(adapt, thermal_zone, ED_OPT_STRING, "", 0, 0, true,
+        "the thermal zone type to read (cpu-thermal, tj-thermal); empty reads the hottest zone"),
+    OPT(adapt, pressure_ceiling, ED_OPT_U32, "20", 0, 100, true,
+        "CPU, memory and I/O pressure (some avg10 %, edged's training excluded from CPU) at most"),
+    OPT(adapt, idle_s, ED_OPT_U32, "60", 0, 86400, true,
+        "seconds with no inference request queued or running before the window opens"),
+    OPT(adapt, resume_after_s, ED_OPT_U32, "2", 0, 3600, true,
+        "a trainer paused by a request resumes after this many seconds without inference"),
+    OPT(adapt, hours, ED_OPT_STRING, "", 0, 0, true,
+        "local hours training may run, HH:MM-HH:MM ranges (22:00-07:00 wraps midnight); empty: all day"),
+    OPT(adapt, daily_cap_s, ED_OPT_U32, "14400", 0, 86400, true,
+        "seconds of training per local day at most; 0: no cap"),
+    OPT(adapt, logind_idle, ED_OPT_BOOL, "false", 0, 1, true,
+        "also require systemd-logind's IdleHint (weak on a headless device; unknown counts as idle)"),
     {NULL, NULL, 0, 0, 0, NULL, 0, 0, false, NULL},
 };
 
@@ -173,6 +203,10 @@ static int check_choice(const ed_option_t *opt, const char *value, char *why, si
 {
     char key[96];
     snprintf(key, sizeof key, "%s.%s", opt->section, opt->name);
+    if (strcmp(key, "adapt.hours") == 0) { /* a list of time ranges: their parser says what is wrong */
+        ed_hours_t hours;
+        return ed_hours_parse(&hours, value, why, why_size);
+    }
     for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
         if (strcmp(choices[i].key, key) != 0)
             continue;

@@ -80,6 +80,22 @@ typedef struct {
         uint32_t max_steps;         /* a job's step cap when it names none */
         uint32_t rank;              /* a job's LoRA rank when it names none */
         uint32_t seq_len;           /* a job's window length in tokens when it names none */
+        /* training windows (adapt/scheduler.h, adapt/monitor.h) */
+        bool enabled;                        /* false: the window never opens */
+        char sys_root[ED_CONFIG_PATH_MAX];   /* where sysfs is read ("/sys"; tests fake a device) */
+        char proc_root[ED_CONFIG_PATH_MAX];  /* where procfs is read ("/proc") */
+        uint32_t poll_s;                     /* seconds between readings of the device */
+        bool mains_only;                     /* train only on mains/USB power */
+        uint32_t battery_floor;              /* %: without mains_only, on battery only above this */
+        uint32_t temp_ceiling_c;             /* the window closes at this SoC temperature, Celsius */
+        uint32_t temp_hysteresis_c;          /* and reopens below ceiling - this */
+        char thermal_zone[64];               /* thermal zone type to read; empty: the hottest */
+        uint32_t pressure_ceiling;           /* % some avg10 of cpu/memory/io pressure at most */
+        uint32_t idle_s;                     /* no inference for this long before training */
+        uint32_t resume_after_s;             /* a paused trainer resumes after this long without inference */
+        char hours[ED_CONFIG_LIST_MAX];      /* allowed local hours, "22:00-07:00 ..."; empty: all day */
+        uint32_t daily_cap_s;                /* seconds of training per local day at most; 0: no cap */
+        bool logind_idle;                    /* also require logind's IdleHint */
     } adapt;
 } ed_config_t;
 

@@ -1,0 +1,139 @@
+/* gate.c - the trainer's run/pause/stop switch (adapt/gate.h): the command
+ * in an atomic for the fast path, a mutex and condition variable for the
+ * paused caller, and the pause latency measured at the first gate call that
+ * sees a pause. */
+#include "adapt/gate.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* seconds: a pause should land within one kernel call (well under 10 ms) */
+static const double latency_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+
+struct ed_gate {
+    _Atomic int command;   /* ed_gate_command_t; written under mutex, read without it on the fast path */
+    _Atomic bool active;   /* a trainer is between begin and end */
+    _Atomic bool blocked;  /* the trainer waits in ed_gate_wait now */
+    _Atomic uint64_t pauses;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    double pause_t0;       /* under mutex: when the pause was asked, CLOCK_MONOTONIC seconds */
+    bool latency_pending;  /* under mutex: the pause's latency is not observed yet */
+    ed_histogram_t pause_latency;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int ed_gate_create(ed_gate_t **out, char err[ED_ERR_LEN])
+{
+    ed_gate_t *g = calloc(1, sizeof *g);
+    if (!(*out = g))
+        return ed_errf(err, ED_ENOMEM, "gate: out of memory");
+    pthread_mutex_init(&g->mutex, NULL);
+    pthread_cond_init(&g->cond, NULL);
+    atomic_init(&g->command, ED_GATE_RUN);
+    ed_histogram_init(&g->pause_latency, latency_bounds, sizeof latency_bounds / sizeof latency_bounds[0]);
+    return 0;
+}
+
+void ed_gate_free(ed_gate_t *g)
+{
+    if (!g)
+        return;
+    pthread_cond_destroy(&g->cond);
+    pthread_mutex_destroy(&g->mutex);
+    free(g);
+}
+
+static void set_command(ed_gate_t *g, ed_gate_command_t command)
+{
+    pthread_mutex_lock(&g->mutex);
+    int was = atomic_load_explicit(&g->command, memory_order_relaxed);
+    if (command == ED_GATE_PAUSE) {
+        if (was != ED_GATE_RUN) { /* already paused, or stopped: stop wins */
+            pthread_mutex_unlock(&g->mutex);
+            return;
+        }
+        g->pause_t0 = now_s();
+        g->latency_pending = true;
+        atomic_fetch_add_explicit(&g->pauses, 1, memory_order_relaxed);
+    } else {
+        g->latency_pending = false;
+    }
+    atomic_store_explicit(&g->command, command, memory_order_release);
+    pthread_cond_broadcast(&g->cond);
+    pthread_mutex_unlock(&g->mutex);
+}
+
+void ed_gate_run(ed_gate_t *g) { set_command(g, ED_GATE_RUN); }
+void ed_gate_pause(ed_gate_t *g) { set_command(g, ED_GATE_PAUSE); }
+void ed_gate_stop(ed_gate_t *g) { set_command(g, ED_GATE_STOP); }
+
+ed_gate_command_t ed_gate_command(const ed_gate_t *g)
+{
+    return (ed_gate_command_t)atomic_load_explicit(&((ed_gate_t *)g)->command, memory_order_acquire);
+}
+
+int ed_gate_wait(void *gate)
+{
+    ed_gate_t *g = gate;
+    int command = atomic_load_explicit(&g->command, memory_order_acquire);
+    if (command == ED_GATE_RUN)
+        return 0;
+    pthread_mutex_lock(&g->mutex);
+    if (g->latency_pending) {
+        ed_histogram_observe(&g->pause_latency, now_s() - g->pause_t0);
+        g->latency_pending = false;
+    }
+    while ((command = atomic_load_explicit(&g->command, memory_order_relaxed)) == ED_GATE_PAUSE) {
+        atomic_store_explicit(&g->blocked, true, memory_order_relaxed);
+        pthread_cond_wait(&g->cond, &g->mutex);
+    }
+    atomic_store_explicit(&g->blocked, false, memory_order_relaxed);
+    pthread_mutex_unlock(&g->mutex);
+    return command == ED_GATE_STOP;
+}
+
+void ed_gate_begin(ed_gate_t *g) { atomic_store_explicit(&g->active, true, memory_order_relaxed); }
+void ed_gate_end(ed_gate_t *g) { atomic_store_explicit(&g->active, false, memory_order_relaxed); }
+
+ed_trainer_state_t ed_gate_state(const ed_gate_t *g)
+{
+    ed_gate_t *m = (ed_gate_t *)g;
+    if (!atomic_load_explicit(&m->active, memory_order_relaxed))
+        return ED_TRAINER_IDLE;
+    switch (ed_gate_command(g)) {
+    case ED_GATE_RUN: return ED_TRAINER_RUNNING;
+    case ED_GATE_PAUSE: return ED_TRAINER_PAUSED;
+    case ED_GATE_STOP: return ED_TRAINER_STOPPED;
+    }
+    return ED_TRAINER_IDLE;
+}
+
+bool ed_gate_blocked(const ed_gate_t *g)
+{
+    return atomic_load_explicit(&((ed_gate_t *)g)->blocked, memory_order_relaxed);
+}
+
+const char *ed_trainer_state_name(ed_trainer_state_t state)
+{
+    static const char *const names[] = {"idle", "running", "paused", "stopped"};
+    return (unsigned)state < 4 ? names[state] : "idle";
+}
+
+uint64_t ed_gate_pauses(const ed_gate_t *g)
+{
+    return atomic_load_explicit(&((ed_gate_t *)g)->pauses, memory_order_relaxed);
+}
+
+const ed_histogram_t *ed_gate_pause_latency(const ed_gate_t *g)
+{
+    return &g->pause_latency;
+}
