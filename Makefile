@@ -128,6 +128,7 @@ LIBS_embed   := model core kernels
 LIBS_engine  := engine model core kernels
 LIBS_rag     := rag store model core kernels
 LIBS_adapt   := adapt store model core kernels
+LIBS_train   := adapt store model core kernels
 LIBS_http    := $(LIBS_ALL)
 LIBS_api     := $(LIBS_ALL)
 LIBS_client  := edgeclient llhttp
