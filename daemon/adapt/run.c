@@ -332,8 +332,10 @@ static int parse(const void *data, size_t len, ckpt_view_t *v, char err[ED_ERR_L
         return ed_errf(err, ED_EINVAL, "checkpoint: not an edged training checkpoint");
     uint64_t sum;
     memcpy(&sum, (const uint8_t *)data + len - 8, 8);
+#ifndef ED_FUZZING /* the fuzzer cannot forge a checksum: let it reach the lengths behind it */
     if (fnv(FNV_OFFSET, data, len - 8) != sum)
         return ed_errf(err, ED_EINVAL, "checkpoint: checksum mismatch (the file is damaged)");
+#endif
     reader_t r = {(const uint8_t *)data + sizeof MAGIC, len - sizeof MAGIC - 8, false};
     uint32_t version = take_u32(&r);
     take_u32(&r);
