@@ -4,6 +4,7 @@
  * watchdog -> READY), the single uv_run, and an orderly exit on SIGTERM.
  * Fatal errors happen only here, before serving: `edged: <what>: <why>` and
  * a hint, exit 1. */
+#include "adapt/scheduler.h"
 #include "api/adapters.h"
 #include "api/api.h"
 #include "api/documents.h"
@@ -94,6 +95,8 @@ static void on_drained(ed_server_t *server)
 {
     daemon_t *d = (daemon_t *)((char *)server - offsetof(daemon_t, server));
     ed_log_info("all connections closed; exiting");
+    ed_scheduler_close(d->app.scheduler); /* stops a trainer before the engine and the model go */
+    d->app.scheduler = NULL;
     ed_engine_stop(d->app.engine);
     d->app.engine = NULL;
     ed_adapters_close(d->app.adapters);
@@ -152,6 +155,8 @@ static void on_reload_signal(uv_signal_t *handle, int signum)
     ed_server_reconfigure(&d->server, &applied);
     if (d->app.rag)
         ed_rag_reconfigure(d->app.rag, &applied);
+    if (d->app.scheduler)
+        ed_scheduler_reconfigure(d->app.scheduler, &applied);
     ed_notify_ready("serving");
 }
 
@@ -159,6 +164,16 @@ static void on_watchdog(uv_timer_t *timer)
 {
     (void)timer;
     ed_notify_watchdog();
+}
+
+/* The training scheduler's view of inference (adapt cannot see the engine). */
+static void engine_activity(void *arg, bool *busy, double *last_activity_s)
+{
+    daemon_t *d = arg;
+    *busy = false;
+    *last_activity_s = 0;
+    if (d->app.engine)
+        ed_engine_activity(d->app.engine, busy, last_activity_s);
 }
 
 /* The store opened on its worker (rag logs how it went); edged serves either way. */
@@ -304,6 +319,10 @@ int main(int argc, char **argv)
         ed_log_error("model: %s", err);
     if (ed_engine_start(&d.app.engine, d.loop, &cfg, d.base, err) != 0)
         ed_log_error("engine: %s", err); /* edged keeps serving; /health says why */
+    if (ed_scheduler_open(&d.app.scheduler, d.loop, &cfg, engine_activity, &d, err) != 0)
+        ed_log_error("adapt: %s; no training windows", err);
+    else if (d.app.engine)
+        ed_engine_on_submit(d.app.engine, ed_scheduler_on_request, d.app.scheduler);
     if (ed_rag_open(&d.app.rag, d.loop, &cfg, d.base, d.pool, on_store_open, &d, err) != 0) {
         ed_log_error("rag: %s; the store's endpoints answer 503", err); /* edged keeps serving */
         ed_api_store_unavailable(err);

@@ -12,6 +12,7 @@
 #include "ingest.h"
 #include "pull.h"
 #include "query.h"
+#include "scheduler.h"
 #include "search.h"
 #include "tokenize.h"
 
@@ -59,6 +60,8 @@ static const command_t commands[] = {
     {"adapters", ed_ctl_adapters, "list, import, activate, remove or export LoRA adapters",
      ED_CTL_ADAPTERS_USAGE},
     {"search", ed_ctl_search, "the store's chunks that best match a query", ED_CTL_SEARCH_USAGE},
+    {"scheduler", ed_ctl_scheduler, "why training may or may not run now, constraint by constraint",
+     ED_CTL_SCHEDULER_USAGE},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

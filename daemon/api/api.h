@@ -9,6 +9,7 @@
 struct ed_engine;
 struct ed_rag;
 struct ed_adapters;
+struct ed_scheduler;
 
 #define ED_VERSION "0.1.0"
 
@@ -19,6 +20,7 @@ typedef struct {
     struct ed_engine *engine; /* the inference thread (engine/engine.h); the live config is server->cfg */
     struct ed_rag *rag;       /* the personal store and retrieval (rag/rag.h), NULL until opened */
     struct ed_adapters *adapters; /* the adapter registry (api/adapters.h), NULL until the store opened */
+    struct ed_scheduler *scheduler; /* training windows (adapt/scheduler.h); NULL if it did not start */
 } ed_app_t;
 
 extern const ed_route_t ed_api_routes[];
@@ -29,5 +31,8 @@ void ed_api_health(ed_request_t *req);
 void ed_api_version(ed_request_t *req);
 void ed_api_metrics(ed_request_t *req);
 void ed_api_config(ed_request_t *req);
+
+/* scheduler.c */
+void ed_api_scheduler(ed_request_t *req);
 
 #endif

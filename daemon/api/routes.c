@@ -37,6 +37,8 @@ const ed_route_t ed_api_routes[] = {
      "make an adapter the default of requests naming none", false},
     {ED_HTTP_DELETE, "/v1/adapters/{id}", ED_GROUP_ADAPT, ed_api_adapters_delete,
      "delete an adapter (an active one needs ?force=true)", false},
+    {ED_HTTP_GET, "/v1/scheduler", ED_GROUP_ADAPT, ed_api_scheduler,
+     "training windows: each constraint's value, threshold and verdict, the trainer's state", false},
 };
 
 const size_t ed_api_n_routes = sizeof ed_api_routes / sizeof ed_api_routes[0];

@@ -86,6 +86,7 @@ static void *engine_main(void *arg)
 static void on_async(uv_async_t *handle)
 {
     ed_engine_t *e = handle->data;
+    atomic_store_explicit(&e->last_activity_us, (int64_t)(ed__now_ms() * 1e3), memory_order_relaxed);
     ed__queue_deliver(&e->queue, &e->mutex);
 }
 
@@ -263,6 +264,9 @@ int ed_engine_submit(ed_engine_t *e, const ed_job_params_t *p, const ed_job_call
     if (!job)
         return rc;
     job->t_submit = ed__now_ms();
+    atomic_store_explicit(&e->last_activity_us, (int64_t)(job->t_submit * 1e3), memory_order_relaxed);
+    if (e->on_submit)
+        e->on_submit(e->on_submit_arg);
 
     pthread_mutex_lock(&e->mutex);
     if (e->stopping || e->queue.n_active >= e->n_slots + (int)e->cfg.engine.queue_length) {
@@ -308,4 +312,19 @@ void ed_engine_stats(const ed_engine_t *engine, ed_engine_stats_t *out)
     out->n_slots = e->state == ED_ENGINE_READY ? e->n_slots : 0;
     pthread_mutex_unlock(&e->mutex);
     out->busy_slots = atomic_load_explicit(&e->busy_slots, memory_order_relaxed);
+}
+
+void ed_engine_activity(const ed_engine_t *engine, bool *busy, double *last_activity_s)
+{
+    ed_engine_t *e = (ed_engine_t *)engine;
+    pthread_mutex_lock(&e->mutex);
+    *busy = e->queue.n_active > 0;
+    pthread_mutex_unlock(&e->mutex);
+    *last_activity_s = (double)atomic_load_explicit(&e->last_activity_us, memory_order_relaxed) / 1e6;
+}
+
+void ed_engine_on_submit(ed_engine_t *engine, void (*fn)(void *arg), void *arg)
+{
+    engine->on_submit = fn;
+    engine->on_submit_arg = arg;
 }

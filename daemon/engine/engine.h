@@ -170,4 +170,14 @@ typedef struct {
 } ed_engine_stats_t;
 void ed_engine_stats(const ed_engine_t *engine, ed_engine_stats_t *out);
 
+/* Inference activity, for the training scheduler (adapt/scheduler.h): busy
+ * while any job is queued or running (submitted, on_done not yet run);
+ * last_activity_s the CLOCK_MONOTONIC time in seconds of the last submit or
+ * hand-back to the loop thread (0: none yet). Any thread. */
+void ed_engine_activity(const ed_engine_t *engine, bool *busy, double *last_activity_s);
+/* fn(arg) runs on the loop thread inside every ed_engine_submit, before the
+ * job is queued, so a trainer pauses before the request's first step. One
+ * hook; fn NULL removes it. */
+void ed_engine_on_submit(ed_engine_t *engine, void (*fn)(void *arg), void *arg);
+
 #endif

@@ -51,6 +51,9 @@ struct ed_engine {
     _Atomic uint64_t prompt_tokens, cached_tokens, generated_tokens, jobs_done, jobs_cancelled,
         jobs_rejected, steps;
     _Atomic int busy_slots;
+    _Atomic int64_t last_activity_us; /* ed_engine_activity: the last submit or hand-back, CLOCK_MONOTONIC */
+    void (*on_submit)(void *arg);     /* loop thread: ed_engine_on_submit's hook */
+    void *on_submit_arg;
     ed_histogram_t ttft, itl, step_time; /* the engine thread observes, a scrape renders */
 };
 
