@@ -9,6 +9,7 @@
 
 #include "adapt/jobs.h"
 
+#include "adapt/dataset_source.h"
 #include "core/log.h"
 #include "model/lora.h"
 
@@ -39,6 +40,9 @@ typedef struct {
     ed_run_point_t *history; /* (n_history) */
     int n_history, cap_history;
     bool history_loaded;     /* from the store, for a job not run since the start */
+    int64_t *doc_ids;        /* (n_doc_ids) the documents of its last dataset; NULL: unknown (not run since
+                                the start) */
+    int n_doc_ids;
 } rec_t;
 
 typedef struct {
@@ -393,178 +397,43 @@ static int parse_options(const ed_adapt_job_t *job, const settings_t *s, ed_trai
 
 /* ------------------------------------------------------------ dataset --- */
 
-/* The documents of the job's collections, read from the store (store_mu
- * taken); their text is wiped when freed. */
-typedef struct {
-    ed_document_t *docs;
-    ed_dataset_chunk_t **chunks;
-    ed_dataset_doc_t *in;
-    int n, cap;
-} docs_t;
-
-static void docs_free(docs_t *d)
+/* The documents of the job's collections (store_mu taken) and its examples
+ * (sealed JSONL of {"messages": [...]} lines), each a source that wipes
+ * its text when freed. */
+static int sources_load(ed_jobs_t *jobs, const ed_adapt_job_t *job, ed_dataset_source_t **docs,
+                        ed_dataset_source_t **examples, char err[ED_ERR_LEN])
 {
-    for (int i = 0; i < d->n; i++) {
-        if (d->docs[i].text)
-            explicit_bzero(d->docs[i].text, d->docs[i].text_len);
-        if (d->docs[i].title)
-            explicit_bzero(d->docs[i].title, strlen(d->docs[i].title));
-        ed_document_free(&d->docs[i]);
-        free(d->chunks[i]);
+    *docs = *examples = NULL;
+    json_t *names = json_loads(job->collections, 0, NULL);
+    size_t n = json_array_size(names);
+    const char **list = calloc(n ? n : 1, sizeof *list);
+    if (!list) {
+        json_decref(names);
+        return ed_errf(err, ED_ENOMEM, "out of memory");
     }
-    free(d->docs);
-    free(d->chunks);
-    free(d->in);
-    memset(d, 0, sizeof *d);
-}
-
-static int docs_add(ed_store_t *store, docs_t *d, int64_t id, char err[ED_ERR_LEN])
-{
-    if (d->n == d->cap) {
-        int cap = d->cap ? d->cap * 2 : 16;
-        ed_document_t *docs = realloc(d->docs, (size_t)cap * sizeof *docs);
-        if (docs)
-            d->docs = docs;
-        ed_dataset_chunk_t **chunks = realloc(d->chunks, (size_t)cap * sizeof *chunks);
-        if (chunks)
-            d->chunks = chunks;
-        if (!docs || !chunks)
-            return ed_errf(err, ED_ENOMEM, "out of memory reading documents");
-        d->cap = cap;
-    }
-    ed_document_t *doc = &d->docs[d->n];
-    int rc = ed_store_document_get(store, id, true, doc, err);
-    if (rc != 0)
-        return rc;
-    ed_dataset_chunk_t *chunks = doc->n_chunks > 0 ? calloc((size_t)doc->n_chunks, sizeof *chunks) : NULL;
-    for (int i = 0; chunks && i < doc->n_chunks; i++) {
-        ed_chunk_t c;
-        if ((rc = ed_store_chunk_get(store, ed_chunk_id(id, i), &c, err)) != 0) {
-            free(chunks);
-            ed_document_free(doc);
-            return rc;
-        }
-        chunks[i] = (ed_dataset_chunk_t){c.offset, c.len, c.context_offset, c.context_len};
-        explicit_bzero(c.text, strlen(c.text));
-        ed_chunk_free(&c);
-    }
-    if (doc->n_chunks > 0 && !chunks) {
-        ed_document_free(doc);
-        return ed_errf(err, ED_ENOMEM, "out of memory reading documents");
-    }
-    d->chunks[d->n++] = chunks;
-    return 0;
-}
-
-static int docs_load(ed_store_t *store, const char *collections_json, docs_t *d, char err[ED_ERR_LEN])
-{
-    memset(d, 0, sizeof *d);
-    json_t *names = json_loads(collections_json, 0, NULL);
-    size_t i;
-    json_t *name;
-    int rc = 0;
-    json_array_foreach(names, i, name)
-    {
-        ed_collection_t c;
-        if ((rc = ed_store_collection_get(store, json_string_value(name), &c, err)) != 0) {
-            if (rc == ED_ENOENT)
-                ed_errf(err, rc, "collection \"%s\" does not exist any more", json_string_value(name));
-            break;
-        }
-        ed_document_t batch[64];
-        int64_t after = 0;
-        int n = 0;
-        do {
-            if ((rc = ed_store_documents_list(store, c.id, after, 64, batch, &n, err)) != 0)
-                break;
-            for (int k = 0; k < n; k++) {
-                after = batch[k].id;
-                if (rc == 0)
-                    rc = docs_add(store, d, batch[k].id, err);
-                ed_document_free(&batch[k]);
-            }
-        } while (rc == 0 && n == 64);
-        if (rc != 0)
-            break;
-    }
-    json_decref(names);
-    if (rc == 0 && d->n > 0 && !(d->in = calloc((size_t)d->n, sizeof *d->in)))
-        rc = ed_errf(err, ED_ENOMEM, "out of memory reading documents");
-    for (int k = 0; rc == 0 && k < d->n; k++)
-        d->in[k] = (ed_dataset_doc_t){.id = d->docs[k].id,
-                                      .title = d->docs[k].title ? d->docs[k].title : "",
-                                      .text = d->docs[k].text ? d->docs[k].text : "",
-                                      .text_len = d->docs[k].text_len,
-                                      .chunks = d->chunks[k],
-                                      .n_chunks = d->chunks[k] ? d->docs[k].n_chunks : 0};
-    if (rc != 0)
-        docs_free(d);
-    return rc;
-}
-
-/* The job's examples: a JSON array of chat-message arrays (validated when
- * queued). The messages point into *root, which the caller frees. */
-typedef struct {
-    json_t *root;
-    ed_chat_message_t *messages;
-    ed_dataset_example_t *examples;
-    int n;
-} examples_t;
-
-static void examples_free(examples_t *x)
-{
-    free(x->messages);
-    free(x->examples);
-    json_decref(x->root);
-    memset(x, 0, sizeof *x);
-}
-
-static int examples_load(ed_jobs_t *jobs, const char *id, examples_t *x, char err[ED_ERR_LEN])
-{
-    memset(x, 0, sizeof *x);
+    for (size_t i = 0; i < n; i++)
+        list[i] = json_string_value(json_array_get(names, i));
     void *data = NULL;
     size_t len = 0;
     pthread_mutex_lock(&jobs->store_mu);
-    int rc = ed_store_job_examples(jobs->store, id, &data, &len, err);
+    int rc = ed_store_job_examples(jobs->store, job->id, &data, &len, err);
+    if (rc == 0 && n > 0)
+        rc = ed_dataset_source_store(docs, jobs->store, list, (int)n, err);
     pthread_mutex_unlock(&jobs->store_mu);
-    if (rc != 0 || !data)
-        return rc;
-    x->root = json_loadb(data, len, 0, NULL);
-    explicit_bzero(data, len);
+    free(list);
+    json_decref(names);
+    if (rc == ED_EINVAL && data && n > 0) /* no documents, but examples: they train alone */
+        rc = 0;
+    if (rc == 0 && data)
+        rc = ed_dataset_source_jsonl_parse(examples, "examples", data, len, err);
+    if (data)
+        explicit_bzero(data, len);
     free(data);
-    size_t total = 0, i, k;
-    json_t *conv, *m;
-    json_array_foreach(x->root, i, conv) total += json_array_size(conv);
-    size_t n = json_array_size(x->root);
-    if (n == 0)
-        return 0;
-    x->messages = calloc(total ? total : 1, sizeof *x->messages);
-    x->examples = calloc(n, sizeof *x->examples);
-    if (!x->messages || !x->examples) {
-        examples_free(x);
-        return ed_errf(err, ED_ENOMEM, "out of memory reading examples");
+    if (rc != 0) {
+        ed_dataset_source_free(*docs);
+        *docs = NULL;
     }
-    size_t at = 0;
-    json_array_foreach(x->root, i, conv)
-    {
-        x->examples[i].messages = &x->messages[at];
-        json_array_foreach(conv, k, m)
-        {
-            const char *role = json_string_value(json_object_get(m, "role"));
-            json_t *content = json_object_get(m, "content");
-            x->messages[at] = (ed_chat_message_t){
-                .role = role && strcmp(role, "system") == 0 ? ED_CHAT_SYSTEM
-                        : role && strcmp(role, "assistant") == 0 ? ED_CHAT_ASSISTANT
-                                                                 : ED_CHAT_USER,
-                .content = json_string_value(content) ? json_string_value(content) : "",
-                .len = json_string_length(content),
-            };
-            at++;
-        }
-        x->examples[i].n_messages = json_array_size(conv);
-    }
-    x->n = (int)n;
-    return 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------- runner --- */
@@ -572,6 +441,7 @@ static int examples_load(ed_jobs_t *jobs, const char *id, examples_t *x, char er
 typedef struct {
     ed_jobs_t *jobs;
     char id[ED_ADAPT_JOB_ID_LEN];
+    bool run_now; /* the scheduler's stop (a constraint failed) does not stop it; the window push does */
     double last_persist_s;
 } run_ctx_t;
 
@@ -642,7 +512,7 @@ static int job_gate(void *arg)
     ed_jobs_t *jobs = ctx->jobs;
     if (atomic_load(&jobs->stop) != STOP_NONE)
         return 1;
-    if (!jobs->gate)
+    if (!jobs->gate || (ctx->run_now && ed_gate_command(jobs->gate) == ED_GATE_STOP))
         return 0;
     bool pausing = ed_gate_command(jobs->gate) == ED_GATE_PAUSE;
     if (pausing) {
@@ -671,6 +541,27 @@ static int job_gate(void *arg)
 }
 
 typedef enum { RUN_DONE, RUN_STOPPED, RUN_FAILED } run_outcome_t;
+
+/* Which documents a job's checkpoints learnt from, for forgetting. */
+static void remember_documents(ed_jobs_t *jobs, const char *id, const ed_dataset_t *ds)
+{
+    int n = ds->n_train_docs + ds->n_heldout_docs;
+    int64_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
+    if (ids) {
+        memcpy(ids, ds->train_doc_ids, (size_t)ds->n_train_docs * sizeof *ids);
+        memcpy(ids + ds->n_train_docs, ds->heldout_doc_ids, (size_t)ds->n_heldout_docs * sizeof *ids);
+    }
+    pthread_mutex_lock(&jobs->mu);
+    rec_t *r = find(jobs, id);
+    if (r && ids) {
+        free(r->doc_ids);
+        r->doc_ids = ids;
+        r->n_doc_ids = n;
+        ids = NULL;
+    }
+    pthread_mutex_unlock(&jobs->mu);
+    free(ids);
+}
 
 /* Stores the best adapter with its lineage (store_mu taken). */
 static int store_adapter(ed_jobs_t *jobs, const char *id, const char *name, const ed_trainer_config_t *tc,
@@ -711,6 +602,7 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
     pthread_mutex_lock(&jobs->mu);
     rec_t *r = find(jobs, id);
     ed_adapt_job_t job = r->job;
+    bool run_now = r->run_now;
     settings_t settings = jobs->settings;
     ed_prompt_model_t prompt = jobs->prompt;
     pthread_mutex_unlock(&jobs->mu);
@@ -718,8 +610,7 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
     ed_trainer_config_t tc;
     ed_run_config_t rc_cfg;
     ed_dataset_config_t dc;
-    docs_t docs = {0};
-    examples_t ex = {0};
+    ed_dataset_source_t *docs = NULL, *examples = NULL;
     ed_dataset_t *ds = NULL;
     ed_trainer_t *trainer = NULL;
     void *resume = NULL;
@@ -739,16 +630,16 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
     }
     if ((rc = parse_options(&job, &settings, &tc, &rc_cfg, &dc, err)) != 0)
         goto end;
-    pthread_mutex_lock(&jobs->store_mu);
-    rc = docs_load(jobs->store, job.collections, &docs, err);
-    pthread_mutex_unlock(&jobs->store_mu);
-    if (rc != 0 || (rc = examples_load(jobs, id, &ex, err)) != 0)
+    if ((rc = sources_load(jobs, &job, &docs, &examples, err)) != 0)
         goto end;
-    rc = ed_dataset_build(&ds, &prompt, docs.in, docs.n, ex.examples, ex.n, &dc, err);
-    docs_free(&docs); /* the dataset holds tokens; the text goes now */
-    examples_free(&ex);
+    rc = ed_dataset_build(&ds, &prompt, docs ? docs->docs : NULL, docs ? docs->n_docs : 0,
+                          examples ? examples->examples : NULL, examples ? examples->n_examples : 0, &dc, err);
+    ed_dataset_source_free(docs); /* the dataset holds tokens; the text goes now */
+    ed_dataset_source_free(examples);
+    docs = examples = NULL;
     if (rc != 0)
         goto end;
+    remember_documents(jobs, id, ds);
     if ((rc = ed_trainer_create(&trainer, ed_base_model(jobs->base), ed_base_gguf(jobs->base),
                                 ed_base_kernels(jobs->base), ed_base_pool(jobs->base), &tc, err)) != 0)
         goto end;
@@ -759,7 +650,7 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
         rc = 0;
     else if (rc != 0)
         ed_log_warn("adapt: %s: its checkpoint does not load (%s); starting again", id, err);
-    run_ctx_t ctx = {.jobs = jobs, .last_persist_s = now_s()};
+    run_ctx_t ctx = {.jobs = jobs, .run_now = run_now, .last_persist_s = now_s()};
     snprintf(ctx.id, sizeof ctx.id, "%s", id);
     ed_run_hooks_t hooks = {.progress = on_progress, .checkpoint = on_checkpoint, .arg = &ctx, .gate = job_gate,
                             .gate_arg = &ctx};
@@ -820,8 +711,8 @@ end:
     ed_run_result_free(&result);
     ed_trainer_free(trainer);
     ed_dataset_free(ds);
-    docs_free(&docs);
-    examples_free(&ex);
+    ed_dataset_source_free(docs);
+    ed_dataset_source_free(examples);
     if (resume)
         explicit_bzero(resume, resume_len);
     free(resume);
@@ -849,7 +740,7 @@ static bool may_start(const ed_jobs_t *jobs, const rec_t *r, char why[256])
         snprintf(why, 256, "%s", jobs->window_why[0] ? jobs->window_why : "the training window is closed");
         return false;
     }
-    if (jobs->gate && ed_gate_command(jobs->gate) == ED_GATE_STOP) {
+    if (!r->run_now && jobs->gate && ed_gate_command(jobs->gate) == ED_GATE_STOP) {
         snprintf(why, 256, "the scheduler stopped training");
         return false;
     }
@@ -1008,8 +899,10 @@ int ed_jobs_open(ed_jobs_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_ba
 static void on_async_closed(uv_handle_t *handle)
 {
     ed_jobs_t *jobs = handle->data;
-    for (int i = 0; i < jobs->n; i++)
+    for (int i = 0; i < jobs->n; i++) {
         free(jobs->recs[i].history);
+        free(jobs->recs[i].doc_ids);
+    }
     free(jobs->recs);
     for (int i = 0; i < EVENT_RING; i++)
         free(jobs->events[i].json);
@@ -1144,29 +1037,40 @@ int ed_jobs_cancel(ed_jobs_t *jobs, const char *id, ed_adapt_job_t *out, char er
     return 0;
 }
 
-void ed_jobs_forget(ed_jobs_t *jobs, const char *collection)
+/* Whether job r may have learnt from document doc_id of `collection` (mu held). */
+static bool trained_on(const rec_t *r, int64_t doc_id, const char *collection)
+{
+    if (r->doc_ids) {
+        for (int i = 0; i < r->n_doc_ids; i++)
+            if (r->doc_ids[i] == doc_id)
+                return true;
+    } else if (!collection) {
+        return true; /* not run since the start: its collections are all we know */
+    }
+    if (!collection)
+        return false;
+    json_t *names = json_loads(r->job.collections, 0, NULL);
+    bool hit = false;
+    size_t k;
+    json_t *v;
+    json_array_foreach(names, k, v) hit = hit || (json_is_string(v) && strcmp(json_string_value(v), collection) == 0);
+    json_decref(names);
+    return hit;
+}
+
+void ed_jobs_forget(ed_jobs_t *jobs, int64_t doc_id, const char *collection)
 {
     pthread_mutex_lock(&jobs->mu);
     int n = 0;
     char (*ids)[ED_ADAPT_JOB_ID_LEN] = calloc((size_t)jobs->n + 1, sizeof *ids);
     for (int i = 0; ids && i < jobs->n; i++) {
         rec_t *r = &jobs->recs[i];
-        if (ed_adapt_job_final(r->job.state))
+        if (ed_adapt_job_final(r->job.state) || !trained_on(r, doc_id, collection))
             continue;
-        if (collection) {
-            json_t *names = json_loads(r->job.collections, 0, NULL);
-            bool hit = false;
-            size_t k;
-            json_t *v;
-            json_array_foreach(names, k, v) hit = hit || (json_is_string(v) && strcmp(json_string_value(v), collection) == 0);
-            json_decref(names);
-            if (!hit)
-                continue;
-        }
         snprintf(ids[n++], ED_ADAPT_JOB_ID_LEN, "%s", r->job.id);
-        if (strcmp(jobs->current, r->job.id) == 0)
+        if (strcmp(jobs->current, r->job.id) == 0) {
             atomic_store(&jobs->stop, STOP_FORGET);
-        else if (r->job.step > 0) {
+        } else if (r->job.step > 0) {
             r->job.step = r->job.tokens = r->job.best_step = 0;
             r->job.train_loss = r->job.heldout_loss = r->job.best_heldout_loss = r->job.eta_s = NAN;
             r->n_history = 0;
@@ -1181,6 +1085,31 @@ void ed_jobs_forget(ed_jobs_t *jobs, const char *collection)
     free(ids);
 }
 
+int ed_jobs_stale_adapters(ed_jobs_t *jobs, char (**ids)[32], int *n, char err[ED_ERR_LEN])
+{
+    *ids = NULL;
+    *n = 0;
+    ed_adapter_row_t *rows = NULL;
+    int n_rows = 0;
+    pthread_mutex_lock(&jobs->store_mu);
+    int rc = ed_store_adapters_list(jobs->store, &rows, &n_rows, err);
+    if (rc == 0 && n_rows > 0 && !(*ids = calloc((size_t)n_rows, sizeof **ids)))
+        rc = ed_errf(err, ED_ENOMEM, "out of memory");
+    for (int i = 0; rc == 0 && i < n_rows; i++) {
+        bool stale = false;
+        if ((rc = ed_store_adapter_stale(jobs->store, rows[i].id, &stale, err)) == 0 && stale)
+            snprintf((*ids)[(*n)++], 32, "%s", rows[i].id);
+    }
+    pthread_mutex_unlock(&jobs->store_mu);
+    free(rows);
+    if (rc != 0) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
 int ed_jobs_retrain(ed_jobs_t *jobs, const char *adapter_id, ed_adapt_job_t *out, char err[ED_ERR_LEN])
 {
     pthread_mutex_lock(&jobs->mu);
@@ -1189,16 +1118,36 @@ int ed_jobs_retrain(ed_jobs_t *jobs, const char *adapter_id, ed_adapt_job_t *out
         if (strcmp(jobs->recs[i].job.adapter_id, adapter_id) == 0)
             r = &jobs->recs[i];
     ed_adapt_job_t job = {0};
+    bool already = false;
     if (r) {
         job.owner_uid = r->job.owner_uid;
         snprintf(job.name, sizeof job.name, "%s", r->job.name);
         snprintf(job.collections, sizeof job.collections, "%s", r->job.collections);
-        snprintf(job.options, sizeof job.options, "%s", r->job.options);
         job.max_steps = r->job.max_steps;
+        json_t *o = json_loads(r->job.options, 0, NULL);
+        json_object_set_new(o, "retrains", json_string(adapter_id));
+        char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        snprintf(job.options, sizeof job.options, "%s", text ? text : r->job.options);
+        free(text);
+        json_decref(o);
+        /* one retraining per stale adapter */
+        for (int i = 0; i < jobs->n && !already; i++) {
+            json_t *other = json_loads(jobs->recs[i].job.options, 0, NULL);
+            const char *of = json_string_value(json_object_get(other, "retrains"));
+            already = of && strcmp(of, adapter_id) == 0 && strcmp(jobs->recs[i].job.state, "failed") != 0 &&
+                      strcmp(jobs->recs[i].job.state, "cancelled") != 0;
+            if (already)
+                job = jobs->recs[i].job;
+            json_decref(other);
+        }
     }
     pthread_mutex_unlock(&jobs->mu);
     if (!r)
         return ed_errf(err, ED_ENOENT, "no job made adapter %.40s", adapter_id);
+    if (already) {
+        *out = job;
+        return ED_EEXIST;
+    }
     void *examples = NULL;
     size_t len = 0;
     pthread_mutex_lock(&jobs->store_mu);

@@ -80,13 +80,20 @@ int ed_jobs_create(ed_jobs_t *jobs, ed_adapt_job_t *job, const char *examples, s
  * checkpoint is deleted; the row stays as cancelled (*out). A final job is
  * left as it is (0, *out). ED_ENOENT. */
 int ed_jobs_cancel(ed_jobs_t *jobs, const char *id, ed_adapt_job_t *out, char err[ED_ERR_LEN]);
-/* A document of collection `collection` (NULL: of any) was deleted or
- * replaced: the checkpoints of unfinished jobs training on it are deleted
- * (they hold what was learnt from it) and a running one restarts without
- * it. The datasets themselves live in memory only. */
-void ed_jobs_forget(ed_jobs_t *jobs, const char *collection);
+/* Document doc_id (of `collection`; NULL: unknown) was deleted or
+ * replaced: the checkpoints of unfinished jobs that trained on it (by
+ * their last dataset's documents; for a job not run since the start, by
+ * its collections, every one when unknown) are deleted, since they hold
+ * what was learnt from it, and a running one restarts without it. The
+ * datasets themselves live in memory only: no training windows are cached
+ * on disk. */
+void ed_jobs_forget(ed_jobs_t *jobs, int64_t doc_id, const char *collection);
+/* The ids of the stored adapters marked stale (*ids malloc'd). */
+int ed_jobs_stale_adapters(ed_jobs_t *jobs, char (**ids)[32], int *n, char err[ED_ERR_LEN]);
 /* Queues a job retraining what made adapter_id (the same request, its
- * collections as they are now). ED_ENOENT when no job made it. */
+ * collections as they are now; options gain "retrains": adapter_id).
+ * ED_ENOENT when no job made it; ED_EEXIST (*out: that job) when one
+ * retrains it already. */
 int ed_jobs_retrain(ed_jobs_t *jobs, const char *adapter_id, ed_adapt_job_t *out, char err[ED_ERR_LEN]);
 /* Whether a job may be added now (fewer than max_queued_jobs unfinished). */
 bool ed_jobs_full(ed_jobs_t *jobs);
