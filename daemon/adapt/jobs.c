@@ -913,11 +913,15 @@ static void on_async_closed(uv_handle_t *handle)
     free(jobs);
 }
 
-void ed_jobs_close(ed_jobs_t *jobs)
+void ed_jobs_stop(ed_jobs_t *jobs)
 {
     if (!jobs)
         return;
     pthread_mutex_lock(&jobs->mu);
+    if (jobs->closing && !jobs->thread_started) {
+        pthread_mutex_unlock(&jobs->mu);
+        return;
+    }
     jobs->closing = true;
     atomic_store(&jobs->shutting_down, true);
     if (jobs->current[0])
@@ -928,6 +932,14 @@ void ed_jobs_close(ed_jobs_t *jobs)
         ed_gate_stop(jobs->gate); /* releases a paused trainer */
     if (jobs->thread_started)
         pthread_join(jobs->thread, NULL);
+    jobs->thread_started = false;
+}
+
+void ed_jobs_close(ed_jobs_t *jobs)
+{
+    if (!jobs)
+        return;
+    ed_jobs_stop(jobs);
     ed_store_close(jobs->store);
     jobs->store = NULL;
     uv_close((uv_handle_t *)&jobs->async, on_async_closed);

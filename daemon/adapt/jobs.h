@@ -50,6 +50,10 @@ int ed_jobs_open(ed_jobs_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_ba
  * then the thread is joined. Blocks for at most one kernel call and one
  * checkpoint. Loop thread; accepts NULL. */
 void ed_jobs_close(ed_jobs_t *jobs);
+/* The same without freeing: the runner stops (and joins); the queue refuses
+ * new jobs (ED_ESTATE) but reads, cancels and forgets still work, so that
+ * calls in flight on other threads end before ed_jobs_close. Idempotent. */
+void ed_jobs_stop(ed_jobs_t *jobs);
 /* New [adapt] options (SIGHUP); a running job keeps its own. Loop thread. */
 void ed_jobs_reconfigure(ed_jobs_t *jobs, const ed_config_t *cfg);
 
