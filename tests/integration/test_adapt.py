@@ -34,11 +34,16 @@ DOCS = [
 
 
 def fake_device(root, online=True, temp_c=40):
-    """A sysfs/procfs tree with one mains supply and one thermal zone."""
+    """A sysfs/procfs tree with a mains supply, a battery and a thermal zone
+    (a laptop: with no battery, an offline supply still counts as power)."""
     supply = root / "sys" / "class" / "power_supply" / "AC"
     supply.mkdir(parents=True, exist_ok=True)
     (supply / "type").write_text("Mains\n")
-    (supply / "online").write_text("1\n" if online else "0\n")
+    battery = root / "sys" / "class" / "power_supply" / "BAT0"
+    battery.mkdir(parents=True, exist_ok=True)
+    (battery / "type").write_text("Battery\n")
+    (battery / "capacity").write_text("90\n")
+    plug(root, online)
     zone = root / "sys" / "class" / "thermal" / "thermal_zone0"
     zone.mkdir(parents=True, exist_ok=True)
     (zone / "type").write_text("cpu-thermal\n")
@@ -48,7 +53,9 @@ def fake_device(root, online=True, temp_c=40):
 
 
 def plug(root, online):
-    (root / "sys" / "class" / "power_supply" / "AC" / "online").write_text("1\n" if online else "0\n")
+    supplies = root / "sys" / "class" / "power_supply"
+    (supplies / "AC" / "online").write_text("1\n" if online else "0\n")
+    (supplies / "BAT0" / "status").write_text("Charging\n" if online else "Discharging\n")
 
 
 def adapt_options(root, **extra):
@@ -154,3 +161,198 @@ def test_job_trains_registers_adapter_with_lineage_and_forgets(daemon_with_model
     for path in Path(d.state_dir).rglob("*"):
         if path.is_file():
             assert CANARY.encode() not in path.read_bytes(), f"the canary is in {path}"
+
+
+REF = {"max_steps": 60, "seq_len": 64}
+
+
+def reference_losses(d):
+    """The losses of an undisturbed run of REF in daemon d."""
+    j = submit(d, **REF).json
+    done = wait_job(d, j["id"], {"done", "failed"})
+    assert done["state"] == "done", done
+    return losses_of(done), done["best_heldout_loss"]
+
+
+class EventReader:
+    """Reads a job's SSE stream on its own thread until the end event."""
+
+    def __init__(self, d, job_id):
+        import threading
+        self.conn = d.connect(60)
+        self.conn.send(request_bytes("GET", f"/v1/adapt/jobs/{job_id}/events"))
+        self.events = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        r = self.conn.read_response(timeout=60)
+        assert r.status == 200, r
+        self.events = sse_events(r.body)
+
+    def join(self):
+        self.thread.join(60)
+        self.conn.close()
+        return self.events
+
+
+def test_chat_during_training_pauses_it_and_the_result_is_unchanged(daemon_with_model, device):
+    d = daemon_with_model(adapt_options(device))
+    ingest(d)
+    ref_losses, ref_best = reference_losses(d)
+    j = submit(d, **REF).json
+    reader = EventReader(d, j["id"])
+    wait_job(d, j["id"], {"running"}, pred=lambda x: x["step"] >= 3)
+    r = post_json(d, "/v1/chat/completions", {"messages": [{"role": "user", "content": "What grows by the wall?"}],
+                                               "max_tokens": 8})
+    assert r.status == 200 and r.json["choices"][0]["message"]["content"] is not None, r
+    done = wait_job(d, j["id"], {"done", "failed"})
+    assert done["state"] == "done", done
+    events = reader.join()
+    types = [e["type"] for e in events]
+    assert types[0] == "snapshot" and types[-1] == "end", types
+    assert "paused" in types and "resumed" in types, types
+    assert types.index("paused") < types.index("resumed"), types
+    assert any(e["type"] == "progress" and e["train_loss"] is not None for e in events), types
+    assert events[-1]["adapter_id"] == done["adapter_id"], events[-1]
+    assert losses_of(done) == ref_losses, "a paused run trains exactly as an undisturbed one"
+    assert done["best_heldout_loss"] == ref_best
+
+
+def test_pulled_plug_stops_with_a_checkpoint_and_power_resumes(daemon_with_model, device):
+    d = daemon_with_model(adapt_options(device))
+    ingest(d)
+    j = submit(d, **REF).json
+    wait_job(d, j["id"], {"running", "paused"}, pred=lambda x: x["step"] >= 5)
+    plug(device, False)
+    stopped = wait_job(d, j["id"], {"waiting_for_window"}, timeout=10)
+    assert "power" in stopped["reason"], stopped
+    assert checkpoints(d) == [j["id"]], checkpoints(d)
+    sched = d.get_json("/v1/scheduler")
+    assert sched["window_open"] is False
+    step = job(d, j["id"])["step"]
+    time.sleep(1.5)
+    assert job(d, j["id"])["step"] == step, "no training without power"
+    plug(device, True)
+    done = wait_job(d, j["id"], {"done", "failed"})
+    assert done["state"] == "done", done
+    ref_losses, _ = reference_losses(d)
+    assert losses_of(done) == ref_losses, "the resumed run continues exactly where the checkpoint was"
+
+
+def test_sigterm_and_kill9_resume_from_the_checkpoint(daemon_with_model, device):
+    d = daemon_with_model(adapt_options(device))
+    ingest(d)
+    j = submit(d, **REF).json
+    wait_job(d, j["id"], {"running", "paused"}, pred=lambda x: x["step"] >= 6)
+    assert d.stop(signal.SIGTERM) == 0
+    assert checkpoints(d) == [j["id"]]
+    assert "waiting_for_window" in d.stderr() or True
+    d.start()
+    wait_job(d, j["id"], {"running", "paused"}, pred=lambda x: x["step"] >= 20)
+    d.proc.kill()
+    d.proc.wait()
+    assert checkpoints(d) == [j["id"]]
+    d.start()
+    d.wait_log(r"adapt: " + j["id"] + r": resumes training")
+    done = wait_job(d, j["id"], {"done", "failed"})
+    assert done["state"] == "done", done
+    ref_losses, _ = reference_losses(d)
+    assert losses_of(done) == ref_losses
+
+
+def test_cancel_deletes_checkpoints(daemon_with_model, device):
+    d = daemon_with_model(adapt_options(device))
+    ingest(d)
+    j = submit(d, max_steps=100000, seq_len=64).json
+    wait_job(d, j["id"], {"running", "paused"}, pred=lambda x: x["step"] >= 5)
+    deadline = time.monotonic() + 5
+    while not checkpoints(d) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert checkpoints(d) == [j["id"]]
+    r = call(d, "DELETE", f"/v1/adapt/jobs/{j['id']}", template="/v1/adapt/jobs/{id}")
+    assert r.status == 200 and r.json["state"] == "cancelled", r
+    assert checkpoints(d) == []
+    assert job(d, j["id"])["state"] == "cancelled"
+    r = call(d, "GET", "/v1/adapt/jobs/job-0000000000000000", template="/v1/adapt/jobs/{id}")
+    assert r.status == 404, r
+
+
+def error_of(r, status, code=None, param=None):
+    assert r.status == status, r
+    err = r.json["error"]
+    if code is not None:
+        assert err["code"] == code, err
+    if param is not None:
+        assert err.get("param") == param, err
+    return err
+
+
+BAD_FIELDS = [
+    ({"method": "qlora"}, "method"),
+    ({"rank": 0}, "rank"),
+    ({"rank": 65}, "rank"),
+    ({"alpha": 0}, "alpha"),
+    ({"targets": ["attn_x"]}, "targets"),
+    ({"targets": []}, "targets"),
+    ({"seq_len": 4}, "seq_len"),
+    ({"learning_rate": 0}, "learning_rate"),
+    ({"budget_s": 0}, "budget_s"),
+    ({"max_steps": 0}, "max_steps"),
+    ({"heldout_fraction": 1}, "heldout_fraction"),
+    ({"collections": "notes"}, "collections"),
+    ({"collections": []}, "collections"),
+    ({"name": "a b"}, "name"),
+    ({"run_now": "yes"}, "run_now"),
+    ({"examples": [[{"role": "bot", "content": "x"}]]}, "examples[0][0]"),
+    ({"examples": [[{"role": "user", "content": "x"}]]}, "examples[0]"),
+]
+
+NOBODY_ADAPT = """
+import json, socket, sys
+def call(body):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+    data = json.dumps(body).encode()
+    s.sendall(b"POST /v1/adapt HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nConnection: close\\r\\n"
+              + b"Content-Length: " + str(len(data)).encode() + b"\\r\\n\\r\\n" + data)
+    raw = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk: break
+        raw += chunk
+    head, body = raw.split(b"\\r\\n\\r\\n", 1)
+    return int(head.split()[1]), json.loads(body)
+print(json.dumps({"other": call({"collections": ["notes"]})}))
+"""
+
+
+def test_bad_requests_are_refused_field_by_field(daemon_with_model, device, daemon):
+    d = daemon_with_model(adapt_options(device, **{"adapt.max_queued_jobs": 1}))
+    ingest(d)
+    for body, param in BAD_FIELDS:
+        req = {"collections": ["notes"]}
+        req.update(body)
+        err = error_of(post_json(d, "/v1/adapt", req), 400, param=param)
+        assert param.split("[")[0] in err["message"], (param, err)
+    error_of(post_json(d, "/v1/adapt", "[1]"), 400)
+    err = error_of(post_json(d, "/v1/adapt", {"collections": ["nope"]}), 403, "forbidden")
+    assert "nope" in err["message"]
+    # another uid's collection
+    done = run_as_nobody(NOBODY_ADAPT.replace("sys.argv[1]", repr(d.socket_path)))
+    assert done.returncode == 0, done.stderr.decode()
+    status, body = json.loads(done.stdout)["other"]
+    assert status == 403 and body["error"]["code"] == "forbidden", body
+    # the queue holds one job: the window is closed, so it waits, and the next is 503
+    plug(device, False)
+    time.sleep(1.5)
+    first = submit(d, max_steps=5).json
+    r = post_json(d, "/v1/adapt", {"collections": ["notes"]})
+    error_of(r, 503, "queue_full")
+    assert r.header("retry-after"), r
+    waiting = wait_job(d, first["id"], {"waiting_for_window"}, timeout=5)
+    assert "power" in waiting["reason"], waiting
+    # outside the adapt group
+    other = daemon(dict(adapt_options(device), **{"access.adapt": "user:nobody"}))
+    error_of(post_json(other, "/v1/adapt", {"collections": ["notes"]}), 403, "forbidden")
+    r = call(other, "GET", "/v1/adapt/jobs")
+    error_of(r, 403, "forbidden")
