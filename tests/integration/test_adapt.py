@@ -8,14 +8,15 @@ document makes the adapter stale, applies adapt.on_stale and leaves no
 trace of its text under the state directory; bad requests are refused field
 by field, by group, by collection owner and by queue size."""
 import json
-import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import check_common, post_json, request_bytes, run_as_nobody, sse_events
+from conftest import BUILD, REPO, check_common, post_json, request_bytes, run_as_nobody, sse_events
 
 CANARY = "zebracanary7731"
 
@@ -356,3 +357,55 @@ def test_bad_requests_are_refused_field_by_field(daemon_with_model, device, daem
     error_of(post_json(other, "/v1/adapt", {"collections": ["notes"]}), 403, "forbidden")
     r = call(other, "GET", "/v1/adapt/jobs")
     error_of(r, 403, "forbidden")
+
+
+def edgectl(d, *args):
+    return subprocess.run([str(BUILD / "edgectl"), "--socket", d.socket_path, *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_edgectl_and_python_clients(daemon_with_model, device):
+    d = daemon_with_model(adapt_options(device))
+    ingest(d)
+    out = edgectl(d, "adapt", "notes", "--budget", "2m", "--steps", "12", "--rank", "4", "--seq-len", "32",
+                  "--targets", "q,v", "--name", "mine")
+    assert out.returncode == 0, out
+    assert " done: adapter ad-" in out.stdout and "best held-out loss" in out.stdout, out
+    assert "queued" in out.stderr and "step 12/12" in out.stderr, out
+    job_id = out.stdout.split()[0]
+    j = job(d, job_id)
+    assert j["options"]["budget_s"] == 120 and j["options"]["targets"] == ["attn_q", "attn_v"], j
+    out = edgectl(d, "jobs", "ls")
+    assert out.returncode == 0 and job_id in out.stdout and "done" in out.stdout and "mine" in out.stdout, out
+    out = edgectl(d, "jobs", "show", job_id)
+    assert out.returncode == 0 and "adapter_id" in out.stdout and "loss" in out.stdout, out
+    out = edgectl(d, "adapt", "notes", "--budget", "soon")
+    assert out.returncode == 2 and "--budget" in out.stderr, out
+    out = edgectl(d, "adapt", "notes", "--rank", "0")
+    assert out.returncode == 1 and "rank" in out.stderr, out
+
+    plug(device, False)
+    time.sleep(1.5)
+    out = edgectl(d, "adapt", "notes", "--detach")
+    assert out.returncode == 0 and out.stdout.startswith("job-"), out
+    waiting = out.stdout.strip()
+    out = edgectl(d, "jobs", "cancel", waiting)
+    assert out.returncode == 0 and out.stdout.strip() == f"{waiting} cancelled", out
+    out = edgectl(d, "jobs", "watch", waiting)
+    assert out.returncode == 1 and "cancelled" in out.stdout, out
+    plug(device, True)
+
+    sys.path.insert(0, str(REPO / "clients" / "python"))
+    from edged_client import Client, EdgedError
+    with Client(d.socket_path, timeout=60) as c:
+        j = c.adapt("notes", max_steps=8, seq_len=32, rank=4)
+        assert j["state"] == "queued"
+        types = [e["type"] for e in c.job_events(j["id"])]
+        assert types[0] == "snapshot" and types[-1] == "end" and "progress" in types, types
+        done = c.job(j["id"])
+        assert done["state"] == "done" and done["adapter_id"] in [a["id"] for a in c.adapters()]
+        assert j["id"] in [x["id"] for x in c.jobs()]
+        assert c.cancel_job(j["id"])["state"] == "done"
+        with pytest.raises(EdgedError) as e:
+            c.adapt("notes", rank=0)
+        assert e.value.status == 400 and "rank" in str(e.value)
