@@ -3,8 +3,10 @@
  * then the text) and by the augmentations, tokenized and cut into windows;
  * chat examples rendered by model/prompt with a loss mask over the assistant
  * turns; the seeded split by document (or by piece) and the seeded order.
- * Every buffer that holds personal text or its tokens is wiped before it is
- * freed. Training itself is trainer.h's. */
+ * Every buffer here that holds personal text or its tokens is wiped before
+ * it is freed (model/prompt's renderer grows its own buffer with realloc,
+ * which may leave a copy of a chat's text unwiped). Training itself is
+ * trainer.h's. */
 #include "adapt/dataset.h"
 #include "model/tokenizer.h"
 #include "model/vocab.h"

@@ -90,7 +90,14 @@ typedef struct {
  * with no documents a fraction of them is held out the same way. Returns 0,
  * or ED_EINVAL with err naming what is wrong ("documents: none, and no
  * examples"; "examples[3]: no assistant turn"; "heldout_fraction: 1.5,
- * expected above 0 and below 1"; "seq_len: ..."), ED_ENOMEM. */
+ * expected above 0 and below 1"; "seq_len: ..."), ED_ENOMEM.
+ * Choices (dataset.c says more): a piece is "TITLE\nCONTEXT\nTEXT" then
+ * <|endoftext|> (else EOS); one longer than seq_len continues in the next
+ * window, which repeats the previous window's last token (each next-token
+ * pair is a target once); an example longer than seq_len is cut from the
+ * left while its last assistant turn fits, else refused naming it; with
+ * one document of one piece (or one example and no documents) nothing can
+ * be held out: ED_EINVAL. */
 int ed_dataset_build(ed_dataset_t **out, const ed_prompt_model_t *prompt, const ed_dataset_doc_t *docs, int n_docs,
                      const ed_dataset_example_t *examples, int n_examples, const ed_dataset_config_t *config,
                      char err[ED_ERR_LEN]);

@@ -5,6 +5,7 @@
 #include "cli/bench.h"
 #include "cli/info.h"
 #include "cli/run.h"
+#include "cli/train.h"
 
 #include <string.h>
 
@@ -12,6 +13,7 @@ static const ed_cli_command_t COMMANDS[] = {
     {"model-info", "model-info FILE [--ctx N]", ed_info_main},
     {"run", "run -m FILE (-p PROMPT | --chat) [options]   (see edged run --help)", ed_run_main},
     {"bench", "bench -m FILE [-p 512] [-n 128] [-t N] [-r N] [--json]", ed_bench_main},
+    {"train", "train -m BASE (--data PATH | --state DIR --collection NAME) [-o ADAPTER.gguf] [options]", ed_train_main},
 };
 
 const ed_cli_command_t *ed_cli_find(const char *name)

@@ -1,7 +1,8 @@
 /* tests/unit/adapt/run.c - daemon/adapt/run.c on a tiny random llama
  * (mkmodel, f32, 2 layers) with hand-made windows: the step cap and the
  * budget end a run with their reason; early stopping keeps the adapter of the
- * best held-out loss when held-out loss rises; a run resumed from a
+ * best held-out loss when held-out loss rises; a pause in the gate is not
+ * training time; a run resumed from a
  * checkpoint (taken every k steps, or written when the gate stops it) gives
  * bitwise the losses of an uninterrupted run; config errors name the field;
  * damaged and mismatched checkpoints are refused. With
@@ -11,6 +12,7 @@
 #include "tests/test.h"
 
 #include <stdint.h>
+#include <time.h>
 
 #define SPM_VOCAB "../shared/testdata/vocab/ggml-vocab-llama-spm.gguf"
 #define SEQ 16
@@ -373,6 +375,45 @@ ED_TEST(a_stop_by_the_gate_writes_a_checkpoint_that_resumes_exactly)
     ckpts_free(&k);
 }
 
+/* A gate that sleeps on its first call: a pause. */
+static int pausing_gate(void *arg)
+{
+    int *calls = arg;
+    if ((*calls)++ == 0)
+        usleep(300 * 1000);
+    return 0;
+}
+
+ED_TEST(pauses_in_the_gate_are_not_training_time_and_checkpoints_follow_the_clock)
+{
+    ED_REQUIRE(base_open() == 0);
+    data_t d;
+    make_data(&d, false, 0);
+    ed_trainer_t *t = trainer_new(1e-3f);
+    ED_REQUIRE(t);
+    ed_run_config_t c;
+    run_config(&c, 3);
+    c.ckpt_every_s = 1e-9; /* every step, by time */
+    int calls = 0;
+    ckpts_t k = {0};
+    ed_run_hooks_t hooks = {.checkpoint = keep_checkpoint, .arg = &k, .gate = pausing_gate, .gate_arg = &calls};
+    ed_run_result_t r;
+    char err[ED_ERR_LEN] = "";
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ED_REQUIRE(ed_run_train(t, &d.ds, &c, &hooks, NULL, 0, &r, err) == 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double wall = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    double trained = r.history[r.n_history - 1].elapsed_s;
+    printf("# wall %.3f s, training %.3f s, %d gate calls\n", wall, trained, calls);
+    ED_CHECK(wall >= 0.3);
+    ED_CHECK(trained < wall - 0.25);
+    ED_CHECK_INT(k.n, 3);
+    ed_run_result_free(&r);
+    ed_trainer_free(t);
+    ckpts_free(&k);
+}
+
 ED_TEST(config_errors_name_the_field)
 {
     static const char *const fields[] = {"grad_accum", "max_steps", "budget_s", "eval_every", "patience",
@@ -448,6 +489,7 @@ ED_TEST(damaged_or_mismatched_checkpoints_are_refused)
 }
 
 ED_TEST_MAIN(config_errors_name_the_field, step_cap_and_budget_end_the_run_with_their_reason,
+             pauses_in_the_gate_are_not_training_time_and_checkpoints_follow_the_clock,
              early_stopping_keeps_the_best_adapter_when_heldout_loss_rises,
              resume_from_a_checkpoint_gives_the_same_losses,
              a_stop_by_the_gate_writes_a_checkpoint_that_resumes_exactly,
