@@ -97,6 +97,8 @@ static void on_drained(ed_server_t *server)
     daemon_t *d = (daemon_t *)((char *)server - offsetof(daemon_t, server));
     ed_log_info("all connections closed; exiting");
     ed_api_adapt_close(&d->app); /* (done at the signal already) the runner before the gate goes */
+    if (d->app.engine)
+        ed_engine_on_submit(d->app.engine, NULL, NULL);
     ed_scheduler_close(d->app.scheduler); /* stops a trainer before the engine and the model go */
     d->app.scheduler = NULL;
     ed_engine_stop(d->app.engine);

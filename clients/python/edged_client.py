@@ -2,8 +2,9 @@
 Unix socket: http.client over AF_UNIX with one kept-alive connection, JSON in
 and out, Server-Sent Event streams as an iterator of events, the OpenAI-style
 inference calls (chat, complete, embed, tokenize), the personal store (ingest,
-documents, document, delete, search; chat and complete with rag=...), and
-error responses raised as EdgedError. One Client is for one thread at a time.
+documents, document, delete, search; chat and complete with rag=...), the
+training scheduler (scheduler, scheduler_lines), and error responses raised
+as EdgedError. One Client is for one thread at a time.
 
     from edged_client import Client, EdgedError
     c = Client()                      # $EDGED_SOCKET or /run/edged/edged.sock
@@ -29,7 +30,7 @@ import urllib.parse
 from collections import namedtuple
 
 __all__ = ["Client", "EdgedError", "Event", "Response", "TextStream", "DEFAULT_SOCKET",
-           "default_socket"]
+           "default_socket", "scheduler_lines"]
 
 DEFAULT_SOCKET = "/run/edged/edged.sock"
 DEFAULT_TIMEOUT_S = 30.0
@@ -426,6 +427,16 @@ class Client:
             pass
         return self.job(id)
 
+    # -- training windows ----------------------------------------------------
+    def scheduler(self):
+        """GET /v1/scheduler (adapt group): {"window_open", "trainer": {"state",
+        "pauses"}, "constraints": [{"name", "verdict" ("ok", "fail",
+        "unknown"), "holds", "value", "threshold", "unit", "reason"}],
+        "next_allowed_hours": {"at", "in_s", "closes_at"}, "today":
+        {"window_open_s", "trained_s"}, "evaluated_at"}. scheduler_lines()
+        turns it into edgectl scheduler's text."""
+        return self.request("GET", "/v1/scheduler").json()
+
     def search(self, query, collections=None, top_k=None, mode=None):
         """POST /v1/search: the hits ({"document_id", "chunk_index", "title",
         "text", "score", ...}), best first. mode: "hybrid" (edged's default),
@@ -487,6 +498,47 @@ class TextStream:
     def text(self):
         """Consumes the stream; returns the whole text."""
         return "".join(self)
+
+
+def _scheduler_value(value, unit):
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return f"{value:g}{' ' if unit and unit != '%' else ''}{unit}"
+    return "-" if value is None else str(value)
+
+
+def _duration(seconds):
+    s = int(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h{s // 60 % 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+def scheduler_lines(answer):
+    """The lines `edgectl scheduler` prints for a GET /v1/scheduler answer:
+    the window, the trainer, one line per constraint (verdict, name, value /
+    threshold, reason), the next allowed hours and today's totals."""
+    failing = [c["name"] for c in answer["constraints"] if not c["holds"]]
+    lines = ["window: open (training may run now)" if answer["window_open"]
+             else f"window: closed (training waits: {', '.join(failing)})",
+             f"trainer: {answer['trainer']['state']} ({answer['trainer']['pauses']} pauses)"]
+    for c in answer["constraints"]:
+        pair = f"{_scheduler_value(c['value'], c['unit'])} / {_scheduler_value(c['threshold'], c['unit'])}"
+        verdict = "FAIL" if c["verdict"] == "fail" else c["verdict"]
+        lines.append(f"  {verdict:<7} {c['name']:<12} {pair:<24} {c['reason']}")
+    hours = answer["next_allowed_hours"]
+    if hours["in_s"] > 0:
+        lines.append(f"hours: next open at {hours['at']} (in {_duration(hours['in_s'])})")
+    elif hours["closes_at"]:
+        lines.append(f"hours: inside now, until {hours['closes_at']}")
+    else:
+        lines.append("hours: any hour allowed")
+    today = answer["today"]
+    lines.append(f"today: window open {_duration(today['window_open_s'])}, trained {_duration(today['trained_s'])}")
+    return lines
 
 
 def _sse_events(resp):

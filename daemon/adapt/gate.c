@@ -61,9 +61,13 @@ static void set_command(ed_gate_t *g, ed_gate_command_t command)
             pthread_mutex_unlock(&g->mutex);
             return;
         }
+        /* only a trainer's pause is counted and timed; without one the gate
+         * just holds the next trainer back until the request is done */
+        bool active = atomic_load_explicit(&g->active, memory_order_relaxed);
         g->pause_t0 = now_s();
-        g->latency_pending = true;
-        atomic_fetch_add_explicit(&g->pauses, 1, memory_order_relaxed);
+        g->latency_pending = active;
+        if (active)
+            atomic_fetch_add_explicit(&g->pauses, 1, memory_order_relaxed);
     } else {
         g->latency_pending = false;
     }

@@ -37,8 +37,8 @@ int ed_gate_create(ed_gate_t **out, char err[ED_ERR_LEN]);
 void ed_gate_free(ed_gate_t *g);
 
 /* The commands; any thread. pause counts (and starts a latency measurement)
- * only when the gate was at run; stop wins over a later pause; run releases
- * a paused caller and clears stop. */
+ * only when the gate was at run with a trainer between begin and end; stop
+ * wins over a later pause; run releases a paused caller and clears stop. */
 void ed_gate_run(ed_gate_t *g);
 void ed_gate_pause(ed_gate_t *g);
 void ed_gate_stop(ed_gate_t *g);

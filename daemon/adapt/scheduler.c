@@ -270,7 +270,8 @@ struct ed_scheduler {
     ed_scheduler_change_fn on_change;
     void *change_arg;
     double started_s;            /* CLOCK_MONOTONIC: the engine's idleness counts from here at most */
-    double last_tick_s;          /* the previous evaluation, CLOCK_MONOTONIC */
+    double accounted_s;          /* the totals include time up to here, CLOCK_MONOTONIC */
+    bool evaluated;              /* at least one evaluation was made (the first is logged) */
     int day;                     /* local year * 1000 + day of the year of the totals */
     ed_scheduler_status_t status;
 };
@@ -297,6 +298,33 @@ static double engine_quiet_s(ed_scheduler_t *s, double now, bool *busy)
 
 static void render_metrics(ed_buf_t *out, void *arg);
 
+/* Adds the time since the last accounting to the day's totals, by the
+ * window and the trainer's state during it; called before either changes
+ * (every poll, a pause, a resume). A new local day starts at zero. */
+static void account(ed_scheduler_t *s, double now, const struct tm *tm)
+{
+    ed_scheduler_status_t *st = &s->status;
+    double dt = s->accounted_s > 0 && now > s->accounted_s ? now - s->accounted_s : 0;
+    s->accounted_s = now;
+    int day = (tm->tm_year + 1900) * 1000 + tm->tm_yday;
+    if (day != s->day) {
+        s->day = day;
+        st->open_today_s = st->trained_today_s = 0;
+    }
+    if (st->eval.window_open)
+        st->open_today_s += dt;
+    if (ed_gate_state(s->gate) == ED_TRAINER_RUNNING)
+        st->trained_today_s += dt;
+}
+
+static void account_now(ed_scheduler_t *s)
+{
+    time_t wall = time(NULL);
+    struct tm tm;
+    localtime_r(&wall, &tm);
+    account(s, mono_s(), &tm);
+}
+
 void ed_scheduler_poll(ed_scheduler_t *s)
 {
     double now = mono_s();
@@ -305,19 +333,7 @@ void ed_scheduler_poll(ed_scheduler_t *s)
     localtime_r(&wall, &tm);
     ed_scheduler_status_t *st = &s->status;
     bool was_open = st->eval.window_open;
-
-    /* the totals since the previous tick belong to the day it ran in */
-    double dt = s->last_tick_s > 0 && now > s->last_tick_s ? now - s->last_tick_s : 0;
-    if (was_open)
-        st->open_today_s += dt;
-    if (ed_gate_state(s->gate) == ED_TRAINER_RUNNING)
-        st->trained_today_s += dt;
-    s->last_tick_s = now;
-    int day = (tm.tm_year + 1900) * 1000 + tm.tm_yday;
-    if (day != s->day) {
-        s->day = day;
-        st->open_today_s = st->trained_today_s = 0;
-    }
+    account(s, now, &tm);
 
     ed_monitor_read(s->monitor, &st->reading);
     bool busy;
@@ -352,17 +368,19 @@ void ed_scheduler_poll(ed_scheduler_t *s)
     st->trainer = ed_gate_state(s->gate);
     st->pauses = ed_gate_pauses(s->gate);
 
-    if (open != was_open) {
+    if (open != was_open || !s->evaluated) {
         const char *why = "every constraint holds";
         for (int i = 0; i < ED_SCHED_N && !open; i++)
             if (!st->eval.checks[i].holds) {
                 why = st->eval.checks[i].reason;
                 break;
             }
-        ed_log_info("adapt: the training window %s: %s", open ? "opens" : "closes", why);
-        if (s->on_change)
+        ed_log_info("adapt: the training window %s: %s",
+                    !s->evaluated ? (open ? "is open" : "is closed") : open ? "opens" : "closes", why);
+        if (s->on_change && s->evaluated)
             s->on_change(s->change_arg, open);
     }
+    s->evaluated = true;
 }
 
 static void on_poll(uv_timer_t *timer)
@@ -385,6 +403,7 @@ static void on_resume_check(uv_timer_t *timer)
     bool busy;
     double quiet = engine_quiet_s(s, mono_s(), &busy);
     if (!busy && quiet >= s->cfg.adapt.resume_after_s) {
+        account_now(s);
         ed_gate_run(s->gate);
         uv_timer_stop(timer);
     }
@@ -396,6 +415,7 @@ void ed_scheduler_on_request(void *scheduler)
     ed_scheduler_t *s = scheduler;
     if (!s || ed_gate_command(s->gate) != ED_GATE_RUN)
         return;
+    account_now(s);
     ed_gate_pause(s->gate);
     s->status.trainer = ed_gate_state(s->gate);
     if (!uv_is_active((uv_handle_t *)&s->resume_timer))

@@ -1,13 +1,16 @@
 /* Tests daemon/adapt/scheduler.c's pure evaluation, without a clock: each
  * constraint opening and closing the window, the unknown policies, the
  * temperature hysteresis, hours across midnight, the daily cap and idle_s
- * (and that a request only pauses once the window is open); and
- * core/hours.c's parsing. */
+ * (and that a request only pauses once the window is open); core/hours.c's
+ * parsing; and the loop side on a real uv loop with a fake engine: a request
+ * pauses the trainer's gate, quiet for resume_after_s resumes it, a failing
+ * constraint stops it. */
 #include "adapt/scheduler.h"
 #include "core/hours.h"
 #include "../../test.h"
 
 #include <string.h>
+#include <time.h>
 
 static ed_config_t cfg;
 static ed_monitor_reading_t reading;
@@ -236,5 +239,100 @@ ED_TEST(hours_parse)
                             why, sizeof why) == ED_ECONFIG);
 }
 
+/* ---------------------------------------------------- the loop side --- */
+
+static bool fake_busy;
+static double fake_last_s;
+
+static void fake_activity(void *arg, bool *busy, double *last_activity_s)
+{
+    (void)arg;
+    *busy = fake_busy;
+    *last_activity_s = fake_last_s;
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void on_stop_timer(uv_timer_t *t) { uv_stop(t->loop); }
+
+/* Runs the loop for about ms milliseconds. */
+static void run_for(uv_loop_t *loop, int ms)
+{
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    uv_timer_start(&t, on_stop_timer, (uint64_t)ms, 0);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+ED_TEST(requests_pause_quiet_resumes_constraints_stop)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    ed_config_defaults(&cfg);
+    snprintf(cfg.adapt.sys_root, sizeof cfg.adapt.sys_root, "/nonexistent/sys");
+    snprintf(cfg.adapt.proc_root, sizeof cfg.adapt.proc_root, "/nonexistent/proc");
+    cfg.adapt.idle_s = 0;
+    cfg.adapt.resume_after_s = 1;
+    cfg.adapt.poll_s = 60; /* the test polls itself */
+    ed_scheduler_t *s;
+    char err[ED_ERR_LEN];
+    ED_REQUIRE(ed_scheduler_open(&s, &loop, &cfg, fake_activity, NULL, err) == 0);
+    ED_CHECK(ed_scheduler_window_open(s)); /* an unknown device, quiet: open */
+    ed_gate_t *gate = ed_scheduler_gate(s);
+    ED_CHECK_INT(ed_gate_command(gate), ED_GATE_RUN);
+    ed_gate_begin(gate); /* a trainer runs */
+    ed_scheduler_status_t st;
+    ed_scheduler_status(s, &st);
+    ED_CHECK_INT(st.trainer, ED_TRAINER_RUNNING);
+
+    fake_busy = true; /* a request arrives */
+    ed_scheduler_on_request(s);
+    ED_CHECK_INT(ed_gate_command(gate), ED_GATE_PAUSE);
+    ed_scheduler_on_request(s); /* another: still one pause */
+    ed_scheduler_status(s, &st);
+    ED_CHECK_INT(st.trainer, ED_TRAINER_PAUSED);
+    ED_CHECK_INT((int)st.pauses, 1);
+    ed_scheduler_poll(s);
+    ED_CHECK(ed_scheduler_window_open(s)); /* a request pauses, it does not close */
+    run_for(&loop, 300);
+    ED_CHECK_INT(ed_gate_command(gate), ED_GATE_PAUSE); /* busy */
+    fake_busy = false;
+    fake_last_s = mono();
+    run_for(&loop, 500);
+    ED_CHECK_INT(ed_gate_command(gate), ED_GATE_PAUSE); /* quiet for less than resume_after_s */
+    run_for(&loop, 800);
+    ED_CHECK_INT(ed_gate_command(gate), ED_GATE_RUN); /* quiet long enough: resumed */
+
+    cfg.adapt.enabled = false; /* a failing constraint stops the trainer */
+    ed_scheduler_reconfigure(s, &cfg);
+    ED_CHECK(!ed_scheduler_window_open(s));
+    ED_CHECK_INT(ed_gate_command(gate), ED_GATE_STOP);
+    ed_scheduler_on_request(s); /* a stopped trainer stays stopped */
+    ED_CHECK_INT(ed_gate_command(gate), ED_GATE_STOP);
+    cfg.adapt.enabled = true;
+    ed_scheduler_reconfigure(s, &cfg);
+    ED_CHECK_INT(ed_gate_command(gate), ED_GATE_RUN); /* reopened */
+    ed_scheduler_status(s, &st);
+    ED_CHECK(st.open_today_s > 1.2);     /* open all along until disabled */
+    ED_CHECK(st.trained_today_s < 0.3);  /* but paused: paused time does not count */
+    run_for(&loop, 400);
+    ed_scheduler_poll(s);
+    ed_scheduler_status(s, &st);
+    ED_CHECK(st.trained_today_s > 0.35 && st.trained_today_s < 1.0);
+    ed_gate_end(gate);
+
+    ed_scheduler_close(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ED_CHECK(uv_loop_close(&loop) == 0);
+}
+
 ED_TEST_MAIN(all_met_opens, unknown_signals_hold, power_and_battery, temperature_hysteresis, throttling_and_pressure,
-             idle_then_requests_only_pause, hours_wrap_midnight, daily_cap, hours_parse)
+             idle_then_requests_only_pause, hours_wrap_midnight, daily_cap, hours_parse,
+             requests_pause_quiet_resumes_constraints_stop)
