@@ -100,8 +100,7 @@ const ed_option_t ed_config_options[] = {
      * when the user asks), while retraining spends the device's time and
      * power on work nobody asked for; retrain is one option away */
     OPT(adapt, on_stale, ED_OPT_STRING, "unserve", 1, 0, true,
-        "keep, unserve or retrain: an adapter trained on a deleted or replaced document keeps serving, stops"
-        " serving (default: its weights may still hold the text), or stops and is retrained without it"),
+        "keep, unserve or retrain an adapter trained on a deleted document (unserve: its weights may hold it)"),
     OPT(adapt, checkpoint_every_s, ED_OPT_U32, "60", 0, 86400, true,
         "seconds of training between sealed checkpoints (0: by steps only)"),
     OPT(adapt, checkpoint_every_steps, ED_OPT_U32, "50", 0, 1000000, true,
