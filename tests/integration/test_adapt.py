@@ -118,7 +118,8 @@ def wait_job(d, job_id, states, timeout=60.0, pred=None):
 
 def checkpoints(d):
     folder = Path(d.state_dir) / "checkpoints"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    # a checkpoint being written is NAME.tmp until its rename
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".tmp")) if folder.exists() else []
 
 
 def losses_of(j):
@@ -409,3 +410,36 @@ def test_edgectl_and_python_clients(daemon_with_model, device):
         with pytest.raises(EdgedError) as e:
             c.adapt("notes", rank=0)
         assert e.value.status == 400 and "rank" in str(e.value)
+
+
+def test_retrain_policy_and_deletion_drops_checkpoints(daemon_with_model, device):
+    d = daemon_with_model(adapt_options(device, **{"adapt.on_stale": "retrain"}))
+    ids = ingest(d)
+    first = submit(d, max_steps=8).json
+    done = wait_job(d, first["id"], {"done", "failed"})
+    assert done["state"] == "done", done
+    # a job stopped with a checkpoint loses it when a document it learnt from goes
+    waiting = submit(d, **REF).json
+    wait_job(d, waiting["id"], {"running", "paused"}, pred=lambda x: x["step"] >= 5)
+    plug(device, False)
+    wait_job(d, waiting["id"], {"waiting_for_window"}, timeout=10)
+    assert checkpoints(d) == [waiting["id"]]
+    r = call(d, "DELETE", f"/v1/documents/{ids[0]}", template="/v1/documents/{id}")
+    assert r.status == 200, r
+    requeued = wait_job(d, waiting["id"], {"queued"}, timeout=5)
+    assert "deleted" in requeued["reason"] and requeued["step"] == 0, requeued
+    assert checkpoints(d) == []
+    # the stale adapter stops serving and a job retrains it without the document
+    deadline = time.monotonic() + 5
+    retrain = []
+    while not retrain and time.monotonic() < deadline:
+        retrain = [j for j in d.get_json("/v1/adapt/jobs")["data"] if j["options"].get("retrains") == done["adapter_id"]]
+        time.sleep(0.1)
+    assert len(retrain) == 1, d.get_json("/v1/adapt/jobs")
+    stale = call(d, "GET", f"/v1/adapters/{done['adapter_id']}", template="/v1/adapters/{id}").json
+    assert stale["status"] == "stale", stale
+    plug(device, True)
+    redone = wait_job(d, retrain[0]["id"], {"done", "failed"})
+    assert redone["state"] == "done" and redone["adapter_id"] != done["adapter_id"], redone
+    fresh = call(d, "GET", f"/v1/adapters/{redone['adapter_id']}", template="/v1/adapters/{id}").json
+    assert fresh["status"] == "ready" and fresh["name"] == stale["name"] and fresh["version"] > stale["version"], fresh
