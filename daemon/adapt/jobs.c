@@ -563,10 +563,14 @@ static void remember_documents(ed_jobs_t *jobs, const char *id, const ed_dataset
     free(ids);
 }
 
-/* Stores the best adapter with its lineage (store_mu taken). */
+/* Stores the best adapter with its lineage (store_mu taken). A train
+ * document deleted meanwhile has no lineage row to mark the adapter stale
+ * with, so the adapter is deleted again and *forgotten set. */
 static int store_adapter(ed_jobs_t *jobs, const char *id, const char *name, const ed_trainer_config_t *tc,
-                         ed_lora_t *best, const ed_dataset_t *ds, char adapter_id[32], char err[ED_ERR_LEN])
+                         ed_lora_t *best, const ed_dataset_t *ds, char adapter_id[32], bool *forgotten,
+                         char err[ED_ERR_LEN])
 {
+    *forgotten = false;
     snprintf(best->name, sizeof best->name, "%s", name);
     void *gguf = NULL;
     size_t len = 0;
@@ -581,17 +585,26 @@ static int store_adapter(ed_jobs_t *jobs, const char *id, const char *name, cons
     snprintf(row.status, sizeof row.status, "ready");
     pthread_mutex_lock(&jobs->store_mu);
     rc = ed_store_adapter_add(jobs->store, &row, gguf, len, err);
+    bool missing = false;
     for (int i = 0; rc == 0 && i < ds->n_train_docs; i++) {
         rc = ed_store_lineage_add(jobs->store, row.id, ds->train_doc_ids[i], err);
-        if (rc == ED_ENOENT) /* deleted meanwhile: forgetting marks what it can; the adapter is stale */
+        if (rc == ED_ENOENT) { /* deleted while it trained: no lineage row can mark this adapter stale */
+            missing = true;
             rc = 0;
+        }
+    }
+    if (rc == 0 && missing) {
+        /* so it must not exist: the job starts again without the document */
+        char sub[ED_ERR_LEN];
+        if (ed_store_adapter_delete(jobs->store, row.id, sub) != 0)
+            ed_log_warn("adapt: %s: deleting adapter %s: %s", id, row.id, sub);
+        *forgotten = true;
     }
     pthread_mutex_unlock(&jobs->store_mu);
     explicit_bzero(gguf, len);
     free(gguf);
-    if (rc == 0)
+    if (rc == 0 && !*forgotten)
         snprintf(adapter_id, 32, "%s", row.id);
-    (void)id;
     return rc;
 }
 
@@ -685,7 +698,14 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
         goto end;
     }
     char adapter_id[32] = "";
-    if ((rc = store_adapter(jobs, id, job.name, &tc, result.best, ds, adapter_id, err)) != 0)
+    bool forgotten = false;
+    rc = store_adapter(jobs, id, job.name, &tc, result.best, ds, adapter_id, &forgotten, err);
+    if (rc == 0 && forgotten) {
+        atomic_store(&jobs->stop, STOP_FORGET);
+        outcome = RUN_STOPPED;
+        goto end;
+    }
+    if (rc != 0)
         goto end;
     pthread_mutex_lock(&jobs->mu);
     r = find(jobs, id);
