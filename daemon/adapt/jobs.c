@@ -1051,7 +1051,7 @@ int ed_jobs_cancel(ed_jobs_t *jobs, const char *id, ed_adapt_job_t *out, char er
     }
     if (strcmp(jobs->current, id) == 0) {
         atomic_store(&jobs->stop, STOP_CANCEL);
-        bool woke = jobs->gate && jobs->paused;
+        bool woke = jobs->gate && (jobs->paused || ed_gate_blocked(jobs->gate));
         if (woke)
             ed_gate_stop(jobs->gate); /* a paused trainer wakes and stops */
         while (strcmp(jobs->current, id) == 0)

@@ -489,7 +489,7 @@ static void added_after(uv_work_t *work, int status)
 
 void ed_adapters_add_stored(ed_adapters_t *reg, const char *id)
 {
-    if (!reg || reg->closing || reg->state == REG_FAILED)
+    if (!reg || reg->closing || reg->state != REG_OPEN) /* an opening registry reads every row itself */
         return;
     added_t *a = calloc(1, sizeof *a);
     if (!a)
