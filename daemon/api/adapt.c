@@ -33,6 +33,7 @@ typedef struct sub {
     char id[ED_ADAPT_JOB_ID_LEN];
     uint64_t cursor;
     bool ended;       /* its job's end was sent */
+    char *pending_end; /* the end, waiting for the client to drain the stream */
     struct sub *next;
 } sub_t;
 
@@ -128,7 +129,22 @@ static void sub_end(adapt_t *a, sub_t *sub)
     sub_unlink(a, sub);
     ed_request_on_abort(sub->req, NULL, NULL);
     ed_sse_end(sub->req);
+    free(sub->pending_end);
     free(sub);
+}
+
+static void on_sub_drain(ed_request_t *req, void *arg)
+{
+    ed_app_t *app = req->app;
+    sub_t *sub = arg;
+    int rc = ed_sse_send(req, sub->pending_end, strlen(sub->pending_end));
+    if (rc == ED_EAGAIN) {
+        ed_sse_on_drain(req, on_sub_drain, sub);
+        return;
+    }
+    sub->ended = true;
+    if (app->adapt)
+        sub_end(app->adapt, sub);
 }
 
 static void sub_send(const char *json, void *arg)
@@ -136,13 +152,16 @@ static void sub_send(const char *json, void *arg)
     sub_t *sub = arg;
     if (sub->ended)
         return;
-    /* progress is lossy under backpressure (the next one says more); the end is not: it is sent last, below */
-    if (strstr(json, "\"type\":\"end\"")) {
-        sub->ended = true;
-        ed_sse_send(sub->req, json, strlen(json));
+    if (sub->pending_end)
         return;
+    /* progress is lossy under backpressure (the next one says more); the end is not: it waits for a drain */
+    int rc = ed_sse_send(sub->req, json, strlen(json));
+    if (strstr(json, "\"type\":\"end\"")) {
+        if (rc == ED_EAGAIN && (sub->pending_end = strdup(json)))
+            ed_sse_on_drain(sub->req, on_sub_drain, sub);
+        else
+            sub->ended = true;
     }
-    ed_sse_send(sub->req, json, strlen(json));
 }
 
 static void on_events(void *arg)
@@ -782,6 +801,7 @@ static void on_sub_abort(ed_request_t *req, void *arg)
     if (app->adapt)
         sub_unlink(app->adapt, sub);
     ed_sse_end(sub->req);
+    free(sub->pending_end);
     free(sub);
 }
 
