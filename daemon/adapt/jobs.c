@@ -542,6 +542,29 @@ static int job_gate(void *arg)
 
 typedef enum { RUN_DONE, RUN_STOPPED, RUN_FAILED } run_outcome_t;
 
+/* Drops the points after step `steps` (a resumed run reports them again). */
+static void truncate_history(ed_jobs_t *jobs, const char *id, int64_t steps)
+{
+    pthread_mutex_lock(&jobs->mu);
+    rec_t *r = find(jobs, id);
+    while (r && r->n_history > 0 && r->history[r->n_history - 1].step > steps)
+        r->n_history--;
+    pthread_mutex_unlock(&jobs->mu);
+}
+
+static void replace_history(ed_jobs_t *jobs, const char *id, const ed_run_result_t *result)
+{
+    pthread_mutex_lock(&jobs->mu);
+    rec_t *r = find(jobs, id);
+    if (r) {
+        r->n_history = 0;
+        for (int i = 0; i < result->n_history; i++)
+            if (history_push(r, &result->history[i]) != 0)
+                break;
+    }
+    pthread_mutex_unlock(&jobs->mu);
+}
+
 /* Which documents a job's checkpoints learnt from, for forgetting. */
 static void remember_documents(ed_jobs_t *jobs, const char *id, const ed_dataset_t *ds)
 {
@@ -663,6 +686,9 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
         rc = 0;
     else if (rc != 0)
         ed_log_warn("adapt: %s: its checkpoint does not load (%s); starting again", id, err);
+    ed_run_checkpoint_info_t info;
+    if (resume && ed_run_checkpoint_info(resume, resume_len, &info, err) == 0)
+        truncate_history(jobs, id, info.steps); /* the stored curve may lag or lead the checkpoint */
     run_ctx_t ctx = {.jobs = jobs, .run_now = run_now, .last_persist_s = now_s()};
     snprintf(ctx.id, sizeof ctx.id, "%s", id);
     ed_run_hooks_t hooks = {.progress = on_progress, .checkpoint = on_checkpoint, .arg = &ctx, .gate = job_gate,
@@ -693,6 +719,7 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
         ed_gate_end(jobs->gate);
     if (rc != 0)
         goto end;
+    replace_history(jobs, id, &result); /* the run's own curve, whole across resumptions */
     if (result.end == ED_RUN_STOPPED) {
         outcome = RUN_STOPPED;
         goto end;
