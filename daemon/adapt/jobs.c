@@ -87,6 +87,7 @@ struct ed_jobs {
     uint64_t next_seq;                 /* the next event's seq (the first is 1) */
     char (*added)[32];                 /* adapter ids for hooks.adapter_added */
     int n_added;
+    char served[32];                   /* the last adapter ed_jobs_adapter_served named */
 };
 
 /* ------------------------------------------------------------ records --- */
@@ -745,9 +746,21 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
         }
         r->job.eta_s = 0;
     }
-    jobs->added = realloc(jobs->added, (size_t)(jobs->n_added + 1) * sizeof *jobs->added);
-    if (jobs->added)
+    char (*added)[32] = realloc(jobs->added, (size_t)(jobs->n_added + 1) * sizeof *jobs->added);
+    if (added) {
+        jobs->added = added;
         snprintf(jobs->added[jobs->n_added++], 32, "%s", adapter_id);
+        uv_async_send(&jobs->async);
+        if (jobs->hooks.adapter_added) {
+            /* done once the registry serves it (a bounded wait: a stuck registry delays no job for long) */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 10;
+            while (!jobs->closing && strcmp(jobs->served, adapter_id) != 0 &&
+                   pthread_cond_timedwait(&jobs->cond, &jobs->mu, &until) != ETIMEDOUT) {
+            }
+        }
+    }
     pthread_mutex_unlock(&jobs->mu);
     snprintf(reason, 256, "%s after %lld steps", ed_run_end_name(result.end), (long long)result.steps);
     outcome = RUN_DONE;
@@ -838,9 +851,9 @@ static void *runner_main(void *arg)
 
         char reason[256] = "";
         run_outcome_t outcome = run_job(jobs, id, reason);
-        int stop = atomic_load(&jobs->stop);
 
         pthread_mutex_lock(&jobs->mu);
+        int stop = atomic_load(&jobs->stop); /* under mu: a cancel or forget sets it there while current is id */
         r = find(jobs, id);
         jobs->current[0] = '\0';
         jobs->paused = false;
@@ -1008,6 +1021,14 @@ void ed_jobs_set_prompt(ed_jobs_t *jobs, const ed_prompt_model_t *prompt)
     jobs->prompt.bos_text = jobs->bos;
     jobs->prompt.eos_text = jobs->eos;
     jobs->have_prompt = true;
+    pthread_cond_broadcast(&jobs->cond);
+    pthread_mutex_unlock(&jobs->mu);
+}
+
+void ed_jobs_adapter_served(ed_jobs_t *jobs, const char *adapter_id)
+{
+    pthread_mutex_lock(&jobs->mu);
+    snprintf(jobs->served, sizeof jobs->served, "%s", adapter_id);
     pthread_cond_broadcast(&jobs->cond);
     pthread_mutex_unlock(&jobs->mu);
 }

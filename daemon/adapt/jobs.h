@@ -30,7 +30,9 @@ typedef struct ed_jobs ed_jobs_t;
 
 /* What the runner tells the loop thread (called there; may be NULL). */
 typedef struct {
-    /* a job stored adapter_id in the registry (with its lineage) */
+    /* a job stored adapter_id in the registry (with its lineage); the job
+     * is marked done after ed_jobs_adapter_served(adapter_id) (or 10 s), so
+     * that a client that sees it done finds the adapter served */
     void (*adapter_added)(const char *adapter_id, void *arg);
     /* events were appended (ed_jobs_events reads them) */
     void (*events)(void *arg);
@@ -61,6 +63,9 @@ void ed_jobs_reconfigure(ed_jobs_t *jobs, const ed_config_t *cfg);
  * once it loaded; copied). Until it is set jobs wait ("the model is
  * loading"). Loop thread. */
 void ed_jobs_set_prompt(ed_jobs_t *jobs, const ed_prompt_model_t *prompt);
+
+/* The registry serves adapter_id now (adapter_added's answer). Any thread. */
+void ed_jobs_adapter_served(ed_jobs_t *jobs, const char *adapter_id);
 
 /* The window (the scheduler's verdict): open lets jobs start or resume;
  * open_run_now is the same ignoring every constraint but temperature.

@@ -108,10 +108,33 @@ static void on_tick(uv_timer_t *timer)
     push_window(a);
 }
 
+typedef struct {
+    adapt_t *a;
+    char id[32];
+} served_t;
+
+
+static void on_adapter_served(void *arg)
+{
+    served_t *s = arg;
+    ed_jobs_adapter_served(s->a->jobs, s->id);
+    unhold(s->a);
+    free(s);
+}
+
+/* A job stored an adapter: the registry loads it, then the job is done. */
 static void on_adapter_added(const char *adapter_id, void *arg)
 {
     adapt_t *a = arg;
-    ed_adapters_add_stored(a->app->adapters, adapter_id);
+    served_t *s = malloc(sizeof *s);
+    if (!s) {
+        ed_jobs_adapter_served(a->jobs, adapter_id);
+        return;
+    }
+    s->a = a;
+    snprintf(s->id, sizeof s->id, "%s", adapter_id);
+    hold(a);
+    ed_adapters_add_stored(a->app->adapters, adapter_id, on_adapter_served, s);
 }
 
 static void sub_unlink(adapt_t *a, sub_t *sub)

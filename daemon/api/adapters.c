@@ -450,6 +450,8 @@ typedef struct {
     char id[32];
     bool found;
     entry_t entry;
+    void (*done)(void *arg);
+    void *done_arg;
 } added_t;
 
 static void added_run(uv_work_t *work)
@@ -484,16 +486,21 @@ static void added_after(uv_work_t *work, int status)
         }
     }
     ed_engine_adapter_release(a->entry.handle);
+    if (a->done)
+        a->done(a->done_arg);
     free(a);
 }
 
-void ed_adapters_add_stored(ed_adapters_t *reg, const char *id)
+void ed_adapters_add_stored(ed_adapters_t *reg, const char *id, void (*done)(void *arg), void *arg)
 {
-    if (!reg || reg->closing || reg->state != REG_OPEN) /* an opening registry reads every row itself */
+    added_t *a = reg && !reg->closing && reg->state == REG_OPEN ? calloc(1, sizeof *a) : NULL;
+    if (!a) { /* an opening registry reads every row itself */
+        if (done)
+            done(arg);
         return;
-    added_t *a = calloc(1, sizeof *a);
-    if (!a)
-        return;
+    }
+    a->done = done;
+    a->done_arg = arg;
     a->reg = reg;
     a->work.data = a;
     snprintf(a->id, sizeof a->id, "%s", id);
@@ -501,6 +508,8 @@ void ed_adapters_add_stored(ed_adapters_t *reg, const char *id)
     if (uv_queue_work(reg->loop, &a->work, added_run, added_after) != 0) {
         reg->in_flight--;
         free(a);
+        if (done)
+            done(arg);
     }
 }
 

@@ -46,8 +46,9 @@ void ed_adapters_names(ed_adapters_t *reg, void (*fn)(const char *name, void *ar
 void ed_adapters_count(ed_adapters_t *reg, const ed_engine_adapter_t *a, int requests, int tokens);
 
 /* Loads adapter id, stored meanwhile by another handle (a training job),
- * into the list (on the pool; appended on the loop thread). */
-void ed_adapters_add_stored(ed_adapters_t *reg, const char *id);
+ * into the list (on the pool; appended on the loop thread), then calls
+ * done(arg) on the loop thread (also when there is nothing to load). */
+void ed_adapters_add_stored(ed_adapters_t *reg, const char *id, void (*done)(void *arg), void *arg);
 /* Marks adapter id stale (a document it was trained on went); with
  * unserve it also stops answering (requests naming it get 400, the active
  * mark is dropped) until restart re-reads the policy. */
