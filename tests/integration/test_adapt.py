@@ -324,12 +324,12 @@ def call(body):
         raw += chunk
     head, body = raw.split(b"\\r\\n\\r\\n", 1)
     return int(head.split()[1]), json.loads(body)
-print(json.dumps({"other": call({"collections": ["notes"]})}))
+print(json.dumps({"other": call({"collections": ["notes"]}), "run_now": call({"collections": ["x"], "run_now": True})}))
 """
 
 
 def test_bad_requests_are_refused_field_by_field(daemon_with_model, device, daemon):
-    d = daemon_with_model(adapt_options(device, **{"adapt.max_queued_jobs": 1}))
+    d = daemon_with_model(adapt_options(device, **{"adapt.max_queued_jobs": 1, "access.admin": "user:root"}))
     ingest(d)
     for body, param in BAD_FIELDS:
         req = {"collections": ["notes"]}
@@ -344,6 +344,8 @@ def test_bad_requests_are_refused_field_by_field(daemon_with_model, device, daem
     assert done.returncode == 0, done.stderr.decode()
     status, body = json.loads(done.stdout)["other"]
     assert status == 403 and body["error"]["code"] == "forbidden", body
+    status, body = json.loads(done.stdout)["run_now"]
+    assert status == 403 and "run_now" in body["error"]["message"], body
     # the queue holds one job: the window is closed, so it waits, and the next is 503
     plug(device, False)
     time.sleep(1.5)
@@ -394,6 +396,9 @@ def test_edgectl_and_python_clients(daemon_with_model, device):
     assert out.returncode == 0 and out.stdout.strip() == f"{waiting} cancelled", out
     out = edgectl(d, "jobs", "watch", waiting)
     assert out.returncode == 1 and "cancelled" in out.stdout, out
+    # an admin's run_now trains with the window closed (on battery), temperature permitting
+    out = edgectl(d, "adapt", "notes", "--run-now", "--steps", "6", "--seq-len", "32", "--rank", "4")
+    assert out.returncode == 0 and " done: adapter ad-" in out.stdout, out
     plug(device, True)
 
     sys.path.insert(0, str(REPO / "clients" / "python"))
