@@ -791,6 +791,8 @@ static rec_t *next_job(ed_jobs_t *jobs)
 /* Whether rec may start now; else why not (mu held). */
 static bool may_start(const ed_jobs_t *jobs, const rec_t *r, char why[256])
 {
+    if (!jobs->base)
+        return true; /* and fails at once: no model is served */
     if (!jobs->have_prompt) {
         snprintf(why, 256, "the model is loading");
         return false;
