@@ -433,8 +433,10 @@ static int block_backward(ed_trainer_t *t, int l, int n)
     const ed_kernels_t *k = t->k;
     const float *x = t->xs + (size_t)l * t->seq * m->n_embd;
     int rc;
-    /* the recomputed output is not needed: it goes to dxn, overwritten below */
-    if ((rc = block_forward(t, l, n, t->dxn)) != 0)
+    /* the last layer's intermediates are still in the scratch from the
+     * forward pass; the others are recomputed (the output is not needed: it
+     * goes to dxn, overwritten below) */
+    if (l != m->n_layer - 1 && (rc = block_forward(t, l, n, t->dxn)) != 0)
         return rc;
 
     /* feed-forward */
@@ -511,7 +513,7 @@ static void ce_row(void *arg, int r, int thread)
     j->t->ce_loss[r] = j->t->k->cross_entropy_backward(row, row, nv, j->targets[r], j->scale);
 }
 
-/* Embeddings, every layer (inputs kept in xs), the final norm into xn1 and
+/* Embeddings, every layer (inputs kept in xs), the final norm into tmp and
  * the cross-entropy (dh into dx when want_grad, scaled by grad_scale). */
 static int window_forward(ed_trainer_t *t, const int32_t *tokens, const int32_t *targets, int n, float grad_scale,
                           int want_grad, double *loss_sum, int *n_counted)
@@ -530,11 +532,13 @@ static int window_forward(ed_trainer_t *t, const int32_t *tokens, const int32_t 
         if ((rc = block_forward(t, l, n, t->xs + (size_t)(l + 1) * layer_floats)) != 0)
             return rc;
     const float *x_last = t->xs + (size_t)m->n_layer * layer_floats;
-    rmsnorm_rows(t, t->xn1, x_last, m->output_norm, m->n_embd, n);
+    /* the final norm into tmp: the last layer's xn1 stays for its backward */
+    float *h = t->tmp;
+    rmsnorm_rows(t, h, x_last, m->output_norm, m->n_embd, n);
     if (gate(t))
         return ED_ECANCELED;
     if (t->int8_products) {
-        ed_cross_entropy_t ce = {.h = t->xn1, .w = m->output.data, .w_type = m->output.type, .n_embd = m->n_embd,
+        ed_cross_entropy_t ce = {.h = h, .w = m->output.data, .w_type = m->output.type, .n_embd = m->n_embd,
                                  .n_vocab = m->n_vocab, .n_rows = n, .targets = targets, .grad_scale = grad_scale,
                                  .dh = want_grad ? t->dx : NULL, .chunk_rows = t->seq < 16 ? t->seq : 16};
         return ed_cross_entropy(t->k, t->pool, ED_POOL_LOW, &ce, t->ce_scratch, t->ce_size, loss_sum, n_counted);
@@ -547,7 +551,7 @@ static int window_forward(ed_trainer_t *t, const int32_t *tokens, const int32_t 
         int rows = n - r0 < CE_ROWS ? n - r0 : CE_ROWS;
         if (gate(t))
             return ED_ECANCELED;
-        if ((rc = product(t, &m->output, t->xn1 + (size_t)r0 * m->n_embd, m->n_embd, t->logits, m->n_vocab, rows)))
+        if ((rc = product(t, &m->output, h + (size_t)r0 * m->n_embd, m->n_embd, t->logits, m->n_vocab, rows)))
             return rc;
         ce_job_t j = {t, targets + r0, grad_scale};
         ed_pool_run(t->pool, ED_POOL_LOW, rows, ce_row, &j);
