@@ -18,6 +18,7 @@
 #define FWD_ROWS 64  /* output columns per chunk of an f32 product */
 #define FWD_COLS 256 /* weight columns dequantized at a time */
 #define CE_ROWS 64   /* rows of logits at a time in the cross-entropy */
+#define ATT_FWD_FLOATS(seq, d) ((size_t)(seq) * (seq) + (size_t)(d) * (seq)) /* scores and k^T, per thread */
 
 struct ed_trainer {
     const ed_model_t *model;
@@ -49,6 +50,7 @@ struct ed_trainer {
     float *logits, *ce_loss; /* (CE_ROWS, n_vocab), (CE_ROWS) */
     int int8_products;   /* EDGED_TRAIN_PRODUCTS=int8: ed_matmul_forward's quantized activations */
     float *lora_scratch; /* (seq, rank) x 2 */
+    float *lora_bt;      /* (rank, widest n_out) */
     size_t lora_floats;
     float *att_scratch;  /* forward: seq * seq per thread; backward: 2 * seq per thread */
     size_t att_floats;
@@ -254,12 +256,12 @@ typedef struct {
     const ed_kernels_t *k;
     const ed_lora_pair_t *p;
     float scale;
-    const float *x;
+    const float *x, *bt; /* bt: B transposed, (rank, n_out) */
     float *y, *u;
     int n;
 } lora_fwd_job_t;
 
-/* rows [16 c, 16 c + 16): u = s x A^T, y += u B^T */
+/* rows [16 c, 16 c + 16): u = s x A^T, y += u B^T (B^T given) */
 static void lora_fwd_rows(void *arg, int chunk, int thread)
 {
     const lora_fwd_job_t *j = arg;
@@ -272,7 +274,7 @@ static void lora_fwd_rows(void *arg, int chunk, int thread)
                       u, (size_t)p->rank);
     for (int i = 0; i < rows * p->rank; i++)
         u[i] *= j->scale;
-    j->k->gemm_f32_nt(rows, p->n_out, p->rank, u, (size_t)p->rank, p->b, (size_t)p->rank,
+    j->k->gemm_f32_nn(rows, p->n_out, p->rank, u, (size_t)p->rank, j->bt, (size_t)p->n_out,
                       j->y + (size_t)r0 * p->n_out, (size_t)p->n_out);
 }
 
@@ -284,7 +286,12 @@ static int lora_forward(ed_trainer_t *t, int layer, int role, const float *x, fl
         return 0;
     if (gate(t))
         return 1;
-    lora_fwd_job_t j = {t->k, p, ed_lora_scale(&t->lora, p, 1.0f), x, y, t->lora_scratch, n};
+    /* B^T once, so the update is the register-tiled nn product rather than
+     * n_out dot products of rank elements per row */
+    for (int o = 0; o < p->n_out; o++)
+        for (int r = 0; r < p->rank; r++)
+            t->lora_bt[(size_t)r * p->n_out + o] = p->b[(size_t)o * p->rank + r];
+    lora_fwd_job_t j = {t->k, p, ed_lora_scale(&t->lora, p, 1.0f), x, t->lora_bt, y, t->lora_scratch, n};
     ed_pool_run(t->pool, ED_POOL_LOW, (n + LORA_ROWS - 1) / LORA_ROWS, lora_fwd_rows, &j);
     return 0;
 }
@@ -311,8 +318,8 @@ typedef struct {
     int n;
 } attn_fwd_job_t;
 
-/* Query head `h` over the window: scores = q_h k^T (n, n) with the gemm
- * op, the causal softmax row by row, out_h = P v. The upper triangle is
+/* Query head `h` over the window: scores = q_h k^T (n, n) with the nn gemm
+ * op over k_h transposed, the causal softmax row by row, out_h = P v. The upper triangle is
  * computed and masked (a window is short; the products stay in the tuned
  * f32 kernels). Each head writes only its own columns of att. */
 static void attn_fwd_head(void *arg, int h, int thread)
@@ -321,10 +328,12 @@ static void attn_fwd_head(void *arg, int h, int thread)
     const ed_trainer_t *t = j->t;
     const ed_model_t *m = t->model;
     int n = j->n, d = m->head_dim, kvh = h / (m->n_head / m->n_kv_head);
-    float *s = t->att_scratch + (size_t)thread * t->seq * t->seq;
+    float *s = t->att_scratch + (size_t)thread * ATT_FWD_FLOATS(t->seq, d), *kt = s + (size_t)t->seq * t->seq;
+    for (int r = 0; r < n; r++)
+        for (int e = 0; e < d; e++)
+            kt[(size_t)e * n + r] = t->kk[(size_t)r * m->kv_dim + (size_t)kvh * d + e];
     memset(s, 0, sizeof(float) * (size_t)n * n);
-    t->k->gemm_f32_nt(n, n, d, t->q + (size_t)h * d, (size_t)m->q_dim, t->kk + (size_t)kvh * d, (size_t)m->kv_dim, s,
-                      (size_t)n);
+    t->k->gemm_f32_nn(n, n, d, t->q + (size_t)h * d, (size_t)m->q_dim, kt, (size_t)n, s, (size_t)n);
     float scale = 1.0f / sqrtf((float)d);
     for (int r = 0; r < n; r++)
         t->k->softmax_forward(s + (size_t)r * n, n, scale, r + 1);
@@ -822,7 +831,10 @@ int ed_trainer_create(ed_trainer_t **out, const ed_model_t *model, const ed_gguf
     t->ce_loss = alloc_f(CE_ROWS, &ok);
     t->lora_floats = ed_lora_backward_scratch_floats(config->rank, t->seq);
     t->lora_scratch = alloc_f(t->lora_floats, &ok);
-    size_t att_f = (size_t)n_threads * S * S, att_b = (size_t)n_threads * 2 * S;
+    size_t att_f = (size_t)n_threads * ATT_FWD_FLOATS(S, m->head_dim), att_b = (size_t)n_threads * 2 * S;
+    int widest = m->n_ff > m->n_embd ? m->n_ff : m->n_embd;
+    widest = widest > m->q_dim ? widest : m->q_dim;
+    t->lora_bt = alloc_f((size_t)config->rank * widest, &ok);
     t->att_floats = att_f > att_b ? att_f : att_b;
     t->att_scratch = alloc_f(t->att_floats, &ok);
     if (!ok || !pairs || !gpairs) {
@@ -878,7 +890,7 @@ void ed_trainer_free(ed_trainer_t *t)
     void *bufs[] = {t->params, t->grads, t->m, t->v, t->xs, t->cos_sin, t->xn1, t->q, t->kk, t->vv, t->qpre, t->kpre,
                     t->att, t->xmid, t->xn2, t->gate_act, t->up, t->hact, t->tmp, t->dx, t->dxmid, t->dxn, t->dh,
                     t->datt, t->dq, t->dk, t->dv, t->dnorm_w, t->input_grad, t->mm_scratch, t->bwd_scratch,
-                    t->ce_scratch, t->lora_scratch, t->att_scratch, t->fwd_scratch, t->logits, t->ce_loss};
+                    t->ce_scratch, t->lora_scratch, t->att_scratch, t->fwd_scratch, t->logits, t->ce_loss, t->lora_bt};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(t);
