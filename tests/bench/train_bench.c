@@ -22,9 +22,16 @@
 #define THREADS 2
 
 typedef struct {
-    double tok_s, fwd, bwd, opt, rss_mib, file_mib, loss0, loss1;
+    double tok_s, cpu_s, fwd, bwd, opt, rss_mib, file_mib, loss0, loss1;
     int ok;
 } result_t;
+
+static double cpu_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+}
 
 static double now_s(void)
 {
@@ -65,7 +72,7 @@ static int bench_model(const char *path, result_t *r)
     int32_t tokens[SEQ], targets[SEQ];
     uint64_t s = 12345;
     int steps = steps_wanted();
-    double fwd = 0, bwd = 0, opt = 0, t0 = 0;
+    double fwd = 0, bwd = 0, opt = 0, t0 = 0, c0 = 0;
     for (int step = 0; rc == 0 && step <= steps; step++) {
         for (int i = 0; i < SEQ; i++) {
             s = s * 6364136223846793005ull + 1442695040888963407ull;
@@ -74,7 +81,7 @@ static int bench_model(const char *path, result_t *r)
         for (int i = 0; i < SEQ; i++)
             targets[i] = i + 1 < SEQ ? tokens[i + 1] : -1;
         if (step == 1)
-            t0 = now_s();
+            t0 = now_s(), c0 = cpu_now();
         double loss;
         int counted;
         rc = ed_trainer_accumulate(t, tokens, targets, SEQ, 1.0f / (SEQ - 1), &loss, &counted, err);
@@ -91,6 +98,7 @@ static int bench_model(const char *path, result_t *r)
     if (rc == 0) {
         double total = now_s() - t0;
         r->tok_s = SEQ * steps / total;
+        r->cpu_s = (cpu_now() - c0) / steps;
         r->fwd = fwd / steps, r->bwd = bwd / steps, r->opt = opt / steps;
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
@@ -108,7 +116,7 @@ static int bench_model(const char *path, result_t *r)
     return rc;
 }
 
-static int run_child(const char *path, result_t *r)
+static int run_child(const char *path, int int8, result_t *r)
 {
     int fd[2];
     memset(r, 0, sizeof *r);
@@ -117,6 +125,8 @@ static int run_child(const char *path, result_t *r)
     pid_t pid = fork();
     if (pid == 0) {
         close(fd[0]);
+        if (int8)
+            setenv("EDGED_TRAIN_PRODUCTS", "int8", 1);
         result_t mine = {0};
         bench_model(path, &mine);
         ssize_t w = write(fd[1], &mine, sizeof mine);
@@ -138,36 +148,41 @@ int main(void)
     printf("LoRA training, TinyLlama shape (22 layers, 2048 wide, FFN 5632, 32/4 heads), %d threads, windows of %d "
            "tokens, rank 8 alpha 16 on q,k,v,o; %d timed step(s) after a warm-up\n\n",
            THREADS, SEQ, steps);
-    printf("| trainer            | tokens/s | step s | forward s | backward s | optimizer s | peak RSS MiB | model "
-           "MiB | RSS - model MiB | loss first -> last |\n");
-    printf("|--------------------|---------:|-------:|----------:|-----------:|------------:|-------------:|------"
-           "----:|----------------:|-------------------|\n");
+    printf("| trainer                 | tokens/s | step s | CPU s/step | forward s | backward s | optimizer s | peak "
+           "RSS MiB | model MiB | RSS - model MiB | loss first -> last |\n");
+    printf("|-------------------------|---------:|-------:|-----------:|----------:|-----------:|------------:|-----"
+           "--------:|----------:|----------------:|-------------------|\n");
     int status = 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (access(path, R_OK) != 0) {
-            printf("| edged %-12.12s | (no %s: `make bench-models`) |\n", names[i] + 15, path);
-            continue;
+    /* TRAIN_BENCH_INT8=1 adds rows with forward.c's int8-activation products
+     * (EDGED_TRAIN_PRODUCTS=int8: faster, gradients about 8% off on a quantized base) */
+    int modes = getenv("TRAIN_BENCH_INT8") ? 2 : 1;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        for (int int8 = 0; int8 < modes; int8++) {
+            char path[1024], label[64];
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+            snprintf(label, sizeof label, "edged %.4s%s", names[i] + 15, int8 ? " int8 act." : "");
+            if (access(path, R_OK) != 0) {
+                printf("| %-23s | (no %s: `make bench-models`) |\n", label, path);
+                break;
+            }
+            result_t r;
+            if (run_child(path, int8, &r) != 0) {
+                printf("| %-23s | failed |\n", label);
+                status = 1;
+                continue;
+            }
+            printf("| %-23s | %8.1f | %6.2f | %10.2f | %9.2f | %10.2f | %11.3f | %12.0f | %9.0f | %15.0f | %.3f -> "
+                   "%.3f |\n",
+                   label, r.tok_s, r.fwd + r.bwd + r.opt, r.cpu_s, r.fwd, r.bwd, r.opt, r.rss_mib, r.file_mib,
+                   r.rss_mib - r.file_mib, r.loss0, r.loss1);
+            fflush(stdout);
         }
-        result_t r;
-        if (run_child(path, &r) != 0) {
-            printf("| edged %-12.12s | failed |\n", names[i] + 15);
-            status = 1;
-            continue;
-        }
-        printf("| edged %-12.4s | %8.1f | %6.2f | %9.2f | %10.2f | %11.3f | %12.0f | %9.0f | %15.0f | %.3f -> %.3f "
-               "|\n",
-               names[i] + 15, r.tok_s, r.fwd + r.bwd + r.opt, r.fwd, r.bwd, r.opt, r.rss_mib, r.file_mib,
-               r.rss_mib - r.file_mib, r.loss0, r.loss1);
-        fflush(stdout);
-    }
     /* PyTorch: prints its own row */
     const char *script = getenv("TRAIN_BENCH_TORCH") ? getenv("TRAIN_BENCH_TORCH") : "tests/bench/train_bench_torch.py";
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %d %d %d", script, THREADS, SEQ, steps);
     fflush(stdout);
     if (getenv("TRAIN_BENCH_NO_TORCH") == NULL && system(cmd) != 0)
-        printf("| pytorch f32        | failed (%s) |\n", cmd);
+        printf("| pytorch f32             | failed (%s) |\n", cmd);
     return status;
 }

@@ -89,7 +89,7 @@ g = torch.Generator().manual_seed(1)
 for step in range(STEPS + 1):
     tokens = torch.randint(0, N_VOCAB, (SEQ,), generator=g)
     if step == 1:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
     a = time.perf_counter()
     loss = loss_of(tokens) / (SEQ - 1)
     b = time.perf_counter()
@@ -103,9 +103,10 @@ for step in range(STEPS + 1):
         first = float(loss)
     else:
         fwd, bwd, opt_s, last = fwd + b - a, bwd + c - b, opt_s + d - c, float(loss)
-total = time.perf_counter() - t0
+total, cpu = time.perf_counter() - t0, time.process_time() - c0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 mib = model_bytes / 1048576.0
-print(f"| pytorch f32 ({torch.__version__.split('+')[0]:>6}) | {SEQ * STEPS / total:8.1f} | {total / STEPS:6.2f} | "
+print(f"| {'pytorch ' + torch.__version__.split('+')[0] + ' f32':23} | {SEQ * STEPS / total:8.1f} | {total / STEPS:6.2f} | "
+      f"{cpu / STEPS:10.2f} | "
       f"{fwd / STEPS:9.2f} | {bwd / STEPS:10.2f} | {opt_s / STEPS:11.3f} | {rss:12.0f} | {mib:9.0f} | "
       f"{rss - mib:15.0f} | {first:.3f} -> {last:.3f} |", flush=True)
