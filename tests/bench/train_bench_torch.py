@@ -2,7 +2,12 @@
 training on the CPU (TinyLlama shapes with a random f32 base that needs no
 gradient, rank 8 alpha 16 on q, k, v, o, AdamW, summed next-token
 cross-entropy over a window), torch.set_num_threads(THREADS); prints one
-row of train_bench's table. usage: train_bench_torch.py THREADS SEQ STEPS"""
+row of train_bench's table. Debian's python3-torch multiplies through the
+netlib reference BLAS (BLAS_INFO=generic, about 2 GFLOP/s a core), so a
+22-layer step takes many minutes: by default LAYERS (2) layers of the same
+shapes run and the times are scaled to 22 layers by the products' FLOPs
+(the step is products throughout); LAYERS=22 runs it whole.
+usage: train_bench_torch.py THREADS SEQ STEPS [LAYERS]"""
 
 import math
 import resource
@@ -12,7 +17,8 @@ import time
 import torch
 
 THREADS, SEQ, STEPS = (int(a) for a in sys.argv[1:4])
-N_EMBD, N_LAYER, N_HEAD, N_KV, N_FF, N_VOCAB, RANK, ALPHA = 2048, 22, 32, 4, 5632, 32000, 8, 16.0
+N_LAYER = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+N_EMBD, FULL_LAYERS, N_HEAD, N_KV, N_FF, N_VOCAB, RANK, ALPHA = 2048, 22, 32, 4, 5632, 32000, 8, 16.0
 HEAD = N_EMBD // N_HEAD
 torch.set_num_threads(THREADS)
 torch.manual_seed(0)
@@ -28,7 +34,6 @@ for _ in range(N_LAYER):
                        wo=mat(N_EMBD, N_EMBD), wg=mat(N_FF, N_EMBD), wu=mat(N_FF, N_EMBD), wd=mat(N_EMBD, N_FF),
                        n1=torch.ones(N_EMBD), n2=torch.ones(N_EMBD)))
 embd, out_w, out_norm = torch.randn(N_VOCAB, N_EMBD) * 0.02, mat(N_VOCAB, N_EMBD), torch.ones(N_EMBD)
-model_bytes = 4 * (sum(t.numel() for l in layers for t in l.values()) + embd.numel() + out_w.numel())
 
 lora = []
 for l in layers:
@@ -86,7 +91,8 @@ def loss_of(tokens):
 fwd = bwd = opt_s = 0.0
 first = last = 0.0
 g = torch.Generator().manual_seed(1)
-for step in range(STEPS + 1):
+t0, c0 = time.perf_counter(), time.process_time()
+for step in range(1, STEPS + 1):  # no warm-up step: nothing is compiled or tuned on the first
     tokens = torch.randint(0, N_VOCAB, (SEQ,), generator=g)
     if step == 1:
         t0, c0 = time.perf_counter(), time.process_time()
@@ -99,14 +105,22 @@ for step in range(STEPS + 1):
     opt.step()
     opt.zero_grad()
     d = time.perf_counter()
-    if step == 0:
-        first = float(loss)
-    else:
-        fwd, bwd, opt_s, last = fwd + b - a, bwd + c - b, opt_s + d - c, float(loss)
+    first = first or float(loss)
+    fwd, bwd, opt_s, last = fwd + b - a, bwd + c - b, opt_s + d - c, float(loss)
 total, cpu = time.perf_counter() - t0, time.process_time() - c0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-mib = model_bytes / 1048576.0
-print(f"| {'pytorch ' + torch.__version__.split('+')[0] + ' f32':23} | {SEQ * STEPS / total:8.1f} | {total / STEPS:6.2f} | "
-      f"{cpu / STEPS:10.2f} | "
-      f"{fwd / STEPS:9.2f} | {bwd / STEPS:10.2f} | {opt_s / STEPS:11.3f} | {rss:12.0f} | {mib:9.0f} | "
-      f"{rss - mib:15.0f} | {first:.3f} -> {last:.3f} |", flush=True)
+# FLOPs per token: a layer's products (q, k, v, o, gate, up, down, attention) and the head
+layer_flops = 2 * (2 * N_EMBD * N_EMBD + 2 * N_EMBD * N_KV * HEAD + 3 * N_EMBD * N_FF) + 2 * SEQ * N_EMBD
+head_flops = 2 * N_EMBD * N_VOCAB
+scale = (FULL_LAYERS * layer_flops + head_flops) / (N_LAYER * layer_flops + head_flops)
+full_mib = 4 * (FULL_LAYERS * (2 * N_EMBD * N_EMBD + 2 * N_EMBD * N_KV * HEAD + 3 * N_EMBD * N_FF)
+                + 2 * N_VOCAB * N_EMBD) / 1048576.0
+label = f"pytorch {'.'.join(torch.__version__.split('.')[:2])} f32" + ("" if scale == 1 else f" (x{scale:.1f})")
+print(f"| {label:23} | {SEQ * STEPS / total / scale:8.1f} | {scale * total / STEPS:6.2f} | "
+      f"{scale * cpu / STEPS:10.2f} | {scale * fwd / STEPS:9.2f} | {scale * bwd / STEPS:10.2f} | "
+      f"{scale * opt_s / STEPS:11.3f} | {rss:12.0f} | {full_mib:9.0f} | {'-':>15} | {first:.3f} -> {last:.3f} |")
+if scale != 1:
+    print(f"\n(pytorch: {N_LAYER} of {FULL_LAYERS} layers run, times scaled by the FLOP ratio {scale:.2f}; its peak RSS "
+          f"is of the {N_LAYER}-layer run; model MiB is the 22-layer f32 base; BLAS: "
+          f"{'netlib reference' if 'BLAS_INFO=generic' in torch.__config__.show() else 'see torch.__config__'})",
+          flush=True)
