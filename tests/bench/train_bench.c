@@ -122,6 +122,7 @@ static int run_child(const char *path, int int8, result_t *r)
     memset(r, 0, sizeof *r);
     if (pipe(fd) != 0)
         return -1;
+    fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
         close(fd[0]);
