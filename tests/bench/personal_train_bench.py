@@ -148,7 +148,7 @@ def main():
     results = []
     try:
         if a.baseline:
-            results.append(("none (edged)", None, evaluate(questions, None, a.threads, trained_notes), 0, 0))
+            results.append(("no adapter", None, evaluate(questions, None, a.threads, trained_notes), 0, 0))
         for name in a.configs.split(","):
             adapter, heldl, seconds, tokens, log = train(work, name, CONFIGS[name], a)
             scores = evaluate(questions, adapter, a.threads, trained_notes)
@@ -162,8 +162,9 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     for name, heldl, s, seconds, tokens in results:
         loss = "%.3f -> %.3f" % (heldl[0][1], min(h for _, h in heldl)) if heldl else "-"
-        print("| edged LoRA, %s | %s | %.0f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% (%d) |" %
-              (name, loss, seconds, s["easy"][0], s["medium"][0], s["hard"][0], s["all"][0], s["trained"][0],
+        label = name if heldl is None else "LoRA, " + name
+        print("| edged %s | %s | %.0f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% (%d) |" %
+              (label, loss, seconds, s["easy"][0], s["medium"][0], s["hard"][0], s["all"][0], s["trained"][0],
                s["trained"][1]))
     for name, (e, m, h, al) in REFERENCE.items():
         print("| reference: %s | | | %.1f%% | %.1f%% | %.1f%% | %.1f%% | |" % (name, e, m, h, al))
