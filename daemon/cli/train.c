@@ -78,7 +78,8 @@ static void usage(FILE *out)
             "  -o, --output FILE      the adapter as a plain GGUF (llama.cpp's LoRA format); it\n"
             "                         holds what it learned of your documents: keep it private\n"
             "                         With --state the adapter is also sealed into the registry\n"
-            "                         (source \"trained\") with a lineage row per train document.\n"
+            "                         (source \"trained\") with a lineage row per train document,\n"
+            "                         and its id is printed on stdout.\n"
             "      --name NAME        the adapter's name (default: -o's file name, else \"adapter\")\n"
             "      --curves PREFIX    loss curves to PREFIX.csv and PREFIX.svg (default: beside -o,\n"
             "                         -o's path without .gguf; none without -o)\n"
@@ -694,8 +695,15 @@ int ed_train_main(int argc, char **argv)
         status = fail(rc, err);
         goto done;
     }
+    /* A store made before (by the daemon, or an earlier run) is opened light
+     * (the record and the key: no lexical table to rebuild, no index files
+     * touched), so that it can be opened beside a running daemon; a new one
+     * is made by the full open. */
     const char *store_dir = o.state_dir ? o.state_dir : o.checkpoint_dir;
-    if (store_dir && (rc = ed_store_open(&store, store_dir, NULL, err)) != 0) {
+    char db_path[4096];
+    snprintf(db_path, sizeof db_path, "%s/edged.db", store_dir ? store_dir : "");
+    if (store_dir && (rc = access(db_path, F_OK) == 0 ? ed_store_open_adapters(&store, store_dir, NULL, err)
+                                                      : ed_store_open(&store, store_dir, NULL, err)) != 0) {
         fprintf(stderr, "edged train: %s %s: %s\n", o.state_dir ? "--state" : "--checkpoint-dir", store_dir, err);
         status = EXIT_FAILED;
         goto done;

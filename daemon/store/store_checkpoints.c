@@ -81,7 +81,7 @@ static int locate(const ed_store_t *store, const char *name, char path[PATH_MAX]
                        "checkpoint name \"%.80s\": expected 1 to %d of A-Z a-z 0-9 . _ - (not starting with '.')",
                        name ? name : "", ED_STORE_CHECKPOINT_NAME_MAX - 1);
     int n = snprintf(path, PATH_MAX, "%s/%s", store->checkpoints_dir, name);
-    if (n < 0 || n >= PATH_MAX)
+    if (n < 0 || n >= PATH_MAX || strlen(store->checkpoints_dir) >= PATH_MAX - 1)
         return ed_errf(err, ED_EINVAL, "state directory path too long");
     snprintf(identity, IDENTITY_LEN, "checkpoint:%.*s", ED_STORE_CHECKPOINT_NAME_MAX, name);
     return 0;
@@ -127,6 +127,8 @@ int ed_store_checkpoint_delete(ed_store_t *store, const char *name, char err[ED_
 int ed_store_checkpoints_foreach(ed_store_t *store, int (*fn)(const char *name, int64_t size, void *arg), void *arg,
                                  char err[ED_ERR_LEN])
 {
+    if (strlen(store->checkpoints_dir) >= PATH_MAX - 1)
+        return ed_errf(err, ED_EINVAL, "state directory path too long");
     DIR *dir = opendir(store->checkpoints_dir);
     if (!dir)
         return errno == ENOENT ? 0 : ed_errf(err, ED_EIO, "cannot list %s: %s", store->checkpoints_dir, strerror(errno));
