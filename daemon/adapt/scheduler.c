@@ -272,6 +272,7 @@ struct ed_scheduler {
     double started_s;            /* CLOCK_MONOTONIC: the engine's idleness counts from here at most */
     double accounted_s;          /* the totals include time up to here, CLOCK_MONOTONIC */
     bool evaluated;              /* at least one evaluation was made (the first is logged) */
+    bool forced;                 /* ed_scheduler_force: only temperature can stop the trainer */
     int day;                     /* local year * 1000 + day of the year of the totals */
     ed_scheduler_status_t status;
 };
@@ -297,6 +298,14 @@ static double engine_quiet_s(ed_scheduler_t *s, double now, bool *busy)
 }
 
 static void render_metrics(ed_buf_t *out, void *arg);
+
+/* Whether the gate may be at run (or paused): the window is open, or a
+ * forced run (ed_scheduler_force) is cool enough. */
+static bool gate_may_run(const ed_scheduler_t *s)
+{
+    const ed_sched_eval_t *e = &s->status.eval;
+    return e->window_open || (s->forced && e->checks[ED_SCHED_TEMPERATURE].holds);
+}
 
 /* Adds the time since the last accounting to the day's totals, by the
  * window and the trainer's state during it; called before either changes
@@ -358,12 +367,13 @@ void ed_scheduler_poll(ed_scheduler_t *s)
 
     /* drive the gate: a failing constraint stops the trainer; an open window
      * lets it run unless a request paused it (the resume watch lifts that) */
+    bool may_run = gate_may_run(s);
     ed_gate_command_t command = ed_gate_command(s->gate);
-    if (!open && command != ED_GATE_STOP)
+    if (!may_run && command != ED_GATE_STOP)
         ed_gate_stop(s->gate);
-    else if (open && command == ED_GATE_STOP)
+    else if (may_run && command == ED_GATE_STOP)
         ed_gate_run(s->gate);
-    else if (open && command == ED_GATE_PAUSE && !busy && quiet >= s->cfg.adapt.resume_after_s)
+    else if (may_run && command == ED_GATE_PAUSE && !busy && quiet >= s->cfg.adapt.resume_after_s)
         ed_gate_run(s->gate);
     st->trainer = ed_gate_state(s->gate);
     st->pauses = ed_gate_pauses(s->gate);
@@ -395,7 +405,7 @@ static void on_resume_check(uv_timer_t *timer)
         uv_timer_stop(timer);
         return;
     }
-    if (!s->status.eval.window_open) { /* a constraint failed meanwhile: stop, do not resume */
+    if (!gate_may_run(s)) { /* a constraint failed meanwhile: stop, do not resume */
         ed_gate_stop(s->gate);
         uv_timer_stop(timer);
         return;
@@ -486,6 +496,12 @@ void ed_scheduler_reconfigure(ed_scheduler_t *s, const ed_config_t *cfg)
         uint64_t every_ms = (uint64_t)next.adapt.poll_s * 1000;
         uv_timer_start(&s->poll_timer, on_poll, every_ms, every_ms);
     }
+    ed_scheduler_poll(s);
+}
+
+void ed_scheduler_force(ed_scheduler_t *s, bool force)
+{
+    s->forced = force;
     ed_scheduler_poll(s);
 }
 

@@ -123,6 +123,11 @@ void ed_scheduler_on_request(void *scheduler);
 ed_gate_t *ed_scheduler_gate(ed_scheduler_t *s);
 ed_monitor_t *ed_scheduler_monitor(ed_scheduler_t *s);
 bool ed_scheduler_window_open(const ed_scheduler_t *s);
+/* An admin's run_now: while forced, the gate ignores every constraint but
+ * temperature (requests still pause the trainer; the window and
+ * /v1/scheduler still report the constraints). The job runner sets it for
+ * such a job and clears it when the job ends. Re-evaluates now. */
+void ed_scheduler_force(ed_scheduler_t *s, bool force);
 /* One change callback (NULL removes it), for the job runner. */
 void ed_scheduler_on_change(ed_scheduler_t *s, ed_scheduler_change_fn fn, void *arg);
 

@@ -9,7 +9,9 @@
 #include "core/hours.h"
 #include "../../test.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static ed_config_t cfg;
@@ -258,6 +260,15 @@ static double mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
 static void on_stop_timer(uv_timer_t *t) { uv_stop(t->loop); }
 
 /* Runs the loop for about ms milliseconds. */
@@ -276,7 +287,18 @@ ED_TEST(requests_pause_quiet_resumes_constraints_stop)
     uv_loop_t loop;
     uv_loop_init(&loop);
     ed_config_defaults(&cfg);
-    snprintf(cfg.adapt.sys_root, sizeof cfg.adapt.sys_root, "/nonexistent/sys");
+    char sys_root[] = "/tmp/edged-sched-XXXXXX";
+    ED_REQUIRE(mkdtemp(sys_root) != NULL);
+    char zone[128], temp[160];
+    snprintf(zone, sizeof zone, "%s/class", sys_root);
+    mkdir(zone, 0755);
+    snprintf(zone, sizeof zone, "%s/class/thermal", sys_root);
+    mkdir(zone, 0755);
+    snprintf(zone, sizeof zone, "%s/class/thermal/thermal_zone0", sys_root);
+    mkdir(zone, 0755);
+    snprintf(temp, sizeof temp, "%s/temp", zone);
+    write_text(temp, "40000\n");
+    snprintf(cfg.adapt.sys_root, sizeof cfg.adapt.sys_root, "%s", sys_root);
     snprintf(cfg.adapt.proc_root, sizeof cfg.adapt.proc_root, "/nonexistent/proc");
     cfg.adapt.idle_s = 0;
     cfg.adapt.resume_after_s = 1;
@@ -326,11 +348,30 @@ ED_TEST(requests_pause_quiet_resumes_constraints_stop)
     ed_scheduler_poll(s);
     ed_scheduler_status(s, &st);
     ED_CHECK(st.trained_today_s > 0.35 && st.trained_today_s < 1.0);
+
+    /* run_now: forced, only temperature stops the trainer */
+    cfg.adapt.enabled = false;
+    ed_scheduler_reconfigure(s, &cfg);
+    ED_CHECK_INT(ed_gate_command(gate), ED_GATE_STOP);
+    ed_scheduler_force(s, true);
+    ED_CHECK(!ed_scheduler_window_open(s));
+    ED_CHECK_INT(ed_gate_command(gate), ED_GATE_RUN);
+    write_text(temp, "90000\n"); /* but heat stops even a forced run */
+    ed_scheduler_poll(s);
+    ED_CHECK_INT(ed_gate_command(gate), ED_GATE_STOP);
+    write_text(temp, "40000\n");
+    ed_scheduler_poll(s);
+    ED_CHECK_INT(ed_gate_command(gate), ED_GATE_RUN);
+    ed_scheduler_force(s, false);
+    ED_CHECK_INT(ed_gate_command(gate), ED_GATE_STOP);
     ed_gate_end(gate);
 
     ed_scheduler_close(s);
     uv_run(&loop, UV_RUN_DEFAULT);
     ED_CHECK(uv_loop_close(&loop) == 0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", sys_root);
+    ED_CHECK(system(cmd) == 0);
 }
 
 ED_TEST_MAIN(all_met_opens, unknown_signals_hold, power_and_battery, temperature_hysteresis, throttling_and_pressure,
