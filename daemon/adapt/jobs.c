@@ -1299,6 +1299,15 @@ int ed_jobs_history(ed_jobs_t *jobs, const char *id, int max, ed_run_point_t **o
     return rc;
 }
 
+bool ed_jobs_run_now_next(ed_jobs_t *jobs)
+{
+    pthread_mutex_lock(&jobs->mu);
+    rec_t *r = jobs->current[0] ? find(jobs, jobs->current) : next_job(jobs);
+    bool run_now = r && r->run_now;
+    pthread_mutex_unlock(&jobs->mu);
+    return run_now;
+}
+
 uint64_t ed_jobs_pauses(ed_jobs_t *jobs)
 {
     pthread_mutex_lock(&jobs->mu);

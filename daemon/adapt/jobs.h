@@ -117,6 +117,9 @@ int ed_jobs_list(ed_jobs_t *jobs, ed_adapt_job_t **out, int *n);
  * one's as stored): at most max points, evenly thinned, newest kept. *out
  * malloc'd (NULL, 0: none). */
 int ed_jobs_history(ed_jobs_t *jobs, const char *id, int max, ed_run_point_t **out, int *n);
+/* Whether the job the runner trains, or starts next, is an admin's run_now
+ * (the scheduler is then forced: ed_scheduler_force). */
+bool ed_jobs_run_now_next(ed_jobs_t *jobs);
 /* Pauses the gate has seen while jobs ran (for GET and metrics). */
 uint64_t ed_jobs_pauses(ed_jobs_t *jobs);
 

@@ -45,6 +45,7 @@ typedef struct ed_adapt {
     sub_t *subs;
     int in_flight; /* pool work using jobs: the queue is freed after the last */
     bool closed;
+    bool forced;   /* the scheduler is forced for a run_now job */
 } adapt_t;
 
 static void on_timer_closed(uv_handle_t *handle);
@@ -88,6 +89,17 @@ static void push_window(adapt_t *a)
                    why[0] ? why : "the training window is closed");
 }
 
+/* An admin's run_now job trains (or is next): the scheduler keeps the gate
+ * running (so requests still pause it) and stops it only for heat. */
+static void sync_force(adapt_t *a)
+{
+    bool want = a->app->scheduler && ed_jobs_run_now_next(a->jobs);
+    if (want != a->forced) {
+        a->forced = want;
+        ed_scheduler_force(a->app->scheduler, want);
+    }
+}
+
 static void on_window_change(void *arg, bool open)
 {
     (void)open;
@@ -105,6 +117,7 @@ static void on_tick(uv_timer_t *timer)
             a->prompt_set = true;
         }
     }
+    sync_force(a);
     push_window(a);
 }
 
@@ -190,6 +203,7 @@ static void sub_send(const char *json, void *arg)
 static void on_events(void *arg)
 {
     adapt_t *a = arg;
+    sync_force(a);
     for (sub_t *sub = a->subs, *next; sub; sub = next) {
         next = sub->next;
         ed_jobs_events(a->jobs, sub->id, &sub->cursor, sub_send, sub);
@@ -233,8 +247,11 @@ void ed_api_adapt_close(ed_app_t *app)
     if (!a)
         return;
     app->adapt = NULL;
-    if (app->scheduler)
+    if (app->scheduler) {
         ed_scheduler_on_change(app->scheduler, NULL, NULL);
+        if (a->forced)
+            ed_scheduler_force(app->scheduler, false);
+    }
     while (a->subs)
         sub_end(a, a->subs);
     ed_jobs_stop(a->jobs); /* the trainer checkpoints now; work in flight ends before the queue goes */
