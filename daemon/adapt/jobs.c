@@ -696,7 +696,7 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
                             .gate_arg = &ctx};
     if (jobs->gate)
         ed_gate_begin(jobs->gate);
-    ed_log_info("adapt: %s: %s training %s on %d windows (%d held out)%s", id, resume ? "resumes" : "starts",
+    ed_log_info("adapt: %s: %s training %s on %d windows (%d held out) of %s", id, resume ? "resumes" : "starts",
                 job.name, ds->n_train, ds->n_heldout, job.collections);
     rc = ed_run_train(trainer, ds, &rc_cfg, &hooks, resume, resume_len, &result, err);
     if (rc == ED_EINVAL && resume) {
