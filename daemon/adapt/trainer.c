@@ -428,7 +428,10 @@ int ed_trainer_create(ed_trainer_t **out, const ed_model_t *model, const ed_gguf
     t->dv = alloc_f(S * m->kv_dim, &ok);
     t->dnorm_w = alloc_f(E > (size_t)m->head_dim ? E : (size_t)m->head_dim, &ok);
     t->input_grad = alloc_f(S * E, &ok);
-    size_t mm = 0, bwd = 0;
+    const char *products = getenv("EDGED_TRAIN_PRODUCTS");
+    t->int8_products = products && strcmp(products, "int8") == 0;
+    /* the output matrix's input gradient (dh) too */
+    size_t mm = 0, bwd = ed_matmul_backward_scratch_size(m->output.type, n_threads);
     for (int l = 0; l < m->n_layer; l++)
         for (int role = 0; role < ED_LORA_PER_LAYER; role++) {
             const ed_matrix_t *w = ed__trainer_role_matrix(&m->layers[l], role);
@@ -438,16 +441,16 @@ int ed_trainer_create(ed_trainer_t **out, const ed_model_t *model, const ed_gguf
             mm = a > mm ? a : mm;
             bwd = b > bwd ? b : bwd;
         }
-    t->mm_size = (mm + 63) / 64 * 64;
     t->bwd_size = (bwd + 63) / 64 * 64;
-    t->mm_scratch = alloc_bytes(t->mm_size, &ok);
     t->bwd_scratch = alloc_bytes(t->bwd_size, &ok);
-    ed_cross_entropy_t ce = {.w_type = m->output.type, .n_embd = m->n_embd, .n_vocab = m->n_vocab,
-                             .chunk_rows = t->seq < 16 ? t->seq : 16};
-    t->ce_size = ed_cross_entropy_scratch_size(&ce, n_threads);
-    t->ce_scratch = alloc_bytes(t->ce_size, &ok);
-    const char *products = getenv("EDGED_TRAIN_PRODUCTS");
-    t->int8_products = products && strcmp(products, "int8") == 0;
+    if (t->int8_products) { /* ed_matmul_forward's quantized activations and ed_cross_entropy's scratch */
+        t->mm_size = (mm + 63) / 64 * 64;
+        t->mm_scratch = alloc_bytes(t->mm_size, &ok);
+        ed_cross_entropy_t ce = {.w_type = m->output.type, .n_embd = m->n_embd, .n_vocab = m->n_vocab,
+                                 .chunk_rows = t->seq < 16 ? t->seq : 16};
+        t->ce_size = ed_cross_entropy_scratch_size(&ce, n_threads);
+        t->ce_scratch = alloc_bytes(t->ce_size, &ok);
+    }
     t->fwd_scratch = alloc_f((size_t)n_threads * 2 * FWD_ROWS * FWD_COLS, &ok);
     t->logits = alloc_f((size_t)CE_ROWS * m->n_vocab, &ok);
     t->ce_loss = alloc_f(CE_ROWS, &ok);
