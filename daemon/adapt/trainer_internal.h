@@ -106,7 +106,7 @@ int ed__trainer_product_back(ed_trainer_t *t, const ed_matrix_t *w, const float 
 void ed__trainer_rmsnorm_rows(ed_trainer_t *t, float *out, const float *x, const float *w, int dim, int n);
 void ed__trainer_rmsnorm_back_rows(ed_trainer_t *t, float *dy, const float *x, const float *w, int dim, int n);
 /* Layer l's forward from xs[l] over n rows (intermediates in the layer
- * scratch, output into out); its backward (t->dx: the output's gradient in,
+ * scratch, output into out; out NULL: it stops at down's input); its backward (t->dx: the output's gradient in,
  * the input's out), recomputing the forward first except for the last
  * layer. 0, ED_ECANCELED (the gate) or a kernel's error. */
 int ed__trainer_block_forward(ed_trainer_t *t, int l, int n, float *out);
