@@ -204,14 +204,14 @@ int ed__trainer_block_forward(ed_trainer_t *t, int l, int n, float *out)
     const ed_kernels_t *k = t->k;
     const float *x = t->xs + (size_t)l * t->seq * m->n_embd;
     int rc;
-#define CHECK(expr)                                                                                                 \
+#define CHECK(expr)                                                                                                \
     do {                                                                                                           \
-        if (ed__trainer_gate(t))                                                                                               \
+        if (ed__trainer_gate(t))                                                                                   \
             return ED_ECANCELED;                                                                                   \
         if ((rc = (expr)) != 0)                                                                                    \
             return rc;                                                                                             \
     } while (0)
-#define LORA_F(role, in, y)                                                                                         \
+#define LORA_F(role, in, y)                                                                                        \
     do {                                                                                                           \
         if (lora_forward(t, l, role, in, y, n))                                                                    \
             return ED_ECANCELED;                                                                                   \
