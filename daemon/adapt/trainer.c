@@ -182,7 +182,8 @@ static int window_forward(ed_trainer_t *t, const int32_t *tokens, const int32_t 
         int rows = n - r0 < CE_ROWS ? n - r0 : CE_ROWS;
         if (ed__trainer_gate(t))
             return ED_ECANCELED;
-        if ((rc = ed__trainer_product(t, &m->output, h + (size_t)r0 * m->n_embd, m->n_embd, t->logits, m->n_vocab, rows)))
+        if ((rc = ed__trainer_product(t, &m->output, h + (size_t)r0 * m->n_embd, m->n_embd, t->logits, m->n_vocab,
+                                      rows)))
             return rc;
         ce_job_t j = {t, targets + r0, grad_scale};
         ed_pool_run(t->pool, ED_POOL_LOW, rows, ce_row, &j);
@@ -194,8 +195,8 @@ static int window_forward(ed_trainer_t *t, const int32_t *tokens, const int32_t 
         if (want_grad) {
             if (ed__trainer_gate(t))
                 return ED_ECANCELED;
-            if ((rc = ed__trainer_product_back(t, &m->output, t->logits, m->n_vocab, t->dx + (size_t)r0 * m->n_embd, m->n_embd,
-                                   rows, 0)))
+            if ((rc = ed__trainer_product_back(t, &m->output, t->logits, m->n_vocab, t->dx + (size_t)r0 * m->n_embd,
+                                               m->n_embd, rows, 0)))
                 return rc;
         }
     }
@@ -223,7 +224,8 @@ int ed_trainer_accumulate(ed_trainer_t *t, const int32_t *tokens, const int32_t 
     double t1 = now_s();
     t->timing.forward_s = t1 - t0;
     if (rc == 0) {
-        ed__trainer_rmsnorm_back_rows(t, t->dx, t->xs + (size_t)m->n_layer * t->seq * m->n_embd, m->output_norm, m->n_embd, n);
+        ed__trainer_rmsnorm_back_rows(t, t->dx, t->xs + (size_t)m->n_layer * t->seq * m->n_embd, m->output_norm,
+                                      m->n_embd, n);
         for (int l = m->n_layer - 1; l >= 0 && rc == 0; l--)
             rc = ed__trainer_block_backward(t, l, n);
     }
@@ -428,26 +430,30 @@ int ed_trainer_create(ed_trainer_t **out, const ed_model_t *model, const ed_gguf
     t->dv = alloc_f(S * m->kv_dim, &ok);
     t->dnorm_w = alloc_f(E > (size_t)m->head_dim ? E : (size_t)m->head_dim, &ok);
     t->input_grad = alloc_f(S * E, &ok);
-    size_t mm = 0, bwd = 0;
+    const char *products = getenv("EDGED_TRAIN_PRODUCTS");
+    t->int8_products = products && strcmp(products, "int8") == 0;
+    /* the output matrix's input gradient (dh) too */
+    size_t mm = 0, bwd = ed_matmul_backward_scratch_size(m->output.type, n_threads);
     for (int l = 0; l < m->n_layer; l++)
         for (int role = 0; role < ED_LORA_PER_LAYER; role++) {
             const ed_matrix_t *w = ed__trainer_role_matrix(&m->layers[l], role);
             int n_in, n_out;
             ed__trainer_role_shape(m, role, &n_in, &n_out);
-            size_t a = ed_matmul_scratch_size(w->type, n_in, t->seq), b = ed_matmul_backward_scratch_size(w->type, n_threads);
+            size_t a = ed_matmul_scratch_size(w->type, n_in, t->seq);
+            size_t b = ed_matmul_backward_scratch_size(w->type, n_threads);
             mm = a > mm ? a : mm;
             bwd = b > bwd ? b : bwd;
         }
-    t->mm_size = (mm + 63) / 64 * 64;
     t->bwd_size = (bwd + 63) / 64 * 64;
-    t->mm_scratch = alloc_bytes(t->mm_size, &ok);
     t->bwd_scratch = alloc_bytes(t->bwd_size, &ok);
-    ed_cross_entropy_t ce = {.w_type = m->output.type, .n_embd = m->n_embd, .n_vocab = m->n_vocab,
-                             .chunk_rows = t->seq < 16 ? t->seq : 16};
-    t->ce_size = ed_cross_entropy_scratch_size(&ce, n_threads);
-    t->ce_scratch = alloc_bytes(t->ce_size, &ok);
-    const char *products = getenv("EDGED_TRAIN_PRODUCTS");
-    t->int8_products = products && strcmp(products, "int8") == 0;
+    if (t->int8_products) { /* ed_matmul_forward's quantized activations and ed_cross_entropy's scratch */
+        t->mm_size = (mm + 63) / 64 * 64;
+        t->mm_scratch = alloc_bytes(t->mm_size, &ok);
+        ed_cross_entropy_t ce = {.w_type = m->output.type, .n_embd = m->n_embd, .n_vocab = m->n_vocab,
+                                 .chunk_rows = t->seq < 16 ? t->seq : 16};
+        t->ce_size = ed_cross_entropy_scratch_size(&ce, n_threads);
+        t->ce_scratch = alloc_bytes(t->ce_size, &ok);
+    }
     t->fwd_scratch = alloc_f((size_t)n_threads * 2 * FWD_ROWS * FWD_COLS, &ok);
     t->logits = alloc_f((size_t)CE_ROWS * m->n_vocab, &ok);
     t->ce_loss = alloc_f(CE_ROWS, &ok);

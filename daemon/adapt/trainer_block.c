@@ -195,7 +195,8 @@ static void add_bias_rows(ed_trainer_t *t, float *x, const float *bias, int dim,
 }
 
 /* Layer l's forward from xs[l] over n rows: its intermediates in the layer
- * scratch and its output in `out` (n, n_embd). ED_ECANCELED for the gate. */
+ * scratch and its output in `out` (n, n_embd); out NULL: it stops at
+ * down's input (the recompute of the backward). ED_ECANCELED for the gate. */
 int ed__trainer_block_forward(ed_trainer_t *t, int l, int n, float *out)
 {
     const ed_model_t *m = t->model;
@@ -203,14 +204,14 @@ int ed__trainer_block_forward(ed_trainer_t *t, int l, int n, float *out)
     const ed_kernels_t *k = t->k;
     const float *x = t->xs + (size_t)l * t->seq * m->n_embd;
     int rc;
-#define CHECK(expr)                                                                                                 \
+#define CHECK(expr)                                                                                                \
     do {                                                                                                           \
-        if (ed__trainer_gate(t))                                                                                               \
+        if (ed__trainer_gate(t))                                                                                   \
             return ED_ECANCELED;                                                                                   \
         if ((rc = (expr)) != 0)                                                                                    \
             return rc;                                                                                             \
     } while (0)
-#define LORA_F(role, in, y)                                                                                         \
+#define LORA_F(role, in, y)                                                                                        \
     do {                                                                                                           \
         if (lora_forward(t, l, role, in, y, n))                                                                    \
             return ED_ECANCELED;                                                                                   \
@@ -254,6 +255,8 @@ int ed__trainer_block_forward(ed_trainer_t *t, int l, int n, float *out)
     LORA_F(ED_LORA_FFN_GATE, t->xn2, t->gate_act);
     LORA_F(ED_LORA_FFN_UP, t->xn2, t->up);
     k->swiglu_forward(t->hact, t->gate_act, t->up, n * m->n_ff);
+    if (!out)
+        return 0;
     CHECK(ed__trainer_product(t, &L->w_down, t->hact, m->n_ff, t->tmp, m->n_embd, n));
     LORA_F(ED_LORA_FFN_DOWN, t->hact, t->tmp);
     k->add(out, t->xmid, t->tmp, n * m->n_embd);
@@ -271,9 +274,9 @@ int ed__trainer_block_backward(ed_trainer_t *t, int l, int n)
     const float *x = t->xs + (size_t)l * t->seq * m->n_embd;
     int rc;
     /* the last layer's intermediates are still in the scratch from the
-     * forward pass; the others are recomputed (the output is not needed: it
-     * goes to dxn, overwritten below) */
-    if (l != m->n_layer - 1 && (rc = ed__trainer_block_forward(t, l, n, t->dxn)) != 0)
+     * forward pass; the others are recomputed up to down's input (the
+     * layer's output is not needed) */
+    if (l != m->n_layer - 1 && (rc = ed__trainer_block_forward(t, l, n, NULL)) != 0)
         return rc;
 
     /* feed-forward */

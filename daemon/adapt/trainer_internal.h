@@ -36,10 +36,25 @@ struct ed_trainer {
     /* kept over a window: every layer's input, then the last layer's output */
     float *xs;      /* (n_layer + 1, seq, n_embd) */
     float *cos_sin; /* (seq, n_rot) */
-    /* one layer's forward intermediates */
-    float *xn1, *q, *kk, *vv, *qpre, *kpre, *att, *xmid, *xn2, *gate_act, *up, *hact, *tmp;
-    /* backward */
-    float *dx, *dxmid, *dxn, *dh, *datt, *dq, *dk, *dv, *dnorm_w, *input_grad;
+    /* one layer's forward intermediates, rows of the window */
+    float *xn1;      /* (seq, n_embd) attn_norm(x): the input of q, k, v */
+    float *q, *kk;   /* (seq, q_dim), (seq, kv_dim) after biases, qwen3 norms and RoPE */
+    float *vv;       /* (seq, kv_dim) */
+    float *qpre, *kpre; /* (seq, q_dim), (seq, kv_dim) before qwen3's norms; NULL on other archs */
+    float *att;      /* (seq, q_dim) attention output: the input of attn_output */
+    float *xmid;     /* (seq, n_embd) the residual after attention */
+    float *xn2;      /* (seq, n_embd) ffn_norm(xmid): the input of gate and up */
+    float *gate_act, *up; /* (seq, n_ff) products (dgate, dup in the backward) */
+    float *hact;     /* (seq, n_ff) silu(gate) * up: the input of down */
+    float *tmp;      /* (seq, n_embd) a product's output; the final norm's */
+    /* backward: gradients of the window's rows */
+    float *dx;       /* (seq, n_embd) of the current layer's output, then input */
+    float *dxmid, *dxn; /* (seq, n_embd) of xmid; of a norm's output, then input */
+    float *dh;       /* (seq, n_ff) of hact */
+    float *datt, *dq; /* (seq, q_dim) */
+    float *dk, *dv;  /* (seq, kv_dim) */
+    float *dnorm_w;  /* (max(n_embd, head_dim)) the frozen norm weights' gradient, never read */
+    float *input_grad; /* (seq, n_embd) of the input embeddings, before grad_scale */
     void *mm_scratch, *bwd_scratch, *ce_scratch;
     size_t mm_size, bwd_size, ce_size;
     float *fwd_scratch;  /* the f32 products' tiles */
@@ -91,7 +106,7 @@ int ed__trainer_product_back(ed_trainer_t *t, const ed_matrix_t *w, const float 
 void ed__trainer_rmsnorm_rows(ed_trainer_t *t, float *out, const float *x, const float *w, int dim, int n);
 void ed__trainer_rmsnorm_back_rows(ed_trainer_t *t, float *dy, const float *x, const float *w, int dim, int n);
 /* Layer l's forward from xs[l] over n rows (intermediates in the layer
- * scratch, output into out); its backward (t->dx: the output's gradient in,
+ * scratch, output into out; out NULL: it stops at down's input); its backward (t->dx: the output's gradient in,
  * the input's out), recomputing the forward first except for the last
  * layer. 0, ED_ECANCELED (the gate) or a kernel's error. */
 int ed__trainer_block_forward(ed_trainer_t *t, int l, int n, float *out);
