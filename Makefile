@@ -336,7 +336,7 @@ test-unit: $(UNIT_BIN) $(KTEST_BIN) $(MTEST_BIN) $(TOOL_BIN)
 # the base model lent to borrowers on several threads.
 TSAN_BUILD := build/san-thread
 TSAN_TESTS := tests/kernels/pool tests/unit/core/histogram tests/unit/adapt/gate tests/unit/engine/engine tests/unit/api/work \
-              tests/unit/rag/service tests/unit/model/base tests/kernels/backward
+              tests/unit/rag/service tests/unit/model/base tests/kernels/backward tests/unit/adapt/trainer
 test-tsan:
 	$(Q)$(MAKE) --no-print-directory $(if $(Q),-s) SANITIZE=thread $(addprefix $(TSAN_BUILD)/,$(TSAN_TESTS))
 	$(Q)TSAN_OPTIONS=halt_on_error=1 ED_TEST_LABEL=tsan tests/run $(addprefix $(TSAN_BUILD)/,$(TSAN_TESTS))

@@ -5,6 +5,7 @@
  * Fatal errors happen only here, before serving: `edged: <what>: <why>` and
  * a hint, exit 1. */
 #include "adapt/scheduler.h"
+#include "api/adapt.h"
 #include "api/adapters.h"
 #include "api/api.h"
 #include "api/documents.h"
@@ -95,6 +96,7 @@ static void on_drained(ed_server_t *server)
 {
     daemon_t *d = (daemon_t *)((char *)server - offsetof(daemon_t, server));
     ed_log_info("all connections closed; exiting");
+    ed_api_adapt_close(&d->app); /* (done at the signal already) the runner before the gate goes */
     if (d->app.engine)
         ed_engine_on_submit(d->app.engine, NULL, NULL);
     ed_scheduler_close(d->app.scheduler); /* stops a trainer before the engine and the model go */
@@ -123,6 +125,7 @@ static void on_stop_signal(uv_signal_t *handle, int signum)
     ed_log_info("%s: stopping; in-flight requests have %u ms", strsignal(signum),
                 d->server.cfg.server.shutdown_timeout_ms);
     ed_notify_stopping();
+    ed_api_adapt_close(&d->app); /* a training job checkpoints now and resumes at the next start */
     ed_server_shutdown(&d->server, on_drained);
 }
 
@@ -159,6 +162,7 @@ static void on_reload_signal(uv_signal_t *handle, int signum)
         ed_rag_reconfigure(d->app.rag, &applied);
     if (d->app.scheduler)
         ed_scheduler_reconfigure(d->app.scheduler, &applied);
+    ed_api_adapt_reconfigure(&d->app, &applied);
     ed_notify_ready("serving");
 }
 
@@ -189,6 +193,8 @@ static void on_store_open(int rc, const char *err, void *arg)
     if (rc == 0 && !d->server.draining &&
         ed_adapters_open(&d->app.adapters, d->loop, &d->server.cfg, d->base, sub) != 0)
         ed_log_error("adapters: %s", sub);
+    if (rc == 0 && !d->server.draining)
+        ed_api_adapt_open(&d->app, d->loop, &d->server.cfg, d->base);
 }
 
 /* ------------------------------------------------------------ check ---- */

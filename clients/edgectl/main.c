@@ -5,6 +5,7 @@
  * listed in the help text. */
 #include "chat.h"
 #include "ctl.h"
+#include "adapt.h"
 #include "adapters.h"
 #include "docs.h"
 #include "embed.h"
@@ -62,6 +63,8 @@ static const command_t commands[] = {
     {"search", ed_ctl_search, "the store's chunks that best match a query", ED_CTL_SEARCH_USAGE},
     {"scheduler", ed_ctl_scheduler, "why training may or may not run now, constraint by constraint",
      ED_CTL_SCHEDULER_USAGE},
+    {"adapt", ed_ctl_adapt, "train a LoRA adapter on collections and follow the job", ED_CTL_ADAPT_USAGE},
+    {"jobs", ed_ctl_jobs, "list, show, cancel or watch adapt jobs", ED_CTL_JOBS_USAGE},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -383,6 +383,50 @@ class Client:
         """GET /v1/adapters/{adapter}/file (admin group): the plain GGUF bytes."""
         return self.request("GET", self._adapter_path(adapter, "/file")).body
 
+    # -- adapt jobs -----------------------------------------------------------
+    def adapt(self, collections, **options):
+        """POST /v1/adapt: queues a LoRA training job on the documents of
+        `collections` (a name or a list) and returns the job object ({"id",
+        "state", ...}). options: name, method ("lora"), rank, alpha, targets,
+        seq_len, learning_rate, budget_s, max_steps, heldout_fraction, seed,
+        examples (a list of message lists), run_now (admin)."""
+        if isinstance(collections, str):
+            collections = [collections]
+        body = dict(options, collections=list(collections or []))
+        return self.request("POST", "/v1/adapt", body).json()
+
+    def jobs(self):
+        """GET /v1/adapt/jobs: the caller's jobs (an admin's, every one), oldest first."""
+        return self.request("GET", "/v1/adapt/jobs").json()["data"]
+
+    def job(self, id):
+        """GET /v1/adapt/jobs/{id}: the job with its state, reason, progress,
+        losses ("losses": [{"step", "train_loss", "heldout_loss", ...}]) and
+        the adapter it made ("adapter_id")."""
+        return self.request("GET", "/v1/adapt/jobs/" + urllib.parse.quote(str(id), safe="")).json()
+
+    def cancel_job(self, id):
+        """DELETE /v1/adapt/jobs/{id}: stops it; its checkpoints are deleted.
+        Returns the job (state "cancelled", or as it had ended)."""
+        return self.request("DELETE", "/v1/adapt/jobs/" + urllib.parse.quote(str(id), safe="")).json()
+
+    def job_events(self, id):
+        """GET /v1/adapt/jobs/{id}/events: yields each event dict ({"type":
+        "snapshot" | "state" | "progress" | "paused" | "resumed" | "end", ...})
+        as it happens; the last is the end. The client's timeout bounds the
+        wait between events: give it a long one to follow a job that waits
+        for its window."""
+        for event in self.stream("GET", "/v1/adapt/jobs/" + urllib.parse.quote(str(id), safe="") + "/events"):
+            yield event.data
+            if isinstance(event.data, dict) and event.data.get("type") == "end":
+                return
+
+    def wait_job(self, id):
+        """Follows a job's events until it ends; returns the job as it ended."""
+        for _ in self.job_events(id):
+            pass
+        return self.job(id)
+
     # -- training windows ----------------------------------------------------
     def scheduler(self):
         """GET /v1/scheduler (adapt group): {"window_open", "trainer": {"state",

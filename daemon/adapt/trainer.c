@@ -3,7 +3,7 @@
  * contiguous f32 block each; one window's forward pass (only each layer's
  * input kept), its backward pass recomputing one layer at a time, and the
  * optimizer step with the learning-rate schedule. */
-#include "adapt/trainer.h"
+#include "adapt/trainer_internal.h"
 
 #include "kernels/backward.h"
 #include "kernels/matmul.h"
@@ -13,46 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define LORA_ROWS 16 /* rows of a window per chunk of the LoRA forward */
-#define FWD_ROWS 64  /* output columns per chunk of an f32 product */
-#define FWD_COLS 256 /* weight columns dequantized at a time */
-#define CE_ROWS 64   /* rows of logits at a time in the cross-entropy */
-
-struct ed_trainer {
-    const ed_model_t *model;
-    const ed_kernels_t *k;
-    ed_pool_t *pool;
-    ed_trainer_config_t cfg;
-    ed_rope_t rope;
-    int seq;
-
-    ed_lora_t lora, grad;       /* pairs point into params and grads */
-    float *params, *grads, *m, *v; /* n_params each */
-    size_t n_params;
-    int64_t steps;
-
-    ed_trainer_gate_fn gate;
-    void *gate_arg;
-    ed_trainer_timing_t timing;
-
-    /* kept over a window: every layer's input, then the last layer's output */
-    float *xs;      /* (n_layer + 1, seq, n_embd) */
-    float *cos_sin; /* (seq, n_rot) */
-    /* one layer's forward intermediates */
-    float *xn1, *q, *kk, *vv, *qpre, *kpre, *att, *xmid, *xn2, *gate_act, *up, *hact, *tmp;
-    /* backward */
-    float *dx, *dxmid, *dxn, *dh, *datt, *dq, *dk, *dv, *dnorm_w, *input_grad;
-    void *mm_scratch, *bwd_scratch, *ce_scratch;
-    size_t mm_size, bwd_size, ce_size;
-    float *fwd_scratch;  /* the f32 products' tiles */
-    float *logits, *ce_loss; /* (CE_ROWS, n_vocab), (CE_ROWS) */
-    int int8_products;   /* EDGED_TRAIN_PRODUCTS=int8: ed_matmul_forward's quantized activations */
-    float *lora_scratch; /* (seq, rank) x 2 */
-    size_t lora_floats;
-    float *att_scratch;  /* forward: seq * seq per thread; backward: 2 * seq per thread */
-    size_t att_floats;
-};
 
 /* ------------------------------------------------------------- config ---- */
 
@@ -150,333 +110,6 @@ static double gaussian(uint64_t *s)
     return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
-static int gate(ed_trainer_t *t)
-{
-    return t->gate && t->gate(t->gate_arg) != 0;
-}
-
-static int pair_index(int layer, int role)
-{
-    return layer * ED_LORA_PER_LAYER + role;
-}
-
-/* The (n_in, n_out) of matrix `role` of a block. */
-static void role_shape(const ed_model_t *m, int role, int *n_in, int *n_out)
-{
-    switch (role) {
-    case ED_LORA_ATTN_Q: *n_in = m->n_embd, *n_out = m->q_dim; break;
-    case ED_LORA_ATTN_K:
-    case ED_LORA_ATTN_V: *n_in = m->n_embd, *n_out = m->kv_dim; break;
-    case ED_LORA_ATTN_OUTPUT: *n_in = m->q_dim, *n_out = m->n_embd; break;
-    case ED_LORA_FFN_GATE:
-    case ED_LORA_FFN_UP: *n_in = m->n_embd, *n_out = m->n_ff; break;
-    default: *n_in = m->n_ff, *n_out = m->n_embd; break;
-    }
-}
-
-static const ed_matrix_t *role_matrix(const ed_layer_t *L, int role)
-{
-    const ed_matrix_t *ms[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-    return ms[role];
-}
-
-/* ------------------------------------------------------------ products ---- */
-
-typedef struct {
-    const ed_kernels_t *k;
-    const ed_matrix_t *w;
-    const float *x;
-    float *y;
-    int n_in, n_out, n;
-    size_t w_row_bytes, block_len, block_size; /* of a group of blocks */
-    float *scratch; /* 2 * FWD_ROWS * FWD_COLS floats per thread */
-} fwd_job_t;
-
-/* Output columns [FWD_ROWS c, FWD_ROWS (c + 1)) of y = x w^T in f32: the
- * rows of w dequantized a tile of FWD_COLS columns at a time with the
- * traits' reference dequantizer (the values the backward pass and PyTorch
- * multiply by), transposed, and multiplied in by the register-tiled gemm_f32_nn. */
-static void fwd_strip(void *arg, int chunk, int thread)
-{
-    const fwd_job_t *j = arg;
-    const ed_quant_traits_t *tr = ed_quant_traits(j->w->type);
-    int o0 = chunk * FWD_ROWS, rows = j->n_out - o0 < FWD_ROWS ? j->n_out - o0 : FWD_ROWS;
-    float *tile = j->scratch + (size_t)thread * 2 * FWD_ROWS * FWD_COLS, *tt = tile + FWD_ROWS * FWD_COLS;
-    for (int r = 0; r < j->n; r++)
-        memset(j->y + (size_t)r * j->n_out + o0, 0, sizeof(float) * (size_t)rows);
-    const uint8_t *w = j->w->data;
-    for (int c0 = 0; c0 < j->n_in; c0 += FWD_COLS) {
-        int width = j->n_in - c0 < FWD_COLS ? j->n_in - c0 : FWD_COLS;
-        size_t col_bytes = (size_t)c0 / j->block_len * j->block_size;
-        for (int o = 0; o < rows; o++)
-            tr->to_float(w + (size_t)(o0 + o) * j->w_row_bytes + col_bytes, tile + (size_t)o * width, width);
-        for (int o = 0; o < rows; o++)
-            for (int c = 0; c < width; c++)
-                tt[(size_t)c * rows + o] = tile[(size_t)o * width + c];
-        j->k->gemm_f32_nn(j->n, rows, width, j->x + c0, (size_t)j->n_in, tt, (size_t)rows, j->y + o0,
-                          (size_t)j->n_out);
-    }
-}
-
-/* y (n, n_out) = x (n, n_in) w^T. In f32 over dequantized tiles by default,
- * so the loss and gradients are those of the dequantized weights (the int8
- * activations of ed_matmul_forward put the gradients of a quantized base
- * about 1e-2 off); EDGED_TRAIN_PRODUCTS=int8 at create multiplies as
- * forward.c does instead (faster, for comparison). */
-static int product(ed_trainer_t *t, const ed_matrix_t *w, const float *x, int n_in, float *y, int n_out, int n)
-{
-    if (t->int8_products) {
-        ed_matmul_t mm = {.w = w->data, .w_type = w->type, .n_in = n_in, .n_out = n_out, .x = x, .y = y, .n_batch = n};
-        return ed_matmul_forward(t->k, t->pool, ED_POOL_LOW, &mm, t->mm_scratch, t->mm_size);
-    }
-    const ed_type_info_t *info = ed_type_info(w->type);
-    uint64_t row_bytes = 0;
-    if (!info || ed_type_row_size(w->type, (uint64_t)n_in, &row_bytes) != 0 ||
-        FWD_COLS % (info->block_len * info->group) != 0)
-        return ED_EINVAL;
-    fwd_job_t j = {.k = t->k, .w = w, .x = x, .y = y, .n_in = n_in, .n_out = n_out, .n = n,
-                   .w_row_bytes = (size_t)row_bytes, .block_len = (size_t)info->block_len * info->group,
-                   .block_size = (size_t)info->block_size * info->group, .scratch = t->fwd_scratch};
-    ed_pool_run(t->pool, ED_POOL_LOW, (n_out + FWD_ROWS - 1) / FWD_ROWS, fwd_strip, &j);
-    return 0;
-}
-
-/* dx (n, n_in) (+)= dy (n, n_out) w */
-static int product_back(ed_trainer_t *t, const ed_matrix_t *w, const float *dy, int n_out, float *dx, int n_in,
-                        int n, int accumulate)
-{
-    ed_matmul_backward_t b = {.w = w->data, .w_type = w->type, .n_in = n_in, .n_out = n_out, .dy = dy, .dx = dx,
-                              .n_batch = n, .accumulate = accumulate};
-    return ed_matmul_backward_input(t->k, t->pool, ED_POOL_LOW, &b, t->bwd_scratch, t->bwd_size);
-}
-
-typedef struct {
-    const ed_kernels_t *k;
-    const ed_lora_pair_t *p;
-    float scale;
-    const float *x;
-    float *y, *u;
-    int n;
-} lora_fwd_job_t;
-
-/* rows [16 c, 16 c + 16): u = s x A^T, y += u B^T */
-static void lora_fwd_rows(void *arg, int chunk, int thread)
-{
-    const lora_fwd_job_t *j = arg;
-    const ed_lora_pair_t *p = j->p;
-    (void)thread;
-    int r0 = chunk * LORA_ROWS, rows = j->n - r0 < LORA_ROWS ? j->n - r0 : LORA_ROWS;
-    float *u = j->u + (size_t)r0 * p->rank;
-    memset(u, 0, sizeof(float) * (size_t)rows * p->rank);
-    j->k->gemm_f32_nt(rows, p->rank, p->n_in, j->x + (size_t)r0 * p->n_in, (size_t)p->n_in, p->a, (size_t)p->n_in,
-                      u, (size_t)p->rank);
-    for (int i = 0; i < rows * p->rank; i++)
-        u[i] *= j->scale;
-    j->k->gemm_f32_nt(rows, p->n_out, p->rank, u, (size_t)p->rank, p->b, (size_t)p->rank,
-                      j->y + (size_t)r0 * p->n_out, (size_t)p->n_out);
-}
-
-/* y (n, n_out) += s B (A x) when the pair is trained; 1 when the gate stops. */
-static int lora_forward(ed_trainer_t *t, int layer, int role, const float *x, float *y, int n)
-{
-    const ed_lora_pair_t *p = &t->lora.pairs[pair_index(layer, role)];
-    if (p->rank == 0)
-        return 0;
-    if (gate(t))
-        return 1;
-    lora_fwd_job_t j = {t->k, p, ed_lora_scale(&t->lora, p, 1.0f), x, y, t->lora_scratch, n};
-    ed_pool_run(t->pool, ED_POOL_LOW, (n + LORA_ROWS - 1) / LORA_ROWS, lora_fwd_rows, &j);
-    return 0;
-}
-
-/* da, db += the pair's gradients; dx += its input-gradient share. */
-static int lora_backward(ed_trainer_t *t, int layer, int role, const float *x, const float *dy, float *dx, int n)
-{
-    int i = pair_index(layer, role);
-    const ed_lora_pair_t *p = &t->lora.pairs[i], *g = &t->grad.pairs[i];
-    if (p->rank == 0)
-        return 0;
-    if (gate(t))
-        return ED_ECANCELED;
-    ed_lora_backward_t lb = {.x = x, .a = p->a, .b = p->b, .dy = dy, .scale = ed_lora_scale(&t->lora, p, 1.0f),
-                             .n_in = p->n_in, .n_out = p->n_out, .rank = p->rank, .n_batch = n,
-                             .da = g->a, .db = g->b, .dx = dx};
-    return ed_lora_backward(t->k, t->pool, ED_POOL_LOW, &lb, t->lora_scratch, t->lora_floats);
-}
-
-/* ----------------------------------------------------------- attention ---- */
-
-typedef struct {
-    const ed_trainer_t *t;
-    int n;
-} attn_fwd_job_t;
-
-/* Query head `h` over the window: scores = q_h k^T (n, n) with the gemm
- * op, the causal softmax row by row, out_h = P v. The upper triangle is
- * computed and masked (a window is short; the products stay in the tuned
- * f32 kernels). Each head writes only its own columns of att. */
-static void attn_fwd_head(void *arg, int h, int thread)
-{
-    const attn_fwd_job_t *j = arg;
-    const ed_trainer_t *t = j->t;
-    const ed_model_t *m = t->model;
-    int n = j->n, d = m->head_dim, kvh = h / (m->n_head / m->n_kv_head);
-    float *s = t->att_scratch + (size_t)thread * t->seq * t->seq;
-    memset(s, 0, sizeof(float) * (size_t)n * n);
-    t->k->gemm_f32_nt(n, n, d, t->q + (size_t)h * d, (size_t)m->q_dim, t->kk + (size_t)kvh * d, (size_t)m->kv_dim, s,
-                      (size_t)n);
-    float scale = 1.0f / sqrtf((float)d);
-    for (int r = 0; r < n; r++)
-        t->k->softmax_forward(s + (size_t)r * n, n, scale, r + 1);
-    float *out = t->att + (size_t)h * d;
-    for (int r = 0; r < n; r++)
-        memset(out + (size_t)r * m->q_dim, 0, sizeof(float) * (size_t)d);
-    t->k->gemm_f32_nn(n, d, n, s, (size_t)n, t->vv + (size_t)kvh * d, (size_t)m->kv_dim, out, (size_t)m->q_dim);
-}
-
-/* -------------------------------------------------------------- blocks ---- */
-
-static void rmsnorm_rows(ed_trainer_t *t, float *out, const float *x, const float *w, int dim, int n)
-{
-    for (int r = 0; r < n; r++)
-        t->k->rmsnorm_forward(out + (size_t)r * dim, x + (size_t)r * dim, w, dim, t->model->rms_eps);
-}
-
-/* dx (n, dim) = rmsnorm's input gradient of dy, in place (the frozen
- * weight's gradient goes to a scratch row that is never read) */
-static void rmsnorm_back_rows(ed_trainer_t *t, float *dy, const float *x, const float *w, int dim, int n)
-{
-    for (int r = 0; r < n; r++)
-        t->k->rmsnorm_backward(dy + (size_t)r * dim, t->dnorm_w, dy + (size_t)r * dim, x + (size_t)r * dim, w, dim,
-                               t->model->rms_eps);
-}
-
-static void add_bias_rows(ed_trainer_t *t, float *x, const float *bias, int dim, int n)
-{
-    for (int r = 0; bias && r < n; r++)
-        t->k->add(x + (size_t)r * dim, x + (size_t)r * dim, bias, dim);
-}
-
-/* Layer l's forward from xs[l] over n rows: its intermediates in the layer
- * scratch and its output in `out` (n, n_embd). ED_ECANCELED for the gate. */
-static int block_forward(ed_trainer_t *t, int l, int n, float *out)
-{
-    const ed_model_t *m = t->model;
-    const ed_layer_t *L = &m->layers[l];
-    const ed_kernels_t *k = t->k;
-    const float *x = t->xs + (size_t)l * t->seq * m->n_embd;
-    int rc;
-#define CHECK(expr)                                                                                                 \
-    do {                                                                                                           \
-        if (gate(t))                                                                                               \
-            return ED_ECANCELED;                                                                                   \
-        if ((rc = (expr)) != 0)                                                                                    \
-            return rc;                                                                                             \
-    } while (0)
-#define LORA_F(role, in, y)                                                                                         \
-    do {                                                                                                           \
-        if (lora_forward(t, l, role, in, y, n))                                                                    \
-            return ED_ECANCELED;                                                                                   \
-    } while (0)
-
-    rmsnorm_rows(t, t->xn1, x, L->attn_norm, m->n_embd, n);
-    CHECK(product(t, &L->wq, t->xn1, m->n_embd, t->q, m->q_dim, n));
-    CHECK(product(t, &L->wk, t->xn1, m->n_embd, t->kk, m->kv_dim, n));
-    CHECK(product(t, &L->wv, t->xn1, m->n_embd, t->vv, m->kv_dim, n));
-    LORA_F(ED_LORA_ATTN_Q, t->xn1, t->q);
-    LORA_F(ED_LORA_ATTN_K, t->xn1, t->kk);
-    LORA_F(ED_LORA_ATTN_V, t->xn1, t->vv);
-    add_bias_rows(t, t->q, L->bq, m->q_dim, n);
-    add_bias_rows(t, t->kk, L->bk, m->kv_dim, n);
-    add_bias_rows(t, t->vv, L->bv, m->kv_dim, n);
-    if (L->q_norm) {
-        memcpy(t->qpre, t->q, sizeof(float) * (size_t)n * m->q_dim);
-        rmsnorm_rows(t, t->q, t->q, L->q_norm, m->head_dim, n * m->n_head);
-    }
-    if (L->k_norm) {
-        memcpy(t->kpre, t->kk, sizeof(float) * (size_t)n * m->kv_dim);
-        rmsnorm_rows(t, t->kk, t->kk, L->k_norm, m->head_dim, n * m->n_kv_head);
-    }
-    if (L->rope)
-        for (int r = 0; r < n; r++) {
-            const float *cs = t->cos_sin + (size_t)r * t->rope.n_rot;
-            k->rope_rotate(t->q + (size_t)r * m->q_dim, m->n_head, m->head_dim, cs, &t->rope);
-            k->rope_rotate(t->kk + (size_t)r * m->kv_dim, m->n_kv_head, m->head_dim, cs, &t->rope);
-        }
-    if (gate(t))
-        return ED_ECANCELED;
-    attn_fwd_job_t aj = {t, n};
-    ed_pool_run(t->pool, ED_POOL_LOW, m->n_head, attn_fwd_head, &aj);
-    CHECK(product(t, &L->wo, t->att, m->q_dim, t->tmp, m->n_embd, n));
-    LORA_F(ED_LORA_ATTN_OUTPUT, t->att, t->tmp);
-    k->add(t->xmid, x, t->tmp, n * m->n_embd);
-
-    rmsnorm_rows(t, t->xn2, t->xmid, L->ffn_norm, m->n_embd, n);
-    CHECK(product(t, &L->w_gate, t->xn2, m->n_embd, t->gate_act, m->n_ff, n));
-    CHECK(product(t, &L->w_up, t->xn2, m->n_embd, t->up, m->n_ff, n));
-    LORA_F(ED_LORA_FFN_GATE, t->xn2, t->gate_act);
-    LORA_F(ED_LORA_FFN_UP, t->xn2, t->up);
-    k->swiglu_forward(t->hact, t->gate_act, t->up, n * m->n_ff);
-    CHECK(product(t, &L->w_down, t->hact, m->n_ff, t->tmp, m->n_embd, n));
-    LORA_F(ED_LORA_FFN_DOWN, t->hact, t->tmp);
-    k->add(out, t->xmid, t->tmp, n * m->n_embd);
-    return 0;
-#undef LORA_F
-}
-
-/* Layer l's backward: t->dx holds the gradient of its output on entry and
- * of its input on return. Its forward is recomputed first. */
-static int block_backward(ed_trainer_t *t, int l, int n)
-{
-    const ed_model_t *m = t->model;
-    const ed_layer_t *L = &m->layers[l];
-    const ed_kernels_t *k = t->k;
-    const float *x = t->xs + (size_t)l * t->seq * m->n_embd;
-    int rc;
-    /* the recomputed output is not needed: it goes to dxn, overwritten below */
-    if ((rc = block_forward(t, l, n, t->dxn)) != 0)
-        return rc;
-
-    /* feed-forward */
-    CHECK(product_back(t, &L->w_down, t->dx, m->n_embd, t->dh, m->n_ff, n, 0));
-    CHECK(lora_backward(t, l, ED_LORA_FFN_DOWN, t->hact, t->dx, t->dh, n));
-    k->swiglu_backward(t->gate_act, t->up, t->dh, t->gate_act, t->up, n * m->n_ff); /* now dgate, dup */
-    CHECK(product_back(t, &L->w_gate, t->gate_act, m->n_ff, t->dxn, m->n_embd, n, 0));
-    CHECK(product_back(t, &L->w_up, t->up, m->n_ff, t->dxn, m->n_embd, n, 1));
-    CHECK(lora_backward(t, l, ED_LORA_FFN_GATE, t->xn2, t->gate_act, t->dxn, n));
-    CHECK(lora_backward(t, l, ED_LORA_FFN_UP, t->xn2, t->up, t->dxn, n));
-    rmsnorm_back_rows(t, t->dxn, t->xmid, L->ffn_norm, m->n_embd, n);
-    k->add(t->dxmid, t->dx, t->dxn, n * m->n_embd);
-
-    /* attention */
-    CHECK(product_back(t, &L->wo, t->dxmid, m->n_embd, t->datt, m->q_dim, n, 0));
-    CHECK(lora_backward(t, l, ED_LORA_ATTN_OUTPUT, t->att, t->dxmid, t->datt, n));
-    ed_attention_train_t shape = {.n_tok = n, .n_head = m->n_head, .n_kv_head = m->n_kv_head,
-                                  .head_dim = m->head_dim, .scale = 1.0f / sqrtf((float)m->head_dim)};
-    CHECK(ed_attention_backward(k, t->pool, ED_POOL_LOW, t->dq, t->dk, t->dv, t->q, t->kk, t->vv, t->datt, &shape,
-                                t->att_scratch, t->att_floats));
-    if (L->rope)
-        for (int r = 0; r < n; r++) {
-            const float *cs = t->cos_sin + (size_t)r * t->rope.n_rot;
-            k->rope_rotate_backward(t->dq + (size_t)r * m->q_dim, m->n_head, m->head_dim, cs, &t->rope);
-            k->rope_rotate_backward(t->dk + (size_t)r * m->kv_dim, m->n_kv_head, m->head_dim, cs, &t->rope);
-        }
-    if (L->q_norm)
-        rmsnorm_back_rows(t, t->dq, t->qpre, L->q_norm, m->head_dim, n * m->n_head);
-    if (L->k_norm)
-        rmsnorm_back_rows(t, t->dk, t->kpre, L->k_norm, m->head_dim, n * m->n_kv_head);
-    CHECK(product_back(t, &L->wq, t->dq, m->q_dim, t->dxn, m->n_embd, n, 0));
-    CHECK(product_back(t, &L->wk, t->dk, m->kv_dim, t->dxn, m->n_embd, n, 1));
-    CHECK(product_back(t, &L->wv, t->dv, m->kv_dim, t->dxn, m->n_embd, n, 1));
-    CHECK(lora_backward(t, l, ED_LORA_ATTN_Q, t->xn1, t->dq, t->dxn, n));
-    CHECK(lora_backward(t, l, ED_LORA_ATTN_K, t->xn1, t->dk, t->dxn, n));
-    CHECK(lora_backward(t, l, ED_LORA_ATTN_V, t->xn1, t->dv, t->dxn, n));
-    rmsnorm_back_rows(t, t->dxn, x, L->attn_norm, m->n_embd, n);
-    k->add(t->dx, t->dxmid, t->dxn, n * m->n_embd);
-    return 0;
-#undef CHECK
-}
-
 /* -------------------------------------------------------------- window ---- */
 
 static int check_window(const ed_trainer_t *t, const int32_t *tokens, const int32_t *targets, int n,
@@ -511,7 +144,7 @@ static void ce_row(void *arg, int r, int thread)
     j->t->ce_loss[r] = j->t->k->cross_entropy_backward(row, row, nv, j->targets[r], j->scale);
 }
 
-/* Embeddings, every layer (inputs kept in xs), the final norm into xn1 and
+/* Embeddings, every layer (inputs kept in xs), the final norm into tmp and
  * the cross-entropy (dh into dx when want_grad, scaled by grad_scale). */
 static int window_forward(ed_trainer_t *t, const int32_t *tokens, const int32_t *targets, int n, float grad_scale,
                           int want_grad, double *loss_sum, int *n_counted)
@@ -527,14 +160,16 @@ static int window_forward(ed_trainer_t *t, const int32_t *tokens, const int32_t 
     }
     int rc;
     for (int l = 0; l < m->n_layer; l++)
-        if ((rc = block_forward(t, l, n, t->xs + (size_t)(l + 1) * layer_floats)) != 0)
+        if ((rc = ed__trainer_block_forward(t, l, n, t->xs + (size_t)(l + 1) * layer_floats)) != 0)
             return rc;
     const float *x_last = t->xs + (size_t)m->n_layer * layer_floats;
-    rmsnorm_rows(t, t->xn1, x_last, m->output_norm, m->n_embd, n);
-    if (gate(t))
+    /* the final norm into tmp: the last layer's xn1 stays for its backward */
+    float *h = t->tmp;
+    ed__trainer_rmsnorm_rows(t, h, x_last, m->output_norm, m->n_embd, n);
+    if (ed__trainer_gate(t))
         return ED_ECANCELED;
     if (t->int8_products) {
-        ed_cross_entropy_t ce = {.h = t->xn1, .w = m->output.data, .w_type = m->output.type, .n_embd = m->n_embd,
+        ed_cross_entropy_t ce = {.h = h, .w = m->output.data, .w_type = m->output.type, .n_embd = m->n_embd,
                                  .n_vocab = m->n_vocab, .n_rows = n, .targets = targets, .grad_scale = grad_scale,
                                  .dh = want_grad ? t->dx : NULL, .chunk_rows = t->seq < 16 ? t->seq : 16};
         return ed_cross_entropy(t->k, t->pool, ED_POOL_LOW, &ce, t->ce_scratch, t->ce_size, loss_sum, n_counted);
@@ -545,9 +180,10 @@ static int window_forward(ed_trainer_t *t, const int32_t *tokens, const int32_t 
     int counted = 0;
     for (int r0 = 0; r0 < n; r0 += CE_ROWS) {
         int rows = n - r0 < CE_ROWS ? n - r0 : CE_ROWS;
-        if (gate(t))
+        if (ed__trainer_gate(t))
             return ED_ECANCELED;
-        if ((rc = product(t, &m->output, t->xn1 + (size_t)r0 * m->n_embd, m->n_embd, t->logits, m->n_vocab, rows)))
+        if ((rc = ed__trainer_product(t, &m->output, h + (size_t)r0 * m->n_embd, m->n_embd, t->logits, m->n_vocab,
+                                      rows)))
             return rc;
         ce_job_t j = {t, targets + r0, grad_scale};
         ed_pool_run(t->pool, ED_POOL_LOW, rows, ce_row, &j);
@@ -557,10 +193,10 @@ static int window_forward(ed_trainer_t *t, const int32_t *tokens, const int32_t 
                 counted++;
             }
         if (want_grad) {
-            if (gate(t))
+            if (ed__trainer_gate(t))
                 return ED_ECANCELED;
-            if ((rc = product_back(t, &m->output, t->logits, m->n_vocab, t->dx + (size_t)r0 * m->n_embd, m->n_embd,
-                                   rows, 0)))
+            if ((rc = ed__trainer_product_back(t, &m->output, t->logits, m->n_vocab, t->dx + (size_t)r0 * m->n_embd,
+                                               m->n_embd, rows, 0)))
                 return rc;
         }
     }
@@ -588,9 +224,10 @@ int ed_trainer_accumulate(ed_trainer_t *t, const int32_t *tokens, const int32_t 
     double t1 = now_s();
     t->timing.forward_s = t1 - t0;
     if (rc == 0) {
-        rmsnorm_back_rows(t, t->dx, t->xs + (size_t)m->n_layer * t->seq * m->n_embd, m->output_norm, m->n_embd, n);
+        ed__trainer_rmsnorm_back_rows(t, t->dx, t->xs + (size_t)m->n_layer * t->seq * m->n_embd, m->output_norm,
+                                      m->n_embd, n);
         for (int l = m->n_layer - 1; l >= 0 && rc == 0; l--)
-            rc = block_backward(t, l, n);
+            rc = ed__trainer_block_backward(t, l, n);
     }
     t->timing.backward_s = now_s() - t1;
     if (rc == ED_ECANCELED) {
@@ -650,7 +287,7 @@ static void adam_chunk(void *arg, int chunk, int thread)
 int ed_trainer_step(ed_trainer_t *t, char err[ED_ERR_LEN])
 {
     double t0 = now_s();
-    if (gate(t))
+    if (ed__trainer_gate(t))
         return ed_errf(err, ED_ECANCELED, "trainer: the step was stopped by its gate");
     /* the global norm in one fixed order: the same for every thread count */
     if (t->cfg.grad_clip > 0) {
@@ -687,7 +324,7 @@ static void layout_pairs(ed_lora_t *lora, ed_lora_pair_t *pairs, float *buf, con
         if (layer >= t->model->n_layer || !(t->cfg.targets & ED_TRAIN_TARGET(role)))
             continue;
         p->rank = t->cfg.rank;
-        role_shape(t->model, role, &p->n_in, &p->n_out);
+        ed__trainer_role_shape(t->model, role, &p->n_in, &p->n_out);
         p->a_type = p->b_type = ED_TYPE_F32;
         if (buf) {
             p->a = buf + off;
@@ -704,7 +341,7 @@ static size_t count_params(const ed_trainer_t *t)
         for (int role = 0; role < ED_LORA_PER_LAYER; role++)
             if (t->cfg.targets & ED_TRAIN_TARGET(role)) {
                 int n_in, n_out;
-                role_shape(t->model, role, &n_in, &n_out);
+                ed__trainer_role_shape(t->model, role, &n_in, &n_out);
                 n += (size_t)t->cfg.rank * ((size_t)n_in + n_out);
             }
     return n;
@@ -740,7 +377,7 @@ int ed_trainer_create(ed_trainer_t **out, const ed_model_t *model, const ed_gguf
         return rc;
     for (int l = 0; l < model->n_layer; l++)
         for (int role = 0; role < ED_LORA_PER_LAYER; role++) {
-            const ed_matrix_t *w = role_matrix(&model->layers[l], role);
+            const ed_matrix_t *w = ed__trainer_role_matrix(&model->layers[l], role);
             const ed_quant_traits_t *tr = ed_quant_traits(w->type);
             if (!tr || !tr->to_float || !kernels->vec_dot[w->type])
                 return ed_errf(err, ED_EUNSUPPORTED, "trainer: layer %d's matrix %d has type %d, which has no "
@@ -793,32 +430,39 @@ int ed_trainer_create(ed_trainer_t **out, const ed_model_t *model, const ed_gguf
     t->dv = alloc_f(S * m->kv_dim, &ok);
     t->dnorm_w = alloc_f(E > (size_t)m->head_dim ? E : (size_t)m->head_dim, &ok);
     t->input_grad = alloc_f(S * E, &ok);
-    size_t mm = 0, bwd = 0;
+    const char *products = getenv("EDGED_TRAIN_PRODUCTS");
+    t->int8_products = products && strcmp(products, "int8") == 0;
+    /* the output matrix's input gradient (dh) too */
+    size_t mm = 0, bwd = ed_matmul_backward_scratch_size(m->output.type, n_threads);
     for (int l = 0; l < m->n_layer; l++)
         for (int role = 0; role < ED_LORA_PER_LAYER; role++) {
-            const ed_matrix_t *w = role_matrix(&m->layers[l], role);
+            const ed_matrix_t *w = ed__trainer_role_matrix(&m->layers[l], role);
             int n_in, n_out;
-            role_shape(m, role, &n_in, &n_out);
-            size_t a = ed_matmul_scratch_size(w->type, n_in, t->seq), b = ed_matmul_backward_scratch_size(w->type, n_threads);
+            ed__trainer_role_shape(m, role, &n_in, &n_out);
+            size_t a = ed_matmul_scratch_size(w->type, n_in, t->seq);
+            size_t b = ed_matmul_backward_scratch_size(w->type, n_threads);
             mm = a > mm ? a : mm;
             bwd = b > bwd ? b : bwd;
         }
-    t->mm_size = (mm + 63) / 64 * 64;
     t->bwd_size = (bwd + 63) / 64 * 64;
-    t->mm_scratch = alloc_bytes(t->mm_size, &ok);
     t->bwd_scratch = alloc_bytes(t->bwd_size, &ok);
-    ed_cross_entropy_t ce = {.w_type = m->output.type, .n_embd = m->n_embd, .n_vocab = m->n_vocab,
-                             .chunk_rows = t->seq < 16 ? t->seq : 16};
-    t->ce_size = ed_cross_entropy_scratch_size(&ce, n_threads);
-    t->ce_scratch = alloc_bytes(t->ce_size, &ok);
-    const char *products = getenv("EDGED_TRAIN_PRODUCTS");
-    t->int8_products = products && strcmp(products, "int8") == 0;
+    if (t->int8_products) { /* ed_matmul_forward's quantized activations and ed_cross_entropy's scratch */
+        t->mm_size = (mm + 63) / 64 * 64;
+        t->mm_scratch = alloc_bytes(t->mm_size, &ok);
+        ed_cross_entropy_t ce = {.w_type = m->output.type, .n_embd = m->n_embd, .n_vocab = m->n_vocab,
+                                 .chunk_rows = t->seq < 16 ? t->seq : 16};
+        t->ce_size = ed_cross_entropy_scratch_size(&ce, n_threads);
+        t->ce_scratch = alloc_bytes(t->ce_size, &ok);
+    }
     t->fwd_scratch = alloc_f((size_t)n_threads * 2 * FWD_ROWS * FWD_COLS, &ok);
     t->logits = alloc_f((size_t)CE_ROWS * m->n_vocab, &ok);
     t->ce_loss = alloc_f(CE_ROWS, &ok);
     t->lora_floats = ed_lora_backward_scratch_floats(config->rank, t->seq);
     t->lora_scratch = alloc_f(t->lora_floats, &ok);
-    size_t att_f = (size_t)n_threads * S * S, att_b = (size_t)n_threads * 2 * S;
+    size_t att_f = (size_t)n_threads * ATT_FWD_FLOATS(S, m->head_dim), att_b = (size_t)n_threads * 2 * S;
+    int widest = m->n_ff > m->n_embd ? m->n_ff : m->n_embd;
+    widest = widest > m->q_dim ? widest : m->q_dim;
+    t->lora_bt = alloc_f((size_t)config->rank * widest, &ok);
     t->att_floats = att_f > att_b ? att_f : att_b;
     t->att_scratch = alloc_f(t->att_floats, &ok);
     if (!ok || !pairs || !gpairs) {
@@ -874,7 +518,7 @@ void ed_trainer_free(ed_trainer_t *t)
     void *bufs[] = {t->params, t->grads, t->m, t->v, t->xs, t->cos_sin, t->xn1, t->q, t->kk, t->vv, t->qpre, t->kpre,
                     t->att, t->xmid, t->xn2, t->gate_act, t->up, t->hact, t->tmp, t->dx, t->dxmid, t->dxn, t->dh,
                     t->datt, t->dq, t->dk, t->dv, t->dnorm_w, t->input_grad, t->mm_scratch, t->bwd_scratch,
-                    t->ce_scratch, t->lora_scratch, t->att_scratch, t->fwd_scratch, t->logits, t->ce_loss};
+                    t->ce_scratch, t->lora_scratch, t->att_scratch, t->fwd_scratch, t->logits, t->ce_loss, t->lora_bt};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(t);

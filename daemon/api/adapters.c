@@ -32,6 +32,7 @@ typedef struct {
     bool incompatible;           /* made for another base than the one served */
     bool failed;                 /* its file did not load */
     bool stale;                  /* a document it was trained on was deleted */
+    bool unserved;               /* stale under adapt.on_stale = unserve or retrain: not usable */
     char why[256];
     uint64_t requests, tokens;
 } entry_t;
@@ -52,6 +53,7 @@ struct ed_adapters {
     entry_t *entries;
     int n, cap;
     char active[32]; /* "" none */
+    bool unserve_stale; /* adapt.on_stale is not keep */
     int in_flight;   /* pool work holding reg */
     bool closing;
     uv_work_t open_work;
@@ -85,7 +87,7 @@ static bool reg_unhold(ed_adapters_t *reg)
 
 static bool usable(const entry_t *e)
 {
-    return e->handle && !e->incompatible && !e->failed;
+    return e->handle && !e->incompatible && !e->failed && !e->unserved;
 }
 
 static const char *status_of(const ed_adapters_t *reg, const entry_t *e)
@@ -267,6 +269,9 @@ static void load_entry(ed_adapters_t *reg, entry_t *e)
     bool stale = false;
     if (ed_store_adapter_stale(reg->store, e->row.id, &stale, err) == 0)
         e->stale = stale;
+    e->unserved = e->stale && reg->unserve_stale;
+    if (e->unserved)
+        snprintf(e->why, sizeof e->why, "a document it was trained on was deleted (adapt.on_stale)");
     if (!reg->have_base || strcmp(e->row.fingerprint, reg->fingerprint) != 0) {
         e->incompatible = true;
         snprintf(e->why, sizeof e->why, "made for the base %s; the base served is %s", e->row.fingerprint,
@@ -354,6 +359,7 @@ int ed_adapters_open(ed_adapters_t **out, uv_loop_t *loop, const ed_config_t *cf
     reg->state = REG_OPENING;
     snprintf(reg->state_dir, sizeof reg->state_dir, "%s", cfg->state.directory);
     snprintf(reg->key_file, sizeof reg->key_file, "%s", cfg->store.key_file);
+    reg->unserve_stale = strcmp(cfg->adapt.on_stale, "keep") != 0;
     reg->open_work.data = reg;
     reg->in_flight = 1;
     ed_metrics_register(render_metrics, reg);
@@ -435,6 +441,92 @@ void ed_adapters_count(ed_adapters_t *reg, const ed_engine_adapter_t *a, int req
             reg->entries[i].requests += (uint64_t)requests;
             reg->entries[i].tokens += (uint64_t)tokens;
         }
+}
+
+/* A trained adapter: read and loaded on the pool, appended on the loop. */
+typedef struct {
+    uv_work_t work;
+    ed_adapters_t *reg;
+    char id[32];
+    bool found;
+    entry_t entry;
+    void (*done)(void *arg);
+    void *done_arg;
+} added_t;
+
+static void added_run(uv_work_t *work)
+{
+    added_t *a = work->data;
+    ed_adapters_t *reg = a->reg;
+    ed_adapter_row_t *rows = NULL;
+    int n = 0;
+    char err[ED_ERR_LEN];
+    pthread_mutex_lock(&reg->mutex);
+    if (ed_store_adapters_list(reg->store, &rows, &n, err) == 0)
+        for (int i = 0; i < n && !a->found; i++)
+            if (strcmp(rows[i].id, a->id) == 0) {
+                a->found = true;
+                a->entry.row = rows[i];
+                load_entry(reg, &a->entry);
+            }
+    pthread_mutex_unlock(&reg->mutex);
+    free(rows);
+}
+
+static void added_after(uv_work_t *work, int status)
+{
+    (void)status;
+    added_t *a = work->data;
+    ed_adapters_t *reg = a->reg;
+    if (!reg_unhold(reg) && a->found && !by_id(reg, a->id)) {
+        if (append(reg, &a->entry) == 0) {
+            ed_log_info("adapters: trained %s@%d (%s, rank %d, %s)", a->entry.row.name, a->entry.row.version,
+                        a->id, a->entry.row.rank, a->entry.row.targets);
+            a->entry.handle = NULL;
+        }
+    }
+    ed_engine_adapter_release(a->entry.handle);
+    if (a->done)
+        a->done(a->done_arg);
+    free(a);
+}
+
+void ed_adapters_add_stored(ed_adapters_t *reg, const char *id, void (*done)(void *arg), void *arg)
+{
+    added_t *a = reg && !reg->closing && reg->state == REG_OPEN ? calloc(1, sizeof *a) : NULL;
+    if (!a) { /* an opening registry reads every row itself */
+        if (done)
+            done(arg);
+        return;
+    }
+    a->done = done;
+    a->done_arg = arg;
+    a->reg = reg;
+    a->work.data = a;
+    snprintf(a->id, sizeof a->id, "%s", id);
+    reg->in_flight++;
+    if (uv_queue_work(reg->loop, &a->work, added_run, added_after) != 0) {
+        reg->in_flight--;
+        free(a);
+        if (done)
+            done(arg);
+    }
+}
+
+void ed_adapters_mark_stale(ed_adapters_t *reg, const char *id, bool unserve)
+{
+    entry_t *e = reg && reg->state == REG_OPEN ? by_id(reg, id) : NULL;
+    if (!e || (e->stale && e->unserved == unserve))
+        return;
+    e->stale = true;
+    if (unserve) {
+        e->unserved = true;
+        snprintf(e->why, sizeof e->why, "a document it was trained on was deleted (adapt.on_stale)");
+        if (strcmp(reg->active, id) == 0)
+            reg->active[0] = '\0'; /* the base answers; the stored mark is dropped at the next start */
+    }
+    ed_log_info("adapters: %s@%d (%s) is stale%s", e->row.name, e->row.version, id,
+                unserve ? " and no longer served" : "");
 }
 
 /* ---------------------------------------------------------- handlers --- */

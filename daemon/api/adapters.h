@@ -45,6 +45,15 @@ void ed_adapters_names(ed_adapters_t *reg, void (*fn)(const char *name, void *ar
 /* Counts requests and generated tokens per adapter (GET /v1/adapters). */
 void ed_adapters_count(ed_adapters_t *reg, const ed_engine_adapter_t *a, int requests, int tokens);
 
+/* Loads adapter id, stored meanwhile by another handle (a training job),
+ * into the list (on the pool; appended on the loop thread), then calls
+ * done(arg) on the loop thread (also when there is nothing to load). */
+void ed_adapters_add_stored(ed_adapters_t *reg, const char *id, void (*done)(void *arg), void *arg);
+/* Marks adapter id stale (a document it was trained on went); with
+ * unserve it also stops answering (requests naming it get 400, the active
+ * mark is dropped) until restart re-reads the policy. */
+void ed_adapters_mark_stale(ed_adapters_t *reg, const char *id, bool unserve);
+
 /* Handlers (routes.c). */
 void ed_api_adapters_list(ed_request_t *req);
 void ed_api_adapters_import(ed_request_t *req);

@@ -10,6 +10,7 @@ struct ed_engine;
 struct ed_rag;
 struct ed_adapters;
 struct ed_scheduler;
+struct ed_adapt;
 
 #define ED_VERSION "0.1.0"
 
@@ -21,6 +22,7 @@ typedef struct {
     struct ed_rag *rag;       /* the personal store and retrieval (rag/rag.h), NULL until opened */
     struct ed_adapters *adapters; /* the adapter registry (api/adapters.h), NULL until the store opened */
     struct ed_scheduler *scheduler; /* training windows (adapt/scheduler.h); NULL if it did not start */
+    struct ed_adapt *adapt;   /* the adapt jobs (api/adapt.h), NULL until the store opened */
 } ed_app_t;
 
 extern const ed_route_t ed_api_routes[];

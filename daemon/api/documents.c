@@ -4,6 +4,7 @@
  * service (rag/rag.h) and answers when its callback comes back. */
 #include "api/documents.h"
 
+#include "api/adapt.h"
 #include "api/api.h"
 #include "api/params.h"
 #include "api/status.h"
@@ -189,6 +190,8 @@ static void on_added(int rc, const char *err, const ed_rag_doc_out_t *docs, int 
     bool created = false;
     for (int i = 0; list && i < n; i++) {
         created |= docs[i].outcome == ED_RAG_ADDED;
+        if (docs[i].outcome == ED_RAG_REPLACED)
+            ed_api_adapt_forget(req->app, docs[i].id, a->collection);
         json_array_append_new(list, doc_out_json(&docs[i]));
     }
     json_t *body = json_pack("{s:o,s:s}", "documents", list, "collection", a->collection);
@@ -536,10 +539,12 @@ typedef struct {
 static void on_deleted(int rc, const char *err, void *arg)
 {
     delete_t *d = arg;
-    if (rc != 0)
+    if (rc != 0) {
         ed_api_store_failed(d->req, rc, "id", err);
-    else
+    } else {
+        ed_api_adapt_forget(d->req->app, d->id, NULL); /* checkpoints and stale adapters (adapt.on_stale) */
         ed_http_respond_json(d->req, 200, json_pack("{s:I,s:b}", "id", (json_int_t)d->id, "deleted", 1));
+    }
     free(d);
 }
 

@@ -1,6 +1,7 @@
 /* routes.c - the route table: every endpoint the daemon serves, the group
  * whose allow list guards it, and its handler. proto/openapi.yaml lists the
  * same routes (a test compares them through `edged --list-routes`). */
+#include "api/adapt.h"
 #include "api/adapters.h"
 #include "api/api.h"
 #include "api/documents.h"
@@ -39,6 +40,15 @@ const ed_route_t ed_api_routes[] = {
      "delete an adapter (an active one needs ?force=true)", false},
     {ED_HTTP_GET, "/v1/scheduler", ED_GROUP_ADAPT, ed_api_scheduler,
      "training windows: each constraint's value, threshold and verdict, the trainer's state", false},
+    {ED_HTTP_POST, "/v1/adapt", ED_GROUP_ADAPT, ed_api_adapt_create, "queue a LoRA training job on collections",
+     false},
+    {ED_HTTP_GET, "/v1/adapt/jobs", ED_GROUP_ADAPT, ed_api_adapt_jobs_list, "the caller's adapt jobs", false},
+    {ED_HTTP_GET, "/v1/adapt/jobs/{id}", ED_GROUP_ADAPT, ed_api_adapt_jobs_get,
+     "one adapt job: state, progress, losses, the adapter it made", false},
+    {ED_HTTP_GET, "/v1/adapt/jobs/{id}/events", ED_GROUP_ADAPT, ed_api_adapt_jobs_events,
+     "an adapt job's progress, pauses, losses and end (SSE)", false},
+    {ED_HTTP_DELETE, "/v1/adapt/jobs/{id}", ED_GROUP_ADAPT, ed_api_adapt_jobs_cancel,
+     "cancel an adapt job (its checkpoints are deleted)", false},
 };
 
 const size_t ed_api_n_routes = sizeof ed_api_routes / sizeof ed_api_routes[0];

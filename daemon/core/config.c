@@ -93,6 +93,23 @@ const ed_option_t ed_config_options[] = {
         "documents in one ingest request at most (413 beyond)"),
     OPT(adapt, max_adapter_bytes, ED_OPT_U64, "268435456", 1, UINT64_C(1) << 36, true,
         "the largest LoRA adapter file POST /v1/adapters takes (held in memory; 413 beyond)"),
+    OPT(adapt, max_queued_jobs, ED_OPT_U32, "8", 1, 1024, true,
+        "adapt jobs waiting or running at most; POST /v1/adapt answers 503 with Retry-After beyond"),
+    /* unserve by default: a stale adapter's weights may still reproduce the
+     * deleted text, so it stops answering at once (forgetting takes effect
+     * when the user asks), while retraining spends the device's time and
+     * power on work nobody asked for; retrain is one option away */
+    OPT(adapt, on_stale, ED_OPT_STRING, "unserve", 1, 0, true,
+        "keep, unserve or retrain an adapter trained on a deleted document (unserve: its weights may hold it)"),
+    OPT(adapt, checkpoint_every_s, ED_OPT_U32, "60", 0, 86400, true,
+        "seconds of training between sealed checkpoints (0: by steps only)"),
+    OPT(adapt, checkpoint_every_steps, ED_OPT_U32, "50", 0, 1000000, true,
+        "optimizer steps between sealed checkpoints (0: by time only)"),
+    OPT(adapt, budget_s, ED_OPT_U32, "600", 1, 604800, true,
+        "seconds of training a job gets when it names no budget_s"),
+    OPT(adapt, max_steps, ED_OPT_U32, "1000", 1, 10000000, true, "optimizer steps a job takes at most when it names no max_steps"),
+    OPT(adapt, rank, ED_OPT_U32, "8", 1, 64, true, "LoRA rank of a job that names none"),
+    OPT(adapt, seq_len, ED_OPT_U32, "256", 8, 8192, true, "tokens per training window of a job that names none"),
     OPT(adapt, enabled, ED_OPT_BOOL, "true", 0, 1, true,
         "train in windows at all; false keeps the window closed (GET /v1/scheduler says why)"),
     OPT(adapt, sys_root, ED_OPT_STRING, "/sys", 1, 0, false,
@@ -178,6 +195,7 @@ static const struct {
 } choices[] = {
     {"model.chat_template", {"", "chatml", "llama2", "llama3", "mistral", "zephyr", "phi3", "gemma", "qwen3", "phi4"}},
     {"rag.embedder", {"hash", "model", "chat"}},
+    {"adapt.on_stale", {"keep", "unserve", "retrain"}},
 };
 
 static int check_choice(const ed_option_t *opt, const char *value, char *why, size_t why_size)

@@ -72,6 +72,14 @@ typedef struct {
     } rag;
     struct {
         uint64_t max_adapter_bytes; /* an adapter file POST /v1/adapters takes, at most (instead of max_body_bytes) */
+        uint32_t max_queued_jobs;   /* adapt jobs not finished, at most (503 beyond) */
+        char on_stale[16];          /* keep | unserve | retrain: what a deletion does to adapters trained on it */
+        uint32_t checkpoint_every_s;     /* seconds of training between checkpoints; 0: by steps only */
+        uint32_t checkpoint_every_steps; /* optimizer steps between checkpoints; 0: by time only */
+        uint32_t budget_s;          /* a job's seconds of training when it names none */
+        uint32_t max_steps;         /* a job's step cap when it names none */
+        uint32_t rank;              /* a job's LoRA rank when it names none */
+        uint32_t seq_len;           /* a job's window length in tokens when it names none */
         /* training windows (adapt/scheduler.h, adapt/monitor.h) */
         bool enabled;                        /* false: the window never opens */
         char sys_root[ED_CONFIG_PATH_MAX];   /* where sysfs is read ("/sys"; tests fake a device) */

@@ -2,7 +2,7 @@
  * the prepared statements, transactions, meta, generations and collections.
  * Documents and chunks are in db_documents.c, the lexical index (an FTS5
  * table in an attached :memory: database) in db_lexical.c, lineage and
- * adapters in db_adapters.c. Foreign result codes become ED_E* codes here. */
+ * adapters in db_adapters.c, adapt jobs in db_jobs.c. Foreign result codes become ED_E* codes here. */
 #include "store/db_internal.h"
 
 #include <errno.h>
@@ -62,6 +62,16 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
     " size INTEGER NOT NULL, created INTEGER NOT NULL, source TEXT NOT NULL, status TEXT NOT NULL,"
     " UNIQUE(name, version));"
     "CREATE TABLE adapter_versions(name TEXT PRIMARY KEY, last INTEGER NOT NULL);",
+    /* 5: adapt jobs (the persistent queue): the request in the clear
+     * (collection names and options are not secret), the examples and the
+     * loss history sealed, progress as plain numbers */
+    "CREATE TABLE jobs(id TEXT PRIMARY KEY, owner_uid INTEGER NOT NULL, name TEXT NOT NULL,"
+    " collections TEXT NOT NULL, options TEXT NOT NULL, examples BLOB," /* sealed */
+    " state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL, step INTEGER NOT NULL DEFAULT 0, max_steps INTEGER NOT NULL DEFAULT 0,"
+    " tokens INTEGER NOT NULL DEFAULT 0, elapsed_s REAL NOT NULL DEFAULT 0, train_loss REAL,"
+    " heldout_loss REAL, best_heldout_loss REAL, best_step INTEGER NOT NULL DEFAULT 0, eta_s REAL,"
+    " adapter_id TEXT NOT NULL DEFAULT '', history BLOB);", /* sealed */
 };
 
 static const char *const STATEMENT_SQL[N_STATEMENTS] = {

@@ -1,5 +1,6 @@
 /* db_internal.h - what db.c shares with the other db_*.c files of the
- * SQLite wrapper (db_documents.c, db_lexical.c, db_adapters.c): the prepared
+ * SQLite wrapper (db_documents.c, db_lexical.c, db_adapters.c,
+ * db_jobs.c): the prepared
  * statements (their SQL and ids), the connection, and the helpers that step
  * statements and translate SQLite's result codes. Only db*.c include it. */
 #ifndef ED_STORE_DB_INTERNAL_H
@@ -24,6 +25,10 @@
  * Dr. Zamora that the question asks about). */
 #define LEXICAL_WEIGHTS "1.0, 1.0"
 #define DOCUMENT_COLUMNS "SELECT id, collection_id, created, n_chunks, n_tokens, version, title, source, metadata"
+
+#define JOB_COLUMNS                                                                                      \
+    "SELECT id, owner_uid, name, collections, options, state, reason, created, updated, step, max_steps,"  \
+    " tokens, elapsed_s, train_loss, heldout_loss, best_heldout_loss, best_step, eta_s, adapter_id FROM jobs"
 
 /* name, SQL */
 #define STATEMENTS(X)                                                                                    \
@@ -86,7 +91,19 @@
                             " coalesce((SELECT max(version) FROM adapters WHERE name = ?1), 0)) + 1")    \
     X(ADAPTERS_LIST, "SELECT id, name, version, fingerprint, rank, alpha, targets, size, created, source,"  \
                      " status FROM adapters ORDER BY name, version")                                     \
-    X(ADAPTER_DELETE, "DELETE FROM adapters WHERE id = ?1")
+    X(ADAPTER_DELETE, "DELETE FROM adapters WHERE id = ?1")                                             \
+    X(JOB_INSERT, "INSERT INTO jobs(id, owner_uid, name, collections, options, examples, state, reason,"    \
+                  " created, updated, max_steps) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")   \
+    X(JOB_GET, JOB_COLUMNS " WHERE id = ?1")                                                              \
+    X(JOBS_LIST, JOB_COLUMNS " ORDER BY rowid")                                                           \
+    X(JOB_UPDATE, "UPDATE jobs SET state = ?2, reason = ?3, updated = ?4, step = ?5, max_steps = ?6,"      \
+                  " tokens = ?7, elapsed_s = ?8, train_loss = ?9, heldout_loss = ?10,"                   \
+                  " best_heldout_loss = ?11, best_step = ?12, eta_s = ?13, adapter_id = ?14 WHERE id = ?1") \
+    X(JOB_SET_HISTORY, "UPDATE jobs SET history = ?2 WHERE id = ?1")                                     \
+    X(JOB_EXAMPLES, "SELECT examples FROM jobs WHERE id = ?1")                                          \
+    X(JOB_HISTORY, "SELECT history FROM jobs WHERE id = ?1")                                            \
+    X(JOB_DELETE, "DELETE FROM jobs WHERE id = ?1")                                                     \
+    X(JOBS_UNFINISHED, "SELECT count(*) FROM jobs WHERE state NOT IN ('done', 'failed', 'cancelled')")
 
 enum {
 #define ED__STMT_ENUM(name, sql) STMT_##name,

@@ -257,6 +257,53 @@ int ed_store_adapter_delete(ed_store_t *store, const char *id, char err[ED_ERR_L
 int ed_store_adapter_get_active(ed_store_t *store, char id[32], char err[ED_ERR_LEN]);
 int ed_store_adapter_set_active(ed_store_t *store, const char *id, char err[ED_ERR_LEN]);
 
+/* ---- adapt jobs (the persistent queue; store_jobs.c) ---- */
+#define ED_ADAPT_JOB_ID_LEN 24 /* "job-" + 16 hex digits, NUL */
+
+/* One job's row. The request (collections, options) is kept in the clear:
+ * collection names and training options are not personal text; the
+ * examples (chat text) and the loss history are sealed and travel apart. */
+typedef struct {
+    char id[ED_ADAPT_JOB_ID_LEN];
+    uint32_t owner_uid;
+    char name[128];         /* of the adapter it makes */
+    char collections[1024]; /* a JSON array of collection names */
+    char options[2048];     /* a JSON object: the training options as requested, defaults filled */
+    char state[24];         /* queued, waiting_for_window, running, paused, done, failed, cancelled */
+    char reason[256];       /* why it is in that state ("" none) */
+    int64_t created, updated; /* unix seconds */
+    int64_t step, max_steps, tokens, best_step;
+    double elapsed_s;       /* seconds of training so far */
+    double train_loss, heldout_loss, best_heldout_loss; /* nats per token; NAN: none yet */
+    double eta_s;           /* NAN: unknown */
+    char adapter_id[32];    /* the adapter it produced ("" none yet) */
+} ed_adapt_job_t;
+
+/* Whether state is final (done, failed, cancelled). */
+bool ed_adapt_job_final(const char *state);
+
+/* Records a new job: job->owner_uid, name, collections, options, state,
+ * reason and max_steps are the caller's; id, created and updated are filled
+ * in, progress zeroed. examples (len bytes, may be NULL) is sealed
+ * (identity "job:ID:examples"). */
+int ed_store_job_create(ed_store_t *store, ed_adapt_job_t *job, const void *examples, size_t len, char err[ED_ERR_LEN]);
+/* One job; absent: ED_ENOENT. */
+int ed_store_job_get(ed_store_t *store, const char *id, ed_adapt_job_t *out, char err[ED_ERR_LEN]);
+/* Every job, oldest first (malloc'd rows). */
+int ed_store_jobs_list(ed_store_t *store, ed_adapt_job_t **jobs, int *n, char err[ED_ERR_LEN]);
+/* Writes the job's state, reason, progress and adapter id (updated = now). */
+int ed_store_job_update(ed_store_t *store, ed_adapt_job_t *job, char err[ED_ERR_LEN]);
+/* The loss history (opaque bytes, sealed as "job:ID:history"). */
+int ed_store_job_set_history(ed_store_t *store, const char *id, const void *data, size_t len, char err[ED_ERR_LEN]);
+/* The sealed examples or history, unsealed into a malloc'd *data (NULL, 0:
+ * none). ED_ENOENT (no job), ED_ECORRUPT (the seal does not open). */
+int ed_store_job_examples(ed_store_t *store, const char *id, void **data, size_t *len, char err[ED_ERR_LEN]);
+int ed_store_job_history(ed_store_t *store, const char *id, void **data, size_t *len, char err[ED_ERR_LEN]);
+/* Deletes the row (its sealed fields with it, secure_delete). ED_ENOENT. */
+int ed_store_job_delete(ed_store_t *store, const char *id, char err[ED_ERR_LEN]);
+/* Jobs not in a final state. */
+int ed_store_jobs_unfinished(ed_store_t *store, int *n, char err[ED_ERR_LEN]);
+
 /* ---- training checkpoints (store_checkpoints.c) ---- */
 /* A name: 1 to ED_STORE_CHECKPOINT_NAME_MAX - 1 bytes of [A-Za-z0-9._-], not
  * starting with '.' nor ending in ".tmp"; others are ED_EINVAL. Both an

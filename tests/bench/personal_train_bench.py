@@ -102,7 +102,7 @@ def evaluate(questions, adapter, threads, trained_notes):
 def train(work, name, augment, a):
     adapter = os.path.join(work, name + ".gguf")
     cmd = [edged(), "train", "-m", MODEL, "--data", NOTES, "--augment", augment, "--rank", "8", "--alpha", "16",
-           "--targets", "q,k,v,o,gate,up,down", "--lr", "1e-3", "--seq-len", "128",
+           "--targets", "q,k,v,o,gate,up,down", "--lr", str(a.lr), "--seq-len", "128",
            "--grad-accum", str(a.grad_accum), "--max-steps", str(a.steps), "--budget", str(a.budget),
            "--eval-every", str(a.eval_every), "--patience", "0", "--heldout", str(a.heldout), "--seed", str(a.seed),
            "-t", str(a.threads), "--no-idle", "--checkpoint-every", "0", "-o", adapter]
@@ -124,6 +124,7 @@ def main():
     p.add_argument("--grad-accum", type=int, default=16)
     p.add_argument("--budget", type=float, default=600)
     p.add_argument("--eval-every", type=int, default=25)
+    p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--heldout", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=1)
@@ -141,13 +142,13 @@ def main():
     held = heldout_ids(len(notes), a.heldout, a.seed)
     trained_notes = {n["id"] for i, n in enumerate(notes) if i not in held}
     print("# personal_train_bench: %d notes (%d held out), %d questions; %d steps of %d windows, budget %gs, "
-          "%d threads, rank 8 alpha 16 on q,k,v,o,gate,up,down, lr 1e-3" %
-          (len(notes), len(held), len(questions), a.steps, a.grad_accum, a.budget, a.threads))
+          "%d threads, rank 8 alpha 16 on q,k,v,o,gate,up,down, lr %g" %
+          (len(notes), len(held), len(questions), a.steps, a.grad_accum, a.budget, a.threads, a.lr))
     work = tempfile.mkdtemp(prefix="edged-personal-bench-")
     results = []
     try:
         if a.baseline:
-            results.append(("none (edged)", None, evaluate(questions, None, a.threads, trained_notes), 0, 0))
+            results.append(("no adapter", None, evaluate(questions, None, a.threads, trained_notes), 0, 0))
         for name in a.configs.split(","):
             adapter, heldl, seconds, tokens, log = train(work, name, CONFIGS[name], a)
             scores = evaluate(questions, adapter, a.threads, trained_notes)
@@ -161,8 +162,9 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     for name, heldl, s, seconds, tokens in results:
         loss = "%.3f -> %.3f" % (heldl[0][1], min(h for _, h in heldl)) if heldl else "-"
-        print("| edged LoRA, %s | %s | %.0f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% (%d) |" %
-              (name, loss, seconds, s["easy"][0], s["medium"][0], s["hard"][0], s["all"][0], s["trained"][0],
+        label = name if heldl is None else "LoRA, " + name
+        print("| edged %s | %s | %.0f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% (%d) |" %
+              (label, loss, seconds, s["easy"][0], s["medium"][0], s["hard"][0], s["all"][0], s["trained"][0],
                s["trained"][1]))
     for name, (e, m, h, al) in REFERENCE.items():
         print("| reference: %s | | | %.1f%% | %.1f%% | %.1f%% | %.1f%% | |" % (name, e, m, h, al))

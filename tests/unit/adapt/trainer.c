@@ -112,7 +112,8 @@ ED_TEST(loss_falls_when_memorising_a_window)
     ed_lora_t *back = NULL;
     ED_CHECK(ed_lora_open(&back, path, b.gguf, &b.model, err) == 0);
     if (back) {
-        const ed_lora_pair_t *p = ed_lora_block(back, 1, ED_LORA_FFN_DOWN), *q = ed_lora_block(ed_trainer_adapter(t), 1, ED_LORA_FFN_DOWN);
+        const ed_lora_pair_t *p = ed_lora_block(back, 1, ED_LORA_FFN_DOWN);
+        const ed_lora_pair_t *q = ed_lora_block(ed_trainer_adapter(t), 1, ED_LORA_FFN_DOWN);
         ED_REQUIRE(p && q);
         ED_CHECK(memcmp(p->b, q->b, sizeof(float) * (size_t)q->n_out * q->rank) == 0);
         ED_CHECK_STR(back->fingerprint, ed_trainer_adapter(t)->fingerprint);

@@ -930,7 +930,7 @@ ED_TEST(schema_2_store_opens_migrates_and_finds_old_sources)
                             "ALTER TABLE documents DROP COLUMN content_mac;"
                             "ALTER TABLE documents DROP COLUMN source_key;"
                             "ALTER TABLE documents DROP COLUMN version;"
-                            "DROP TABLE adapters; DROP TABLE adapter_versions;"
+                            "DROP TABLE adapters; DROP TABLE adapter_versions; DROP TABLE jobs;"
                             "DELETE FROM schema_version WHERE version > 2;") == SQLITE_OK);
 
     store = open_store(dir);
