@@ -41,6 +41,7 @@ typedef struct {
     uint32_t n_rot;     /* 0: head_dim; else rope.dimension_count (partial rotary, as Phi-4-mini) */
     uint32_t longrope_orig; /* phi3: 0, or write rope_factors_long/short with this original context */
     uint32_t sliding_window; /* gemma2/gemma3: attention.sliding_window (0: 4) */
+    uint32_t n_vocab;        /* 0: the vocab file's; larger: its token arrays padded to it */
     float attn_softcap, final_softcap; /* gemma2: 0, or written as (att|final)_logit_softcapping */
 } options_t;
 
@@ -424,22 +425,54 @@ static uint32_t file_type(const options_t *o)
     }
 }
 
-/* Copies every tokenizer.* key of `vocab` and returns the vocabulary size. */
-static int copy_vocab(ed_gguf_writer_t *w, const ed_gguf_t *vocab, uint64_t *n_vocab, char err[ED_ERR_LEN])
+/* A per-token array of the vocabulary (tokens, scores or token_type) copied
+ * with n_pad entries appended: "<unused_pad_K>" tokens of type 5 (llama.cpp's
+ * UNUSED) and score 0, which no text ever tokenizes to. */
+static void copy_padded(ed_gguf_writer_t *w, ed_str_t key, const void *raw, uint64_t raw_bytes, uint64_t n,
+                        uint64_t n_pad)
+{
+    uint32_t elem;
+    memcpy(&elem, raw, 4);
+    ed_gguf_buf_t b = {0};
+    ed_gguf_buf_u32(&b, elem);
+    ed_gguf_buf_u64(&b, n + n_pad);
+    ed_gguf_buf_bytes(&b, (const uint8_t *)raw + 12, raw_bytes - 12);
+    for (uint64_t i = 0; i < n_pad; i++) {
+        char token[48];
+        snprintf(token, sizeof token, "<unused_pad_%" PRIu64 ">", i);
+        if (elem == ED_GGUF_STRING)
+            ed_gguf_buf_str(&b, token);
+        else if (elem == ED_GGUF_FLOAT32)
+            ed_gguf_buf_f32(&b, 0.0f);
+        else
+            ed_gguf_buf_u32(&b, 5);
+    }
+    ed_gguf_writer_raw(w, key, ED_GGUF_ARRAY, b.data, b.len);
+    ed_gguf_buf_free(&b);
+}
+
+/* Copies every tokenizer.* key of `vocab` and returns the vocabulary size:
+ * the file's, or pad_to when larger (the per-token arrays padded). */
+static int copy_vocab(ed_gguf_writer_t *w, const ed_gguf_t *vocab, uint64_t pad_to, uint64_t *n_vocab,
+                      char err[ED_ERR_LEN])
 {
     ed_gguf_arr_t tokens;
     if (ed_gguf_get_arr(vocab, "tokenizer.ggml.tokens", &tokens) != 0 || tokens.type != ED_GGUF_STRING) {
         snprintf(err, ED_ERR_LEN, "the vocabulary file has no tokenizer.ggml.tokens string array");
         return ED_EFORMAT;
     }
-    *n_vocab = tokens.n;
+    *n_vocab = pad_to > tokens.n ? pad_to : tokens.n;
     for (uint64_t i = 0; i < ed_gguf_n_kv(vocab); i++) {
         ed_str_t key;
         ed_gguf_vtype_t type;
         const void *raw;
         uint64_t raw_bytes;
         ed_gguf_kv_at(vocab, i, &key, &type, &raw, &raw_bytes);
-        if (key.len > 10 && memcmp(key.ptr, "tokenizer.", 10) == 0)
+        bool per_token = ed_str_eq(key, "tokenizer.ggml.tokens") || ed_str_eq(key, "tokenizer.ggml.scores") ||
+                         ed_str_eq(key, "tokenizer.ggml.token_type");
+        if (per_token && *n_vocab > tokens.n)
+            copy_padded(w, key, raw, raw_bytes, tokens.n, *n_vocab - tokens.n);
+        else if (key.len > 10 && memcmp(key.ptr, "tokenizer.", 10) == 0)
             ed_gguf_writer_raw(w, key, type, raw, raw_bytes);
     }
     return 0;
@@ -524,9 +557,10 @@ static void usage(FILE *out)
             "usage: mkmodel --arch llama|qwen2|qwen3|phi3|smollm3|gemma2|gemma3|bert --out FILE --vocab VOCAB.gguf\n"
             "               [options]\n"
             "  --preset tinyllama-1.1b   22 layers, 2048 wide, 32/4 heads, FFN 5632, ctx 2048\n"
-            "  --preset qwen3-0.6b       28 layers, 1024 wide, 16/8 heads of 128, FFN 3072, ctx 2048\n"
+            "  --preset qwen3-0.6b       28 layers, 1024 wide, 16/8 heads of 128, FFN 3072, ctx 2048,\n"
+            "                            tied, vocabulary padded to 151936\n"
             "  --preset gemma3-1b        26 layers, 1152 wide, 4/1 heads of 256, FFN 6912, window 512,\n"
-            "                            ctx 2048\n"
+            "                            ctx 2048, tied, vocabulary padded to 262144\n"
             "  --n-embd N (64)  --n-layer N (2)  --n-head N (4)  --n-head-kv N (2)\n"
             "  --n-ff N (128)  --ctx N (256)  --seed N (1)\n"
             "  --type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q2_k|q3_k|q4_k|q5_k|q6_k|q4_k_m (q8_0)\n"
@@ -541,6 +575,7 @@ static void usage(FILE *out)
             "smollm3: llama tensors (llama.cpp skips RoPE on every 4th layer)\n"
             "gemma2/gemma3: post_attention_norm/post_ffw_norm, key_length always; gemma3 q/k norms\n"
             "  --sliding-window N  gemma: attention.sliding_window (4)\n"
+            "  --n-vocab N       pad the vocabulary with unused tokens to N (a real model's head size)\n"
             "  --attn-softcap F  --final-softcap F  gemma2's (attn|final)_logit_softcapping (absent:\n"
             "                    llama.cpp's defaults 50 and 30)\n"
             "  --pooling mean|cls  bert: bert.pooling_type (mean); --rms-eps sets its LayerNorm eps (1e-12)\n"
@@ -605,10 +640,10 @@ static int parse_options(int argc, char **argv, options_t *o)
                 o->n_embd = 2048, o->n_layer = 22, o->n_head = 32, o->n_head_kv = 4, o->n_ff = 5632, o->n_ctx = 2048;
             } else if (strcmp(v, "qwen3-0.6b") == 0) {
                 o->n_embd = 1024, o->n_layer = 28, o->n_head = 16, o->n_head_kv = 8, o->head_dim = 128;
-                o->n_ff = 3072, o->n_ctx = 2048;
+                o->n_ff = 3072, o->n_ctx = 2048, o->n_vocab = 151936, o->tied = true;
             } else if (strcmp(v, "gemma3-1b") == 0) {
                 o->n_embd = 1152, o->n_layer = 26, o->n_head = 4, o->n_head_kv = 1, o->head_dim = 256;
-                o->n_ff = 6912, o->n_ctx = 2048, o->sliding_window = 512;
+                o->n_ff = 6912, o->n_ctx = 2048, o->sliding_window = 512, o->n_vocab = 262144, o->tied = true;
             } else {
                 bad = 1;
             }
@@ -641,6 +676,8 @@ static int parse_options(int argc, char **argv, options_t *o)
             bad = parse_u32(v, &o->head_dim);
         } else if (strcmp(a, "--n-rot") == 0) {
             bad = parse_u32(v, &o->n_rot);
+        } else if (strcmp(a, "--n-vocab") == 0) {
+            bad = parse_u32(v, &o->n_vocab);
         } else if (strcmp(a, "--sliding-window") == 0) {
             bad = parse_u32(v, &o->sliding_window);
         } else if (strcmp(a, "--attn-softcap") == 0) {
@@ -712,7 +749,7 @@ int main(int argc, char **argv)
     ed_gguf_writer_init(&w);
     snprintf(tmp_path, sizeof tmp_path, "%s.tmp", o.out);
 
-    if ((rc = ed_gguf_open(&vocab, o.vocab, err)) || (rc = copy_vocab(&w, vocab, &n_vocab, err))) {
+    if ((rc = ed_gguf_open(&vocab, o.vocab, err)) || (rc = copy_vocab(&w, vocab, o.n_vocab, &n_vocab, err))) {
         fprintf(stderr, "mkmodel: %s: %s\n", o.vocab, err);
         goto done;
     }
