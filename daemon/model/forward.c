@@ -1,8 +1,9 @@
 /* forward.c - the Llama-family forward pass, in the manner of llama2.c's
  * forward(): one residual stream per token, each block reading a normalised
- * copy and adding its output back (gemma: normalised again before the add). Rows of a batch share every matrix
- * product (ed_matmul_forward); attention is split over (token, head) pairs
- * on the pool; the cheap per-row ops run on the calling thread. */
+ * copy and adding its output back (gemma: normalised again before the add).
+ * Rows of a batch share every matrix product (ed_matmul_forward); attention
+ * is split over (token, head) pairs on the pool; the cheap per-row ops run
+ * on the calling thread. */
 #include "model/forward.h"
 
 #include "kernels/matmul.h"
@@ -488,7 +489,7 @@ static int block(ed_forward_t *f, int l, int n)
         rmsnorm_rows(f, f->xb2, f->xb2, L->attn_post_norm, n);
     k->add(f->x, f->x, f->xb2, n * m->n_embd);
 
-    /* feed-forward: x += (silu(norm(x) Wg^T) * norm(x) Wu^T) Wd^T */
+    /* feed-forward: x += (silu(norm(x) Wg^T) * norm(x) Wu^T) Wd^T (gemma: gelu, and the sum normed) */
     rmsnorm_rows(f, f->xb, f->x, L->ffn_norm, n);
     const ed_matrix_t *gate_up[] = {&L->w_gate, &L->w_up};
     float *gate_up_out[] = {f->hb, f->hb2};

@@ -123,7 +123,8 @@ typedef struct {
  * sequences (distinct caches) and n_batch tokens in all. A row's result does
  * not depend on the other rows of the pass. Each cache's n_used advances by
  * its n_tokens. Returns 0, ED_EINVAL (bad counts, tokens or adapter sets:
- * an adapter of a rank above the reserved one, of another model) or ED_ERANGE (a
+ * an adapter of a rank above the reserved one, of another model; a cache
+ * whose rings take fewer tokens a pass, or made for another model) or ED_ERANGE (a
  * sequence would overflow its cache; nothing is evaluated), with err. */
 int ed_forward_eval_seqs(ed_forward_t *f, ed_forward_seq_t *seqs, int n_seqs, char err[ED_ERR_LEN]);
 
