@@ -402,6 +402,7 @@ typedef struct {
     const void *src;
     void *dst;
     int n_in, n_out;
+    size_t row_bytes; /* of a source row */
 } repack_job_t;
 
 static void repack_chunk(void *arg, int chunk, int thread)
@@ -411,6 +412,11 @@ static void repack_chunk(void *arg, int chunk, int thread)
     int64_t begin = (int64_t)chunk * REPACK_ROWS_PER_CHUNK;
     int64_t end = begin + REPACK_ROWS_PER_CHUNK < job->n_out ? begin + REPACK_ROWS_PER_CHUNK : job->n_out;
     ed_repack_rows(job->type, job->src, job->dst, job->n_in, begin, end);
+    /* the pages read are dropped at once: a large matrix (a tied head of a
+     * 262144-token vocabulary) is never resident twice; the pages a chunk
+     * shares with the next go with the whole matrix's release */
+    release_mapped((const uint8_t *)job->src + (size_t)begin * job->row_bytes,
+                   (size_t)(end - begin) * job->row_bytes);
 }
 
 static int repack_matrix(ed_matrix_t *mat, int n_in, int n_out, const ed_kernels_t *k, ed_pool_t *pool,
@@ -431,7 +437,7 @@ static int repack_matrix(ed_matrix_t *mat, int n_in, int n_out, const ed_kernels
             snprintf(err, ED_ERR_LEN, "%s: out of memory for %zu bytes of repacked weights", what, bytes);
         return ED_ENOMEM;
     }
-    repack_job_t job = {mat->type, mat->data, copy, n_in, n_out};
+    repack_job_t job = {mat->type, mat->data, copy, n_in, n_out, (size_t)from_row};
     ed_pool_run(pool, ED_POOL_HIGH, (n_out + REPACK_ROWS_PER_CHUNK - 1) / REPACK_ROWS_PER_CHUNK, repack_chunk, &job);
     release_mapped(mat->data, (size_t)(from_row * (uint64_t)n_out));
     mat->data = copy;
