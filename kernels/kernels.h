@@ -8,6 +8,7 @@
 #ifndef ED_KERNELS_KERNELS_H
 #define ED_KERNELS_KERNELS_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,7 +39,23 @@ typedef struct {
     int n_kv;             /* cached positions attended to: 0 .. n_kv-1 (causal: pos+1) */
     size_t kv_row_stride; /* elements between consecutive positions in k and v */
     float scale;          /* score scale, usually 1/sqrt(head_dim) */
+    float softcap;        /* > 0: scaled scores become softcap tanh(scaled / softcap) before the
+                             softmax (Gemma 2); 0: none */
 } ed_attention_t;
+
+/* The attention kernels' soft-capping of a row of n raw scores (q . k):
+ * scores = softcap tanh(scores scale / softcap), as llama.cpp caps the scaled
+ * scores. Returns the scale the softmax then applies: `scale` unchanged when
+ * softcap is 0 (the row is left as it is), else 1. */
+static inline float ed_attention_softcap(float *scores, int n, float scale, float softcap)
+{
+    if (!(softcap > 0))
+        return scale;
+    float inner = scale / softcap;
+    for (int t = 0; t < n; t++)
+        scores[t] = softcap * tanhf(scores[t] * inner);
+    return 1.0f;
+}
 
 /* Causal self-attention of a training sequence, f32 throughout: token t's
  * query attends to keys 0..t. q (n_tok, n_head * head_dim); k, v (n_tok,

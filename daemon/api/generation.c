@@ -1,7 +1,8 @@
 /* generation.c - see generation.h: one generation job from submit until its
  * response ends (a whole answer, or an SSE stream whose pace follows the
  * client: the engine holds the job while the socket drains), in the OpenAI
- * wire format. */
+ * wire format, with llama.cpp's reasoning_content for a think block when
+ * the request asks (api/reasoning.h). */
 #include "api/generation.h"
 #include "api/adapters.h"
 #include "api/api.h"
@@ -45,6 +46,9 @@ typedef struct {
     char model_name[320];   /* with an adapter: "BASE:NAME" */
     ed_engine_adapter_t *adapter; /* the adapter answering (a reference), NULL: the base alone */
     ed_buf_t text;          /* the whole answer, or (streaming) text not sent yet */
+    bool split;             /* reasoning_format "deepseek" on a chat request: the think block goes apart */
+    ed_reasoning_t splitter;
+    ed_buf_t reasoning;     /* with split: the think block's text (streaming: not sent yet) */
     ed_job_result_t result; /* copied in on_done */
     json_t *citations;      /* [{number, document_id, chunk_index, title, score}] with rag, else NULL */
 } gen_t;
@@ -120,6 +124,14 @@ static json_t *stream_chunk(const gen_t *g, const char *role, const char *text, 
     return envelope(g, g->chat ? "chat.completion.chunk" : "text_completion", json_pack("[o]", choice));
 }
 
+/* A chat stream chunk whose delta carries reasoning text. */
+static json_t *reasoning_chunk(const gen_t *g, const char *text, size_t len)
+{
+    json_t *choice = json_pack("{s:i,s:{s:o},s:n,s:n}", "index", 0, "delta", "reasoning_content",
+                               ed_params_text(text, len), "finish_reason", "logprobs");
+    return envelope(g, "chat.completion.chunk", json_pack("[o]", choice));
+}
+
 /* ------------------------------------------------------------ the job --- */
 
 static void gen_free(gen_t *g)
@@ -127,6 +139,7 @@ static void gen_free(gen_t *g)
     ed_engine_adapter_release(g->adapter);
     json_decref(g->citations);
     ed_buf_free(&g->text);
+    ed_buf_free(&g->reasoning);
     free(g);
 }
 
@@ -203,10 +216,13 @@ static void stream_pump(gen_t *g)
 {
     for (;;) {
         int rc;
-        if (g->text.len > 0) {
-            rc = ed_sse_send_json(g->req, stream_chunk(g, NULL, g->text.data, g->text.len, NULL));
+        if (g->reasoning.len > 0 || g->text.len > 0) {
+            /* reasoning first: it came before the text held beside it */
+            bool thought = g->reasoning.len > 0;
+            rc = ed_sse_send_json(g->req, thought ? reasoning_chunk(g, g->reasoning.data, g->reasoning.len)
+                                                  : stream_chunk(g, NULL, g->text.data, g->text.len, NULL));
             if (rc == 0) {
-                g->text.len = 0;
+                (thought ? &g->reasoning : &g->text)->len = 0;
                 if (g->held) {
                     g->held = false;
                     if (g->job)
@@ -256,7 +272,10 @@ static void on_text(ed_job_t *job, const char *text, size_t len, void *user)
     gen_t *g = user;
     if (g->gone)
         return;
-    ed_buf_append(&g->text, text, len);
+    if (g->split)
+        ed_reasoning_feed(&g->splitter, text, len, &g->text, &g->reasoning);
+    else
+        ed_buf_append(&g->text, text, len);
     if (g->stream && !g->waiting)
         stream_pump(g);
 }
@@ -274,15 +293,19 @@ static void respond_whole(gen_t *g)
         ed_api_fail(req, ED_ECANCELED, ED_API_MODEL, NULL, "the generation was cancelled: the daemon is stopping");
         return;
     }
-    if (ed_buf_failed(&g->text)) {
+    if (ed_buf_failed(&g->text) || ed_buf_failed(&g->reasoning)) {
         ed_http_error(req, 500, "internal_error", "out of memory collecting the answer");
         return;
     }
     json_t *text = ed_params_text(g->text.len ? g->text.data : "", g->text.len);
     json_t *choice;
-    if (g->chat)
+    if (g->chat) {
         choice = json_pack("{s:i,s:{s:s,s:o},s:s,s:n}", "index", 0, "message", "role", "assistant", "content",
                            text, "finish_reason", finish_reason(r->finish), "logprobs");
+        if (choice && g->reasoning.len > 0)
+            json_object_set_new(json_object_get(choice, "message"), "reasoning_content",
+                                ed_params_text(g->reasoning.data, g->reasoning.len));
+    }
     else
         choice = json_pack("{s:i,s:o,s:s,s:n}", "index", 0, "text", text, "finish_reason",
                            finish_reason(r->finish), "logprobs");
@@ -304,6 +327,8 @@ static void on_done(ed_job_t *job, const ed_job_result_t *result, void *user)
     g->done = true;
     g->result = *result;
     g->result.embedding = NULL;
+    if (g->split && !g->gone)
+        ed_reasoning_finish(&g->splitter, &g->text, &g->reasoning);
     ed_adapters_count(((ed_app_t *)g->req->app)->adapters, g->adapter, 0, result->n_generated);
     if (g->gone) {
         gen_end(g);
@@ -346,6 +371,9 @@ void ed_generation_start(ed_request_t *req, bool chat, const ed_engine_model_t *
     g->citations = citations;
     make_id(g->id, sizeof g->id, chat ? "chatcmpl-" : "cmpl-");
     ed_buf_init(&g->text);
+    ed_buf_init(&g->reasoning);
+    g->split = chat && opt->reasoning == ED_REASONING_DEEPSEEK;
+    ed_reasoning_init(&g->splitter);
     ed_job_params_t params = {
         .kind = ED_JOB_GENERATE,
         .prompt = prompt,

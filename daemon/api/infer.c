@@ -308,9 +308,11 @@ static void adapter_model(const char *name, void *arg)
     model_list_t *l = arg;
     char id[320];
     snprintf(id, sizeof id, "%s:%s", l->model->name, name);
-    json_array_append_new(l->data, json_pack("{s:s,s:s,s:I,s:s,s:s,s:s}", "id", id, "object", "model", "created",
-                                             (json_int_t)l->model->created, "owned_by", "edged", "parent",
-                                             l->model->name, "adapter", name));
+    json_array_append_new(l->data, json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s}", "id", id, "object", "model",
+                                             "created", (json_int_t)l->model->created, "owned_by", "edged",
+                                             "architecture", l->model->arch, "chat_format",
+                                             ed_chat_family_name(l->model->chat), "parent", l->model->name,
+                                             "adapter", name));
 }
 
 void ed_api_models(ed_request_t *req)
@@ -325,8 +327,9 @@ void ed_api_models(ed_request_t *req)
         const char *names[ED_API_MAX_MODEL_NAMES];
         int n = ed_api_model_names(m, names);
         for (int i = 0; i < n; i++)
-            json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s,s:s*}", "id", names[i], "object", "model",
-                                                  "created", (json_int_t)m->created, "owned_by", "edged",
+            json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:s*}", "id", names[i], "object",
+                                                  "model", "created", (json_int_t)m->created, "owned_by", "edged",
+                                                  "architecture", m->arch, "chat_format", ed_chat_family_name(m->chat),
                                                   "alias_of", i ? m->name : NULL));
         model_list_t list = {data, m};
         ed_adapters_names(app->adapters, adapter_model, &list);

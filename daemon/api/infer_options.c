@@ -146,6 +146,15 @@ int ed_infer_read_options(const json_t *root, const ed_engine_model_t *model, co
         return ed_params_fail(err, "invalid_value", "adapter",
                               "adapter: an id, a name, name@version or \"none\", not an empty string");
     opt->adapter_scale = (float)adapter_scale;
+    const char *format = NULL;
+    size_t format_len = 0;
+    opt->reasoning = ED_REASONING_NONE;
+    if (ed_params_string(root, "reasoning_format", false, &format, &format_len, err) < 0)
+        return ED_EINVAL;
+    if (format && ed_reasoning_format_from_name(format, format_len, &opt->reasoning) != 0)
+        return ed_params_fail(err, "invalid_value", "reasoning_format",
+                              "reasoning_format: expected \"none\" or \"deepseek\", got \"%.*s\"",
+                              (int)(format_len > 32 ? 32 : format_len), format);
     if (n != 1)
         return ed_params_fail(err, "invalid_value", "n", "n: only 1 choice per request is supported, got %lld",
                               (long long)n);

@@ -7,6 +7,7 @@
 #define ED_API_INFER_OPTIONS_H
 
 #include "api/params.h"
+#include "api/reasoning.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "engine/engine.h"
@@ -43,6 +44,8 @@ typedef struct {
     size_t adapter_len;                     /* NULL: absent (the active adapter) */
     float adapter_scale;                    /* `adapter_scale`, 1 by default */
     ed_engine_adapter_t *picked;            /* what they resolved to (api/adapters.h; a reference, NULL: none) */
+    ed_reasoning_format_t reasoning;        /* `reasoning_format` (llama.cpp's): "none" (default) or "deepseek",
+                                               a leading think block in reasoning_content (chat only) */
 } ed_infer_options_t;
 
 /* A chat request's messages: list[0..n) point into the body, or into

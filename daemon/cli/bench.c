@@ -258,7 +258,7 @@ static void describe_model(const ed_run_t *run, const bench_options_t *o, bench_
     for (int i = 0; i < run->lora_set.n; i++)
         m->lora_bytes += run->loras[i]->bytes;
     m->weight_bytes += m->lora_bytes;
-    m->kv_bytes = ed_kvcache_bytes(model->n_layer, run->fw.kv.n_ctx, model->kv_dim);
+    m->kv_bytes = run->fw.kv.bytes; /* sliding layers: their rings only */
     m->kv_row_bytes = 2 * (uint64_t)model->n_layer * (uint64_t)model->kv_dim * sizeof(uint16_t);
     m->kv_read_bytes = (uint64_t)(m->kv_row_bytes * (TG_PROMPT + (double)o->n_gen / 2));
 }

@@ -357,6 +357,7 @@ static int session_feed(session_t *s, const int32_t *tokens, int n, char err[ED_
         keep++;
     if (keep == n)
         keep--;
+    keep = ed_kvcache_reusable(&fw->kv, keep); /* 0 where a sliding layer's ring lost the window */
     if (n > fw->kv.n_ctx) {
         snprintf(err, ED_ERR_LEN, "the prompt (%d tokens) does not fit the context of %d tokens (-c)", n,
                  fw->kv.n_ctx);

@@ -131,7 +131,7 @@ typedef struct {
     const char *name;          /* model id: model.name or the file name */
     const char *general_name;  /* the GGUF's general.name ("" when absent): an alias of name */
     const char *path;
-    const char *arch;          /* "llama", "qwen2" */
+    const char *arch;          /* ed_model_arch_name: "llama", "qwen2", ..., "gemma3" */
     ed_chat_family_t chat;     /* from model.chat_template or detected */
     const char *bos_text;      /* the BOS / EOS tokens' text ("" when none) */
     const char *eos_text;

@@ -182,6 +182,7 @@ bool ed__slot_admit(ed_engine_t *e, char err[ED_ERR_LEN])
     int keep = best_common;
     if (keep >= job->n_prompt)
         keep = job->n_prompt - 1; /* the last prompt token is evaluated again for its logits */
+    keep = ed_kvcache_reusable(&slot->kv, keep); /* 0 where a sliding layer's ring lost the window */
     ed_kvcache_truncate(&slot->kv, keep);
     slot->cached_adapter = ed_engine_adapter_serial(job->adapter);
     slot->cached_scale = job->adapter ? job->lora.scales[0] : 0.0f;
@@ -317,7 +318,7 @@ int ed__slots_init(ed_engine_t *e, int n_ctx, char err[ED_ERR_LEN])
     }
     for (int s = 0; s < e->n_slots; s++) {
         ed__slot_t *slot = &e->slots[s];
-        int rc = ed_kvcache_init(&slot->kv, e->model->n_layer, n_ctx, e->model->kv_dim, sub);
+        int rc = ed_kvcache_init_model(&slot->kv, e->model, n_ctx, e->fw.n_batch, sub);
         if (rc != 0)
             return ed_errf(err, rc, "KV cache of slot %d (%d tokens): %s", s, n_ctx, sub);
         slot->cached = malloc((size_t)n_ctx * sizeof(int32_t));

@@ -125,11 +125,11 @@ static void put_user_content(writer_t *w, ed_chat_family_t family, const ed_chat
         }
         return;
     }
+    /* Gemma 3's template: first_user_prefix = system content + '\n\n' (not
+     * trimmed), then the user content | trim; Gemma 1 and 2 refuse a system
+     * message, edged folds it the same way */
     if (system) {
-        if (family == ED_CHAT_GEMMA)
-            put_trimmed(w, system->content, system->len);
-        else
-            put_content(w, system->content, system->len);
+        put_content(w, system->content, system->len);
         puts_(w, "\n\n");
     }
     if (family == ED_CHAT_GEMMA)

@@ -1,8 +1,9 @@
-/* forward.c - the Llama/Qwen2 forward pass, in the manner of llama2.c's
+/* forward.c - the Llama-family forward pass, in the manner of llama2.c's
  * forward(): one residual stream per token, each block reading a normalised
- * copy and adding its output back. Rows of a batch share every matrix
- * product (ed_matmul_forward); attention is split over (token, head) pairs
- * on the pool; the cheap per-row ops run on the calling thread. */
+ * copy and adding its output back (gemma: normalised again before the add).
+ * Rows of a batch share every matrix product (ed_matmul_forward); attention
+ * is split over (token, head) pairs on the pool; the cheap per-row ops run
+ * on the calling thread. */
 #include "model/forward.h"
 
 #include "kernels/matmul.h"
@@ -67,6 +68,10 @@ static int forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kerne
     f->rope = model->rope;
     if (!f->rope.freq_factors && model->rope_long)
         f->rope.freq_factors = n_ctx > model->n_ctx_orig ? model->rope_long : model->rope_short;
+    f->rope_swa = model->rope_swa;
+    f->rope_swa.freq_factors = f->rope.freq_factors;
+    /* gemma3's sliding layers rotate with their own base: a second table of angles */
+    f->own_swa_angles = f->rope_swa.freq_base != f->rope.freq_base || f->rope_swa.freq_scale != f->rope.freq_scale;
 
     int rc = 0;
     size_t scratch = 0;
@@ -88,7 +93,7 @@ static int forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kerne
         return ED_EUNSUPPORTED;
     }
 
-    if (own_kv && (rc = ed_kvcache_init(&f->kv, model->n_layer, n_ctx, model->kv_dim, err)) != 0)
+    if (own_kv && (rc = ed_kvcache_init_model(&f->kv, model, n_ctx, f->n_batch, err)) != 0)
         goto fail;
     size_t B = (size_t)f->n_batch;
     f->x = alloc_floats(B * (size_t)model->n_embd);
@@ -108,6 +113,7 @@ static int forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kerne
     f->row_group = malloc(B * sizeof *f->row_group);
     f->lora_groups = malloc(B * sizeof *f->lora_groups);
     f->rope_cos_sin = alloc_floats(B * (size_t)model->rope.n_rot);
+    f->rope_cos_sin_swa = f->own_swa_angles ? alloc_floats(B * (size_t)model->rope.n_rot) : f->rope_cos_sin;
     f->att_scores = alloc_floats((size_t)ed_pool_n_threads(pool) * (size_t)n_ctx);
     /* attention chunks: the query heads of a KV head together, split (by a
      * divisor of their count) while a token gives fewer than 2 per thread */
@@ -120,7 +126,7 @@ static int forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kerne
     f->mm_scratch = f->mm_scratch_size ? aligned_alloc(64, f->mm_scratch_size) : NULL;
     if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->att || !f->hb || !f->hb2 ||
         !f->logits || !f->xg || !f->row_kv || !f->row_pos || !f->row_lora || !f->row_group || !f->lora_groups ||
-        !f->rope_cos_sin || !f->att_scores ||
+        !f->rope_cos_sin || !f->rope_cos_sin_swa || !f->att_scores ||
         (f->mm_scratch_size && !f->mm_scratch)) {
         snprintf(err, ED_ERR_LEN, "forward: out of memory for the run state of %d tokens", f->n_batch);
         rc = ED_ENOMEM;
@@ -199,6 +205,8 @@ void ed_forward_free(ed_forward_t *f)
     free(f->lora_x);
     free(f->lora_t);
     free(f->lora_u);
+    if (f->own_swa_angles)
+        free(f->rope_cos_sin_swa);
     free(f->rope_cos_sin);
     free(f->att_scores);
     free(f->mm_scratch);
@@ -359,6 +367,14 @@ static void lora_embed(const ed_forward_t *f, float *x, int32_t token, const ed_
     }
 }
 
+/* gemma: the looked-up embedding (with its adapters' part) times sqrt(n_embd) */
+static void scale_embedding(const ed_forward_t *f, float *x)
+{
+    float s = f->model->embd_scale;
+    for (int i = 0; s != 1.0f && i < f->model->n_embd; i++)
+        x[i] *= s;
+}
+
 /* The output head over rows x (n, n_embd) whose sets are f->row_lora[0, n). */
 static int output_rows(ed_forward_t *f, const float *x, float *logits, int n)
 {
@@ -367,6 +383,9 @@ static int output_rows(ed_forward_t *f, const float *x, float *logits, int n)
     lora_group_rows(f, n);
     if (rc == 0 && f->n_lora_groups > 0)
         rc = lora_apply(f, m->n_layer * ED_LORA_PER_LAYER + 1, x, m->n_embd, logits, m->n_vocab, n);
+    /* gemma2's final soft-capping, as llama.cpp: scale by 1/cap, tanh, scale by cap */
+    for (size_t i = 0; m->final_softcap > 0 && i < (size_t)n * (size_t)m->n_vocab; i++)
+        logits[i] = tanhf(logits[i] * (1.0f / m->final_softcap)) * m->final_softcap;
     return rc;
 }
 
@@ -403,16 +422,19 @@ static void attention_chunk(void *arg, int chunk, int thread)
     int chunks_per_row = m->n_head / job->heads_per_chunk;
     int t = chunk / chunks_per_row, h = chunk % chunks_per_row * job->heads_per_chunk;
     const ed_kvcache_t *kv = f->row_kv[t];
+    int window = m->layers[job->layer].sliding ? m->n_swa : 0, n_kv = 0;
+    const uint16_t *k = ed_kvcache_k_span(kv, job->layer, f->row_pos[t], window, &n_kv);
+    const uint16_t *v = ed_kvcache_v_span(kv, job->layer, f->row_pos[t], window, &n_kv);
     ed_attention_t shape = {
         .n_head = m->n_head,
         .n_kv_head = m->n_kv_head,
         .head_dim = m->head_dim,
-        .n_kv = f->row_pos[t] + 1,
+        .n_kv = n_kv,
         .kv_row_stride = (size_t)m->kv_dim,
-        .scale = 1.0f / sqrtf((float)m->head_dim),
+        .scale = m->attn_scale,
+        .softcap = m->attn_softcap,
     };
-    f->kernels->attention_forward(f->att + (size_t)t * m->q_dim, f->q + (size_t)t * m->q_dim,
-                                  ed_kvcache_k(kv, job->layer, 0), ed_kvcache_v(kv, job->layer, 0), &shape, h,
+    f->kernels->attention_forward(f->att + (size_t)t * m->q_dim, f->q + (size_t)t * m->q_dim, k, v, &shape, h,
                                   h + job->heads_per_chunk, f->att_scores + (size_t)thread * f->n_ctx);
 }
 
@@ -442,7 +464,8 @@ static int block(ed_forward_t *f, int l, int n)
         float *q = f->q + (size_t)t * m->q_dim, *key = f->k + (size_t)t * m->kv_dim;
         const float *value = f->v + (size_t)t * m->kv_dim;
         int pos = f->row_pos[t];
-        const float *cos_sin = f->rope_cos_sin + (size_t)t * f->rope.n_rot;
+        const float *cos_sin = (L->sliding ? f->rope_cos_sin_swa : f->rope_cos_sin) + (size_t)t * f->rope.n_rot;
+        const ed_rope_t *rope = L->sliding ? &f->rope_swa : &f->rope;
         /* qwen3: every head of q and k RMS-normed (weight of head_dim) before RoPE */
         for (int h = 0; L->q_norm && h < m->n_head; h++)
             k->rmsnorm_forward(q + (size_t)h * m->head_dim, q + (size_t)h * m->head_dim, L->q_norm, m->head_dim,
@@ -451,14 +474,10 @@ static int block(ed_forward_t *f, int l, int n)
             k->rmsnorm_forward(key + (size_t)h * m->head_dim, key + (size_t)h * m->head_dim, L->k_norm,
                                m->head_dim, m->rms_eps);
         if (L->rope) {
-            k->rope_rotate(q, m->n_head, m->head_dim, cos_sin, &f->rope);
-            k->rope_rotate(key, m->n_kv_head, m->head_dim, cos_sin, &f->rope);
+            k->rope_rotate(q, m->n_head, m->head_dim, cos_sin, rope);
+            k->rope_rotate(key, m->n_kv_head, m->head_dim, cos_sin, rope);
         }
-        uint16_t *k_row = ed_kvcache_k(f->row_kv[t], l, pos), *v_row = ed_kvcache_v(f->row_kv[t], l, pos);
-        for (int i = 0; i < m->kv_dim; i++) {
-            k_row[i] = ed_fp32_to_fp16(key[i]);
-            v_row[i] = ed_fp32_to_fp16(value[i]);
-        }
+        ed_kvcache_store(f->row_kv[t], l, pos, key, value);
     }
     attention_job_t job = {.f = f, .layer = l, .heads_per_chunk = f->att_heads_per_chunk};
     ed_pool_run(f->pool, f->prio, n * (m->n_head / job.heads_per_chunk), attention_chunk, &job);
@@ -466,9 +485,11 @@ static int block(ed_forward_t *f, int l, int n)
         (f->n_lora_groups > 0 &&
          (rc = lora_apply(f, block_target(l, ED_LORA_ATTN_OUTPUT), f->att, m->q_dim, f->xb2, m->n_embd, n))))
         return rc;
+    if (L->attn_post_norm)
+        rmsnorm_rows(f, f->xb2, f->xb2, L->attn_post_norm, n);
     k->add(f->x, f->x, f->xb2, n * m->n_embd);
 
-    /* feed-forward: x += (silu(norm(x) Wg^T) * norm(x) Wu^T) Wd^T */
+    /* feed-forward: x += (silu(norm(x) Wg^T) * norm(x) Wu^T) Wd^T (gemma: gelu, and the sum normed) */
     rmsnorm_rows(f, f->xb, f->x, L->ffn_norm, n);
     const ed_matrix_t *gate_up[] = {&L->w_gate, &L->w_up};
     float *gate_up_out[] = {f->hb, f->hb2};
@@ -478,11 +499,18 @@ static int block(ed_forward_t *f, int l, int n)
     for (int i = 0; i < 2 && f->n_lora_groups > 0; i++)
         if ((rc = lora_apply(f, block_target(l, ED_LORA_FFN_GATE + i), f->xb, m->n_embd, gate_up_out[i], m->n_ff, n)))
             return rc;
-    k->swiglu_forward(f->hb, f->hb, f->hb2, n * m->n_ff);
+    if (m->gelu_ffn) {
+        k->gelu_forward(f->hb, f->hb, n * m->n_ff);
+        k->mul(f->hb, f->hb, f->hb2, n * m->n_ff);
+    } else {
+        k->swiglu_forward(f->hb, f->hb, f->hb2, n * m->n_ff);
+    }
     if ((rc = matmul(f, &L->w_down, f->hb, m->n_ff, f->xb2, m->n_embd, n)) != 0 ||
         (f->n_lora_groups > 0 &&
          (rc = lora_apply(f, block_target(l, ED_LORA_FFN_DOWN), f->hb, m->n_ff, f->xb2, m->n_embd, n))))
         return rc;
+    if (L->ffn_post_norm)
+        rmsnorm_rows(f, f->xb2, f->xb2, L->ffn_post_norm, n);
     k->add(f->x, f->x, f->xb2, n * m->n_embd);
     return 0;
 }
@@ -500,6 +528,8 @@ static int layers(ed_forward_t *f, int n)
         /* <arch>.rope.scaling.attn_factor: ggml's rope multiplies cos and sin by it (phi3 LongRoPE) */
         for (int i = 0; m->rope_attn_factor > 0 && m->rope_attn_factor != 1.0f && i < f->rope.n_rot; i++)
             cos_sin[i] *= m->rope_attn_factor;
+        if (f->own_swa_angles)
+            ed_rope_cos_sin(&f->rope_swa, f->row_pos[t], f->rope_cos_sin_swa + (size_t)t * f->rope.n_rot);
     }
     for (int l = 0; l < m->n_layer && rc == 0; l++)
         rc = block(f, l, n);
@@ -517,6 +547,7 @@ static int batch(ed_forward_t *f, const int32_t *tokens, int n, float *all_logit
         f->kernels->get_row(f->x + (size_t)t * m->n_embd, m->token_embd.data, m->token_embd.type,
                             tokens[t], m->n_embd);
         lora_embed(f, f->x + (size_t)t * m->n_embd, tokens[t], f->lora);
+        scale_embedding(f, f->x + (size_t)t * m->n_embd);
         f->row_kv[t] = &f->kv;
         f->row_pos[t] = pos0 + t;
         f->row_lora[t] = f->lora;
@@ -574,6 +605,15 @@ int ed_forward_eval(ed_forward_t *f, const int32_t *tokens, int n_tokens, float 
     return 0;
 }
 
+/* A ring holds the window of a sliding layer, never a layer that attends to all. */
+static bool rings_fit(const ed_model_t *m, const ed_kvcache_t *kv)
+{
+    for (int l = 0; l < m->n_layer; l++)
+        if (kv->layers[l].ring && (!m->layers[l].sliding || kv->layers[l].window != m->n_swa))
+            return false;
+    return true;
+}
+
 int ed_forward_eval_seqs(ed_forward_t *f, ed_forward_seq_t *seqs, int n_seqs, char err[ED_ERR_LEN])
 {
     const ed_model_t *m = f->model;
@@ -589,8 +629,14 @@ int ed_forward_eval_seqs(ed_forward_t *f, ed_forward_seq_t *seqs, int n_seqs, ch
                      s, q->n_tokens, f->n_batch, n);
             return ED_EINVAL;
         }
-        if (q->kv->n_layer != m->n_layer || q->kv->kv_dim != m->kv_dim || q->kv->n_ctx > f->n_ctx) {
+        if (q->kv->n_layer != m->n_layer || q->kv->kv_dim != m->kv_dim || q->kv->n_ctx > f->n_ctx ||
+            !rings_fit(m, q->kv)) {
             snprintf(err, ED_ERR_LEN, "forward: sequence %d's cache does not fit this model", s);
+            return ED_EINVAL;
+        }
+        if (q->kv->n_append > 0 && q->n_tokens > q->kv->n_append) {
+            snprintf(err, ED_ERR_LEN, "forward: sequence %d brings %d tokens; its cache's rings take %d a pass", s,
+                     q->n_tokens, q->kv->n_append);
             return ED_EINVAL;
         }
         if (q->n_tokens > q->kv->n_ctx - q->kv->n_used) {
@@ -615,6 +661,7 @@ int ed_forward_eval_seqs(ed_forward_t *f, ed_forward_seq_t *seqs, int n_seqs, ch
             f->kernels->get_row(f->x + (size_t)n * m->n_embd, m->token_embd.data, m->token_embd.type,
                                 q->tokens[i], m->n_embd);
             lora_embed(f, f->x + (size_t)n * m->n_embd, q->tokens[i], q->lora);
+            scale_embedding(f, f->x + (size_t)n * m->n_embd);
             f->row_kv[n] = q->kv;
             f->row_pos[n] = q->kv->n_used + i;
             f->row_lora[n] = q->lora;

@@ -2,7 +2,8 @@
  * embeddings, n_layer blocks of RMS-norm, grouped-query attention with RoPE
  * (qwen3: q and k heads RMS-normed first; smollm3: none on its NoPE layers)
  * over an f16 KV cache, and a SwiGLU feed-forward, then the final norm and
- * the output head. A prompt runs in batches through the matrix-matrix
+ * the output head (gemma: scaled embeddings, post-norms, a GELU feed-forward,
+ * soft-capping, sliding-window layers over ring caches). A prompt runs in batches through the matrix-matrix
  * kernels. One pass can also carry several sequences at once, each with its
  * own KV cache (continuous batching: prompt chunks and decode tokens of
  * different requests share every weight read). LoRA adapters (lora.h) are
@@ -20,6 +21,7 @@
 #include "model/lora.h"
 #include "model/model.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +36,8 @@ typedef struct {
     int n_ctx;       /* longest sequence attention is sized for */
     int n_seq_max;   /* sequences one ed_forward_eval_seqs call may carry */
     ed_rope_t rope;  /* the model's, with phi3's long or short factors chosen for n_ctx */
+    ed_rope_t rope_swa; /* the model's rope_swa for sliding layers, with the same factors */
+    bool own_swa_angles; /* rope_swa differs from rope: sliding layers have their own angles */
     const ed_lora_set_t *lora; /* the adapters ed_forward_eval applies; NULL: none; set between calls */
 
     /* run state, sized for n_batch tokens */
@@ -51,6 +55,8 @@ typedef struct {
     ed_kvcache_t **row_kv; /* (n_batch) the cache each row of the batch belongs to */
     int *row_pos;       /* (n_batch) the position of each row in its sequence */
     float *rope_cos_sin; /* (n_batch, rope.n_rot) each row's RoPE angles (ed_rope_cos_sin) */
+    float *rope_cos_sin_swa; /* (n_batch, rope.n_rot) the same with rope_swa when own_swa_angles, else
+                                rope_cos_sin */
     float *att_scores;  /* (pool threads, n_ctx) one attention row per thread */
     int att_heads_per_chunk; /* query heads per attention chunk (they share a KV head) */
     void *mm_scratch;   /* quantized activations for the matrix products, 64-byte aligned */
@@ -79,7 +85,8 @@ typedef struct {
 int ed_forward_init(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t *kernels,
                     ed_pool_t *pool, int n_ctx, int n_batch, char err[ED_ERR_LEN]);
 /* Prepares a forward pass for several sequences whose caches the caller owns
- * (ed_kvcache_init with n_layer and kv_dim of the model, at most n_ctx
+ * (ed_kvcache_init with n_layer and kv_dim of the model, or
+ * ed_kvcache_init_model with the model and at most n_batch; at most n_ctx
  * positions): batches of at most n_batch tokens from at most n_seq_max
  * sequences. f->kv stays empty; use ed_forward_eval_seqs. Same returns. */
 int ed_forward_init_multi(ed_forward_t *f, const ed_model_t *model, const ed_kernels_t *kernels,
@@ -116,7 +123,8 @@ typedef struct {
  * sequences (distinct caches) and n_batch tokens in all. A row's result does
  * not depend on the other rows of the pass. Each cache's n_used advances by
  * its n_tokens. Returns 0, ED_EINVAL (bad counts, tokens or adapter sets:
- * an adapter of a rank above the reserved one, of another model) or ED_ERANGE (a
+ * an adapter of a rank above the reserved one, of another model; a cache
+ * whose rings take fewer tokens a pass, or made for another model) or ED_ERANGE (a
  * sequence would overflow its cache; nothing is evaluated), with err. */
 int ed_forward_eval_seqs(ed_forward_t *f, ed_forward_seq_t *seqs, int n_seqs, char err[ED_ERR_LEN]);
 

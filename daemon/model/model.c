@@ -1,5 +1,5 @@
 /* model.c - loads the hyper-parameters and weight pointers of a `llama`,
- * `qwen2`, `qwen3`, `phi3` or `smollm3` GGUF model and checks every tensor
+ * `qwen2`, `qwen3`, `phi3`, `smollm3`, `gemma2` or `gemma3` GGUF model and checks every tensor
  * against them (name, shape, type), so the forward pass never meets a
  * surprise. Keys and tensor names follow llama.cpp (src/llama-model.cpp,
  * src/models/<arch>.cpp): token_embd, blk.N.attn_q, ..., output_norm, output. */
@@ -12,6 +12,7 @@
 #include "kernels/repack.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,14 +40,21 @@ typedef struct {
     bool fused;         /* attn_qkv (or separate q, k, v) and ffn_up of 2 n_ff rows (phi3) */
     int no_rope_step;   /* layers l with (l + 1) % step == 0 skip RoPE; 0: none. smollm3: 4,
                            hard-coded in llama.cpp (hparams.n_no_rope_layer_step), no GGUF key */
+    bool gemma;         /* embeddings scaled by sqrt(n_embd), post_attention_norm and post_ffw_norm,
+                           GELU-gated feed-forward, a sliding window (llama.cpp's gemma2/gemma3) */
+    int swa_pattern;    /* llama.cpp's set_swa_pattern(n): layer l slides when l % n < n - 1 (gemma2: 2,
+                           gemma3: 6); no GGUF key */
+    bool softcap;       /* attention and final logit soft-capping (gemma2) */
 } arch_info_t;
 
 static const arch_info_t ARCHS[ED_ARCH_COUNT] = {
-    [ED_ARCH_LLAMA] = {"llama", false, false, false, false, 0},
-    [ED_ARCH_QWEN2] = {"qwen2", true, true, false, false, 0},
-    [ED_ARCH_QWEN3] = {"qwen3", true, false, true, false, 0},
-    [ED_ARCH_PHI3] = {"phi3", true, false, false, true, 0},
-    [ED_ARCH_SMOLLM3] = {"smollm3", false, false, false, false, 4},
+    [ED_ARCH_LLAMA] = {"llama", false, false, false, false, 0, false, 0, false},
+    [ED_ARCH_QWEN2] = {"qwen2", true, true, false, false, 0, false, 0, false},
+    [ED_ARCH_QWEN3] = {"qwen3", true, false, true, false, 0, false, 0, false},
+    [ED_ARCH_PHI3] = {"phi3", true, false, false, true, 0, false, 0, false},
+    [ED_ARCH_SMOLLM3] = {"smollm3", false, false, false, false, 4, false, 0, false},
+    [ED_ARCH_GEMMA2] = {"gemma2", true, false, false, false, 0, true, 2, true},
+    [ED_ARCH_GEMMA3] = {"gemma3", true, false, true, false, 0, true, 6, false},
 };
 
 const char *ed_model_arch_name(ed_arch_t arch)
@@ -130,6 +138,40 @@ static int read_rope_scaling(const ed_gguf_t *gguf, const char *arch, float *fre
     return 0;
 }
 
+/* The neutral values of what only gemma sets, then gemma2/gemma3's keys as
+ * llama.cpp's load_hparams reads them: attention.sliding_window (gemma2:
+ * default 4096; gemma3: required), the soft-capping values (gemma2: 50 and
+ * 30 when absent), gemma3's local RoPE (base 10000, scale 1, hard-coded
+ * upstream), and the query scale: 1/sqrt(head_dim), except for the 27B
+ * models (46 gemma2 or 62 gemma3 layers) whose query_pre_attn_scalar is
+ * n_embd / n_head. */
+static int read_gemma_hparams(ed_model_t *m, const ed_gguf_t *gguf, const char *arch, char err[ED_ERR_LEN])
+{
+    const arch_info_t *a = &ARCHS[m->arch];
+    m->rope_swa = m->rope;
+    m->embd_scale = 1.0f;
+    m->attn_scale = 1.0f / sqrtf((float)m->head_dim);
+    if (!a->gemma)
+        return 0;
+    int rc;
+    if ((rc = get_dim(gguf, arch, "attention.sliding_window", m->arch == ED_ARCH_GEMMA2 ? 4096 : 0, &m->n_swa,
+                      err)))
+        return rc;
+    if (a->softcap &&
+        ((rc = get_positive_f32(gguf, arch, "attn_logit_softcapping", 50.0f, &m->attn_softcap, err)) ||
+         (rc = get_positive_f32(gguf, arch, "final_logit_softcapping", 30.0f, &m->final_softcap, err))))
+        return rc;
+    if (m->arch == ED_ARCH_GEMMA3) {
+        m->rope_swa.freq_base = 10000.0f;
+        m->rope_swa.freq_scale = 1.0f;
+    }
+    m->embd_scale = sqrtf((float)m->n_embd);
+    m->gelu_ffn = true;
+    if (m->n_layer == (m->arch == ED_ARCH_GEMMA2 ? 46 : 62))
+        m->attn_scale = 1.0f / sqrtf((float)(m->n_embd / m->n_head));
+    return 0;
+}
+
 static int read_hparams(ed_model_t *m, const ed_gguf_t *gguf, const char *arch, char err[ED_ERR_LEN])
 {
     int rc;
@@ -184,7 +226,7 @@ static int read_hparams(ed_model_t *m, const ed_gguf_t *gguf, const char *arch, 
         return ED_EFORMAT;
     }
     m->rope.neox = ARCHS[m->arch].neox;
-    return 0;
+    return read_gemma_hparams(m, gguf, arch, err);
 }
 
 /* ------------------------------------------------------------- tensors ---- */
@@ -236,6 +278,7 @@ static int load_layer(ed_model_t *m, const ed_gguf_t *gguf, int l, char err[ED_E
     char name[96];
     int rc;
     L->rope = a->no_rope_step == 0 || (l + 1) % a->no_rope_step != 0;
+    L->sliding = a->swa_pattern > 0 && l % a->swa_pattern < a->swa_pattern - 1;
 #define NAME(what) (snprintf(name, sizeof name, "blk.%d." what, l), name)
     if ((rc = ed_tensors_find_vector(gguf, NAME("attn_norm.weight"), m->n_embd, false, &L->attn_norm, err)) ||
         (rc = load_qkv(m, gguf, l, err)) ||
@@ -243,7 +286,11 @@ static int load_layer(ed_model_t *m, const ed_gguf_t *gguf, int l, char err[ED_E
         (rc = ed_tensors_find_vector(gguf, NAME("attn_k_norm.weight"), m->head_dim, !a->qk_norm, &L->k_norm, err)) ||
         (rc = ed_tensors_find_matrix(gguf, NAME("attn_output.weight"), m->q_dim, m->n_embd, false, &L->wo, err)) ||
         (rc = ed_tensors_find_vector(gguf, NAME("ffn_norm.weight"), m->n_embd, false, &L->ffn_norm, err)) ||
-        (rc = ed_tensors_find_matrix(gguf, NAME("ffn_down.weight"), m->n_ff, m->n_embd, false, &L->w_down, err)))
+        (rc = ed_tensors_find_matrix(gguf, NAME("ffn_down.weight"), m->n_ff, m->n_embd, false, &L->w_down, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("post_attention_norm.weight"), m->n_embd, !a->gemma,
+                                     &L->attn_post_norm, err)) ||
+        (rc = ed_tensors_find_vector(gguf, NAME("post_ffw_norm.weight"), m->n_embd, !a->gemma, &L->ffn_post_norm,
+                                     err)))
         return rc;
     if (a->fused) {
         /* ffn_up {n_embd, 2 n_ff}: llama.cpp's ggml_swiglu takes silu of the first half */
@@ -275,7 +322,7 @@ int ed_model_load(ed_model_t *m, const ed_gguf_t *gguf, char err[ED_ERR_LEN])
             found = i;
     if (found < 0) {
         snprintf(err, ED_ERR_LEN,
-                 "general.architecture = \"%.*s\": edged runs llama, qwen2, qwen3, phi3 and smollm3",
+                 "general.architecture = \"%.*s\": edged runs llama, qwen2, qwen3, phi3, smollm3, gemma2 and gemma3",
                  (int)(arch_str.len > 64 ? 64 : arch_str.len), arch_str.ptr);
         return ED_EUNSUPPORTED;
     }
@@ -355,6 +402,7 @@ typedef struct {
     const void *src;
     void *dst;
     int n_in, n_out;
+    size_t row_bytes; /* of a source row */
 } repack_job_t;
 
 static void repack_chunk(void *arg, int chunk, int thread)
@@ -364,6 +412,11 @@ static void repack_chunk(void *arg, int chunk, int thread)
     int64_t begin = (int64_t)chunk * REPACK_ROWS_PER_CHUNK;
     int64_t end = begin + REPACK_ROWS_PER_CHUNK < job->n_out ? begin + REPACK_ROWS_PER_CHUNK : job->n_out;
     ed_repack_rows(job->type, job->src, job->dst, job->n_in, begin, end);
+    /* the pages read are dropped at once: a large matrix (a tied head of a
+     * 262144-token vocabulary) is never resident twice; the pages a chunk
+     * shares with the next go with the whole matrix's release */
+    release_mapped((const uint8_t *)job->src + (size_t)begin * job->row_bytes,
+                   (size_t)(end - begin) * job->row_bytes);
 }
 
 static int repack_matrix(ed_matrix_t *mat, int n_in, int n_out, const ed_kernels_t *k, ed_pool_t *pool,
@@ -384,7 +437,7 @@ static int repack_matrix(ed_matrix_t *mat, int n_in, int n_out, const ed_kernels
             snprintf(err, ED_ERR_LEN, "%s: out of memory for %zu bytes of repacked weights", what, bytes);
         return ED_ENOMEM;
     }
-    repack_job_t job = {mat->type, mat->data, copy, n_in, n_out};
+    repack_job_t job = {mat->type, mat->data, copy, n_in, n_out, (size_t)from_row};
     ed_pool_run(pool, ED_POOL_HIGH, (n_out + REPACK_ROWS_PER_CHUNK - 1) / REPACK_ROWS_PER_CHUNK, repack_chunk, &job);
     release_mapped(mat->data, (size_t)(from_row * (uint64_t)n_out));
     mat->data = copy;

@@ -1,6 +1,6 @@
 /* model.h - the hyper-parameters and weights of a decoder-only transformer
- * of the Llama family (architectures `llama`, `qwen2`, `qwen3`, `phi3` and
- * `smollm3`, with llama.cpp's GGUF keys and tensor names), read from an open
+ * of the Llama family (architectures `llama`, `qwen2`, `qwen3`, `phi3`,
+ * `smollm3`, `gemma2` and `gemma3`, with llama.cpp's GGUF keys and tensor names), read from an open
  * GGUF file. Weights are pointers into the file's mapping, except the
  * matrices ed_model_repack copies once into the layout the kernels multiply
  * fastest; every tensor's presence, shape and type is checked at load. The forward
@@ -22,6 +22,10 @@ typedef enum {
     ED_ARCH_QWEN3 = 2, /* Qwen3 dense: per-head RMSNorm of q and k before RoPE, NeoX RoPE, no biases */
     ED_ARCH_PHI3 = 3,  /* Phi-3/3.5/4-mini: fused attn_qkv and gate/up, NeoX RoPE, long/short factors */
     ED_ARCH_SMOLLM3 = 4, /* SmolLM3: llama blocks, every 4th layer without RoPE (NoPE) */
+    ED_ARCH_GEMMA2 = 5,  /* Gemma 2: scaled embeddings, post-norms, GELU FFN, soft-capping, sliding
+                            window on every other layer */
+    ED_ARCH_GEMMA3 = 6,  /* Gemma 3: Gemma 2 without soft-capping, q/k norms, 5 sliding layers of 6
+                            with their own RoPE base */
     ED_ARCH_COUNT
 } ed_arch_t;
 
@@ -51,6 +55,11 @@ typedef struct {
     ed_matrix_t w_gate;     /* (n_ff, n_embd) */
     ed_matrix_t w_up;       /* (n_ff, n_embd); phi3's fused ffn_up holds gate (rows [0, n_ff)) then up */
     ed_matrix_t w_down;     /* (n_embd, n_ff) */
+    /* gemma2/gemma3 (kept last: the trainer reads the fields above) */
+    const float *attn_post_norm; /* (n_embd) RMSNorm weight of the attention output before the residual
+                                    add (post_attention_norm), else NULL */
+    const float *ffn_post_norm;  /* (n_embd) the same for the feed-forward output (post_ffw_norm), else NULL */
+    bool sliding;                /* attends to the last model.n_swa positions only (gemma's local layers) */
 } ed_layer_t;
 
 typedef struct {
@@ -73,6 +82,16 @@ typedef struct {
     const float *rope_long, *rope_short;
     int n_ctx_orig;     /* <arch>.rope.scaling.original_context_length, default n_ctx_train */
     float rope_attn_factor; /* <arch>.rope.scaling.attn_factor (1): scales RoPE's cos and sin */
+    /* gemma2/gemma3; the other architectures keep the neutral values */
+    int n_swa;           /* <arch>.attention.sliding_window: positions a sliding layer attends to,
+                            its own included; 0: no sliding layer */
+    ed_rope_t rope_swa;  /* RoPE of sliding layers: gemma3's base 10000 and scale 1; else = rope */
+    float embd_scale;    /* token embeddings are multiplied by it: sqrt(n_embd) for gemma, else 1 */
+    float attn_scale;    /* attention score scale: 1/sqrt(head_dim), or gemma's 27B
+                            1/sqrt(n_embd / n_head) (query_pre_attn_scalar) */
+    float attn_softcap;  /* <arch>.attn_logit_softcapping (gemma2: 50): scores capped; 0: none */
+    float final_softcap; /* <arch>.final_logit_softcapping (gemma2: 30): logits capped; 0: none */
+    bool gelu_ffn;       /* feed-forward gelu(gate) * up (tanh GELU) instead of silu(gate) * up */
 
     ed_matrix_t token_embd;   /* (n_vocab, n_embd) */
     const float *output_norm; /* (n_embd) */
@@ -97,7 +116,7 @@ int ed_model_load(ed_model_t *model, const ed_gguf_t *gguf, char err[ED_ERR_LEN]
 int ed_model_repack(ed_model_t *model, const ed_kernels_t *kernels, ed_pool_t *pool, char err[ED_ERR_LEN]);
 /* Frees what load and repack allocated; accepts a zeroed or half-loaded model. */
 void ed_model_free(ed_model_t *model);
-/* "llama", "qwen2", "qwen3", "phi3", "smollm3". */
+/* "llama", "qwen2", "qwen3", "phi3", "smollm3", "gemma2", "gemma3". */
 const char *ed_model_arch_name(ed_arch_t arch);
 
 #endif

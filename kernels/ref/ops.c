@@ -169,7 +169,8 @@ static void attention_forward(float *out, const float *q, const uint16_t *k, con
                 dot += (double)q_head[i] * ed_fp16_to_fp32(k_row[i]);
             scratch[t] = (float)dot;
         }
-        softmax_forward(scratch, shape->n_kv, shape->scale, shape->n_kv);
+        softmax_forward(scratch, shape->n_kv, ed_attention_softcap(scratch, shape->n_kv, shape->scale, shape->softcap),
+                        shape->n_kv);
         float *out_head = out + (size_t)h * head_dim;
         for (int i = 0; i < head_dim; i++) {
             double sum = 0;

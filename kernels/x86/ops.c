@@ -206,7 +206,8 @@ static void attention_forward(float *out, const float *q, const uint16_t *k, con
         for (t = 0; t < shape->n_kv && dim8 < head_dim; t++)
             for (int i = dim8; i < head_dim; i++)
                 scratch[t] += q_head[i] * ed_fp16_to_fp32(k[(size_t)t * stride + kv_offset + i]);
-        softmax_forward(scratch, shape->n_kv, shape->scale, shape->n_kv);
+        softmax_forward(scratch, shape->n_kv, ed_attention_softcap(scratch, shape->n_kv, shape->scale, shape->softcap),
+                        shape->n_kv);
         float *out_head = out + (size_t)h * head_dim;
         int i = 0;
         for (; i + 64 <= head_dim; i += 64) {

@@ -83,6 +83,8 @@ def test_models_lists_the_served_model(daemon_with_model, test_model):
     # the id, then its aliases (general.name, "default"): test_model_names.py
     assert [m["id"] for m in body["data"]] == [test_model.stem, "mkmodel llama q8_0 seed 1", "default"]
     assert body["data"][0]["owned_by"] == "edged"
+    # the family: the architecture and the chat format prompts are rendered in (no template: chatml)
+    assert {(m["architecture"], m["chat_format"]) for m in body["data"]} == {("llama", "chatml")}
 
 
 def test_chat_whole_answer(daemon_with_model, test_model):

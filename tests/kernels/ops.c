@@ -228,19 +228,22 @@ static void fill_f16(uint16_t *x, int n)
 }
 
 /* Head sizes through every path of the SIMD versions: 64-dim register
- * blocks, 8-dim chunks and a scalar tail (136 = 2 x 64 + 8; 68 = 64 + 4). */
+ * blocks, 8-dim chunks and a scalar tail (136 = 2 x 64 + 8; 68 = 64 + 4);
+ * without soft-capping and with a cap (1.5) that the scores of q in [-3, 3]
+ * reach (Gemma 2's 50 would leave them almost as they are). */
 ED_TEST(attention_matches_ref)
 {
     enum { N_HEAD = 6, N_KV_HEAD = 2, MAX_DIM = 136, MAX_KV = 75 };
     static uint16_t k[MAX_KV * (N_KV_HEAD * MAX_DIM + 4)], v[MAX_KV * (N_KV_HEAD * MAX_DIM + 4)];
     static float q[N_HEAD * MAX_DIM], scratch[MAX_KV];
     static const int n_kvs[] = {1, 2, 9, 33, 75}, head_dims[] = {68, 136};
+    static const float softcaps[] = {0, 1.5f};
     FOR_EACH_ARCH("attention_forward", 1e-5, {
-        for (size_t d = 0; d < sizeof head_dims / sizeof head_dims[0]; d++)
+        for (size_t d = 0; d < 2 * sizeof head_dims / sizeof head_dims[0]; d++)
             for (size_t i = 0; i < sizeof n_kvs / sizeof n_kvs[0]; i++) {
-                int head_dim = head_dims[d];
-                ed_attention_t shape = {N_HEAD, N_KV_HEAD, head_dim, n_kvs[i],
-                                        (size_t)N_KV_HEAD * head_dim + 4, 1.0f / sqrtf((float)head_dim)};
+                int head_dim = head_dims[d / 2];
+                ed_attention_t shape = {N_HEAD, N_KV_HEAD, head_dim, n_kvs[i], (size_t)N_KV_HEAD * head_dim + 4,
+                                        1.0f / sqrtf((float)head_dim), softcaps[d % 2]};
                 fill_f16(k, (int)(sizeof k / sizeof k[0]));
                 fill_f16(v, (int)(sizeof v / sizeof v[0]));
                 fill(q, N_HEAD * head_dim, -3, 3);
@@ -438,13 +441,13 @@ ED_TEST(ref_attention_groups_heads)
             memcpy(k2 + (t * 2 + h) * D, k1 + t * D, sizeof(uint16_t) * D);
             memcpy(v2 + (t * 2 + h) * D, v1 + t * D, sizeof(uint16_t) * D);
         }
-    ed_attention_t shared = {2, 1, D, T, D, 0.5f}, copied = {2, 2, D, T, 2 * D, 0.5f};
+    ed_attention_t shared = {2, 1, D, T, D, 0.5f, 0}, copied = {2, 2, D, T, 2 * D, 0.5f, 0};
     ref->attention_forward(out_shared, q, k1, v1, &shared, 0, 2, scratch);
     ref->attention_forward(out_copied, q, k2, v2, &copied, 0, 2, scratch);
     for (int i = 0; i < 2 * D; i++)
         ED_CHECK_NEAR(out_shared[i], out_copied[i], 1e-7);
     /* one position: the output is that position's value */
-    ed_attention_t one = {2, 1, D, 1, D, 0.5f};
+    ed_attention_t one = {2, 1, D, 1, D, 0.5f, 0};
     ref->attention_forward(out_shared, q, k1, v1, &one, 0, 2, scratch);
     for (int i = 0; i < D; i++)
         ED_CHECK_NEAR(out_shared[D + i], ed_fp16_to_fp32(v1[i]), 1e-7);

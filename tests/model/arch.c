@@ -1,8 +1,9 @@
-/* arch.c - the qwen3, phi3 and smollm3 architectures (daemon/model/model.c,
- * forward.c) on Q8_0 random-weight models written by tests/tools/mkmodel:
- * what the loader reads from llama.cpp's keys and tensors, the prompt in one
- * batch against batches of 4 and one token at a time, and several sequences
- * in one pass against each alone (bit-identical). The logits themselves are
+/* arch.c - the qwen3, phi3, smollm3, gemma2 and gemma3 architectures
+ * (daemon/model/model.c, forward.c) on Q8_0 random-weight models written by
+ * tests/tools/mkmodel: what the loader reads from llama.cpp's keys and
+ * tensors, the prompt in one batch against batches of 4 and one token at a
+ * time (gemma: the latter two over ring caches of their sliding layers), and
+ * several sequences in one pass against each alone (bit-identical). The logits themselves are
  * checked against PyTorch in tests/reference/test_forward.py. */
 #include "tests/model/runner.h"
 #include "tests/test.h"
@@ -17,6 +18,7 @@
 static const int32_t prompt[] = {1, 15043, 3186, 29892, 445, 338, 263, 1243, 29889};
 static const int32_t prompt_b[] = {1, 450, 4996, 17354, 1701};
 enum { N_PROMPT = sizeof prompt / sizeof prompt[0], NB = sizeof prompt_b / sizeof prompt_b[0], N_CTX = 32 };
+enum { N_STEPS = 16 }; /* decode steps of check_slots: the positions wrap gemma's rings */
 
 typedef struct {
     const char *name;
@@ -28,6 +30,11 @@ static const fixture_t FIXTURES[] = {
     {"qwen3", "--arch qwen3 --n-head 4 --n-head-kv 2 --head-dim 32 --tied", "ggml-vocab-gpt-2.gguf"},
     {"phi3", "--arch phi3 --n-head 4 --n-head-kv 2 --n-rot 12 --longrope 16", "ggml-vocab-llama-spm.gguf"},
     {"smollm3", "--arch smollm3 --n-layer 4 --n-head 4 --n-head-kv 2 --tied", "ggml-vocab-gpt-2.gguf"},
+    {"gemma2", "--arch gemma2 --n-layer 4 --n-head 4 --n-head-kv 2 --head-dim 32 --sliding-window 3 --tied "
+               "--attn-softcap 2 --final-softcap 3",
+     "ggml-vocab-llama-spm.gguf"},
+    {"gemma3", "--arch gemma3 --n-layer 7 --n-head 4 --n-head-kv 1 --head-dim 32 --sliding-window 3 --tied",
+     "ggml-vocab-llama-spm.gguf"},
 };
 
 /* The fixtures' folder: each test runs in a child of the program, so the
@@ -101,6 +108,33 @@ ED_TEST(loader_reads_each_architecture)
     ED_CHECK_INT(r.model.rope.neox, 0);
     for (int l = 0; l < r.model.n_layer; l++)
         ED_CHECK_INT(r.model.layers[l].rope, l != 3); /* llama.cpp: (il + 1) % 4 == 0 is NoPE */
+    ED_CHECK_INT(r.model.n_swa, 0);
+    ED_CHECK(r.model.embd_scale == 1.0f && !r.model.gelu_ffn && r.model.attn_softcap == 0);
+    runner_close(&r);
+
+    ED_REQUIRE(fixture_path(&FIXTURES[3], path, sizeof path) == 0);
+    ED_REQUIRE(runner_open(&r, path, 1, 0, 0) == 0);
+    ED_CHECK_STR(ed_model_arch_name(r.model.arch), "gemma2");
+    ED_CHECK_INT(r.model.n_swa, 3);
+    ED_CHECK_INT(r.model.rope.neox, 1);
+    ED_CHECK_NEAR(r.model.embd_scale, 8.0f, 1e-6); /* sqrt(n_embd 64) */
+    ED_CHECK_NEAR(r.model.attn_scale, 1.0f / sqrtf(32.0f), 1e-7);
+    ED_CHECK(r.model.attn_softcap == 2.0f && r.model.final_softcap == 3.0f && r.model.gelu_ffn && r.model.tied);
+    ED_CHECK(r.model.rope_swa.freq_base == r.model.rope.freq_base);
+    for (int l = 0; l < r.model.n_layer; l++) {
+        ED_CHECK_INT(r.model.layers[l].sliding, l % 2 == 0); /* set_swa_pattern(2) */
+        ED_CHECK(r.model.layers[l].attn_post_norm != NULL && r.model.layers[l].ffn_post_norm != NULL);
+    }
+    runner_close(&r);
+
+    ED_REQUIRE(fixture_path(&FIXTURES[4], path, sizeof path) == 0);
+    ED_REQUIRE(runner_open(&r, path, 1, 0, 0) == 0);
+    ED_CHECK_STR(ed_model_arch_name(r.model.arch), "gemma3");
+    ED_CHECK(r.model.attn_softcap == 0 && r.model.final_softcap == 0);
+    ED_CHECK(r.model.rope.freq_base == 1000000.0f && r.model.rope_swa.freq_base == 10000.0f);
+    ED_CHECK(r.model.layers[0].q_norm != NULL && r.model.layers[6].k_norm != NULL);
+    for (int l = 0; l < r.model.n_layer; l++)
+        ED_CHECK_INT(r.model.layers[l].sliding, l % 6 < 5); /* set_swa_pattern(6): 5 local, 1 global */
     runner_close(&r);
 }
 
@@ -145,6 +179,14 @@ ED_TEST(loader_names_what_is_missing)
     ED_CHECK_INT(load_patched(&FIXTURES[1], "blk.0.attn_qkv.weight", "blk.0.attn_qkx.weight", err), ED_EFORMAT);
     ED_CHECK_STR(err, "tensor blk.0.attn_q.weight is missing");
     printf("# %s\n", err);
+    ED_CHECK_INT(load_patched(&FIXTURES[3], "blk.2.post_ffw_norm.weight", "blk.2.post_ffw_norx.weight", err),
+                 ED_EFORMAT);
+    ED_CHECK_STR(err, "tensor blk.2.post_ffw_norm.weight is missing");
+    /* gemma3 needs attention.sliding_window (gemma2 falls back to 4096, as llama.cpp) */
+    ED_CHECK_INT(load_patched(&FIXTURES[4], "gemma3.attention.sliding_window", "gemma3.attention.sliding_windox",
+                              err),
+                 ED_EFORMAT);
+    ED_CHECK_STR(err, "metadata key gemma3.attention.sliding_window is missing");
 }
 
 static double max_abs_diff(const float *a, const float *b, size_t n)
@@ -187,8 +229,11 @@ static void check_batches(const fixture_t *f)
 ED_TEST(qwen3_batch_matches_token_by_token) { check_batches(&FIXTURES[0]); }
 ED_TEST(phi3_batch_matches_token_by_token) { check_batches(&FIXTURES[1]); }
 ED_TEST(smollm3_batch_matches_token_by_token) { check_batches(&FIXTURES[2]); }
+ED_TEST(gemma2_batch_matches_token_by_token) { check_batches(&FIXTURES[3]); }
+ED_TEST(gemma3_batch_matches_token_by_token) { check_batches(&FIXTURES[4]); }
 
-/* Prompt A alone, then A beside B in one pass, then decode steps: A's
+/* Prompt A alone, then A beside B in one pass, then decode steps past the
+ * sliding windows' rings (caches for passes of up to N_PROMPT tokens): A's
  * logits are bit-identical either way. */
 static void check_slots(const fixture_t *f)
 {
@@ -199,7 +244,14 @@ static void check_slots(const fixture_t *f)
     ed_kvcache_t kv[3] = {0};
     int rc = ed_forward_init_multi(&r.fw, &r.model, r.kernels, r.pool, N_CTX, 32, 2, err);
     for (int i = 0; i < 3 && rc == 0; i++)
-        rc = ed_kvcache_init(&kv[i], r.model.n_layer, N_CTX, r.model.kv_dim, err);
+        rc = ed_kvcache_init_model(&kv[i], &r.model, N_CTX, N_PROMPT, err);
+    if (rc == 0 && r.model.n_swa > 0) {
+        int sliding = 0;
+        while (!r.model.layers[sliding].sliding)
+            sliding++;
+        ED_CHECK_INT(kv[0].layers[sliding].ring, r.model.n_swa + N_PROMPT - 1);
+        ED_CHECK(kv[0].bytes < ed_kvcache_bytes(r.model.n_layer, N_CTX, r.model.kv_dim));
+    }
     ED_CHECK_INT(rc, 0);
     int V = r.model.n_vocab;
     float *alone = calloc((size_t)V, sizeof(float)), *shared = calloc((size_t)V, sizeof(float));
@@ -214,7 +266,7 @@ static void check_slots(const fixture_t *f)
         ED_CHECK_INT(ed_forward_eval_seqs(&r.fw, two, 2, err), 0);
         double worst = max_abs_diff(alone, shared, (size_t)V);
         int32_t tok_a = 29871, tok_s = 29871, tok_b = 29871;
-        for (int step = 0; step < 4; step++) {
+        for (int step = 0; step < N_STEPS; step++) {
             ed_forward_seq_t a = {.kv = &kv[0], .tokens = &tok_a, .n_tokens = 1, .logits = alone};
             ED_CHECK_INT(ed_forward_eval_seqs(&r.fw, &a, 1, err), 0);
             ed_forward_seq_t ab[2] = {
@@ -229,8 +281,8 @@ static void check_slots(const fixture_t *f)
             tok_a = tok_s = best;
             tok_b = (tok_b * 7 + 13) % V;
         }
-        printf("# %s: max |alone - beside another sequence| over prompt and 4 decode steps = %g\n", f->name,
-               worst);
+        printf("# %s: max |alone - beside another sequence| over prompt and %d decode steps = %g\n", f->name,
+               N_STEPS, worst);
         ED_CHECK(worst == 0);
     }
     free(alone);
@@ -244,6 +296,59 @@ static void check_slots(const fixture_t *f)
 ED_TEST(qwen3_sequences_do_not_disturb_each_other) { check_slots(&FIXTURES[0]); }
 ED_TEST(phi3_sequences_do_not_disturb_each_other) { check_slots(&FIXTURES[1]); }
 ED_TEST(smollm3_sequences_do_not_disturb_each_other) { check_slots(&FIXTURES[2]); }
+ED_TEST(gemma2_sequences_do_not_disturb_each_other) { check_slots(&FIXTURES[3]); }
+ED_TEST(gemma3_sequences_do_not_disturb_each_other) { check_slots(&FIXTURES[4]); }
+
+/* A ring keeps the window of the positions it last wrote: a rewind may keep
+ * a prefix whose window is still there (and recomputes the same logits), not
+ * one whose window was overwritten; a pass may not append more positions
+ * than the ring was sized for. */
+ED_TEST(ring_cache_rewinds_only_within_the_window)
+{
+    char path[512], err[ED_ERR_LEN] = "";
+    ED_REQUIRE(fixture_path(&FIXTURES[3], path, sizeof path) == 0);
+    runner_t r;
+    ED_REQUIRE(runner_open(&r, path, 1, N_CTX, 1) == 0);
+    ED_CHECK_INT(r.fw.kv.layers[0].ring, 3); /* window 3 + batch 1 - 1 */
+    ED_CHECK_INT(r.fw.kv.layers[1].ring, 0); /* a global layer keeps every position */
+    int V = r.model.n_vocab;
+    float *first = malloc((size_t)V * sizeof(float)), *again = malloc((size_t)V * sizeof(float));
+    ED_REQUIRE(first && again);
+    for (int t = 0; t < N_PROMPT; t++)
+        ED_CHECK_INT(ed_forward_eval(&r.fw, prompt + t, 1, NULL, err), 0);
+    memcpy(first, r.fw.logits, (size_t)V * sizeof(float));
+    /* position 8 attends to 6 and 7 (and itself): slots 0 and 1 still hold them */
+    ED_CHECK_INT(ed_kvcache_reusable(&r.fw.kv, N_PROMPT - 1), N_PROMPT - 1);
+    ED_CHECK_INT(ed_kvcache_reusable(&r.fw.kv, N_PROMPT - 2), 0); /* position 5's slot holds 8 */
+    ED_CHECK_INT(ed_kvcache_reusable(&r.fw.kv, 2), 0);
+    ED_CHECK_INT(ed_kvcache_reusable(&r.fw.kv, 0), 0);
+    ED_CHECK_INT(ed_kvcache_truncate(&r.fw.kv, N_PROMPT - 1), 0);
+    ED_CHECK_INT(ed_forward_eval(&r.fw, prompt + N_PROMPT - 1, 1, NULL, err), 0);
+    memcpy(again, r.fw.logits, (size_t)V * sizeof(float));
+    ED_CHECK(max_abs_diff(first, again, (size_t)V) == 0);
+    /* a linear cache keeps any prefix */
+    ed_kvcache_t linear;
+    ED_REQUIRE(ed_kvcache_init(&linear, r.model.n_layer, N_CTX, r.model.kv_dim, err) == 0);
+    linear.n_used = linear.n_high = N_PROMPT;
+    ED_CHECK_INT(ed_kvcache_reusable(&linear, 2), 2);
+    ed_kvcache_free(&linear);
+
+    ed_kvcache_t ring;
+    runner_t multi;
+    ED_REQUIRE(runner_open(&multi, path, 1, 0, 0) == 0);
+    ED_REQUIRE(ed_forward_init_multi(&multi.fw, &multi.model, multi.kernels, multi.pool, N_CTX, 16, 1, err) == 0);
+    ED_REQUIRE(ed_kvcache_init_model(&ring, &multi.model, N_CTX, 4, err) == 0);
+    ed_forward_seq_t seq = {.kv = &ring, .tokens = prompt, .n_tokens = 5, .logits = first};
+    ED_CHECK_INT(ed_forward_eval_seqs(&multi.fw, &seq, 1, err), ED_EINVAL);
+    ED_CHECK_STR(err, "forward: sequence 0 brings 5 tokens; its cache's rings take 4 a pass");
+    seq.n_tokens = 4;
+    ED_CHECK_INT(ed_forward_eval_seqs(&multi.fw, &seq, 1, err), 0);
+    ed_kvcache_free(&ring);
+    runner_close(&multi);
+    free(first);
+    free(again);
+    runner_close(&r);
+}
 
 ED_TEST(cleanup)
 {
@@ -255,5 +360,7 @@ ED_TEST(cleanup)
 
 ED_TEST_MAIN(loader_reads_each_architecture, loader_names_what_is_missing, qwen3_batch_matches_token_by_token,
              phi3_batch_matches_token_by_token, smollm3_batch_matches_token_by_token,
+             gemma2_batch_matches_token_by_token, gemma3_batch_matches_token_by_token,
              qwen3_sequences_do_not_disturb_each_other, phi3_sequences_do_not_disturb_each_other,
-             smollm3_sequences_do_not_disturb_each_other, cleanup)
+             smollm3_sequences_do_not_disturb_each_other, gemma2_sequences_do_not_disturb_each_other,
+             gemma3_sequences_do_not_disturb_each_other, ring_cache_rewinds_only_within_the_window, cleanup)

@@ -2,7 +2,9 @@
  * writes the logits of every position as raw little-endian f32, (n_tokens,
  * n_vocab), for tests/reference/test_forward.py to compare with PyTorch;
  * the model is repacked for the kernels, as the daemon and `edged run` run it.
- * usage: dump_logits MODEL.gguf OUT.f32 TOKEN... */
+ * --batch N evaluates N tokens a pass (default: all at once), which also
+ * sizes a sliding-window model's ring caches (kvcache.h) below the context.
+ * usage: dump_logits [--batch N] MODEL.gguf OUT.f32 TOKEN... */
 #include "kernels/kernels.h"
 #include "kernels/pool.h"
 #include "model/forward.h"
@@ -12,11 +14,18 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int main(int argc, char **argv)
 {
-    if (argc < 4) {
-        fprintf(stderr, "usage: dump_logits MODEL.gguf OUT.f32 TOKEN...\n");
+    int n_batch = 0;
+    if (argc > 2 && strcmp(argv[1], "--batch") == 0) {
+        n_batch = atoi(argv[2]);
+        argc -= 2;
+        argv += 2;
+    }
+    if (argc < 4 || n_batch < 0) {
+        fprintf(stderr, "usage: dump_logits [--batch N] MODEL.gguf OUT.f32 TOKEN...\n");
         return 2;
     }
     int n_tokens = argc - 3;
@@ -47,7 +56,7 @@ int main(int argc, char **argv)
     if (rc == 0 && (rc = ed_gguf_open(&gguf, argv[1], err)) == 0 &&
         (rc = ed_model_load(&model, gguf, err)) == 0 && (rc = ed_pool_open(&pool, 1, err)) == 0 &&
         (rc = ed_model_repack(&model, kernels, pool, err)) == 0 &&
-        (rc = ed_forward_init(&fw, &model, kernels, pool, n_tokens, 0, err)) == 0) {
+        (rc = ed_forward_init(&fw, &model, kernels, pool, n_tokens, n_batch, err)) == 0) {
         logits = malloc((size_t)n_tokens * (size_t)model.n_vocab * sizeof(float));
         rc = logits ? ed_forward_eval(&fw, tokens, n_tokens, logits, err) : ED_ENOMEM;
     }

@@ -1,5 +1,6 @@
-/* mkmodel - writes a small (or TinyLlama-sized) deterministic random-weight
- * GGUF model of the llama, qwen2, qwen3, phi3 or smollm3 architecture (or a
+/* mkmodel - writes a small (or TinyLlama-, Qwen3-0.6B-, Gemma-3-1B-sized)
+ * deterministic random-weight GGUF model of the llama, qwen2, qwen3, phi3,
+ * smollm3, gemma2 or gemma3 architecture (or a
  * small bert embedder)
  * for tests and benchmarks,
  * with the vocabulary (every tokenizer.* key) copied from a vocab GGUF file.
@@ -21,7 +22,7 @@
 #define MKMODEL_QUANT_ROWS 64 /* rows generated and quantized at a time */
 
 typedef struct {
-    const char *arch;  /* "llama", "qwen2", "qwen3", "phi3", "smollm3" or "bert" */
+    const char *arch;  /* "llama", "qwen2", "qwen3", "phi3", "smollm3", "gemma2", "gemma3" or "bert" */
     const char *out;   /* output path */
     const char *vocab; /* GGUF file whose tokenizer.* keys are copied */
     uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
@@ -39,11 +40,19 @@ typedef struct {
     uint32_t head_dim;  /* 0: n_embd / n_head; else written as attention.key_length/value_length */
     uint32_t n_rot;     /* 0: head_dim; else rope.dimension_count (partial rotary, as Phi-4-mini) */
     uint32_t longrope_orig; /* phi3: 0, or write rope_factors_long/short with this original context */
+    uint32_t sliding_window; /* gemma2/gemma3: attention.sliding_window (0: 4) */
+    uint32_t n_vocab;        /* 0: the vocab file's; larger: its token arrays padded to it */
+    float attn_softcap, final_softcap; /* gemma2: 0, or written as (att|final)_logit_softcapping */
 } options_t;
 
 static bool is_arch(const options_t *o, const char *name)
 {
     return strcmp(o->arch, name) == 0;
+}
+
+static bool is_gemma(const options_t *o)
+{
+    return is_arch(o, "gemma2") || is_arch(o, "gemma3");
 }
 
 static uint32_t head_dim_of(const options_t *o)
@@ -218,7 +227,7 @@ static size_t plan_model(const options_t *o, uint64_t n_vocab, tensor_plan_t *t)
     int64_t q_dim = head_dim * o->n_head, kv_dim = head_dim * o->n_head_kv;
     float in_embd = 1.0f / sqrtf((float)embd), in_ff = 1.0f / sqrtf((float)ff), in_q = 1.0f / sqrtf((float)q_dim);
     float residual = 1.0f / sqrtf(2.0f * (float)o->n_layer);
-    bool qwen2 = is_arch(o, "qwen2"), qwen3 = is_arch(o, "qwen3"), phi3 = is_arch(o, "phi3");
+    bool qwen2 = is_arch(o, "qwen2"), qwen3 = is_arch(o, "qwen3") || is_arch(o, "gemma3"), phi3 = is_arch(o, "phi3");
 #define MATRIX(role, layer, ne0, ne1, std, fmt)                                    \
     plan(t, &n, pick_type(o, role, layer, ne0), INIT_NORMAL, std, ne0, ne1, fmt, layer)
     MATRIX("token_embd", -1, embd, (int64_t)n_vocab, in_embd, "token_embd.weight");
@@ -249,6 +258,9 @@ static size_t plan_model(const options_t *o, uint64_t n_vocab, tensor_plan_t *t)
             plan(t, &n, ED_TYPE_F32, INIT_NORM, 0.1f, head_dim, 0, "blk.%d.attn_k_norm.weight", l);
         }
         MATRIX("attn_output", l, q_dim, embd, in_q * residual, "blk.%d.attn_output.weight");
+        /* gemma: the convert script has already added gemma's 1 to every norm weight */
+        if (is_gemma(o))
+            plan(t, &n, ED_TYPE_F32, INIT_NORM, 0.1f, embd, 0, "blk.%d.post_attention_norm.weight", l);
         plan(t, &n, ED_TYPE_F32, INIT_NORM, 0.1f, embd, 0, "blk.%d.ffn_norm.weight", l);
         if (phi3) {
             /* gate rows then up rows (llama.cpp's ggml_swiglu: silu of the first half) */
@@ -258,6 +270,8 @@ static size_t plan_model(const options_t *o, uint64_t n_vocab, tensor_plan_t *t)
             MATRIX("ffn_up", l, embd, ff, in_embd, "blk.%d.ffn_up.weight");
         }
         MATRIX("ffn_down", l, ff, embd, in_ff * residual, "blk.%d.ffn_down.weight");
+        if (is_gemma(o))
+            plan(t, &n, ED_TYPE_F32, INIT_NORM, 0.1f, embd, 0, "blk.%d.post_ffw_norm.weight", l);
     }
     plan(t, &n, ED_TYPE_F32, INIT_NORM, 0.1f, embd, 0, "output_norm.weight", 0);
     if (!o->tied)
@@ -411,22 +425,54 @@ static uint32_t file_type(const options_t *o)
     }
 }
 
-/* Copies every tokenizer.* key of `vocab` and returns the vocabulary size. */
-static int copy_vocab(ed_gguf_writer_t *w, const ed_gguf_t *vocab, uint64_t *n_vocab, char err[ED_ERR_LEN])
+/* A per-token array of the vocabulary (tokens, scores or token_type) copied
+ * with n_pad entries appended: "<unused_pad_K>" tokens of type 5 (llama.cpp's
+ * UNUSED) and score 0, which no text ever tokenizes to. */
+static void copy_padded(ed_gguf_writer_t *w, ed_str_t key, const void *raw, uint64_t raw_bytes, uint64_t n,
+                        uint64_t n_pad)
+{
+    uint32_t elem;
+    memcpy(&elem, raw, 4);
+    ed_gguf_buf_t b = {0};
+    ed_gguf_buf_u32(&b, elem);
+    ed_gguf_buf_u64(&b, n + n_pad);
+    ed_gguf_buf_bytes(&b, (const uint8_t *)raw + 12, raw_bytes - 12);
+    for (uint64_t i = 0; i < n_pad; i++) {
+        char token[48];
+        snprintf(token, sizeof token, "<unused_pad_%" PRIu64 ">", i);
+        if (elem == ED_GGUF_STRING)
+            ed_gguf_buf_str(&b, token);
+        else if (elem == ED_GGUF_FLOAT32)
+            ed_gguf_buf_f32(&b, 0.0f);
+        else
+            ed_gguf_buf_u32(&b, 5);
+    }
+    ed_gguf_writer_raw(w, key, ED_GGUF_ARRAY, b.data, b.len);
+    ed_gguf_buf_free(&b);
+}
+
+/* Copies every tokenizer.* key of `vocab` and returns the vocabulary size:
+ * the file's, or pad_to when larger (the per-token arrays padded). */
+static int copy_vocab(ed_gguf_writer_t *w, const ed_gguf_t *vocab, uint64_t pad_to, uint64_t *n_vocab,
+                      char err[ED_ERR_LEN])
 {
     ed_gguf_arr_t tokens;
     if (ed_gguf_get_arr(vocab, "tokenizer.ggml.tokens", &tokens) != 0 || tokens.type != ED_GGUF_STRING) {
         snprintf(err, ED_ERR_LEN, "the vocabulary file has no tokenizer.ggml.tokens string array");
         return ED_EFORMAT;
     }
-    *n_vocab = tokens.n;
+    *n_vocab = pad_to > tokens.n ? pad_to : tokens.n;
     for (uint64_t i = 0; i < ed_gguf_n_kv(vocab); i++) {
         ed_str_t key;
         ed_gguf_vtype_t type;
         const void *raw;
         uint64_t raw_bytes;
         ed_gguf_kv_at(vocab, i, &key, &type, &raw, &raw_bytes);
-        if (key.len > 10 && memcmp(key.ptr, "tokenizer.", 10) == 0)
+        bool per_token = ed_str_eq(key, "tokenizer.ggml.tokens") || ed_str_eq(key, "tokenizer.ggml.scores") ||
+                         ed_str_eq(key, "tokenizer.ggml.token_type");
+        if (per_token && *n_vocab > tokens.n)
+            copy_padded(w, key, raw, raw_bytes, tokens.n, *n_vocab - tokens.n);
+        else if (key.len > 10 && memcmp(key.ptr, "tokenizer.", 10) == 0)
             ed_gguf_writer_raw(w, key, type, raw, raw_bytes);
     }
     return 0;
@@ -458,7 +504,7 @@ static void write_hparams(ed_gguf_writer_t *w, const options_t *o, uint64_t n_vo
         return;
     }
     char key[96], name[96];
-    bool qwen = is_arch(o, "qwen2") || is_arch(o, "qwen3"), eps6 = qwen || is_arch(o, "smollm3");
+    bool qwen = is_arch(o, "qwen2") || is_arch(o, "qwen3"), eps6 = qwen || is_arch(o, "smollm3") || is_gemma(o);
 #define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%s.%s", o->arch, suffix), key)
     snprintf(name, sizeof name, "mkmodel %s %s seed %" PRIu64, o->arch, o->type_name, o->seed);
     ed_gguf_writer_str(w, "general.architecture", o->arch);
@@ -471,13 +517,15 @@ static void write_hparams(ed_gguf_writer_t *w, const options_t *o, uint64_t n_vo
     ed_gguf_writer_u32(w, ARCH_KEY("block_count"), o->n_layer);
     ed_gguf_writer_u32(w, ARCH_KEY("feed_forward_length"), o->n_ff);
     ed_gguf_writer_u32(w, ARCH_KEY("rope.dimension_count"), n_rot_of(o));
-    if (o->head_dim || is_arch(o, "qwen3")) {
+    if (o->head_dim || is_arch(o, "qwen3") || is_gemma(o)) {
         ed_gguf_writer_u32(w, ARCH_KEY("attention.key_length"), head_dim_of(o));
         ed_gguf_writer_u32(w, ARCH_KEY("attention.value_length"), head_dim_of(o));
     }
     ed_gguf_writer_u32(w, ARCH_KEY("attention.head_count"), o->n_head);
     ed_gguf_writer_u32(w, ARCH_KEY("attention.head_count_kv"), o->n_head_kv);
-    ed_gguf_writer_f32(w, ARCH_KEY("rope.freq_base"), o->rope_base ? o->rope_base : qwen ? 1000000.0f : 10000.0f);
+    ed_gguf_writer_f32(w, ARCH_KEY("rope.freq_base"), o->rope_base         ? o->rope_base
+                       : qwen || is_arch(o, "gemma3") ? 1000000.0f
+                                                        : 10000.0f);
     ed_gguf_writer_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"),
                        o->rms_eps ? o->rms_eps : eps6 ? 1e-6f : 1e-5f);
     if (o->longrope_orig) {
@@ -488,6 +536,12 @@ static void write_hparams(ed_gguf_writer_t *w, const options_t *o, uint64_t n_vo
         ed_gguf_writer_f32(w, ARCH_KEY("rope.scaling.attn_factor"),
                            scale > 1 ? (float)sqrt(1 + log(scale) / log((double)o->longrope_orig)) : 1.0f);
     }
+    if (is_gemma(o))
+        ed_gguf_writer_u32(w, ARCH_KEY("attention.sliding_window"), o->sliding_window ? o->sliding_window : 4);
+    if (o->attn_softcap)
+        ed_gguf_writer_f32(w, ARCH_KEY("attn_logit_softcapping"), o->attn_softcap);
+    if (o->final_softcap)
+        ed_gguf_writer_f32(w, ARCH_KEY("final_logit_softcapping"), o->final_softcap);
     if (o->rope_scale_linear) {
         ed_gguf_writer_str(w, ARCH_KEY("rope.scaling.type"), "linear");
         ed_gguf_writer_f32(w, ARCH_KEY("rope.scaling.factor"), o->rope_scale_linear);
@@ -500,8 +554,13 @@ static void write_hparams(ed_gguf_writer_t *w, const options_t *o, uint64_t n_vo
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: mkmodel --arch llama|qwen2|qwen3|phi3|smollm3|bert --out FILE --vocab VOCAB.gguf [options]\n"
+            "usage: mkmodel --arch llama|qwen2|qwen3|phi3|smollm3|gemma2|gemma3|bert --out FILE --vocab VOCAB.gguf\n"
+            "               [options]\n"
             "  --preset tinyllama-1.1b   22 layers, 2048 wide, 32/4 heads, FFN 5632, ctx 2048\n"
+            "  --preset qwen3-0.6b       28 layers, 1024 wide, 16/8 heads of 128, FFN 3072, ctx 2048,\n"
+            "                            tied, vocabulary padded to 151936\n"
+            "  --preset gemma3-1b        26 layers, 1152 wide, 4/1 heads of 256, FFN 6912, window 512,\n"
+            "                            ctx 2048, tied, vocabulary padded to 262144\n"
             "  --n-embd N (64)  --n-layer N (2)  --n-head N (4)  --n-head-kv N (2)\n"
             "  --n-ff N (128)  --ctx N (256)  --seed N (1)\n"
             "  --type f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q2_k|q3_k|q4_k|q5_k|q6_k|q4_k_m (q8_0)\n"
@@ -514,6 +573,11 @@ static void usage(FILE *out)
             "  --longrope N      phi3: rope_factors_long/short, original context N, attn_factor\n"
             "qwen3: attn_q_norm/attn_k_norm per layer; phi3: fused attn_qkv and gate/up ffn_up;\n"
             "smollm3: llama tensors (llama.cpp skips RoPE on every 4th layer)\n"
+            "gemma2/gemma3: post_attention_norm/post_ffw_norm, key_length always; gemma3 q/k norms\n"
+            "  --sliding-window N  gemma: attention.sliding_window (4)\n"
+            "  --n-vocab N       pad the vocabulary with unused tokens to N (a real model's head size)\n"
+            "  --attn-softcap F  --final-softcap F  gemma2's (attn|final)_logit_softcapping (absent:\n"
+            "                    llama.cpp's defaults 50 and 30)\n"
             "  --pooling mean|cls  bert: bert.pooling_type (mean); --rms-eps sets its LayerNorm eps (1e-12)\n"
             "  --exact           quantize every element of a large model too (slow; by default\n"
             "                    models over 64M elements pick blocks from quantized pools)\n"
@@ -572,9 +636,17 @@ static int parse_options(int argc, char **argv, options_t *o)
         } else if (strcmp(a, "--vocab") == 0) {
             o->vocab = v;
         } else if (strcmp(a, "--preset") == 0) {
-            if (strcmp(v, "tinyllama-1.1b") != 0)
+            if (strcmp(v, "tinyllama-1.1b") == 0) {
+                o->n_embd = 2048, o->n_layer = 22, o->n_head = 32, o->n_head_kv = 4, o->n_ff = 5632, o->n_ctx = 2048;
+            } else if (strcmp(v, "qwen3-0.6b") == 0) {
+                o->n_embd = 1024, o->n_layer = 28, o->n_head = 16, o->n_head_kv = 8, o->head_dim = 128;
+                o->n_ff = 3072, o->n_ctx = 2048, o->n_vocab = 151936, o->tied = true;
+            } else if (strcmp(v, "gemma3-1b") == 0) {
+                o->n_embd = 1152, o->n_layer = 26, o->n_head = 4, o->n_head_kv = 1, o->head_dim = 256;
+                o->n_ff = 6912, o->n_ctx = 2048, o->sliding_window = 512, o->n_vocab = 262144, o->tied = true;
+            } else {
                 bad = 1;
-            o->n_embd = 2048, o->n_layer = 22, o->n_head = 32, o->n_head_kv = 4, o->n_ff = 5632, o->n_ctx = 2048;
+            }
         } else if (strcmp(a, "--n-embd") == 0) {
             bad = parse_u32(v, &o->n_embd);
         } else if (strcmp(a, "--n-layer") == 0) {
@@ -604,6 +676,14 @@ static int parse_options(int argc, char **argv, options_t *o)
             bad = parse_u32(v, &o->head_dim);
         } else if (strcmp(a, "--n-rot") == 0) {
             bad = parse_u32(v, &o->n_rot);
+        } else if (strcmp(a, "--n-vocab") == 0) {
+            bad = parse_u32(v, &o->n_vocab);
+        } else if (strcmp(a, "--sliding-window") == 0) {
+            bad = parse_u32(v, &o->sliding_window);
+        } else if (strcmp(a, "--attn-softcap") == 0) {
+            bad = parse_positive_float(v, &o->attn_softcap);
+        } else if (strcmp(a, "--final-softcap") == 0) {
+            bad = parse_positive_float(v, &o->final_softcap);
         } else if (strcmp(a, "--longrope") == 0) {
             bad = parse_u32(v, &o->longrope_orig);
         } else if (strcmp(a, "--rope-scale-linear") == 0) {
@@ -623,8 +703,9 @@ static int parse_options(int argc, char **argv, options_t *o)
         return -1;
     }
     if (!is_arch(o, "llama") && !is_arch(o, "qwen2") && !is_arch(o, "qwen3") && !is_arch(o, "phi3") &&
-        !is_arch(o, "smollm3") && !is_arch(o, "bert")) {
-        fprintf(stderr, "mkmodel: --arch %s: expected llama, qwen2, qwen3, phi3, smollm3 or bert\n", o->arch);
+        !is_arch(o, "smollm3") && !is_gemma(o) && !is_arch(o, "bert")) {
+        fprintf(stderr, "mkmodel: --arch %s: expected llama, qwen2, qwen3, phi3, smollm3, gemma2, gemma3 or bert\n",
+                o->arch);
         return -1;
     }
     if (o->longrope_orig && !is_arch(o, "phi3")) {
@@ -668,7 +749,7 @@ int main(int argc, char **argv)
     ed_gguf_writer_init(&w);
     snprintf(tmp_path, sizeof tmp_path, "%s.tmp", o.out);
 
-    if ((rc = ed_gguf_open(&vocab, o.vocab, err)) || (rc = copy_vocab(&w, vocab, &n_vocab, err))) {
+    if ((rc = ed_gguf_open(&vocab, o.vocab, err)) || (rc = copy_vocab(&w, vocab, o.n_vocab, &n_vocab, err))) {
         fprintf(stderr, "mkmodel: %s: %s\n", o.vocab, err);
         goto done;
     }

@@ -164,6 +164,45 @@ ED_TEST(qwen3_think_blocks_follow_its_template)
     ED_CHECK(spans[1].len == 1 && out[spans[1].offset] == '4');
 }
 
+/* gemma-3-1b-it's chat_template, as its tokenizer_config.json ships it */
+#define GEMMA3_TEMPLATE                                                                                        \
+    "{{ bos_token }}\n{%- if messages[0]['role'] == 'system' -%}\n    {%- if messages[0]['content'] is string "  \
+    "-%}\n        {%- set first_user_prefix = messages[0]['content'] + '\\n\\n' -%}\n    {%- else -%}\n     "     \
+    "   {%- set first_user_prefix = messages[0]['content'][0]['text'] + '\\n\\n' -%}\n    {%- endif -%}\n    " \
+    "{%- set loop_messages = messages[1:] -%}\n{%- else -%}\n    {%- set first_user_prefix = \"\" -%}\n    {%- " \
+    "set loop_messages = messages -%}\n{%- endif -%}\n{%- for message in loop_messages -%}\n    {%- if "        \
+    "(message['role'] == 'user') != (loop.index0 % 2 == 0) -%}\n        {{ raise_exception(\"Conversation "    \
+    "roles must alternate user/assistant/user/assistant/...\") }}\n    {%- endif -%}\n    {%- if "               \
+    "(message['role'] == 'assistant') -%}\n        {%- set role = \"model\" -%}\n    {%- else -%}\n        {%- " \
+    "set role = message['role'] -%}\n    {%- endif -%}\n    {{ '<start_of_turn>' + role + '\\n' + "            \
+    "(first_user_prefix if loop.first else \"\") }}\n    {%- if message['content'] is string -%}\n        {{ "   \
+    "message['content'] | trim }}\n    {%- elif message['content'] is iterable -%}\n        {%- for item in "    \
+    "message['content'] -%}\n            {%- if item['type'] == 'image' -%}\n                {{ "              \
+    "'<start_of_image>' }}\n            {%- elif item['type'] == 'text' -%}\n                {{ item['text'] | "  \
+    "trim }}\n            {%- endif -%}\n        {%- endfor -%}\n    {%- else -%}\n        {{ "                 \
+    "raise_exception(\"Invalid content type\") }}\n    {%- endif -%}\n    {{ '<end_of_turn>\\n' }}\n{%- endfor " \
+    "-%}\n{%- if add_generation_prompt -%}\n    {{'<start_of_turn>model\\n'}}\n{%- endif -%}\n"
+
+/* Gemma 3's template by hand: the system content + "\n\n" as it is, then
+ * the first user content trimmed; every later content trimmed; "assistant"
+ * becomes "model". Gemma 2's template refuses a system message; edged folds
+ * it the same way (as llama.cpp does for both). */
+ED_TEST(gemma_folds_the_system_message_as_gemma3_does)
+{
+    static const ed_chat_message_t padded[] = {
+        MSG(ED_CHAT_SYSTEM, " Be brief.\n"),
+        MSG(ED_CHAT_USER, "  What is 2+2? "),
+        MSG(ED_CHAT_ASSISTANT, "\n4\n"),
+        MSG(ED_CHAT_USER, "And 3+3?\n"),
+    };
+    ED_CHECK_STR(render(ED_CHAT_GEMMA, "<eos>", padded, 4, true),
+                 "<start_of_turn>user\n Be brief.\n\n\nWhat is 2+2?<end_of_turn>\n<start_of_turn>model\n4"
+                 "<end_of_turn>\n<start_of_turn>user\nAnd 3+3?<end_of_turn>\n<start_of_turn>model\n");
+    /* no system message: no prefix */
+    ED_CHECK_STR(render(ED_CHAT_GEMMA, "<eos>", padded + 1, 1, false),
+                 "<start_of_turn>user\nWhat is 2+2?<end_of_turn>\n");
+}
+
 ED_TEST(families_are_detected_from_real_templates)
 {
     static const struct {
@@ -224,6 +263,17 @@ ED_TEST(families_are_detected_from_real_templates)
          "role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}{% if "
          "add_generation_prompt %}{{'<start_of_turn>model\\n'}}{% endif %}",
          ED_CHAT_GEMMA},
+        /* gemma-2-2b-it */
+        {"{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not "
+         "supported') }}{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != "
+         "(loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate "
+         "user/assistant/user/assistant/...') }}{% endif %}{% if (message['role'] == 'assistant') %}{% set role "
+         "= 'model' %}{% else %}{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\\n' "
+         "+ message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}{% if add_generation_prompt "
+         "%}{{'<start_of_turn>model\\n'}}{% endif %}",
+         ED_CHAT_GEMMA},
+        /* gemma-3-1b-it (gemma-3-270m-it ships the same) */
+        {GEMMA3_TEMPLATE, ED_CHAT_GEMMA},
         /* Phi-3.5-mini-instruct */
         {"{% for message in messages %}{% if message['role'] == 'system' and message['content'] %}{{'<|system|>\n' "
          "+ message['content'] + '<|end|>\n'}}{% elif message['role'] == 'user' %}{{'<|user|>\n' + "
@@ -284,4 +334,5 @@ ED_TEST(names_round_trip)
 }
 
 ED_TEST_MAIN(three_messages_per_family, longer_conversations_match_the_reference_renderings,
+             gemma_folds_the_system_message_as_gemma3_does,
              qwen3_think_blocks_follow_its_template, families_are_detected_from_real_templates, names_round_trip)
