@@ -255,3 +255,120 @@ static void gemm_q4_K_r8_zmm(int n_blocks, const void *w, size_t w_row_bytes, in
     r8z_gemm(r8z_k4_tile, r8_k4_row, ED_TYPE_Q4_K_R8, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y,
              y_stride);
 }
+
+/* ---- q6_K (the file layout) in zmm row pairs: gemm_k.h's k6_block per
+ * lane, row r in the low half, row r+1 in the high. vpshufb, packs and the
+ * ternary logic work within 128-bit lanes, so each half does what the ymm
+ * kernel does; the float steps of an output are k_row's. */
+
+#define K6Z_PAIRS 2
+#define K6Z_COLS 4
+
+/* The 0..63 levels of sub-blocks 4h..4h+3 of two rows (k6_levels in zmm). */
+static inline void k6z_levels(__m512i q[4], const uint8_t *ql0, const uint8_t *qh0, const uint8_t *ql1,
+                              const uint8_t *qh1)
+{
+    const __m512i low_mask = _mm512_set1_epi8(0x0F);
+    const __m512i two_bits = _mm512_set1_epi8(0x33);
+    __m512i low01 = r8z_load2(ql0, ql1);
+    __m512i low23 = r8z_load2(ql0 + 32, ql1 + 32);
+    __m512i high = r8z_load2(qh0, qh1);
+    __m512i high02 = _mm512_and_si512(high, two_bits);
+    __m512i high13 = _mm512_and_si512(_mm512_srli_epi16(high, 2), two_bits);
+    q[0] = _mm512_ternarylogic_epi32(low01, _mm512_slli_epi16(high02, 4), low_mask, TERN_MUX);
+    q[1] = _mm512_ternarylogic_epi32(low23, _mm512_slli_epi16(high13, 4), low_mask, TERN_MUX);
+    q[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(low01, 4), high02, low_mask, TERN_MUX);
+    q[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(low23, 4), high13, low_mask, TERN_MUX);
+}
+
+static inline __m512i k6z_pair_scales(__m512i scales, int p)
+{
+    long long first = 0x0100010001000100LL + 0x0202020202020202LL * p;
+    long long second = first + 0x0202020202020202LL;
+    return _mm512_shuffle_epi8(scales, _mm512_set_epi64(second, first, second, first, second, first, second, first));
+}
+
+/* Rows [2 pairs) x cols of q6_K against q8_K: y[c * y_stride + r]. */
+static inline __attribute__((always_inline)) void k6z_tile(int type, int n_blocks, const uint8_t *w,
+                                                           size_t w_row_bytes, int pairs, const uint8_t *x,
+                                                           size_t x_row_bytes, int cols, float *y,
+                                                           size_t y_stride)
+{
+    (void)type;
+    __m512 acc[K6Z_PAIRS][K6Z_COLS];
+#pragma GCC unroll 2
+    for (int p = 0; p < pairs; p++)
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++)
+            acc[p][c] = _mm512_setzero_ps();
+    const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    for (int i = 0; i < n_blocks; i++) {
+        const ed_block_q6_K_t *b[2 * K6Z_PAIRS];
+        __m512i scales[K6Z_PAIRS], sumi[K6Z_PAIRS][K6Z_COLS];
+#pragma GCC unroll 2
+        for (int p = 0; p < pairs; p++) {
+            b[2 * p] = (const ed_block_q6_K_t *)(w + (size_t)(2 * p) * w_row_bytes) + i;
+            b[2 * p + 1] = (const ed_block_q6_K_t *)(w + (size_t)(2 * p + 1) * w_row_bytes) + i;
+            __m256i s0 = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)b[2 * p]->scales), even_odd));
+            __m256i s1 =
+                _mm256_cvtepi8_epi16(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)b[2 * p + 1]->scales), even_odd));
+            scales[p] = _mm512_inserti64x4(_mm512_castsi256_si512(s0), s1, 1);
+#pragma GCC unroll 4
+            for (int c = 0; c < cols; c++)
+                sumi[p][c] = _mm512_setzero_si512();
+        }
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m512i q[K6Z_PAIRS][4];
+#pragma GCC unroll 2
+            for (int p = 0; p < pairs; p++)
+                k6z_levels(q[p], b[2 * p]->ql + 64 * h, b[2 * p]->qh + 32 * h, b[2 * p + 1]->ql + 64 * h,
+                           b[2 * p + 1]->qh + 32 * h);
+#pragma GCC unroll 2
+            for (int s = 0; s < 4; s += 2) {
+                __m512i sc[K6Z_PAIRS];
+#pragma GCC unroll 2
+                for (int p = 0; p < pairs; p++)
+                    sc[p] = k6z_pair_scales(scales[p], 4 * h + s);
+#pragma GCC unroll 4
+                for (int c = 0; c < cols; c++) {
+                    const int8_t *ya = k_act(x, x_row_bytes, c, i)->qs + 128 * h + 32 * s;
+                    __m512i y0 = r8z_bcast(ya), y1 = r8z_bcast(ya + 32);
+#pragma GCC unroll 2
+                    for (int p = 0; p < pairs; p++) {
+                        __m512i dot0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[p][s], y0);
+                        __m512i dot1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[p][s + 1], y1);
+                        sumi[p][c] = _mm512_dpwssd_epi32(sumi[p][c], _mm512_packs_epi32(dot0, dot1), sc[p]);
+                    }
+                }
+            }
+        }
+#pragma GCC unroll 2
+        for (int p = 0; p < pairs; p++) {
+            __m512i in_order = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[2 * p]->scales))),
+                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[2 * p + 1]->scales)), 1);
+            __m512 d = _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(b[2 * p]->d)), _mm256_set1_ps(_cvtsh_ss(b[2 * p + 1]->d)), 1);
+#pragma GCC unroll 4
+            for (int c = 0; c < cols; c++) {
+                const ed_block_q8_K_t *a = k_act(x, x_row_bytes, c, i);
+                __m512i bias = _mm512_madd_epi16(in_order, r8z_bcast(a->bsums));
+                __m512i sum = _mm512_sub_epi32(sumi[p][c], _mm512_slli_epi32(bias, 5));
+                acc[p][c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(a->d), d), _mm512_cvtepi32_ps(sum), acc[p][c]);
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int p = 0; p < pairs; p++)
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++) {
+            y[(size_t)c * y_stride + 2 * p] = hsum_ps(_mm512_castps512_ps256(acc[p][c]));
+            y[(size_t)c * y_stride + 2 * p + 1] = hsum_ps(_mm512_extractf32x8_ps(acc[p][c], 1));
+        }
+}
+
+static void gemm_q6_K_zmm(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
+                          size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
+{
+    r8z_gemm(k6z_tile, k_row, ED_TYPE_Q6_K, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
+}
