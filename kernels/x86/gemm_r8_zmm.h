@@ -160,21 +160,25 @@ static inline __attribute__((always_inline)) void r8z_k4_tile(int type, int n_bl
             const ed_block_q4_K_r8_t *b0 = (const ed_block_q4_K_r8_t *)(w + (size_t)(2 * p) * w_row_bytes) + b;
             const ed_block_q4_K_r8_t *b1 = (const ed_block_q4_K_r8_t *)(w + (size_t)(2 * p + 1) * w_row_bytes) + b;
             __m128i sm0 = k4_scales_mins(b0->scales), sm1 = k4_scales_mins(b1->scales);
-            __m512i scale = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_cvtepu8_epi32(sm0)),
-                                               _mm256_cvtepu8_epi32(sm1), 1);
-            __m512i min = _mm512_inserti64x4(
+            /* scales and mins as floats: sums (|s| < 32 * 15 * 128) times a
+             * scale (< 64), and sub-block sums (< 32 * 128) times a min, stay
+             * below 2^24, so the float products are the exact integers the
+             * ymm kernel converts (its vpmulld, one more uop each) */
+            __m512 scale = _mm512_cvtepi32_ps(_mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_cvtepu8_epi32(sm0)), _mm256_cvtepu8_epi32(sm1), 1));
+            __m512 min = _mm512_cvtepi32_ps(_mm512_inserti64x4(
                 _mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(sm0, sm0))),
-                _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(sm1, sm1)), 1);
+                _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(sm1, sm1)), 1));
             __m512 d = _mm512_insertf32x8(_mm512_set1_ps(fp16_scalar(b0->d)), _mm256_set1_ps(fp16_scalar(b1->d)), 1);
             __m512 dmin =
                 _mm512_insertf32x8(_mm512_set1_ps(fp16_scalar(b0->dmin)), _mm256_set1_ps(fp16_scalar(b1->dmin)), 1);
 #pragma GCC unroll 4
             for (int c = 0; c < cols; c++) {
                 __m512 ad = _mm512_set1_ps(a[c]->d);
-                __m512i scaled = _mm512_mullo_epi32(sum[p][c], scale);
-                __m512i mins = _mm512_mullo_epi32(r8z_bcast(a[c]->sum), min);
-                acc[p][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled), _mm512_mul_ps(d, ad), acc[p][c]);
-                acc_min[p][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dmin, ad), acc_min[p][c]);
+                __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(sum[p][c]), scale);
+                __m512 mins = _mm512_mul_ps(_mm512_cvtepi32_ps(r8z_bcast(a[c]->sum)), min);
+                acc[p][c] = _mm512_fmadd_ps(scaled, _mm512_mul_ps(d, ad), acc[p][c]);
+                acc_min[p][c] = _mm512_fmadd_ps(mins, _mm512_mul_ps(dmin, ad), acc_min[p][c]);
             }
         }
     }
