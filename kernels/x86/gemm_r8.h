@@ -49,6 +49,24 @@ static inline __attribute__((always_inline)) void r8_nibbles(const uint8_t qs[4]
 /* What the high-nibble sums are to be shifted right by. */
 #define R8_HIGH_SHIFT (GEMM_Q8_OFFSET ? 4 : 0)
 
+/* AVX2 (no GEMM_Q8_OFFSET): start plus the 8 dots of 4-bit levels v[k]
+ * (0..15) with activations qs[k], per lane. maddubs gives exact int16 pair
+ * sums of at most 2 * 15 * 128 = 3840, so the 8 of them add in int16
+ * without overflow (30720 < 32767) and widen once: 8 maddubs, 7 adds and
+ * one madd where the block dot takes 8 of each. The same exact sums. */
+static inline __attribute__((always_inline)) __m256i r8_dot_levels16(__m256i start, const __m256i v[8],
+                                                                     const int8_t qs[8][32])
+{
+    __m256i even = _mm256_maddubs_epi16(v[0], _mm256_loadu_si256((const __m256i *)qs[0]));
+    __m256i odd = _mm256_maddubs_epi16(v[1], _mm256_loadu_si256((const __m256i *)qs[1]));
+#pragma GCC unroll 4
+    for (int k = 2; k < 8; k += 2) {
+        even = _mm256_add_epi16(even, _mm256_maddubs_epi16(v[k], _mm256_loadu_si256((const __m256i *)qs[k])));
+        odd = _mm256_add_epi16(odd, _mm256_maddubs_epi16(v[k + 1], _mm256_loadu_si256((const __m256i *)qs[k + 1])));
+    }
+    return _mm256_add_epi32(start, _mm256_madd_epi16(_mm256_add_epi16(even, odd), _mm256_set1_epi16(1)));
+}
+
 /* y[c * y_stride] = dot(weight row, activation row c) for c < cols (a
  * constant after inlining): each weight group is unpacked once for all cols. */
 static inline __attribute__((always_inline)) void r8_row(int type, int n_blocks, const uint8_t *row,
@@ -79,6 +97,12 @@ static inline __attribute__((always_inline)) void r8_row(int type, int n_blocks,
 #pragma GCC unroll 4
         for (int c = 0; c < cols; c++) {
             const ed_group_q8_0_x8_t *a = (const ed_group_q8_0_x8_t *)(x + (size_t)c * x_row_bytes) + g;
+            __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(a->d));
+            if (type == ED_TYPE_Q4_0_R8 && !GEMM_Q8_OFFSET) {
+                __m256i sum = r8_dot_levels16(r8_start(type, a), v, a->qs);
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc[c]);
+                continue;
+            }
             __m256i even = r8_start(type, a), odd = _mm256_setzero_si256(); /* two chains */
 #pragma GCC unroll 8
             for (int k = 0; k < 8; k += 2) {
@@ -93,7 +117,6 @@ static inline __attribute__((always_inline)) void r8_row(int type, int n_blocks,
                                          _mm256_sign_epi8(x1, v[k + 1]));
                 }
             }
-            __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(a->d));
             if (type == ED_TYPE_Q4_0_R8)
                 odd = _mm256_srai_epi32(odd, R8_HIGH_SHIFT); /* exact: every product was 16 x the level's */
             acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(even, odd)), scale, acc[c]);
@@ -127,13 +150,18 @@ static inline __attribute__((always_inline)) void r8_k4_row(int type, int n_bloc
 #pragma GCC unroll 4
         for (int c = 0; c < cols; c++) {
             const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
-            __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+            __m256i sums;
+            if (!GEMM_Q8_OFFSET) {
+                sums = r8_dot_levels16(_mm256_setzero_si256(), v, a->qs);
+            } else {
+                __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
 #pragma GCC unroll 8
-            for (int k = 0; k < 8; k += 2) {
-                even = gemm_block_dot(even, v[k], _mm256_loadu_si256((const __m256i *)a->qs[k]));
-                odd = gemm_block_dot(odd, v[k + 1], _mm256_loadu_si256((const __m256i *)a->qs[k + 1]));
+                for (int k = 0; k < 8; k += 2) {
+                    even = gemm_block_dot(even, v[k], _mm256_loadu_si256((const __m256i *)a->qs[k]));
+                    odd = gemm_block_dot(odd, v[k + 1], _mm256_loadu_si256((const __m256i *)a->qs[k + 1]));
+                }
+                sums = _mm256_add_epi32(even, _mm256_srai_epi32(odd, R8_HIGH_SHIFT));
             }
-            __m256i sums = _mm256_add_epi32(even, _mm256_srai_epi32(odd, R8_HIGH_SHIFT));
             __m256i scaled = _mm256_mullo_epi32(sums, scale);
             __m256i mins = _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)a->sum), min);
             acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled), _mm256_set1_ps(d * a->d), acc[c]);
