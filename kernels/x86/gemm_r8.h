@@ -144,8 +144,11 @@ static inline __attribute__((always_inline)) void r8_k4_row(int type, int n_bloc
         __m256i v[8];
         r8_nibbles(wb->qs, v);
         __m128i scales_mins = k4_scales_mins(wb->scales);
-        __m256i scale = _mm256_cvtepu8_epi32(scales_mins);
-        __m256i min = _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(scales_mins, scales_mins));
+        /* as floats: a sum (|s| < 32 * 15 * 128) times a scale (< 64), and a
+         * sub-block sum (< 32 * 128) times a min, stay below 2^24, so the
+         * float products are exact: the integers a vpmulld (2 uops) gives */
+        __m256 scale = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scales_mins));
+        __m256 min = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(scales_mins, scales_mins)));
         float d = fp16_scalar(wb->d), dmin = fp16_scalar(wb->dmin);
 #pragma GCC unroll 4
         for (int c = 0; c < cols; c++) {
@@ -162,10 +165,10 @@ static inline __attribute__((always_inline)) void r8_k4_row(int type, int n_bloc
                 }
                 sums = _mm256_add_epi32(even, _mm256_srai_epi32(odd, R8_HIGH_SHIFT));
             }
-            __m256i scaled = _mm256_mullo_epi32(sums, scale);
-            __m256i mins = _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)a->sum), min);
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled), _mm256_set1_ps(d * a->d), acc[c]);
-            acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(dmin * a->d), acc_min[c]);
+            __m256 scaled = _mm256_mul_ps(_mm256_cvtepi32_ps(sums), scale);
+            __m256 mins = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)), min);
+            acc[c] = _mm256_fmadd_ps(scaled, _mm256_set1_ps(d * a->d), acc[c]);
+            acc_min[c] = _mm256_fmadd_ps(mins, _mm256_set1_ps(dmin * a->d), acc_min[c]);
         }
     }
 #pragma GCC unroll 4
