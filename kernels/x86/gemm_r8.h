@@ -127,29 +127,36 @@ static inline __attribute__((always_inline)) void r8_row(int type, int n_blocks,
         y[(size_t)c * y_stride] = tile_hsum(acc[c]);
 }
 
-/* q4_K_r8 (n_blocks super-blocks): lane j is sub-block j; its exact dot
- * times its scale, and its min times its activation sum, are scaled in
- * float once per super-block. Summed as ref/vec_dot.c's dot_q4_K_r8. */
+/* q4_K_r8 super-block wb's d * scale_j (ds) and dmin * min_j (dm), lane j. */
+static inline __attribute__((always_inline)) void k4_r8_scales(const ed_block_q4_K_r8_t *wb, __m256 *ds, __m256 *dm)
+{
+    __m128i scales_mins = k4_scales_mins(wb->scales);
+    __m256 scale = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scales_mins));
+    __m256 min = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(scales_mins, scales_mins)));
+    *ds = _mm256_mul_ps(_mm256_set1_ps(fp16_scalar(wb->d)), scale);
+    *dm = _mm256_mul_ps(_mm256_set1_ps(fp16_scalar(wb->dmin)), min);
+}
+
+/* q4_K_r8 (n_blocks super-blocks): lane j is sub-block j. Per super-block
+ * the weights' d * scale_j and dmin * min_j are formed once (ds, dm); each
+ * activation row adds (sum_j * act_d) * ds_j and subtracts
+ * (act_sum_j * act_d) * dm_j into one accumulator. The x86 tables and
+ * gemm_r8_zmm.h's tile take exactly these steps per lane. */
 static inline __attribute__((always_inline)) void r8_k4_row(int type, int n_blocks, const uint8_t *row,
                                                             const uint8_t *x, size_t x_row_bytes, int cols,
                                                             float *y, size_t y_stride)
 {
     (void)type;
-    __m256 acc[R8_COLS], acc_min[R8_COLS];
+    __m256 acc[R8_COLS];
 #pragma GCC unroll 4
     for (int c = 0; c < cols; c++)
-        acc[c] = acc_min[c] = _mm256_setzero_ps();
+        acc[c] = _mm256_setzero_ps();
     for (int b = 0; b < n_blocks; b++) {
         const ed_block_q4_K_r8_t *wb = (const ed_block_q4_K_r8_t *)row + b;
         __m256i v[8];
         r8_nibbles(wb->qs, v);
-        __m128i scales_mins = k4_scales_mins(wb->scales);
-        /* as floats: a sum (|s| < 32 * 15 * 128) times a scale (< 64), and a
-         * sub-block sum (< 32 * 128) times a min, stay below 2^24, so the
-         * float products are exact: the integers a vpmulld (2 uops) gives */
-        __m256 scale = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scales_mins));
-        __m256 min = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(scales_mins, scales_mins)));
-        float d = fp16_scalar(wb->d), dmin = fp16_scalar(wb->dmin);
+        __m256 ds, dm;
+        k4_r8_scales(wb, &ds, &dm);
 #pragma GCC unroll 4
         for (int c = 0; c < cols; c++) {
             const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
@@ -165,15 +172,15 @@ static inline __attribute__((always_inline)) void r8_k4_row(int type, int n_bloc
                 }
                 sums = _mm256_add_epi32(even, _mm256_srai_epi32(odd, R8_HIGH_SHIFT));
             }
-            __m256 scaled = _mm256_mul_ps(_mm256_cvtepi32_ps(sums), scale);
-            __m256 mins = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)), min);
-            acc[c] = _mm256_fmadd_ps(scaled, _mm256_set1_ps(d * a->d), acc[c]);
-            acc_min[c] = _mm256_fmadd_ps(mins, _mm256_set1_ps(dmin * a->d), acc_min[c]);
+            __m256 ad = _mm256_set1_ps(a->d);
+            __m256 act_sum = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)), ad);
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sums), ad), ds, acc[c]);
+            acc[c] = _mm256_fnmadd_ps(act_sum, dm, acc[c]);
         }
     }
 #pragma GCC unroll 4
     for (int c = 0; c < cols; c++)
-        y[(size_t)c * y_stride] = tile_hsum(acc[c]) - tile_hsum(acc_min[c]);
+        y[(size_t)c * y_stride] = tile_hsum(acc[c]);
 }
 
 #include "kernels/gemm_r8_blocks.h"

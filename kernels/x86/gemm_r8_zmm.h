@@ -117,12 +117,12 @@ static inline __attribute__((always_inline)) void r8z_k4_tile(int type, int n_bl
                                                               size_t y_stride)
 {
     (void)type;
-    __m512 acc[R8Z_PAIRS][R8Z_COLS], acc_min[R8Z_PAIRS][R8Z_COLS];
+    __m512 acc[R8Z_PAIRS][R8Z_COLS];
 #pragma GCC unroll 2
     for (int p = 0; p < pairs; p++)
 #pragma GCC unroll 4
         for (int c = 0; c < cols; c++)
-            acc[p][c] = acc_min[p][c] = _mm512_setzero_ps();
+            acc[p][c] = _mm512_setzero_ps();
     const __m512i low = _mm512_set1_epi8(0x0F);
     for (int b = 0; b < n_blocks; b++) {
         __m512i sum[R8Z_PAIRS][R8Z_COLS];
@@ -155,30 +155,23 @@ static inline __attribute__((always_inline)) void r8z_k4_tile(int type, int n_bl
                         sum[p][c] = _mm512_dpbusd_epi32(sum[p][c], v[p][h], xv);
                 }
         }
+        __m512 ad[R8Z_COLS], act_sum[R8Z_COLS];
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++) {
+            ad[c] = _mm512_set1_ps(a[c]->d);
+            act_sum[c] = _mm512_mul_ps(_mm512_cvtepi32_ps(r8z_bcast(a[c]->sum)), ad[c]);
+        }
 #pragma GCC unroll 2
         for (int p = 0; p < pairs; p++) {
-            const ed_block_q4_K_r8_t *b0 = (const ed_block_q4_K_r8_t *)(w + (size_t)(2 * p) * w_row_bytes) + b;
-            const ed_block_q4_K_r8_t *b1 = (const ed_block_q4_K_r8_t *)(w + (size_t)(2 * p + 1) * w_row_bytes) + b;
-            __m128i sm0 = k4_scales_mins(b0->scales), sm1 = k4_scales_mins(b1->scales);
-            /* scales and mins as floats: sums (|s| < 32 * 15 * 128) times a
-             * scale (< 64), and sub-block sums (< 32 * 128) times a min, stay
-             * below 2^24, so the float products are the exact integers the
-             * ymm kernel converts (its vpmulld, one more uop each) */
-            __m512 scale = _mm512_cvtepi32_ps(_mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_cvtepu8_epi32(sm0)), _mm256_cvtepu8_epi32(sm1), 1));
-            __m512 min = _mm512_cvtepi32_ps(_mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(sm0, sm0))),
-                _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(sm1, sm1)), 1));
-            __m512 d = _mm512_insertf32x8(_mm512_set1_ps(fp16_scalar(b0->d)), _mm256_set1_ps(fp16_scalar(b1->d)), 1);
-            __m512 dmin =
-                _mm512_insertf32x8(_mm512_set1_ps(fp16_scalar(b0->dmin)), _mm256_set1_ps(fp16_scalar(b1->dmin)), 1);
+            __m256 ds0, dm0, ds1, dm1;
+            k4_r8_scales((const ed_block_q4_K_r8_t *)(w + (size_t)(2 * p) * w_row_bytes) + b, &ds0, &dm0);
+            k4_r8_scales((const ed_block_q4_K_r8_t *)(w + (size_t)(2 * p + 1) * w_row_bytes) + b, &ds1, &dm1);
+            __m512 ds = _mm512_insertf32x8(_mm512_castps256_ps512(ds0), ds1, 1);
+            __m512 dm = _mm512_insertf32x8(_mm512_castps256_ps512(dm0), dm1, 1);
 #pragma GCC unroll 4
             for (int c = 0; c < cols; c++) {
-                __m512 ad = _mm512_set1_ps(a[c]->d);
-                __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(sum[p][c]), scale);
-                __m512 mins = _mm512_mul_ps(_mm512_cvtepi32_ps(r8z_bcast(a[c]->sum)), min);
-                acc[p][c] = _mm512_fmadd_ps(scaled, _mm512_mul_ps(d, ad), acc[p][c]);
-                acc_min[p][c] = _mm512_fmadd_ps(mins, _mm512_mul_ps(dmin, ad), acc_min[p][c]);
+                acc[p][c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum[p][c]), ad[c]), ds, acc[p][c]);
+                acc[p][c] = _mm512_fnmadd_ps(act_sum[c], dm, acc[p][c]);
             }
         }
     }
@@ -186,10 +179,8 @@ static inline __attribute__((always_inline)) void r8z_k4_tile(int type, int n_bl
     for (int p = 0; p < pairs; p++)
 #pragma GCC unroll 4
         for (int c = 0; c < cols; c++) {
-            y[(size_t)c * y_stride + 2 * p] =
-                tile_hsum(_mm512_castps512_ps256(acc[p][c])) - tile_hsum(_mm512_castps512_ps256(acc_min[p][c]));
-            y[(size_t)c * y_stride + 2 * p + 1] = tile_hsum(_mm512_extractf32x8_ps(acc[p][c], 1)) -
-                                                  tile_hsum(_mm512_extractf32x8_ps(acc_min[p][c], 1));
+            y[(size_t)c * y_stride + 2 * p] = tile_hsum(_mm512_castps512_ps256(acc[p][c]));
+            y[(size_t)c * y_stride + 2 * p + 1] = tile_hsum(_mm512_extractf32x8_ps(acc[p][c], 1));
         }
 }
 
