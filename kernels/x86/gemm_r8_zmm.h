@@ -110,6 +110,35 @@ static inline __attribute__((always_inline)) void r8z_tile(int type, int n_block
         }
 }
 
+/* k4_r8_scales for two q4_K_r8 super-blocks at once (b0: the low half, b1:
+ * the high): ed_k4_scales_words in 128-bit lanes, the same values. Reads
+ * 16 bytes from each scales array (its 12 and 4 of qs, in the block). */
+static inline __attribute__((always_inline)) void k4z_pair_scales(const ed_block_q4_K_r8_t *b0,
+                                                                  const ed_block_q4_K_r8_t *b1, __m512 *ds,
+                                                                  __m512 *dm)
+{
+    __m256i x = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b0->scales)),
+                                        _mm_loadu_si128((const __m128i *)b1->scales), 1);
+    /* per lane: first = bytes 0..7 & 0x3F; second = nibbles of bytes 8..11
+     * (low, then high) | bits 6-7 of bytes 0..7 moved to 4-5 */
+    __m256i first = _mm256_and_si256(x, _mm256_set1_epi8(0x3F));
+    __m256i nib = _mm256_srli_si256(x, 8);
+    __m256i nibbles = _mm256_and_si256(_mm256_unpacklo_epi32(nib, _mm256_srli_epi32(nib, 4)), _mm256_set1_epi8(0x0F));
+    __m256i second = _mm256_or_si256(nibbles, _mm256_and_si256(_mm256_srli_epi64(x, 2), _mm256_set1_epi8(0x30)));
+    /* [scales (8), mins (8)] per row, then [row 0 scales, row 1 scales, row 0 mins, row 1 mins] */
+    __m256i sm = _mm256_permute4x64_epi64(_mm256_unpacklo_epi32(first, second), 0xD8);
+    __m512 scale = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(sm)));
+    __m512 min = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(sm, 1)));
+    uint32_t h0, h1; /* d, dmin of each */
+    __builtin_memcpy(&h0, &b0->d, 4);
+    __builtin_memcpy(&h1, &b1->d, 4);
+    __m512 f = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_set_epi32(0, 0, (int)h1, (int)h0))); /* d0 dmin0 d1 dmin1 */
+    __m512 d = _mm512_permutexvar_ps(_mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0), f);
+    __m512 dmin = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), f);
+    *ds = _mm512_mul_ps(d, scale);
+    *dm = _mm512_mul_ps(dmin, min);
+}
+
 /* The same for q4_K_r8 (n_blocks super-blocks), r8_k4_row's steps per lane. */
 static inline __attribute__((always_inline)) void r8z_k4_tile(int type, int n_blocks, const uint8_t *w,
                                                               size_t w_row_bytes, int pairs, const uint8_t *x,
@@ -163,11 +192,9 @@ static inline __attribute__((always_inline)) void r8z_k4_tile(int type, int n_bl
         }
 #pragma GCC unroll 2
         for (int p = 0; p < pairs; p++) {
-            __m256 ds0, dm0, ds1, dm1;
-            k4_r8_scales((const ed_block_q4_K_r8_t *)(w + (size_t)(2 * p) * w_row_bytes) + b, &ds0, &dm0);
-            k4_r8_scales((const ed_block_q4_K_r8_t *)(w + (size_t)(2 * p + 1) * w_row_bytes) + b, &ds1, &dm1);
-            __m512 ds = _mm512_insertf32x8(_mm512_castps256_ps512(ds0), ds1, 1);
-            __m512 dm = _mm512_insertf32x8(_mm512_castps256_ps512(dm0), dm1, 1);
+            __m512 ds, dm;
+            k4z_pair_scales((const ed_block_q4_K_r8_t *)(w + (size_t)(2 * p) * w_row_bytes) + b,
+                            (const ed_block_q4_K_r8_t *)(w + (size_t)(2 * p + 1) * w_row_bytes) + b, &ds, &dm);
 #pragma GCC unroll 4
             for (int c = 0; c < cols; c++) {
                 acc[p][c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum[p][c]), ad[c]), ds, acc[p][c]);
