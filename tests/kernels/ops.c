@@ -228,13 +228,15 @@ static void fill_f16(uint16_t *x, int n)
 }
 
 /* Head sizes through every path of the SIMD versions: 64-dim register
- * blocks, 8-dim chunks and a scalar tail (136 = 2 x 64 + 8; 68 = 64 + 4). */
+ * blocks, 8-dim chunks and a scalar tail (136 = 2 x 64 + 8; 68 = 64 + 4),
+ * and the AVX-512 op's 16-dim ones (64; 144 = 2 x 64 + 16; the others go
+ * to its AVX2 fallback). */
 ED_TEST(attention_matches_ref)
 {
-    enum { N_HEAD = 6, N_KV_HEAD = 2, MAX_DIM = 136, MAX_KV = 75 };
+    enum { N_HEAD = 6, N_KV_HEAD = 2, MAX_DIM = 144, MAX_KV = 75 };
     static uint16_t k[MAX_KV * (N_KV_HEAD * MAX_DIM + 4)], v[MAX_KV * (N_KV_HEAD * MAX_DIM + 4)];
     static float q[N_HEAD * MAX_DIM], scratch[MAX_KV];
-    static const int n_kvs[] = {1, 2, 9, 33, 75}, head_dims[] = {68, 136};
+    static const int n_kvs[] = {1, 2, 9, 33, 75}, head_dims[] = {68, 136, 64, 144};
     FOR_EACH_ARCH("attention_forward", 1e-5, {
         for (size_t d = 0; d < sizeof head_dims / sizeof head_dims[0]; d++)
             for (size_t i = 0; i < sizeof n_kvs / sizeof n_kvs[0]; i++) {
