@@ -142,11 +142,12 @@ static inline __attribute__((always_inline)) void k4_r8_scales(const ed_block_q4
  * activation row adds (sum_j * act_d) * ds_j and subtracts
  * (act_sum_j * act_d) * dm_j into one accumulator. The x86 tables and
  * gemm_r8_zmm.h's tile take exactly these steps per lane. */
-static inline __attribute__((always_inline)) void r8_k4_row(int type, int n_blocks, const uint8_t *row,
-                                                            const uint8_t *x, size_t x_row_bytes, int cols,
-                                                            float *y, size_t y_stride)
+/* pre: NULL, or each activation row's sub-block sums times its d, as
+ * r8_k4_act_sums lays them out (the same floats this computes otherwise). */
+static inline __attribute__((always_inline)) void r8_k4_row_pre(int n_blocks, const uint8_t *row, const uint8_t *x,
+                                                                size_t x_row_bytes, int cols, float *y,
+                                                                size_t y_stride, const float *pre)
 {
-    (void)type;
     __m256 acc[R8_COLS];
 #pragma GCC unroll 4
     for (int c = 0; c < cols; c++)
@@ -173,7 +174,8 @@ static inline __attribute__((always_inline)) void r8_k4_row(int type, int n_bloc
                 sums = _mm256_add_epi32(even, _mm256_srai_epi32(odd, R8_HIGH_SHIFT));
             }
             __m256 ad = _mm256_set1_ps(a->d);
-            __m256 act_sum = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)), ad);
+            __m256 act_sum = pre ? _mm256_loadu_ps(pre + ((size_t)b * R8_COLS + c) * ED_R8)
+                                 : _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)), ad);
             acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sums), ad), ds, acc[c]);
             acc[c] = _mm256_fnmadd_ps(act_sum, dm, acc[c]);
         }
@@ -183,11 +185,63 @@ static inline __attribute__((always_inline)) void r8_k4_row(int type, int n_bloc
         y[(size_t)c * y_stride] = tile_hsum(acc[c]);
 }
 
+static inline __attribute__((always_inline)) void r8_k4_row(int type, int n_blocks, const uint8_t *row,
+                                                            const uint8_t *x, size_t x_row_bytes, int cols,
+                                                            float *y, size_t y_stride)
+{
+    (void)type;
+    r8_k4_row_pre(n_blocks, row, x, x_row_bytes, cols, y, y_stride, NULL);
+}
+
+#define R8_K4_PRE_BLOCKS 64 /* super-blocks of precomputed activation sums a pass holds (16 KiB) */
+
+/* pre[(b * R8_COLS + c) * 8 + j] = sub-block j's sum times d, super-block b
+ * of activation row c: what every weight row of a pass would recompute. */
+static inline __attribute__((always_inline)) void r8_k4_act_sums(int n_blocks, const uint8_t *x, size_t x_row_bytes,
+                                                                 int cols, float *pre)
+{
+    for (int b = 0; b < n_blocks; b++)
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++) {
+            const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
+            _mm256_storeu_ps(pre + ((size_t)b * R8_COLS + c) * ED_R8,
+                             _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)),
+                                           _mm256_set1_ps(a->d)));
+        }
+}
+
+/* One pass of cols activation rows over n_rows weight rows of q4_K_r8. */
+static inline __attribute__((always_inline)) void r8_k4_pass(int n_blocks, const uint8_t *w, size_t w_row_bytes,
+                                                             int n_rows, const uint8_t *x, size_t x_row_bytes,
+                                                             int cols, float *y, size_t y_stride)
+{
+    float pre[R8_K4_PRE_BLOCKS * R8_COLS * ED_R8];
+    if (n_rows < 2 || n_blocks > R8_K4_PRE_BLOCKS) {
+        for (int r = 0; r < n_rows; r++)
+            r8_k4_row_pre(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, NULL);
+        return;
+    }
+    r8_k4_act_sums(n_blocks, x, x_row_bytes, cols, pre);
+    for (int r = 0; r < n_rows; r++)
+        r8_k4_row_pre(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, pre);
+}
+
 #include "kernels/gemm_r8_blocks.h"
 
-static void gemm_q4_K_r8(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
+/* Passes of R8_COLS activation rows (gemm_passes' loop), each computing its
+ * rows' activation sums once for all the weight rows. */
+static void gemm_q4_K_r8(int n_blocks, const void *w_v, size_t w_row_bytes, int n_rows, const void *x_v,
                          size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
 {
-    gemm_passes(r8_k4_row, R8_COLS, ED_TYPE_Q4_K_R8, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y,
-                y_stride);
+    const uint8_t *w = w_v, *x = x_v;
+    for (int c = 0; c < n_cols; c += R8_COLS) {
+        const uint8_t *xc = x + (size_t)c * x_row_bytes;
+        float *yc = y + (size_t)c * y_stride;
+        switch (n_cols - c < R8_COLS ? n_cols - c : R8_COLS) {
+        case 1: r8_k4_pass(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 1, yc, y_stride); break;
+        case 2: r8_k4_pass(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 2, yc, y_stride); break;
+        case 3: r8_k4_pass(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 3, yc, y_stride); break;
+        default: r8_k4_pass(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 4, yc, y_stride); break;
+        }
+    }
 }
