@@ -49,6 +49,24 @@ static inline __attribute__((always_inline)) void r8_nibbles(const uint8_t qs[4]
 /* What the high-nibble sums are to be shifted right by. */
 #define R8_HIGH_SHIFT (GEMM_Q8_OFFSET ? 4 : 0)
 
+/* AVX2 (no GEMM_Q8_OFFSET): start plus the 8 dots of 4-bit levels v[k]
+ * (0..15) with activations qs[k], per lane. maddubs gives exact int16 pair
+ * sums of at most 2 * 15 * 128 = 3840, so the 8 of them add in int16
+ * without overflow (30720 < 32767) and widen once: 8 maddubs, 7 adds and
+ * one madd where the block dot takes 8 of each. The same exact sums. */
+static inline __attribute__((always_inline)) __m256i r8_dot_levels16(__m256i start, const __m256i v[8],
+                                                                     const int8_t qs[8][32])
+{
+    __m256i even = _mm256_maddubs_epi16(v[0], _mm256_loadu_si256((const __m256i *)qs[0]));
+    __m256i odd = _mm256_maddubs_epi16(v[1], _mm256_loadu_si256((const __m256i *)qs[1]));
+#pragma GCC unroll 4
+    for (int k = 2; k < 8; k += 2) {
+        even = _mm256_add_epi16(even, _mm256_maddubs_epi16(v[k], _mm256_loadu_si256((const __m256i *)qs[k])));
+        odd = _mm256_add_epi16(odd, _mm256_maddubs_epi16(v[k + 1], _mm256_loadu_si256((const __m256i *)qs[k + 1])));
+    }
+    return _mm256_add_epi32(start, _mm256_madd_epi16(_mm256_add_epi16(even, odd), _mm256_set1_epi16(1)));
+}
+
 /* y[c * y_stride] = dot(weight row, activation row c) for c < cols (a
  * constant after inlining): each weight group is unpacked once for all cols. */
 static inline __attribute__((always_inline)) void r8_row(int type, int n_blocks, const uint8_t *row,
@@ -79,6 +97,12 @@ static inline __attribute__((always_inline)) void r8_row(int type, int n_blocks,
 #pragma GCC unroll 4
         for (int c = 0; c < cols; c++) {
             const ed_group_q8_0_x8_t *a = (const ed_group_q8_0_x8_t *)(x + (size_t)c * x_row_bytes) + g;
+            __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(a->d));
+            if (type == ED_TYPE_Q4_0_R8 && !GEMM_Q8_OFFSET) {
+                __m256i sum = r8_dot_levels16(r8_start(type, a), v, a->qs);
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc[c]);
+                continue;
+            }
             __m256i even = r8_start(type, a), odd = _mm256_setzero_si256(); /* two chains */
 #pragma GCC unroll 8
             for (int k = 0; k < 8; k += 2) {
@@ -93,7 +117,6 @@ static inline __attribute__((always_inline)) void r8_row(int type, int n_blocks,
                                          _mm256_sign_epi8(x1, v[k + 1]));
                 }
             }
-            __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(a->d));
             if (type == ED_TYPE_Q4_0_R8)
                 odd = _mm256_srai_epi32(odd, R8_HIGH_SHIFT); /* exact: every product was 16 x the level's */
             acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(even, odd)), scale, acc[c]);
@@ -104,52 +127,121 @@ static inline __attribute__((always_inline)) void r8_row(int type, int n_blocks,
         y[(size_t)c * y_stride] = tile_hsum(acc[c]);
 }
 
-/* q4_K_r8 (n_blocks super-blocks): lane j is sub-block j; its exact dot
- * times its scale, and its min times its activation sum, are scaled in
- * float once per super-block. Summed as ref/vec_dot.c's dot_q4_K_r8. */
+/* q4_K_r8 super-block wb's d * scale_j (ds) and dmin * min_j (dm), lane j. */
+static inline __attribute__((always_inline)) void k4_r8_scales(const ed_block_q4_K_r8_t *wb, __m256 *ds, __m256 *dm)
+{
+    __m128i scales_mins = k4_scales_mins(wb->scales);
+    __m256 scale = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(scales_mins));
+    __m256 min = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(scales_mins, scales_mins)));
+    *ds = _mm256_mul_ps(_mm256_set1_ps(fp16_scalar(wb->d)), scale);
+    *dm = _mm256_mul_ps(_mm256_set1_ps(fp16_scalar(wb->dmin)), min);
+}
+
+/* q4_K_r8 (n_blocks super-blocks): lane j is sub-block j. Per super-block
+ * the weights' d * scale_j and dmin * min_j are formed once (ds, dm); each
+ * activation row adds (sum_j * act_d) * ds_j and subtracts
+ * (act_sum_j * act_d) * dm_j into one accumulator. The x86 tables and
+ * gemm_r8_zmm.h's tile take exactly these steps per lane. */
+/* pre: NULL, or each activation row's sub-block sums times its d, as
+ * r8_k4_act_sums lays them out (the same floats this computes otherwise). */
+static inline __attribute__((always_inline)) void r8_k4_row_pre(int n_blocks, const uint8_t *row, const uint8_t *x,
+                                                                size_t x_row_bytes, int cols, float *y,
+                                                                size_t y_stride, const float *pre)
+{
+    __m256 acc[R8_COLS];
+#pragma GCC unroll 4
+    for (int c = 0; c < cols; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int b = 0; b < n_blocks; b++) {
+        const ed_block_q4_K_r8_t *wb = (const ed_block_q4_K_r8_t *)row + b;
+        __m256i v[8];
+        r8_nibbles(wb->qs, v);
+        __m256 ds, dm;
+        k4_r8_scales(wb, &ds, &dm);
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++) {
+            const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
+            __m256i sums;
+            if (!GEMM_Q8_OFFSET) {
+                sums = r8_dot_levels16(_mm256_setzero_si256(), v, a->qs);
+            } else {
+                __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+#pragma GCC unroll 8
+                for (int k = 0; k < 8; k += 2) {
+                    even = gemm_block_dot(even, v[k], _mm256_loadu_si256((const __m256i *)a->qs[k]));
+                    odd = gemm_block_dot(odd, v[k + 1], _mm256_loadu_si256((const __m256i *)a->qs[k + 1]));
+                }
+                sums = _mm256_add_epi32(even, _mm256_srai_epi32(odd, R8_HIGH_SHIFT));
+            }
+            __m256 ad = _mm256_set1_ps(a->d);
+            __m256 act_sum = pre ? _mm256_loadu_ps(pre + ((size_t)b * R8_COLS + c) * ED_R8)
+                                 : _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)), ad);
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sums), ad), ds, acc[c]);
+            acc[c] = _mm256_fnmadd_ps(act_sum, dm, acc[c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < cols; c++)
+        y[(size_t)c * y_stride] = tile_hsum(acc[c]);
+}
+
 static inline __attribute__((always_inline)) void r8_k4_row(int type, int n_blocks, const uint8_t *row,
                                                             const uint8_t *x, size_t x_row_bytes, int cols,
                                                             float *y, size_t y_stride)
 {
     (void)type;
-    __m256 acc[R8_COLS], acc_min[R8_COLS];
-#pragma GCC unroll 4
-    for (int c = 0; c < cols; c++)
-        acc[c] = acc_min[c] = _mm256_setzero_ps();
-    for (int b = 0; b < n_blocks; b++) {
-        const ed_block_q4_K_r8_t *wb = (const ed_block_q4_K_r8_t *)row + b;
-        __m256i v[8];
-        r8_nibbles(wb->qs, v);
-        __m128i scales_mins = k4_scales_mins(wb->scales);
-        __m256i scale = _mm256_cvtepu8_epi32(scales_mins);
-        __m256i min = _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(scales_mins, scales_mins));
-        float d = fp16_scalar(wb->d), dmin = fp16_scalar(wb->dmin);
+    r8_k4_row_pre(n_blocks, row, x, x_row_bytes, cols, y, y_stride, NULL);
+}
+
+#define R8_K4_PRE_BLOCKS 64 /* super-blocks of precomputed activation sums a pass holds (16 KiB) */
+
+/* pre[(b * R8_COLS + c) * 8 + j] = sub-block j's sum times d, super-block b
+ * of activation row c: what every weight row of a pass would recompute. */
+static inline __attribute__((always_inline)) void r8_k4_act_sums(int n_blocks, const uint8_t *x, size_t x_row_bytes,
+                                                                 int cols, float *pre)
+{
+    for (int b = 0; b < n_blocks; b++)
 #pragma GCC unroll 4
         for (int c = 0; c < cols; c++) {
             const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
-            __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k += 2) {
-                even = gemm_block_dot(even, v[k], _mm256_loadu_si256((const __m256i *)a->qs[k]));
-                odd = gemm_block_dot(odd, v[k + 1], _mm256_loadu_si256((const __m256i *)a->qs[k + 1]));
-            }
-            __m256i sums = _mm256_add_epi32(even, _mm256_srai_epi32(odd, R8_HIGH_SHIFT));
-            __m256i scaled = _mm256_mullo_epi32(sums, scale);
-            __m256i mins = _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)a->sum), min);
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(scaled), _mm256_set1_ps(d * a->d), acc[c]);
-            acc_min[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(dmin * a->d), acc_min[c]);
+            _mm256_storeu_ps(pre + ((size_t)b * R8_COLS + c) * ED_R8,
+                             _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)),
+                                           _mm256_set1_ps(a->d)));
         }
+}
+
+/* One pass of cols activation rows over n_rows weight rows of q4_K_r8. */
+static inline __attribute__((always_inline)) void r8_k4_pass(int n_blocks, const uint8_t *w, size_t w_row_bytes,
+                                                             int n_rows, const uint8_t *x, size_t x_row_bytes,
+                                                             int cols, float *y, size_t y_stride)
+{
+    float pre[R8_K4_PRE_BLOCKS * R8_COLS * ED_R8];
+    if (n_rows < 2 || n_blocks > R8_K4_PRE_BLOCKS) {
+        for (int r = 0; r < n_rows; r++)
+            r8_k4_row_pre(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, NULL);
+        return;
     }
-#pragma GCC unroll 4
-    for (int c = 0; c < cols; c++)
-        y[(size_t)c * y_stride] = tile_hsum(acc[c]) - tile_hsum(acc_min[c]);
+    r8_k4_act_sums(n_blocks, x, x_row_bytes, cols, pre);
+    for (int r = 0; r < n_rows; r++)
+        r8_k4_row_pre(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, pre);
 }
 
 #include "kernels/gemm_r8_blocks.h"
 
-static void gemm_q4_K_r8(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
+/* Passes of R8_COLS activation rows (gemm_passes' loop), each computing its
+ * rows' activation sums once for all the weight rows. */
+static void gemm_q4_K_r8(int n_blocks, const void *w_v, size_t w_row_bytes, int n_rows, const void *x_v,
                          size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
 {
-    gemm_passes(r8_k4_row, R8_COLS, ED_TYPE_Q4_K_R8, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y,
-                y_stride);
+    const uint8_t *w = w_v, *x = x_v;
+    for (int c = 0; c < n_cols; c += R8_COLS) {
+        const uint8_t *xc = x + (size_t)c * x_row_bytes;
+        float *yc = y + (size_t)c * y_stride;
+        switch (n_cols - c < R8_COLS ? n_cols - c : R8_COLS) {
+        case 1: r8_k4_pass(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 1, yc, y_stride); break;
+        case 2: r8_k4_pass(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 2, yc, y_stride); break;
+        case 3: r8_k4_pass(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 3, yc, y_stride); break;
+        default: r8_k4_pass(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 4, yc, y_stride); break;
+        }
+    }
 }

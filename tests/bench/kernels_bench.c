@@ -1,9 +1,11 @@
 /* tests/bench/kernels_bench.c - the kernels' benchmark (make bench): this
  * machine's memory read bandwidth (buffers far larger than the caches) and
- * f32 FMA peak, then matrix-vector products of a 1B model's shapes in GB/s
- * and as a fraction of that bandwidth (weights rotate over copies filling
- * the arena, so they are never in cache), and 512-row matrix-matrix products
- * in GFLOP/s and as a fraction of the FMA peak. Prints tables.
+ * f32 FMA peak and int8 dot-product peak, then matrix-vector products of a
+ * 1B model's shapes in GB/s and as a fraction of that bandwidth (weights
+ * rotate over copies filling the arena, so they are never in cache), and
+ * 512-row matrix-matrix products in GOP/s and as fractions of both peaks,
+ * for the selected op table and (on AVX-512 machines) the AVX2 one too.
+ * Prints tables.
  * Environment: EDGED_BENCH_QUICK=1 (fewer shapes, shorter runs),
  * EDGED_BENCH_ARENA_MIB (default 2048), EDGED_KERNELS (force a table). */
 #include "kernels/bandwidth.h"
@@ -96,6 +98,170 @@ static double fma_peak(ed_pool_t *pool, double scale)
 #endif
 }
 
+/* ---------------------------------------------------------- int8 peak -- */
+
+/* Register-only loops of the int8 dot-product instruction of each table:
+ * 10 independent accumulators, 2 operations (multiply, add) per byte pair.
+ * AVX-512 VNNI: vpdpbusd (zmm: the machine's widest; ymm: what the
+ * micro-kernels use); AVX2: vpmaddubsw + vpmaddwd + vpaddd (3 instructions
+ * per 32 byte pairs, 5 accumulators); NEON dotprod: sdot; plain NEON: smull + sadalp. */
+#define INT8_ITERS 20000000
+
+enum { PEAK_AVX512_ZMM, PEAK_AVX512_YMM, PEAK_AVX2, PEAK_SDOT, PEAK_NEON, N_PEAKS };
+static const char *const peak_names[N_PEAKS] = {
+    "int8 vpdpbusd zmm", "int8 vpdpbusd ymm", "int8 AVX2 maddubs", "int8 sdot", "int8 NEON smull"};
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static int int8_loop_zmm(int seed)
+{
+    __m512i a[10], u = _mm512_set1_epi8(3), s = _mm512_set1_epi8((char)-2);
+    for (int i = 0; i < 10; i++)
+        a[i] = _mm512_set1_epi32(seed + i);
+    for (long it = 0; it < INT8_ITERS; it++)
+#pragma GCC unroll 10
+        for (int i = 0; i < 10; i++)
+            a[i] = _mm512_dpbusd_epi32(a[i], u, s);
+    for (int i = 1; i < 10; i++)
+        a[0] = _mm512_add_epi32(a[0], a[i]);
+    return _mm512_reduce_add_epi32(a[0]);
+}
+
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) static int int8_loop_ymm(int seed)
+{
+    __m256i a[10], u = _mm256_set1_epi8(3), s = _mm256_set1_epi8((char)-2);
+    for (int i = 0; i < 10; i++)
+        a[i] = _mm256_set1_epi32(seed + i);
+    for (long it = 0; it < INT8_ITERS; it++)
+#pragma GCC unroll 10
+        for (int i = 0; i < 10; i++)
+            a[i] = _mm256_dpbusd_epi32(a[i], u, s);
+    for (int i = 1; i < 10; i++)
+        a[0] = _mm256_add_epi32(a[0], a[i]);
+    return _mm256_extract_epi32(a[0], 0);
+}
+
+__attribute__((target("avx2"))) static int int8_loop_avx2(int seed)
+{
+    /* 5 chains, each with its own unsigned operand that an empty asm makes
+     * opaque every step, so the products cannot be hoisted or merged
+     * (named variables: an array of them stays in memory) */
+    __m256i s = _mm256_set1_epi8((char)-2), ones = _mm256_set1_epi16(1);
+    __m256i a0 = _mm256_set1_epi32(seed), a1 = a0, a2 = a0, a3 = a0, a4 = a0;
+    __m256i u0 = _mm256_set1_epi8(3), u1 = _mm256_set1_epi8(4), u2 = _mm256_set1_epi8(5),
+            u3 = _mm256_set1_epi8(6), u4 = _mm256_set1_epi8(7);
+#define INT8_AVX2_STEP(a, u)                                                                                       \
+    __asm__("" : "+x"(u));                                                                                         \
+    a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), ones))
+    for (long it = 0; it < INT8_ITERS; it++) {
+        INT8_AVX2_STEP(a0, u0);
+        INT8_AVX2_STEP(a1, u1);
+        INT8_AVX2_STEP(a2, u2);
+        INT8_AVX2_STEP(a3, u3);
+        INT8_AVX2_STEP(a4, u4);
+    }
+#undef INT8_AVX2_STEP
+    a0 = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(_mm256_add_epi32(a2, a3), a4));
+    return _mm256_extract_epi32(a0, 0);
+}
+#define INT8_OPS_PER_ITER_X86 (10 * 32 * 2) /* per ymm step; zmm twice, AVX2 (5 chains) half */
+#elif defined(__aarch64__)
+__attribute__((target("arch=armv8.2-a+dotprod"))) static int int8_loop_sdot(int seed)
+{
+    int32x4_t a[10];
+    int8x16_t u = vdupq_n_s8(3), s = vdupq_n_s8(-2);
+    for (int i = 0; i < 10; i++)
+        a[i] = vdupq_n_s32(seed + i);
+    for (long it = 0; it < INT8_ITERS; it++)
+#pragma GCC unroll 10
+        for (int i = 0; i < 10; i++)
+            a[i] = vdotq_s32(a[i], u, s);
+    for (int i = 1; i < 10; i++)
+        a[0] = vaddq_s32(a[0], a[i]);
+    return vgetq_lane_s32(a[0], 0);
+}
+
+static int int8_loop_neon(int seed)
+{
+    int32x4_t a[10];
+    int8x8_t u = vdup_n_s8(3), s = vdup_n_s8(-2);
+    for (int i = 0; i < 10; i++)
+        a[i] = vdupq_n_s32(seed + i);
+    for (long it = 0; it < INT8_ITERS; it++)
+#pragma GCC unroll 10
+        for (int i = 0; i < 10; i++)
+            a[i] = vpadalq_s16(a[i], vmull_s8(u, s)); /* 8 byte pairs, 2 instructions */
+    for (int i = 1; i < 10; i++)
+        a[0] = vaddq_s32(a[0], a[i]);
+    return vgetq_lane_s32(a[0], 0);
+}
+#endif
+
+static volatile int int8_sink;
+
+static void int8_chunk(void *arg, int chunk, int thread)
+{
+    int which = *(const int *)arg;
+    (void)thread;
+#if defined(__x86_64__)
+    int8_sink = which == PEAK_AVX512_ZMM ? int8_loop_zmm(chunk)
+              : which == PEAK_AVX512_YMM ? int8_loop_ymm(chunk)
+                                         : int8_loop_avx2(chunk);
+#elif defined(__aarch64__)
+    int8_sink = which == PEAK_SDOT ? int8_loop_sdot(chunk) : int8_loop_neon(chunk);
+#else
+    (void)which, (void)chunk;
+#endif
+}
+
+static int int8_peak_available(int which)
+{
+#if defined(__x86_64__)
+    if (which == PEAK_AVX512_ZMM || which == PEAK_AVX512_YMM)
+        return ed_kernels_by_name("avx512") != NULL;
+    return which == PEAK_AVX2 && ed_kernels_by_name("avx2") != NULL;
+#elif defined(__aarch64__)
+    if (which == PEAK_SDOT)
+        return ed_kernels_by_name("neon-dotprod") != NULL;
+    return which == PEAK_NEON;
+#else
+    (void)which;
+    return 0;
+#endif
+}
+
+/* GOP/s (multiplies and adds of byte pairs) of loop `which` on every
+ * thread of the pool; 0 where this CPU lacks it. */
+static double int8_peak(ed_pool_t *pool, int which)
+{
+    if (!int8_peak_available(which))
+        return 0;
+    int n = ed_pool_n_threads(pool);
+    double t0 = now_s();
+    ed_pool_run(pool, ED_POOL_HIGH, n, int8_chunk, &which);
+    double ops = 0;
+#if defined(__x86_64__)
+    ops = (double)INT8_ITERS * INT8_OPS_PER_ITER_X86 * (which == PEAK_AVX512_ZMM ? 2 : which == PEAK_AVX2 ? 0.5 : 1);
+#elif defined(__aarch64__)
+    ops = (double)INT8_ITERS * 10 * (which == PEAK_SDOT ? 16 * 2 : 8 * 2);
+#endif
+    return (double)n * ops / (now_s() - t0) / 1e9;
+}
+
+/* The int8 peak a table's batch products are held against: the widest
+ * instruction of its instruction set this CPU has. */
+static int table_peak(const ed_kernels_t *table)
+{
+    if (strcmp(table->name, "avx512") == 0)
+        return PEAK_AVX512_ZMM;
+    if (strcmp(table->name, "avx2") == 0)
+        return PEAK_AVX2;
+    if (strcmp(table->name, "neon-dotprod") == 0)
+        return PEAK_SDOT;
+    if (strcmp(table->name, "neon") == 0)
+        return PEAK_NEON;
+    return -1;
+}
+
 /* ---------------------------------------------------------------- products -- */
 
 typedef struct {
@@ -103,9 +269,10 @@ typedef struct {
 } shape_t;
 
 static const shape_t shapes[] = {{2048, 2048}, {2048, 5632}, {5632, 2048}, {32000, 2048}};
-/* q4_0_r8 / q8_0_r8: the layouts the model repacks q4_0 / q8_0 into at load */
-static const int types[] = {ED_TYPE_F16,  ED_TYPE_Q8_0, ED_TYPE_Q8_0_R8, ED_TYPE_Q4_0, ED_TYPE_Q4_0_R8,
-                            ED_TYPE_Q4_K, ED_TYPE_Q5_K, ED_TYPE_Q6_K};
+/* q4_0_r8 / q8_0_r8 / q4_K_r8: the layouts the model repacks q4_0 / q8_0 /
+ * q4_K into at load */
+static const int types[] = {ED_TYPE_F16,  ED_TYPE_Q8_0,    ED_TYPE_Q8_0_R8, ED_TYPE_Q4_0, ED_TYPE_Q4_0_R8,
+                            ED_TYPE_Q4_K, ED_TYPE_Q4_K_R8, ED_TYPE_Q5_K,    ED_TYPE_Q6_K};
 #define N_SHAPES ((int)(sizeof shapes / sizeof shapes[0]))
 #define N_TYPES ((int)(sizeof types / sizeof types[0]))
 #define MATMUL_BATCH 512
@@ -193,7 +360,7 @@ static double matmul_gflops(ed_pool_t *pool, ed_matmul_t *m, void *scratch, size
 /* The machine's bandwidth and FMA peak per thread count: the best of
  * several trials, taken before and after the products (noise only lowers). */
 static void measure_machine(ed_pool_t **pools, int n_counts, const void *arena, size_t arena_bytes,
-                            double *bandwidth, double *peak)
+                            double *bandwidth, double *peak, double int8[N_PEAKS][2])
 {
     for (int c = 0; c < n_counts; c++)
         for (int trial = 0; trial < 3; trial++) {
@@ -201,6 +368,10 @@ static void measure_machine(ed_pool_t **pools, int n_counts, const void *arena, 
             double gflops = fma_peak(pools[c], 1.0);
             bandwidth[c] = gbs > bandwidth[c] ? gbs : bandwidth[c];
             peak[c] = gflops > peak[c] ? gflops : peak[c];
+            for (int p = 0; p < N_PEAKS; p++) {
+                double gops = int8_peak(pools[c], p);
+                int8[p][c] = gops > int8[p][c] ? gops : int8[p][c];
+            }
         }
 }
 
@@ -209,18 +380,52 @@ typedef struct {
     double value[2]; /* per thread count */
 } row_t;
 
-static row_t matvec_rows[N_SHAPES * N_TYPES], matmul_rows[N_SHAPES * N_TYPES];
+#define N_TABLES 2 /* the selected table, and AVX2 beside AVX-512 */
+static row_t matvec_rows[N_SHAPES * N_TYPES], matmul_rows[N_TABLES][N_SHAPES * N_TYPES];
 
-static void print_rows(const row_t *rows, int n_rows, int n_counts, const double *denominator, int mark)
+/* second: a second denominator (the int8 peak), printed as another fraction when given */
+static void print_rows(const ed_kernels_t *table, const row_t *rows, int n_rows, int n_counts,
+                       const double *denominator, const double *second, int mark)
 {
     for (int i = 0; i < n_rows; i++) {
         const shape_t *shape = &shapes[rows[i].shape];
         printf("%5dx%-8d %-7s%c", shape->n_out, shape->n_in, ed_type_info(rows[i].type)->name,
-               mark && kernels->gemm[rows[i].type] ? '*' : ' ');
-        for (int c = 0; c < n_counts; c++)
-            printf(" %10.1f (%3.0f%%)", rows[i].value[c], 100 * rows[i].value[c] / denominator[c]);
+               mark && table->gemm[rows[i].type] ? '*' : ' ');
+        for (int c = 0; c < n_counts; c++) {
+            printf(" %10.1f (%3.0f%%", rows[i].value[c], 100 * rows[i].value[c] / denominator[c]);
+            if (second && second[c] > 0)
+                printf(", %3.0f%%", 100 * rows[i].value[c] / second[c]);
+            printf(")");
+        }
         printf("\n");
     }
+}
+
+/* The 512-row batch products of every type and shape with `table`, into
+ * rows; returns their count. */
+static int measure_matmuls(const ed_kernels_t *table, ed_pool_t **pools, int n_counts, int quick, uint8_t *arena,
+                           float *x, float *y, void *scratch, size_t scratch_size, row_t *rows)
+{
+    int n = 0;
+    kernels = table;
+    for (int s = 0; s < N_SHAPES; s++) {
+        if (quick && s != 0)
+            continue;
+        for (int t = 0; t < N_TYPES; t++) {
+            int type = types[t];
+            if (s != 0 && !table->gemm[type]) /* dot-product fallbacks: one shape is enough */
+                continue;
+            uint64_t row_bytes = 0;
+            ed_type_row_size(type, (uint64_t)shapes[s].n_in, &row_bytes);
+            fill_weights(arena, row_bytes * (size_t)shapes[s].n_out, type, shapes[s].n_in, row_bytes);
+            ed_matmul_t m = {arena, type, shapes[s].n_in, shapes[s].n_out, x, y, MATMUL_BATCH};
+            row_t *row = &rows[n++];
+            *row = (row_t){s, type, {0, 0}};
+            for (int c = 0; c < n_counts; c++)
+                row->value[c] = matmul_gflops(pools[c], &m, scratch, scratch_size);
+        }
+    }
+    return n;
 }
 
 int main(void)
@@ -263,10 +468,13 @@ int main(void)
     memset(arena, 1, arena_bytes);
     for (size_t i = 0; i < (size_t)5632 * MATMUL_BATCH; i++)
         x[i] = rng_normal();
-    double bandwidth[2] = {0, 0}, peak[2] = {0, 0};
-    measure_machine(pools, n_counts, arena, arena_bytes, bandwidth, peak);
+    double bandwidth[2] = {0, 0}, peak[2] = {0, 0}, int8[N_PEAKS][2] = {{0}};
+    measure_machine(pools, n_counts, arena, arena_bytes, bandwidth, peak, int8);
 
-    int n_matvec = 0, n_matmul = 0;
+    const ed_kernels_t *selected = kernels, *tables[N_TABLES] = {kernels, NULL};
+    int n_tables = 1, n_matvec = 0, n_matmul[N_TABLES] = {0, 0};
+    if (strcmp(kernels->name, "avx512") == 0 && ed_kernels_by_name("avx2"))
+        tables[n_tables++] = ed_kernels_by_name("avx2");
     for (int s = 0; s < N_SHAPES; s++) {
         if (quick && s != 0 && s != 3)
             continue;
@@ -289,24 +497,11 @@ int main(void)
                 row->value[c] = matvec_gbs(pools[c], arena, n_copies, matrix_bytes, &m, scratch, scratch_size);
         }
     }
-    for (int s = 0; s < N_SHAPES; s++) {
-        if (quick && s != 0)
-            continue;
-        for (int t = 0; t < N_TYPES; t++) {
-            int type = types[t];
-            if (s != 0 && !kernels->gemm[type]) /* dot-product fallbacks: one shape is enough */
-                continue;
-            uint64_t row_bytes = 0;
-            ed_type_row_size(type, (uint64_t)shapes[s].n_in, &row_bytes);
-            fill_weights(arena, row_bytes * (size_t)shapes[s].n_out, type, shapes[s].n_in, row_bytes);
-            ed_matmul_t m = {arena, type, shapes[s].n_in, shapes[s].n_out, x, y, MATMUL_BATCH};
-            row_t *row = &matmul_rows[n_matmul++];
-            *row = (row_t){s, type, {0, 0}};
-            for (int c = 0; c < n_counts; c++)
-                row->value[c] = matmul_gflops(pools[c], &m, scratch, scratch_size);
-        }
-    }
-    measure_machine(pools, n_counts, arena, arena_bytes, bandwidth, peak);
+    for (int i = 0; i < n_tables; i++)
+        n_matmul[i] = measure_matmuls(tables[i], pools, n_counts, quick, arena, x, y, scratch, scratch_size,
+                                      matmul_rows[i]);
+    kernels = selected;
+    measure_machine(pools, n_counts, arena, arena_bytes, bandwidth, peak, int8);
 
     printf("kernels_bench: op table %s, %d CPUs, arena %zu MiB%s\n", kernels->name, n_cpus,
            arena_bytes >> 20, quick ? ", quick mode" : "");
@@ -318,13 +513,24 @@ int main(void)
     printf("\n%-28s %14.1f", "f32 FMA peak GFLOP/s", peak[0]);
     if (n_counts > 1)
         printf(" %14.1f", peak[1]);
+    for (int p = 0; p < N_PEAKS; p++) {
+        if (int8[p][0] <= 0)
+            continue;
+        printf("\n%-22s GOP/s %14.1f", peak_names[p], int8[p][0]);
+        if (n_counts > 1)
+            printf(" %14.1f", int8[p][1]);
+    }
     printf("\n\nmatrix-vector (1 token): weight GB/s (fraction of read bandwidth)\n");
     printf("%-14s %-8s %18s %18s\n", "shape out x in", "type", "1 thread", n_counts > 1 ? "all threads" : "");
-    print_rows(matvec_rows, n_matvec, n_counts, bandwidth, 0);
-    printf("\nmatrix-matrix (%d-row batch): GFLOP/s (fraction of the f32 FMA peak, which 8-bit dot products can pass); * = micro-kernel\n",
-           MATMUL_BATCH);
-    printf("%-14s %-8s %18s %18s\n", "shape out x in", "type", "1 thread", n_counts > 1 ? "all threads" : "");
-    print_rows(matmul_rows, n_matmul, n_counts, peak, 1);
+    print_rows(kernels, matvec_rows, n_matvec, n_counts, bandwidth, NULL, 0);
+    for (int i = 0; i < n_tables; i++) {
+        int which = table_peak(tables[i]);
+        printf("\nmatrix-matrix (%d-row batch), table %s: GOP/s (fraction of the f32 FMA peak, of the %s"
+               " peak); * = micro-kernel\n",
+               MATMUL_BATCH, tables[i]->name, which >= 0 ? peak_names[which] : "int8");
+        printf("%-14s %-8s %24s %24s\n", "shape out x in", "type", "1 thread", n_counts > 1 ? "all threads" : "");
+        print_rows(tables[i], matmul_rows[i], n_matmul[i], n_counts, peak, which >= 0 ? int8[which] : NULL, 1);
+    }
 
     for (int c = 0; c < n_counts; c++)
         ed_pool_close(pools[c]);

@@ -9,6 +9,8 @@
 # padded to the real sizes). The `fraction` column sets generation against
 # the memory-bandwidth bound (edged bench --help). The models are generated
 # once by mkmodel and cached under $EDGED_BENCH_MODELS (build/bench-models).
+# Where the CPU's own op table is avx512, the TinyLlama models are measured
+# again with the AVX2-only table (EDGED_KERNELS=avx2) in a second table.
 # EDGED_BENCH_QUICK=1: a tiny llama instead, one repetition, short tests;
 # EDGED_BENCH_SHAPES="qwen3-0.6b gemma3-1b": only those shapes.
 set -eu
@@ -27,11 +29,9 @@ gemma3-1b gemma3 llama-spm q4_0,q8_0 --preset=gemma3-1b"
     args="-p 512 -n 128 -r 3"
 fi
 status=0
-header=""
-notes=""
-rows=""
 newline='
 '
+models=""
 IFS_SAVED=$IFS
 IFS=$newline
 for spec in $specs; do
@@ -48,17 +48,43 @@ for spec in $specs; do
             "$BUILD/tests/tools/mkmodel" --arch "$arch" --type "$type" $shape --vocab "$VOCABS/ggml-vocab-$vocab.gguf" \
                 --out "$model.tmp" >&2 && mv "$model.tmp" "$model" || { status=1; continue; }
         fi
-        # shellcheck disable=SC2086 # $args is a list of options
-        out=$("$BUILD/edged" bench -m "$model" -t 2 $args) || { echo "model_bench: edged bench $model failed"; status=1; continue; }
-        [ -n "$header" ] || header=$(printf '%s\n' "$out" | grep '^| ' | head -2)
-        rows="$rows$(printf '%s\n' "$out" | grep '^| .*\.gguf')
-"
-        notes="$notes$name $type: $(printf '%s\n' "$out" | sed -n '1s/^edged bench: //p')
-$name $type: $(printf '%s\n' "$out" | grep '^peak RSS')
+        models="$models$name $type $model
 "
     done
     IFS=$newline
 done
 IFS=$IFS_SAVED
-printf '%s\n%s\n%s' "$header" "$rows" "$notes"
+
+# one table: $1 is the EDGED_KERNELS value ("" for the CPU's own choice),
+# $2 the shapes it covers ("" for all)
+bench_table() {
+    header=""
+    notes=""
+    rows=""
+    IFS=$newline
+    for entry in $models; do
+        IFS=$IFS_SAVED
+        # shellcheck disable=SC2086 # an entry is three words
+        set -- $entry
+        case " ${table_shapes:-$1} " in *" $1 "*) ;; *) IFS=$newline; continue ;; esac
+        # shellcheck disable=SC2086 # $args is a list of options
+        out=$(EDGED_KERNELS="$kernels" "$BUILD/edged" bench -m "$3" -t 2 $args) ||
+            { echo "model_bench: edged bench $3 failed"; status=1; IFS=$newline; continue; }
+        [ -n "$header" ] || header=$(printf '%s\n' "$out" | grep '^| ' | head -2)
+        rows="$rows$(printf '%s\n' "$out" | grep '^| .*\.gguf')
+"
+        notes="$notes$1 $2: $(printf '%s\n' "$out" | sed -n '1s/^edged bench: //p')
+$1 $2: $(printf '%s\n' "$out" | grep '^peak RSS')
+"
+        IFS=$newline
+    done
+    IFS=$IFS_SAVED
+    printf '%s\n%s\n%s' "$header" "$rows" "$notes"
+}
+kernels="" table_shapes="" bench_table
+case "$notes" in
+*"kernels avx512"*)
+    printf '\nthe AVX2-only table (EDGED_KERNELS=avx2):\n'
+    kernels=avx2 table_shapes="tiny tinyllama-1.1b" bench_table ;;
+esac
 exit $status

@@ -228,15 +228,16 @@ static void fill_f16(uint16_t *x, int n)
 }
 
 /* Head sizes through every path of the SIMD versions: 64-dim register
- * blocks, 8-dim chunks and a scalar tail (136 = 2 x 64 + 8; 68 = 64 + 4);
- * without soft-capping and with a cap (1.5) that the scores of q in [-3, 3]
- * reach (Gemma 2's 50 would leave them almost as they are). */
+ * blocks, 8-dim chunks and a scalar tail (136 = 2 x 64 + 8; 68 = 64 + 4),
+ * and the AVX-512 op's 16-dim ones (64; 144 = 2 x 64 + 16; the others go
+ * to its AVX2 fallback); without soft-capping and with a cap (1.5) that the
+ * scores of q in [-3, 3] reach (Gemma 2's 50 would leave them almost as they are). */
 ED_TEST(attention_matches_ref)
 {
-    enum { N_HEAD = 6, N_KV_HEAD = 2, MAX_DIM = 136, MAX_KV = 75 };
+    enum { N_HEAD = 6, N_KV_HEAD = 2, MAX_DIM = 144, MAX_KV = 75 };
     static uint16_t k[MAX_KV * (N_KV_HEAD * MAX_DIM + 4)], v[MAX_KV * (N_KV_HEAD * MAX_DIM + 4)];
     static float q[N_HEAD * MAX_DIM], scratch[MAX_KV];
-    static const int n_kvs[] = {1, 2, 9, 33, 75}, head_dims[] = {68, 136};
+    static const int n_kvs[] = {1, 2, 9, 33, 75}, head_dims[] = {68, 136, 64, 144};
     static const float softcaps[] = {0, 1.5f};
     FOR_EACH_ARCH("attention_forward", 1e-5, {
         for (size_t d = 0; d < 2 * sizeof head_dims / sizeof head_dims[0]; d++)

@@ -1,0 +1,396 @@
+/* x86/gemm_r8_zmm.h - AVX-512 batch products of the interleaved layouts
+ * (q4_0_r8, q8_0_r8, q4_K_r8) with two weight rows per zmm register: row r
+ * in the low 8 lanes, row r+1 in the high 8, each activation vector
+ * broadcast to both halves. Every lane does the float steps of gemm_r8.h's
+ * ymm kernels (r8_row, r8_k4_row) in the same order, and each half is reduced
+ * by tile_hsum, so an output is bit for bit what the ymm kernel (the
+ * matrix-vector path) gives: rows stay identical in any batch. The integer
+ * sums are exact in any order, so they are regrouped freely. Included by
+ * gemm_avx512.c after gemm_r8.h. */
+/* (needs gemm_r8.h included before it: r8_row, r8_k4_row, tile_hsum) */
+
+#define R8Z_PAIRS 2 /* row pairs per tile: 4 weight rows */
+#define R8Z_COLS 4  /* activation rows per tile: 8 int + 8 float accumulators */
+
+/* 32 bytes at a (row r) in the low half and at b (row r+1) in the high. */
+static inline __m512i r8z_load2(const void *a, const void *b)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
+                              _mm256_loadu_si256((const __m256i *)b), 1);
+}
+
+/* The fp16 scales d[8] of rows r (at a) and r+1 (at b) as 16 floats. */
+static inline __m512 r8z_scales2(const uint16_t *a, const uint16_t *b)
+{
+    __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)),
+                                        _mm_loadu_si128((const __m128i *)b), 1);
+    return _mm512_cvtph_ps(h);
+}
+
+static inline __m512i r8z_bcast(const void *p)
+{
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
+}
+
+/* Rows [2 pairs) x cols (constants after inlining) of q4_0_r8 / q8_0_r8:
+ * y[c * y_stride + r]. rows_w[p] is the first row of pair p. */
+static inline __attribute__((always_inline)) void r8z_tile(int type, int n_blocks, const uint8_t *w,
+                                                           size_t w_row_bytes, int pairs, const uint8_t *x,
+                                                           size_t x_row_bytes, int cols, float *y,
+                                                           size_t y_stride)
+{
+    __m512 acc[R8Z_PAIRS][R8Z_COLS];
+#pragma GCC unroll 2
+    for (int p = 0; p < pairs; p++)
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++)
+            acc[p][c] = _mm512_setzero_ps();
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    for (int g = 0; g < (n_blocks + ED_R8 - 1) / ED_R8; g++) {
+        __m512i sum[R8Z_PAIRS][R8Z_COLS];
+        const ed_group_q8_0_x8_t *a[R8Z_COLS];
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++) {
+            a[c] = (const ed_group_q8_0_x8_t *)(x + (size_t)c * x_row_bytes) + g;
+            __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                             _mm512_slli_epi32(r8z_bcast(a[c]->sum), type == ED_TYPE_Q4_0_R8 ? 3 : 7));
+#pragma GCC unroll 2
+            for (int p = 0; p < pairs; p++)
+                sum[p][c] = start;
+        }
+#pragma GCC unroll 4
+        for (int m = 0; m < 4; m++) { /* elements 8m..8m+7 of every block: k = 2m, 2m + 1 */
+            __m512i v[R8Z_PAIRS][2];
+#pragma GCC unroll 2
+            for (int p = 0; p < pairs; p++) {
+                const uint8_t *r0 = w + (size_t)(2 * p) * w_row_bytes, *r1 = r0 + w_row_bytes;
+                if (type == ED_TYPE_Q4_0_R8) {
+                    const ed_group_q4_0_r8_t *g0 = (const ed_group_q4_0_r8_t *)r0 + g;
+                    const ed_group_q4_0_r8_t *g1 = (const ed_group_q4_0_r8_t *)r1 + g;
+                    __m512i packed = r8z_load2(g0->qs[m], g1->qs[m]);
+                    v[p][0] = _mm512_and_si512(packed, low);
+                    v[p][1] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low);
+                } else {
+                    const ed_group_q8_0_r8_t *g0 = (const ed_group_q8_0_r8_t *)r0 + g;
+                    const ed_group_q8_0_r8_t *g1 = (const ed_group_q8_0_r8_t *)r1 + g;
+                    const __m512i flip = _mm512_set1_epi8((char)0x80);
+                    v[p][0] = _mm512_xor_si512(r8z_load2(g0->qs[2 * m], g1->qs[2 * m]), flip);
+                    v[p][1] = _mm512_xor_si512(r8z_load2(g0->qs[2 * m + 1], g1->qs[2 * m + 1]), flip);
+                }
+            }
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++)
+#pragma GCC unroll 4
+                for (int c = 0; c < cols; c++) {
+                    __m512i xv = r8z_bcast(a[c]->qs[2 * m + h]);
+#pragma GCC unroll 2
+                    for (int p = 0; p < pairs; p++)
+                        sum[p][c] = _mm512_dpbusd_epi32(sum[p][c], v[p][h], xv);
+                }
+        }
+#pragma GCC unroll 2
+        for (int p = 0; p < pairs; p++) {
+            const uint8_t *r0 = w + (size_t)(2 * p) * w_row_bytes, *r1 = r0 + w_row_bytes;
+            __m512 dw = type == ED_TYPE_Q4_0_R8
+                            ? r8z_scales2(((const ed_group_q4_0_r8_t *)r0 + g)->d, ((const ed_group_q4_0_r8_t *)r1 + g)->d)
+                            : r8z_scales2(((const ed_group_q8_0_r8_t *)r0 + g)->d, ((const ed_group_q8_0_r8_t *)r1 + g)->d);
+#pragma GCC unroll 4
+            for (int c = 0; c < cols; c++) {
+                __m512 scale = _mm512_mul_ps(dw, _mm512_broadcast_f32x8(_mm256_loadu_ps(a[c]->d)));
+                acc[p][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[p][c]), scale, acc[p][c]);
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int p = 0; p < pairs; p++)
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++) {
+            y[(size_t)c * y_stride + 2 * p] = tile_hsum(_mm512_castps512_ps256(acc[p][c]));
+            y[(size_t)c * y_stride + 2 * p + 1] = tile_hsum(_mm512_extractf32x8_ps(acc[p][c], 1));
+        }
+}
+
+/* k4_r8_scales for two q4_K_r8 super-blocks at once (b0: the low half, b1:
+ * the high): ed_k4_scales_words in 128-bit lanes, the same values. Reads
+ * 16 bytes from each scales array (its 12 and 4 of qs, in the block). */
+static inline __attribute__((always_inline)) void k4z_pair_scales(const ed_block_q4_K_r8_t *b0,
+                                                                  const ed_block_q4_K_r8_t *b1, __m512 *ds,
+                                                                  __m512 *dm)
+{
+    __m256i x = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b0->scales)),
+                                        _mm_loadu_si128((const __m128i *)b1->scales), 1);
+    /* per lane: first = bytes 0..7 & 0x3F; second = nibbles of bytes 8..11
+     * (low, then high) | bits 6-7 of bytes 0..7 moved to 4-5 */
+    __m256i first = _mm256_and_si256(x, _mm256_set1_epi8(0x3F));
+    __m256i nib = _mm256_srli_si256(x, 8);
+    __m256i nibbles = _mm256_and_si256(_mm256_unpacklo_epi32(nib, _mm256_srli_epi32(nib, 4)), _mm256_set1_epi8(0x0F));
+    __m256i second = _mm256_or_si256(nibbles, _mm256_and_si256(_mm256_srli_epi64(x, 2), _mm256_set1_epi8(0x30)));
+    /* [scales (8), mins (8)] per row, then [row 0 scales, row 1 scales, row 0 mins, row 1 mins] */
+    __m256i sm = _mm256_permute4x64_epi64(_mm256_unpacklo_epi32(first, second), 0xD8);
+    __m512 scale = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(sm)));
+    __m512 min = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(sm, 1)));
+    uint32_t h0, h1; /* d, dmin of each */
+    __builtin_memcpy(&h0, &b0->d, 4);
+    __builtin_memcpy(&h1, &b1->d, 4);
+    __m512 f = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_set_epi32(0, 0, (int)h1, (int)h0))); /* d0 dmin0 d1 dmin1 */
+    __m512 d = _mm512_permutexvar_ps(_mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0), f);
+    __m512 dmin = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), f);
+    *ds = _mm512_mul_ps(d, scale);
+    *dm = _mm512_mul_ps(dmin, min);
+}
+
+/* The same for q4_K_r8 (n_blocks super-blocks), r8_k4_row's steps per lane. */
+static inline __attribute__((always_inline)) void r8z_k4_tile(int type, int n_blocks, const uint8_t *w,
+                                                              size_t w_row_bytes, int pairs, const uint8_t *x,
+                                                              size_t x_row_bytes, int cols, float *y,
+                                                              size_t y_stride)
+{
+    (void)type;
+    __m512 acc[R8Z_PAIRS][R8Z_COLS];
+#pragma GCC unroll 2
+    for (int p = 0; p < pairs; p++)
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++)
+            acc[p][c] = _mm512_setzero_ps();
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    for (int b = 0; b < n_blocks; b++) {
+        __m512i sum[R8Z_PAIRS][R8Z_COLS];
+        const ed_block_q8_K_x8_t *a[R8Z_COLS];
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++) {
+            a[c] = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
+#pragma GCC unroll 2
+            for (int p = 0; p < pairs; p++)
+                sum[p][c] = _mm512_setzero_si512();
+        }
+#pragma GCC unroll 4
+        for (int m = 0; m < 4; m++) {
+            __m512i v[R8Z_PAIRS][2];
+#pragma GCC unroll 2
+            for (int p = 0; p < pairs; p++) {
+                const ed_block_q4_K_r8_t *b0 = (const ed_block_q4_K_r8_t *)(w + (size_t)(2 * p) * w_row_bytes) + b;
+                const ed_block_q4_K_r8_t *b1 = (const ed_block_q4_K_r8_t *)(w + (size_t)(2 * p + 1) * w_row_bytes) + b;
+                __m512i packed = r8z_load2(b0->qs[m], b1->qs[m]);
+                v[p][0] = _mm512_and_si512(packed, low);
+                v[p][1] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low);
+            }
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++)
+#pragma GCC unroll 4
+                for (int c = 0; c < cols; c++) {
+                    __m512i xv = r8z_bcast(a[c]->qs[2 * m + h]);
+#pragma GCC unroll 2
+                    for (int p = 0; p < pairs; p++)
+                        sum[p][c] = _mm512_dpbusd_epi32(sum[p][c], v[p][h], xv);
+                }
+        }
+        __m512 ad[R8Z_COLS], act_sum[R8Z_COLS];
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++) {
+            ad[c] = _mm512_set1_ps(a[c]->d);
+            act_sum[c] = _mm512_mul_ps(_mm512_cvtepi32_ps(r8z_bcast(a[c]->sum)), ad[c]);
+        }
+#pragma GCC unroll 2
+        for (int p = 0; p < pairs; p++) {
+            __m512 ds, dm;
+            k4z_pair_scales((const ed_block_q4_K_r8_t *)(w + (size_t)(2 * p) * w_row_bytes) + b,
+                            (const ed_block_q4_K_r8_t *)(w + (size_t)(2 * p + 1) * w_row_bytes) + b, &ds, &dm);
+#pragma GCC unroll 4
+            for (int c = 0; c < cols; c++) {
+                acc[p][c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum[p][c]), ad[c]), ds, acc[p][c]);
+                acc[p][c] = _mm512_fnmadd_ps(act_sum[c], dm, acc[p][c]);
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int p = 0; p < pairs; p++)
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++) {
+            y[(size_t)c * y_stride + 2 * p] = tile_hsum(_mm512_castps512_ps256(acc[p][c]));
+            y[(size_t)c * y_stride + 2 * p + 1] = tile_hsum(_mm512_extractf32x8_ps(acc[p][c], 1));
+        }
+}
+
+typedef void (*r8z_tile_fn)(int type, int n_blocks, const uint8_t *w, size_t w_row_bytes, int pairs,
+                            const uint8_t *x, size_t x_row_bytes, int cols, float *y, size_t y_stride);
+
+/* The ed_gemm_fn contract: up to R8_COLS activation rows go the ymm
+ * passes (the matrix-vector path, which streams one weight row at a time
+ * from memory); more go in tiles of 2 row pairs x R8Z_COLS, then the edges
+ * (one pair, fewer columns, a last odd row by the ymm kernel). */
+static inline __attribute__((always_inline)) void r8z_gemm(r8z_tile_fn tile, gemm_row_fn row_fn, int type,
+                                                           int n_blocks, const void *w_v, size_t w_row_bytes,
+                                                           int n_rows, const void *x_v, size_t x_row_bytes,
+                                                           int n_cols, float *y, size_t y_stride)
+{
+    const uint8_t *w = w_v, *x = x_v;
+    if (n_cols <= R8_COLS) {
+        gemm_passes(row_fn, R8_COLS, type, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
+        return;
+    }
+    for (int c = 0; c < n_cols; c += R8Z_COLS) {
+        const uint8_t *xc = x + (size_t)c * x_row_bytes;
+        float *yc = y + (size_t)c * y_stride;
+        int cols = n_cols - c < R8Z_COLS ? n_cols - c : R8Z_COLS;
+        int r = 0;
+        for (; r + 2 * R8Z_PAIRS <= n_rows; r += 2 * R8Z_PAIRS) {
+            const uint8_t *wr = w + (size_t)r * w_row_bytes;
+            switch (cols) {
+            case 1: tile(type, n_blocks, wr, w_row_bytes, R8Z_PAIRS, xc, x_row_bytes, 1, yc + r, y_stride); break;
+            case 2: tile(type, n_blocks, wr, w_row_bytes, R8Z_PAIRS, xc, x_row_bytes, 2, yc + r, y_stride); break;
+            case 3: tile(type, n_blocks, wr, w_row_bytes, R8Z_PAIRS, xc, x_row_bytes, 3, yc + r, y_stride); break;
+            default: tile(type, n_blocks, wr, w_row_bytes, R8Z_PAIRS, xc, x_row_bytes, 4, yc + r, y_stride); break;
+            }
+        }
+        for (; r + 2 <= n_rows; r += 2) {
+            const uint8_t *wr = w + (size_t)r * w_row_bytes;
+            switch (cols) {
+            case 1: tile(type, n_blocks, wr, w_row_bytes, 1, xc, x_row_bytes, 1, yc + r, y_stride); break;
+            case 2: tile(type, n_blocks, wr, w_row_bytes, 1, xc, x_row_bytes, 2, yc + r, y_stride); break;
+            case 3: tile(type, n_blocks, wr, w_row_bytes, 1, xc, x_row_bytes, 3, yc + r, y_stride); break;
+            default: tile(type, n_blocks, wr, w_row_bytes, 1, xc, x_row_bytes, 4, yc + r, y_stride); break;
+            }
+        }
+        if (r < n_rows)
+            gemm_passes(row_fn, R8_COLS, type, n_blocks, w + (size_t)r * w_row_bytes, w_row_bytes, 1, xc,
+                        x_row_bytes, cols, yc + r, y_stride);
+    }
+}
+
+static void gemm_q4_0_r8_zmm(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
+                             size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
+{
+    r8z_gemm(r8z_tile, r8_row, ED_TYPE_Q4_0_R8, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y,
+             y_stride);
+}
+
+static void gemm_q8_0_r8_zmm(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
+                             size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
+{
+    r8z_gemm(r8z_tile, r8_row, ED_TYPE_Q8_0_R8, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y,
+             y_stride);
+}
+
+static void gemm_q4_K_r8_zmm(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
+                             size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
+{
+    r8z_gemm(r8z_k4_tile, r8_k4_row, ED_TYPE_Q4_K_R8, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y,
+             y_stride);
+}
+
+/* ---- q6_K (the file layout) in zmm row pairs: gemm_k.h's k6_block per
+ * lane, row r in the low half, row r+1 in the high. vpshufb, packs and the
+ * ternary logic work within 128-bit lanes, so each half does what the ymm
+ * kernel does; the float steps of an output are k_row's. */
+
+#define K6Z_PAIRS 2
+#define K6Z_COLS 4
+
+/* The 0..63 levels of sub-blocks 4h..4h+3 of two rows (k6_levels in zmm). */
+static inline void k6z_levels(__m512i q[4], const uint8_t *ql0, const uint8_t *qh0, const uint8_t *ql1,
+                              const uint8_t *qh1)
+{
+    const __m512i low_mask = _mm512_set1_epi8(0x0F);
+    const __m512i two_bits = _mm512_set1_epi8(0x33);
+    __m512i low01 = r8z_load2(ql0, ql1);
+    __m512i low23 = r8z_load2(ql0 + 32, ql1 + 32);
+    __m512i high = r8z_load2(qh0, qh1);
+    __m512i high02 = _mm512_and_si512(high, two_bits);
+    __m512i high13 = _mm512_and_si512(_mm512_srli_epi16(high, 2), two_bits);
+    q[0] = _mm512_ternarylogic_epi32(low01, _mm512_slli_epi16(high02, 4), low_mask, TERN_MUX);
+    q[1] = _mm512_ternarylogic_epi32(low23, _mm512_slli_epi16(high13, 4), low_mask, TERN_MUX);
+    q[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(low01, 4), high02, low_mask, TERN_MUX);
+    q[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(low23, 4), high13, low_mask, TERN_MUX);
+}
+
+static inline __m512i k6z_pair_scales(__m512i scales, int p)
+{
+    long long first = 0x0100010001000100LL + 0x0202020202020202LL * p;
+    long long second = first + 0x0202020202020202LL;
+    return _mm512_shuffle_epi8(scales, _mm512_set_epi64(second, first, second, first, second, first, second, first));
+}
+
+/* Rows [2 pairs) x cols of q6_K against q8_K: y[c * y_stride + r]. */
+static inline __attribute__((always_inline)) void k6z_tile(int type, int n_blocks, const uint8_t *w,
+                                                           size_t w_row_bytes, int pairs, const uint8_t *x,
+                                                           size_t x_row_bytes, int cols, float *y,
+                                                           size_t y_stride)
+{
+    (void)type;
+    __m512 acc[K6Z_PAIRS][K6Z_COLS];
+#pragma GCC unroll 2
+    for (int p = 0; p < pairs; p++)
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++)
+            acc[p][c] = _mm512_setzero_ps();
+    const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    for (int i = 0; i < n_blocks; i++) {
+        const ed_block_q6_K_t *b[2 * K6Z_PAIRS];
+        __m512i scales[K6Z_PAIRS], sumi[K6Z_PAIRS][K6Z_COLS];
+#pragma GCC unroll 2
+        for (int p = 0; p < pairs; p++) {
+            b[2 * p] = (const ed_block_q6_K_t *)(w + (size_t)(2 * p) * w_row_bytes) + i;
+            b[2 * p + 1] = (const ed_block_q6_K_t *)(w + (size_t)(2 * p + 1) * w_row_bytes) + i;
+            __m256i s0 = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)b[2 * p]->scales), even_odd));
+            __m256i s1 =
+                _mm256_cvtepi8_epi16(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)b[2 * p + 1]->scales), even_odd));
+            scales[p] = _mm512_inserti64x4(_mm512_castsi256_si512(s0), s1, 1);
+#pragma GCC unroll 4
+            for (int c = 0; c < cols; c++)
+                sumi[p][c] = _mm512_setzero_si512();
+        }
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m512i q[K6Z_PAIRS][4];
+#pragma GCC unroll 2
+            for (int p = 0; p < pairs; p++)
+                k6z_levels(q[p], b[2 * p]->ql + 64 * h, b[2 * p]->qh + 32 * h, b[2 * p + 1]->ql + 64 * h,
+                           b[2 * p + 1]->qh + 32 * h);
+#pragma GCC unroll 2
+            for (int s = 0; s < 4; s += 2) {
+                __m512i sc[K6Z_PAIRS];
+#pragma GCC unroll 2
+                for (int p = 0; p < pairs; p++)
+                    sc[p] = k6z_pair_scales(scales[p], 4 * h + s);
+#pragma GCC unroll 4
+                for (int c = 0; c < cols; c++) {
+                    const int8_t *ya = k_act(x, x_row_bytes, c, i)->qs + 128 * h + 32 * s;
+                    __m512i y0 = r8z_bcast(ya), y1 = r8z_bcast(ya + 32);
+#pragma GCC unroll 2
+                    for (int p = 0; p < pairs; p++) {
+                        __m512i dot0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[p][s], y0);
+                        __m512i dot1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[p][s + 1], y1);
+                        sumi[p][c] = _mm512_dpwssd_epi32(sumi[p][c], _mm512_packs_epi32(dot0, dot1), sc[p]);
+                    }
+                }
+            }
+        }
+#pragma GCC unroll 2
+        for (int p = 0; p < pairs; p++) {
+            __m512i in_order = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[2 * p]->scales))),
+                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[2 * p + 1]->scales)), 1);
+            __m512 d = _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(b[2 * p]->d)), _mm256_set1_ps(_cvtsh_ss(b[2 * p + 1]->d)), 1);
+#pragma GCC unroll 4
+            for (int c = 0; c < cols; c++) {
+                const ed_block_q8_K_t *a = k_act(x, x_row_bytes, c, i);
+                __m512i bias = _mm512_madd_epi16(in_order, r8z_bcast(a->bsums));
+                __m512i sum = _mm512_sub_epi32(sumi[p][c], _mm512_slli_epi32(bias, 5));
+                acc[p][c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(a->d), d), _mm512_cvtepi32_ps(sum), acc[p][c]);
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int p = 0; p < pairs; p++)
+#pragma GCC unroll 4
+        for (int c = 0; c < cols; c++) {
+            y[(size_t)c * y_stride + 2 * p] = hsum_ps(_mm512_castps512_ps256(acc[p][c]));
+            y[(size_t)c * y_stride + 2 * p + 1] = hsum_ps(_mm512_extractf32x8_ps(acc[p][c], 1));
+        }
+}
+
+static void gemm_q6_K_zmm(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
+                          size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
+{
+    r8z_gemm(k6z_tile, k_row, ED_TYPE_Q6_K, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
+}
