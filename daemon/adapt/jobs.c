@@ -54,6 +54,13 @@ rec_t *ed__jobs_next(ed_jobs_t *jobs)
     return NULL;
 }
 
+void ed__jobs_stop_raise(ed_jobs_t *jobs, stop_t why)
+{
+    int asked = atomic_load(&jobs->stop);
+    while (asked < (int)why && !atomic_compare_exchange_weak(&jobs->stop, &asked, (int)why)) {
+    }
+}
+
 /* -------------------------------------------------------------- store --- */
 
 /* Writes a job's row as memory has it now (takes mu, then store_mu). */
@@ -177,7 +184,7 @@ void ed_jobs_stop(ed_jobs_t *jobs)
     jobs->closing = true;
     atomic_store(&jobs->shutting_down, true);
     if (jobs->current[0])
-        atomic_store(&jobs->stop, STOP_SHUTDOWN);
+        ed__jobs_stop_raise(jobs, STOP_SHUTDOWN);
     pthread_cond_broadcast(&jobs->cond);
     pthread_mutex_unlock(&jobs->mu);
     if (jobs->gate)
@@ -234,7 +241,7 @@ void ed_jobs_window(ed_jobs_t *jobs, bool open, bool open_run_now, const char *w
     if (jobs->current[0]) {
         rec_t *r = ed__jobs_find(jobs, jobs->current);
         if (r && !(r->run_now ? open_run_now : open))
-            atomic_store(&jobs->stop, STOP_WINDOW);
+            ed__jobs_stop_raise(jobs, STOP_WINDOW);
     }
     pthread_cond_broadcast(&jobs->cond);
     pthread_mutex_unlock(&jobs->mu);
@@ -290,7 +297,7 @@ int ed_jobs_cancel(ed_jobs_t *jobs, const char *id, ed_adapt_job_t *out, char er
         return 0;
     }
     if (strcmp(jobs->current, id) == 0) {
-        atomic_store(&jobs->stop, STOP_CANCEL);
+        ed__jobs_stop_raise(jobs, STOP_CANCEL);
         bool woke = jobs->gate && (jobs->paused || ed_gate_blocked(jobs->gate));
         if (woke)
             ed_gate_stop(jobs->gate); /* a paused trainer wakes and stops */

@@ -42,7 +42,7 @@ void ed_jobs_forget(ed_jobs_t *jobs, int64_t doc_id, const char *collection)
             continue;
         snprintf(ids[n++], ED_ADAPT_JOB_ID_LEN, "%s", r->job.id);
         if (strcmp(jobs->current, r->job.id) == 0) {
-            atomic_store(&jobs->stop, STOP_FORGET);
+            ed__jobs_stop_raise(jobs, STOP_FORGET);
         } else if (r->job.step > 0) {
             r->job.step = r->job.tokens = r->job.best_step = 0;
             r->job.train_loss = r->job.heldout_loss = r->job.best_heldout_loss = r->job.eta_s = NAN;

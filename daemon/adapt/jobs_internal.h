@@ -17,12 +17,14 @@
 #define EVENT_RING 512
 #define CHECKPOINT_NAME_OF(job) (job) /* a job's checkpoint is named by its id ("job-<hex>") */
 
+/* Why the current job stops, weakest first: a stronger one is never
+ * replaced by a weaker one (ed__jobs_stop_raise). */
 typedef enum {
     STOP_NONE = 0,
-    STOP_SHUTDOWN, /* edged is stopping: checkpoint, resume at the next start */
-    STOP_CANCEL,   /* DELETE: checkpoint deleted, cancelled */
-    STOP_FORGET,   /* a document it trains on went: checkpoint deleted, start again */
     STOP_WINDOW,   /* the window closed: checkpoint, wait for it */
+    STOP_SHUTDOWN, /* edged is stopping: checkpoint, resume at the next start */
+    STOP_FORGET,   /* a document it trains on went: checkpoint deleted, start again */
+    STOP_CANCEL,   /* DELETE: checkpoint deleted, cancelled */
 } stop_t;
 
 typedef struct {
@@ -89,6 +91,10 @@ rec_t *ed__jobs_find(ed_jobs_t *jobs, const char *id);
 rec_t *ed__jobs_next(ed_jobs_t *jobs);
 /* Writes a job's row as memory has it now (takes mu, then store_mu). */
 void ed__jobs_persist(ed_jobs_t *jobs, const char *id);
+/* Asks the current job to stop for `why` unless a stronger stop was asked
+ * already (a cancel beats forgetting, which beats a shutdown, which beats
+ * the window): the runner ends the job as the strongest asks. Any thread. */
+void ed__jobs_stop_raise(ed_jobs_t *jobs, stop_t why);
 /* Deletes a job's checkpoint; a failure is logged (takes store_mu). */
 void ed__jobs_checkpoint_delete(ed_jobs_t *jobs, const char *id);
 

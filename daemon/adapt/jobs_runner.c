@@ -329,7 +329,7 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
     bool forgotten = false;
     rc = store_adapter(jobs, id, job.name, &tc, result.best, ds, adapter_id, &forgotten, err);
     if (rc == 0 && forgotten) {
-        atomic_store(&jobs->stop, STOP_FORGET);
+        ed__jobs_stop_raise(jobs, STOP_FORGET);
         outcome = RUN_STOPPED;
         goto end;
     }
