@@ -92,7 +92,9 @@ int ed_jobs_retrain(ed_jobs_t *jobs, const char *adapter_id, ed_adapt_job_t *out
             r = &jobs->recs[i];
     ed_adapt_job_t job = {0};
     bool already = false;
+    char made_by[ED_ADAPT_JOB_ID_LEN] = ""; /* r is not kept past mu: a job added meanwhile moves the records */
     if (r) {
+        snprintf(made_by, sizeof made_by, "%s", r->job.id);
         job.owner_uid = r->job.owner_uid;
         snprintf(job.name, sizeof job.name, "%s", r->job.name);
         snprintf(job.collections, sizeof job.collections, "%s", r->job.collections);
@@ -115,7 +117,7 @@ int ed_jobs_retrain(ed_jobs_t *jobs, const char *adapter_id, ed_adapt_job_t *out
         }
     }
     pthread_mutex_unlock(&jobs->mu);
-    if (!r)
+    if (!made_by[0])
         return ed_errf(err, ED_ENOENT, "no job made adapter %.40s", adapter_id);
     if (already) {
         *out = job;
@@ -124,7 +126,7 @@ int ed_jobs_retrain(ed_jobs_t *jobs, const char *adapter_id, ed_adapt_job_t *out
     void *examples = NULL;
     size_t len = 0;
     pthread_mutex_lock(&jobs->store_mu);
-    int rc = ed_store_job_examples(jobs->store, r->job.id, &examples, &len, err);
+    int rc = ed_store_job_examples(jobs->store, made_by, &examples, &len, err);
     pthread_mutex_unlock(&jobs->store_mu);
     if (rc == 0)
         rc = ed_jobs_create(jobs, &job, examples, len, err);
