@@ -63,15 +63,17 @@ int ed__jobs_history_push(rec_t *r, const ed_run_point_t *p)
     return 0;
 }
 
-/* A stored history back into memory (mu held; store_mu taken). */
-void ed__jobs_history_load(ed_jobs_t *jobs, rec_t *r)
+/* A stored history back into memory, unless memory has one by then: read
+ * without mu (a reader of the queue never waits for the store), installed
+ * under it. */
+void ed__jobs_history_load(ed_jobs_t *jobs, const char *id)
 {
-    r->history_loaded = true;
+    rec_t stored = {0}; /* only its history */
     void *data = NULL;
     size_t len = 0;
     char err[ED_ERR_LEN];
     pthread_mutex_lock(&jobs->store_mu);
-    int rc = ed_store_job_history(jobs->store, r->job.id, &data, &len, err);
+    int rc = ed_store_job_history(jobs->store, id, &data, &len, err);
     pthread_mutex_unlock(&jobs->store_mu);
     json_t *a = rc == 0 && data ? json_loadb(data, len, 0, NULL) : NULL;
     free(data);
@@ -86,10 +88,22 @@ void ed__jobs_history_load(ed_jobs_t *jobs, rec_t *r)
             .train_loss = json_is_number(json_array_get(v, 3)) ? json_number_value(json_array_get(v, 3)) : NAN,
             .heldout_loss = json_is_number(json_array_get(v, 4)) ? json_number_value(json_array_get(v, 4)) : NAN,
         };
-        if (ed__jobs_history_push(r, &p) != 0)
+        if (ed__jobs_history_push(&stored, &p) != 0)
             break;
     }
     json_decref(a);
+    pthread_mutex_lock(&jobs->mu);
+    rec_t *r = ed__jobs_find(jobs, id);
+    if (r && !r->history_loaded) {
+        free(r->history);
+        r->history = stored.history;
+        r->n_history = stored.n_history;
+        r->cap_history = stored.cap_history;
+        r->history_loaded = true;
+        stored.history = NULL;
+    }
+    pthread_mutex_unlock(&jobs->mu);
+    free(stored.history);
 }
 
 /* Drops the points after step `steps` (a resumed run reports them again). */
@@ -121,8 +135,11 @@ int ed_jobs_history(ed_jobs_t *jobs, const char *id, int max, ed_run_point_t **o
     *n = 0;
     pthread_mutex_lock(&jobs->mu);
     rec_t *r = ed__jobs_find(jobs, id);
-    if (r && !r->history_loaded && strcmp(jobs->current, id) != 0)
-        ed__jobs_history_load(jobs, r);
+    bool load = r && !r->history_loaded && strcmp(jobs->current, id) != 0;
+    pthread_mutex_unlock(&jobs->mu);
+    if (load)
+        ed__jobs_history_load(jobs, id);
+    pthread_mutex_lock(&jobs->mu);
     r = ed__jobs_find(jobs, id);
     int rc = r ? 0 : ED_ENOENT;
     if (r && r->n_history > 0 && max > 0) {

@@ -116,8 +116,9 @@ void ed__jobs_on_async(uv_async_t *async);
 
 /* Appends a point, or replaces the last one of the same step (mu held). */
 int ed__jobs_history_push(rec_t *r, const ed_run_point_t *p);
-/* A stored history back into memory (mu held; store_mu taken). */
-void ed__jobs_history_load(ed_jobs_t *jobs, rec_t *r);
+/* A stored history back into memory unless it is there by then (takes
+ * store_mu, then mu; neither held on entry). */
+void ed__jobs_history_load(ed_jobs_t *jobs, const char *id);
 /* Stores a job's history (takes mu, then store_mu). */
 void ed__jobs_history_save(ed_jobs_t *jobs, const char *id);
 /* Drops the points after step `steps` (takes mu). */

@@ -435,11 +435,13 @@ void *ed__jobs_runner_main(void *arg)
         snprintf(id, sizeof id, "%s", r->job.id);
         snprintf(jobs->current, sizeof jobs->current, "%s", id);
         atomic_store(&jobs->stop, STOP_NONE);
-        if (!r->history_loaded && r->job.step > 0)
-            ed__jobs_history_load(jobs, r);
-        r->history_loaded = true;
+        bool load_history = !r->history_loaded && r->job.step > 0;
+        if (!load_history)
+            r->history_loaded = true;
         ed__jobs_set_state(jobs, r, "running", "");
         pthread_mutex_unlock(&jobs->mu);
+        if (load_history)
+            ed__jobs_history_load(jobs, id); /* before training: its points follow the stored ones */
         ed__jobs_persist(jobs, id);
 
         char reason[256] = "";

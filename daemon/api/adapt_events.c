@@ -102,7 +102,7 @@ void ed_api_adapt_jobs_events(ed_request_t *req)
         free(sub);
         return;
     }
-    json_t *first = ed__adapt_job_json(a, &job, false);
+    json_t *first = ed__adapt_job_json(&job);
     json_object_set_new(first, "type", json_string("snapshot"));
     ed_sse_send_json(req, first);
     if (ed_adapt_job_final(job.state)) {

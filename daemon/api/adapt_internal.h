@@ -58,8 +58,8 @@ void ed__adapt_unhold(adapt_t *a);
 adapt_t *ed__adapt_require(ed_request_t *req);
 /* Whether the caller is an admin (access.admin). */
 bool ed__adapt_is_admin(const ed_request_t *req);
-/* A job as the API shows it; with_losses adds its thinned loss curve. */
-json_t *ed__adapt_job_json(adapt_t *a, const ed_adapt_job_t *j, bool with_losses);
+/* A job as the API shows it (GET of one job adds "losses"). */
+json_t *ed__adapt_job_json(const ed_adapt_job_t *j);
 /* The job {id} names, if the caller may see it; else answers 404. */
 bool ed__adapt_require_job(ed_request_t *req, adapt_t *a, ed_adapt_job_t *out);
 

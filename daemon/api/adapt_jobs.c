@@ -46,7 +46,7 @@ static json_t *number_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
-json_t *ed__adapt_job_json(adapt_t *a, const ed_adapt_job_t *j, bool with_losses)
+json_t *ed__adapt_job_json(const ed_adapt_job_t *j)
 {
     json_t *collections = json_loads(j->collections, 0, NULL);
     json_t *options = json_loads(j->options, 0, NULL);
@@ -64,21 +64,19 @@ json_t *ed__adapt_job_json(adapt_t *a, const ed_adapt_job_t *j, bool with_losses
                           number_or_null(j->heldout_loss), "best_heldout_loss", number_or_null(j->best_heldout_loss),
                           "best_step", (json_int_t)j->best_step, "eta_s", number_or_null(j->eta_s), "adapter_id",
                           j->adapter_id[0] ? j->adapter_id : NULL);
-    if (o && with_losses) {
-        ed_run_point_t *points = NULL;
-        int n = 0;
-        json_t *losses = json_array();
-        if (ed_jobs_history(a->jobs, j->id, HISTORY_POINTS, &points, &n) == 0)
-            for (int i = 0; i < n; i++)
-                json_array_append_new(losses, json_pack("{s:I,s:I,s:f,s:o,s:o}", "step", (json_int_t)points[i].step,
-                                                        "tokens", (json_int_t)points[i].tokens, "elapsed_s",
-                                                        points[i].elapsed_s, "train_loss",
-                                                        number_or_null(points[i].train_loss), "heldout_loss",
-                                                        number_or_null(points[i].heldout_loss)));
-        free(points);
-        json_object_set_new(o, "losses", losses);
-    }
     return o;
+}
+
+/* A loss curve as the API shows it. */
+static json_t *losses_json(const ed_run_point_t *points, int n)
+{
+    json_t *losses = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(losses, json_pack("{s:I,s:I,s:f,s:o,s:o}", "step", (json_int_t)points[i].step, "tokens",
+                                                (json_int_t)points[i].tokens, "elapsed_s", points[i].elapsed_s,
+                                                "train_loss", number_or_null(points[i].train_loss), "heldout_loss",
+                                                number_or_null(points[i].heldout_loss)));
+    return losses;
 }
 
 /* The job {id} names, if the caller may see it; else answers 404. */
@@ -135,7 +133,7 @@ static void create_done(ed_request_t *req, void *arg, bool gone)
     } else {
         const ed_adapt_job_t *job = &c->request.job;
         ed_log_info("adapt: %s queued: %s on %s for uid %u", job->id, job->name, job->collections, job->owner_uid);
-        ed_http_respond_json(req, 202, ed__adapt_job_json(app->adapt, &c->request.job, false));
+        ed_http_respond_json(req, 202, ed__adapt_job_json(&c->request.job));
     }
     create_free(c);
 }
@@ -238,17 +236,59 @@ void ed_api_adapt_jobs_list(ed_request_t *req)
     json_t *data = json_array();
     for (int i = 0; i < n; i++)
         if (admin || jobs[i].owner_uid == (uint32_t)req->peer.uid)
-            json_array_append_new(data, ed__adapt_job_json(a, &jobs[i], false));
+            json_array_append_new(data, ed__adapt_job_json(&jobs[i]));
     free(jobs);
     ed_http_respond_json(req, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
+}
+
+/* GET of one job: its loss curve may come from the store, so it is read
+ * on a pool thread. */
+typedef struct {
+    adapt_t *a;
+    ed_adapt_job_t job;
+    ed_run_point_t *points; /* (n_points) */
+    int n_points;
+} get_t;
+
+static void get_run(void *arg)
+{
+    get_t *g = arg;
+    if (ed_jobs_history(g->a->jobs, g->job.id, HISTORY_POINTS, &g->points, &g->n_points) != 0) {
+        g->points = NULL;
+        g->n_points = 0;
+    }
+}
+
+static void get_done(ed_request_t *req, void *arg, bool gone)
+{
+    get_t *g = arg;
+    ed__adapt_unhold(g->a);
+    if (gone) {
+        ed_api_end_gone(req);
+    } else {
+        json_t *o = ed__adapt_job_json(&g->job);
+        json_object_set_new(o, "losses", losses_json(g->points, g->n_points));
+        ed_http_respond_json(req, 200, o);
+    }
+    free(g->points);
+    free(g);
 }
 
 void ed_api_adapt_jobs_get(ed_request_t *req)
 {
     adapt_t *a = ed__adapt_require(req);
     ed_adapt_job_t job;
-    if (a && ed__adapt_require_job(req, a, &job))
-        ed_http_respond_json(req, 200, ed__adapt_job_json(a, &job, true));
+    if (!a || !ed__adapt_require_job(req, a, &job))
+        return;
+    get_t *g = calloc(1, sizeof *g);
+    if (!g) {
+        ed_api_fail(req, ED_ENOMEM, ED_API_STORE, NULL, "out of memory");
+        return;
+    }
+    g->a = a;
+    g->job = job;
+    ed__adapt_hold(a);
+    ed_api_offload(req, get_run, get_done, g);
 }
 
 /* ------------------------------------------------------------- cancel --- */
@@ -279,7 +319,7 @@ static void cancel_done(ed_request_t *req, void *arg, bool gone)
     else if (!app->adapt)
         ed_api_fail(req, ED_ECANCELED, ED_API_STORE, NULL, "the daemon is stopping");
     else
-        ed_http_respond_json(req, 200, ed__adapt_job_json(app->adapt, &c->job, false));
+        ed_http_respond_json(req, 200, ed__adapt_job_json(&c->job));
     free(c);
 }
 
