@@ -201,7 +201,12 @@ int ed__adapt_request_read(const char *body, size_t len, const ed_config_t *cfg,
                                 "collections: expected an array of 1 to %d collection names", MAX_COLLECTIONS);
             goto out;
         }
-        out->collections = calloc(json_array_size(v) + 1, sizeof *out->collections);
+        /* the names checked for readability are these: without them no check would be made */
+        if (!(out->collections = calloc(json_array_size(v) + 1, sizeof *out->collections))) {
+            json_decref(names);
+            rc = ED_ENOMEM;
+            goto out;
+        }
         size_t i;
         json_t *n;
         json_array_foreach(v, i, n)
@@ -214,12 +219,12 @@ int ed__adapt_request_read(const char *body, size_t len, const ed_config_t *cfg,
                                     ED_STORE_NAME_MAX - 1);
                 goto out;
             }
-            if (out->collections && !(out->collections[out->n_collections] = strdup(s))) {
+            if (!(out->collections[out->n_collections] = strdup(s))) {
                 json_decref(names);
                 rc = ED_ENOMEM;
                 goto out;
             }
-            out->n_collections += out->collections != NULL;
+            out->n_collections++;
             json_array_append(names, n);
         }
     }
