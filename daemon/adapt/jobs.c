@@ -9,6 +9,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,15 @@ rec_t *ed__jobs_next(ed_jobs_t *jobs)
         if (!ed_adapt_job_final(jobs->recs[i].job.state))
             return &jobs->recs[i];
     return NULL;
+}
+
+void ed__jobs_restart(ed_jobs_t *jobs, rec_t *r)
+{
+    r->job.step = r->job.tokens = r->job.best_step = 0;
+    r->job.train_loss = r->job.heldout_loss = r->job.best_heldout_loss = r->job.eta_s = NAN;
+    r->n_history = 0;
+    r->history_loaded = true; /* the curve is empty now: the stored one is the old run's */
+    ed__jobs_set_state(jobs, r, "queued", "a document it trained on was deleted: it starts again without it");
 }
 
 void ed__jobs_stop_raise(ed_jobs_t *jobs, stop_t why)

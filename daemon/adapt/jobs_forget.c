@@ -5,7 +5,6 @@
 
 #include "adapt/jobs_internal.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,16 +43,14 @@ void ed_jobs_forget(ed_jobs_t *jobs, int64_t doc_id, const char *collection)
         if (strcmp(jobs->current, r->job.id) == 0) {
             ed__jobs_stop_raise(jobs, STOP_FORGET);
         } else if (r->job.step > 0) {
-            r->job.step = r->job.tokens = r->job.best_step = 0;
-            r->job.train_loss = r->job.heldout_loss = r->job.best_heldout_loss = r->job.eta_s = NAN;
-            r->n_history = 0;
-            ed__jobs_set_state(jobs, r, "queued", "a document it trained on was deleted: it starts again without it");
+            ed__jobs_restart(jobs, r);
         }
     }
     pthread_mutex_unlock(&jobs->mu);
     for (int i = 0; i < n; i++) {
         ed__jobs_checkpoint_delete(jobs, ids[i]);
         ed__jobs_persist(jobs, ids[i]);
+        ed__jobs_history_save(jobs, ids[i]);
     }
     free(ids);
 }

@@ -91,6 +91,10 @@ rec_t *ed__jobs_find(ed_jobs_t *jobs, const char *id);
 rec_t *ed__jobs_next(ed_jobs_t *jobs);
 /* Writes a job's row as memory has it now (takes mu, then store_mu). */
 void ed__jobs_persist(ed_jobs_t *jobs, const char *id);
+/* Job r starts again from nothing, queued (a document it learnt from was
+ * deleted): its progress and curve go; the caller deletes its checkpoint
+ * and stores its row and (empty) curve (mu held). */
+void ed__jobs_restart(ed_jobs_t *jobs, rec_t *r);
 /* Asks the current job to stop for `why` unless a stronger stop was asked
  * already (a cancel beats forgetting, which beats a shutdown, which beats
  * the window): the runner ends the job as the strongest asks. Any thread. */

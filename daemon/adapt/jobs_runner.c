@@ -459,10 +459,7 @@ void *ed__jobs_runner_main(void *arg)
         if (stop == STOP_CANCEL) {
             ed__jobs_set_state(jobs, r, "cancelled", "cancelled by its owner");
         } else if (stop == STOP_FORGET && outcome != RUN_DONE) {
-            r->job.step = r->job.tokens = r->job.best_step = 0;
-            r->job.train_loss = r->job.heldout_loss = r->job.best_heldout_loss = r->job.eta_s = NAN;
-            r->n_history = 0;
-            ed__jobs_set_state(jobs, r, "queued", "a document it trained on was deleted: starting again without it");
+            ed__jobs_restart(jobs, r);
         } else if (outcome == RUN_DONE) {
             ed__jobs_set_state(jobs, r, "done", reason);
         } else if (outcome == RUN_FAILED) {

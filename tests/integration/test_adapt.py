@@ -417,6 +417,25 @@ def test_edgectl_and_python_clients(daemon_with_model, device):
         assert e.value.status == 400 and "rank" in str(e.value)
 
 
+def test_forgotten_job_starts_again_with_an_empty_curve_after_a_restart(daemon_with_model, device):
+    d = daemon_with_model(adapt_options(device))
+    ids = ingest(d)
+    j = submit(d, **REF).json
+    wait_job(d, j["id"], {"running", "paused"}, pred=lambda x: x["step"] >= 5)
+    plug(device, False)
+    stopped = wait_job(d, j["id"], {"waiting_for_window"}, timeout=10)
+    assert stopped["losses"], stopped
+    r = call(d, "DELETE", f"/v1/documents/{ids[0]}", template="/v1/documents/{id}")
+    assert r.status == 200, r
+    requeued = wait_job(d, j["id"], {"queued"}, timeout=5)
+    assert requeued["step"] == 0 and requeued["losses"] == [], requeued
+    assert d.stop(signal.SIGTERM) == 0
+    d.start()
+    # the stored curve was the forgotten run's: it must not come back
+    again = job(d, j["id"])
+    assert again["step"] == 0 and again["losses"] == [], again
+
+
 def test_retrain_policy_and_deletion_drops_checkpoints(daemon_with_model, device):
     d = daemon_with_model(adapt_options(device, **{"adapt.on_stale": "retrain"}))
     ids = ingest(d)
