@@ -4,6 +4,7 @@
  * examples (written as JSONL); every refusal names its field. */
 #include "api/adapt_internal.h"
 
+#include "api/adapters.h"
 #include "model/lora.h"
 
 #include <stdio.h>
@@ -12,7 +13,6 @@
 
 #define MAX_COLLECTIONS 16
 #define MAX_EXAMPLES 10000
-#define NAME_MAX_LEN 64
 
 void ed__adapt_request_free(ed_adapt_request_t *request)
 {
@@ -22,20 +22,6 @@ void ed__adapt_request_free(ed_adapt_request_t *request)
     if (request->examples)
         explicit_bzero(request->examples, request->examples_len);
     free(request->examples);
-}
-
-static bool name_valid(const char *name, size_t n)
-{
-    if (n == 0 || n > NAME_MAX_LEN)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-'))
-            return false;
-    }
-    return !(n == 4 && memcmp(name, "none", 4) == 0) && !(n == 10 && memcmp(name, "deactivate", 10) == 0) &&
-           !(n == 15 && memcmp(name, "ad-", 3) == 0);
 }
 
 /* examples: an array of conversations, each an array of {role, content}
@@ -238,15 +224,13 @@ int ed__adapt_request_read(const char *body, size_t len, const ed_config_t *cfg,
                             "collections: name at least one collection to train on (or give examples)");
         goto out;
     }
-    char default_name[NAME_MAX_LEN + 1] = "adapter";
-    if (!name && out->n_collections > 0 && name_valid(out->collections[0], strlen(out->collections[0])))
+    char default_name[sizeof out->job.name] = "adapter", why[ED_ERR_LEN];
+    if (!name && out->n_collections > 0 &&
+        ed_adapters_name_valid(out->collections[0], strlen(out->collections[0]), why))
         snprintf(default_name, sizeof default_name, "%s", out->collections[0]);
-    if (name && !name_valid(name, name_len)) {
+    if (name && !ed_adapters_name_valid(name, name_len, why)) {
         json_decref(names);
-        rc = ed_params_fail(err, "invalid_value", "name",
-                            "name: 1 to %d of letters, digits, '.', '_' and '-' (not \"none\", \"deactivate\" nor "
-                            "an adapter id)",
-                            NAME_MAX_LEN);
+        rc = ed_params_fail(err, "invalid_value", "name", "%s", why);
         goto out;
     }
     snprintf(out->job.name, sizeof out->job.name, "%.*s", name ? (int)name_len : (int)strlen(default_name),
