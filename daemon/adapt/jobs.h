@@ -131,6 +131,9 @@ uint64_t ed_jobs_pauses(ed_jobs_t *jobs);
  * when events were dropped meanwhile (the ring holds the latest 512). */
 bool ed_jobs_events(ed_jobs_t *jobs, const char *id, uint64_t *cursor, void (*fn)(const char *json, void *arg),
                     void *arg);
+/* The "end" event of a final job, as ed_jobs_events gives it (for a
+ * subscriber that comes after the end); malloc'd, NULL when out of memory. */
+char *ed_jobs_end_event(const ed_adapt_job_t *job);
 /* The cursor of the newest event (a subscriber starts after it). */
 uint64_t ed_jobs_events_head(ed_jobs_t *jobs);
 

@@ -11,13 +11,20 @@
 #include <string.h>
 
 /* Appends an event (mu held); wakes the loop thread. */
-void ed__jobs_emit(ed_jobs_t *jobs, const char *id, json_t *body)
+/* The event's text: body with "job" added (body consumed; NULL: none). */
+static char *event_text(const char *id, json_t *body)
 {
     if (!body)
-        return;
+        return NULL;
     json_object_set_new(body, "job", json_string(id));
     char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(body);
+    return text;
+}
+
+void ed__jobs_emit(ed_jobs_t *jobs, const char *id, json_t *body)
+{
+    char *text = event_text(id, body);
     if (!text)
         return;
     uint64_t seq = ++jobs->next_seq;
@@ -34,6 +41,19 @@ json_t *ed__jobs_number_or_null(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* A final job's "end" event, without "job". */
+static json_t *end_body(const ed_adapt_job_t *job)
+{
+    return json_pack("{s:s,s:s,s:s,s:s*,s:I,s:o}", "type", "end", "state", job->state, "reason", job->reason,
+                     "adapter_id", job->adapter_id[0] ? job->adapter_id : NULL, "step", (json_int_t)job->step,
+                     "best_heldout_loss", ed__jobs_number_or_null(job->best_heldout_loss));
+}
+
+char *ed_jobs_end_event(const ed_adapt_job_t *job)
+{
+    return event_text(job->id, end_body(job));
+}
+
 /* Sets a job's state and reason (mu held) and says so. */
 void ed__jobs_set_state(ed_jobs_t *jobs, rec_t *r, const char *state, const char *reason)
 {
@@ -42,10 +62,7 @@ void ed__jobs_set_state(ed_jobs_t *jobs, rec_t *r, const char *state, const char
     ed__jobs_emit(jobs, r->job.id,
                   json_pack("{s:s,s:s,s:s}", "type", "state", "state", state, "reason", r->job.reason));
     if (ed_adapt_job_final(state))
-        ed__jobs_emit(jobs, r->job.id,
-             json_pack("{s:s,s:s,s:s,s:s*,s:I,s:o}", "type", "end", "state", state, "reason", r->job.reason,
-                       "adapter_id", r->job.adapter_id[0] ? r->job.adapter_id : NULL, "step", (json_int_t)r->job.step,
-                       "best_heldout_loss", ed__jobs_number_or_null(r->job.best_heldout_loss)));
+        ed__jobs_emit(jobs, r->job.id, end_body(&r->job));
 }
 
 bool ed_jobs_events(ed_jobs_t *jobs, const char *id, uint64_t *cursor, void (*fn)(const char *json, void *arg),

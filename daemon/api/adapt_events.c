@@ -106,9 +106,10 @@ void ed_api_adapt_jobs_events(ed_request_t *req)
     json_object_set_new(first, "type", json_string("snapshot"));
     ed_sse_send_json(req, first);
     if (ed_adapt_job_final(job.state)) {
-        json_t *end = json_pack("{s:s,s:s,s:s,s:s,s:s*}", "type", "end", "job", job.id, "state", job.state, "reason",
-                                job.reason, "adapter_id", job.adapter_id[0] ? job.adapter_id : NULL);
-        ed_sse_send_json(req, end);
+        char *end = ed_jobs_end_event(&job);
+        if (end)
+            ed_sse_send(req, end, strlen(end));
+        free(end);
         ed_sse_end(req);
         free(sub);
         return;
