@@ -97,6 +97,21 @@ bool ed__adapt_require_job(ed_request_t *req, adapt_t *a, ed_adapt_job_t *out)
     return found;
 }
 
+/* Answers pool work on a job (rc and err: its outcome): the job as it is
+ * after it, with `status`. */
+static void answer_job(ed_request_t *req, bool gone, int rc, const char *err, int status, const ed_adapt_job_t *job)
+{
+    ed_app_t *app = req->app;
+    if (gone)
+        ed_api_end_gone(req);
+    else if (rc != 0)
+        ed_api_fail(req, rc, ED_API_STORE, NULL, "%s", err);
+    else if (!app->adapt)
+        ed_api_fail(req, ED_ECANCELED, ED_API_STORE, NULL, "the daemon is stopping");
+    else
+        ed_http_respond_json(req, status, ed__adapt_job_json(job));
+}
+
 /* ------------------------------------------------------------ create --- */
 
 typedef struct {
@@ -122,19 +137,11 @@ static void create_run(void *arg)
 static void create_done(ed_request_t *req, void *arg, bool gone)
 {
     create_t *c = arg;
-    ed_app_t *app = req->app;
     ed__adapt_unhold(c->a);
-    if (gone) {
-        ed_api_end_gone(req);
-    } else if (c->rc != 0) {
-        ed_api_fail(req, c->rc, ED_API_STORE, NULL, "%s", c->err);
-    } else if (!app->adapt) {
-        ed_api_fail(req, ED_ECANCELED, ED_API_STORE, NULL, "the daemon is stopping");
-    } else {
-        const ed_adapt_job_t *job = &c->request.job;
+    const ed_adapt_job_t *job = &c->request.job;
+    if (c->rc == 0)
         ed_log_info("adapt: %s queued: %s on %s for uid %u", job->id, job->name, job->collections, job->owner_uid);
-        ed_http_respond_json(req, 202, ed__adapt_job_json(&c->request.job));
-    }
+    answer_job(req, gone, c->rc, c->err, 202, job);
     create_free(c);
 }
 
@@ -310,16 +317,8 @@ static void cancel_run(void *arg)
 static void cancel_done(ed_request_t *req, void *arg, bool gone)
 {
     cancel_t *c = arg;
-    ed_app_t *app = req->app;
     ed__adapt_unhold(c->a);
-    if (gone)
-        ed_api_end_gone(req);
-    else if (c->rc != 0)
-        ed_api_fail(req, c->rc, ED_API_STORE, NULL, "%s", c->err);
-    else if (!app->adapt)
-        ed_api_fail(req, ED_ECANCELED, ED_API_STORE, NULL, "the daemon is stopping");
-    else
-        ed_http_respond_json(req, 200, ed__adapt_job_json(&c->job));
+    answer_job(req, gone, c->rc, c->err, 200, &c->job);
     free(c);
 }
 

@@ -13,6 +13,7 @@
 
 #define MAX_COLLECTIONS 16
 #define MAX_EXAMPLES 10000
+#define TARGET_NAMES "attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down" /* ed_jobs_target_bit's */
 
 void ed__adapt_request_free(ed_adapt_request_t *request)
 {
@@ -152,9 +153,7 @@ int ed__adapt_request_read(const char *body, size_t len, const ed_config_t *cfg,
     if (v && !json_is_null(v)) {
         if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > ED_LORA_PER_LAYER) {
             rc = ed_params_fail(err, "invalid_type", "targets",
-                                "targets: expected an array of 1 to %d of attn_q, attn_k, attn_v, attn_output, "
-                                "ffn_gate, ffn_up, ffn_down",
-                                ED_LORA_PER_LAYER);
+                                "targets: expected an array of 1 to %d of " TARGET_NAMES, ED_LORA_PER_LAYER);
             goto out;
         }
         size_t i;
@@ -165,9 +164,7 @@ int ed__adapt_request_read(const char *body, size_t len, const ed_config_t *cfg,
                 char got[64];
                 ed_params_describe(t, got, sizeof got);
                 rc = ed_params_fail(err, "invalid_value", "targets",
-                                    "targets[%zu]: %s is not one of attn_q, attn_k, attn_v, attn_output, ffn_gate, "
-                                    "ffn_up, ffn_down",
-                                    i, got);
+                                    "targets[%zu]: %s is not one of " TARGET_NAMES, i, got);
                 goto out;
             }
             json_array_append(targets, t);
