@@ -20,14 +20,19 @@ static void sub_unlink(adapt_t *a, sub_t *sub)
         }
 }
 
-/* Ends one event stream and frees its subscriber. */
+/* Ends the stream and frees the subscriber (unlinked already). */
+static void sub_free(sub_t *sub)
+{
+    ed_sse_end(sub->req);
+    free(sub->pending_end);
+    free(sub);
+}
+
 void ed__adapt_sub_end(adapt_t *a, sub_t *sub)
 {
     sub_unlink(a, sub);
     ed_request_on_abort(sub->req, NULL, NULL);
-    ed_sse_end(sub->req);
-    free(sub->pending_end);
-    free(sub);
+    sub_free(sub);
 }
 
 static void on_sub_drain(ed_request_t *req, void *arg)
@@ -73,14 +78,11 @@ void ed__adapt_subs_publish(adapt_t *a)
 
 static void on_sub_abort(ed_request_t *req, void *arg)
 {
-    (void)req;
     ed_app_t *app = req->app;
     sub_t *sub = arg;
     if (app->adapt)
         sub_unlink(app->adapt, sub);
-    ed_sse_end(sub->req);
-    free(sub->pending_end);
-    free(sub);
+    sub_free(sub);
 }
 
 void ed_api_adapt_jobs_events(ed_request_t *req)
