@@ -1,10 +1,8 @@
 /* jobs_internal.h - internal to adapt/jobs*.c: the queue's state (jobs.h's
- * opaque ed_jobs_t), a job's record in memory, and what the files share:
- * jobs.c (the queue, its rows and lifecycle), jobs_events.c (states and the
- * event ring), jobs_history.c (loss curves), jobs_options.c (a job's
- * options as configs), jobs_runner.c (the training thread) and
- * jobs_forget.c (forgetting, stale adapters, retraining). Lock order: mu,
- * then store_mu; neither is held across a training run. */
+ * opaque ed_jobs_t), a job's record in memory, and what jobs.c (the queue),
+ * jobs_events.c, jobs_history.c, jobs_options.c, jobs_runner.c and
+ * jobs_forget.c share. Lock order: mu, then store_mu; neither is held across
+ * a training run nor a read of the store by mu's holder. */
 #ifndef ED_ADAPT_JOBS_INTERNAL_H
 #define ED_ADAPT_JOBS_INTERNAL_H
 
