@@ -24,23 +24,34 @@ rec_t *ed__jobs_find(ed_jobs_t *jobs, const char *id)
     return NULL;
 }
 
-static int append(ed_jobs_t *jobs, const ed_adapt_job_t *job, bool run_now)
+/* Room for `more` records past n and those being created (mu held). */
+static int reserve(ed_jobs_t *jobs, int more)
 {
-    if (jobs->n == jobs->cap) {
-        int cap = jobs->cap ? jobs->cap * 2 : 8;
-        rec_t *grown = realloc(jobs->recs, (size_t)cap * sizeof *grown);
-        if (!grown)
-            return ED_ENOMEM;
-        jobs->recs = grown;
-        jobs->cap = cap;
-    }
-    jobs->recs[jobs->n++] = (rec_t){.job = *job, .run_now = run_now};
+    if (jobs->n + jobs->creating + more <= jobs->cap)
+        return 0;
+    int cap = jobs->cap ? jobs->cap * 2 : 8;
+    while (cap < jobs->n + jobs->creating + more)
+        cap *= 2;
+    rec_t *grown = realloc(jobs->recs, (size_t)cap * sizeof *grown);
+    if (!grown)
+        return ED_ENOMEM;
+    jobs->recs = grown;
+    jobs->cap = cap;
     return 0;
 }
 
+static int append(ed_jobs_t *jobs, const ed_adapt_job_t *job, bool run_now)
+{
+    int rc = reserve(jobs, 1);
+    if (rc == 0)
+        jobs->recs[jobs->n++] = (rec_t){.job = *job, .run_now = run_now};
+    return rc;
+}
+
+/* Unfinished jobs, with those being created (mu held). */
 static int unfinished(const ed_jobs_t *jobs)
 {
-    int n = 0;
+    int n = jobs->creating;
     for (int i = 0; i < jobs->n; i++)
         n += !ed_adapt_job_final(jobs->recs[i].job.state);
     return n;
@@ -267,12 +278,17 @@ bool ed_jobs_full(ed_jobs_t *jobs)
 
 int ed_jobs_create(ed_jobs_t *jobs, ed_adapt_job_t *job, const char *examples, size_t len, char err[ED_ERR_LEN])
 {
+    /* the job's place is taken before its row is written: concurrent creates
+     * cannot pass max_queued_jobs, and a stored row always finds its record */
     pthread_mutex_lock(&jobs->mu);
     int rc = jobs->closing ? ed_errf(err, ED_ESTATE, "edged is stopping")
              : unfinished(jobs) >= (int)jobs->settings.max_queued_jobs
                  ? ed_errf(err, ED_EBUSY, "%u jobs are queued or running already (adapt.max_queued_jobs)",
                            jobs->settings.max_queued_jobs)
-                 : 0;
+             : reserve(jobs, 1) != 0 ? ed_errf(err, ED_ENOMEM, "out of memory")
+                                     : 0;
+    if (rc == 0)
+        jobs->creating++;
     pthread_mutex_unlock(&jobs->mu);
     if (rc != 0)
         return rc;
@@ -281,16 +297,15 @@ int ed_jobs_create(ed_jobs_t *jobs, ed_adapt_job_t *job, const char *examples, s
     pthread_mutex_lock(&jobs->store_mu);
     rc = ed_store_job_create(jobs->store, job, examples, len, err);
     pthread_mutex_unlock(&jobs->store_mu);
-    if (rc != 0)
-        return rc;
     pthread_mutex_lock(&jobs->mu);
-    rc = append(jobs, job, ed__jobs_options_run_now(job->options));
+    jobs->creating--;
     if (rc == 0) {
+        jobs->recs[jobs->n++] = (rec_t){.job = *job, .run_now = ed__jobs_options_run_now(job->options)};
         ed__jobs_emit(jobs, job->id, json_pack("{s:s,s:s,s:s}", "type", "state", "state", "queued", "reason", ""));
         pthread_cond_broadcast(&jobs->cond);
     }
     pthread_mutex_unlock(&jobs->mu);
-    return rc != 0 ? ed_errf(err, rc, "out of memory") : 0;
+    return rc;
 }
 
 int ed_jobs_cancel(ed_jobs_t *jobs, const char *id, ed_adapt_job_t *out, char err[ED_ERR_LEN])

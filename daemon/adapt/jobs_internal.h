@@ -69,6 +69,7 @@ struct ed_jobs {
     char window_why[256];
     rec_t *recs;
     int n, cap;
+    int creating; /* ed_jobs_create calls between their check and their record (recs has room for them) */
     char current[ED_ADAPT_JOB_ID_LEN]; /* the job the runner trains ("" none) */
     _Atomic int stop;                  /* stop_t for the current job */
     _Atomic bool shutting_down;        /* ed_base_load's cancel flag */
