@@ -115,7 +115,9 @@ int ed_jobs_get(ed_jobs_t *jobs, const char *id, ed_adapt_job_t *out);
 int ed_jobs_list(ed_jobs_t *jobs, ed_adapt_job_t **out, int *n);
 /* The loss history of a job (the running job's as it grows; a finished
  * one's as stored): at most max points, evenly thinned, newest kept. *out
- * malloc'd (NULL, 0: none). */
+ * malloc'd (NULL, 0: none). The first read of a job not run since the
+ * start reads the store (no lock of the queue held meanwhile): call it on
+ * a pool thread. */
 int ed_jobs_history(ed_jobs_t *jobs, const char *id, int max, ed_run_point_t **out, int *n);
 /* Whether the job the runner trains, or starts next, is an admin's run_now
  * (the scheduler is then forced: ed_scheduler_force). */
@@ -129,6 +131,9 @@ uint64_t ed_jobs_pauses(ed_jobs_t *jobs);
  * when events were dropped meanwhile (the ring holds the latest 512). */
 bool ed_jobs_events(ed_jobs_t *jobs, const char *id, uint64_t *cursor, void (*fn)(const char *json, void *arg),
                     void *arg);
+/* The "end" event of a final job, as ed_jobs_events gives it (for a
+ * subscriber that comes after the end); malloc'd, NULL when out of memory. */
+char *ed_jobs_end_event(const ed_adapt_job_t *job);
 /* The cursor of the newest event (a subscriber starts after it). */
 uint64_t ed_jobs_events_head(ed_jobs_t *jobs);
 

@@ -679,20 +679,22 @@ static void reply_error(ed_request_t *req, bool gone, const job_t *j)
         ed_api_fail(req, j->rc, ED_API_STORE, j->rc == ED_EINVAL ? "body" : NULL, "%s", j->err);
 }
 
-static bool name_valid(const char *name, char err[ED_ERR_LEN])
+bool ed_adapters_name_valid(const char *name, size_t n, char err[ED_ERR_LEN])
 {
-    size_t n = strlen(name);
     if (n == 0 || n > NAME_MAX_LEN)
         return ed_errf(err, ED_EINVAL, "name: 1 to %d characters, got %zu", NAME_MAX_LEN, n), false;
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
               c == '-'))
-            return ed_errf(err, ED_EINVAL, "name: \"%s\" has '%c'; use letters, digits, '.', '_' and '-'", name, c),
+            return ed_errf(err, ED_EINVAL, "name: \"%.*s\" has '%c'; use letters, digits, '.', '_' and '-'", (int)n,
+                           name, c),
                    false;
     }
-    if (strcmp(name, "none") == 0 || strcmp(name, "deactivate") == 0 || (n == 15 && strncmp(name, "ad-", 3) == 0))
-        return ed_errf(err, ED_EINVAL, "name: \"%s\" is reserved (\"none\", \"deactivate\" and adapter ids)", name),
+    if ((n == 4 && memcmp(name, "none", 4) == 0) || (n == 10 && memcmp(name, "deactivate", 10) == 0) ||
+        (n == 15 && memcmp(name, "ad-", 3) == 0))
+        return ed_errf(err, ED_EINVAL, "name: \"%.*s\" is reserved (\"none\", \"deactivate\" and adapter ids)", (int)n,
+                       name),
                false;
     return true;
 }
@@ -712,7 +714,7 @@ static void import_run(void *arg)
     snprintf(row->name, sizeof row->name, "%s", j->name[0] ? j->name : lora->name);
     if (!row->name[0]) {
         j->rc = ed_errf(j->err, ED_EINVAL, "name: give ?name=NAME (the file has no edged.adapter.name)");
-    } else if (name_valid(row->name, j->err)) {
+    } else if (ed_adapters_name_valid(row->name, strlen(row->name), j->err)) {
         snprintf(row->fingerprint, sizeof row->fingerprint, "%s", reg->fingerprint);
         row->rank = lora->max_rank;
         row->has_alpha = lora->has_alpha;
@@ -766,7 +768,7 @@ void ed_api_adapters_import(ed_request_t *req)
     if (has_name < 0)
         return;
     char err[ED_ERR_LEN];
-    if (has_name && !name_valid(name, err)) {
+    if (has_name && !ed_adapters_name_valid(name, strlen(name), err)) {
         ed_api_fail(req, ED_EINVAL, ED_API_STORE, "name", "%s", err);
         return;
     }

@@ -20,6 +20,11 @@
 
 typedef struct ed_adapters ed_adapters_t;
 
+/* Whether name (len bytes) may name an adapter: 1 to 64 of letters,
+ * digits, '.', '_' and '-', neither "none", "deactivate" nor shaped like an
+ * adapter id; else false with err naming the field ("name: ..."). */
+bool ed_adapters_name_valid(const char *name, size_t len, char err[ED_ERR_LEN]);
+
 /* Starts opening the registry under cfg->state.directory (after the store
  * opened once: it made the data key and ran the migrations): rows are read
  * and every adapter made for `base` is loaded, on the pool. Until done,

@@ -7,6 +7,7 @@ the checkpoint; cancelling deletes checkpoints; deleting a trained-on
 document makes the adapter stale, applies adapt.on_stale and leaves no
 trace of its text under the state directory; bad requests are refused field
 by field, by group, by collection owner and by queue size."""
+import concurrent.futures
 import json
 import signal
 import subprocess
@@ -415,6 +416,43 @@ def test_edgectl_and_python_clients(daemon_with_model, device):
         with pytest.raises(EdgedError) as e:
             c.adapt("notes", rank=0)
         assert e.value.status == 400 and "rank" in str(e.value)
+
+
+def test_concurrent_submissions_respect_max_queued_jobs(daemon_with_model, device):
+    d = daemon_with_model(adapt_options(device, **{"adapt.max_queued_jobs": 2}))
+    plug(device, False)  # nothing starts, so nothing finishes meanwhile
+    deadline = time.monotonic() + 10
+    while d.get_json("/v1/scheduler")["window_open"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    example = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    body = {"examples": [example], "max_steps": 4, "seq_len": 32, "rank": 4}
+    for _ in range(3):
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            statuses = sorted(pool.map(lambda _: post_json(d, "/v1/adapt", body).status, range(8)))
+        jobs = d.get_json("/v1/adapt/jobs")["data"]
+        unfinished = [j for j in jobs if j["state"] not in ("done", "failed", "cancelled")]
+        assert len(unfinished) <= 2 and statuses.count(202) == len(unfinished), (statuses, unfinished)
+        for j in unfinished:
+            call(d, "DELETE", f"/v1/adapt/jobs/{j['id']}", template="/v1/adapt/jobs/{id}")
+
+
+def test_forgotten_job_starts_again_with_an_empty_curve_after_a_restart(daemon_with_model, device):
+    d = daemon_with_model(adapt_options(device))
+    ids = ingest(d)
+    j = submit(d, **REF).json
+    wait_job(d, j["id"], {"running", "paused"}, pred=lambda x: x["step"] >= 5)
+    plug(device, False)
+    stopped = wait_job(d, j["id"], {"waiting_for_window"}, timeout=10)
+    assert stopped["losses"], stopped
+    r = call(d, "DELETE", f"/v1/documents/{ids[0]}", template="/v1/documents/{id}")
+    assert r.status == 200, r
+    requeued = wait_job(d, j["id"], {"queued"}, timeout=5)
+    assert requeued["step"] == 0 and requeued["losses"] == [], requeued
+    assert d.stop(signal.SIGTERM) == 0
+    d.start()
+    # the stored curve was the forgotten run's: it must not come back
+    again = job(d, j["id"])
+    assert again["step"] == 0 and again["losses"] == [], again
 
 
 def test_retrain_policy_and_deletion_drops_checkpoints(daemon_with_model, device):
