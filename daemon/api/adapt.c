@@ -8,8 +8,10 @@
 #include "adapt/scheduler.h"
 #include "api/adapters.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "engine/engine.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +124,55 @@ static void on_adapter_added(const char *adapter_id, void *arg)
     ed_adapters_add_stored(a->app->adapters, adapter_id, on_adapter_served, s);
 }
 
+/* ------------------------------------------------------------- metrics --- */
+
+/* One gauge line per value; NAN (no loss yet) is left out, as Prometheus
+ * readers expect a series to be absent rather than NaN. */
+static void gauge(ed_buf_t *out, const char *name, const char *help, double value)
+{
+    ed_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    if (!isnan(value))
+        ed_buf_printf(out, "%s %.6g\n", name, value);
+}
+
+/* /metrics: jobs by state, and the job that trains now (running or
+ * paused): its step, losses, tokens and speed (the scheduler's writer has
+ * the window, the trainer's state and its pauses). */
+static void render_metrics(ed_buf_t *out, void *arg)
+{
+    adapt_t *a = arg;
+    ed_adapt_job_t *jobs = NULL;
+    int n = 0;
+    if (ed_jobs_list(a->jobs, &jobs, &n) != 0)
+        return;
+    static const char *const states[] = {"queued", "waiting_for_window", "running", "paused", "done", "failed",
+                                         "cancelled"};
+    ed_buf_printf(out, "# HELP edged_adapt_jobs Adapt jobs, by state.\n# TYPE edged_adapt_jobs gauge\n");
+    for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+        int count = 0;
+        for (int i = 0; i < n; i++)
+            count += strcmp(jobs[i].state, states[k]) == 0;
+        ed_buf_printf(out, "edged_adapt_jobs{state=\"%s\"} %d\n", states[k], count);
+    }
+    const ed_adapt_job_t *cur = NULL;
+    for (int i = 0; i < n && !cur; i++)
+        if (strcmp(jobs[i].state, "running") == 0 || strcmp(jobs[i].state, "paused") == 0)
+            cur = &jobs[i];
+    double nan = NAN;
+    gauge(out, "edged_adapt_trainer_step", "Optimizer steps of the job training now.", cur ? (double)cur->step : nan);
+    gauge(out, "edged_adapt_trainer_tokens", "Tokens the job training now has trained on.",
+          cur ? (double)cur->tokens : nan);
+    gauge(out, "edged_adapt_trainer_tokens_per_second", "Training tokens per second of training time, job training now.",
+          cur && cur->elapsed_s > 0 ? (double)cur->tokens / cur->elapsed_s : nan);
+    gauge(out, "edged_adapt_trainer_train_loss", "Latest train loss (nats per token) of the job training now.",
+          cur ? cur->train_loss : nan);
+    gauge(out, "edged_adapt_trainer_heldout_loss", "Latest held-out loss (nats per token) of the job training now.",
+          cur ? cur->heldout_loss : nan);
+    gauge(out, "edged_adapt_trainer_best_heldout_loss", "Best held-out loss so far of the job training now.",
+          cur ? cur->best_heldout_loss : nan);
+    free(jobs);
+}
+
 void ed_api_adapt_open(ed_app_t *app, uv_loop_t *loop, const ed_config_t *cfg, ed_base_t *base)
 {
     adapt_t *a = calloc(1, sizeof *a);
@@ -143,6 +194,7 @@ void ed_api_adapt_open(ed_app_t *app, uv_loop_t *loop, const ed_config_t *cfg, e
     uv_timer_start(&a->timer, on_tick, 0, 1000);
     if (app->scheduler)
         ed_scheduler_on_change(app->scheduler, on_window_change, a);
+    ed_metrics_register(render_metrics, a);
     app->adapt = a;
 }
 
@@ -157,6 +209,7 @@ void ed_api_adapt_close(ed_app_t *app)
     if (!a)
         return;
     app->adapt = NULL;
+    ed_metrics_unregister(render_metrics, a);
     if (app->scheduler) {
         ed_scheduler_on_change(app->scheduler, NULL, NULL);
         if (a->forced)

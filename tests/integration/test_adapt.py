@@ -206,6 +206,12 @@ def test_chat_during_training_pauses_it_and_the_result_is_unchanged(daemon_with_
     j = submit(d, **REF).json
     reader = EventReader(d, j["id"])
     wait_job(d, j["id"], {"running"}, pred=lambda x: x["step"] >= 3)
+    metrics = call(d, "GET", "/metrics").body.decode()
+    series = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if line and not line.startswith("#"))
+    assert series.get('edged_adapt_jobs{state="running"}') == "1", metrics
+    assert float(series["edged_adapt_trainer_step"]) >= 3 and float(series["edged_adapt_trainer_tokens"]) > 0
+    assert float(series["edged_adapt_trainer_tokens_per_second"]) > 0
+    assert "edged_adapt_trainer_train_loss" in series and "edged_adapt_trainer_pauses_total" in series
     r = post_json(d, "/v1/chat/completions", {"messages": [{"role": "user", "content": "What grows by the wall?"}],
                                                "max_tokens": 8})
     assert r.status == 200 and r.json["choices"][0]["message"]["content"] is not None, r
