@@ -9,8 +9,10 @@ to first token p50/p99 and generation tokens/s; the trainer's tokens/s
 alone and with the requests interleaved (tokens per wall second, pauses
 included); and the pause latency, from a request's arrival to the trainer's
 last kernel call (the gate's histogram in /metrics, p50/p99 from its
-buckets). Model: model_bench.sh's TinyLlama-shaped q4_0 when present, else
-(and with EDGED_BENCH_QUICK=1) a small random model from mkmodel."""
+buckets). Model: EDGED_BENCH_MODEL (a GGUF path, or `random`), else
+model_bench.sh's TinyLlama-shaped q4_0 when present, else (and with
+EDGED_BENCH_QUICK=1) a small random model from mkmodel. It prints the load
+average too: on a shared machine, compare runs made side by side."""
 
 import json
 import os
@@ -46,9 +48,12 @@ NOTES = [
 
 
 def model_path(tmp):
+    chosen = os.environ.get("EDGED_BENCH_MODEL", "")
+    if chosen and chosen != "random":
+        return os.path.abspath(chosen)
     name = "tinyllama-1.1b-q4_0.gguf"
     path = os.path.abspath(f"build/bench-models/{name}")
-    if os.path.exists(path) and not QUICK:
+    if os.path.exists(path) and not QUICK and chosen != "random":
         return path
     path = os.path.join(tmp, "random.gguf")
     width, layers = ("128", "2") if QUICK else ("512", "8")
@@ -155,8 +160,9 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     ms = 1000.0
+    load = os.getloadavg()
     print(f"model {os.path.basename(model)}, {THREADS} threads, {n_req} streamed completions of {n_gen} tokens, "
-          f"LoRA rank 8 q,k,v,o, seq_len 128")
+          f"LoRA rank 8 q,k,v,o, seq_len 128; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"{'inference':<28}{'TTFT p50 ms':>12}{'TTFT p99 ms':>12}{'gen tok/s':>11}")
     for label, ttft, rate in (("daemon idle", idle_ttft, idle_rate), ("while training", busy_ttft, busy_rate)):
         print(f"{label:<28}{percentile(ttft, 50) * ms:>12.1f}{percentile(ttft, 99) * ms:>12.1f}"
