@@ -82,6 +82,17 @@ def completions(sock, n, n_gen, gap_s, seed):
     return ttft, rates
 
 
+def step_end(sock, job_id):
+    """Waits for the job's next step to end: (job, monotonic time). Tokens
+    grow a whole window per step, so rates are taken between step ends."""
+    step = get_json(sock, f"/v1/adapt/jobs/{job_id}")["step"]
+    while True:
+        job, t = get_json(sock, f"/v1/adapt/jobs/{job_id}"), time.monotonic()
+        if job["step"] > step:
+            return job, t
+        time.sleep(0.01)
+
+
 def pause_latency(metrics):
     """p50 and p99 (upper bucket bounds, seconds) and the count of the gate's pause histogram."""
     buckets = [(float(le) if le != "+Inf" else float("inf"), int(v)) for le, v in
@@ -142,14 +153,14 @@ def main():
         while get_json(sock, f"/v1/adapt/jobs/{job_id}")["step"] < 2:
             time.sleep(0.1)
         alone_s = 4 if QUICK else 10
-        j0, t0 = get_json(sock, f"/v1/adapt/jobs/{job_id}"), time.monotonic()
+        j0, t0 = step_end(sock, job_id)
         time.sleep(alone_s)
-        j1, t1 = get_json(sock, f"/v1/adapt/jobs/{job_id}"), time.monotonic()
+        j1, t1 = step_end(sock, job_id)
         train_alone = (j1["tokens"] - j0["tokens"]) / (t1 - t0)
 
         # each request 1.5 s after the last: the trainer resumed (resume_after_s 1), so each one pauses it
         busy_ttft, busy_rate = completions(sock, n_req, n_gen, 1.5, 100)
-        j2, t2 = get_json(sock, f"/v1/adapt/jobs/{job_id}"), time.monotonic()
+        j2, t2 = step_end(sock, job_id)
         train_shared = (j2["tokens"] - j1["tokens"]) / (t2 - t1)
         status, metrics = request(sock, "GET", "/metrics")
         p50_pause, p99_pause, n_pauses = pause_latency(metrics.decode())
