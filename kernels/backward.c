@@ -11,6 +11,11 @@
 
 #define ED_LORA_ROWS 16     /* batch rows per chunk of the LoRA products */
 #define ED_LORA_OUT_ROWS 64 /* rows of db per chunk */
+/* multiply-adds per chunk of dx = dy w, about a millisecond on a small core:
+ * a training chunk running on a worker when inference arrives holds that
+ * core until it ends, so no chunk may be long (the vocabulary's product has
+ * 32k+ rows) */
+#define ED_BWD_CHUNK_MACS (1 << 22)
 
 static int min_int(int a, int b)
 {
@@ -31,13 +36,14 @@ typedef struct {
     size_t w_row_bytes;
     size_t block_len, block_size; /* of a group of blocks */
     float *scratch;          /* ED_BWD_TILE_ROWS * ED_BWD_TILE_COLS floats per thread */
+    int strip;               /* columns of dx per chunk: a multiple of block_len, <= ED_BWD_TILE_COLS */
 } bwd_job_t;
 
 static void bwd_strip(void *arg, int chunk, int thread)
 {
     const bwd_job_t *job = arg;
     const ed_matmul_backward_t *m = job->m;
-    int c0 = chunk * ED_BWD_TILE_COLS, width = min_int(ED_BWD_TILE_COLS, m->n_in - c0);
+    int c0 = chunk * job->strip, width = min_int(job->strip, m->n_in - c0);
     float *dx = m->dx + c0;
     if (!m->accumulate)
         for (int r = 0; r < m->n_batch; r++)
@@ -90,7 +96,15 @@ int ed_matmul_backward_input(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_pri
         job.to_float = traits->to_float;
         job.scratch = scratch;
     }
-    ed_pool_run(pool, prio, (m->n_in + ED_BWD_TILE_COLS - 1) / ED_BWD_TILE_COLS, bwd_strip, &job);
+    /* strips as wide as the tile, narrowed (down to one group of blocks)
+     * while a chunk would exceed ED_BWD_CHUNK_MACS; the split only decides
+     * which thread computes a column, so results do not change */
+    long long per_col = (long long)m->n_out * m->n_batch;
+    job.strip = ED_BWD_TILE_COLS;
+    while (job.strip > 32 && job.strip > (int)job.block_len && job.strip % (2 * (int)job.block_len) == 0 &&
+           per_col * job.strip > ED_BWD_CHUNK_MACS)
+        job.strip /= 2;
+    ed_pool_run(pool, prio, (m->n_in + job.strip - 1) / job.strip, bwd_strip, &job);
     return 0;
 }
 

@@ -30,7 +30,8 @@ typedef struct {
  * matrix size); 0 for f32 weights, which are read in place. */
 size_t ed_matmul_backward_scratch_size(int w_type, int n_threads);
 
-/* Splits dx's columns over the pool in strips of ED_BWD_TILE_COLS; each strip
+/* Splits dx's columns over the pool in strips of at most ED_BWD_TILE_COLS
+ * (narrower where a strip would be long work: see backward.c); each strip
  * dequantizes ED_BWD_TILE_ROWS rows of w at a time (with the traits'
  * reference dequantizer, the exact values inference uses) and multiplies
  * the tile into every row of the batch, so each weight is dequantized once

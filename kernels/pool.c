@@ -1,13 +1,20 @@
-/* pool.c - the compute pool of pool.h. Each priority has one job slot;
- * workers claim chunks with an atomic counter, HIGH before LOW, and check for
- * HIGH work before every LOW chunk. Idle workers spin for ED_POOL_SPIN_NS and
- * then sleep on a condition variable; submitters wait for completion the same
- * way. All shared counters are sequentially consistent atomics: a worker
- * announces itself (users) before it looks at a job, and a submitter retires
- * a job (active = 0) before it waits for the users to leave. */
+/* pool.c - the compute pool of pool.h. Each priority has one job slot and
+ * its own workers, which claim chunks with an atomic counter: HIGH workers
+ * at the process's priority, LOW workers at idle scheduling priority
+ * (SCHED_IDLE). A LOW job from a submitter at idle priority (training) runs
+ * on the LOW workers only, so the OS hands its cores to inference at once
+ * and no HIGH chunk waits for one of its chunks to end; a LOW job from a
+ * submitter at normal priority runs on the HIGH workers, which check for
+ * HIGH work before each of its chunks (it must not starve). Workers
+ * spin for ED_POOL_SPIN_NS and then sleep on a condition variable;
+ * submitters wait for completion the same way. All shared counters are
+ * sequentially consistent atomics: a worker announces itself (users) before
+ * it looks at a job, and a submitter retires a job (active = 0) before it
+ * waits for the users to leave. */
 #include "kernels/pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +22,7 @@
 
 #define ED_POOL_SPIN_NS 200000 /* busy-wait before sleeping: covers the gap between ops */
 #define ED_POOL_MAX_THREADS 256
+#define ED_POOL_YIELD_WAIT_NS 1000000 /* a LOW worker not at idle priority rechecks HIGH this often */
 
 typedef struct {
     ed_pool_fn fn;            /* written by the submitter before active is set */
@@ -24,25 +32,29 @@ typedef struct {
     atomic_int done_chunks;
     atomic_int active;        /* 1: chunks may be claimed */
     atomic_int users;         /* workers inside the job */
+    atomic_int idle;          /* LOW: the submitter runs at idle priority; the LOW workers serve it */
     pthread_mutex_t submit_lock; /* one submitter per priority at a time */
 } pool_job_t;
 
 typedef struct {
     ed_pool_t *pool;
-    int index; /* 0 .. n_workers-1 */
+    int index; /* 0 .. n_workers-1 within its priority */
+    int prio;  /* the one job slot it serves */
+    int idle;  /* runs at idle scheduling priority (LOW workers, where the OS allows it) */
 } pool_worker_t;
 
 struct ed_pool {
     int n_threads;             /* workers + the submitter */
-    int n_workers;
-    pthread_t *threads;        /* (n_workers) */
-    pool_worker_t *workers;    /* (n_workers) */
+    int n_workers;             /* per priority: n_threads - 1 */
+    int n_started;             /* threads started, of 2 n_workers: HIGH's, then LOW's */
+    pthread_t *threads;        /* (2 n_workers) */
+    pool_worker_t *workers;    /* (2 n_workers) */
     pool_job_t job[ED_POOL_PRIO_COUNT];
     atomic_int stop;
-    pthread_mutex_t lock;      /* guards the two condition variables */
-    pthread_cond_t work_ready; /* workers sleep here */
+    pthread_mutex_t lock;      /* guards the condition variables */
+    pthread_cond_t work_ready[ED_POOL_PRIO_COUNT]; /* each priority's workers sleep here */
     pthread_cond_t job_done;   /* submitters sleep here */
-    atomic_int n_sleeping;     /* workers in (or about to be in) work_ready */
+    atomic_int n_sleeping[ED_POOL_PRIO_COUNT]; /* workers in (or about to be in) work_ready */
     atomic_int n_waiting;      /* submitters in job_done */
 };
 
@@ -69,9 +81,36 @@ static int job_available(pool_job_t *job)
            atomic_load(&job->next_chunk) < atomic_load(&job->n_chunks);
 }
 
-static int any_available(ed_pool_t *pool)
+/* The calling thread runs at idle scheduling priority: the OS gives its
+ * core to any other thread, so its LOW chunks need not yield to HIGH. */
+static int caller_is_idle(void)
 {
-    return job_available(&pool->job[ED_POOL_HIGH]) || job_available(&pool->job[ED_POOL_LOW]);
+#ifdef SCHED_IDLE
+    return sched_getscheduler(0) == SCHED_IDLE;
+#else
+    return 0;
+#endif
+}
+
+/* The worker has chunks it may claim now. HIGH workers: HIGH chunks, and
+ * while no HIGH chunk waits, those of a LOW job whose submitter runs at
+ * normal priority (background work that must not starve on a busy machine).
+ * LOW workers: those of a LOW job whose submitter runs at idle priority;
+ * where a LOW worker could not get idle priority itself, only while no HIGH
+ * chunk waits. */
+static int low_allowed(ed_pool_t *pool, const pool_worker_t *w)
+{
+    int high = job_available(&pool->job[ED_POOL_HIGH]), idle_job = atomic_load(&pool->job[ED_POOL_LOW].idle);
+    if (w->prio == ED_POOL_HIGH)
+        return !high && !idle_job;
+    return idle_job && (w->idle || !high);
+}
+
+static int worker_has_work(ed_pool_t *pool, const pool_worker_t *w)
+{
+    if (w->prio == ED_POOL_HIGH && job_available(&pool->job[ED_POOL_HIGH]))
+        return 1;
+    return job_available(&pool->job[ED_POOL_LOW]) && low_allowed(pool, w);
 }
 
 static void finish_chunk(ed_pool_t *pool, pool_job_t *job, int n_chunks)
@@ -83,9 +122,10 @@ static void finish_chunk(ed_pool_t *pool, pool_job_t *job, int n_chunks)
     }
 }
 
-/* Runs chunks of job `prio` until none is left (or, for LOW, until HIGH
- * work appears). Returns 1 when it ran at least one chunk. */
-static int worker_run_job(ed_pool_t *pool, int prio, int thread)
+/* Runs chunks of job `prio` for worker w until none is left, or for LOW
+ * until w may take no more (low_allowed). Returns 1 when it ran at least
+ * one chunk. */
+static int worker_run_job(ed_pool_t *pool, const pool_worker_t *w, int prio)
 {
     pool_job_t *job = &pool->job[prio];
     if (!job_available(job))
@@ -95,12 +135,12 @@ static int worker_run_job(ed_pool_t *pool, int prio, int thread)
     if (atomic_load(&job->active)) {
         int n_chunks = atomic_load(&job->n_chunks);
         for (;;) {
-            if (prio == ED_POOL_LOW && job_available(&pool->job[ED_POOL_HIGH]))
+            if (prio == ED_POOL_LOW && !low_allowed(pool, w))
                 break;
             int chunk = atomic_fetch_add(&job->next_chunk, 1);
             if (chunk >= n_chunks)
                 break;
-            job->fn(job->arg, chunk, thread);
+            job->fn(job->arg, chunk, w->index);
             ran = 1;
             finish_chunk(pool, job, n_chunks);
         }
@@ -113,14 +153,24 @@ static void *worker_main(void *p)
 {
     pool_worker_t *worker = p;
     ed_pool_t *pool = worker->pool;
+    if (worker->prio == ED_POOL_LOW) {
+#ifdef SCHED_IDLE
+        /* lowering one's own priority needs no privilege; where it fails the
+         * worker yields to HIGH between chunks instead */
+        struct sched_param param = {0};
+        worker->idle = sched_setscheduler(0, SCHED_IDLE, &param) == 0;
+#endif
+    }
     while (!atomic_load(&pool->stop)) {
-        if (worker_run_job(pool, ED_POOL_HIGH, worker->index) |
-            worker_run_job(pool, ED_POOL_LOW, worker->index))
+        int ran = worker->prio == ED_POOL_HIGH
+                      ? worker_run_job(pool, worker, ED_POOL_HIGH) | worker_run_job(pool, worker, ED_POOL_LOW)
+                      : worker_run_job(pool, worker, ED_POOL_LOW);
+        if (ran)
             continue;
         long long deadline = now_ns() + ED_POOL_SPIN_NS;
         int found = 0;
         for (int i = 0; !found; i++) {
-            found = any_available(pool) || atomic_load(&pool->stop);
+            found = worker_has_work(pool, worker) || atomic_load(&pool->stop);
             if (!found && (i & 63) == 63 && now_ns() > deadline)
                 break;
             cpu_relax();
@@ -128,10 +178,23 @@ static void *worker_main(void *p)
         if (found)
             continue;
         pthread_mutex_lock(&pool->lock);
-        atomic_fetch_add(&pool->n_sleeping, 1);
-        while (!any_available(pool) && !atomic_load(&pool->stop))
-            pthread_cond_wait(&pool->work_ready, &pool->lock);
-        atomic_fetch_sub(&pool->n_sleeping, 1);
+        atomic_fetch_add(&pool->n_sleeping[worker->prio], 1);
+        while (!worker_has_work(pool, worker) && !atomic_load(&pool->stop)) {
+            if (worker->prio == ED_POOL_LOW && job_available(&pool->job[ED_POOL_LOW]) &&
+                atomic_load(&pool->job[ED_POOL_LOW].idle)) {
+                /* LOW held back by HIGH work: nobody signals HIGH's end to
+                 * LOW workers (it would wake them after every HIGH job) */
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                long long ns = ts.tv_nsec + ED_POOL_YIELD_WAIT_NS;
+                ts.tv_sec += (time_t)(ns / 1000000000LL);
+                ts.tv_nsec = (long)(ns % 1000000000LL);
+                pthread_cond_timedwait(&pool->work_ready[worker->prio], &pool->lock, &ts);
+            } else {
+                pthread_cond_wait(&pool->work_ready[worker->prio], &pool->lock);
+            }
+        }
+        atomic_fetch_sub(&pool->n_sleeping[worker->prio], 1);
         pthread_mutex_unlock(&pool->lock);
     }
     return NULL;
@@ -165,21 +228,25 @@ void ed_pool_run(ed_pool_t *pool, ed_pool_prio_t prio, int n_chunks, ed_pool_fn 
         return;
     }
     pool_job_t *job = &pool->job[prio];
+    int yield = prio == ED_POOL_LOW && !caller_is_idle();
     pthread_mutex_lock(&job->submit_lock);
     job->fn = fn;
     job->arg = arg;
+    atomic_store(&job->idle, prio == ED_POOL_LOW && !yield);
     atomic_store(&job->n_chunks, n_chunks);
     atomic_store(&job->next_chunk, 0);
     atomic_store(&job->done_chunks, 0);
     atomic_store(&job->active, 1);
-    if (atomic_load(&pool->n_sleeping) > 0) {
+    int served_by = prio == ED_POOL_LOW && !yield ? ED_POOL_LOW : ED_POOL_HIGH;
+    if (atomic_load(&pool->n_sleeping[served_by]) > 0) {
         pthread_mutex_lock(&pool->lock);
-        pthread_cond_broadcast(&pool->work_ready);
+        pthread_cond_broadcast(&pool->work_ready[served_by]);
         pthread_mutex_unlock(&pool->lock);
     }
     for (;;) {
-        /* LOW: leave the cores to waiting HIGH work; the workers finish ours */
-        if (prio == ED_POOL_LOW && job_available(&pool->job[ED_POOL_HIGH]))
+        /* LOW at normal priority: leave the cores to waiting HIGH work; the
+         * LOW workers finish ours */
+        if (yield && job_available(&pool->job[ED_POOL_HIGH]))
             break;
         int chunk = atomic_fetch_add(&job->next_chunk, 1);
         if (chunk >= n_chunks)
@@ -212,24 +279,31 @@ int ed_pool_open(ed_pool_t **out, int n_threads, char err[ED_KERR_LEN])
         goto fail_nomem;
     pool->n_threads = n_threads;
     pthread_mutex_init(&pool->lock, NULL);
-    pthread_cond_init(&pool->work_ready, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* the LOW workers' timed wait */
+    for (int p = 0; p < ED_POOL_PRIO_COUNT; p++)
+        pthread_cond_init(&pool->work_ready[p], &attr);
+    pthread_condattr_destroy(&attr);
     pthread_cond_init(&pool->job_done, NULL);
     for (int p = 0; p < ED_POOL_PRIO_COUNT; p++)
         pthread_mutex_init(&pool->job[p].submit_lock, NULL);
-    pool->threads = calloc((size_t)n_threads, sizeof *pool->threads);
-    pool->workers = calloc((size_t)n_threads, sizeof *pool->workers);
+    pool->n_workers = n_threads - 1;
+    pool->threads = calloc((size_t)n_threads * 2, sizeof *pool->threads);
+    pool->workers = calloc((size_t)n_threads * 2, sizeof *pool->workers);
     if (!pool->threads || !pool->workers)
         goto fail_nomem;
-    for (int i = 0; i < n_threads - 1; i++) {
-        pool->workers[i] = (pool_worker_t){pool, i};
+    for (int i = 0; i < 2 * pool->n_workers; i++) {
+        int prio = i < pool->n_workers ? ED_POOL_HIGH : ED_POOL_LOW;
+        pool->workers[i] = (pool_worker_t){pool, i % pool->n_workers, prio, 0};
         int rc = pthread_create(&pool->threads[i], NULL, worker_main, &pool->workers[i]);
         if (rc != 0) {
             snprintf(err, ED_KERR_LEN, "thread pool: starting worker %d of %d failed", i + 1,
-                     n_threads - 1);
+                     2 * pool->n_workers);
             ed_pool_close(pool);
             return ED_KERR_EAGAIN;
         }
-        pool->n_workers = i + 1;
+        pool->n_started = i + 1;
     }
     *out = pool;
     return 0;
@@ -246,14 +320,16 @@ void ed_pool_close(ed_pool_t *pool)
         return;
     atomic_store(&pool->stop, 1);
     pthread_mutex_lock(&pool->lock);
-    pthread_cond_broadcast(&pool->work_ready);
+    for (int p = 0; p < ED_POOL_PRIO_COUNT; p++)
+        pthread_cond_broadcast(&pool->work_ready[p]);
     pthread_mutex_unlock(&pool->lock);
-    for (int i = 0; i < pool->n_workers; i++)
+    for (int i = 0; i < pool->n_started; i++)
         pthread_join(pool->threads[i], NULL);
     for (int p = 0; p < ED_POOL_PRIO_COUNT; p++)
         pthread_mutex_destroy(&pool->job[p].submit_lock);
     pthread_cond_destroy(&pool->job_done);
-    pthread_cond_destroy(&pool->work_ready);
+    for (int p = 0; p < ED_POOL_PRIO_COUNT; p++)
+        pthread_cond_destroy(&pool->work_ready[p]);
     pthread_mutex_destroy(&pool->lock);
     free(pool->workers);
     free(pool->threads);

@@ -2,8 +2,15 @@
  * spin briefly and then sleep between jobs. A job is a parallel loop over
  * chunks (e.g. row ranges); its submitter runs chunks too and returns when
  * every chunk is done, which is the barrier between the phases of an op.
- * Two priorities: a HIGH job (inference) is started before LOW work (LoRA
- * training), and LOW work yields between chunks while HIGH work is waiting. */
+ * Two priorities, each with its own n_threads-1 workers: HIGH (inference)
+ * workers run at the process's priority and only HIGH chunks, LOW (LoRA
+ * training, background embedding) workers run at idle scheduling priority
+ * (SCHED_IDLE) and only LOW chunks, so a HIGH chunk never waits for a LOW
+ * chunk to end and the OS gives training's cores to inference at once. A
+ * LOW thread not at idle priority (a LOW worker where SCHED_IDLE is refused,
+ * or a submitter at normal priority) yields between chunks while HIGH work
+ * is waiting; a LOW submitter should run at idle priority (as the trainer's
+ * thread does) for LOW to stay out of inference's way. */
 #ifndef ED_KERNELS_POOL_H
 #define ED_KERNELS_POOL_H
 
@@ -22,8 +29,8 @@ typedef void (*ed_pool_fn)(void *arg, int chunk, int thread);
 
 typedef struct ed_pool ed_pool_t;
 
-/* Starts n_threads-1 workers (the submitter is the n-th thread); n_threads
- * in 1..256. Returns 0, or ED_KERR_EINVAL / ED_KERR_ENOMEM / ED_KERR_EAGAIN with err filled. */
+/* Starts n_threads-1 workers per priority (the submitter is the n-th
+ * thread of a job); n_threads in 1..256. Returns 0, or ED_KERR_EINVAL / ED_KERR_ENOMEM / ED_KERR_EAGAIN with err filled. */
 int ed_pool_open(ed_pool_t **out, int n_threads, char err[ED_KERR_LEN]);
 /* Stops and joins the workers; no job may be running. NULL is fine. */
 void ed_pool_close(ed_pool_t *pool);

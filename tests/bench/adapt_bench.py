@@ -9,8 +9,10 @@ to first token p50/p99 and generation tokens/s; the trainer's tokens/s
 alone and with the requests interleaved (tokens per wall second, pauses
 included); and the pause latency, from a request's arrival to the trainer's
 last kernel call (the gate's histogram in /metrics, p50/p99 from its
-buckets). Model: model_bench.sh's TinyLlama-shaped q4_0 when present, else
-(and with EDGED_BENCH_QUICK=1) a small random model from mkmodel."""
+buckets). Model: EDGED_BENCH_MODEL (a GGUF path, or `random`), else
+model_bench.sh's TinyLlama-shaped q4_0 when present, else (and with
+EDGED_BENCH_QUICK=1) a small random model from mkmodel. It prints the load
+average too: on a shared machine, compare runs made side by side."""
 
 import json
 import os
@@ -46,9 +48,12 @@ NOTES = [
 
 
 def model_path(tmp):
+    chosen = os.environ.get("EDGED_BENCH_MODEL", "")
+    if chosen and chosen != "random":
+        return os.path.abspath(chosen)
     name = "tinyllama-1.1b-q4_0.gguf"
     path = os.path.abspath(f"build/bench-models/{name}")
-    if os.path.exists(path) and not QUICK:
+    if os.path.exists(path) and not QUICK and chosen != "random":
         return path
     path = os.path.join(tmp, "random.gguf")
     width, layers = ("128", "2") if QUICK else ("512", "8")
@@ -75,6 +80,17 @@ def completions(sock, n, n_gen, gap_s, seed):
         if len(times) > 1:
             rates.append((usage["completion_tokens"] - 1) / (times[-1] - times[0]))
     return ttft, rates
+
+
+def step_end(sock, job_id):
+    """Waits for the job's next step to end: (job, monotonic time). Tokens
+    grow a whole window per step, so rates are taken between step ends."""
+    step = get_json(sock, f"/v1/adapt/jobs/{job_id}")["step"]
+    while True:
+        job, t = get_json(sock, f"/v1/adapt/jobs/{job_id}"), time.monotonic()
+        if job["step"] > step:
+            return job, t
+        time.sleep(0.01)
 
 
 def pause_latency(metrics):
@@ -137,14 +153,14 @@ def main():
         while get_json(sock, f"/v1/adapt/jobs/{job_id}")["step"] < 2:
             time.sleep(0.1)
         alone_s = 4 if QUICK else 10
-        j0, t0 = get_json(sock, f"/v1/adapt/jobs/{job_id}"), time.monotonic()
+        j0, t0 = step_end(sock, job_id)
         time.sleep(alone_s)
-        j1, t1 = get_json(sock, f"/v1/adapt/jobs/{job_id}"), time.monotonic()
+        j1, t1 = step_end(sock, job_id)
         train_alone = (j1["tokens"] - j0["tokens"]) / (t1 - t0)
 
         # each request 1.5 s after the last: the trainer resumed (resume_after_s 1), so each one pauses it
         busy_ttft, busy_rate = completions(sock, n_req, n_gen, 1.5, 100)
-        j2, t2 = get_json(sock, f"/v1/adapt/jobs/{job_id}"), time.monotonic()
+        j2, t2 = step_end(sock, job_id)
         train_shared = (j2["tokens"] - j1["tokens"]) / (t2 - t1)
         status, metrics = request(sock, "GET", "/metrics")
         p50_pause, p99_pause, n_pauses = pause_latency(metrics.decode())
@@ -155,8 +171,9 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     ms = 1000.0
+    load = os.getloadavg()
     print(f"model {os.path.basename(model)}, {THREADS} threads, {n_req} streamed completions of {n_gen} tokens, "
-          f"LoRA rank 8 q,k,v,o, seq_len 128")
+          f"LoRA rank 8 q,k,v,o, seq_len 128; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"{'inference':<28}{'TTFT p50 ms':>12}{'TTFT p99 ms':>12}{'gen tok/s':>11}")
     for label, ttft, rate in (("daemon idle", idle_ttft, idle_rate), ("while training", busy_ttft, busy_rate)):
         print(f"{label:<28}{percentile(ttft, 50) * ms:>12.1f}{percentile(ttft, 99) * ms:>12.1f}"

@@ -1,12 +1,16 @@
 /* tests/kernels/pool.c - the compute pool: every chunk runs exactly once,
  * thread indices are distinct among concurrent runners, finishing a job is
  * a barrier (phase 2 sees all of phase 1), many tiny jobs, HIGH work is
- * started before more LOW work, and LOW work still completes. */
+ * started before more LOW work, and LOW work still completes; LOW work from
+ * a submitter at idle priority runs on the LOW workers, and HIGH work ends
+ * while every one of its threads is inside a LOW chunk. */
 #include "kernels/pool.h"
 #include "tests/test.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <time.h>
 
 #define MAX_CHUNKS 1024
@@ -208,5 +212,98 @@ ED_TEST(high_work_starts_before_more_low_work)
     }
 }
 
+/* A LOW job from a submitter at idle priority runs on the LOW workers. Its
+ * chunks wait for `release` while HIGH runs: every LOW thread (its
+ * workers and its submitter) sits inside a LOW chunk, and the HIGH job must
+ * still complete, on threads none of which is inside a LOW chunk. */
+typedef struct {
+    ed_pool_t *pool;
+    int n_threads;
+    atomic_int low_started; /* LOW chunks begun */
+    atomic_int low_finished;
+    atomic_int release;     /* LOW chunks may end */
+    atomic_int high_on_low; /* HIGH chunks that ran on a thread inside a LOW chunk */
+    atomic_int high_runs;
+    pthread_mutex_t mutex;
+    pthread_t low_threads[64]; /* under mutex: threads inside a LOW chunk */
+    int n_low_threads;
+    int idle;               /* the LOW submitter got idle priority */
+} idle_test_t;
+
+static void idle_low_chunk(void *arg, int chunk, int thread)
+{
+    idle_test_t *t = arg;
+    (void)chunk, (void)thread;
+    int slot = -1;
+    if (!atomic_load(&t->release)) {
+        pthread_mutex_lock(&t->mutex);
+        if (t->n_low_threads < 64)
+            t->low_threads[slot = t->n_low_threads++] = pthread_self();
+        pthread_mutex_unlock(&t->mutex);
+    }
+    atomic_fetch_add(&t->low_started, 1);
+    while (!atomic_load(&t->release))
+        sleep_ms(1);
+    if (slot >= 0) {
+        pthread_mutex_lock(&t->mutex);
+        t->low_threads[slot] = (pthread_t)0;
+        pthread_mutex_unlock(&t->mutex);
+    }
+    atomic_fetch_add(&t->low_finished, 1);
+}
+
+static void idle_high_chunk(void *arg, int chunk, int thread)
+{
+    idle_test_t *t = arg;
+    (void)chunk, (void)thread;
+    pthread_mutex_lock(&t->mutex);
+    for (int i = 0; i < t->n_low_threads; i++)
+        if (t->low_threads[i] && pthread_equal(t->low_threads[i], pthread_self()))
+            atomic_fetch_add(&t->high_on_low, 1);
+    pthread_mutex_unlock(&t->mutex);
+    atomic_fetch_add(&t->high_runs, 1);
+    sleep_ms(1);
+}
+
+static void *idle_low_submitter(void *arg)
+{
+    idle_test_t *t = arg;
+    struct sched_param param = {0};
+    t->idle = sched_setscheduler(0, SCHED_IDLE, &param) == 0; /* as the trainer's thread */
+    ed_pool_run(t->pool, ED_POOL_LOW, 300, idle_low_chunk, t);
+    return NULL;
+}
+
+ED_TEST(high_work_never_waits_for_idle_low_chunks)
+{
+    for (int n_threads = 2; n_threads <= 3; n_threads++) {
+        static idle_test_t t;
+        memset(&t, 0, sizeof t);
+        pthread_mutex_init(&t.mutex, NULL);
+        t.n_threads = n_threads;
+        t.pool = open_pool(n_threads);
+        ED_REQUIRE(t.pool != NULL);
+        pthread_t low_thread;
+        ED_REQUIRE(pthread_create(&low_thread, NULL, idle_low_submitter, &t) == 0);
+        /* every LOW thread holds a chunk (LOW workers run at idle priority:
+         * give them time on a busy machine) */
+        for (int i = 0; i < 20000 && atomic_load(&t.low_started) < n_threads; i++)
+            sleep_ms(1);
+        ED_CHECK_INT(atomic_load(&t.low_started), n_threads);
+        ed_pool_run(t.pool, ED_POOL_HIGH, 12, idle_high_chunk, &t);
+        ED_CHECK_INT(atomic_load(&t.high_runs), 12);
+        ED_CHECK_INT(atomic_load(&t.high_on_low), 0);
+        ED_CHECK_INT(atomic_load(&t.low_finished), 0); /* HIGH finished while every LOW chunk waited */
+        atomic_store(&t.release, 1);
+        pthread_join(low_thread, NULL);
+        printf("# %d threads: HIGH ran while %d LOW chunks held their threads (LOW submitter idle: %d)\n",
+               n_threads, n_threads, t.idle);
+        ED_CHECK_INT(atomic_load(&t.low_finished), 300);
+        ed_pool_close(t.pool);
+        pthread_mutex_destroy(&t.mutex);
+    }
+}
+
 ED_TEST_MAIN(rejects_bad_thread_counts, every_chunk_runs_once_on_a_distinct_thread,
-             job_completion_is_a_barrier, many_tiny_jobs, high_work_starts_before_more_low_work)
+             job_completion_is_a_barrier, many_tiny_jobs, high_work_starts_before_more_low_work,
+             high_work_never_waits_for_idle_low_chunks)
