@@ -2,7 +2,7 @@
  * kernels.h (gemm_f32_nn, gemm_f32_tn, gemm_f32_nt), layered on the AVX2
  * table (dispatch fills AVX2 first, then this file swaps the three in).
  * nn/tn: register tiles of up to 24 zmm accumulators (6 rows x 64 columns
- * down to 12 x 16), k blocked by 256; nt: 4 x 4 tiles of dot products. */
+ * down to 12 x 16), k blocked by 256; nt: 6 x 4 tiles of dot products. */
 #include "kernels/dispatch.h"
 
 #include <immintrin.h>
@@ -122,33 +122,34 @@ static void gemm_f32_tn(int m, int n, int k, const float *a, size_t lda, const f
     gemm_rows(m, n, k, a, 1, lda, b, ldb, c, ldc);
 }
 
-/* c (MR, NR) += a (MR, k) . b (NR, k)^T: MR x NR dot products side by side,
+/* c (MR, NR) += a (MR, k) . b (NR, k)^T, MR <= 6, NR <= 4: MR x NR dot
+ * products side by side (24 accumulators, 10 loads per 24 FMAs),
  * 16 lanes each, the k tail under a mask, each reduced once at the end. */
 static inline __attribute__((always_inline)) void tile_dots(const int MR, const int NR, int k, const float *a,
                                                              size_t lda, const float *b, size_t ldb, float *c,
                                                              size_t ldc)
 {
-    __m512 acc[4][4];
-#pragma GCC unroll 4
+    __m512 acc[6][4];
+#pragma GCC unroll 6
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 4
         for (int s = 0; s < NR; s++)
             acc[r][s] = _mm512_setzero_ps();
     for (int p = 0; p < k; p += 16) {
-        __mmask16 mk = lanes(k - p);
-        __m512 av[4];
-#pragma GCC unroll 4
+        __mmask16 mk = p + 16 <= k ? 0xFFFF : lanes(k - p); /* one masked step at the end */
+        __m512 av[6];
+#pragma GCC unroll 6
         for (int r = 0; r < MR; r++)
             av[r] = _mm512_maskz_loadu_ps(mk, a + (size_t)r * lda + p);
 #pragma GCC unroll 4
         for (int s = 0; s < NR; s++) {
             __m512 bv = _mm512_maskz_loadu_ps(mk, b + (size_t)s * ldb + p);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
             for (int r = 0; r < MR; r++)
                 acc[r][s] = _mm512_fmadd_ps(av[r], bv, acc[r][s]);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 4
         for (int s = 0; s < NR; s++)
@@ -168,12 +169,16 @@ DOTS_4(1)
 DOTS_4(2)
 DOTS_4(3)
 DOTS_4(4)
+DOTS_4(5)
+DOTS_4(6)
 
-static const dots_fn dots[4][4] = {
+static const dots_fn dots[6][4] = {
     {dots_1_1, dots_1_2, dots_1_3, dots_1_4},
     {dots_2_1, dots_2_2, dots_2_3, dots_2_4},
     {dots_3_1, dots_3_2, dots_3_3, dots_3_4},
     {dots_4_1, dots_4_2, dots_4_3, dots_4_4},
+    {dots_5_1, dots_5_2, dots_5_3, dots_5_4},
+    {dots_6_1, dots_6_2, dots_6_3, dots_6_4},
 };
 
 static void gemm_f32_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
@@ -181,8 +186,8 @@ static void gemm_f32_nt(int m, int n, int k, const float *a, size_t lda, const f
 {
     if (k <= 0)
         return;
-    for (int i = 0; i < m; i += 4) {
-        int rows = m - i < 4 ? m - i : 4;
+    for (int i = 0; i < m; i += 6) {
+        int rows = m - i < 6 ? m - i : 6;
         for (int j = 0; j < n; j += 4) {
             int cols = n - j < 4 ? n - j : 4;
             dots[rows - 1][cols - 1](k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j,
