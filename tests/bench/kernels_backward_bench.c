@@ -6,7 +6,8 @@
  * Then the f32 products (gemm_f32_nn/tn/nt) at the trainer's shapes for every
  * x86/ARM table this CPU runs, in GFLOP/s and as a fraction of the FMA peak
  * the bench measures (256-bit and 512-bit chains on x86, 128-bit on ARM).
- * EDGED_BENCH_QUICK=1: 64 tokens, one trial. EDGED_KERNELS picks the table. */
+ * EDGED_BENCH_QUICK=1: 64 tokens, one trial. EDGED_KERNELS picks the table.
+ * EDGED_BENCH_F32_ONLY=1: only the FMA peak and the f32 products. */
 #include "kernels/backward.h"
 #include "kernels/matmul.h"
 
@@ -226,6 +227,10 @@ int main(void)
         if (ed_pool_open(&pool, threads, err) != 0)
             return 1;
         bench_f32_products(pool, threads, trials);
+        if (getenv("EDGED_BENCH_F32_ONLY") && atoi(getenv("EDGED_BENCH_F32_ONLY"))) {
+            ed_pool_close(pool);
+            continue;
+        }
         printf("%d thread%s\n%-12s %-6s %14s %14s\n", threads, threads > 1 ? "s" : "", "out x in", "type",
                "forward GF/s", "dX=dY.W GF/s");
         for (int s = 0; s < 3; s++)
