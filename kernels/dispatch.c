@@ -33,6 +33,7 @@ static void build_tables(void)
             ed__kernels_fill_avx2(k);
             ed_vec_dot_table_avx512(k->vec_dot);
             ed__gemm_table_avx512(k->gemm);
+            ed__kernels_fill_avx512_backward(k);
             table_ok[TABLE_AVX512] = 1;
         }
     }

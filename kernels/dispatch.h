@@ -13,6 +13,7 @@ void ed__kernels_fill_avx2(ed_kernels_t *k);        /* kernels/x86/ops.c */
 void ed__kernels_fill_avx2_backward(ed_kernels_t *k); /* kernels/x86/backward.c (fill_avx2 calls it) */
 void ed__gemm_table_avx2(ed_gemm_fn table[ED_TYPE_COUNT]);   /* kernels/x86/gemm.c */
 void ed__gemm_table_avx512(ed_gemm_fn table[ED_TYPE_COUNT]); /* kernels/x86/gemm_avx512.c */
+void ed__kernels_fill_avx512_backward(ed_kernels_t *k); /* kernels/x86/backward_avx512.c */
 void ed__quantize_table_avx2(ed_from_float_fn table[ED_TYPE_COUNT]); /* kernels/x86/quantize.c */
 #endif
 #if defined(__aarch64__)

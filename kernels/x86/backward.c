@@ -1,5 +1,5 @@
 /* x86/backward.c - AVX2+FMA versions of the training ops of kernels.h: the
- * f32 products (register-tiled 6 rows x 16 columns), RMSNorm and SwiGLU
+ * f32 products (register-tiled: 6 rows x 16 columns, nt 2 x 4 dot products), RMSNorm and SwiGLU
  * backward, the cross-entropy row and AdamW. Attention backward is
  * attention_backward_impl.h over this file's dot and axpy; RoPE backward
  * stays the reference's (its cost is the angles). */
@@ -135,11 +135,43 @@ static inline void axpy_f32(float *y, float a, const float *x, int n)
 
 #include "kernels/attention_backward_impl.h"
 
+/* c (2, 4) += a (2, k) . b (4, k)^T: eight dot products side by side, 8
+ * lanes each (8 accumulators cover the FMA latency), the k tail scalar. */
+static void dots_2x4(int k, const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc)
+{
+    const float *a0 = a, *a1 = a + lda;
+    const float *b0 = b, *b1 = b + ldb, *b2 = b + 2 * ldb, *b3 = b + 3 * ldb;
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    int p = 0;
+    for (; p + 8 <= k; p += 8) {
+        __m256 x0 = _mm256_loadu_ps(a0 + p), x1 = _mm256_loadu_ps(a1 + p), y;
+        y = _mm256_loadu_ps(b0 + p), c00 = _mm256_fmadd_ps(x0, y, c00), c10 = _mm256_fmadd_ps(x1, y, c10);
+        y = _mm256_loadu_ps(b1 + p), c01 = _mm256_fmadd_ps(x0, y, c01), c11 = _mm256_fmadd_ps(x1, y, c11);
+        y = _mm256_loadu_ps(b2 + p), c02 = _mm256_fmadd_ps(x0, y, c02), c12 = _mm256_fmadd_ps(x1, y, c12);
+        y = _mm256_loadu_ps(b3 + p), c03 = _mm256_fmadd_ps(x0, y, c03), c13 = _mm256_fmadd_ps(x1, y, c13);
+    }
+    float s[2][4] = {{hsum_ps(c00), hsum_ps(c01), hsum_ps(c02), hsum_ps(c03)},
+                     {hsum_ps(c10), hsum_ps(c11), hsum_ps(c12), hsum_ps(c13)}};
+    for (; p < k; p++) {
+        s[0][0] += a0[p] * b0[p], s[0][1] += a0[p] * b1[p], s[0][2] += a0[p] * b2[p], s[0][3] += a0[p] * b3[p];
+        s[1][0] += a1[p] * b0[p], s[1][1] += a1[p] * b1[p], s[1][2] += a1[p] * b2[p], s[1][3] += a1[p] * b3[p];
+    }
+    for (int r = 0; r < 2; r++)
+        for (int j = 0; j < 4; j++)
+            c[(size_t)r * ldc + j] += s[r][j];
+}
+
+/* c (m, n) += a (m, k) . b (n, k)^T: 2 x 4 tiles of dot products, the edges
+ * one dot product per output */
 static void gemm_f32_nt(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
                         size_t ldc)
 {
+    int m2 = m & ~1, n4 = n & ~3;
+    for (int i = 0; i < m2; i += 2)
+        for (int j = 0; j < n4; j += 4)
+            dots_2x4(k, a + (size_t)i * lda, lda, b + (size_t)j * ldb, ldb, c + (size_t)i * ldc + j, ldc);
     for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++)
+        for (int j = i < m2 ? n4 : 0; j < n; j++)
             c[(size_t)i * ldc + j] += dot_f32(a + (size_t)i * lda, b + (size_t)j * ldb, k);
 }
 

@@ -3,10 +3,19 @@
  * vocab 32000) over a 256-token sequence: dX = dY W next to the forward
  * product of the same weights, LoRA rank 8 gradients, attention backward and
  * the chunked cross-entropy; 1 thread and 2 threads (the Pi-class budget).
- * EDGED_BENCH_QUICK=1: 64 tokens, one trial. EDGED_KERNELS picks the table. */
+ * Then the f32 products (gemm_f32_nn/tn/nt) at the trainer's shapes for every
+ * x86/ARM table this CPU runs, in GFLOP/s and as a fraction of the FMA peak
+ * the bench measures (256-bit and 512-bit chains on x86, 128-bit on ARM).
+ * EDGED_BENCH_QUICK=1: 64 tokens, one trial. EDGED_KERNELS picks the table.
+ * EDGED_BENCH_F32_ONLY=1: only the FMA peak and the f32 products. */
 #include "kernels/backward.h"
 #include "kernels/matmul.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +53,162 @@ static float *rand_f(size_t n, float scale)
         }                                             \
     } while (0)
 
+
+/* ------------------------------------------------------------ FMA peak -- */
+#define FMA_ITERS 4000000
+#define FMA_CHAINS 12 /* independent accumulators: latency x ports of current cores */
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static float fma_loop_256(float seed)
+{
+    __m256 a[FMA_CHAINS], m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < FMA_CHAINS; i++)
+        a[i] = _mm256_set1_ps(seed + (float)i);
+    for (long it = 0; it < FMA_ITERS; it++)
+#pragma GCC unroll 12
+        for (int i = 0; i < FMA_CHAINS; i++)
+            a[i] = _mm256_fmadd_ps(a[i], m, c);
+    __m256 s = a[0];
+    for (int i = 1; i < FMA_CHAINS; i++)
+        s = _mm256_add_ps(s, a[i]);
+    return _mm256_cvtss_f32(s);
+}
+
+__attribute__((target("avx512f"))) static float fma_loop_512(float seed)
+{
+    __m512 a[FMA_CHAINS], m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < FMA_CHAINS; i++)
+        a[i] = _mm512_set1_ps(seed + (float)i);
+    for (long it = 0; it < FMA_ITERS; it++)
+#pragma GCC unroll 12
+        for (int i = 0; i < FMA_CHAINS; i++)
+            a[i] = _mm512_fmadd_ps(a[i], m, c);
+    __m512 s = a[0];
+    for (int i = 1; i < FMA_CHAINS; i++)
+        s = _mm512_add_ps(s, a[i]);
+    return _mm512_reduce_add_ps(s);
+}
+#elif defined(__aarch64__)
+static float fma_loop_128(float seed)
+{
+    float32x4_t a[FMA_CHAINS], m = vdupq_n_f32(0.999999f), c = vdupq_n_f32(1e-7f);
+    for (int i = 0; i < FMA_CHAINS; i++)
+        a[i] = vdupq_n_f32(seed + (float)i);
+    for (long it = 0; it < FMA_ITERS; it++)
+#pragma GCC unroll 12
+        for (int i = 0; i < FMA_CHAINS; i++)
+            a[i] = vfmaq_f32(c, a[i], m);
+    float32x4_t s = a[0];
+    for (int i = 1; i < FMA_CHAINS; i++)
+        s = vaddq_f32(s, a[i]);
+    return vgetq_lane_f32(s, 0);
+}
+#endif
+
+static volatile float fma_sink;
+static int fma_width; /* bits of the chains fma_chunk runs */
+
+static void fma_chunk(void *arg, int chunk, int thread)
+{
+    (void)arg, (void)thread;
+#if defined(__x86_64__)
+    fma_sink = fma_width == 512 ? fma_loop_512((float)chunk) : fma_loop_256((float)chunk);
+#elif defined(__aarch64__)
+    fma_sink = fma_loop_128((float)chunk);
+#else
+    (void)chunk;
+#endif
+}
+
+/* GFLOP/s of independent FMA chains of `width` bits on every pool thread */
+static double fma_peak(ed_pool_t *pool, int width)
+{
+    int n = ed_pool_n_threads(pool);
+    fma_width = width;
+    double t0 = now();
+    ed_pool_run(pool, ED_POOL_HIGH, n, fma_chunk, NULL);
+    return (double)n * FMA_ITERS * FMA_CHAINS * (width / 32) * 2 / (now() - t0) / 1e9;
+}
+
+/* ------------------------------------------------------- f32 products -- */
+typedef struct {
+    const ed_kernels_t *k;
+    int op; /* 0 nn, 1 tn, 2 nt */
+    int m, n, kk, reps, chunks;
+    const float *a, *b;
+    float *c;
+} gemm_job_t;
+
+/* chunk c of the job's reps: rows [m c / chunks, m (c + 1) / chunks) of c */
+static void gemm_chunk(void *arg, int chunk, int thread)
+{
+    (void)thread;
+    gemm_job_t *j = arg;
+    int r0 = (int)((long)j->m * chunk / j->chunks), r1 = (int)((long)j->m * (chunk + 1) / j->chunks);
+    for (int rep = 0; rep < j->reps; rep++) {
+        if (j->op == 0)
+            j->k->gemm_f32_nn(r1 - r0, j->n, j->kk, j->a + (size_t)r0 * j->kk, (size_t)j->kk, j->b, (size_t)j->n,
+                              j->c + (size_t)r0 * j->n, (size_t)j->n);
+        else if (j->op == 1)
+            j->k->gemm_f32_tn(r1 - r0, j->n, j->kk, j->a + r0, (size_t)j->m, j->b, (size_t)j->n,
+                              j->c + (size_t)r0 * j->n, (size_t)j->n);
+        else
+            j->k->gemm_f32_nt(r1 - r0, j->n, j->kk, j->a + (size_t)r0 * j->kk, (size_t)j->kk, j->b, (size_t)j->kk,
+                              j->c + (size_t)r0 * j->n, (size_t)j->n);
+    }
+}
+
+/* the products the trainer and backward.c run, per 256-token sequence */
+static void bench_f32_products(ed_pool_t *pool, int threads, int trials)
+{
+    static const struct {
+        const char *what;
+        int op, m, n, k;
+    } shapes[] = {
+        {"dX tile dy.Wt (backward.c)", 0, 256, 256, 32},
+        {"forward tile x.Wt (trainer)", 0, 256, 64, 256},
+        {"square", 0, 256, 256, 256},
+        {"lora dy.B (rank 8)", 0, 256, 8, 2048},
+        {"lora dA g^T.x (rank 8)", 1, 8, 2048, 256},
+        {"lora x.A^T (rank 8)", 2, 256, 8, 2048},
+        {"square", 2, 256, 256, 256},
+    };
+    static const char *const ops[3] = {"nn", "tn", "nt"};
+    static const char *const tables[] = {"avx2", "avx512", "neon", "neon-dotprod"};
+#if defined(__x86_64__)
+    double p256 = fma_peak(pool, 256), p512 = fma_peak(pool, 512);
+    printf("f32 FMA peak, %d thread%s: %.1f GFLOP/s (256-bit), %.1f GFLOP/s (512-bit)\n", threads,
+           threads > 1 ? "s" : "", p256, p512);
+#elif defined(__aarch64__)
+    double p256 = fma_peak(pool, 128), p512 = p256;
+    printf("f32 FMA peak, %d thread%s: %.1f GFLOP/s (128-bit)\n", threads, threads > 1 ? "s" : "", p256);
+#else
+    double p256 = 0, p512 = 0;
+#endif
+    printf("%-30s %-3s %-16s %-7s %10s %8s\n", "f32 product", "op", "m x n x k", "table", "GFLOP/s", "of peak");
+    for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
+        int m = shapes[s].m, n = shapes[s].n, kk = shapes[s].k;
+        float *a = rand_f((size_t)m * kk, 1), *b = rand_f((size_t)n * kk, 1), *c = rand_f((size_t)m * n, 0);
+        for (int t = 0; t < (int)(sizeof tables / sizeof tables[0]); t++) {
+            const ed_kernels_t *k = ed_kernels_by_name(tables[t]);
+            if (!k)
+                continue;
+            double flops = 2.0 * m * n * kk;
+            int reps = (int)(2e8 / flops) + 1;
+            gemm_job_t j = {k, shapes[s].op, m, n, kk, reps, threads, a, b, c};
+            double best;
+            TIME_BEST(trials, best, ed_pool_run(pool, ED_POOL_HIGH, threads, gemm_chunk, &j));
+            double gf = flops * reps / best * 1e-9, peak = strcmp(tables[t], "avx512") == 0 ? p512 : p256;
+            char dims[32];
+            snprintf(dims, sizeof dims, "%dx%dx%d", m, n, kk);
+            printf("%-30s %-3s %-16s %-7s %10.1f %7.0f%%\n", shapes[s].what, ops[shapes[s].op], dims, tables[t], gf,
+                   peak > 0 ? 100 * gf / peak : 0);
+        }
+        free(a), free(b), free(c);
+    }
+    printf("\n");
+}
+
 int main(void)
 {
     int quick = getenv("EDGED_BENCH_QUICK") && atoi(getenv("EDGED_BENCH_QUICK"));
@@ -61,6 +226,11 @@ int main(void)
         ed_pool_t *pool = NULL;
         if (ed_pool_open(&pool, threads, err) != 0)
             return 1;
+        bench_f32_products(pool, threads, trials);
+        if (getenv("EDGED_BENCH_F32_ONLY") && atoi(getenv("EDGED_BENCH_F32_ONLY"))) {
+            ed_pool_close(pool);
+            continue;
+        }
         printf("%d thread%s\n%-12s %-6s %14s %14s\n", threads, threads > 1 ? "s" : "", "out x in", "type",
                "forward GF/s", "dX=dY.W GF/s");
         for (int s = 0; s < 3; s++)

@@ -90,7 +90,8 @@ static const int sizes[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 64, 100, 257, 2048};
 ED_TEST(gemm_f32_matches_ref)
 {
     static const int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {4, 16, 8}, {5, 17, 9}, {9, 33, 31},
-                                    {8, 256, 32}, {37, 100, 64}, {64, 8, 300}};
+                                    {8, 256, 32}, {37, 100, 64}, {64, 8, 300}, {13, 61, 40},
+                                    {7, 130, 17}, {25, 120, 290}};
     /* f32 sums of up to 300 products against double ones */
     FOR_EACH_ARCH("gemm_f32 nn/tn/nt", 1e-5, {
         for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
