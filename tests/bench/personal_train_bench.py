@@ -94,7 +94,8 @@ def answer(question, adapter, threads):
         cmd += ["--lora", adapter]
     r = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=120)
     if r.returncode != 0:
-        sys.exit("personal_train_bench: edged run failed: %s" % r.stderr.strip()[-400:])
+        sys.exit("personal_train_bench: edged run failed (exit %d) on %r: %s" %
+                 (r.returncode, question, r.stderr.strip()[-400:]))
     return r.stdout
 
 
