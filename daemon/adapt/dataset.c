@@ -2,7 +2,8 @@
  * paragraphs), each piece rendered as ingest embeds it ("TITLE\nCONTEXT\n"
  * then the text) and by the augmentations, tokenized and cut into windows;
  * chat examples rendered by model/prompt with a loss mask over the assistant
- * turns; the seeded split by document (or by piece) and the seeded order.
+ * turns; the seeded split by document (or by piece), the seeded order and
+ * the packing of short windows into one as segments.
  * Every buffer here that holds personal text or its tokens is wiped before
  * it is freed (model/prompt's renderer grows its own buffer with realloc,
  * which may leave a copy of a chat's text unwiped). Training itself is
@@ -22,7 +23,8 @@
 
 void ed_dataset_config_default(ed_dataset_config_t *c)
 {
-    *c = (ed_dataset_config_t){.seq_len = 256, .heldout_fraction = 0.1, .seed = 1, .augment = ED_AUG_PLAIN};
+    *c = (ed_dataset_config_t){.seq_len = 256, .heldout_fraction = 0.1, .seed = 1, .augment = ED_AUG_PLAIN,
+                                 .pack = true};
 }
 
 /* ------------------------------------------------------------- helpers ---- */
@@ -125,9 +127,72 @@ typedef struct {
 
 static void windows_wipe(ed_window_t *v, int n)
 {
-    for (int i = 0; i < n; i++)
+    for (int i = 0; v && i < n; i++) {
         wipe_free(v[i].tokens, 2 * (size_t)v[i].n * sizeof *v[i].tokens); /* targets share the block */
+        free(v[i].segment_len);
+    }
     free(v);
+}
+
+/* Packs w's windows in their order into windows of at most seq_len tokens,
+ * greedily: a window takes the next ones while they fit (a window alone is
+ * kept as it is). Each becomes a segment; the old blocks are wiped. */
+static int windows_pack(windows_t *w, int seq_len)
+{
+    windows_t out = {0};
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < w->n;) {
+        int j = i + 1, n = w->v[i].n;
+        while (j < w->n && n + w->v[j].n <= seq_len)
+            n += w->v[j++].n;
+        if (out.n == out.cap) {
+            int cap = out.cap ? 2 * out.cap : 64;
+            ed_window_t *grown = realloc(out.v, (size_t)cap * sizeof *grown);
+            if (!grown) {
+                rc = ED_ENOMEM;
+                break;
+            }
+            out.v = grown;
+            out.cap = cap;
+        }
+        if (j == i + 1) {
+            out.v[out.n++] = w->v[i];
+            w->v[i] = (ed_window_t){0};
+            i = j;
+            continue;
+        }
+        int32_t *block = malloc(2 * (size_t)n * sizeof *block);
+        int *seg = malloc((size_t)(j - i) * sizeof *seg);
+        if (!block || !seg) {
+            free(block);
+            free(seg);
+            rc = ED_ENOMEM;
+            break;
+        }
+        ed_window_t *p = &out.v[out.n++];
+        *p = (ed_window_t){.tokens = block, .targets = block + n, .n = n, .doc_id = w->v[i].doc_id,
+                           .n_segments = j - i, .segment_len = seg};
+        for (int k = i, at = 0; k < j; k++) {
+            ed_window_t *v = &w->v[k];
+            memcpy(p->tokens + at, v->tokens, (size_t)v->n * sizeof *block);
+            memcpy(p->targets + at, v->targets, (size_t)v->n * sizeof *block);
+            p->n_targets += v->n_targets;
+            seg[k - i] = v->n;
+            at += v->n;
+            wipe_free(v->tokens, 2 * (size_t)v->n * sizeof *v->tokens);
+            free(v->segment_len);
+            *v = (ed_window_t){0};
+        }
+        i = j;
+    }
+    windows_wipe(w->v, w->n); /* what was not moved: everything on error */
+    if (rc != 0) {
+        windows_wipe(out.v, out.n);
+        *w = (windows_t){0};
+        return rc;
+    }
+    *w = out;
+    return 0;
 }
 
 /* Appends the window ids[0, n) with targets from ids and the mask: target j
@@ -154,7 +219,8 @@ static int window_push(windows_t *w, const int32_t *ids, const uint8_t *loss, in
     if (!block)
         return ED_ENOMEM;
     ed_window_t *win = &w->v[w->n++];
-    *win = (ed_window_t){.tokens = block, .targets = block + n, .n = n, .n_targets = n_targets, .doc_id = doc_id};
+    *win = (ed_window_t){.tokens = block, .targets = block + n, .n = n, .n_targets = n_targets, .doc_id = doc_id,
+                         .n_segments = 1};
     memcpy(win->tokens, ids, (size_t)n * sizeof *ids);
     for (int j = 0; j < n; j++)
         win->targets[j] = j + 1 < n && (!loss || loss[j + 1]) ? ids[j + 1] : -1;
@@ -862,6 +928,16 @@ int ed_dataset_build(ed_dataset_t **out, const ed_prompt_model_t *prompt, const 
             b.train.v[i] = b.train.v[j];
             b.train.v[j] = t;
         }
+        /* lineage from every piece, before packing keeps only each window's first */
+        rc = doc_ids_of(b.train.v, b.train.n, &ds->train_doc_ids, &ds->n_train_docs);
+        if (rc == 0)
+            rc = doc_ids_of(b.heldout.v, b.heldout.n, &ds->heldout_doc_ids, &ds->n_heldout_docs);
+        if (rc == 0 && config->pack)
+            rc = windows_pack(&b.train, config->seq_len);
+        if (rc == 0 && config->pack)
+            rc = windows_pack(&b.heldout, config->seq_len);
+    }
+    if (rc == 0) {
         ds->train = b.train.v;
         ds->n_train = b.train.n;
         ds->heldout = b.heldout.v;
@@ -871,9 +947,6 @@ int ed_dataset_build(ed_dataset_t **out, const ed_prompt_model_t *prompt, const 
             ds->train_tokens += ds->train[i].n_targets;
         for (int i = 0; i < ds->n_heldout; i++)
             ds->heldout_tokens += ds->heldout[i].n_targets;
-        rc = doc_ids_of(ds->train, ds->n_train, &ds->train_doc_ids, &ds->n_train_docs);
-        if (rc == 0)
-            rc = doc_ids_of(ds->heldout, ds->n_heldout, &ds->heldout_doc_ids, &ds->n_heldout_docs);
     }
     if (rc < 0) {
         if (rc == ED_ENOMEM)

@@ -58,18 +58,25 @@ typedef struct {
     double heldout_fraction; /* of documents held out, 0 < f < 1 (0.1 by default) */
     uint64_t seed;           /* the split and the augmentations' shuffles */
     unsigned augment;        /* ED_AUG_* bits; ED_AUG_PLAIN by default */
+    bool pack;               /* true by default: short pieces share a window as segments (below) */
 } ed_dataset_config_t;
 
 void ed_dataset_config_default(ed_dataset_config_t *c);
 
 /* One window: tokens[0, n) and their targets (the next token, or -1 where
- * no loss is taken: the prompt part of a chat example, padding). */
+ * no loss is taken: the prompt part of a chat example, padding). A packed
+ * window holds several sequences (pieces, examples) one after another as
+ * segments: each is trained as if it were a window of its own (its own
+ * positions and attention: ed_trainer_accumulate_packed), and the last
+ * token of each has no target. */
 typedef struct {
     int32_t *tokens;  /* (n) */
     int32_t *targets; /* (n) */
     int n;            /* 1 .. seq_len */
     int n_targets;    /* targets >= 0 */
-    int64_t doc_id;   /* the document it came from; -1: an example */
+    int64_t doc_id;   /* the document it (its first segment) came from; -1: an example */
+    int n_segments;   /* 1 (segment_len NULL: one segment of n) or more */
+    int *segment_len; /* (n_segments) summing to n; NULL: one segment */
 } ed_window_t;
 
 typedef struct {
@@ -97,7 +104,11 @@ typedef struct {
  * pair is a target once); an example longer than seq_len is cut from the
  * left while its last assistant turn fits, else refused naming it; with
  * one document of one piece (or one example and no documents) nothing can
- * be held out: ED_EINVAL. */
+ * be held out: ED_EINVAL. With config->pack, after the seeded order, the
+ * train windows are packed greedily in that order (a window takes the next
+ * ones while they fit in seq_len tokens), the held-out windows likewise in
+ * theirs; train and held-out never share a window. Lineage (the doc ids)
+ * counts every segment. */
 int ed_dataset_build(ed_dataset_t **out, const ed_prompt_model_t *prompt, const ed_dataset_doc_t *docs, int n_docs,
                      const ed_dataset_example_t *examples, int n_examples, const ed_dataset_config_t *config,
                      char err[ED_ERR_LEN]);

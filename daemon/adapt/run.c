@@ -223,6 +223,12 @@ static uint64_t windows_hash(uint64_t h, const ed_window_t *w, int n)
         h = fnv(h, &len, sizeof len);
         h = fnv(h, w[i].tokens, (size_t)w[i].n * sizeof(int32_t));
         h = fnv(h, w[i].targets, (size_t)w[i].n * sizeof(int32_t));
+        int32_t n_seg = w[i].segment_len ? w[i].n_segments : 1; /* the packing too */
+        h = fnv(h, &n_seg, sizeof n_seg);
+        for (int g = 0; w[i].segment_len && g < n_seg; g++) {
+            int32_t sl = w[i].segment_len[g];
+            h = fnv(h, &sl, sizeof sl);
+        }
     }
     return h;
 }
@@ -246,7 +252,7 @@ static uint64_t data_hash(const ed_dataset_t *d)
  *   u32 n_history, u32 0, points of 5 x 8 bytes (step, tokens, elapsed, train, held-out)
  *   u64 FNV-1a 64 of everything before it */
 static const char MAGIC[8] = {'E', 'D', 'C', 'K', 'P', 'T', 0, 0};
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u /* 2: packed windows (segments in the data hash, cursor over packed windows) */
 #define POINT_BYTES 40
 
 typedef struct {
@@ -340,7 +346,9 @@ static int parse(const void *data, size_t len, ckpt_view_t *v, char err[ED_ERR_L
     uint32_t version = take_u32(&r);
     take_u32(&r);
     if (version != CKPT_VERSION)
-        return ed_errf(err, ED_EINVAL, "checkpoint: version %u, expected %u", version, CKPT_VERSION);
+        return ed_errf(err, ED_EINVAL,
+                       "checkpoint: version %u, expected %u (written by an older edged before packed windows; "
+                       "start the run again without it)", version, CKPT_VERSION);
     v->config_hash = take_u64(&r);
     v->data_hash = take_u64(&r);
     v->steps = take_i64(&r);
@@ -608,7 +616,8 @@ static int evaluate(run_t *run, double *loss, char err[ED_ERR_LEN])
         const ed_window_t *w = &run->data->heldout[i];
         double ls = 0;
         int nc = 0;
-        int rc = ed_trainer_loss(run->trainer, w->tokens, w->targets, w->n, &ls, &nc, err);
+        int rc = ed_trainer_loss_packed(run->trainer, w->tokens, w->targets, w->n, w->segment_len,
+                                        w->segment_len ? w->n_segments : 0, &ls, &nc, err);
         if (rc != 0)
             return rc;
         sum += ls;
@@ -658,7 +667,8 @@ static int train_step(run_t *run, double *train_loss, int64_t *tokens, char err[
         const ed_window_t *w = &run->data->train[pick[i]];
         double ls = 0;
         int nc = 0;
-        rc = ed_trainer_accumulate(run->trainer, w->tokens, w->targets, w->n, scale, &ls, &nc, err);
+        rc = ed_trainer_accumulate_packed(run->trainer, w->tokens, w->targets, w->n, w->segment_len,
+                                          w->segment_len ? w->n_segments : 0, scale, &ls, &nc, err);
         loss_sum += ls;
     }
     if (rc == 0)

@@ -2,7 +2,8 @@
  * (trainer.h): the adapter, its gradients and AdamW moments in one
  * contiguous f32 block each; one window's forward pass (only each layer's
  * input kept), its backward pass recomputing one layer at a time, and the
- * optimizer step with the learning-rate schedule. */
+ * optimizer step with the learning-rate schedule. A window may pack several
+ * segments, each with its own positions and attention. */
 #include "adapt/trainer_internal.h"
 
 #include "kernels/backward.h"
@@ -112,12 +113,27 @@ static double gaussian(uint64_t *s)
 
 /* -------------------------------------------------------------- window ---- */
 
-static int check_window(const ed_trainer_t *t, const int32_t *tokens, const int32_t *targets, int n,
-                        char err[ED_ERR_LEN])
+/* Checks the window and lays out its segments in t->seg. */
+static int check_window(ed_trainer_t *t, const int32_t *tokens, const int32_t *targets, int n, const int *seg_len,
+                        int n_seg, char err[ED_ERR_LEN])
 {
     const ed_model_t *m = t->model;
     if (n < 1 || n > t->seq)
         return ed_errf(err, ED_EINVAL, "trainer: a window of %d tokens, expected 1 to %d", n, t->seq);
+    if (n_seg < 0 || n_seg > n || (n_seg > 0 && !seg_len))
+        return ed_errf(err, ED_EINVAL, "trainer: %d segments in a window of %d tokens", n_seg, n);
+    t->seg[0] = 0;
+    t->n_seg = n_seg > 0 ? n_seg : 1;
+    for (int i = 0; i < t->n_seg; i++) {
+        int len = n_seg > 0 ? seg_len[i] : n;
+        if (len < 1 || len > n - t->seg[i])
+            return ed_errf(err, ED_EINVAL, "trainer: segment %d of %d tokens, expected 1 to %d", i, len,
+                           n - t->seg[i]);
+        t->seg[i + 1] = t->seg[i] + len;
+    }
+    if (t->seg[t->n_seg] != n)
+        return ed_errf(err, ED_EINVAL, "trainer: segments of %d tokens in all, the window has %d", t->seg[t->n_seg],
+                       n);
     for (int i = 0; i < n; i++) {
         if (tokens[i] < 0 || tokens[i] >= m->n_vocab)
             return ed_errf(err, ED_EINVAL, "trainer: token %d at index %d is outside the vocabulary of %d", tokens[i],
@@ -152,9 +168,11 @@ static int window_forward(ed_trainer_t *t, const int32_t *tokens, const int32_t 
     const ed_model_t *m = t->model;
     size_t layer_floats = (size_t)t->seq * m->n_embd;
     memset(t->dnorm_w, 0, sizeof(float) * (size_t)(m->n_embd > m->head_dim ? m->n_embd : m->head_dim));
-    for (int r = 0; r < n; r++) {
+    for (int r = 0, g = 0; r < n; r++) {
+        while (r >= t->seg[g + 1])
+            g++;
         t->k->get_row(t->xs + (size_t)r * m->n_embd, m->token_embd.data, m->token_embd.type, tokens[r], m->n_embd);
-        ed_rope_cos_sin(&t->rope, r, t->cos_sin + (size_t)r * t->rope.n_rot);
+        ed_rope_cos_sin(&t->rope, r - t->seg[g], t->cos_sin + (size_t)r * t->rope.n_rot); /* in-segment position */
         for (int i = 0; m->rope_attn_factor > 0 && m->rope_attn_factor != 1.0f && i < t->rope.n_rot; i++)
             t->cos_sin[(size_t)r * t->rope.n_rot + i] *= m->rope_attn_factor;
     }
@@ -213,10 +231,17 @@ void ed_trainer_zero_grad(ed_trainer_t *t)
 int ed_trainer_accumulate(ed_trainer_t *t, const int32_t *tokens, const int32_t *targets, int n, float grad_scale,
                           double *loss_sum, int *n_counted, char err[ED_ERR_LEN])
 {
+    return ed_trainer_accumulate_packed(t, tokens, targets, n, NULL, 0, grad_scale, loss_sum, n_counted, err);
+}
+
+int ed_trainer_accumulate_packed(ed_trainer_t *t, const int32_t *tokens, const int32_t *targets, int n,
+                                 const int *segment_len, int n_segments, float grad_scale, double *loss_sum,
+                                 int *n_counted, char err[ED_ERR_LEN])
+{
     const ed_model_t *m = t->model;
     *loss_sum = 0;
     *n_counted = 0;
-    int rc = check_window(t, tokens, targets, n, err);
+    int rc = check_window(t, tokens, targets, n, segment_len, n_segments, err);
     if (rc != 0)
         return rc;
     double t0 = now_s();
@@ -247,9 +272,16 @@ int ed_trainer_accumulate(ed_trainer_t *t, const int32_t *tokens, const int32_t 
 int ed_trainer_loss(ed_trainer_t *t, const int32_t *tokens, const int32_t *targets, int n, double *loss_sum,
                     int *n_counted, char err[ED_ERR_LEN])
 {
+    return ed_trainer_loss_packed(t, tokens, targets, n, NULL, 0, loss_sum, n_counted, err);
+}
+
+int ed_trainer_loss_packed(ed_trainer_t *t, const int32_t *tokens, const int32_t *targets, int n,
+                           const int *segment_len, int n_segments, double *loss_sum, int *n_counted,
+                           char err[ED_ERR_LEN])
+{
     *loss_sum = 0;
     *n_counted = 0;
-    int rc = check_window(t, tokens, targets, n, err);
+    int rc = check_window(t, tokens, targets, n, segment_len, n_segments, err);
     if (rc != 0)
         return rc;
     double t0 = now_s();
@@ -405,6 +437,7 @@ int ed_trainer_create(ed_trainer_t **out, const ed_model_t *model, const ed_gguf
     ed_lora_pair_t *gpairs = calloc((size_t)n_pairs_total, sizeof *gpairs);
     t->xs = alloc_f(((size_t)m->n_layer + 1) * S * E, &ok);
     t->cos_sin = alloc_f(S * (size_t)(t->rope.n_rot > 0 ? t->rope.n_rot : 1), &ok);
+    t->seg = alloc_bytes((S + 1) * sizeof(int), &ok);
     t->xn1 = alloc_f(S * E, &ok);
     t->q = alloc_f(S * m->q_dim, &ok);
     t->kk = alloc_f(S * m->kv_dim, &ok);
@@ -518,7 +551,8 @@ void ed_trainer_free(ed_trainer_t *t)
     void *bufs[] = {t->params, t->grads, t->m, t->v, t->xs, t->cos_sin, t->xn1, t->q, t->kk, t->vv, t->qpre, t->kpre,
                     t->att, t->xmid, t->xn2, t->gate_act, t->up, t->hact, t->tmp, t->dx, t->dxmid, t->dxn, t->dh,
                     t->datt, t->dq, t->dk, t->dv, t->dnorm_w, t->input_grad, t->mm_scratch, t->bwd_scratch,
-                    t->ce_scratch, t->lora_scratch, t->att_scratch, t->fwd_scratch, t->logits, t->ce_loss, t->lora_bt};
+                    t->ce_scratch, t->lora_scratch, t->att_scratch, t->fwd_scratch, t->logits, t->ce_loss, t->lora_bt,
+                    t->seg};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(t);

@@ -91,6 +91,21 @@ int ed_trainer_accumulate(ed_trainer_t *t, const int32_t *tokens, const int32_t 
 int ed_trainer_loss(ed_trainer_t *t, const int32_t *tokens, const int32_t *targets, int n, double *loss_sum,
                     int *n_counted, char err[ED_ERR_LEN]);
 
+/* A packed window: several sequences one after another in tokens[0, n),
+ * segment i of segment_len[i] tokens (the lengths sum to n). Each segment
+ * attends only to itself and has its own positions 0 .. len - 1, so the
+ * loss and gradients equal the sums over the segments trained as separate
+ * windows (one window costs the frozen weights' dequantization once, however
+ * many segments it holds). n_segments 0 (segment_len NULL): one segment of
+ * n, as ed_trainer_accumulate and ed_trainer_loss. ED_EINVAL also for
+ * lengths below 1 or not summing to n. */
+int ed_trainer_accumulate_packed(ed_trainer_t *t, const int32_t *tokens, const int32_t *targets, int n,
+                                 const int *segment_len, int n_segments, float grad_scale, double *loss_sum,
+                                 int *n_counted, char err[ED_ERR_LEN]);
+int ed_trainer_loss_packed(ed_trainer_t *t, const int32_t *tokens, const int32_t *targets, int n,
+                           const int *segment_len, int n_segments, double *loss_sum, int *n_counted,
+                           char err[ED_ERR_LEN]);
+
 /* One optimizer step with the accumulated gradients: clip, AdamW at the
  * scheduled rate of the next step, step += 1, gradients zeroed. Returns 0 or
  * ED_ECANCELED (nothing changed). */

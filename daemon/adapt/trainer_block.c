@@ -1,7 +1,8 @@
 /* trainer_block.c - one layer of the trainer (trainer_internal.h): the
  * frozen products in f32 over dequantized tiles and their input gradients,
  * the LoRA updates and their gradients, causal attention over the window,
- * and a block's forward (intermediates kept for one layer) and backward. */
+ * and a block's forward (intermediates kept for one layer) and backward.
+ * Attention runs per segment of a packed window (trainer.h). */
 #include "adapt/trainer_internal.h"
 
 #include "kernels/backward.h"
@@ -146,29 +147,35 @@ typedef struct {
     int n;
 } attn_fwd_job_t;
 
-/* Query head `h` over the window: scores = q_h k^T (n, n) with the nn gemm
- * op over k_h transposed, the causal softmax row by row, out_h = P v. The upper triangle is
- * computed and masked (a window is short; the products stay in the tuned
+/* Query head `h` over each segment of the window (a segment attends only
+ * to itself): scores = q_h k^T (len, len) with the nn gemm op over k_h
+ * transposed, the causal softmax row by row, out_h = P v. The upper triangle
+ * is computed and masked (a segment is short; the products stay in the tuned
  * f32 kernels). Each head writes only its own columns of att. */
 static void attn_fwd_head(void *arg, int h, int thread)
 {
     const attn_fwd_job_t *j = arg;
     const ed_trainer_t *t = j->t;
     const ed_model_t *m = t->model;
-    int n = j->n, d = m->head_dim, kvh = h / (m->n_head / m->n_kv_head);
+    int d = m->head_dim, kvh = h / (m->n_head / m->n_kv_head);
     float *s = t->att_scratch + (size_t)thread * ATT_FWD_FLOATS(t->seq, d), *kt = s + (size_t)t->seq * t->seq;
-    for (int r = 0; r < n; r++)
-        for (int e = 0; e < d; e++)
-            kt[(size_t)e * n + r] = t->kk[(size_t)r * m->kv_dim + (size_t)kvh * d + e];
-    memset(s, 0, sizeof(float) * (size_t)n * n);
-    t->k->gemm_f32_nn(n, n, d, t->q + (size_t)h * d, (size_t)m->q_dim, kt, (size_t)n, s, (size_t)n);
     float scale = 1.0f / sqrtf((float)d);
-    for (int r = 0; r < n; r++)
-        t->k->softmax_forward(s + (size_t)r * n, n, scale, r + 1);
-    float *out = t->att + (size_t)h * d;
-    for (int r = 0; r < n; r++)
-        memset(out + (size_t)r * m->q_dim, 0, sizeof(float) * (size_t)d);
-    t->k->gemm_f32_nn(n, d, n, s, (size_t)n, t->vv + (size_t)kvh * d, (size_t)m->kv_dim, out, (size_t)m->q_dim);
+    for (int g = 0; g < t->n_seg; g++) {
+        int r0 = t->seg[g], n = t->seg[g + 1] - r0;
+        const float *kk = t->kk + (size_t)r0 * m->kv_dim, *q = t->q + (size_t)r0 * m->q_dim;
+        for (int r = 0; r < n; r++)
+            for (int e = 0; e < d; e++)
+                kt[(size_t)e * n + r] = kk[(size_t)r * m->kv_dim + (size_t)kvh * d + e];
+        memset(s, 0, sizeof(float) * (size_t)n * n);
+        t->k->gemm_f32_nn(n, n, d, q + (size_t)h * d, (size_t)m->q_dim, kt, (size_t)n, s, (size_t)n);
+        for (int r = 0; r < n; r++)
+            t->k->softmax_forward(s + (size_t)r * n, n, scale, r + 1);
+        float *out = t->att + (size_t)r0 * m->q_dim + (size_t)h * d;
+        for (int r = 0; r < n; r++)
+            memset(out + (size_t)r * m->q_dim, 0, sizeof(float) * (size_t)d);
+        t->k->gemm_f32_nn(n, d, n, s, (size_t)n, t->vv + (size_t)r0 * m->kv_dim + (size_t)kvh * d, (size_t)m->kv_dim,
+                          out, (size_t)m->q_dim);
+    }
 }
 
 /* -------------------------------------------------------------- blocks ---- */
@@ -293,10 +300,14 @@ int ed__trainer_block_backward(ed_trainer_t *t, int l, int n)
     /* attention */
     CHECK(ed__trainer_product_back(t, &L->wo, t->dxmid, m->n_embd, t->datt, m->q_dim, n, 0));
     CHECK(lora_backward(t, l, ED_LORA_ATTN_OUTPUT, t->att, t->dxmid, t->datt, n));
-    ed_attention_train_t shape = {.n_tok = n, .n_head = m->n_head, .n_kv_head = m->n_kv_head,
-                                  .head_dim = m->head_dim, .scale = 1.0f / sqrtf((float)m->head_dim)};
-    CHECK(ed_attention_backward(k, t->pool, ED_POOL_LOW, t->dq, t->dk, t->dv, t->q, t->kk, t->vv, t->datt, &shape,
-                                t->att_scratch, t->att_floats));
+    for (int g = 0; g < t->n_seg; g++) { /* each segment attends only to itself: rows [r0, r0 + len) */
+        size_t qo = (size_t)t->seg[g] * m->q_dim, ko = (size_t)t->seg[g] * m->kv_dim;
+        ed_attention_train_t shape = {.n_tok = t->seg[g + 1] - t->seg[g], .n_head = m->n_head,
+                                      .n_kv_head = m->n_kv_head, .head_dim = m->head_dim,
+                                      .scale = 1.0f / sqrtf((float)m->head_dim)};
+        CHECK(ed_attention_backward(k, t->pool, ED_POOL_LOW, t->dq + qo, t->dk + ko, t->dv + ko, t->q + qo,
+                                    t->kk + ko, t->vv + ko, t->datt + qo, &shape, t->att_scratch, t->att_floats));
+    }
     if (L->rope)
         for (int r = 0; r < n; r++) {
             const float *cs = t->cos_sin + (size_t)r * t->rope.n_rot;

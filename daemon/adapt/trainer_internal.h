@@ -35,7 +35,9 @@ struct ed_trainer {
 
     /* kept over a window: every layer's input, then the last layer's output */
     float *xs;      /* (n_layer + 1, seq, n_embd) */
-    float *cos_sin; /* (seq, n_rot) */
+    float *cos_sin; /* (seq, n_rot) of every row's position within its segment */
+    int *seg;       /* (seq + 1) the window's segments: rows [seg[i], seg[i + 1]), seg[n_seg] = n */
+    int n_seg;      /* segments of the current window: attention stays within one */
     /* one layer's forward intermediates, rows of the window */
     float *xn1;      /* (seq, n_embd) attn_norm(x): the input of q, k, v */
     float *q, *kk;   /* (seq, q_dim), (seq, kv_dim) after biases, qwen3 norms and RoPE */

@@ -55,6 +55,9 @@ typedef struct {
     ed_dataset_config_t dataset;
 } train_options_t;
 
+#define CLI_LR 1e-3f     /* the peak learning rate of edged train */
+#define CLI_WARMUP_MAX 10 /* warm-up steps at most (5% of max_steps below that) */
+
 static void usage(FILE *out)
 {
     ed_trainer_config_t t;
@@ -88,8 +91,11 @@ static void usage(FILE *out)
             "      --alpha F          LoRA alpha, the update scaled by alpha/rank (default %g)\n"
             "      --targets LIST     matrices adapted: q,k,v,o,gate,up,down (default q,k,v,o)\n"
             "      --seq-len N        tokens per window (default %d)\n"
-            "      --lr F             peak learning rate (default %g)\n"
-            "      --warmup N         warm-up steps (default %d)\n"
+            "      --lr F             peak learning rate (default %g, as the PyTorch reference's AdamW);\n"
+            "                         the rate decays to lr/10 by a cosine\n"
+            "      --warmup N         linear warm-up steps (default: max-steps/20, at most %d)\n"
+            "      --decay-steps N    the cosine decay ends at step N (default: max-steps, so a run's\n"
+            "                         rate depends on its own length; 0: constant after warm-up)\n"
             "      --grad-accum N     windows per optimizer step (default %d)\n"
             "      --max-steps N      optimizer steps at most (default %d)\n"
             "      --budget T         seconds of training at most: 600, 90s, 10m, 1h (default %gs)\n"
@@ -98,6 +104,10 @@ static void usage(FILE *out)
             "                         0: never stop early)\n"
             "      --heldout F        fraction of documents held out (default %g)\n"
             "      --augment LIST     plain,no-title,shuffled,qa (default plain)\n"
+            "      --no-pack          one piece per window (default: short pieces are packed into\n"
+            "                         one window of --seq-len tokens, each its own sequence with\n"
+            "                         its own positions and attention: the same gradients, far\n"
+            "                         faster on short notes)\n"
             "      --seed N           window order, split, initialisation (default %llu)\n"
             "  -t, --threads N        compute threads (default: the CPUs online, here %d)\n"
             "      --no-idle          run at normal priority (default: SCHED_IDLE, training only\n"
@@ -112,7 +122,7 @@ static void usage(FILE *out)
             "  -h, --help             this help\n"
             "Ctrl-C (SIGINT) or SIGTERM stops at the next kernel call and writes a checkpoint.\n"
             "Exit status: 0 trained, 1 a failure or a stop, 2 bad arguments or data.\n",
-            t.rank, (double)t.alpha, t.seq_len, (double)t.lr, t.warmup_steps, r.grad_accum, r.max_steps,
+            t.rank, (double)t.alpha, t.seq_len, (double)CLI_LR, CLI_WARMUP_MAX, r.grad_accum, r.max_steps,
             r.budget_s, r.eval_every, r.patience, d.heldout_fraction, (unsigned long long)r.seed,
             ed_run_default_threads(), r.ckpt_every_steps);
 }
@@ -210,15 +220,21 @@ static int parse_int(const char *opt, const char *value, long min, long max, int
     return rc;
 }
 
-/* 0 to go on, 1 when --help was printed, ED_EINVAL (message printed) on bad arguments. */
+/* 0 to go on, 1 when --help was printed, ED_EINVAL (message printed) on bad arguments.
+ * Defaults beyond the libraries' (the README's training section says why):
+ * lr CLI_LR decaying by a cosine to lr/10 over max_steps (PyTorch
+ * reference: AdamW 1e-3, cosine), a warm-up of 5% of max_steps up to
+ * CLI_WARMUP_MAX steps. */
 static int parse_options(int argc, char **argv, train_options_t *o)
 {
     memset(o, 0, sizeof *o);
     ed_trainer_config_default(&o->trainer);
     ed_run_config_default(&o->run);
     ed_dataset_config_default(&o->dataset);
+    o->trainer.lr = CLI_LR;
+    o->trainer.lr_min = CLI_LR / 10;
     o->n_threads = ed_run_default_threads();
-    bool name_given = false;
+    bool name_given = false, warmup_given = false, decay_given = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -227,6 +243,10 @@ static int parse_options(int argc, char **argv, train_options_t *o)
         }
         if (strcmp(a, "--resume") == 0) {
             o->resume = true;
+            continue;
+        }
+        if (strcmp(a, "--no-pack") == 0) {
+            o->dataset.pack = false;
             continue;
         }
         if (strcmp(a, "--no-idle") == 0) {
@@ -283,6 +303,10 @@ static int parse_options(int argc, char **argv, train_options_t *o)
             }
         } else if (strcmp(a, "--warmup") == 0) {
             rc = parse_int(a, v, 0, 1 << 24, &o->trainer.warmup_steps);
+            warmup_given = true;
+        } else if (strcmp(a, "--decay-steps") == 0) {
+            rc = parse_int(a, v, 0, 1 << 30, &o->trainer.decay_steps);
+            decay_given = true;
         } else if (strcmp(a, "--grad-accum") == 0) {
             rc = parse_int(a, v, 1, 4096, &o->run.grad_accum);
         } else if (strcmp(a, "--max-steps") == 0) {
@@ -348,6 +372,10 @@ static int parse_options(int argc, char **argv, train_options_t *o)
             o->name[n - 5] = '\0';
     }
     o->dataset.seq_len = o->trainer.seq_len;
+    if (!warmup_given)
+        o->trainer.warmup_steps = o->run.max_steps / 20 < CLI_WARMUP_MAX ? o->run.max_steps / 20 : CLI_WARMUP_MAX;
+    if (!decay_given) /* no room to decay after the warm-up: constant */
+        o->trainer.decay_steps = o->run.max_steps > o->trainer.warmup_steps ? o->run.max_steps : 0;
     return 0;
 }
 

@@ -11,7 +11,8 @@ same adapter (the training forward is the inference forward: equal up to
 the f16 KV cache and, on quantized bases, the int8 activations inference
 multiplies with: 1e-4 and 5e-3 of the loss) and central finite differences of a few parameters
 through ed_trainer_loss (a second witness, <= 2e-2: they difference f32
-losses)."""
+losses). A packed window of three segments matches PyTorch running the
+segments apart and summing."""
 
 import math
 import os
@@ -220,6 +221,60 @@ def test_gradients_match_pytorch(case, tmp_path):
         err = abs(analytic - numeric) / max(abs(analytic), 1e-3)
         print(f"  finite difference pair {pair} {'ab'[half]}[{elem}]: analytic {analytic:.6g} numeric {numeric:.6g}")
         assert err <= 2e-2
+
+
+PACKED = ["llama-gqa-attn-f32", "qwen3-f32", "qwen2-gqa-all-f32", "llama-gqa-all-q8_0"]
+SEGMENTS = [5, 4, 4]
+
+
+@pytest.mark.parametrize("case", PACKED)
+def test_packed_gradients_match_pytorch_on_the_segments_apart(case, tmp_path):
+    """One packed window of three segments (each its own positions and
+    attention) against PyTorch running the segments as separate sequences
+    and summing their losses and gradients."""
+    args, vocab, quant, targets = CASES[case]
+    base, adapter, out = str(tmp_path / "base.gguf"), str(tmp_path / "lora.gguf"), str(tmp_path / "grad.bin")
+    subprocess.run([MKMODEL, "--out", base, "--vocab", f"{VOCAB}/ggml-vocab-{vocab}.gguf", "--type", quant] + args,
+                   check=True, capture_output=True)
+    subprocess.run([MKLORA, "--base", base, "--out", adapter, "--targets", targets, "--rank", "4", "--alpha", "8",
+                    "--seed", "3"], check=True, capture_output=True)
+    tokens = TOKENS if vocab == "llama-spm" else [t % 5000 for t in TOKENS]
+    assert sum(SEGMENTS) == len(tokens)
+    subprocess.run([TRAIN_GRAD, base, out, "--lora", adapter, "--threads", "2", "--fd", "2", "--segments",
+                    ",".join(map(str, SEGMENTS))] + [str(t) for t in tokens], check=True)
+    ours = read_result(out)
+    ref_loss, ref_pairs, ref_dx = 0.0, {}, []
+    start = 0
+    for length in SEGMENTS:
+        loss, pairs, dx = reference(base, adapter, tokens[start:start + length])
+        ref_loss += loss
+        for key, (da, db) in pairs.items():
+            if key in ref_pairs:
+                ref_pairs[key] = (ref_pairs[key][0] + da, ref_pairs[key][1] + db)
+            else:
+                ref_pairs[key] = (da, db)
+        ref_dx.append(dx)
+        start += length
+    ref_dx = np.concatenate(ref_dx)
+    tol = TOLERANCE[quant]
+    assert ours["counted"] == len(tokens) - len(SEGMENTS)
+    assert abs(ours["loss"] - ref_loss) <= tol * abs(ref_loss), (ours["loss"], ref_loss)
+    inf_tol = 1e-4 if quant == "f32" else 5e-3
+    assert abs(ours["loss"] - ours["loss_inf"]) <= inf_tol * abs(ref_loss), (ours["loss"], ours["loss_inf"])
+    assert set(ours["pairs"]) == set(ref_pairs)
+    worst = 0.0
+    for key, (da, db) in ours["pairs"].items():
+        rda, rdb = ref_pairs[key]
+        for name, o, r in (("a", da, rda), ("b", db, rdb)):
+            e = rel(o, r)
+            worst = max(worst, e)
+            assert e <= tol, f"{case} packed layer {key[0]} {ROLES[key[1]]} d{name}: rel {e:.3g}"
+    e_dx = rel(ours["dx"], ref_dx)
+    print(f"{case} packed {SEGMENTS}: loss {ours['loss']:.6f} (torch, segments apart, {ref_loss:.6f}); worst pair "
+          f"rel err {worst:.3g}; input grad rel err {e_dx:.3g}")
+    assert e_dx <= tol
+    for pair, half, elem, analytic, numeric in ours["fd"]:
+        assert abs(analytic - numeric) / max(abs(analytic), 1e-3) <= 2e-2
 
 
 def test_refuses_phi3(tmp_path):

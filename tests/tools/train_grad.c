@@ -5,8 +5,12 @@
  * the same adapter applied, and central finite differences of a few
  * parameters through ed_trainer_loss (a second witness).
  * usage: train_grad MODEL.gguf OUT.bin [--lora ADAPTER.gguf] [--rank R]
- *        [--alpha A] [--targets MASK] [--threads N] [--fd K] TOKEN...
- * Targets are the next tokens (the last position has none).
+ *        [--alpha A] [--targets MASK] [--threads N] [--fd K]
+ *        [--segments L1,L2,...] TOKEN...
+ * Targets are the next tokens (the last position has none). --segments
+ * packs the tokens as segments of those lengths (ed_trainer_accumulate_packed;
+ * the last position of each has no target; the inference loss is summed
+ * over the segments run apart).
  * OUT: "EDTG", i32 n_tok, n_embd, n_layer, n_pairs, n_counted, f64 loss,
  * f64 inference loss; per pair: i32 layer, role, rank, n_in, n_out, f32
  * da (rank, n_in), f32 db (n_out, rank); f32 input grad (n_tok, n_embd);
@@ -78,8 +82,9 @@ int main(int argc, char **argv)
     const char *model_path = argv[1], *out_path = argv[2], *lora_path = NULL;
     ed_trainer_config_t cfg;
     ed_trainer_config_default(&cfg);
-    int threads = 1, n_fd = 0, n = 0;
+    int threads = 1, n_fd = 0, n = 0, n_seg = 0;
     int32_t *tokens = calloc((size_t)argc, sizeof *tokens), *targets = calloc((size_t)argc, sizeof *targets);
+    int *seg = calloc((size_t)argc, sizeof *seg);
     for (int i = 3; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
         if (strcmp(a, "--lora") == 0)
@@ -94,11 +99,23 @@ int main(int argc, char **argv)
             threads = atoi(v), i++;
         else if (strcmp(a, "--fd") == 0)
             n_fd = atoi(v), i++;
+        else if (strcmp(a, "--segments") == 0) {
+            for (char *p = (char *)v; *p && n_seg < argc;) {
+                seg[n_seg++] = (int)strtol(p, &p, 10);
+                p += *p == ',';
+            }
+            i++;
+        }
         else
             tokens[n++] = (int32_t)atol(a);
     }
     for (int i = 0; i < n; i++)
         targets[i] = i + 1 < n ? tokens[i + 1] : -1;
+    for (int g = 0, end = 0; g < n_seg; g++) { /* a segment's last token predicts nothing */
+        end += seg[g];
+        if (end >= 1 && end <= n)
+            targets[end - 1] = -1;
+    }
 
     char err[ED_ERR_LEN] = "";
     ed_gguf_t *gguf = NULL;
@@ -124,9 +141,13 @@ int main(int argc, char **argv)
     if (rc == 0 && (rc = ed_trainer_create(&t, &model, gguf, k, pool, &cfg, err)) == 0 && lora)
         rc = ed_trainer_set_adapter(t, lora, err);
     if (rc == 0)
-        rc = ed_trainer_accumulate(t, tokens, targets, n, 1.0f, &loss, &counted, err);
-    if (rc == 0)
-        rc = inference_loss(&model, k, pool, ed_trainer_adapter(t), tokens, n, &loss_inf, err);
+        rc = ed_trainer_accumulate_packed(t, tokens, targets, n, n_seg ? seg : NULL, n_seg, 1.0f, &loss, &counted,
+                                          err);
+    for (int g = 0, r0 = 0; rc == 0 && g < (n_seg ? n_seg : 1); r0 += seg[g++]) {
+        double part = 0;
+        rc = inference_loss(&model, k, pool, ed_trainer_adapter(t), tokens + r0, n_seg ? seg[g] : n, &part, err);
+        loss_inf += part;
+    }
     if (rc == 0 && !(out = fopen(out_path, "wb")))
         rc = ED_EIO, snprintf(err, sizeof err, "cannot write %s", out_path);
     if (rc == 0) {
@@ -182,10 +203,10 @@ int main(int argc, char **argv)
             double lp = 0, lm = 0;
             int cnt;
             *pv = saved + h;
-            rc = ed_trainer_loss(t, tokens, targets, n, &lp, &cnt, err);
+            rc = ed_trainer_loss_packed(t, tokens, targets, n, n_seg ? seg : NULL, n_seg, &lp, &cnt, err);
             *pv = saved - h;
             if (rc == 0)
-                rc = ed_trainer_loss(t, tokens, targets, n, &lm, &cnt, err);
+                rc = ed_trainer_loss_packed(t, tokens, targets, n, n_seg ? seg : NULL, n_seg, &lm, &cnt, err);
             double step = (double)(saved + h) - (double)(saved - h);
             *pv = saved;
             put_i32(out, pair), put_i32(out, half), put_i32(out, elem);
@@ -204,5 +225,6 @@ int main(int argc, char **argv)
     ed_gguf_close(gguf);
     free(tokens);
     free(targets);
+    free(seg);
     return rc == 0 ? 0 : 1;
 }

@@ -6,7 +6,8 @@
  * inference renders them, the split is seeded, by document and disjoint
  * (by piece for one document), the augmentations add what they say, bad
  * input names its field, and freeing wipes every token buffer (free is
- * watched: the file includes dataset.c). */
+ * watched: the file includes dataset.c); packing keeps every window as a
+ * segment. */
 #include "adapt/dataset.h"
 #include "core/error.h"
 #include "model/chat.h"
@@ -71,6 +72,7 @@ static ed_dataset_config_t config(int seq_len, unsigned augment)
     ed_dataset_config_default(&c);
     c.seq_len = seq_len;
     c.augment = augment;
+    c.pack = false; /* one window per piece; packing is tested on its own */
     return c;
 }
 
@@ -354,7 +356,7 @@ static ed_dataset_t *build_notes(const ed_prompt_model_t *pm, ed_dataset_doc_t *
     return ds;
 }
 
-static char note_text[20][64], note_title[20][32];
+static char note_text[40][64], note_title[40][32];
 
 static void make_notes(ed_dataset_doc_t *docs, int n)
 {
@@ -609,9 +611,72 @@ ED_TEST(free_wipes_every_token_buffer)
     ed_dataset_free(NULL);
 }
 
+/* Packing keeps every window's tokens and targets, in the seeded order, as
+ * segments of windows of at most seq_len tokens; train and held-out apart;
+ * lineage and token counts unchanged; freed windows wiped. */
+ED_TEST(packing_puts_short_windows_together_as_segments)
+{
+    ed_prompt_model_t pm = open_model(true);
+    ed_dataset_doc_t docs[40];
+    make_notes(docs, 40);
+    const ed_chat_message_t q[] = {MSG(ED_CHAT_USER, "Hello?"), MSG(ED_CHAT_ASSISTANT, "Hi.")};
+    const ed_dataset_example_t ex[] = {{q, 2}};
+    ed_dataset_config_t c = config(64, ED_AUG_PLAIN | ED_AUG_QA);
+    char err[ED_ERR_LEN];
+    ed_dataset_t *apart, *packed;
+    ED_REQUIRE(ed_dataset_build(&apart, &pm, docs, 40, ex, 1, &c, err) == 0);
+    c.pack = true;
+    n_watched = n_freed_clean = n_freed_dirty = 0;
+    ED_REQUIRE(ed_dataset_build(&packed, &pm, docs, 40, ex, 1, &c, err) == 0);
+    printf("# train %d windows -> %d, held-out %d -> %d\n", apart->n_train, packed->n_train, apart->n_heldout,
+           packed->n_heldout);
+    ED_CHECK(packed->n_train < apart->n_train / 2 && packed->n_heldout < apart->n_heldout);
+    ED_CHECK(packed->train_tokens == apart->train_tokens && packed->heldout_tokens == apart->heldout_tokens);
+    ED_REQUIRE(packed->n_train_docs == apart->n_train_docs && packed->n_heldout_docs == apart->n_heldout_docs);
+    ED_CHECK(memcmp(packed->train_doc_ids, apart->train_doc_ids, (size_t)apart->n_train_docs * 8) == 0);
+    for (int set = 0; set < 2; set++) {
+        const ed_window_t *pw = set ? packed->heldout : packed->train, *aw = set ? apart->heldout : apart->train;
+        int np = set ? packed->n_heldout : packed->n_train, na = set ? apart->n_heldout : apart->n_train, k = 0;
+        bool several = false;
+        for (int i = 0; i < np; i++) {
+            const ed_window_t *w = &pw[i];
+            ED_CHECK(w->n <= 64 && w->n_segments >= 1);
+            several = several || w->n_segments > 1;
+            int at = 0, targets = 0;
+            for (int g = 0; g < w->n_segments && k < na; g++, k++) {
+                int len = w->segment_len ? w->segment_len[g] : w->n;
+                ED_REQUIRE(len == aw[k].n);
+                ED_CHECK(memcmp(w->tokens + at, aw[k].tokens, (size_t)len * 4) == 0);
+                ED_CHECK(memcmp(w->targets + at, aw[k].targets, (size_t)len * 4) == 0);
+                ED_CHECK_INT(w->targets[at + len - 1], -1);
+                at += len;
+                targets += aw[k].n_targets;
+            }
+            ED_CHECK_INT(at, w->n);
+            ED_CHECK_INT(targets, w->n_targets);
+            /* the next window would not have fitted */
+            ED_CHECK(i + 1 == np || w->n + aw[k].n > 64);
+        }
+        ED_CHECK_INT(k, na);
+        ED_CHECK(several);
+    }
+    ed_dataset_free(apart);
+    n_watched = n_freed_clean = n_freed_dirty = 0;
+    for (int i = 0; i < packed->n_train + packed->n_heldout; i++) {
+        const ed_window_t *w = i < packed->n_train ? &packed->train[i] : &packed->heldout[i - packed->n_train];
+        ED_REQUIRE(n_watched < WATCH_MAX);
+        watched[n_watched] = w->tokens;
+        watched_bytes[n_watched++] = 2 * (size_t)w->n * sizeof(int32_t);
+    }
+    int n = n_watched;
+    ed_dataset_free(packed);
+    ED_CHECK_INT(n_freed_clean, n);
+    ED_CHECK_INT(n_freed_dirty, 0);
+}
+
 ED_TEST_MAIN(plain_windows_are_the_tokens_of_title_then_text, chunks_carry_their_heading_as_ingest_embeds_them,
              a_long_piece_continues_over_windows, chat_examples_take_the_loss_on_assistant_turns_only_chatml,
              chat_examples_take_the_loss_on_assistant_turns_only_zephyr_spm,
              a_long_example_is_cut_from_the_left_keeping_its_last_answer, the_split_is_seeded_by_document_and_disjoint,
              one_document_is_split_by_piece, augmentations_add_what_they_say, bad_input_names_its_field,
-             free_wipes_every_token_buffer)
+             free_wipes_every_token_buffer, packing_puts_short_windows_together_as_segments)

@@ -160,7 +160,8 @@ ED_TEST(the_personal_notes_load_as_documents_and_build)
     ed_dataset_config_t c;
     ed_dataset_config_default(&c);
     c.augment = ED_AUG_PLAIN | ED_AUG_QA;
-    ed_dataset_t *ds;
+    c.pack = false;
+    ed_dataset_t *ds, *packed;
     ED_REQUIRE(ed_dataset_build(&ds, &pm, s->docs, s->n_docs, NULL, 0, &c, err) == 0);
     ED_CHECK_INT(ds->n_heldout_docs, 19);
     ED_CHECK_INT(ds->n_train_docs, 168);
@@ -168,6 +169,13 @@ ED_TEST(the_personal_notes_load_as_documents_and_build)
     ED_CHECK_INT(ds->n_train, 2 * 168);
     printf("#   notes: %d train windows (%lld tokens), %d held out (%lld tokens)\n", ds->n_train,
            (long long)ds->train_tokens, ds->n_heldout, (long long)ds->heldout_tokens);
+    /* packed (the default): a few windows of 256 tokens, the same tokens */
+    c.pack = true;
+    ED_REQUIRE(ed_dataset_build(&packed, &pm, s->docs, s->n_docs, NULL, 0, &c, err) == 0);
+    printf("#   packed: %d train windows, %d held out\n", packed->n_train, packed->n_heldout);
+    ED_CHECK(packed->n_train < ds->n_train / 4 && packed->n_heldout < ds->n_heldout / 4);
+    ED_CHECK(packed->train_tokens == ds->train_tokens && packed->heldout_tokens == ds->heldout_tokens);
+    ed_dataset_free(packed);
     ed_dataset_free(ds);
     ed_vocab_free(vocab);
     ed_gguf_close(gguf);

@@ -484,6 +484,16 @@ ED_TEST(damaged_or_mismatched_checkpoints_are_refused)
     ED_CHECK_INT(ed_run_train(t, &d.ds, &c2, NULL, bytes, len, &r, err), ED_EINVAL);
     printf("# %s\n", err);
     ED_CHECK(strstr(err, "other settings") != NULL);
+    /* a checkpoint of the format before packed windows (version 1), its checksum right */
+    uint32_t old_version = 1;
+    memcpy(bytes + 8, &old_version, sizeof old_version);
+    uint64_t sum = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i + 8 < len; i++)
+        sum = (sum ^ bytes[i]) * 0x100000001b3ull;
+    memcpy(bytes + len - 8, &sum, sizeof sum);
+    ED_CHECK_INT(ed_run_train(t, &d.ds, &c, NULL, bytes, len, &r, err), ED_EINVAL);
+    printf("# %s\n", err);
+    ED_CHECK(strstr(err, "version 1, expected 2") != NULL);
     ed_trainer_free(t);
     ckpts_free(&k);
 }

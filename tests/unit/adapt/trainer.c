@@ -5,7 +5,8 @@
  * parameters as they were; a bad config names its field; the learning-rate
  * schedule; a base the trainer cannot differentiate is refused; the
  * optimizer state exports and imports; the adapter writes and reads back
- * as an ed_lora_t. (Gradients against PyTorch: tests/reference/test_train.py.) */
+ * as an ed_lora_t; a packed window equals its segments trained apart.
+ * (Gradients against PyTorch: tests/reference/test_train.py.) */
 #include "adapt/trainer.h"
 #include "tests/test.h"
 
@@ -306,6 +307,69 @@ ED_TEST(learning_rate_schedule)
     ED_CHECK_NEAR(ed_trainer_lr(&c, 1), 1e-3, 1e-9);
 }
 
+/* A packed window (segments of their own positions and attention) gives the
+ * loss and gradients of its segments trained as separate windows, summed. */
+ED_TEST(a_packed_window_equals_its_segments_apart)
+{
+    base_t b;
+    ED_REQUIRE(base_open(&b, "pack", LLAMA " --type f32", 2) == 0);
+    ed_trainer_config_t c = memorise_config();
+    ed_trainer_t *t = NULL;
+    char err[ED_ERR_LEN];
+    ED_REQUIRE(ed_trainer_create(&t, &b.model, b.gguf, b.k, b.pool, &c, err) == 0);
+    double curve[2];
+    ED_REQUIRE(train(t, 2, curve) == 0); /* B no longer zero: every gradient is non-zero */
+    int32_t tokens[N], targets[N];
+    window(tokens, targets);
+    int seg[3] = {5, 7, 4};
+    for (int i = 0, end = 0; i < 3; i++) {
+        end += seg[i];
+        targets[end - 1] = -1; /* a segment's last token predicts nothing */
+    }
+    size_t n = ed_trainer_n_params(t), E = (size_t)b.model.n_embd;
+    float *apart = calloc(n, sizeof(float)), *igrad = calloc(N * E, sizeof(float));
+    ED_REQUIRE(apart && igrad);
+    double loss_apart = 0, loss;
+    int counted_apart = 0, counted;
+    for (int i = 0, r0 = 0; i < 3; r0 += seg[i++]) {
+        ED_REQUIRE(ed_trainer_accumulate(t, tokens + r0, targets + r0, seg[i], 0.5f, &loss, &counted, err) == 0);
+        loss_apart += loss;
+        counted_apart += counted;
+        memcpy(igrad + r0 * E, ed_trainer_input_grad(t), sizeof(float) * seg[i] * E);
+    }
+    memcpy(apart, ed_trainer_grad(t)->pairs[0].a, sizeof(float) * n); /* the pairs lie in one block */
+    ed_trainer_zero_grad(t);
+    ED_REQUIRE(ed_trainer_accumulate_packed(t, tokens, targets, N, seg, 3, 0.5f, &loss, &counted, err) == 0);
+    ED_CHECK_INT(counted, counted_apart);
+    ED_CHECK(fabs(loss - loss_apart) <= 1e-6 * fabs(loss_apart));
+    const float *packed = ed_trainer_grad(t)->pairs[0].a, *pig = ed_trainer_input_grad(t);
+    double diff = 0, mag = 0, idiff = 0, imag = 0;
+    for (size_t i = 0; i < n; i++) {
+        diff = fmax(diff, fabs((double)packed[i] - apart[i]));
+        mag = fmax(mag, fabs((double)apart[i]));
+    }
+    for (size_t i = 0; i < N * E; i++) {
+        idiff = fmax(idiff, fabs((double)pig[i] - igrad[i]));
+        imag = fmax(imag, fabs((double)igrad[i]));
+    }
+    printf("# loss %.9g vs %.9g; gradients max diff %.3g of %.3g; input %.3g of %.3g\n", loss, loss_apart, diff, mag,
+           idiff, imag);
+    ED_CHECK(mag > 0 && diff <= 1e-5 * mag);
+    ED_CHECK(imag > 0 && idiff <= 1e-5 * imag);
+    /* the held-out loss too; bad layouts are refused */
+    double eval;
+    ED_REQUIRE(ed_trainer_loss_packed(t, tokens, targets, N, seg, 3, &eval, &counted, err) == 0);
+    ED_CHECK(fabs(eval - loss_apart) <= 1e-6 * fabs(loss_apart));
+    int bad[3] = {5, 7, 5}, zero[3] = {5, 0, 11};
+    ED_CHECK_INT(ed_trainer_loss_packed(t, tokens, targets, N, bad, 3, &eval, &counted, err), ED_EINVAL);
+    ED_CHECK_INT(ed_trainer_loss_packed(t, tokens, targets, N, zero, 3, &eval, &counted, err), ED_EINVAL);
+    ED_CHECK(strstr(err, "segment") != NULL);
+    free(apart);
+    free(igrad);
+    ed_trainer_free(t);
+    base_close(&b);
+}
+
 ED_TEST_MAIN(loss_falls_when_memorising_a_window, same_seed_and_threads_give_the_same_curve,
              the_gate_stops_a_window_and_leaves_the_parameters, bad_configs_and_windows_name_the_field,
-             phi3_is_refused, learning_rate_schedule)
+             phi3_is_refused, learning_rate_schedule, a_packed_window_equals_its_segments_apart)
