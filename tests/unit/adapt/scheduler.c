@@ -343,7 +343,9 @@ ED_TEST(requests_pause_quiet_resumes_constraints_stop)
     ED_CHECK_INT(ed_gate_command(gate), ED_GATE_RUN); /* reopened */
     ed_scheduler_status(s, &st);
     ED_CHECK(st.open_today_s > 1.2);     /* open all along until disabled */
-    ED_CHECK(st.trained_today_s < 0.3);  /* but paused: paused time does not count */
+    /* but paused for at least 0.8 s of it (the two waits above; a loaded
+     * machine only makes them longer): paused time does not count */
+    ED_CHECK(st.trained_today_s < st.open_today_s - 0.7);
     run_for(&loop, 400);
     ed_scheduler_poll(s);
     ed_scheduler_status(s, &st);
