@@ -153,62 +153,60 @@ static int parse_seconds(const char *value, double *out)
     return 0;
 }
 
-static int parse_targets(const char *value, unsigned *out)
-{
-    static const struct {
-        const char *name;
-        ed_lora_role_t role;
-    } names[] = {{"q", ED_LORA_ATTN_Q},        {"k", ED_LORA_ATTN_K},   {"v", ED_LORA_ATTN_V},
-                 {"o", ED_LORA_ATTN_OUTPUT},   {"gate", ED_LORA_FFN_GATE}, {"up", ED_LORA_FFN_UP},
-                 {"down", ED_LORA_FFN_DOWN}};
-    unsigned targets = 0;
-    const char *p = value;
-    while (*p) {
-        size_t n = strcspn(p, ",");
-        bool found = false;
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (strlen(names[i].name) == n && strncmp(p, names[i].name, n) == 0) {
-                targets |= ED_TRAIN_TARGET(names[i].role);
-                found = true;
-            }
-        if (!found)
-            return bad("--targets", "\"%s\": expected a list of q, k, v, o, gate, up, down", value);
-        p += n;
-        if (*p == ',')
-            p++;
-    }
-    if (!targets)
-        return bad("--targets", "\"%s\": expected at least one of q, k, v, o, gate, up, down", value);
-    *out = targets;
-    return 0;
-}
+/* A comma-separated list of names: *out = the OR of their bits. `expected`
+ * spells the names for the error, which names `opt`. */
+typedef struct {
+    const char *name;
+    unsigned bit;
+} name_bit_t;
 
-static int parse_augment(const char *value, unsigned *out)
+static int parse_name_list(const char *opt, const char *value, const name_bit_t *names, size_t n_names,
+                           const char *expected, unsigned *out)
 {
-    static const struct {
-        const char *name;
-        unsigned bit;
-    } names[] = {{"plain", ED_AUG_PLAIN}, {"no-title", ED_AUG_NO_TITLE}, {"shuffled", ED_AUG_SHUFFLED}, {"qa", ED_AUG_QA}};
     unsigned bits = 0;
     const char *p = value;
     while (*p) {
         size_t n = strcspn(p, ",");
         bool found = false;
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        for (size_t i = 0; i < n_names; i++)
             if (strlen(names[i].name) == n && strncmp(p, names[i].name, n) == 0) {
                 bits |= names[i].bit;
                 found = true;
             }
-        if (!found)
-            return bad("--augment", "\"%s\": expected a list of plain, no-title, shuffled, qa", value);
+        if (!found) {
+            fprintf(stderr, "edged train: %s: \"%s\": expected a list of %s\n", opt, value, expected);
+            return ED_EINVAL;
+        }
         p += n;
         if (*p == ',')
             p++;
     }
-    if (!bits)
-        return bad("--augment", "\"%s\": expected at least one of plain, no-title, shuffled, qa", value);
+    if (!bits) {
+        fprintf(stderr, "edged train: %s: \"%s\": expected at least one of %s\n", opt, value, expected);
+        return ED_EINVAL;
+    }
     *out = bits;
     return 0;
+}
+
+static int parse_targets(const char *value, unsigned *out)
+{
+    static const name_bit_t names[] = {
+        {"q", ED_TRAIN_TARGET(ED_LORA_ATTN_Q)},         {"k", ED_TRAIN_TARGET(ED_LORA_ATTN_K)},
+        {"v", ED_TRAIN_TARGET(ED_LORA_ATTN_V)},         {"o", ED_TRAIN_TARGET(ED_LORA_ATTN_OUTPUT)},
+        {"gate", ED_TRAIN_TARGET(ED_LORA_FFN_GATE)},    {"up", ED_TRAIN_TARGET(ED_LORA_FFN_UP)},
+        {"down", ED_TRAIN_TARGET(ED_LORA_FFN_DOWN)},
+    };
+    return parse_name_list("--targets", value, names, sizeof names / sizeof names[0], "q, k, v, o, gate, up, down",
+                           out);
+}
+
+static int parse_augment(const char *value, unsigned *out)
+{
+    static const name_bit_t names[] = {
+        {"plain", ED_AUG_PLAIN}, {"no-title", ED_AUG_NO_TITLE}, {"shuffled", ED_AUG_SHUFFLED}, {"qa", ED_AUG_QA}};
+    return parse_name_list("--augment", value, names, sizeof names / sizeof names[0], "plain, no-title, shuffled, qa",
+                           out);
 }
 
 static int parse_int(const char *opt, const char *value, long min, long max, int *out)
