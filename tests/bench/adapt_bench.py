@@ -150,7 +150,11 @@ def main():
         if status != 202:
             raise RuntimeError(f"adapt: HTTP {status}: {body[:300]!r}")
         job_id = json.loads(body)["id"]
-        while get_json(sock, f"/v1/adapt/jobs/{job_id}")["step"] < 2:
+        deadline = time.time() + 120
+        while (job := get_json(sock, f"/v1/adapt/jobs/{job_id}"))["step"] < 2:
+            if time.time() > deadline:  # never hang make bench: say where the job stands
+                print(f"adapt_bench: the job did not train 2 steps in 120 s: {job['state']}: {job['reason']}")
+                return 1
             time.sleep(0.1)
         alone_s = 4 if QUICK else 10
         j0, t0 = step_end(sock, job_id)
