@@ -22,26 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* free, watched: a buffer registered here must be all zero when freed. */
-#define WATCH_MAX 4096
-static const void *watched[WATCH_MAX];
-static size_t watched_bytes[WATCH_MAX];
-static int n_watched, n_freed_clean, n_freed_dirty;
-
-static void watched_free(void *p)
-{
-    for (int i = 0; p && i < n_watched; i++) {
-        if (watched[i] != p)
-            continue;
-        const unsigned char *b = p;
-        bool zero = true;
-        for (size_t k = 0; k < watched_bytes[i]; k++)
-            zero = zero && b[k] == 0;
-        zero ? n_freed_clean++ : n_freed_dirty++;
-        watched[i] = NULL;
-    }
-    free(p);
-}
+#include "tests/wipe_hook.h"
 
 #define free watched_free
 #include "daemon/adapt/dataset.c"
