@@ -329,8 +329,12 @@ int main(int argc, char **argv)
         ed_log_error("engine: %s", err); /* edged keeps serving; /health says why */
     if (ed_scheduler_open(&d.app.scheduler, d.loop, &cfg, engine_activity, &d, err) != 0)
         ed_log_error("adapt: %s; no training windows", err);
-    else if (d.app.engine)
-        ed_engine_on_submit(d.app.engine, ed_scheduler_on_request, d.app.scheduler);
+    else {
+        /* a request's pause also holds the trainer's products mid-way */
+        ed_gate_set_pool(ed_scheduler_gate(d.app.scheduler), d.pool);
+        if (d.app.engine)
+            ed_engine_on_submit(d.app.engine, ed_scheduler_on_request, d.app.scheduler);
+    }
     if (ed_rag_open(&d.app.rag, d.loop, &cfg, d.base, d.pool, on_store_open, &d, err) != 0) {
         ed_log_error("rag: %s; the store's endpoints answer 503", err); /* edged keeps serving */
         ed_api_store_unavailable(err);

@@ -7,7 +7,9 @@
  * submitter at normal priority runs on the HIGH workers, which check for
  * HIGH work before each of its chunks (it must not starve). Workers
  * spin for ED_POOL_SPIN_NS and then sleep on a condition variable;
- * submitters wait for completion the same way. All shared counters are
+ * submitters wait for completion the same way. A hold (ed_pool_hold_low)
+ * keeps every thread from claiming chunks of an idle-priority LOW job: its
+ * workers sleep, its submitter waits on low_released. All shared counters are
  * sequentially consistent atomics: a worker announces itself (users) before
  * it looks at a job, and a submitter retires a job (active = 0) before it
  * waits for the users to leave. */
@@ -56,6 +58,15 @@ struct ed_pool {
     pthread_cond_t job_done;   /* submitters sleep here */
     atomic_int n_sleeping[ED_POOL_PRIO_COUNT]; /* workers in (or about to be in) work_ready */
     atomic_int n_waiting;      /* submitters in job_done */
+    /* the hold of idle-priority LOW jobs (training) */
+    atomic_int low_held;       /* 1: no thread starts a chunk of one */
+    atomic_int low_running;    /* threads inside such a chunk now */
+    atomic_int low_waiting;    /* 1: its submitter waits for the release */
+    _Atomic long long low_quiet_ns; /* when held work went quiet, 0: not yet */
+    pthread_cond_t low_released; /* the held submitter sleeps here (under lock) */
+    ed_pool_hold_fn hold_fn;   /* read by the thread that set it (the idle submitter) */
+    void *hold_arg;
+    pthread_t hold_thread;
 };
 
 static inline void cpu_relax(void)
@@ -72,6 +83,39 @@ static long long now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Held work is quiet: its submitter waits and no chunk runs. Both
+ * conditions are re-read after each change, so whichever comes last
+ * records the time; the first record wins. */
+static void note_quiet(ed_pool_t *pool)
+{
+    if (atomic_load(&pool->low_held) && atomic_load(&pool->low_waiting) && atomic_load(&pool->low_running) == 0) {
+        long long zero = 0;
+        atomic_compare_exchange_strong(&pool->low_quiet_ns, &zero, now_ns());
+    }
+}
+
+/* Enters a chunk of an idle-priority LOW job unless the pool holds such
+ * work: announce first, then re-check, so a hold either sees this thread
+ * running or this thread sees the hold (both sequentially consistent). */
+static int low_enter(ed_pool_t *pool)
+{
+    if (atomic_load(&pool->low_held))
+        return 0;
+    atomic_fetch_add(&pool->low_running, 1);
+    if (atomic_load(&pool->low_held)) {
+        atomic_fetch_sub(&pool->low_running, 1);
+        note_quiet(pool);
+        return 0;
+    }
+    return 1;
+}
+
+static void low_leave(ed_pool_t *pool)
+{
+    if (atomic_fetch_sub(&pool->low_running, 1) == 1)
+        note_quiet(pool);
 }
 
 /* Unclaimed chunks are waiting in the job. */
@@ -103,7 +147,7 @@ static int low_allowed(ed_pool_t *pool, const pool_worker_t *w)
     int high = job_available(&pool->job[ED_POOL_HIGH]), idle_job = atomic_load(&pool->job[ED_POOL_LOW].idle);
     if (w->prio == ED_POOL_HIGH)
         return !high && !idle_job;
-    return idle_job && (w->idle || !high);
+    return idle_job && !atomic_load(&pool->low_held) && (w->idle || !high);
 }
 
 static int worker_has_work(ed_pool_t *pool, const pool_worker_t *w)
@@ -134,15 +178,22 @@ static int worker_run_job(ed_pool_t *pool, const pool_worker_t *w, int prio)
     atomic_fetch_add(&job->users, 1);
     if (atomic_load(&job->active)) {
         int n_chunks = atomic_load(&job->n_chunks);
+        int holdable = prio == ED_POOL_LOW && atomic_load(&job->idle);
         for (;;) {
             if (prio == ED_POOL_LOW && !low_allowed(pool, w))
                 break;
+            if (holdable && !low_enter(pool))
+                break;
             int chunk = atomic_fetch_add(&job->next_chunk, 1);
+            if (chunk < n_chunks) {
+                job->fn(job->arg, chunk, w->index);
+                ran = 1;
+                finish_chunk(pool, job, n_chunks);
+            }
+            if (holdable)
+                low_leave(pool);
             if (chunk >= n_chunks)
                 break;
-            job->fn(job->arg, chunk, w->index);
-            ran = 1;
-            finish_chunk(pool, job, n_chunks);
         }
     }
     atomic_fetch_sub(&job->users, 1);
@@ -181,7 +232,7 @@ static void *worker_main(void *p)
         atomic_fetch_add(&pool->n_sleeping[worker->prio], 1);
         while (!worker_has_work(pool, worker) && !atomic_load(&pool->stop)) {
             if (worker->prio == ED_POOL_LOW && job_available(&pool->job[ED_POOL_LOW]) &&
-                atomic_load(&pool->job[ED_POOL_LOW].idle)) {
+                atomic_load(&pool->job[ED_POOL_LOW].idle) && !atomic_load(&pool->low_held)) {
                 /* LOW held back by HIGH work: nobody signals HIGH's end to
                  * LOW workers (it would wake them after every HIGH job) */
                 struct timespec ts;
@@ -217,14 +268,70 @@ static void wait_done(ed_pool_t *pool, pool_job_t *job, int n_chunks)
     }
 }
 
+/* The submitter of a held job waits for the release; its chunks already
+ * claimed by workers finish meanwhile. */
+static void wait_released(ed_pool_t *pool)
+{
+    int hook = pool->hold_fn && pthread_equal(pool->hold_thread, pthread_self());
+    pthread_mutex_lock(&pool->lock);
+    atomic_store(&pool->low_waiting, 1);
+    note_quiet(pool);
+    pthread_mutex_unlock(&pool->lock);
+    if (hook)
+        pool->hold_fn(pool->hold_arg, 1);
+    pthread_mutex_lock(&pool->lock);
+    while (atomic_load(&pool->low_held))
+        pthread_cond_wait(&pool->low_released, &pool->lock);
+    atomic_store(&pool->low_waiting, 0);
+    pthread_mutex_unlock(&pool->lock);
+    if (hook)
+        pool->hold_fn(pool->hold_arg, 0);
+}
+
+void ed_pool_set_hold_hook(ed_pool_t *pool, ed_pool_hold_fn fn, void *arg)
+{
+    if (!pool)
+        return;
+    pool->hold_fn = fn;
+    pool->hold_arg = arg;
+    pool->hold_thread = pthread_self();
+}
+
+void ed_pool_hold_low(ed_pool_t *pool, int hold)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    if (hold && !atomic_load(&pool->low_held)) {
+        atomic_store(&pool->low_quiet_ns, 0);
+        atomic_store(&pool->low_held, 1);
+    } else if (!hold && atomic_load(&pool->low_held)) {
+        atomic_store(&pool->low_held, 0);
+        pthread_cond_broadcast(&pool->low_released);
+        pthread_cond_broadcast(&pool->work_ready[ED_POOL_LOW]);
+    }
+    pthread_mutex_unlock(&pool->lock);
+}
+
+long long ed_pool_low_quiet_ns(const ed_pool_t *pool)
+{
+    return pool && atomic_load(&((ed_pool_t *)pool)->low_held) ? atomic_load(&((ed_pool_t *)pool)->low_quiet_ns) : 0;
+}
+
 void ed_pool_run(ed_pool_t *pool, ed_pool_prio_t prio, int n_chunks, ed_pool_fn fn, void *arg)
 {
     int self = pool->n_threads - 1;
     if (n_chunks <= 0)
         return;
     if (pool->n_workers == 0 || n_chunks == 1) {
-        for (int chunk = 0; chunk < n_chunks; chunk++)
+        int holdable = prio == ED_POOL_LOW && caller_is_idle();
+        for (int chunk = 0; chunk < n_chunks; chunk++) {
+            while (holdable && !low_enter(pool))
+                wait_released(pool);
             fn(arg, chunk, self);
+            if (holdable)
+                low_leave(pool);
+        }
         return;
     }
     pool_job_t *job = &pool->job[prio];
@@ -243,16 +350,25 @@ void ed_pool_run(ed_pool_t *pool, ed_pool_prio_t prio, int n_chunks, ed_pool_fn 
         pthread_cond_broadcast(&pool->work_ready[served_by]);
         pthread_mutex_unlock(&pool->lock);
     }
+    int holdable = prio == ED_POOL_LOW && !yield;
     for (;;) {
         /* LOW at normal priority: leave the cores to waiting HIGH work; the
          * LOW workers finish ours */
         if (yield && job_available(&pool->job[ED_POOL_HIGH]))
             break;
+        if (holdable && !low_enter(pool)) {
+            wait_released(pool);
+            continue;
+        }
         int chunk = atomic_fetch_add(&job->next_chunk, 1);
+        if (chunk < n_chunks) {
+            fn(arg, chunk, self);
+            finish_chunk(pool, job, n_chunks);
+        }
+        if (holdable)
+            low_leave(pool);
         if (chunk >= n_chunks)
             break;
-        fn(arg, chunk, self);
-        finish_chunk(pool, job, n_chunks);
     }
     wait_done(pool, job, n_chunks);
     atomic_store(&job->active, 0);
@@ -286,6 +402,7 @@ int ed_pool_open(ed_pool_t **out, int n_threads, char err[ED_KERR_LEN])
         pthread_cond_init(&pool->work_ready[p], &attr);
     pthread_condattr_destroy(&attr);
     pthread_cond_init(&pool->job_done, NULL);
+    pthread_cond_init(&pool->low_released, NULL);
     for (int p = 0; p < ED_POOL_PRIO_COUNT; p++)
         pthread_mutex_init(&pool->job[p].submit_lock, NULL);
     pool->n_workers = n_threads - 1;
@@ -328,6 +445,7 @@ void ed_pool_close(ed_pool_t *pool)
     for (int p = 0; p < ED_POOL_PRIO_COUNT; p++)
         pthread_mutex_destroy(&pool->job[p].submit_lock);
     pthread_cond_destroy(&pool->job_done);
+    pthread_cond_destroy(&pool->low_released);
     for (int p = 0; p < ED_POOL_PRIO_COUNT; p++)
         pthread_cond_destroy(&pool->work_ready[p]);
     pthread_mutex_destroy(&pool->lock);

@@ -43,4 +43,24 @@ int ed_pool_n_threads(const ed_pool_t *pool);
  * fn must not submit to the pool itself. */
 void ed_pool_run(ed_pool_t *pool, ed_pool_prio_t prio, int n_chunks, ed_pool_fn fn, void *arg);
 
+/* Holds back (hold 1) or releases (hold 0) LOW jobs from submitters at idle
+ * priority (training): while held, no thread starts another of their chunks
+ * (a chunk already running finishes) and their submitter waits inside
+ * ed_pool_run, so a paused trainer stops within one chunk even in the middle
+ * of a long product, instead of at its next call between products. LOW work
+ * from submitters at normal priority (background embedding) is not held.
+ * Any thread; idempotent. */
+void ed_pool_hold_low(ed_pool_t *pool, int hold);
+/* Called on the submitter's own thread when a hold stops it inside
+ * ed_pool_run: held 1 before it waits for the release, 0 after (a trainer
+ * reports its pause this way, as it does at its gate between products). */
+typedef void (*ed_pool_hold_fn)(void *arg, int held);
+/* Sets the hook for idle-priority LOW jobs submitted from the calling
+ * thread from now on (NULL: none); only that thread reads it. */
+void ed_pool_set_hold_hook(ed_pool_t *pool, ed_pool_hold_fn fn, void *arg);
+/* While held: the CLOCK_MONOTONIC time (ns) at which held work became quiet
+ * (its submitter waits for the release and none of its chunks runs), or 0
+ * when it has not yet or nothing was held inside a product. */
+long long ed_pool_low_quiet_ns(const ed_pool_t *pool);
+
 #endif

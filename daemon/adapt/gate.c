@@ -1,7 +1,7 @@
 /* gate.c - the trainer's run/pause/stop switch (adapt/gate.h): the command
  * in an atomic for the fast path, a mutex and condition variable for the
- * paused caller, and the pause latency measured at the first gate call that
- * sees a pause. */
+ * paused caller, the pool's hold of training chunks alongside the command,
+ * and the pause latency measured when the trainer stopped computing. */
 #include "adapt/gate.h"
 
 #include <pthread.h>
@@ -25,6 +25,7 @@ struct ed_gate {
     double pause_t0;       /* under mutex: when the pause was asked, CLOCK_MONOTONIC seconds */
     bool latency_pending;  /* under mutex: the pause's latency is not observed yet */
     ed_histogram_t pause_latency;
+    ed_pool_t *pool;       /* held while paused; NULL: none */
 };
 
 static double now_s(void)
@@ -55,6 +56,24 @@ void ed_gate_free(ed_gate_t *g)
     free(g);
 }
 
+void ed_gate_set_pool(ed_gate_t *g, ed_pool_t *pool)
+{
+    g->pool = pool;
+}
+
+/* The pause's latency, observed once (mutex held): until `now`, or until
+ * the pool found the held product quiet if that came first. */
+static void observe_pause(ed_gate_t *g, double now)
+{
+    if (!g->latency_pending)
+        return;
+    long long quiet_ns = ed_pool_low_quiet_ns(g->pool);
+    double quiet = quiet_ns > 0 ? (double)quiet_ns / 1e9 : now;
+    double end = quiet < now ? quiet : now;
+    ed_histogram_observe(&g->pause_latency, end > g->pause_t0 ? end - g->pause_t0 : 0);
+    g->latency_pending = false;
+}
+
 static void set_command(ed_gate_t *g, ed_gate_command_t command)
 {
     pthread_mutex_lock(&g->mutex);
@@ -71,8 +90,14 @@ static void set_command(ed_gate_t *g, ed_gate_command_t command)
         g->latency_pending = active;
         if (active)
             atomic_fetch_add_explicit(&g->pauses, 1, memory_order_relaxed);
+        ed_pool_hold_low(g->pool, 1);
     } else {
+        /* a pause that held the trainer inside a product ends here without
+         * a gate call that blocked: the pool knows when it stopped */
+        if (g->latency_pending && ed_pool_low_quiet_ns(g->pool) > 0)
+            observe_pause(g, now_s());
         g->latency_pending = false;
+        ed_pool_hold_low(g->pool, 0);
     }
     atomic_store_explicit(&g->command, command, memory_order_release);
     pthread_cond_broadcast(&g->cond);
@@ -95,10 +120,7 @@ int ed_gate_wait(void *gate)
     if (command == ED_GATE_RUN)
         return 0;
     pthread_mutex_lock(&g->mutex);
-    if (g->latency_pending) {
-        ed_histogram_observe(&g->pause_latency, now_s() - g->pause_t0);
-        g->latency_pending = false;
-    }
+    observe_pause(g, now_s());
     while ((command = atomic_load_explicit(&g->command, memory_order_relaxed)) == ED_GATE_PAUSE) {
         atomic_store_explicit(&g->blocked, true, memory_order_relaxed);
         pthread_cond_wait(&g->cond, &g->mutex);

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/histogram.h"
+#include "kernels/pool.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,6 +36,11 @@ typedef struct ed_gate ed_gate_t;
 int ed_gate_create(ed_gate_t **out, char err[ED_ERR_LEN]);
 /* Accepts NULL. No thread may be inside ed_gate_wait any more. */
 void ed_gate_free(ed_gate_t *g);
+/* The compute pool the trainer's products run on (NULL: none). A pause then
+ * also holds its training chunks (ed_pool_hold_low), so the trainer stops
+ * within one chunk of a product rather than at the product's end; run and
+ * stop release them. Set once, before a trainer begins. */
+void ed_gate_set_pool(ed_gate_t *g, ed_pool_t *pool);
 
 /* The commands; any thread. pause counts (and starts a latency measurement)
  * only when the gate was at run with a trainer between begin and end; stop
@@ -60,8 +66,10 @@ const char *ed_trainer_state_name(ed_trainer_state_t state); /* "idle", "running
 
 /* Pauses so far (run -> pause transitions). */
 uint64_t ed_gate_pauses(const ed_gate_t *g);
-/* Seconds from ed_gate_pause to the gate call that blocked, one observation
- * per pause a trainer saw; render from the loop thread at any time. */
+/* Seconds from ed_gate_pause to the moment the trainer stopped computing
+ * (the gate call that blocked, or, with a pool, its product held with no
+ * chunk running, whichever came first), one observation per pause a
+ * trainer saw; render from the loop thread at any time. */
 const ed_histogram_t *ed_gate_pause_latency(const ed_gate_t *g);
 
 #endif

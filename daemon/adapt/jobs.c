@@ -323,7 +323,9 @@ int ed_jobs_cancel(ed_jobs_t *jobs, const char *id, ed_adapt_job_t *out, char er
     }
     if (strcmp(jobs->current, id) == 0) {
         ed__jobs_stop_raise(jobs, STOP_CANCEL);
-        bool woke = jobs->gate && (jobs->paused || ed_gate_blocked(jobs->gate));
+        /* a paused trainer waits at its gate or inside a product the pool
+         * holds: either way it must be woken to see the cancel */
+        bool woke = jobs->gate && (jobs->paused || ed_gate_command(jobs->gate) == ED_GATE_PAUSE);
         if (woke)
             ed_gate_stop(jobs->gate); /* a paused trainer wakes and stops */
         while (strcmp(jobs->current, id) == 0)

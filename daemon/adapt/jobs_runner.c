@@ -127,6 +127,31 @@ static int on_checkpoint(const void *data, size_t len, void *arg, char err[ED_ER
     return rc;
 }
 
+/* The job's state and events around a pause, whether the trainer waits at
+ * its gate or the pool holds it inside a product. */
+static void job_paused(run_ctx_t *ctx, bool paused)
+{
+    ed_jobs_t *jobs = ctx->jobs;
+    pthread_mutex_lock(&jobs->mu);
+    rec_t *r = ed__jobs_find(jobs, ctx->id);
+    jobs->paused = paused;
+    if (r && paused) {
+        jobs->pauses++;
+        ed__jobs_set_state(jobs, r, "paused", "an inference request is being served");
+        ed__jobs_emit(jobs, ctx->id, json_pack("{s:s}", "type", "paused"));
+    } else if (r) {
+        ed__jobs_set_state(jobs, r, "running", "");
+        ed__jobs_emit(jobs, ctx->id, json_pack("{s:s}", "type", "resumed"));
+    }
+    pthread_mutex_unlock(&jobs->mu);
+}
+
+/* The pool's hold hook (ed_pool_set_hold_hook), on the trainer's thread. */
+static void job_held(void *arg, int held)
+{
+    job_paused(arg, held != 0);
+}
+
 /* The trainer's gate: our own stop first (cancel, shutdown, window,
  * forgetting), then the scheduler's gate, which blocks while paused. */
 static int job_gate(void *arg)
@@ -138,28 +163,11 @@ static int job_gate(void *arg)
     if (!jobs->gate || (ctx->run_now && ed_gate_command(jobs->gate) == ED_GATE_STOP))
         return 0;
     bool pausing = ed_gate_command(jobs->gate) == ED_GATE_PAUSE;
-    if (pausing) {
-        pthread_mutex_lock(&jobs->mu);
-        rec_t *r = ed__jobs_find(jobs, ctx->id);
-        if (r) {
-            jobs->paused = true;
-            jobs->pauses++;
-            ed__jobs_set_state(jobs, r, "paused", "an inference request is being served");
-            ed__jobs_emit(jobs, ctx->id, json_pack("{s:s}", "type", "paused"));
-        }
-        pthread_mutex_unlock(&jobs->mu);
-    }
+    if (pausing)
+        job_paused(ctx, true);
     int stop = ed_gate_wait(jobs->gate);
-    if (pausing) {
-        pthread_mutex_lock(&jobs->mu);
-        rec_t *r = ed__jobs_find(jobs, ctx->id);
-        jobs->paused = false;
-        if (r) {
-            ed__jobs_set_state(jobs, r, "running", "");
-            ed__jobs_emit(jobs, ctx->id, json_pack("{s:s}", "type", "resumed"));
-        }
-        pthread_mutex_unlock(&jobs->mu);
-    }
+    if (pausing)
+        job_paused(ctx, false);
     return stop || atomic_load(&jobs->stop) != STOP_NONE;
 }
 
@@ -296,6 +304,7 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
                             .gate_arg = &ctx};
     if (jobs->gate)
         ed_gate_begin(jobs->gate);
+    ed_pool_set_hold_hook(ed_base_pool(jobs->base), job_held, &ctx); /* this thread's products */
     ed_log_info("adapt: %s: %s training %s on %d windows (%d held out) of %s", id, resume ? "resumes" : "starts",
                 job.name, ds->n_train, ds->n_heldout, job.collections);
     rc = ed_run_train(trainer, ds, &rc_cfg, &hooks, resume, resume_len, &result, err);
@@ -316,6 +325,7 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
             rc = ed_run_train(trainer, ds, &rc_cfg, &hooks, NULL, 0, &result, err);
         }
     }
+    ed_pool_set_hold_hook(ed_base_pool(jobs->base), NULL, NULL);
     if (jobs->gate)
         ed_gate_end(jobs->gate);
     if (rc != 0)

@@ -230,6 +230,29 @@ def test_chat_during_training_pauses_it_and_the_result_is_unchanged(daemon_with_
     assert done["best_heldout_loss"] == ref_best
 
 
+def test_a_job_trains_right_after_streamed_requests_and_between_them(daemon_with_model, device):
+    """Streamed completions a moment apart, then a job at once: it trains
+    (one was seen paused at step 0 for good after such a run), and streamed
+    requests during training pause it each time without leaving it paused."""
+    d = daemon_with_model(adapt_options(device))
+    ingest(d)
+    for i in range(10):
+        r = post_json(d, "/v1/completions", {"prompt": f"Request {i} asks about the garden", "max_tokens": 8,
+                                             "stream": True, "stream_options": {"include_usage": True}})
+        assert r.status == 200, r
+        time.sleep(0.05)
+    j = submit(d, **REF).json
+    wait_job(d, j["id"], {"running", "paused"}, pred=lambda x: x["step"] >= 2)
+    for i in range(3):
+        r = post_json(d, "/v1/completions", {"prompt": f"Busy {i}", "max_tokens": 8, "stream": True})
+        assert r.status == 200, r
+        time.sleep(0.05)
+    step = job(d, j["id"])["step"]
+    resumed = wait_job(d, j["id"], {"running"}, pred=lambda x: x["step"] >= step + 2)
+    assert resumed["state"] == "running", resumed
+    assert call(d, "DELETE", f"/v1/adapt/jobs/{j['id']}", template="/v1/adapt/jobs/{id}").status == 200
+
+
 def test_pulled_plug_stops_with_a_checkpoint_and_power_resumes(daemon_with_model, device):
     d = daemon_with_model(adapt_options(device))
     ingest(d)

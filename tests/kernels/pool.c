@@ -304,6 +304,75 @@ ED_TEST(high_work_never_waits_for_idle_low_chunks)
     }
 }
 
+/* A hold of idle-priority LOW work (a paused trainer): after the chunks
+ * running at the hold end, no chunk starts until the release, the pool says
+ * when the held job went quiet, and the job then completes. Work from a
+ * normal-priority LOW submitter is not held. */
+typedef struct {
+    ed_pool_t *pool;
+    atomic_int started, finished;
+    int idle; /* the submitter got idle priority */
+} hold_test_t;
+
+static void hold_chunk(void *arg, int chunk, int thread)
+{
+    hold_test_t *t = arg;
+    (void)chunk, (void)thread;
+    atomic_fetch_add(&t->started, 1);
+    sleep_ms(1);
+    atomic_fetch_add(&t->finished, 1);
+}
+
+static void *hold_submitter(void *arg)
+{
+    hold_test_t *t = arg;
+    struct sched_param param = {0};
+    t->idle = sched_setscheduler(0, SCHED_IDLE, &param) == 0;
+    ed_pool_run(t->pool, ED_POOL_LOW, 200, hold_chunk, t);
+    return NULL;
+}
+
+ED_TEST(a_hold_stops_idle_low_work_within_a_chunk)
+{
+    for (int n_threads = 1; n_threads <= 3; n_threads++) {
+        static hold_test_t t;
+        memset(&t, 0, sizeof t);
+        t.pool = open_pool(n_threads);
+        ED_REQUIRE(t.pool != NULL);
+        ED_CHECK(ed_pool_low_quiet_ns(t.pool) == 0); /* nothing held */
+        pthread_t thread;
+        ED_REQUIRE(pthread_create(&thread, NULL, hold_submitter, &t) == 0);
+        for (int i = 0; i < 20000 && atomic_load(&t.finished) < 10; i++)
+            sleep_ms(1);
+        ed_pool_hold_low(t.pool, 1);
+        long long quiet = 0;
+        for (int i = 0; i < 20000 && !(quiet = ed_pool_low_quiet_ns(t.pool)); i++)
+            sleep_ms(1);
+        ED_CHECK(quiet > 0);
+        int started = atomic_load(&t.started);
+        ED_CHECK_INT(atomic_load(&t.finished), started); /* quiet: no chunk runs */
+        sleep_ms(30);
+        ED_CHECK_INT(atomic_load(&t.started), started); /* and none starts while held */
+        ED_CHECK(started < 200);
+        ed_pool_hold_low(t.pool, 0);
+        ED_CHECK(ed_pool_low_quiet_ns(t.pool) == 0);
+        pthread_join(thread, NULL);
+        ED_CHECK_INT(atomic_load(&t.finished), 200);
+        printf("# %d threads: held after %d of 200 chunks (submitter idle: %d)\n", n_threads, started, t.idle);
+
+        /* a normal-priority LOW submitter (background embedding) is not held */
+        ed_pool_close(t.pool);
+        memset(&t, 0, sizeof t);
+        t.pool = open_pool(n_threads);
+        ED_REQUIRE(t.pool != NULL);
+        ed_pool_hold_low(t.pool, 1);
+        ed_pool_run(t.pool, ED_POOL_LOW, 50, hold_chunk, &t);
+        ED_CHECK_INT(atomic_load(&t.finished), 50);
+        ed_pool_hold_low(t.pool, 0);
+        ed_pool_close(t.pool);
+    }
+}
+
 ED_TEST_MAIN(rejects_bad_thread_counts, every_chunk_runs_once_on_a_distinct_thread,
              job_completion_is_a_barrier, many_tiny_jobs, high_work_starts_before_more_low_work,
-             high_work_never_waits_for_idle_low_chunks)
+             high_work_never_waits_for_idle_low_chunks, a_hold_stops_idle_low_work_within_a_chunk)
