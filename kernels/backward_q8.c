@@ -23,6 +23,140 @@ static size_t align64(size_t n)
     return (n + 63) & ~(size_t)63;
 }
 
+/* Decoders of one row of w straight into the transposed tile: `width`
+ * elements of w's row o (src at the strip's first column) to
+ * tt[c * ED_QK + o], with the arithmetic of the traits' dequantizer (the
+ * same values, bit for bit), for the formats a model's products use; the
+ * others take to_float and a transpose. width is a multiple of the type's
+ * block (for the r8 layouts the last group may be partial). */
+typedef void (*decode_fn)(const uint8_t *src, int width, float *tt, int o);
+
+#define PUT(col, v) tt[(size_t)(col) * ED_QK + o] = (v)
+
+static void decode_q8_0(const uint8_t *src, int width, float *tt, int o)
+{
+    const ed_block_q8_0_t *b = (const ed_block_q8_0_t *)src;
+    for (int j = 0; j < width / ED_QK; j++) {
+        float d = ed_fp16_to_fp32(b[j].d);
+        for (int e = 0; e < ED_QK; e++)
+            PUT(ED_QK * j + e, (float)b[j].qs[e] * d);
+    }
+}
+
+static void decode_q4_0(const uint8_t *src, int width, float *tt, int o)
+{
+    const ed_block_q4_0_t *b = (const ed_block_q4_0_t *)src;
+    for (int j = 0; j < width / ED_QK; j++) {
+        float d = ed_fp16_to_fp32(b[j].d);
+        for (int e = 0; e < ED_QK / 2; e++) {
+            PUT(ED_QK * j + e, (float)((b[j].qs[e] & 0xF) - 8) * d);
+            PUT(ED_QK * j + e + ED_QK / 2, (float)((b[j].qs[e] >> 4) - 8) * d);
+        }
+    }
+}
+
+static void decode_q8_0_r8(const uint8_t *src, int width, float *tt, int o)
+{
+    int n_blocks = width / ED_QK;
+    for (int g = 0; g < (n_blocks + ED_R8 - 1) / ED_R8; g++) {
+        const ed_group_q8_0_r8_t *in = (const ed_group_q8_0_r8_t *)src + g;
+        for (int j = 0; j < min_int(ED_R8, n_blocks - ED_R8 * g); j++) {
+            float d = ed_fp16_to_fp32(in->d[j]);
+            int col = ED_QK * (ED_R8 * g + j);
+            for (int k = 0; k < ED_QK / 4; k++)
+                for (int i = 0; i < 4; i++)
+                    PUT(col + 4 * k + i, (float)in->qs[k][4 * j + i] * d);
+        }
+    }
+}
+
+static void decode_q4_0_r8(const uint8_t *src, int width, float *tt, int o)
+{
+    int n_blocks = width / ED_QK;
+    for (int g = 0; g < (n_blocks + ED_R8 - 1) / ED_R8; g++) {
+        const ed_group_q4_0_r8_t *in = (const ed_group_q4_0_r8_t *)src + g;
+        for (int j = 0; j < min_int(ED_R8, n_blocks - ED_R8 * g); j++) {
+            float d = ed_fp16_to_fp32(in->d[j]);
+            int col = ED_QK * (ED_R8 * g + j);
+            for (int m = 0; m < ED_QK / 8; m++)
+                for (int i = 0; i < 4; i++) {
+                    uint8_t q = in->qs[m][4 * j + i];
+                    PUT(col + 8 * m + i, (float)((q & 0xF) - 8) * d);
+                    PUT(col + 8 * m + 4 + i, (float)((q >> 4) - 8) * d);
+                }
+        }
+    }
+}
+
+static void decode_q4_K(const uint8_t *src, int width, float *tt, int o)
+{
+    const ed_block_q4_K_t *b = (const ed_block_q4_K_t *)src;
+    uint8_t scale[8], min[8];
+    for (int s = 0; s < width / ED_QK_K; s++) {
+        float d = ed_fp16_to_fp32(b[s].d), dmin = ed_fp16_to_fp32(b[s].dmin);
+        ed_k4_scales(b[s].scales, scale, min);
+        for (int j = 0; j < 8; j++) {
+            float sub_scale = d * (float)scale[j], sub_min = dmin * (float)min[j];
+            const uint8_t *qs = b[s].qs + 32 * (j / 2);
+            for (int l = 0; l < 32; l++)
+                PUT(ED_QK_K * s + 32 * j + l, sub_scale * (float)((qs[l] >> (4 * (j % 2))) & 0xF) - sub_min);
+        }
+    }
+}
+
+static void decode_q4_K_r8(const uint8_t *src, int width, float *tt, int o)
+{
+    const ed_block_q4_K_r8_t *b = (const ed_block_q4_K_r8_t *)src;
+    uint8_t scale[8], min[8];
+    for (int s = 0; s < width / ED_QK_K; s++) {
+        float d = ed_fp16_to_fp32(b[s].d), dmin = ed_fp16_to_fp32(b[s].dmin);
+        ed_k4_scales(b[s].scales, scale, min);
+        for (int j = 0; j < ED_R8; j++) {
+            float sub_scale = d * (float)scale[j], sub_min = dmin * (float)min[j];
+            int col = ED_QK_K * s + ED_QK * j;
+            for (int m = 0; m < ED_QK / 8; m++)
+                for (int i = 0; i < 4; i++) {
+                    uint8_t q = b[s].qs[m][4 * j + i];
+                    PUT(col + 8 * m + i, sub_scale * (float)(q & 0xF) - sub_min);
+                    PUT(col + 8 * m + 4 + i, sub_scale * (float)(q >> 4) - sub_min);
+                }
+        }
+    }
+}
+
+static void decode_q6_K(const uint8_t *src, int width, float *tt, int o)
+{
+    const ed_block_q6_K_t *b = (const ed_block_q6_K_t *)src;
+    for (int s = 0; s < width / ED_QK_K; s++) {
+        float d = ed_fp16_to_fp32(b[s].d);
+        for (int half = 0; half < 2; half++)
+            for (int q = 0; q < 4; q++) {
+                const uint8_t *ql = b[s].ql + 64 * half + 32 * (q & 1), *qh = b[s].qh + 32 * half;
+                int e0 = 128 * half + 32 * q;
+                for (int l = 0; l < 32; l++) {
+                    int low = (ql[l] >> (4 * (q >> 1))) & 0xF, high = (qh[l] >> (2 * q)) & 3;
+                    PUT(ED_QK_K * s + e0 + l, d * (float)b[s].scales[(e0 + l) / 16] * (float)((low | high << 4) - 32));
+                }
+            }
+    }
+}
+
+#undef PUT
+
+static decode_fn decoder(int type)
+{
+    switch (type) {
+    case ED_TYPE_Q8_0: return decode_q8_0;
+    case ED_TYPE_Q4_0: return decode_q4_0;
+    case ED_TYPE_Q8_0_R8: return decode_q8_0_r8;
+    case ED_TYPE_Q4_0_R8: return decode_q4_0_r8;
+    case ED_TYPE_Q4_K: return decode_q4_K;
+    case ED_TYPE_Q4_K_R8: return decode_q4_K_r8;
+    case ED_TYPE_Q6_K: return decode_q6_K;
+    default: return NULL;
+    }
+}
+
 /* The geometry both the size function and the driver derive from w_type and n_out. */
 typedef struct {
     int strip;            /* columns of dx per chunk: a multiple of w's group of blocks */
@@ -70,6 +204,7 @@ typedef struct {
     const ed_matmul_backward_t *m;
     q8_geometry_t g;
     ed_to_float_fn to_float;
+    decode_fn decode;             /* NULL: to_float and a transpose */
     ed_from_float_fn quant_block; /* q8_0: the table's, bit-identical to the traits' */
     ed_from_float_fn quant_act;   /* q8_0_x8 */
     ed_gemm_fn gemm;              /* NULL: one vec_dot per output (the reference table) */
@@ -106,14 +241,21 @@ static void requantize_block(const q8_job_t *job, int o0, int c0, int width, flo
     const uint8_t *w = m->w;
     size_t col_bytes = (size_t)c0 / job->block_len * job->block_size;
     int rows = min_int(ED_QK, m->n_out - o0);
-    for (int o = 0; o < rows; o++)
-        job->to_float(w + (size_t)(o0 + o) * job->w_row_bytes + col_bytes, tile + (size_t)o * width, width);
-    for (int c = 0; c < width; c++) {
-        float *col = tt + (size_t)c * ED_QK;
+    if (job->decode) {
         for (int o = 0; o < rows; o++)
-            col[o] = tile[(size_t)o * width + c];
-        for (int o = rows; o < ED_QK; o++)
-            col[o] = 0;
+            job->decode(w + (size_t)(o0 + o) * job->w_row_bytes + col_bytes, width, tt, o);
+        for (int c = 0; rows < ED_QK && c < width; c++)
+            memset(tt + (size_t)c * ED_QK + rows, 0, sizeof(float) * (size_t)(ED_QK - rows));
+    } else {
+        for (int o = 0; o < rows; o++)
+            job->to_float(w + (size_t)(o0 + o) * job->w_row_bytes + col_bytes, tile + (size_t)o * width, width);
+        for (int c = 0; c < width; c++) {
+            float *col = tt + (size_t)c * ED_QK;
+            for (int o = 0; o < rows; o++)
+                col[o] = tile[(size_t)o * width + c];
+            for (int o = rows; o < ED_QK; o++)
+                col[o] = 0;
+        }
     }
     ed_block_q8_0_t *blocks = (ed_block_q8_0_t *)tile; /* the dequantized rows are spent */
     job->quant_block(tt, blocks, (int64_t)width * ED_QK);
@@ -176,6 +318,7 @@ int ed_matmul_backward_input_q8(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_
         scratch_size < ed_matmul_backward_q8_scratch_size(m->w_type, m->n_out, m->n_batch, ed_pool_n_threads(pool)))
         return ED_KERR_EINVAL;
     job.to_float = ed_quant_traits(m->w_type)->to_float;
+    job.decode = decoder(m->w_type);
     job.quant_block = k->quantize[ED_TYPE_Q8_0] ? k->quantize[ED_TYPE_Q8_0] : q8->from_float;
     job.quant_act = k->quantize[ED_TYPE_Q8_0_X8] ? k->quantize[ED_TYPE_Q8_0_X8] : x8->from_float;
     job.gemm = k->gemm[ED_TYPE_Q8_0_R8];
