@@ -23,125 +23,185 @@ static size_t align64(size_t n)
     return (n + 63) & ~(size_t)63;
 }
 
-/* Decoders of one row of w straight into the transposed tile: `width`
- * elements of w's row o (src at the strip's first column) to
- * tt[c * ED_QK + o], with the arithmetic of the traits' dequantizer (the
- * same values, bit for bit), for the formats a model's products use; the
- * others take to_float and a transpose. width is a multiple of the type's
+/* Decoders of one row of w for the formats a model's products use (the
+ * others take the traits' to_float): `width` elements of a row (src at the
+ * strip's first column) to row[0, width), with the arithmetic of the traits'
+ * dequantizer (the same values bit for bit: -std=c11 keeps a * b - c
+ * unfused), 4 lanes at a time in GNU C vectors, which GCC and Clang lower to
+ * SSE2 or NEON without a per-ISA file. width is a multiple of the type's
  * block (for the r8 layouts the last group may be partial). */
-typedef void (*decode_fn)(const uint8_t *src, int width, float *tt, int o);
+typedef void (*decode_fn)(const uint8_t *src, int width, float *row);
 
-#define PUT(col, v) tt[(size_t)(col) * ED_QK + o] = (v)
+typedef int32_t v4i __attribute__((vector_size(16)));
+typedef float v4f __attribute__((vector_size(16)));
 
-static void decode_q8_0(const uint8_t *src, int width, float *tt, int o)
+typedef uint32_t v4u __attribute__((vector_size(16)));
+
+static inline v4i bytes_u8(const uint8_t *p) /* 4 unsigned bytes, zero-extended */
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    v4u x = {w, w, w, w};
+    return (v4i)((x >> (v4u){0, 8, 16, 24}) & 255);
+}
+
+static inline v4i bytes_s8(const int8_t *p) /* 4 signed bytes, sign-extended */
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    v4u x = {w, w, w, w};
+    return (v4i)(x << (v4u){24, 16, 8, 0}) >> 24;
+}
+
+static inline void put4(float *dst, v4f v)
+{
+    memcpy(dst, &v, sizeof v);
+}
+
+static inline v4f to_v4f(v4i x)
+{
+    return __builtin_convertvector(x, v4f);
+}
+
+/* ed_fp16_to_fp32 inline for normal numbers (exact: the exponent is
+ * rebiased and the mantissa widened); zero, subnormals, inf and NaN call it */
+static inline float fp16_to_fp32(uint16_t h)
+{
+    uint32_t e = (h >> 10) & 0x1F;
+    if (e == 0 || e == 31)
+        return ed_fp16_to_fp32(h);
+    uint32_t bits = ((uint32_t)(h & 0x8000) << 16) | ((e + 112) << 23) | ((uint32_t)(h & 0x3FF) << 13);
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static void decode_q8_0(const uint8_t *src, int width, float *row)
 {
     const ed_block_q8_0_t *b = (const ed_block_q8_0_t *)src;
     for (int j = 0; j < width / ED_QK; j++) {
-        float d = ed_fp16_to_fp32(b[j].d);
-        for (int e = 0; e < ED_QK; e++)
-            PUT(ED_QK * j + e, (float)b[j].qs[e] * d);
+        v4f d = (v4f){0} + fp16_to_fp32(b[j].d);
+        for (int e = 0; e < ED_QK; e += 4)
+            put4(row + ED_QK * j + e, to_v4f(bytes_s8(b[j].qs + e)) * d);
     }
 }
 
-static void decode_q4_0(const uint8_t *src, int width, float *tt, int o)
+static void decode_q4_0(const uint8_t *src, int width, float *row)
 {
     const ed_block_q4_0_t *b = (const ed_block_q4_0_t *)src;
     for (int j = 0; j < width / ED_QK; j++) {
-        float d = ed_fp16_to_fp32(b[j].d);
-        for (int e = 0; e < ED_QK / 2; e++) {
-            PUT(ED_QK * j + e, (float)((b[j].qs[e] & 0xF) - 8) * d);
-            PUT(ED_QK * j + e + ED_QK / 2, (float)((b[j].qs[e] >> 4) - 8) * d);
+        v4f d = (v4f){0} + fp16_to_fp32(b[j].d);
+        for (int e = 0; e < ED_QK / 2; e += 4) {
+            v4i q = bytes_u8(b[j].qs + e);
+            put4(row + ED_QK * j + e, to_v4f((q & 0xF) - 8) * d);
+            put4(row + ED_QK * j + e + ED_QK / 2, to_v4f((q >> 4) - 8) * d);
         }
     }
 }
 
-static void decode_q8_0_r8(const uint8_t *src, int width, float *tt, int o)
+static void decode_q8_0_r8(const uint8_t *src, int width, float *row)
 {
     int n_blocks = width / ED_QK;
     for (int g = 0; g < (n_blocks + ED_R8 - 1) / ED_R8; g++) {
         const ed_group_q8_0_r8_t *in = (const ed_group_q8_0_r8_t *)src + g;
         for (int j = 0; j < min_int(ED_R8, n_blocks - ED_R8 * g); j++) {
-            float d = ed_fp16_to_fp32(in->d[j]);
-            int col = ED_QK * (ED_R8 * g + j);
-            for (int k = 0; k < ED_QK / 4; k++)
-                for (int i = 0; i < 4; i++)
-                    PUT(col + 4 * k + i, (float)in->qs[k][4 * j + i] * d);
+            v4f d = (v4f){0} + fp16_to_fp32(in->d[j]);
+            float *out = row + ED_QK * (ED_R8 * g + j);
+            for (int k = 0; k < ED_QK / 4; k++) /* qs[k][4j + i]: element 4k + i */
+                put4(out + 4 * k, to_v4f(bytes_s8(&in->qs[k][4 * j])) * d);
         }
     }
 }
 
-static void decode_q4_0_r8(const uint8_t *src, int width, float *tt, int o)
+static void decode_q4_0_r8(const uint8_t *src, int width, float *row)
 {
     int n_blocks = width / ED_QK;
     for (int g = 0; g < (n_blocks + ED_R8 - 1) / ED_R8; g++) {
         const ed_group_q4_0_r8_t *in = (const ed_group_q4_0_r8_t *)src + g;
         for (int j = 0; j < min_int(ED_R8, n_blocks - ED_R8 * g); j++) {
-            float d = ed_fp16_to_fp32(in->d[j]);
-            int col = ED_QK * (ED_R8 * g + j);
-            for (int m = 0; m < ED_QK / 8; m++)
-                for (int i = 0; i < 4; i++) {
-                    uint8_t q = in->qs[m][4 * j + i];
-                    PUT(col + 8 * m + i, (float)((q & 0xF) - 8) * d);
-                    PUT(col + 8 * m + 4 + i, (float)((q >> 4) - 8) * d);
-                }
+            v4f d = (v4f){0} + fp16_to_fp32(in->d[j]);
+            float *out = row + ED_QK * (ED_R8 * g + j);
+            for (int m = 0; m < ED_QK / 8; m++) { /* qs[m][4j + i]: elements 8m + i (low), 8m + 4 + i (high) */
+                v4i q = bytes_u8(&in->qs[m][4 * j]);
+                put4(out + 8 * m, to_v4f((q & 0xF) - 8) * d);
+                put4(out + 8 * m + 4, to_v4f((q >> 4) - 8) * d);
+            }
         }
     }
 }
 
-static void decode_q4_K(const uint8_t *src, int width, float *tt, int o)
+static void decode_q4_K(const uint8_t *src, int width, float *row)
 {
     const ed_block_q4_K_t *b = (const ed_block_q4_K_t *)src;
     uint8_t scale[8], min[8];
     for (int s = 0; s < width / ED_QK_K; s++) {
-        float d = ed_fp16_to_fp32(b[s].d), dmin = ed_fp16_to_fp32(b[s].dmin);
+        float d = fp16_to_fp32(b[s].d), dmin = fp16_to_fp32(b[s].dmin);
         ed_k4_scales(b[s].scales, scale, min);
         for (int j = 0; j < 8; j++) {
-            float sub_scale = d * (float)scale[j], sub_min = dmin * (float)min[j];
+            v4f sub_scale = (v4f){0} + d * (float)scale[j], sub_min = (v4f){0} + dmin * (float)min[j];
             const uint8_t *qs = b[s].qs + 32 * (j / 2);
-            for (int l = 0; l < 32; l++)
-                PUT(ED_QK_K * s + 32 * j + l, sub_scale * (float)((qs[l] >> (4 * (j % 2))) & 0xF) - sub_min);
+            for (int l = 0; l < 32; l += 4)
+                put4(row + ED_QK_K * s + 32 * j + l,
+                     sub_scale * to_v4f((bytes_u8(qs + l) >> (4 * (j % 2))) & 0xF) - sub_min);
         }
     }
 }
 
-static void decode_q4_K_r8(const uint8_t *src, int width, float *tt, int o)
+static void decode_q4_K_r8(const uint8_t *src, int width, float *row)
 {
     const ed_block_q4_K_r8_t *b = (const ed_block_q4_K_r8_t *)src;
     uint8_t scale[8], min[8];
     for (int s = 0; s < width / ED_QK_K; s++) {
-        float d = ed_fp16_to_fp32(b[s].d), dmin = ed_fp16_to_fp32(b[s].dmin);
+        float d = fp16_to_fp32(b[s].d), dmin = fp16_to_fp32(b[s].dmin);
         ed_k4_scales(b[s].scales, scale, min);
         for (int j = 0; j < ED_R8; j++) {
-            float sub_scale = d * (float)scale[j], sub_min = dmin * (float)min[j];
-            int col = ED_QK_K * s + ED_QK * j;
-            for (int m = 0; m < ED_QK / 8; m++)
-                for (int i = 0; i < 4; i++) {
-                    uint8_t q = b[s].qs[m][4 * j + i];
-                    PUT(col + 8 * m + i, sub_scale * (float)(q & 0xF) - sub_min);
-                    PUT(col + 8 * m + 4 + i, sub_scale * (float)(q >> 4) - sub_min);
-                }
+            v4f sub_scale = (v4f){0} + d * (float)scale[j], sub_min = (v4f){0} + dmin * (float)min[j];
+            float *out = row + ED_QK_K * s + ED_QK * j;
+            for (int m = 0; m < ED_QK / 8; m++) {
+                v4i q = bytes_u8(&b[s].qs[m][4 * j]);
+                put4(out + 8 * m, sub_scale * to_v4f(q & 0xF) - sub_min);
+                put4(out + 8 * m + 4, sub_scale * to_v4f(q >> 4) - sub_min);
+            }
         }
     }
 }
 
-static void decode_q6_K(const uint8_t *src, int width, float *tt, int o)
+static void decode_q6_K(const uint8_t *src, int width, float *row)
 {
     const ed_block_q6_K_t *b = (const ed_block_q6_K_t *)src;
     for (int s = 0; s < width / ED_QK_K; s++) {
-        float d = ed_fp16_to_fp32(b[s].d);
+        float d = fp16_to_fp32(b[s].d);
         for (int half = 0; half < 2; half++)
-            for (int q = 0; q < 4; q++) {
+            for (int q = 0; q < 4; q++) { /* element 128 half + 32 q + l */
                 const uint8_t *ql = b[s].ql + 64 * half + 32 * (q & 1), *qh = b[s].qh + 32 * half;
                 int e0 = 128 * half + 32 * q;
-                for (int l = 0; l < 32; l++) {
-                    int low = (ql[l] >> (4 * (q >> 1))) & 0xF, high = (qh[l] >> (2 * q)) & 3;
-                    PUT(ED_QK_K * s + e0 + l, d * (float)b[s].scales[(e0 + l) / 16] * (float)((low | high << 4) - 32));
+                for (int l = 0; l < 32; l += 4) {
+                    v4i low = (bytes_u8(ql + l) >> (4 * (q >> 1))) & 0xF, high = (bytes_u8(qh + l) >> (2 * q)) & 3;
+                    v4f scale = (v4f){0} + d * (float)b[s].scales[(e0 + l) / 16];
+                    put4(row + ED_QK_K * s + e0 + l, scale * to_v4f((low | high << 4) - 32));
                 }
             }
     }
 }
 
-#undef PUT
+/* tt (width, 32) = tile (32, width)^T; width is a multiple of 4 */
+static void transpose_tile(const float *tile, int width, float *tt)
+{
+    for (int o = 0; o < ED_QK; o += 4)
+        for (int c = 0; c < width; c += 4) {
+            v4f r[4], t[4];
+            for (int i = 0; i < 4; i++)
+                memcpy(&r[i], tile + (size_t)(o + i) * width + c, sizeof r[i]);
+            t[0] = __builtin_shufflevector(r[0], r[1], 0, 4, 1, 5); /* a0 b0 a1 b1 */
+            t[1] = __builtin_shufflevector(r[2], r[3], 0, 4, 1, 5); /* c0 d0 c1 d1 */
+            t[2] = __builtin_shufflevector(r[0], r[1], 2, 6, 3, 7); /* a2 b2 a3 b3 */
+            t[3] = __builtin_shufflevector(r[2], r[3], 2, 6, 3, 7); /* c2 d2 c3 d3 */
+            put4(tt + (size_t)c * ED_QK + o, __builtin_shufflevector(t[0], t[1], 0, 1, 4, 5));
+            put4(tt + (size_t)(c + 1) * ED_QK + o, __builtin_shufflevector(t[0], t[1], 2, 3, 6, 7));
+            put4(tt + (size_t)(c + 2) * ED_QK + o, __builtin_shufflevector(t[2], t[3], 0, 1, 4, 5));
+            put4(tt + (size_t)(c + 3) * ED_QK + o, __builtin_shufflevector(t[2], t[3], 2, 3, 6, 7));
+        }
+}
 
 static decode_fn decoder(int type)
 {
@@ -243,9 +303,10 @@ static void requantize_block(const q8_job_t *job, int o0, int c0, int width, flo
     int rows = min_int(ED_QK, m->n_out - o0);
     if (job->decode) {
         for (int o = 0; o < rows; o++)
-            job->decode(w + (size_t)(o0 + o) * job->w_row_bytes + col_bytes, width, tt, o);
-        for (int c = 0; rows < ED_QK && c < width; c++)
-            memset(tt + (size_t)c * ED_QK + rows, 0, sizeof(float) * (size_t)(ED_QK - rows));
+            job->decode(w + (size_t)(o0 + o) * job->w_row_bytes + col_bytes, width, tile + (size_t)o * width);
+        if (rows < ED_QK)
+            memset(tile + (size_t)rows * width, 0, sizeof(float) * (size_t)(ED_QK - rows) * width);
+        transpose_tile(tile, width, tt);
     } else {
         for (int o = 0; o < rows; o++)
             job->to_float(w + (size_t)(o0 + o) * job->w_row_bytes + col_bytes, tile + (size_t)o * width, width);
