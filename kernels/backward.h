@@ -1,8 +1,9 @@
 /* backward.h - the pooled drivers of LoRA training's backward pass over the
  * op table's training ops: the input gradient of a product with a frozen
  * weight of any block format (dequantized tile by tile, never a full f32
- * copy; or through the int8 batch micro-kernels, backward_q8.c), the gradients of a LoRA pair, causal attention split over KV heads,
- * and a fused cross-entropy over the vocabulary computed chunk by chunk. */
+ * copy; or through the int8 batch micro-kernels, backward_q8.c), the
+ * gradients of a LoRA pair, causal attention split over KV heads, and a
+ * fused cross-entropy over the vocabulary computed chunk by chunk. */
 #ifndef ED_KERNELS_BACKWARD_H
 #define ED_KERNELS_BACKWARD_H
 
