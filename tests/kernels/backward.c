@@ -424,7 +424,8 @@ static void check_backward_q8(int type, int n_in, int n_out, int n_batch, int ac
     float *w_f = alloc_f((size_t)n_in * n_out), *dy = alloc_f((size_t)n_batch * n_out);
     float *wt_seen = alloc_f((size_t)n_in * n_pad), *dy_seen = alloc_f((size_t)n_batch * n_pad);
     float *col = alloc_f((size_t)n_pad), *dx = alloc_f((size_t)n_batch * n_in), *dx1 = alloc_f((size_t)n_batch * n_in);
-    double *expect = calloc((size_t)n_batch * n_in, sizeof(double)), *mag = calloc((size_t)n_batch * n_in, sizeof(double));
+    double *expect = calloc((size_t)n_batch * n_in, sizeof(double));
+    double *mag = calloc((size_t)n_batch * n_in, sizeof(double));
     double *exact = calloc((size_t)n_batch * n_in, sizeof(double));
     uint8_t *w = malloc(row_bytes * n_out), *wp = malloc(w_row_bytes * n_out);
     ed_block_q8_0_t *blocks = malloc(sizeof(ed_block_q8_0_t) * (size_t)(n_pad / 32));
@@ -520,11 +521,11 @@ ED_TEST(matmul_backward_input_q8_every_type)
 {
     rng_seed(23);
     for (int t = 0; t < (int)(sizeof q8_types / sizeof q8_types[0]); t++) {
-        int type = q8_types[t], group = (int)(ed_type_info(type)->block_len * ed_type_info(type)->group);
+        int type = q8_types[t], block_len = (int)ed_type_info(type)->block_len;
         /* n_in: 3 strips of 256 for the K-quants; else a partial last strip
          * (and for the r8 layouts a partial last group); n_out 70: whole
          * blocks padded with zeros and a partial group of 8 */
-        int n_in = group >= 256 && ed_type_info(type)->block_len == 256 ? 768 : type == ED_TYPE_Q4_0_R8 || type == ED_TYPE_Q8_0_R8 ? 800 : 160;
+        int n_in = block_len == 256 ? 768 : type == ED_TYPE_Q4_0_R8 || type == ED_TYPE_Q8_0_R8 ? 800 : 160;
         check_backward_q8(type, n_in, 70, 17, 1);
     }
 }
