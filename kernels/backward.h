@@ -1,8 +1,9 @@
 /* backward.h - the pooled drivers of LoRA training's backward pass over the
  * op table's training ops: the input gradient of a product with a frozen
  * weight of any block format (dequantized tile by tile, never a full f32
- * copy), the gradients of a LoRA pair, causal attention split over KV heads,
- * and a fused cross-entropy over the vocabulary computed chunk by chunk. */
+ * copy; or through the int8 batch micro-kernels, backward_q8.c), the
+ * gradients of a LoRA pair, causal attention split over KV heads, and a
+ * fused cross-entropy over the vocabulary computed chunk by chunk. */
 #ifndef ED_KERNELS_BACKWARD_H
 #define ED_KERNELS_BACKWARD_H
 
@@ -41,6 +42,21 @@ size_t ed_matmul_backward_scratch_size(int w_type, int n_threads);
 #define ED_BWD_TILE_COLS 256
 int ed_matmul_backward_input(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_t prio,
                              const ed_matmul_backward_t *m, void *scratch, size_t scratch_size);
+
+/* The same product through the int8 batch micro-kernels of prompt
+ * processing (backward_q8.c): dy is quantized once per call to q8_0 (the
+ * q8_0_x8 activations of k->gemm[ED_TYPE_Q8_0_R8]); w^T is taken as a weight
+ * matrix of n_in rows of n_out elements, and each strip of its rows is
+ * dequantized (traits' dequantizer) and re-quantized along n_out to q8_0_r8
+ * in per-thread scratch once per call, whatever n_batch is. The result is
+ * the exact product of those two quantized operands up to float summation
+ * order (about 1e-2 relative off the f32 product, like the forward int8
+ * products); the same on any thread count. Any n_out >= 1 (dy is padded to
+ * whole blocks with zeros). Returns 0, or ED_KERR_EINVAL for an unknown type,
+ * a bad shape or too little scratch. */
+size_t ed_matmul_backward_q8_scratch_size(int w_type, int n_out, int n_batch, int n_threads);
+int ed_matmul_backward_input_q8(const ed_kernels_t *k, ed_pool_t *pool, ed_pool_prio_t prio,
+                                const ed_matmul_backward_t *m, void *scratch, size_t scratch_size);
 
 /* The gradients of y = W x + scale * B (A x), f32 throughout. da and db are
  * accumulated (+=), so micro-batches add up; dx, when not NULL, gets the

@@ -474,6 +474,10 @@ int ed_trainer_create(ed_trainer_t **out, const ed_model_t *model, const ed_gguf
             ed__trainer_role_shape(m, role, &n_in, &n_out);
             size_t a = ed_matmul_scratch_size(w->type, n_in, t->seq);
             size_t b = ed_matmul_backward_scratch_size(w->type, n_threads);
+            if (t->int8_products) { /* the layers' dx through the int8 products too */
+                size_t q = ed_matmul_backward_q8_scratch_size(w->type, n_out, t->seq, n_threads);
+                b = q > b ? q : b;
+            }
             mm = a > mm ? a : mm;
             bwd = b > bwd ? b : bwd;
         }

@@ -72,12 +72,16 @@ int ed__trainer_product(ed_trainer_t *t, const ed_matrix_t *w, const float *x, i
     return 0;
 }
 
-/* dx (n, n_in) (+)= dy (n, n_out) w */
+/* dx (n, n_in) (+)= dy (n, n_out) w; EDGED_TRAIN_PRODUCTS=int8: through the
+ * int8 micro-kernels (the layers' products; the output matrix's stays in
+ * ed_cross_entropy, whose 16-row chunks would re-quantize it each time) */
 int ed__trainer_product_back(ed_trainer_t *t, const ed_matrix_t *w, const float *dy, int n_out, float *dx, int n_in,
                         int n, int accumulate)
 {
     ed_matmul_backward_t b = {.w = w->data, .w_type = w->type, .n_in = n_in, .n_out = n_out, .dy = dy, .dx = dx,
                               .n_batch = n, .accumulate = accumulate};
+    if (t->int8_products)
+        return ed_matmul_backward_input_q8(t->k, t->pool, ED_POOL_LOW, &b, t->bwd_scratch, t->bwd_size);
     return ed_matmul_backward_input(t->k, t->pool, ED_POOL_LOW, &b, t->bwd_scratch, t->bwd_size);
 }
 

@@ -61,7 +61,7 @@ struct ed_trainer {
     size_t mm_size, bwd_size, ce_size;
     float *fwd_scratch;  /* the f32 products' tiles */
     float *logits, *ce_loss; /* (CE_ROWS, n_vocab), (CE_ROWS) */
-    int int8_products;   /* EDGED_TRAIN_PRODUCTS=int8: ed_matmul_forward's quantized activations */
+    int int8_products;   /* EDGED_TRAIN_PRODUCTS=int8: ed_matmul_forward and ed_matmul_backward_input_q8 */
     float *lora_scratch; /* (seq, rank) x 2 */
     float *lora_bt;      /* (rank, widest n_out) */
     size_t lora_floats;

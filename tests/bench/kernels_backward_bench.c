@@ -7,9 +7,13 @@
  * x86/ARM table this CPU runs, in GFLOP/s and as a fraction of the FMA peak
  * the bench measures (256-bit and 512-bit chains on x86, 128-bit on ARM).
  * EDGED_BENCH_QUICK=1: 64 tokens, one trial. EDGED_KERNELS picks the table.
- * EDGED_BENCH_F32_ONLY=1: only the FMA peak and the f32 products. */
+ * EDGED_BENCH_F32_ONLY=1: only the FMA peak, the f32 products and dX's table.
+ * dX = dY W per weight format, f32 tiles against the int8 micro-kernels, next
+ * to the int8 peak (tests/bench/int8_peak.h); EDGED_BENCH_DX_ONLY=1: only that. */
 #include "kernels/backward.h"
 #include "kernels/matmul.h"
+#include "kernels/repack.h"
+#include "tests/bench/int8_peak.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -25,6 +29,13 @@ static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -209,6 +220,65 @@ static void bench_f32_products(ed_pool_t *pool, int threads, int trials)
     printf("\n");
 }
 
+/* ------------------------------------------- dX = dY W: f32 tiles vs int8 -- */
+/* GOP/s of ed_matmul_backward_input (f32 products over dequantized tiles,
+ * the trainer's default) and ed_matmul_backward_input_q8 (the int8 batch
+ * micro-kernels) at TinyLlama's shapes, and the int8 one as a fraction of
+ * the table's int8 peak measured here; also per CPU-second of the process
+ * (GOP per second of CPU time: what a shared, loaded machine still shows). */
+static void bench_dx_int8(const ed_kernels_t *k, ed_pool_t *pool, int threads, int trials, int seq)
+{
+    static const int types[] = {ED_TYPE_Q4_0_R8, ED_TYPE_Q8_0_R8, ED_TYPE_Q4_K_R8, ED_TYPE_Q6_K};
+    static const int shapes[][2] = {{2048, 2048}, {5632, 2048}, {2048, 5632}}; /* n_out, n_in */
+    int which = table_peak(k);
+    double peak = which >= 0 ? int8_peak(pool, which) : 0;
+    printf("dX = dY.W, %d thread%s, batch %d, table %s: %s peak %.1f GOP/s\n", threads, threads > 1 ? "s" : "", seq,
+           k->name, which >= 0 ? peak_names[which] : "int8", peak);
+    printf("%-12s %-8s %12s %12s %8s %8s %10s %10s\n", "out x in", "type", "f32 GOP/s", "int8 GOP/s", "speedup",
+           "of peak", "f32 /cpu-s", "int8 /cpu-s");
+    for (int s = 0; s < 3; s++)
+        for (int t = 0; t < (int)(sizeof types / sizeof types[0]); t++) {
+            int n_out = shapes[s][0], n_in = shapes[s][1], type = types[t], base = type;
+            for (int b = 0; b < ED_TYPE_COUNT; b++)
+                if (ed_repack_type(b) == type)
+                    base = b;
+            uint64_t row_bytes = 0, w_row_bytes = 0;
+            ed_type_row_size(base, (uint64_t)n_in, &row_bytes);
+            ed_type_row_size(type, (uint64_t)n_in, &w_row_bytes);
+            float *wf = rand_f((size_t)n_out * n_in, 0.1f), *dx = rand_f((size_t)seq * n_in, 0);
+            float *dy = rand_f((size_t)seq * n_out, 1);
+            uint8_t *w = malloc(row_bytes * (size_t)n_out), *wp = malloc(w_row_bytes * (size_t)n_out);
+            for (int r = 0; r < n_out; r++)
+                ed_quant_traits(base)->from_float(wf + (size_t)r * n_in, w + r * row_bytes, n_in);
+            if (base != type)
+                ed_repack_rows(base, w, wp, n_in, 0, n_out);
+            else
+                memcpy(wp, w, row_bytes * (size_t)n_out);
+            size_t fs = ed_matmul_backward_scratch_size(type, threads);
+            size_t qs = ed_matmul_backward_q8_scratch_size(type, n_out, seq, threads);
+            void *fscr = malloc(fs + 64), *qscr = malloc(qs + 64);
+            ed_matmul_backward_t b = {wp, type, n_in, n_out, dy, dx, seq, 0};
+            /* A and B alternate, best of `trials` each, in wall and process CPU time */
+            double tf = 1e30, tq = 1e30, cf = 1e30, cq = 1e30;
+            for (int tr = 0; tr < trials; tr++) {
+                double t0 = now(), c0 = cpu_now();
+                ed_matmul_backward_input(k, pool, ED_POOL_LOW, &b, fscr, fs);
+                double t1 = now(), c1 = cpu_now();
+                ed_matmul_backward_input_q8(k, pool, ED_POOL_LOW, &b, qscr, qs);
+                double t2 = now(), c2 = cpu_now();
+                tf = t1 - t0 < tf ? t1 - t0 : tf, cf = c1 - c0 < cf ? c1 - c0 : cf;
+                tq = t2 - t1 < tq ? t2 - t1 : tq, cq = c2 - c1 < cq ? c2 - c1 : cq;
+            }
+            double ops = 2.0 * n_out * n_in * seq, gf = ops / tf * 1e-9, gq = ops / tq * 1e-9;
+            char dims[32];
+            snprintf(dims, sizeof dims, "%dx%d", n_out, n_in);
+            printf("%-12s %-8s %12.1f %12.1f %7.2fx %7.0f%% %10.1f %10.1f\n", dims, ed_type_info(type)->name, gf, gq,
+                   gq / gf, peak > 0 ? 100 * gq / peak : 0, ops / cf * 1e-9, ops / cq * 1e-9);
+            free(wf), free(dx), free(dy), free(w), free(wp), free(fscr), free(qscr);
+        }
+    printf("\n");
+}
+
 int main(void)
 {
     int quick = getenv("EDGED_BENCH_QUICK") && atoi(getenv("EDGED_BENCH_QUICK"));
@@ -226,7 +296,13 @@ int main(void)
         ed_pool_t *pool = NULL;
         if (ed_pool_open(&pool, threads, err) != 0)
             return 1;
+        if (getenv("EDGED_BENCH_DX_ONLY") && atoi(getenv("EDGED_BENCH_DX_ONLY"))) {
+            bench_dx_int8(k, pool, threads, trials, seq);
+            ed_pool_close(pool);
+            continue;
+        }
         bench_f32_products(pool, threads, trials);
+        bench_dx_int8(k, pool, threads, trials, seq);
         if (getenv("EDGED_BENCH_F32_ONLY") && atoi(getenv("EDGED_BENCH_F32_ONLY"))) {
             ed_pool_close(pool);
             continue;

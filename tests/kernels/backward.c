@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 static uint64_t rng_state;
 
@@ -399,6 +400,155 @@ ED_TEST(matmul_backward_input_repacked_layouts)
     }
 }
 
+/* dx = dy w through the int8 micro-kernels (ed_matmul_backward_input_q8).
+ * The reference is the float product of the operands it multiplies: dy
+ * quantized to q8_0 per row, and w dequantized then quantized to q8_0 along
+ * n_out per column (w^T's rows), both dequantized again; its error is held
+ * to the forward int8 products' tolerance (1e-5 of the sum of |products|,
+ * tests/kernels/matmul.c). The distance to the exact f32 product (w's
+ * dequantized values, dy as given; |error| / |product| over the whole
+ * result) is printed and held to 2e-2. Every table
+ * (the reference one included), 1 and 2 threads bit-identical. */
+static void check_backward_q8(int type, int n_in, int n_out, int n_batch, int accumulate)
+{
+    char err[ED_KERR_LEN];
+    int base = type, packed = -1;
+    for (int t = 0; t < ED_TYPE_COUNT; t++)
+        if (ed_repack_type(t) == type)
+            base = t, packed = type;
+    const ed_quant_traits_t *traits = ed_quant_traits(base), *q8 = ed_quant_traits(ED_TYPE_Q8_0);
+    uint64_t row_bytes = 0, w_row_bytes = 0;
+    ED_REQUIRE(traits && ed_type_row_size(base, (uint64_t)n_in, &row_bytes) == 0 &&
+               ed_type_row_size(type, (uint64_t)n_in, &w_row_bytes) == 0);
+    int n_pad = (n_out + 31) / 32 * 32;
+    float *w_f = alloc_f((size_t)n_in * n_out), *dy = alloc_f((size_t)n_batch * n_out);
+    float *wt_seen = alloc_f((size_t)n_in * n_pad), *dy_seen = alloc_f((size_t)n_batch * n_pad);
+    float *col = alloc_f((size_t)n_pad), *dx = alloc_f((size_t)n_batch * n_in), *dx1 = alloc_f((size_t)n_batch * n_in);
+    double *expect = calloc((size_t)n_batch * n_in, sizeof(double));
+    double *mag = calloc((size_t)n_batch * n_in, sizeof(double));
+    double *exact = calloc((size_t)n_batch * n_in, sizeof(double));
+    uint8_t *w = malloc(row_bytes * n_out), *wp = malloc(w_row_bytes * n_out);
+    ed_block_q8_0_t *blocks = malloc(sizeof(ed_block_q8_0_t) * (size_t)(n_pad / 32));
+    ED_REQUIRE(expect && mag && exact && w && wp && blocks);
+    for (int r = 0; r < n_out; r++) { /* rows of different scales, like real weights */
+        for (int i = 0; i < n_in; i++)
+            w_f[(size_t)r * n_in + i] = rng_uniform(-1, 1) * (1.0f + (float)(r % 5));
+        traits->from_float(w_f + (size_t)r * n_in, w + r * row_bytes, n_in);
+        traits->to_float(w + r * row_bytes, w_f + (size_t)r * n_in, n_in);
+    }
+    if (packed >= 0)
+        ed_repack_rows(base, w, wp, n_in, 0, n_out);
+    else
+        memcpy(wp, w, row_bytes * n_out);
+    fill(dy, (size_t)n_batch * n_out, -1, 1);
+    for (int b = 0; b < n_batch; b++) {
+        for (int o = 0; o < n_pad; o++)
+            col[o] = o < n_out ? dy[(size_t)b * n_out + o] : 0;
+        q8->from_float(col, blocks, n_pad);
+        q8->to_float(blocks, dy_seen + (size_t)b * n_pad, n_pad);
+    }
+    for (int i = 0; i < n_in; i++) {
+        for (int o = 0; o < n_pad; o++)
+            col[o] = o < n_out ? w_f[(size_t)o * n_in + i] : 0;
+        q8->from_float(col, blocks, n_pad);
+        q8->to_float(blocks, wt_seen + (size_t)i * n_pad, n_pad);
+    }
+    for (int b = 0; b < n_batch; b++)
+        for (int i = 0; i < n_in; i++) {
+            double s = 0, m = 0, e = 0;
+            for (int o = 0; o < n_pad; o++) {
+                double p = (double)dy_seen[(size_t)b * n_pad + o] * wt_seen[(size_t)i * n_pad + o];
+                s += p;
+                m += fabs(p);
+                if (o < n_out)
+                    e += (double)dy[(size_t)b * n_out + o] * w_f[(size_t)o * n_in + i];
+            }
+            expect[(size_t)b * n_in + i] = s;
+            mag[(size_t)b * n_in + i] = m;
+            exact[(size_t)b * n_in + i] = e;
+        }
+    for (const char *const *name = ed_kernels_names(); *name; name++) {
+        const ed_kernels_t *k = ed_kernels_by_name(*name);
+        if (!k)
+            continue;
+        for (int n_threads = 1; n_threads <= 2; n_threads++) {
+            ed_pool_t *pool = NULL;
+            ED_REQUIRE(ed_pool_open(&pool, n_threads, err) == 0);
+            size_t ss = ed_matmul_backward_q8_scratch_size(type, n_out, n_batch, n_threads);
+            void *scratch = malloc(ss);
+            ED_REQUIRE(ss > 0 && scratch);
+            float *out = n_threads == 1 ? dx1 : dx;
+            for (size_t i = 0; i < (size_t)n_batch * n_in; i++)
+                out[i] = accumulate ? 0.5f : NAN;
+            ed_matmul_backward_t m = {wp, type, n_in, n_out, dy, out, n_batch, accumulate};
+            ED_CHECK_INT(ed_matmul_backward_input_q8(k, pool, ED_POOL_LOW, &m, scratch, ss), 0);
+            double maxdiff = 0, err2 = 0, norm2 = 0;
+            for (size_t i = 0; i < (size_t)n_batch * n_in; i++) {
+                double v = out[i] - (accumulate ? 0.5 : 0.0);
+                double d = fabs(v - expect[i]) / (mag[i] + 1e-30);
+                if (!(d <= maxdiff))
+                    maxdiff = isnan(d) ? INFINITY : d;
+                err2 += (v - exact[i]) * (v - exact[i]);
+                norm2 += exact[i] * exact[i];
+            }
+            double exactdiff = sqrt(err2 / (norm2 + 1e-30));
+            if (n_threads == 2) {
+                printf("# matmul_backward_input_q8 %s %s %dx%d batch %d%s maxdiff=%.3g off f32 %.3g\n",
+                       ed_type_info(type)->name, k->name, n_out, n_in, n_batch, accumulate ? " +=" : "", maxdiff,
+                       exactdiff);
+                if (memcmp(dx, dx1, sizeof(float) * (size_t)n_batch * n_in) != 0) {
+                    printf("#   %s %s: 2 threads differ from 1\n", ed_type_info(type)->name, k->name);
+                    ED_CHECK(0);
+                }
+            }
+            ED_CHECK(maxdiff <= 1e-5);
+            ED_CHECK(exactdiff <= 2e-2);
+            ED_CHECK_INT(ed_matmul_backward_input_q8(k, pool, ED_POOL_LOW, &m, scratch, ss - 1), ED_KERR_EINVAL);
+            free(scratch);
+            ed_pool_close(pool);
+        }
+    }
+    free(w_f), free(dy), free(wt_seen), free(dy_seen), free(col), free(dx), free(dx1), free(expect), free(mag);
+    free(exact), free(w), free(wp), free(blocks);
+}
+
+static const int q8_types[] = {ED_TYPE_F32,  ED_TYPE_F16,  ED_TYPE_BF16, ED_TYPE_Q4_0,    ED_TYPE_Q4_1,
+                               ED_TYPE_Q5_0, ED_TYPE_Q5_1, ED_TYPE_Q8_0, ED_TYPE_Q2_K,    ED_TYPE_Q3_K,
+                               ED_TYPE_Q4_K, ED_TYPE_Q5_K, ED_TYPE_Q6_K, ED_TYPE_Q4_0_R8, ED_TYPE_Q8_0_R8,
+                               ED_TYPE_Q4_K_R8};
+
+ED_TEST(matmul_backward_input_q8_every_type)
+{
+    rng_seed(23);
+    for (int t = 0; t < (int)(sizeof q8_types / sizeof q8_types[0]); t++) {
+        int type = q8_types[t], block_len = (int)ed_type_info(type)->block_len;
+        /* n_in: 3 strips of 256 for the K-quants; else a partial last strip
+         * (and for the r8 layouts a partial last group); n_out 70: whole
+         * blocks padded with zeros and a partial group of 8 */
+        int n_in = block_len == 256 ? 768 : type == ED_TYPE_Q4_0_R8 || type == ED_TYPE_Q8_0_R8 ? 800 : 160;
+        check_backward_q8(type, n_in, 70, 17, 1);
+    }
+}
+
+ED_TEST(matmul_backward_input_q8_shapes)
+{
+    /* batch 1 and 3, a batch past one panel of 64; n_out of whole groups,
+     * of whole blocks with a partial group, and of one partial block */
+    static const int cases[][5] = {
+        {ED_TYPE_Q4_0, 160, 512, 1, 0},    {ED_TYPE_Q4_0, 160, 288, 3, 1},    {ED_TYPE_Q8_0_R8, 800, 5, 17, 0},
+        {ED_TYPE_Q4_K_R8, 512, 256, 70, 0}, {ED_TYPE_Q6_K, 256, 33, 3, 1},   {ED_TYPE_Q4_0_R8, 256, 96, 1, 1},
+    };
+    rng_seed(29);
+    for (int c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++)
+        check_backward_q8(cases[c][0], cases[c][1], cases[c][2], cases[c][3], cases[c][4]);
+    float dy[4] = {0}, dx[256];
+    uint8_t scratch[1 << 12];
+    ed_matmul_backward_t bad = {scratch, ED_TYPE_Q4_K, 100, 4, dy, dx, 1, 0};
+    ED_CHECK_INT(ed_matmul_backward_input_q8(ref_table(), NULL, ED_POOL_LOW, &bad, scratch, sizeof scratch),
+                 ED_KERR_EINVAL);
+    ED_CHECK(ed_matmul_backward_q8_scratch_size(ED_TYPE_Q4_0, 0, 1, 1) == 0);
+}
+
 ED_TEST(lora_backward_matches_plain_products)
 {
     char err[ED_KERR_LEN];
@@ -566,5 +716,6 @@ ED_TEST(every_table_has_the_training_ops)
 ED_TEST_MAIN(gemm_f32_matches_ref, row_backward_ops_match_ref, attention_backward_matches_ref,
              ref_backward_matches_finite_differences, matmul_backward_input_every_type,
              matmul_backward_input_repacked_layouts,
+             matmul_backward_input_q8_every_type, matmul_backward_input_q8_shapes,
              lora_backward_matches_plain_products, attention_driver_is_the_op_per_kv_head,
              cross_entropy_chunks_match_full_logits, every_table_has_the_training_ops)
