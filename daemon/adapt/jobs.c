@@ -75,6 +75,15 @@ void ed__jobs_restart(ed_jobs_t *jobs, rec_t *r)
     ed__jobs_set_state(jobs, r, "queued", "a document it trained on was deleted: it starts again without it");
 }
 
+bool ed__jobs_unkeep(rec_t *r)
+{
+    size_t len = strlen(r->job.reason), note = strlen(KEPT_NOTE);
+    if (len < note || strcmp(r->job.reason + len - note, KEPT_NOTE) != 0)
+        return false;
+    r->job.reason[len - note] = '\0';
+    return true;
+}
+
 void ed__jobs_stop_raise(ed_jobs_t *jobs, stop_t why)
 {
     int asked = atomic_load(&jobs->stop);
@@ -317,8 +326,15 @@ int ed_jobs_cancel(ed_jobs_t *jobs, const char *id, ed_adapt_job_t *out, char er
         return ed_errf(err, ED_ENOENT, "no job %.40s", id);
     }
     if (ed_adapt_job_final(r->job.state)) {
+        /* a failed job may have kept its checkpoint (RUN_FAILED_KEEP): a cancel deletes it */
+        bool failed = strcmp(r->job.state, "failed") == 0;
+        bool kept = failed && ed__jobs_unkeep(r);
         *out = r->job;
         pthread_mutex_unlock(&jobs->mu);
+        if (failed)
+            ed__jobs_checkpoint_delete(jobs, id);
+        if (kept)
+            ed__jobs_persist(jobs, id);
         return 0;
     }
     if (strcmp(jobs->current, id) == 0) {

@@ -87,7 +87,10 @@ int ed_jobs_target_bit(const char *name);
 int ed_jobs_create(ed_jobs_t *jobs, ed_adapt_job_t *job, const char *examples, size_t len, char err[ED_ERR_LEN]);
 /* Cancels a job: a running one is stopped first (one kernel call); its
  * checkpoint is deleted; the row stays as cancelled (*out). A final job is
- * left as it is (0, *out). ED_ENOENT. */
+ * left as it is (0, *out), but for the checkpoint a failed one kept (a
+ * failure of the device, not the training's, keeps it), which is deleted.
+ * A cancel that comes once the job stored its adapter finds it done (the
+ * registry serves the adapter). ED_ENOENT. */
 int ed_jobs_cancel(ed_jobs_t *jobs, const char *id, ed_adapt_job_t *out, char err[ED_ERR_LEN]);
 /* Document doc_id (of `collection`; NULL: unknown) was deleted or
  * replaced: the checkpoints of unfinished jobs that trained on it (by
@@ -128,7 +131,9 @@ uint64_t ed_jobs_pauses(ed_jobs_t *jobs);
 /* Events of job id after *cursor (0: from the oldest kept), oldest first:
  * fn gets each one's JSON text ({"type": "state"|"progress"|"paused"|
  * "resumed"|"end", "job": ID, ...}); *cursor moves past them. Returns false
- * when events were dropped meanwhile (the ring holds the latest 512). */
+ * when events were dropped meanwhile (the ring holds the latest 512). fn
+ * runs without the queue's lock (the texts are copies), so a slow socket
+ * never holds up the runner, and fn may call the queue. */
 bool ed_jobs_events(ed_jobs_t *jobs, const char *id, uint64_t *cursor, void (*fn)(const char *json, void *arg),
                     void *arg);
 /* The "end" event of a final job, as ed_jobs_events gives it (for a

@@ -37,10 +37,13 @@ void ed_jobs_forget(ed_jobs_t *jobs, int64_t doc_id, const char *collection)
     char (*ids)[ED_ADAPT_JOB_ID_LEN] = calloc((size_t)jobs->n + 1, sizeof *ids);
     for (int i = 0; ids && i < jobs->n; i++) {
         rec_t *r = &jobs->recs[i];
-        if (ed_adapt_job_final(r->job.state) || !trained_on(r, doc_id, collection))
+        bool failed = strcmp(r->job.state, "failed") == 0; /* it may have kept its checkpoint */
+        if ((ed_adapt_job_final(r->job.state) && !failed) || !trained_on(r, doc_id, collection))
             continue;
         snprintf(ids[n++], ED_ADAPT_JOB_ID_LEN, "%s", r->job.id);
-        if (strcmp(jobs->current, r->job.id) == 0) {
+        if (failed) {
+            ed__jobs_unkeep(r); /* its checkpoint goes below */
+        } else if (strcmp(jobs->current, r->job.id) == 0) {
             ed__jobs_stop_raise(jobs, STOP_FORGET);
         } else if (r->job.step > 0) {
             ed__jobs_restart(jobs, r);

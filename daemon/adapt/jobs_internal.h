@@ -13,6 +13,8 @@
 #include <stdatomic.h>
 
 #define EVENT_RING 512
+/* What a failed job's reason ends with while its checkpoint is kept (RUN_FAILED_KEEP). */
+#define KEPT_NOTE "; its checkpoint is kept (the failure is not the training's)"
 #define CHECKPOINT_NAME_OF(job) (job) /* a job's checkpoint is named by its id ("job-<hex>") */
 
 /* Why the current job stops, weakest first: a stronger one is never
@@ -94,6 +96,9 @@ void ed__jobs_persist(ed_jobs_t *jobs, const char *id);
  * deleted): its progress and curve go; the caller deletes its checkpoint
  * and stores its row and (empty) curve (mu held). */
 void ed__jobs_restart(ed_jobs_t *jobs, rec_t *r);
+/* A failed job's reason loses KEPT_NOTE (its checkpoint is being deleted);
+ * whether it had it (mu held). */
+bool ed__jobs_unkeep(rec_t *r);
 /* Asks the current job to stop for `why` unless a stronger stop was asked
  * already (a cancel beats forgetting, which beats a shutdown, which beats
  * the window): the runner ends the job as the strongest asks. Any thread. */
@@ -140,6 +145,22 @@ bool ed__jobs_options_run_now(const char *options);
 void ed__jobs_targets_text(unsigned targets, char *out, size_t cap);
 
 /* ---- jobs_runner.c ---- */
+
+/* How a run of a job ended. */
+typedef enum {
+    RUN_DONE,        /* its adapter is stored (and served, or 10 s passed) */
+    RUN_STOPPED,     /* stopped (ed__jobs_stop_raise) with a checkpoint, or before storing an adapter */
+    RUN_FAILED,      /* the job's own data or training failed: its checkpoint is of no use */
+    RUN_FAILED_KEEP, /* the device failed it (storage, the registry, memory, the model's load): its
+                        checkpoint is kept, so that a retry resumes from it */
+} run_outcome_t;
+
+/* The state a job ends a run in, from how the run ended and the strongest
+ * stop asked meanwhile; returns whether its checkpoint is to be deleted
+ * (the caller deletes it and stores the row; mu held). An adapter stored
+ * wins over a cancel or a forget that came after it: the job is done, as
+ * the registry serves its adapter (a forget marks it stale by lineage). */
+bool ed__jobs_finish(ed_jobs_t *jobs, rec_t *r, run_outcome_t outcome, stop_t stop, const char *reason);
 
 /* The runner thread's body (arg: the ed_jobs_t). */
 void *ed__jobs_runner_main(void *arg);

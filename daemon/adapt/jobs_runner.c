@@ -64,6 +64,7 @@ typedef struct {
     char id[ED_ADAPT_JOB_ID_LEN];
     bool run_now; /* the scheduler's stop (a constraint failed) does not stop it; the window push does */
     double last_persist_s;
+    bool store_failed; /* a checkpoint was not stored: the run's failure is the store's */
 } run_ctx_t;
 
 static double now_s(void)
@@ -120,6 +121,7 @@ static int on_checkpoint(const void *data, size_t len, void *arg, char err[ED_ER
     pthread_mutex_lock(&jobs->store_mu);
     int rc = ed_store_checkpoint_save(jobs->store, CHECKPOINT_NAME_OF(ctx->id), data, len, err);
     pthread_mutex_unlock(&jobs->store_mu);
+    ctx->store_failed = rc != 0;
     if (rc == 0) {
         ed__jobs_persist(jobs, ctx->id);
         ed__jobs_history_save(jobs, ctx->id);
@@ -163,8 +165,13 @@ static int job_gate(void *arg)
     return stop || atomic_load(&jobs->stop) != STOP_NONE;
 }
 
-typedef enum { RUN_DONE, RUN_STOPPED, RUN_FAILED } run_outcome_t;
-
+/* Whether a failure is the device's (memory, disk, the store) rather than
+ * the job's own data or training: its checkpoint is then worth keeping. */
+static bool device_fault(int rc)
+{
+    return rc == ED_ENOMEM || rc == ED_EIO || rc == ED_ENOSPC || rc == ED_EREADONLY || rc == ED_ECORRUPT ||
+           rc == ED_EACCES;
+}
 
 /* Which documents a job's checkpoints learnt from, for forgetting. */
 static void remember_documents(ed_jobs_t *jobs, const char *id, const ed_dataset_t *ds)
@@ -254,32 +261,39 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
     size_t resume_len = 0;
     ed_run_result_t result = {0};
     run_outcome_t outcome = RUN_FAILED;
+    bool keep = false; /* a failure keeps the checkpoint (device_fault) */
     int rc;
     if (!jobs->base) {
         snprintf(reason, 256, "no model is served (model.path is empty)");
-        return RUN_FAILED;
+        return RUN_FAILED_KEEP;
     }
     if ((rc = ed_base_load(jobs->base, &jobs->shutting_down, err)) != 0) {
         if (rc == ED_ECANCELED)
             return RUN_STOPPED;
         snprintf(reason, 256, "the model did not load: %.200s", err);
-        return RUN_FAILED;
+        return RUN_FAILED_KEEP;
     }
     if ((rc = ed__jobs_options_parse(&job, &settings, &tc, &rc_cfg, &dc, err)) != 0)
         goto end;
-    if ((rc = sources_load(jobs, &job, &docs, &examples, err)) != 0)
+    if ((rc = sources_load(jobs, &job, &docs, &examples, err)) != 0) {
+        keep = device_fault(rc);
         goto end;
+    }
     rc = ed_dataset_build(&ds, &prompt, docs ? docs->docs : NULL, docs ? docs->n_docs : 0,
                           examples ? examples->examples : NULL, examples ? examples->n_examples : 0, &dc, err);
     ed_dataset_source_free(docs); /* the dataset holds tokens; the text goes now */
     ed_dataset_source_free(examples);
     docs = examples = NULL;
-    if (rc != 0)
+    if (rc != 0) {
+        keep = rc == ED_ENOMEM;
         goto end;
+    }
     remember_documents(jobs, id, ds);
     if ((rc = ed_trainer_create(&trainer, ed_base_model(jobs->base), ed_base_gguf(jobs->base),
-                                ed_base_kernels(jobs->base), ed_base_pool(jobs->base), &tc, err)) != 0)
+                                ed_base_kernels(jobs->base), ed_base_pool(jobs->base), &tc, err)) != 0) {
+        keep = rc == ED_ENOMEM;
         goto end;
+    }
     pthread_mutex_lock(&jobs->store_mu);
     rc = ed_store_checkpoint_load(jobs->store, CHECKPOINT_NAME_OF(id), &resume, &resume_len, err);
     pthread_mutex_unlock(&jobs->store_mu);
@@ -318,10 +332,14 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
     }
     if (jobs->gate)
         ed_gate_end(jobs->gate);
-    if (rc != 0)
+    if (rc != 0) {
+        keep = ctx.store_failed || rc == ED_ENOMEM;
         goto end;
+    }
     ed__jobs_history_replace(jobs, id, &result); /* the run's own curve, whole across resumptions */
-    if (result.end == ED_RUN_STOPPED) {
+    if (result.end == ED_RUN_STOPPED || atomic_load(&jobs->stop) == STOP_CANCEL) {
+        /* a cancel that came as the last step ended wins: no adapter is stored (one that comes after
+         * this check loses to the stored adapter: the job is done, ed__jobs_finish) */
         outcome = RUN_STOPPED;
         goto end;
     }
@@ -333,8 +351,11 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
         outcome = RUN_STOPPED;
         goto end;
     }
-    if (rc != 0)
+    if (rc != 0) {
+        keep = true; /* the training went well: storing its adapter did not */
+        snprintf(reason, 256, "storing its adapter failed: %.200s", err);
         goto end;
+    }
     pthread_mutex_lock(&jobs->mu);
     r = ed__jobs_find(jobs, id);
     if (r) {
@@ -368,6 +389,8 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
 end:
     if (outcome == RUN_FAILED && !reason[0])
         snprintf(reason, 256, "%.250s", err);
+    if (outcome == RUN_FAILED && keep)
+        outcome = RUN_FAILED_KEEP;
     ed_run_result_free(&result);
     ed_trainer_free(trainer);
     ed_dataset_free(ds);
@@ -377,6 +400,35 @@ end:
         explicit_bzero(resume, resume_len);
     free(resume);
     return outcome;
+}
+
+bool ed__jobs_finish(ed_jobs_t *jobs, rec_t *r, run_outcome_t outcome, stop_t stop, const char *reason)
+{
+    if (outcome == RUN_DONE) {
+        ed__jobs_set_state(jobs, r, "done", reason);
+        return true;
+    }
+    if (stop == STOP_CANCEL) {
+        ed__jobs_set_state(jobs, r, "cancelled", "cancelled by its owner");
+        return true;
+    }
+    if (stop == STOP_FORGET) {
+        ed__jobs_restart(jobs, r);
+        return true;
+    }
+    if (outcome == RUN_FAILED || outcome == RUN_FAILED_KEEP) {
+        char why[sizeof r->job.reason];
+        bool kept = outcome == RUN_FAILED_KEEP && r->job.step > 0;
+        snprintf(why, sizeof why, "%.190s%s", reason, kept ? KEPT_NOTE : "");
+        ed__jobs_set_state(jobs, r, "failed", why);
+        ed_log_warn("adapt: %s failed: %s", r->job.id, why);
+        return outcome == RUN_FAILED;
+    }
+    ed__jobs_set_state(jobs, r, "waiting_for_window",
+                       stop == STOP_SHUTDOWN  ? "edged stopped; it resumes from its checkpoint"
+                       : jobs->window_why[0] ? jobs->window_why
+                                             : "the training window closed");
+    return false;
 }
 
 /* Whether rec may start now; else why not (mu held). */
@@ -456,23 +508,7 @@ void *ed__jobs_runner_main(void *arg)
             pthread_cond_broadcast(&jobs->cond);
             continue;
         }
-        if (stop == STOP_CANCEL) {
-            ed__jobs_set_state(jobs, r, "cancelled", "cancelled by its owner");
-        } else if (stop == STOP_FORGET && outcome != RUN_DONE) {
-            ed__jobs_restart(jobs, r);
-        } else if (outcome == RUN_DONE) {
-            ed__jobs_set_state(jobs, r, "done", reason);
-        } else if (outcome == RUN_FAILED) {
-            ed__jobs_set_state(jobs, r, "failed", reason);
-            ed_log_warn("adapt: %s failed: %s", id, reason);
-        } else {
-            snprintf(why, sizeof why, "%s",
-                     stop == STOP_SHUTDOWN ? "edged stopped; it resumes from its checkpoint"
-                     : jobs->window_why[0] ? jobs->window_why
-                                           : "the training window closed");
-            ed__jobs_set_state(jobs, r, "waiting_for_window", why);
-        }
-        bool drop_checkpoint = stop == STOP_CANCEL || stop == STOP_FORGET || outcome != RUN_STOPPED;
+        bool drop_checkpoint = ed__jobs_finish(jobs, r, outcome, (stop_t)stop, reason);
         pthread_cond_broadcast(&jobs->cond); /* a cancel waits for this */
         pthread_mutex_unlock(&jobs->mu);
         if (drop_checkpoint)
