@@ -9,6 +9,7 @@ trace of its text under the state directory; bad requests are refused field
 by field, by group, by collection owner and by queue size."""
 import concurrent.futures
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -287,6 +288,33 @@ def test_cancel_deletes_checkpoints(daemon_with_model, device):
     assert job(d, j["id"])["state"] == "cancelled"
     r = call(d, "GET", "/v1/adapt/jobs/job-0000000000000000", template="/v1/adapt/jobs/{id}")
     assert r.status == 404, r
+
+
+def test_a_failure_to_store_the_adapter_keeps_the_checkpoint(daemon_with_model, device):
+    """Storing the adapter fails (its folder is gone): the job fails, but the
+    training is not lost: its checkpoint stays and the reason says so; a
+    cancel of the failed job deletes it."""
+    d = daemon_with_model(adapt_options(device))
+    ingest(d)
+    j = submit(d, **REF).json
+    wait_job(d, j["id"], {"running", "paused"}, pred=lambda x: x["step"] >= 5)
+    deadline = time.monotonic() + 5
+    while not checkpoints(d) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert checkpoints(d) == [j["id"]]
+    adapters = Path(d.state_dir) / "adapters"
+    shutil.rmtree(adapters)
+    try:
+        failed = wait_job(d, j["id"], {"done", "failed"})
+        assert failed["state"] == "failed" and "adapter" in failed["reason"], failed
+        assert "checkpoint is kept" in failed["reason"] and failed.get("adapter_id") is None, failed
+        assert checkpoints(d) == [j["id"]], "the training survives a failure that is not its own"
+        r = call(d, "DELETE", f"/v1/adapt/jobs/{j['id']}", template="/v1/adapt/jobs/{id}")
+        assert r.status == 200 and r.json["state"] == "failed", r
+        assert "checkpoint is kept" not in r.json["reason"], r.json
+        assert checkpoints(d) == []
+    finally:
+        adapters.mkdir(exist_ok=True)
 
 
 def error_of(r, status, code=None, param=None):
