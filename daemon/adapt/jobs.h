@@ -93,10 +93,12 @@ int ed_jobs_create(ed_jobs_t *jobs, ed_adapt_job_t *job, const char *examples, s
  * registry serves the adapter). ED_ENOENT. */
 int ed_jobs_cancel(ed_jobs_t *jobs, const char *id, ed_adapt_job_t *out, char err[ED_ERR_LEN]);
 /* Document doc_id (of `collection`; NULL: unknown) was deleted or
- * replaced: the checkpoints of unfinished jobs that trained on it (by
- * their last dataset's documents; for a job not run since the start, by
- * its collections, every one when unknown) are deleted, since they hold
- * what was learnt from it, and a running one restarts without it. The
+ * replaced: the checkpoints of unfinished (and failed) jobs that trained
+ * on it are deleted, since they hold what was learnt from it, and a
+ * running or stopped one restarts without it. What a job trained on is its
+ * last dataset's documents, stored with its row before its training began
+ * (so known after a restart too); only for a job of an edged that did not
+ * store them, its collections (every job when collection is NULL). The
  * datasets themselves live in memory only: no training windows are cached
  * on disk. */
 void ed_jobs_forget(ed_jobs_t *jobs, int64_t doc_id, const char *collection);

@@ -33,9 +33,10 @@ typedef struct {
     ed_run_point_t *history; /* (n_history) */
     int n_history, cap_history;
     bool history_loaded;     /* from the store, for a job not run since the start */
-    int64_t *doc_ids;        /* (n_doc_ids) the documents of its last dataset; NULL: unknown (not run since
-                                the start) */
+    int64_t *doc_ids;        /* (n_doc_ids) the documents of its last dataset (stored with its row before
+                                its first checkpoint); NULL: unknown (not run since the start, not read back) */
     int n_doc_ids;
+    bool docs_loaded;        /* the store's list was read (or there is none to read) */
 } rec_t;
 
 typedef struct {

@@ -173,25 +173,37 @@ static bool device_fault(int rc)
            rc == ED_EACCES;
 }
 
-/* Which documents a job's checkpoints learnt from, for forgetting. */
-static void remember_documents(ed_jobs_t *jobs, const char *id, const ed_dataset_t *ds)
+/* Which documents a job's checkpoints learn from, for forgetting: stored
+ * with its row before training (so before any checkpoint of this dataset,
+ * and a restarted edged knows them too), then kept in memory. A failure
+ * fails the run: its checkpoints could not be forgotten by document. */
+static int remember_documents(ed_jobs_t *jobs, const char *id, const ed_dataset_t *ds, char err[ED_ERR_LEN])
 {
     int n = ds->n_train_docs + ds->n_heldout_docs;
     int64_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
-    if (ids) {
-        memcpy(ids, ds->train_doc_ids, (size_t)ds->n_train_docs * sizeof *ids);
-        memcpy(ids + ds->n_train_docs, ds->heldout_doc_ids, (size_t)ds->n_heldout_docs * sizeof *ids);
+    if (!ids)
+        return ed_errf(err, ED_ENOMEM, "out of memory");
+    memcpy(ids, ds->train_doc_ids, (size_t)ds->n_train_docs * sizeof *ids);
+    memcpy(ids + ds->n_train_docs, ds->heldout_doc_ids, (size_t)ds->n_heldout_docs * sizeof *ids);
+    pthread_mutex_lock(&jobs->store_mu);
+    int rc = ed_store_job_set_docs(jobs->store, id, ids, n, err);
+    pthread_mutex_unlock(&jobs->store_mu);
+    if (rc != 0) {
+        free(ids);
+        return rc;
     }
     pthread_mutex_lock(&jobs->mu);
     rec_t *r = ed__jobs_find(jobs, id);
-    if (r && ids) {
+    if (r) {
         free(r->doc_ids);
         r->doc_ids = ids;
         r->n_doc_ids = n;
+        r->docs_loaded = true;
         ids = NULL;
     }
     pthread_mutex_unlock(&jobs->mu);
     free(ids);
+    return 0;
 }
 
 /* Stores the best adapter with its lineage (store_mu taken). A train
@@ -288,7 +300,10 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
         keep = rc == ED_ENOMEM;
         goto end;
     }
-    remember_documents(jobs, id, ds);
+    if ((rc = remember_documents(jobs, id, ds, err)) != 0) {
+        keep = true; /* the store's failure; its checkpoint is of the documents stored before */
+        goto end;
+    }
     if ((rc = ed_trainer_create(&trainer, ed_base_model(jobs->base), ed_base_gguf(jobs->base),
                                 ed_base_kernels(jobs->base), ed_base_pool(jobs->base), &tc, err)) != 0) {
         keep = rc == ED_ENOMEM;

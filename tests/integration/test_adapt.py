@@ -491,6 +491,38 @@ def test_forgotten_job_starts_again_with_an_empty_curve_after_a_restart(daemon_w
     assert again["step"] == 0 and again["losses"] == [], again
 
 
+def test_a_restarted_job_forgets_only_the_documents_it_learnt_from(daemon_with_model, device):
+    """After a restart a stopped job still knows which documents its
+    checkpoint learnt from (stored with its row): deleting another document
+    of its collection keeps the checkpoint; deleting one of them drops it."""
+    d = daemon_with_model(adapt_options(device))
+    ids = ingest(d)
+    j = submit(d, **REF).json
+    wait_job(d, j["id"], {"running", "paused"}, pred=lambda x: x["step"] >= 5)
+    plug(device, False)
+    wait_job(d, j["id"], {"waiting_for_window"}, timeout=10)
+    assert checkpoints(d) == [j["id"]]
+    later = ingest(d, docs=[{"title": "Later", "text": "The shed key hangs behind the kitchen door, "
+                                                       "on the hook next to the calendar."}])
+    assert d.stop(signal.SIGTERM) == 0
+    d.start()
+    step = job(d, j["id"])["step"]
+    assert step >= 5
+    r = call(d, "DELETE", f"/v1/documents/{later[0]}", template="/v1/documents/{id}")
+    assert r.status == 200, r
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        again = job(d, j["id"])
+        assert again["state"] == "waiting_for_window" and again["step"] == step, again
+        assert checkpoints(d) == [j["id"]], "a document it never learnt from does not drop its checkpoint"
+        time.sleep(0.1)
+    r = call(d, "DELETE", f"/v1/documents/{ids[1]}", template="/v1/documents/{id}")
+    assert r.status == 200, r
+    requeued = wait_job(d, j["id"], {"queued"}, timeout=5)
+    assert requeued["step"] == 0 and "deleted" in requeued["reason"], requeued
+    assert checkpoints(d) == []
+
+
 def test_retrain_policy_and_deletion_drops_checkpoints(daemon_with_model, device):
     d = daemon_with_model(adapt_options(device, **{"adapt.on_stale": "retrain"}))
     ids = ingest(d)
