@@ -40,22 +40,34 @@ typedef struct {
 } ed_jobs_hooks_t;
 
 /* Opens the queue under cfg->state.directory (after the store opened once:
- * it made the data key and ran the migrations) on a store handle of its
- * own, reads every job (a job that was running or paused when edged stopped
- * waits for the window again, to resume from its checkpoint) and starts the
- * runner thread. base (NULL: jobs fail, "no model") and gate (NULL: no
- * pauses) must outlive it. Loop thread. 0 or an ED_E* code with err. */
+ * it made the data key and ran the migrations) and starts the runner
+ * thread, which opens a store handle of the queue's own and reads every job
+ * (a job that was running or paused when edged stopped waits for the window
+ * again, to resume from its checkpoint): the loop thread never waits for the
+ * disk. Until then ed_jobs_state says "opening", reads find no job and the
+ * calls that need the store wait for it. base (NULL: jobs fail, "no model")
+ * must outlive the queue; gate (NULL: no pauses) must outlive
+ * ed_jobs_stop. Loop thread. 0 or an ED_E* code with err. */
 int ed_jobs_open(ed_jobs_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_base_t *base, ed_gate_t *gate,
                  const ed_jobs_hooks_t *hooks, char err[ED_ERR_LEN]);
-/* Stops the runner: a running trainer stops at its next kernel call and its
- * checkpoint is written (the job waits for the window at the next start),
- * then the thread is joined. Blocks for at most one kernel call and one
- * checkpoint. Loop thread; accepts NULL. */
+/* Stops the queue (ed_jobs_stop), calls no hook any more, and frees it once
+ * the runner ended on a pool thread: a running trainer stops at its next
+ * kernel call and writes its checkpoint (the job waits for the window at
+ * the next start), the thread is joined and the store closed there; the
+ * loop thread never waits for it, and uv_run returns only after it. Call
+ * it after every call on other threads ended. Loop thread; accepts NULL. */
 void ed_jobs_close(ed_jobs_t *jobs);
-/* The same without freeing: the runner stops (and joins); the queue refuses
- * new jobs (ED_ESTATE) but reads, cancels and forgets still work, so that
- * calls in flight on other threads end before ed_jobs_close. Idempotent. */
+/* Asks the runner to stop (its trainer stops at its next kernel call and
+ * checkpoints on the runner's thread) and detaches the gate: once this
+ * returns no thread of the queue calls the gate, so its owner may free it.
+ * Waits at most for a gate call to return, never for the disk. The queue
+ * refuses new jobs (ED_ESTATE) but reads, cancels and forgets still work, so
+ * that calls in flight on other threads end before ed_jobs_close.
+ * Idempotent. Loop thread. */
 void ed_jobs_stop(ed_jobs_t *jobs);
+/* 0 when the queue's store is open; ED_EAGAIN while the runner opens it;
+ * ED_ESTATE when it did not open; why says so. Any thread. */
+int ed_jobs_state(ed_jobs_t *jobs, char why[ED_ERR_LEN]);
 /* New [adapt] options (SIGHUP); a running job keeps its own. Loop thread. */
 void ed_jobs_reconfigure(ed_jobs_t *jobs, const ed_config_t *cfg);
 

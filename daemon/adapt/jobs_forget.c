@@ -83,6 +83,9 @@ static void load_documents(ed_jobs_t *jobs)
 
 void ed_jobs_forget(ed_jobs_t *jobs, int64_t doc_id, const char *collection)
 {
+    char err[ED_ERR_LEN];
+    if (ed__jobs_ready(jobs, err) != 0)
+        return; /* no store, so no checkpoint of the queue's */
     load_documents(jobs);
     pthread_mutex_lock(&jobs->mu);
     int n = 0;
@@ -116,8 +119,11 @@ int ed_jobs_stale_adapters(ed_jobs_t *jobs, char (**ids)[32], int *n, char err[E
     *n = 0;
     ed_adapter_row_t *rows = NULL;
     int n_rows = 0;
+    int rc = ed__jobs_ready(jobs, err);
+    if (rc != 0)
+        return rc;
     pthread_mutex_lock(&jobs->store_mu);
-    int rc = ed_store_adapters_list(jobs->store, &rows, &n_rows, err);
+    rc = ed_store_adapters_list(jobs->store, &rows, &n_rows, err);
     if (rc == 0 && n_rows > 0 && !(*ids = calloc((size_t)n_rows, sizeof **ids)))
         rc = ed_errf(err, ED_ENOMEM, "out of memory");
     for (int i = 0; rc == 0 && i < n_rows; i++) {
@@ -137,6 +143,9 @@ int ed_jobs_stale_adapters(ed_jobs_t *jobs, char (**ids)[32], int *n, char err[E
 
 int ed_jobs_retrain(ed_jobs_t *jobs, const char *adapter_id, ed_adapt_job_t *out, char err[ED_ERR_LEN])
 {
+    int ready = ed__jobs_ready(jobs, err);
+    if (ready != 0)
+        return ready;
     pthread_mutex_lock(&jobs->mu);
     rec_t *r = NULL;
     for (int i = jobs->n - 1; i >= 0 && !r; i--)

@@ -1,8 +1,11 @@
 /* jobs_internal.h - internal to adapt/jobs*.c: the queue's state (jobs.h's
  * opaque ed_jobs_t), a job's record in memory, and what jobs.c (the queue),
  * jobs_events.c, jobs_history.c, jobs_options.c, jobs_runner.c and
- * jobs_forget.c share. Lock order: mu, then store_mu; neither is held across
- * a training run nor a read of the store by mu's holder. */
+ * jobs_forget.c share. Lock order: gate_lock, then mu, then store_mu; none
+ * is held across a training run nor a read of the store by mu's holder.
+ * The store is opened and closed off the loop thread: opened by the runner
+ * thread as it starts (callers of the store wait for it: ed__jobs_ready),
+ * closed by ed_jobs_close's pool work after it joined the runner. */
 #ifndef ED_ADAPT_JOBS_INTERNAL_H
 #define ED_ADAPT_JOBS_INTERNAL_H
 
@@ -49,21 +52,32 @@ typedef struct {
     uint32_t max_queued_jobs, checkpoint_every_s, checkpoint_every_steps;
 } settings_t;
 
+/* The queue's store, as the runner thread opens it (calloc'd: open). */
+typedef enum { QUEUE_OPEN = 0, QUEUE_OPENING, QUEUE_FAILED } queue_state_t;
+
 struct ed_jobs {
     uv_loop_t *loop;
     uv_async_t async;
     ed_jobs_hooks_t hooks;
     ed_base_t *base;
+    uv_work_t close_work;
+
+    /* guards gate: held (read) around each call into it; ed_jobs_stop detaches
+     * it (write) so that no call reaches it after (the scheduler frees it) */
+    pthread_rwlock_t gate_lock;
     ed_gate_t *gate;
 
     pthread_mutex_t store_mu; /* guards store */
     ed_store_t *store;
+    char state_dir[ED_CONFIG_PATH_MAX], key_file[ED_CONFIG_PATH_MAX]; /* where the runner opens it */
 
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cond;
     pthread_t thread;
     bool thread_started;
     bool closing;
+    queue_state_t state;         /* QUEUE_OPENING until the runner opened the store */
+    char open_failed[ED_ERR_LEN]; /* why, at QUEUE_FAILED */
     settings_t settings;
     bool have_prompt;
     ed_prompt_model_t prompt;
@@ -104,6 +118,15 @@ bool ed__jobs_unkeep(rec_t *r);
  * already (a cancel beats forgetting, which beats a shutdown, which beats
  * the window): the runner ends the job as the strongest asks. Any thread. */
 void ed__jobs_stop_raise(ed_jobs_t *jobs, stop_t why);
+/* Waits until the runner opened the store: 0, or ED_ESTATE with err when it
+ * did not open (takes mu; no lock held on entry). */
+int ed__jobs_ready(ed_jobs_t *jobs, char err[ED_ERR_LEN]);
+/* The runner thread opens the store and reads the jobs (no lock held). */
+int ed__jobs_load(ed_jobs_t *jobs, char err[ED_ERR_LEN]);
+/* The gate, read-locked (NULL: none, or detached by ed_jobs_stop), and its
+ * release; neither mu nor store_mu is held across hold. */
+ed_gate_t *ed__jobs_gate_hold(ed_jobs_t *jobs);
+void ed__jobs_gate_release(ed_jobs_t *jobs);
 /* Deletes a job's checkpoint; a failure is logged (takes store_mu). */
 void ed__jobs_checkpoint_delete(ed_jobs_t *jobs, const char *id);
 

@@ -137,9 +137,12 @@ static int job_gate(void *arg)
     ed_jobs_t *jobs = ctx->jobs;
     if (atomic_load(&jobs->stop) != STOP_NONE)
         return 1;
-    if (!jobs->gate || (ctx->run_now && ed_gate_command(jobs->gate) == ED_GATE_STOP))
-        return 0;
-    bool pausing = ed_gate_command(jobs->gate) == ED_GATE_PAUSE;
+    ed_gate_t *gate = ed__jobs_gate_hold(jobs);
+    if (!gate || (ctx->run_now && ed_gate_command(gate) == ED_GATE_STOP)) {
+        ed__jobs_gate_release(jobs);
+        return atomic_load(&jobs->stop) != STOP_NONE; /* detached: edged is stopping */
+    }
+    bool pausing = ed_gate_command(gate) == ED_GATE_PAUSE;
     if (pausing) {
         pthread_mutex_lock(&jobs->mu);
         rec_t *r = ed__jobs_find(jobs, ctx->id);
@@ -151,7 +154,8 @@ static int job_gate(void *arg)
         }
         pthread_mutex_unlock(&jobs->mu);
     }
-    int stop = ed_gate_wait(jobs->gate);
+    int stop = ed_gate_wait(gate);
+    ed__jobs_gate_release(jobs);
     if (pausing) {
         pthread_mutex_lock(&jobs->mu);
         rec_t *r = ed__jobs_find(jobs, ctx->id);
@@ -323,8 +327,10 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
     snprintf(ctx.id, sizeof ctx.id, "%s", id);
     ed_run_hooks_t hooks = {.progress = on_progress, .checkpoint = on_checkpoint, .arg = &ctx, .gate = job_gate,
                             .gate_arg = &ctx};
-    if (jobs->gate)
-        ed_gate_begin(jobs->gate);
+    ed_gate_t *gate = ed__jobs_gate_hold(jobs);
+    if (gate)
+        ed_gate_begin(gate);
+    ed__jobs_gate_release(jobs);
     ed_log_info("adapt: %s: %s training %s on %d windows (%d held out) of %s", id, resume ? "resumes" : "starts",
                 job.name, ds->n_train, ds->n_heldout, job.collections);
     rc = ed_run_train(trainer, ds, &rc_cfg, &hooks, resume, resume_len, &result, err);
@@ -345,8 +351,9 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
             rc = ed_run_train(trainer, ds, &rc_cfg, &hooks, NULL, 0, &result, err);
         }
     }
-    if (jobs->gate)
-        ed_gate_end(jobs->gate);
+    if ((gate = ed__jobs_gate_hold(jobs)) != NULL)
+        ed_gate_end(gate);
+    ed__jobs_gate_release(jobs);
     if (rc != 0) {
         keep = ctx.store_failed || rc == ED_ENOMEM;
         goto end;
@@ -446,8 +453,9 @@ bool ed__jobs_finish(ed_jobs_t *jobs, rec_t *r, run_outcome_t outcome, stop_t st
     return false;
 }
 
-/* Whether rec may start now; else why not (mu held). */
-static bool may_start(const ed_jobs_t *jobs, const rec_t *r, char why[256])
+/* Whether rec may start now; else why not (mu held; gate_stopped: the
+ * scheduler's gate said stop, read before mu was taken). */
+static bool may_start(const ed_jobs_t *jobs, const rec_t *r, bool gate_stopped, char why[256])
 {
     if (!jobs->base)
         return true; /* and fails at once: no model is served */
@@ -460,16 +468,30 @@ static bool may_start(const ed_jobs_t *jobs, const rec_t *r, char why[256])
         snprintf(why, 256, "%s", jobs->window_why[0] ? jobs->window_why : "the training window is closed");
         return false;
     }
-    if (!r->run_now && jobs->gate && ed_gate_command(jobs->gate) == ED_GATE_STOP) {
+    if (!r->run_now && gate_stopped) {
         snprintf(why, 256, "the scheduler stopped training");
         return false;
     }
     return true;
 }
 
+/* Whether the scheduler's gate says stop (no lock held). */
+static bool gate_stopped(ed_jobs_t *jobs)
+{
+    ed_gate_t *gate = ed__jobs_gate_hold(jobs);
+    bool stopped = gate && ed_gate_command(gate) == ED_GATE_STOP;
+    ed__jobs_gate_release(jobs);
+    return stopped;
+}
+
 void *ed__jobs_runner_main(void *arg)
 {
     ed_jobs_t *jobs = arg;
+    char err[ED_ERR_LEN];
+    if (ed__jobs_load(jobs, err) != 0) { /* here, not on the loop thread: it reads the disk */
+        ed_log_error("adapt: the job queue did not open: %s", err);
+        return NULL;
+    }
     struct sched_param param = {0};
     if (sched_setscheduler(0, SCHED_IDLE, &param) != 0)
         ed_log_warn("adapt: the job runner stays at normal priority: sched_setscheduler(SCHED_IDLE): %s",
@@ -482,7 +504,15 @@ void *ed__jobs_runner_main(void *arg)
             pthread_cond_wait(&jobs->cond, &jobs->mu);
             continue;
         }
-        if (!may_start(jobs, r, why)) {
+        char next[ED_ADAPT_JOB_ID_LEN];
+        snprintf(next, sizeof next, "%s", r->job.id);
+        pthread_mutex_unlock(&jobs->mu); /* gate_lock comes before mu */
+        bool stopped = gate_stopped(jobs);
+        pthread_mutex_lock(&jobs->mu);
+        r = ed__jobs_next(jobs);
+        if (jobs->closing || !r || strcmp(r->job.id, next) != 0)
+            continue; /* it changed meanwhile */
+        if (!may_start(jobs, r, stopped, why)) {
             if (strcmp(r->job.state, "waiting_for_window") != 0 || strcmp(r->job.reason, why) != 0) {
                 char id[ED_ADAPT_JOB_ID_LEN];
                 snprintf(id, sizeof id, "%s", r->job.id);

@@ -124,6 +124,15 @@ def checkpoints(d):
     return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".tmp")) if folder.exists() else []
 
 
+def wait_restarted(d, job_id):
+    """A job that forgetting restarted from step 0: queued (the reason names
+    the deletion) until the runner, finding the window still closed, says
+    so (waiting_for_window); at once when another job is queued meanwhile."""
+    j = wait_job(d, job_id, {"queued", "waiting_for_window"}, timeout=5, pred=lambda x: x["step"] == 0)
+    assert j["state"] == "waiting_for_window" or "deleted" in j["reason"], j
+    return j
+
+
 def losses_of(j):
     return [(p["step"], round(p["train_loss"], 5)) for p in j["losses"] if p["train_loss"] is not None]
 
@@ -482,7 +491,7 @@ def test_forgotten_job_starts_again_with_an_empty_curve_after_a_restart(daemon_w
     assert stopped["losses"], stopped
     r = call(d, "DELETE", f"/v1/documents/{ids[0]}", template="/v1/documents/{id}")
     assert r.status == 200, r
-    requeued = wait_job(d, j["id"], {"queued"}, timeout=5)
+    requeued = wait_restarted(d, j["id"])
     assert requeued["step"] == 0 and requeued["losses"] == [], requeued
     assert d.stop(signal.SIGTERM) == 0
     d.start()
@@ -518,8 +527,7 @@ def test_a_restarted_job_forgets_only_the_documents_it_learnt_from(daemon_with_m
         time.sleep(0.1)
     r = call(d, "DELETE", f"/v1/documents/{ids[1]}", template="/v1/documents/{id}")
     assert r.status == 200, r
-    requeued = wait_job(d, j["id"], {"queued"}, timeout=5)
-    assert requeued["step"] == 0 and "deleted" in requeued["reason"], requeued
+    wait_restarted(d, j["id"])
     assert checkpoints(d) == []
 
 
@@ -537,8 +545,7 @@ def test_retrain_policy_and_deletion_drops_checkpoints(daemon_with_model, device
     assert checkpoints(d) == [waiting["id"]]
     r = call(d, "DELETE", f"/v1/documents/{ids[0]}", template="/v1/documents/{id}")
     assert r.status == 200, r
-    requeued = wait_job(d, waiting["id"], {"queued"}, timeout=5)
-    assert "deleted" in requeued["reason"] and requeued["step"] == 0, requeued
+    wait_restarted(d, waiting["id"])
     assert checkpoints(d) == []
     # the stale adapter stops serving and a job retrains it without the document
     deadline = time.monotonic() + 5

@@ -18,6 +18,7 @@ static ed_jobs_t *running_queue(void)
     ed_jobs_t *jobs = calloc(1, sizeof *jobs);
     pthread_mutex_init(&jobs->mu, NULL);
     pthread_mutex_init(&jobs->store_mu, NULL);
+    pthread_rwlock_init(&jobs->gate_lock, NULL);
     pthread_cond_init(&jobs->cond, NULL);
     jobs->recs = calloc(1, sizeof *jobs->recs);
     jobs->n = jobs->cap = 1;
@@ -51,6 +52,7 @@ static void queue_free(ed_jobs_t *jobs)
     free(jobs->recs);
     pthread_mutex_destroy(&jobs->mu);
     pthread_mutex_destroy(&jobs->store_mu);
+    pthread_rwlock_destroy(&jobs->gate_lock);
     pthread_cond_destroy(&jobs->cond);
     free(jobs);
 }
