@@ -1,7 +1,7 @@
-/* jobs.c - the adapt jobs' queue (jobs.h): its lifecycle (open, stop,
- * close, settings, the window and prompt the runner waits for), the rows
- * in the store (one handle of the queue's own, behind store_mu) and in
- * memory (behind mu, so that reads never wait for training), adding,
+/* jobs.c - the adapt jobs' queue (jobs.h): its lifecycle (open, stop, close,
+ * settings, the window and prompt the runner waits for), the rows in the store
+ * (a handle of the queue's own behind store_mu, opened and closed off the loop)
+ * and in memory (behind mu, so that reads never wait for training), adding,
  * cancelling and reading jobs. Training is jobs_runner.c's. */
 
 #include "adapt/jobs_internal.h"

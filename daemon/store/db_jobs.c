@@ -1,8 +1,7 @@
 /* db_jobs.c - edged.db's adapt jobs: the persistent queue's rows (the
  * request in the clear, progress as numbers) and their sealed columns
  * (examples, loss history, document ids), which arrive and leave as opaque
- * bytes. Part of
- * the SQLite wrapper (db.c). */
+ * bytes. Part of the SQLite wrapper (db.c). */
 #include "store/db_internal.h"
 
 #include <math.h>

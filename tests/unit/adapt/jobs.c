@@ -158,6 +158,40 @@ ED_TEST(window_stop_keeps_the_checkpoint)
     queue_free(jobs);
 }
 
+ED_TEST(stop_detaches_the_gate)
+{
+    /* once ed_jobs_stop returns the scheduler may free its gate: the
+     * runner finishes (its checkpoint) without it */
+    ed_jobs_t *jobs = running_queue();
+    char err[ED_ERR_LEN];
+    ed_gate_t *gate = NULL;
+    ED_REQUIRE(ed_gate_create(&gate, err) == 0);
+    jobs->gate = gate;
+    ed_jobs_stop(jobs);
+    ED_CHECK(jobs->gate == NULL);
+    ED_CHECK_INT(ed_gate_command(gate), ED_GATE_STOP); /* a paused trainer was released */
+    ED_CHECK_INT(atomic_load(&jobs->stop), STOP_SHUTDOWN);
+    ed_gate_free(gate);
+    ed_jobs_stop(jobs); /* idempotent */
+    queue_free(jobs);
+}
+
+ED_TEST(opening_queue_says_so)
+{
+    ed_jobs_t *jobs = running_queue();
+    char why[ED_ERR_LEN];
+    ED_CHECK_INT(ed_jobs_state(jobs, why), 0);
+    ED_CHECK_INT(ed__jobs_ready(jobs, why), 0);
+    jobs->state = QUEUE_OPENING;
+    ED_CHECK_INT(ed_jobs_state(jobs, why), ED_EAGAIN);
+    jobs->state = QUEUE_FAILED;
+    snprintf(jobs->open_failed, sizeof jobs->open_failed, "edged.db: disk I/O error");
+    ED_CHECK_INT(ed_jobs_state(jobs, why), ED_ESTATE);
+    ED_CHECK_INT(ed__jobs_ready(jobs, why), ED_ESTATE); /* callers of the store do not wait for ever */
+    ED_CHECK(strstr(why, "disk I/O error") != NULL);
+    queue_free(jobs);
+}
+
 typedef struct {
     ed_jobs_t *jobs;
     int calls, locked;
@@ -197,4 +231,5 @@ ED_TEST(events_are_sent_without_the_lock)
 ED_TEST_MAIN(window_closing_stops_the_job, cancel_outlives_window_and_shutdown, forget_outlives_window_and_shutdown,
              shutdown_outlives_window, stored_adapter_beats_a_late_cancel, cancel_before_the_adapter_cancels,
              device_failure_keeps_the_checkpoint, training_failure_drops_the_checkpoint,
-             window_stop_keeps_the_checkpoint, events_are_sent_without_the_lock)
+             window_stop_keeps_the_checkpoint, events_are_sent_without_the_lock, stop_detaches_the_gate,
+             opening_queue_says_so)
