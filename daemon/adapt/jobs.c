@@ -148,7 +148,8 @@ int ed__jobs_load(ed_jobs_t *jobs, char err[ED_ERR_LEN])
     if (rc == 0 && (rc = reserve(jobs, n)) != 0)
         ed_errf(err, rc, "out of memory reading jobs");
     if (rc == 0) {
-        memmove(jobs->recs + n, jobs->recs, (size_t)jobs->n * sizeof *jobs->recs);
+        if (jobs->n > 0)
+            memmove(jobs->recs + n, jobs->recs, (size_t)jobs->n * sizeof *jobs->recs);
         for (int i = 0; i < n; i++)
             jobs->recs[i] = (rec_t){.job = rows[i], .run_now = ed__jobs_options_run_now(rows[i].options)};
         jobs->n += n;
