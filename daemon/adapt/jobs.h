@@ -40,22 +40,34 @@ typedef struct {
 } ed_jobs_hooks_t;
 
 /* Opens the queue under cfg->state.directory (after the store opened once:
- * it made the data key and ran the migrations) on a store handle of its
- * own, reads every job (a job that was running or paused when edged stopped
- * waits for the window again, to resume from its checkpoint) and starts the
- * runner thread. base (NULL: jobs fail, "no model") and gate (NULL: no
- * pauses) must outlive it. Loop thread. 0 or an ED_E* code with err. */
+ * it made the data key and ran the migrations) and starts the runner
+ * thread, which opens a store handle of the queue's own and reads every job
+ * (a job that was running or paused when edged stopped waits for the window
+ * again, to resume from its checkpoint): the loop thread never waits for the
+ * disk. Until then ed_jobs_state says "opening", reads find no job and the
+ * calls that need the store wait for it. base (NULL: jobs fail, "no model")
+ * must outlive the queue; gate (NULL: no pauses) must outlive
+ * ed_jobs_stop. Loop thread. 0 or an ED_E* code with err. */
 int ed_jobs_open(ed_jobs_t **out, uv_loop_t *loop, const ed_config_t *cfg, ed_base_t *base, ed_gate_t *gate,
                  const ed_jobs_hooks_t *hooks, char err[ED_ERR_LEN]);
-/* Stops the runner: a running trainer stops at its next kernel call and its
- * checkpoint is written (the job waits for the window at the next start),
- * then the thread is joined. Blocks for at most one kernel call and one
- * checkpoint. Loop thread; accepts NULL. */
+/* Stops the queue (ed_jobs_stop), calls no hook any more, and frees it once
+ * the runner ended on a pool thread: a running trainer stops at its next
+ * kernel call and writes its checkpoint (the job waits for the window at
+ * the next start), the thread is joined and the store closed there; the
+ * loop thread never waits for it, and uv_run returns only after it. Call
+ * it after every call on other threads ended. Loop thread; accepts NULL. */
 void ed_jobs_close(ed_jobs_t *jobs);
-/* The same without freeing: the runner stops (and joins); the queue refuses
- * new jobs (ED_ESTATE) but reads, cancels and forgets still work, so that
- * calls in flight on other threads end before ed_jobs_close. Idempotent. */
+/* Asks the runner to stop (its trainer stops at its next kernel call and
+ * checkpoints on the runner's thread) and detaches the gate: once this
+ * returns no thread of the queue calls the gate, so its owner may free it.
+ * Waits at most for a gate call to return, never for the disk. The queue
+ * refuses new jobs (ED_ESTATE) but reads, cancels and forgets still work, so
+ * that calls in flight on other threads end before ed_jobs_close.
+ * Idempotent. Loop thread. */
 void ed_jobs_stop(ed_jobs_t *jobs);
+/* 0 when the queue's store is open; ED_EAGAIN while the runner opens it;
+ * ED_ESTATE when it did not open; why says so. Any thread. */
+int ed_jobs_state(ed_jobs_t *jobs, char why[ED_ERR_LEN]);
 /* New [adapt] options (SIGHUP); a running job keeps its own. Loop thread. */
 void ed_jobs_reconfigure(ed_jobs_t *jobs, const ed_config_t *cfg);
 
@@ -87,13 +99,18 @@ int ed_jobs_target_bit(const char *name);
 int ed_jobs_create(ed_jobs_t *jobs, ed_adapt_job_t *job, const char *examples, size_t len, char err[ED_ERR_LEN]);
 /* Cancels a job: a running one is stopped first (one kernel call); its
  * checkpoint is deleted; the row stays as cancelled (*out). A final job is
- * left as it is (0, *out). ED_ENOENT. */
+ * left as it is (0, *out), but for the checkpoint a failed one kept (a
+ * failure of the device, not the training's, keeps it), which is deleted.
+ * A cancel that comes once the job stored its adapter finds it done (the
+ * registry serves the adapter). ED_ENOENT. */
 int ed_jobs_cancel(ed_jobs_t *jobs, const char *id, ed_adapt_job_t *out, char err[ED_ERR_LEN]);
 /* Document doc_id (of `collection`; NULL: unknown) was deleted or
- * replaced: the checkpoints of unfinished jobs that trained on it (by
- * their last dataset's documents; for a job not run since the start, by
- * its collections, every one when unknown) are deleted, since they hold
- * what was learnt from it, and a running one restarts without it. The
+ * replaced: the checkpoints of unfinished (and failed) jobs that trained
+ * on it are deleted, since they hold what was learnt from it, and a
+ * running or stopped one restarts without it. What a job trained on is its
+ * last dataset's documents, stored with its row before its training began
+ * (so known after a restart too); only for a job of an edged that did not
+ * store them, its collections (every job when collection is NULL). The
  * datasets themselves live in memory only: no training windows are cached
  * on disk. */
 void ed_jobs_forget(ed_jobs_t *jobs, int64_t doc_id, const char *collection);
@@ -128,7 +145,9 @@ uint64_t ed_jobs_pauses(ed_jobs_t *jobs);
 /* Events of job id after *cursor (0: from the oldest kept), oldest first:
  * fn gets each one's JSON text ({"type": "state"|"progress"|"paused"|
  * "resumed"|"end", "job": ID, ...}); *cursor moves past them. Returns false
- * when events were dropped meanwhile (the ring holds the latest 512). */
+ * when events were dropped meanwhile (the ring holds the latest 512). fn
+ * runs without the queue's lock (the texts are copies), so a slow socket
+ * never holds up the runner, and fn may call the queue. */
 bool ed_jobs_events(ed_jobs_t *jobs, const char *id, uint64_t *cursor, void (*fn)(const char *json, void *arg),
                     void *arg);
 /* The "end" event of a final job, as ed_jobs_events gives it (for a

@@ -68,16 +68,42 @@ void ed__jobs_set_state(ed_jobs_t *jobs, rec_t *r, const char *state, const char
 bool ed_jobs_events(ed_jobs_t *jobs, const char *id, uint64_t *cursor, void (*fn)(const char *json, void *arg),
                     void *arg)
 {
+    /* copied under mu, sent after it: a slow or failing socket write never
+     * holds the queue's lock (the runner's progress takes it every step) */
+    char *stack[16];
+    char **texts = stack;
+    int n = 0, cap = (int)(sizeof stack / sizeof stack[0]);
     pthread_mutex_lock(&jobs->mu);
     uint64_t oldest = jobs->next_seq >= EVENT_RING ? jobs->next_seq - EVENT_RING + 1 : 1;
     bool complete = *cursor + 1 >= oldest;
-    for (uint64_t s = *cursor + 1 > oldest ? *cursor + 1 : oldest; s <= jobs->next_seq; s++) {
+    uint64_t s = *cursor + 1 > oldest ? *cursor + 1 : oldest;
+    for (; s <= jobs->next_seq; s++) {
         const event_t *e = &jobs->events[s % EVENT_RING];
-        if (e->seq == s && e->json && strcmp(e->job, id) == 0)
-            fn(e->json, arg);
+        if (e->seq != s || !e->json || strcmp(e->job, id) != 0)
+            continue;
+        if (n == cap) {
+            int grown_cap = cap * 2;
+            char **grown = malloc((size_t)grown_cap * sizeof *grown);
+            if (!grown)
+                break; /* out of memory: the rest is read at the next call */
+            memcpy(grown, texts, (size_t)n * sizeof *grown);
+            if (texts != stack)
+                free(texts);
+            texts = grown;
+            cap = grown_cap;
+        }
+        if (!(texts[n] = strdup(e->json)))
+            break;
+        n++;
     }
-    *cursor = jobs->next_seq;
+    *cursor = s - 1; /* past what was copied */
     pthread_mutex_unlock(&jobs->mu);
+    for (int i = 0; i < n; i++) {
+        fn(texts[i], arg);
+        free(texts[i]);
+    }
+    if (texts != stack)
+        free(texts);
     return complete;
 }
 

@@ -1,15 +1,20 @@
 /* jobs_forget.c - what a deleted document does to the queue (jobs.h):
- * checkpoints of unfinished jobs that learnt from it go, stored adapters
- * marked stale are listed, and a stale adapter's job is queued again
- * (retraining). Serving and unserving adapters is the API's. */
+ * checkpoints of unfinished (or failed) jobs that learnt from it go (known
+ * by the documents stored with each job's row), stored adapters marked
+ * stale are listed, and a stale adapter's job is queued again (retraining).
+ * Serving and unserving adapters is the API's. */
 
 #include "adapt/jobs_internal.h"
+
+#include "core/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Whether job r may have learnt from document doc_id of `collection` (mu held). */
+/* Whether job r may have learnt from document doc_id of `collection` (mu
+ * held): by its last dataset's documents (this run's, or stored with its
+ * row); with none known (a job of an older edged), by its collections. */
 static bool trained_on(const rec_t *r, int64_t doc_id, const char *collection)
 {
     if (r->doc_ids) {
@@ -30,17 +35,70 @@ static bool trained_on(const rec_t *r, int64_t doc_id, const char *collection)
     return hit;
 }
 
-void ed_jobs_forget(ed_jobs_t *jobs, int64_t doc_id, const char *collection)
+/* Whether job r may hold a checkpoint to forget (mu held). */
+static bool may_hold_checkpoint(const rec_t *r)
+{
+    return !ed_adapt_job_final(r->job.state) || strcmp(r->job.state, "failed") == 0;
+}
+
+/* Reads back, from the store, the documents of the jobs not run since the
+ * start (but the current one, whose list the runner is making). Neither
+ * lock is held while the store is read. */
+static void load_documents(ed_jobs_t *jobs)
 {
     pthread_mutex_lock(&jobs->mu);
     int n = 0;
     char (*ids)[ED_ADAPT_JOB_ID_LEN] = calloc((size_t)jobs->n + 1, sizeof *ids);
     for (int i = 0; ids && i < jobs->n; i++) {
+        const rec_t *r = &jobs->recs[i];
+        if (!r->docs_loaded && !r->doc_ids && may_hold_checkpoint(r) && strcmp(jobs->current, r->job.id) != 0)
+            snprintf(ids[n++], ED_ADAPT_JOB_ID_LEN, "%s", r->job.id);
+    }
+    pthread_mutex_unlock(&jobs->mu);
+    for (int i = 0; i < n; i++) {
+        int64_t *docs = NULL;
+        int n_docs = 0;
+        bool known = false;
+        char err[ED_ERR_LEN];
+        pthread_mutex_lock(&jobs->store_mu);
+        int rc = ed_store_job_docs(jobs->store, ids[i], &docs, &n_docs, &known, err);
+        pthread_mutex_unlock(&jobs->store_mu);
+        if (rc != 0 && rc != ED_ENOENT)
+            ed_log_warn("adapt: %s: its documents: %s (its collections stand for them)", ids[i], err);
+        pthread_mutex_lock(&jobs->mu);
+        rec_t *r = ed__jobs_find(jobs, ids[i]);
+        if (r && !r->doc_ids && !r->docs_loaded && rc == 0) {
+            if (known) {
+                r->doc_ids = docs;
+                r->n_doc_ids = n_docs;
+                docs = NULL;
+            }
+            r->docs_loaded = true; /* none stored: its collections stand for them */
+        }
+        pthread_mutex_unlock(&jobs->mu);
+        free(docs);
+    }
+    free(ids);
+}
+
+void ed_jobs_forget(ed_jobs_t *jobs, int64_t doc_id, const char *collection)
+{
+    char err[ED_ERR_LEN];
+    if (ed__jobs_ready(jobs, err) != 0)
+        return; /* no store, so no checkpoint of the queue's */
+    load_documents(jobs);
+    pthread_mutex_lock(&jobs->mu);
+    int n = 0;
+    char (*ids)[ED_ADAPT_JOB_ID_LEN] = calloc((size_t)jobs->n + 1, sizeof *ids);
+    for (int i = 0; ids && i < jobs->n; i++) {
         rec_t *r = &jobs->recs[i];
-        if (ed_adapt_job_final(r->job.state) || !trained_on(r, doc_id, collection))
+        bool failed = strcmp(r->job.state, "failed") == 0; /* it may have kept its checkpoint */
+        if (!may_hold_checkpoint(r) || !trained_on(r, doc_id, collection))
             continue;
         snprintf(ids[n++], ED_ADAPT_JOB_ID_LEN, "%s", r->job.id);
-        if (strcmp(jobs->current, r->job.id) == 0) {
+        if (failed) {
+            ed__jobs_unkeep(r); /* its checkpoint goes below */
+        } else if (strcmp(jobs->current, r->job.id) == 0) {
             ed__jobs_stop_raise(jobs, STOP_FORGET);
         } else if (r->job.step > 0) {
             ed__jobs_restart(jobs, r);
@@ -61,8 +119,11 @@ int ed_jobs_stale_adapters(ed_jobs_t *jobs, char (**ids)[32], int *n, char err[E
     *n = 0;
     ed_adapter_row_t *rows = NULL;
     int n_rows = 0;
+    int rc = ed__jobs_ready(jobs, err);
+    if (rc != 0)
+        return rc;
     pthread_mutex_lock(&jobs->store_mu);
-    int rc = ed_store_adapters_list(jobs->store, &rows, &n_rows, err);
+    rc = ed_store_adapters_list(jobs->store, &rows, &n_rows, err);
     if (rc == 0 && n_rows > 0 && !(*ids = calloc((size_t)n_rows, sizeof **ids)))
         rc = ed_errf(err, ED_ENOMEM, "out of memory");
     for (int i = 0; rc == 0 && i < n_rows; i++) {
@@ -82,6 +143,9 @@ int ed_jobs_stale_adapters(ed_jobs_t *jobs, char (**ids)[32], int *n, char err[E
 
 int ed_jobs_retrain(ed_jobs_t *jobs, const char *adapter_id, ed_adapt_job_t *out, char err[ED_ERR_LEN])
 {
+    int ready = ed__jobs_ready(jobs, err);
+    if (ready != 0)
+        return ready;
     pthread_mutex_lock(&jobs->mu);
     rec_t *r = NULL;
     for (int i = jobs->n - 1; i >= 0 && !r; i--)

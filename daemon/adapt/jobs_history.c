@@ -133,6 +133,9 @@ int ed_jobs_history(ed_jobs_t *jobs, const char *id, int max, ed_run_point_t **o
 {
     *out = NULL;
     *n = 0;
+    char err[ED_ERR_LEN];
+    if (ed__jobs_ready(jobs, err) != 0)
+        return ED_ENOENT; /* no job is known */
     pthread_mutex_lock(&jobs->mu);
     rec_t *r = ed__jobs_find(jobs, id);
     bool load = r && !r->history_loaded && strcmp(jobs->current, id) != 0;

@@ -1,8 +1,11 @@
 /* jobs_internal.h - internal to adapt/jobs*.c: the queue's state (jobs.h's
  * opaque ed_jobs_t), a job's record in memory, and what jobs.c (the queue),
  * jobs_events.c, jobs_history.c, jobs_options.c, jobs_runner.c and
- * jobs_forget.c share. Lock order: mu, then store_mu; neither is held across
- * a training run nor a read of the store by mu's holder. */
+ * jobs_forget.c share. Lock order: gate_lock, then mu, then store_mu; none
+ * is held across a training run nor a read of the store by mu's holder.
+ * The store is opened and closed off the loop thread: opened by the runner
+ * thread as it starts (callers of the store wait for it: ed__jobs_ready),
+ * closed by ed_jobs_close's pool work after it joined the runner. */
 #ifndef ED_ADAPT_JOBS_INTERNAL_H
 #define ED_ADAPT_JOBS_INTERNAL_H
 
@@ -13,6 +16,8 @@
 #include <stdatomic.h>
 
 #define EVENT_RING 512
+/* What a failed job's reason ends with while its checkpoint is kept (RUN_FAILED_KEEP). */
+#define KEPT_NOTE "; its checkpoint is kept (the failure is not the training's)"
 #define CHECKPOINT_NAME_OF(job) (job) /* a job's checkpoint is named by its id ("job-<hex>") */
 
 /* Why the current job stops, weakest first: a stronger one is never
@@ -31,9 +36,10 @@ typedef struct {
     ed_run_point_t *history; /* (n_history) */
     int n_history, cap_history;
     bool history_loaded;     /* from the store, for a job not run since the start */
-    int64_t *doc_ids;        /* (n_doc_ids) the documents of its last dataset; NULL: unknown (not run since
-                                the start) */
+    int64_t *doc_ids;        /* (n_doc_ids) the documents of its last dataset (stored with its row before
+                                its first checkpoint); NULL: unknown (not run since the start, not read back) */
     int n_doc_ids;
+    bool docs_loaded;        /* the store's list was read (or there is none to read) */
 } rec_t;
 
 typedef struct {
@@ -46,21 +52,32 @@ typedef struct {
     uint32_t max_queued_jobs, checkpoint_every_s, checkpoint_every_steps;
 } settings_t;
 
+/* The queue's store, as the runner thread opens it (calloc'd: open). */
+typedef enum { QUEUE_OPEN = 0, QUEUE_OPENING, QUEUE_FAILED } queue_state_t;
+
 struct ed_jobs {
     uv_loop_t *loop;
     uv_async_t async;
     ed_jobs_hooks_t hooks;
     ed_base_t *base;
+    uv_work_t close_work;
+
+    /* guards gate: held (read) around each call into it; ed_jobs_stop detaches
+     * it (write) so that no call reaches it after (the scheduler frees it) */
+    pthread_rwlock_t gate_lock;
     ed_gate_t *gate;
 
     pthread_mutex_t store_mu; /* guards store */
     ed_store_t *store;
+    char state_dir[ED_CONFIG_PATH_MAX], key_file[ED_CONFIG_PATH_MAX]; /* where the runner opens it */
 
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cond;
     pthread_t thread;
     bool thread_started;
     bool closing;
+    queue_state_t state;         /* QUEUE_OPENING until the runner opened the store */
+    char open_failed[ED_ERR_LEN]; /* why, at QUEUE_FAILED */
     settings_t settings;
     bool have_prompt;
     ed_prompt_model_t prompt;
@@ -94,10 +111,22 @@ void ed__jobs_persist(ed_jobs_t *jobs, const char *id);
  * deleted): its progress and curve go; the caller deletes its checkpoint
  * and stores its row and (empty) curve (mu held). */
 void ed__jobs_restart(ed_jobs_t *jobs, rec_t *r);
+/* A failed job's reason loses KEPT_NOTE (its checkpoint is being deleted);
+ * whether it had it (mu held). */
+bool ed__jobs_unkeep(rec_t *r);
 /* Asks the current job to stop for `why` unless a stronger stop was asked
  * already (a cancel beats forgetting, which beats a shutdown, which beats
  * the window): the runner ends the job as the strongest asks. Any thread. */
 void ed__jobs_stop_raise(ed_jobs_t *jobs, stop_t why);
+/* Waits until the runner opened the store: 0, or ED_ESTATE with err when it
+ * did not open (takes mu; no lock held on entry). */
+int ed__jobs_ready(ed_jobs_t *jobs, char err[ED_ERR_LEN]);
+/* The runner thread opens the store and reads the jobs (no lock held). */
+int ed__jobs_load(ed_jobs_t *jobs, char err[ED_ERR_LEN]);
+/* The gate, read-locked (NULL: none, or detached by ed_jobs_stop), and its
+ * release; neither mu nor store_mu is held across hold. */
+ed_gate_t *ed__jobs_gate_hold(ed_jobs_t *jobs);
+void ed__jobs_gate_release(ed_jobs_t *jobs);
 /* Deletes a job's checkpoint; a failure is logged (takes store_mu). */
 void ed__jobs_checkpoint_delete(ed_jobs_t *jobs, const char *id);
 
@@ -140,6 +169,22 @@ bool ed__jobs_options_run_now(const char *options);
 void ed__jobs_targets_text(unsigned targets, char *out, size_t cap);
 
 /* ---- jobs_runner.c ---- */
+
+/* How a run of a job ended. */
+typedef enum {
+    RUN_DONE,        /* its adapter is stored (and served, or 10 s passed) */
+    RUN_STOPPED,     /* stopped (ed__jobs_stop_raise) with a checkpoint, or before storing an adapter */
+    RUN_FAILED,      /* the job's own data or training failed: its checkpoint is of no use */
+    RUN_FAILED_KEEP, /* the device failed it (storage, the registry, memory, the model's load): its
+                        checkpoint is kept, so that a retry resumes from it */
+} run_outcome_t;
+
+/* The state a job ends a run in, from how the run ended and the strongest
+ * stop asked meanwhile; returns whether its checkpoint is to be deleted
+ * (the caller deletes it and stores the row; mu held). An adapter stored
+ * wins over a cancel or a forget that came after it: the job is done, as
+ * the registry serves its adapter (a forget marks it stale by lineage). */
+bool ed__jobs_finish(ed_jobs_t *jobs, rec_t *r, run_outcome_t outcome, stop_t stop, const char *reason);
 
 /* The runner thread's body (arg: the ed_jobs_t). */
 void *ed__jobs_runner_main(void *arg);

@@ -64,6 +64,7 @@ typedef struct {
     char id[ED_ADAPT_JOB_ID_LEN];
     bool run_now; /* the scheduler's stop (a constraint failed) does not stop it; the window push does */
     double last_persist_s;
+    bool store_failed; /* a checkpoint was not stored: the run's failure is the store's */
 } run_ctx_t;
 
 static double now_s(void)
@@ -120,6 +121,7 @@ static int on_checkpoint(const void *data, size_t len, void *arg, char err[ED_ER
     pthread_mutex_lock(&jobs->store_mu);
     int rc = ed_store_checkpoint_save(jobs->store, CHECKPOINT_NAME_OF(ctx->id), data, len, err);
     pthread_mutex_unlock(&jobs->store_mu);
+    ctx->store_failed = rc != 0;
     if (rc == 0) {
         ed__jobs_persist(jobs, ctx->id);
         ed__jobs_history_save(jobs, ctx->id);
@@ -160,39 +162,60 @@ static int job_gate(void *arg)
     ed_jobs_t *jobs = ctx->jobs;
     if (atomic_load(&jobs->stop) != STOP_NONE)
         return 1;
-    if (!jobs->gate || (ctx->run_now && ed_gate_command(jobs->gate) == ED_GATE_STOP))
-        return 0;
-    bool pausing = ed_gate_command(jobs->gate) == ED_GATE_PAUSE;
+    ed_gate_t *gate = ed__jobs_gate_hold(jobs);
+    if (!gate || (ctx->run_now && ed_gate_command(gate) == ED_GATE_STOP)) {
+        ed__jobs_gate_release(jobs);
+        return atomic_load(&jobs->stop) != STOP_NONE; /* detached: edged is stopping */
+    }
+    bool pausing = ed_gate_command(gate) == ED_GATE_PAUSE;
     if (pausing)
         job_paused(ctx, true);
-    int stop = ed_gate_wait(jobs->gate);
+    int stop = ed_gate_wait(gate);
+    ed__jobs_gate_release(jobs);
     if (pausing)
         job_paused(ctx, false);
     return stop || atomic_load(&jobs->stop) != STOP_NONE;
 }
 
-typedef enum { RUN_DONE, RUN_STOPPED, RUN_FAILED } run_outcome_t;
+/* Whether a failure is the device's (memory, disk, the store) rather than
+ * the job's own data or training: its checkpoint is then worth keeping. */
+static bool device_fault(int rc)
+{
+    return rc == ED_ENOMEM || rc == ED_EIO || rc == ED_ENOSPC || rc == ED_EREADONLY || rc == ED_ECORRUPT ||
+           rc == ED_EACCES;
+}
 
-
-/* Which documents a job's checkpoints learnt from, for forgetting. */
-static void remember_documents(ed_jobs_t *jobs, const char *id, const ed_dataset_t *ds)
+/* Which documents a job's checkpoints learn from, for forgetting: stored
+ * with its row before training (so before any checkpoint of this dataset,
+ * and a restarted edged knows them too), then kept in memory. A failure
+ * fails the run: its checkpoints could not be forgotten by document. */
+static int remember_documents(ed_jobs_t *jobs, const char *id, const ed_dataset_t *ds, char err[ED_ERR_LEN])
 {
     int n = ds->n_train_docs + ds->n_heldout_docs;
     int64_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
-    if (ids) {
-        memcpy(ids, ds->train_doc_ids, (size_t)ds->n_train_docs * sizeof *ids);
-        memcpy(ids + ds->n_train_docs, ds->heldout_doc_ids, (size_t)ds->n_heldout_docs * sizeof *ids);
+    if (!ids)
+        return ed_errf(err, ED_ENOMEM, "out of memory");
+    memcpy(ids, ds->train_doc_ids, (size_t)ds->n_train_docs * sizeof *ids);
+    memcpy(ids + ds->n_train_docs, ds->heldout_doc_ids, (size_t)ds->n_heldout_docs * sizeof *ids);
+    pthread_mutex_lock(&jobs->store_mu);
+    int rc = ed_store_job_set_docs(jobs->store, id, ids, n, err);
+    pthread_mutex_unlock(&jobs->store_mu);
+    if (rc != 0) {
+        free(ids);
+        return rc;
     }
     pthread_mutex_lock(&jobs->mu);
     rec_t *r = ed__jobs_find(jobs, id);
-    if (r && ids) {
+    if (r) {
         free(r->doc_ids);
         r->doc_ids = ids;
         r->n_doc_ids = n;
+        r->docs_loaded = true;
         ids = NULL;
     }
     pthread_mutex_unlock(&jobs->mu);
     free(ids);
+    return 0;
 }
 
 /* Stores the best adapter with its lineage (store_mu taken). A train
@@ -262,32 +285,42 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
     size_t resume_len = 0;
     ed_run_result_t result = {0};
     run_outcome_t outcome = RUN_FAILED;
+    bool keep = false; /* a failure keeps the checkpoint (device_fault) */
     int rc;
     if (!jobs->base) {
         snprintf(reason, 256, "no model is served (model.path is empty)");
-        return RUN_FAILED;
+        return RUN_FAILED_KEEP;
     }
     if ((rc = ed_base_load(jobs->base, &jobs->shutting_down, err)) != 0) {
         if (rc == ED_ECANCELED)
             return RUN_STOPPED;
         snprintf(reason, 256, "the model did not load: %.200s", err);
-        return RUN_FAILED;
+        return RUN_FAILED_KEEP;
     }
     if ((rc = ed__jobs_options_parse(&job, &settings, &tc, &rc_cfg, &dc, err)) != 0)
         goto end;
-    if ((rc = sources_load(jobs, &job, &docs, &examples, err)) != 0)
+    if ((rc = sources_load(jobs, &job, &docs, &examples, err)) != 0) {
+        keep = device_fault(rc);
         goto end;
+    }
     rc = ed_dataset_build(&ds, &prompt, docs ? docs->docs : NULL, docs ? docs->n_docs : 0,
                           examples ? examples->examples : NULL, examples ? examples->n_examples : 0, &dc, err);
     ed_dataset_source_free(docs); /* the dataset holds tokens; the text goes now */
     ed_dataset_source_free(examples);
     docs = examples = NULL;
-    if (rc != 0)
+    if (rc != 0) {
+        keep = rc == ED_ENOMEM;
         goto end;
-    remember_documents(jobs, id, ds);
+    }
+    if ((rc = remember_documents(jobs, id, ds, err)) != 0) {
+        keep = true; /* the store's failure; its checkpoint is of the documents stored before */
+        goto end;
+    }
     if ((rc = ed_trainer_create(&trainer, ed_base_model(jobs->base), ed_base_gguf(jobs->base),
-                                ed_base_kernels(jobs->base), ed_base_pool(jobs->base), &tc, err)) != 0)
+                                ed_base_kernels(jobs->base), ed_base_pool(jobs->base), &tc, err)) != 0) {
+        keep = rc == ED_ENOMEM;
         goto end;
+    }
     pthread_mutex_lock(&jobs->store_mu);
     rc = ed_store_checkpoint_load(jobs->store, CHECKPOINT_NAME_OF(id), &resume, &resume_len, err);
     pthread_mutex_unlock(&jobs->store_mu);
@@ -302,8 +335,10 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
     snprintf(ctx.id, sizeof ctx.id, "%s", id);
     ed_run_hooks_t hooks = {.progress = on_progress, .checkpoint = on_checkpoint, .arg = &ctx, .gate = job_gate,
                             .gate_arg = &ctx};
-    if (jobs->gate)
-        ed_gate_begin(jobs->gate);
+    ed_gate_t *gate = ed__jobs_gate_hold(jobs);
+    if (gate)
+        ed_gate_begin(gate);
+    ed__jobs_gate_release(jobs);
     ed_pool_set_hold_hook(ed_base_pool(jobs->base), job_held, &ctx); /* this thread's products */
     ed_log_info("adapt: %s: %s training %s on %d windows (%d held out) of %s", id, resume ? "resumes" : "starts",
                 job.name, ds->n_train, ds->n_heldout, job.collections);
@@ -326,12 +361,17 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
         }
     }
     ed_pool_set_hold_hook(ed_base_pool(jobs->base), NULL, NULL);
-    if (jobs->gate)
-        ed_gate_end(jobs->gate);
-    if (rc != 0)
+    if ((gate = ed__jobs_gate_hold(jobs)) != NULL)
+        ed_gate_end(gate);
+    ed__jobs_gate_release(jobs);
+    if (rc != 0) {
+        keep = ctx.store_failed || rc == ED_ENOMEM;
         goto end;
+    }
     ed__jobs_history_replace(jobs, id, &result); /* the run's own curve, whole across resumptions */
-    if (result.end == ED_RUN_STOPPED) {
+    if (result.end == ED_RUN_STOPPED || atomic_load(&jobs->stop) == STOP_CANCEL) {
+        /* a cancel that came as the last step ended wins: no adapter is stored (one that comes after
+         * this check loses to the stored adapter: the job is done, ed__jobs_finish) */
         outcome = RUN_STOPPED;
         goto end;
     }
@@ -343,8 +383,11 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
         outcome = RUN_STOPPED;
         goto end;
     }
-    if (rc != 0)
+    if (rc != 0) {
+        keep = true; /* the training went well: storing its adapter did not */
+        snprintf(reason, 256, "storing its adapter failed: %.200s", err);
         goto end;
+    }
     pthread_mutex_lock(&jobs->mu);
     r = ed__jobs_find(jobs, id);
     if (r) {
@@ -378,6 +421,8 @@ static run_outcome_t run_job(ed_jobs_t *jobs, const char *id, char reason[256])
 end:
     if (outcome == RUN_FAILED && !reason[0])
         snprintf(reason, 256, "%.250s", err);
+    if (outcome == RUN_FAILED && keep)
+        outcome = RUN_FAILED_KEEP;
     ed_run_result_free(&result);
     ed_trainer_free(trainer);
     ed_dataset_free(ds);
@@ -389,8 +434,38 @@ end:
     return outcome;
 }
 
-/* Whether rec may start now; else why not (mu held). */
-static bool may_start(const ed_jobs_t *jobs, const rec_t *r, char why[256])
+bool ed__jobs_finish(ed_jobs_t *jobs, rec_t *r, run_outcome_t outcome, stop_t stop, const char *reason)
+{
+    if (outcome == RUN_DONE) {
+        ed__jobs_set_state(jobs, r, "done", reason);
+        return true;
+    }
+    if (stop == STOP_CANCEL) {
+        ed__jobs_set_state(jobs, r, "cancelled", "cancelled by its owner");
+        return true;
+    }
+    if (stop == STOP_FORGET) {
+        ed__jobs_restart(jobs, r);
+        return true;
+    }
+    if (outcome == RUN_FAILED || outcome == RUN_FAILED_KEEP) {
+        char why[sizeof r->job.reason];
+        bool kept = outcome == RUN_FAILED_KEEP && r->job.step > 0;
+        snprintf(why, sizeof why, "%.190s%s", reason, kept ? KEPT_NOTE : "");
+        ed__jobs_set_state(jobs, r, "failed", why);
+        ed_log_warn("adapt: %s failed: %s", r->job.id, why);
+        return outcome == RUN_FAILED;
+    }
+    ed__jobs_set_state(jobs, r, "waiting_for_window",
+                       stop == STOP_SHUTDOWN  ? "edged stopped; it resumes from its checkpoint"
+                       : jobs->window_why[0] ? jobs->window_why
+                                             : "the training window closed");
+    return false;
+}
+
+/* Whether rec may start now; else why not (mu held; gate_stopped: the
+ * scheduler's gate said stop, read before mu was taken). */
+static bool may_start(const ed_jobs_t *jobs, const rec_t *r, bool gate_stopped, char why[256])
 {
     if (!jobs->base)
         return true; /* and fails at once: no model is served */
@@ -403,16 +478,30 @@ static bool may_start(const ed_jobs_t *jobs, const rec_t *r, char why[256])
         snprintf(why, 256, "%s", jobs->window_why[0] ? jobs->window_why : "the training window is closed");
         return false;
     }
-    if (!r->run_now && jobs->gate && ed_gate_command(jobs->gate) == ED_GATE_STOP) {
+    if (!r->run_now && gate_stopped) {
         snprintf(why, 256, "the scheduler stopped training");
         return false;
     }
     return true;
 }
 
+/* Whether the scheduler's gate says stop (no lock held). */
+static bool gate_stopped(ed_jobs_t *jobs)
+{
+    ed_gate_t *gate = ed__jobs_gate_hold(jobs);
+    bool stopped = gate && ed_gate_command(gate) == ED_GATE_STOP;
+    ed__jobs_gate_release(jobs);
+    return stopped;
+}
+
 void *ed__jobs_runner_main(void *arg)
 {
     ed_jobs_t *jobs = arg;
+    char err[ED_ERR_LEN];
+    if (ed__jobs_load(jobs, err) != 0) { /* here, not on the loop thread: it reads the disk */
+        ed_log_error("adapt: the job queue did not open: %s", err);
+        return NULL;
+    }
     struct sched_param param = {0};
     if (sched_setscheduler(0, SCHED_IDLE, &param) != 0)
         ed_log_warn("adapt: the job runner stays at normal priority: sched_setscheduler(SCHED_IDLE): %s",
@@ -425,7 +514,15 @@ void *ed__jobs_runner_main(void *arg)
             pthread_cond_wait(&jobs->cond, &jobs->mu);
             continue;
         }
-        if (!may_start(jobs, r, why)) {
+        char next[ED_ADAPT_JOB_ID_LEN];
+        snprintf(next, sizeof next, "%s", r->job.id);
+        pthread_mutex_unlock(&jobs->mu); /* gate_lock comes before mu */
+        bool stopped = gate_stopped(jobs);
+        pthread_mutex_lock(&jobs->mu);
+        r = ed__jobs_next(jobs);
+        if (jobs->closing || !r || strcmp(r->job.id, next) != 0)
+            continue; /* it changed meanwhile */
+        if (!may_start(jobs, r, stopped, why)) {
             if (strcmp(r->job.state, "waiting_for_window") != 0 || strcmp(r->job.reason, why) != 0) {
                 char id[ED_ADAPT_JOB_ID_LEN];
                 snprintf(id, sizeof id, "%s", r->job.id);
@@ -466,23 +563,7 @@ void *ed__jobs_runner_main(void *arg)
             pthread_cond_broadcast(&jobs->cond);
             continue;
         }
-        if (stop == STOP_CANCEL) {
-            ed__jobs_set_state(jobs, r, "cancelled", "cancelled by its owner");
-        } else if (stop == STOP_FORGET && outcome != RUN_DONE) {
-            ed__jobs_restart(jobs, r);
-        } else if (outcome == RUN_DONE) {
-            ed__jobs_set_state(jobs, r, "done", reason);
-        } else if (outcome == RUN_FAILED) {
-            ed__jobs_set_state(jobs, r, "failed", reason);
-            ed_log_warn("adapt: %s failed: %s", id, reason);
-        } else {
-            snprintf(why, sizeof why, "%s",
-                     stop == STOP_SHUTDOWN ? "edged stopped; it resumes from its checkpoint"
-                     : jobs->window_why[0] ? jobs->window_why
-                                           : "the training window closed");
-            ed__jobs_set_state(jobs, r, "waiting_for_window", why);
-        }
-        bool drop_checkpoint = stop == STOP_CANCEL || stop == STOP_FORGET || outcome != RUN_STOPPED;
+        bool drop_checkpoint = ed__jobs_finish(jobs, r, outcome, (stop_t)stop, reason);
         pthread_cond_broadcast(&jobs->cond); /* a cancel waits for this */
         pthread_mutex_unlock(&jobs->mu);
         if (drop_checkpoint)

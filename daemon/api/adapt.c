@@ -198,6 +198,12 @@ void ed_api_adapt_open(ed_app_t *app, uv_loop_t *loop, const ed_config_t *cfg, e
     app->adapt = a;
 }
 
+bool ed_api_adapt_opening(const ed_app_t *app)
+{
+    char why[ED_ERR_LEN];
+    return app->adapt && ed_jobs_state(app->adapt->jobs, why) == ED_EAGAIN;
+}
+
 static void on_timer_closed(uv_handle_t *handle)
 {
     free(handle->data);
@@ -217,7 +223,7 @@ void ed_api_adapt_close(ed_app_t *app)
     }
     while (a->subs)
         ed__adapt_sub_end(a, a->subs);
-    ed_jobs_stop(a->jobs); /* the trainer checkpoints now; work in flight ends before the queue goes */
+    ed_jobs_stop(a->jobs); /* the trainer checkpoints on its thread; work in flight ends before the queue goes */
     uv_timer_stop(&a->timer);
     a->closed = true;
     ed__adapt_hold(a);

@@ -11,14 +11,21 @@
 #include "http/request.h"
 #include "model/base.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
-/* Opens the job queue (after the store opened once) into app->adapt.
- * Failure is logged; the endpoints then answer 503. */
+/* Opens the job queue (after the store opened once) into app->adapt; its
+ * store opens on the queue's thread meanwhile. Failure is logged; the
+ * endpoints then answer 503 (also while it opens). */
 void ed_api_adapt_open(ed_app_t *app, uv_loop_t *loop, const ed_config_t *cfg, ed_base_t *base);
+/* Whether the job queue is still reading its store (/health says
+ * "starting" meanwhile). */
+bool ed_api_adapt_opening(const ed_app_t *app);
 /* SIGTERM: ends event streams and stops the runner (a running job writes
- * its checkpoint and resumes at the next start). Idempotent. */
+ * its checkpoint on the runner's thread and resumes at the next start; the
+ * loop does not wait for it, uv_run does). Once it returns nothing of the
+ * queue calls the scheduler's gate. Idempotent. */
 void ed_api_adapt_close(ed_app_t *app);
 /* New [adapt] options. */
 void ed_api_adapt_reconfigure(ed_app_t *app, const ed_config_t *cfg);

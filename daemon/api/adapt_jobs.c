@@ -32,6 +32,12 @@ adapt_t *ed__adapt_require(ed_request_t *req)
                         "the job queue is not open: the personal store did not open (the daemon's log says why)");
         return NULL;
     }
+    int rc = ed_jobs_state(app->adapt->jobs, reason);
+    if (rc != 0) {
+        ed_api_fail(req, rc, ED_API_STORE, NULL, "%s%s", reason,
+                    rc == ED_EAGAIN ? "" : " (the daemon's log says why)");
+        return NULL;
+    }
     return app->adapt;
 }
 

@@ -1,5 +1,6 @@
 /* admin.c - operational endpoints: /health (the daemon's and the model's
  * readiness), /v1/version, /metrics and /v1/config (admin group). */
+#include "api/adapt.h"
 #include "api/adapters.h"
 #include "api/api.h"
 #include "api/params.h"
@@ -50,6 +51,10 @@ void ed_api_health(ed_request_t *req)
     if (!store_opening && ed_adapters_opening(app->adapters)) { /* the active adapter is not known yet */
         store_opening = true;
         snprintf(store_why, sizeof store_why, "loading the adapters");
+    }
+    if (!store_opening && ed_api_adapt_opening(app)) { /* the jobs are not known yet */
+        store_opening = true;
+        snprintf(store_why, sizeof store_why, "reading the adapt jobs");
     }
     const char *status = !server->ready ? (server->draining ? "stopping" : "starting")
                          : state == ED_ENGINE_LOADING ? "starting"

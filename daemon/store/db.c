@@ -72,6 +72,10 @@ static const char *const MIGRATIONS[ED_DB_SCHEMA_VERSION] = {
     " tokens INTEGER NOT NULL DEFAULT 0, elapsed_s REAL NOT NULL DEFAULT 0, train_loss REAL,"
     " heldout_loss REAL, best_heldout_loss REAL, best_step INTEGER NOT NULL DEFAULT 0, eta_s REAL,"
     " adapter_id TEXT NOT NULL DEFAULT '', history BLOB);", /* sealed */
+    /* 6: the documents a job's checkpoint learnt from (its last dataset's),
+     * so that forgetting a document drops only the checkpoints that hold it,
+     * also for a job not run since the start (NULL: unknown) */
+    "ALTER TABLE jobs ADD COLUMN doc_ids BLOB;", /* sealed */
 };
 
 static const char *const STATEMENT_SQL[N_STATEMENTS] = {

@@ -11,7 +11,7 @@
 
 typedef struct ed_db ed_db_t;
 
-#define ED_DB_SCHEMA_VERSION 5
+#define ED_DB_SCHEMA_VERSION 6
 #define ED_DB_KEY_LEN 32 /* bytes of a source key or content digest (ED_SEAL_MAC_LEN) */
 
 typedef struct {
@@ -162,7 +162,8 @@ int ed_db_adapters_list(ed_db_t *db, ed_adapter_row_t **out, int *n, char err[ED
 int ed_db_adapter_delete(ed_db_t *db, const char *id, char err[ED_ERR_LEN]);
 
 /* adapt jobs (db_jobs.c): the row without its sealed fields (examples,
- * history), which travel as opaque bytes. */
+ * history, document ids), which travel as opaque bytes. */
+typedef enum { ED_DB_JOB_EXAMPLES, ED_DB_JOB_HISTORY, ED_DB_JOB_DOCS } ed_db_job_sealed_t;
 int ed_db_job_insert(ed_db_t *db, const ed_adapt_job_t *job, const ed_db_bytes_t *examples, char err[ED_ERR_LEN]);
 /* Absent: ED_ENOENT. */
 int ed_db_job_get(ed_db_t *db, const char *id, ed_adapt_job_t *out, char err[ED_ERR_LEN]);
@@ -170,9 +171,12 @@ int ed_db_job_get(ed_db_t *db, const char *id, ed_adapt_job_t *out, char err[ED_
 int ed_db_jobs_list(ed_db_t *db, ed_adapt_job_t **out, int *n, char err[ED_ERR_LEN]);
 /* Writes state, reason, progress, adapter id and updated. Absent: ED_ENOENT. */
 int ed_db_job_update(ed_db_t *db, const ed_adapt_job_t *job, char err[ED_ERR_LEN]);
-int ed_db_job_set_history(ed_db_t *db, const char *id, const ed_db_bytes_t *history, char err[ED_ERR_LEN]);
-/* A sealed column ("examples" or "history"); NULL stays NULL. Absent: ED_ENOENT. */
-int ed_db_job_sealed(ed_db_t *db, const char *id, bool history, ed_db_bytes_t *out, char err[ED_ERR_LEN]);
+/* Writes the sealed history or document ids (not the examples: they come with the row). Absent: ED_ENOENT. */
+int ed_db_job_set_sealed(ed_db_t *db, const char *id, ed_db_job_sealed_t column, const ed_db_bytes_t *bytes,
+                         char err[ED_ERR_LEN]);
+/* A sealed column; NULL stays NULL. Absent: ED_ENOENT. */
+int ed_db_job_sealed(ed_db_t *db, const char *id, ed_db_job_sealed_t column, ed_db_bytes_t *out,
+                     char err[ED_ERR_LEN]);
 int ed_db_job_delete(ed_db_t *db, const char *id, char err[ED_ERR_LEN]);
 /* Rows not in a final state (done, failed, cancelled). */
 int ed_db_jobs_unfinished(ed_db_t *db, int *n, char err[ED_ERR_LEN]);

@@ -100,8 +100,10 @@
                   " tokens = ?7, elapsed_s = ?8, train_loss = ?9, heldout_loss = ?10,"                   \
                   " best_heldout_loss = ?11, best_step = ?12, eta_s = ?13, adapter_id = ?14 WHERE id = ?1") \
     X(JOB_SET_HISTORY, "UPDATE jobs SET history = ?2 WHERE id = ?1")                                     \
+    X(JOB_SET_DOCS, "UPDATE jobs SET doc_ids = ?2 WHERE id = ?1")                                        \
     X(JOB_EXAMPLES, "SELECT examples FROM jobs WHERE id = ?1")                                          \
     X(JOB_HISTORY, "SELECT history FROM jobs WHERE id = ?1")                                            \
+    X(JOB_DOCS, "SELECT doc_ids FROM jobs WHERE id = ?1")                                               \
     X(JOB_DELETE, "DELETE FROM jobs WHERE id = ?1")                                                     \
     X(JOBS_UNFINISHED, "SELECT count(*) FROM jobs WHERE state NOT IN ('done', 'failed', 'cancelled')")
 

@@ -1,7 +1,7 @@
 /* db_jobs.c - edged.db's adapt jobs: the persistent queue's rows (the
- * request in the clear, progress as numbers) and their two sealed columns
- * (examples, loss history), which arrive and leave as opaque bytes. Part of
- * the SQLite wrapper (db.c). */
+ * request in the clear, progress as numbers) and their sealed columns
+ * (examples, loss history, document ids), which arrive and leave as opaque
+ * bytes. Part of the SQLite wrapper (db.c). */
 #include "store/db_internal.h"
 
 #include <math.h>
@@ -146,19 +146,29 @@ int ed_db_job_update(ed_db_t *db, const ed_adapt_job_t *job, char err[ED_ERR_LEN
     return changed_one(db, ed__db_step_done(db, s, "updating a job", err), job->id, err);
 }
 
-int ed_db_job_set_history(ed_db_t *db, const char *id, const ed_db_bytes_t *history, char err[ED_ERR_LEN])
+int ed_db_job_set_sealed(ed_db_t *db, const char *id, ed_db_job_sealed_t column, const ed_db_bytes_t *bytes,
+                         char err[ED_ERR_LEN])
 {
-    sqlite3_stmt *s = ed__db_stmt(db, STMT_JOB_SET_HISTORY);
+    if (column == ED_DB_JOB_EXAMPLES)
+        return ed_errf(err, ED_EINVAL, "a job's examples come with its row");
+    bool history = column == ED_DB_JOB_HISTORY;
+    sqlite3_stmt *s = ed__db_stmt(db, history ? STMT_JOB_SET_HISTORY : STMT_JOB_SET_DOCS);
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    ed__db_bind_bytes(s, 2, history);
-    return changed_one(db, ed__db_step_done(db, s, "recording a job's history", err), id, err);
+    ed__db_bind_bytes(s, 2, bytes);
+    return changed_one(db,
+                       ed__db_step_done(db, s, history ? "recording a job's history" : "recording a job's documents",
+                                        err),
+                       id, err);
 }
 
-int ed_db_job_sealed(ed_db_t *db, const char *id, bool history, ed_db_bytes_t *out, char err[ED_ERR_LEN])
+int ed_db_job_sealed(ed_db_t *db, const char *id, ed_db_job_sealed_t column, ed_db_bytes_t *out,
+                     char err[ED_ERR_LEN])
 {
     out->data = NULL;
     out->len = 0;
-    sqlite3_stmt *s = ed__db_stmt(db, history ? STMT_JOB_HISTORY : STMT_JOB_EXAMPLES);
+    sqlite3_stmt *s = ed__db_stmt(db, column == ED_DB_JOB_HISTORY ? STMT_JOB_HISTORY
+                                      : column == ED_DB_JOB_DOCS  ? STMT_JOB_DOCS
+                                                                  : STMT_JOB_EXAMPLES);
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     int copied = rc == SQLITE_ROW ? ed__db_column_bytes(s, 0, out) : 0;

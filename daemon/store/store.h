@@ -262,7 +262,8 @@ int ed_store_adapter_set_active(ed_store_t *store, const char *id, char err[ED_E
 
 /* One job's row. The request (collections, options) is kept in the clear:
  * collection names and training options are not personal text; the
- * examples (chat text) and the loss history are sealed and travel apart. */
+ * examples (chat text), the loss history and the ids of the documents its
+ * checkpoint learnt from are sealed and travel apart. */
 typedef struct {
     char id[ED_ADAPT_JOB_ID_LEN];
     uint32_t owner_uid;
@@ -299,6 +300,12 @@ int ed_store_job_set_history(ed_store_t *store, const char *id, const void *data
  * none). ED_ENOENT (no job), ED_ECORRUPT (the seal does not open). */
 int ed_store_job_examples(ed_store_t *store, const char *id, void **data, size_t *len, char err[ED_ERR_LEN]);
 int ed_store_job_history(ed_store_t *store, const char *id, void **data, size_t *len, char err[ED_ERR_LEN]);
+/* The documents the job's checkpoint learnt from (its last dataset's), n
+ * ids, sealed as "job:ID:docs" with the row. Read back: *ids malloc'd and
+ * *known true, or *ids NULL and *known false when none were stored (a job
+ * of an older edged, or not run yet). ED_ENOENT (no job). */
+int ed_store_job_set_docs(ed_store_t *store, const char *id, const int64_t *ids, int n, char err[ED_ERR_LEN]);
+int ed_store_job_docs(ed_store_t *store, const char *id, int64_t **ids, int *n, bool *known, char err[ED_ERR_LEN]);
 /* Deletes the row (its sealed fields with it, secure_delete). ED_ENOENT. */
 int ed_store_job_delete(ed_store_t *store, const char *id, char err[ED_ERR_LEN]);
 /* Jobs not in a final state. */

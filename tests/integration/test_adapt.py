@@ -9,6 +9,7 @@ trace of its text under the state directory; bad requests are refused field
 by field, by group, by collection owner and by queue size."""
 import concurrent.futures
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,6 +122,15 @@ def checkpoints(d):
     folder = Path(d.state_dir) / "checkpoints"
     # a checkpoint being written is NAME.tmp until its rename
     return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".tmp")) if folder.exists() else []
+
+
+def wait_restarted(d, job_id):
+    """A job that forgetting restarted from step 0: queued (the reason names
+    the deletion) until the runner, finding the window still closed, says
+    so (waiting_for_window); at once when another job is queued meanwhile."""
+    j = wait_job(d, job_id, {"queued", "waiting_for_window"}, timeout=5, pred=lambda x: x["step"] == 0)
+    assert j["state"] == "waiting_for_window" or "deleted" in j["reason"], j
+    return j
 
 
 def losses_of(j):
@@ -312,6 +322,33 @@ def test_cancel_deletes_checkpoints(daemon_with_model, device):
     assert r.status == 404, r
 
 
+def test_a_failure_to_store_the_adapter_keeps_the_checkpoint(daemon_with_model, device):
+    """Storing the adapter fails (its folder is gone): the job fails, but the
+    training is not lost: its checkpoint stays and the reason says so; a
+    cancel of the failed job deletes it."""
+    d = daemon_with_model(adapt_options(device))
+    ingest(d)
+    j = submit(d, **REF).json
+    wait_job(d, j["id"], {"running", "paused"}, pred=lambda x: x["step"] >= 5)
+    deadline = time.monotonic() + 5
+    while not checkpoints(d) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert checkpoints(d) == [j["id"]]
+    adapters = Path(d.state_dir) / "adapters"
+    shutil.rmtree(adapters)
+    try:
+        failed = wait_job(d, j["id"], {"done", "failed"})
+        assert failed["state"] == "failed" and "adapter" in failed["reason"], failed
+        assert "checkpoint is kept" in failed["reason"] and failed.get("adapter_id") is None, failed
+        assert checkpoints(d) == [j["id"]], "the training survives a failure that is not its own"
+        r = call(d, "DELETE", f"/v1/adapt/jobs/{j['id']}", template="/v1/adapt/jobs/{id}")
+        assert r.status == 200 and r.json["state"] == "failed", r
+        assert "checkpoint is kept" not in r.json["reason"], r.json
+        assert checkpoints(d) == []
+    finally:
+        adapters.mkdir(exist_ok=True)
+
+
 def error_of(r, status, code=None, param=None):
     assert r.status == status, r
     err = r.json["error"]
@@ -477,13 +514,44 @@ def test_forgotten_job_starts_again_with_an_empty_curve_after_a_restart(daemon_w
     assert stopped["losses"], stopped
     r = call(d, "DELETE", f"/v1/documents/{ids[0]}", template="/v1/documents/{id}")
     assert r.status == 200, r
-    requeued = wait_job(d, j["id"], {"queued"}, timeout=5)
+    requeued = wait_restarted(d, j["id"])
     assert requeued["step"] == 0 and requeued["losses"] == [], requeued
     assert d.stop(signal.SIGTERM) == 0
     d.start()
     # the stored curve was the forgotten run's: it must not come back
     again = job(d, j["id"])
     assert again["step"] == 0 and again["losses"] == [], again
+
+
+def test_a_restarted_job_forgets_only_the_documents_it_learnt_from(daemon_with_model, device):
+    """After a restart a stopped job still knows which documents its
+    checkpoint learnt from (stored with its row): deleting another document
+    of its collection keeps the checkpoint; deleting one of them drops it."""
+    d = daemon_with_model(adapt_options(device))
+    ids = ingest(d)
+    j = submit(d, **REF).json
+    wait_job(d, j["id"], {"running", "paused"}, pred=lambda x: x["step"] >= 5)
+    plug(device, False)
+    wait_job(d, j["id"], {"waiting_for_window"}, timeout=10)
+    assert checkpoints(d) == [j["id"]]
+    later = ingest(d, docs=[{"title": "Later", "text": "The shed key hangs behind the kitchen door, "
+                                                       "on the hook next to the calendar."}])
+    assert d.stop(signal.SIGTERM) == 0
+    d.start()
+    step = job(d, j["id"])["step"]
+    assert step >= 5
+    r = call(d, "DELETE", f"/v1/documents/{later[0]}", template="/v1/documents/{id}")
+    assert r.status == 200, r
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        again = job(d, j["id"])
+        assert again["state"] == "waiting_for_window" and again["step"] == step, again
+        assert checkpoints(d) == [j["id"]], "a document it never learnt from does not drop its checkpoint"
+        time.sleep(0.1)
+    r = call(d, "DELETE", f"/v1/documents/{ids[1]}", template="/v1/documents/{id}")
+    assert r.status == 200, r
+    wait_restarted(d, j["id"])
+    assert checkpoints(d) == []
 
 
 def test_retrain_policy_and_deletion_drops_checkpoints(daemon_with_model, device):
@@ -500,8 +568,7 @@ def test_retrain_policy_and_deletion_drops_checkpoints(daemon_with_model, device
     assert checkpoints(d) == [waiting["id"]]
     r = call(d, "DELETE", f"/v1/documents/{ids[0]}", template="/v1/documents/{id}")
     assert r.status == 200, r
-    requeued = wait_job(d, waiting["id"], {"queued"}, timeout=5)
-    assert "deleted" in requeued["reason"] and requeued["step"] == 0, requeued
+    wait_restarted(d, waiting["id"])
     assert checkpoints(d) == []
     # the stale adapter stops serving and a job retrains it without the document
     deadline = time.monotonic() + 5

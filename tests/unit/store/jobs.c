@@ -125,6 +125,23 @@ ED_TEST(examples_and_history_are_sealed_and_go_with_the_job)
     ED_REQUIRE(ed_store_job_examples(h, none.id, &data, &len, err) == 0);
     ED_CHECK(data == NULL && len == 0);
     ED_CHECK_INT(ed_store_job_history(h, "job-0000000000000000", &data, &len, err), ED_ENOENT);
+
+    /* the documents its checkpoint learnt from: unknown until stored */
+    int64_t *ids = NULL;
+    int n = -1;
+    bool known = true;
+    ED_REQUIRE(ed_store_job_docs(h, j.id, &ids, &n, &known, err) == 0);
+    ED_CHECK(!known && ids == NULL && n == 0);
+    const int64_t docs[] = {3, 5, (int64_t)1 << 40};
+    ED_REQUIRE(ed_store_job_set_docs(h, j.id, docs, 3, err) == 0);
+    ED_REQUIRE(ed_store_job_docs(store, j.id, &ids, &n, &known, err) == 0);
+    ED_CHECK(known && n == 3 && ids && ids[0] == 3 && ids[1] == 5 && ids[2] == (int64_t)1 << 40);
+    free(ids);
+    ED_REQUIRE(ed_store_job_set_docs(h, j.id, NULL, 0, err) == 0); /* examples only: known, none */
+    ED_REQUIRE(ed_store_job_docs(h, j.id, &ids, &n, &known, err) == 0);
+    ED_CHECK(known && n == 0);
+    free(ids);
+    ED_CHECK_INT(ed_store_job_set_docs(h, "job-0000000000000000", docs, 3, err), ED_ENOENT);
     ED_REQUIRE(ed_store_job_delete(h, j.id, err) == 0);
     ED_CHECK_INT(ed_store_job_examples(h, j.id, &data, &len, err), ED_ENOENT);
     ed_store_close(h);
