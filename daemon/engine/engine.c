@@ -32,11 +32,13 @@ double ed__now_ms(void)
 
 /* --------------------------------------------------------------- thread ---- */
 
+/* Sets the state with its reason (NULL: keep the one written at start). */
 static void set_state(ed_engine_t *e, ed_engine_state_t state, const char *reason)
 {
     pthread_mutex_lock(&e->mutex);
+    if (reason)
+        ed_errf(e->reason[state], 0, "%s", reason);
     e->state = state;
-    ed_errf(e->reason, 0, "%s", reason ? reason : "");
     pthread_mutex_unlock(&e->mutex);
 }
 
@@ -44,9 +46,7 @@ static void *engine_main(void *arg)
 {
     ed_engine_t *e = arg;
     char err[ED_ERR_LEN] = "";
-    char reason[ED_ERR_LEN + 64];
-    snprintf(reason, sizeof reason, "loading %s", ed_base_path(e->base));
-    set_state(e, ED_ENGINE_LOADING, reason);
+    set_state(e, ED_ENGINE_LOADING, NULL); /* its reason was written by ed_engine_start */
     double t0 = ed__now_ms();
     int rc = ed__engine_load(e, err);
     if (rc != 0) {
@@ -150,18 +150,18 @@ int ed_engine_start(ed_engine_t **out, uv_loop_t *loop, const ed_config_t *cfg, 
     ed_metrics_register(render_metrics, e);
     if (!base) {
         e->state = ED_ENGINE_EMPTY;
-        ed_errf(e->reason, 0, "no model is configured: set [model] path");
+        ed_errf(e->reason[ED_ENGINE_EMPTY], 0, "no model is configured: set [model] path");
         *out = e;
         return 0;
     }
     e->state = ED_ENGINE_LOADING;
-    ed_errf(e->reason, 0, "loading %s", ed_base_path(base));
+    ed_errf(e->reason[ED_ENGINE_LOADING], 0, "loading %s", ed_base_path(base));
     int rc = pthread_create(&e->thread, NULL, engine_main, e);
     if (rc != 0) {
         ed_errf(err, 0, "cannot start the engine thread: %s", strerror(rc));
         uv_close((uv_handle_t *)&e->async, NULL);
         e->state = ED_ENGINE_FAILED;
-        ed_errf(e->reason, 0, "%s", err);
+        ed_errf(e->reason[ED_ENGINE_FAILED], 0, "%s", err);
         *out = e;
         return ED_EIO;
     }
@@ -210,7 +210,7 @@ ed_engine_state_t ed_engine_state(const ed_engine_t *engine, const char **reason
     ed_engine_state_t state = e->state;
     pthread_mutex_unlock(&e->mutex);
     if (reason)
-        *reason = e->reason; /* written only before the state changes to what it says */
+        *reason = e->reason[state]; /* written once, before the state became `state` */
     return state;
 }
 

@@ -29,7 +29,9 @@ struct ed_engine {
     pthread_mutex_t mutex;
     pthread_cond_t cond;
     ed_engine_state_t state;
-    char reason[ED_ERR_LEN];
+    /* the reason of each state, written once before the state is set to it
+     * (under mutex) and never again: a reader of one never races a writer */
+    char reason[ED_ENGINE_FAILED + 1][ED_ERR_LEN];
     bool stopping;
     ed__queue_t queue;
 
