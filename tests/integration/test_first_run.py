@@ -40,8 +40,14 @@ def test_make_run_serves_the_real_model_and_edgectl_chats():
             assert time.monotonic() < deadline, "make run did not serve build/run/edged.sock"
             time.sleep(0.2)
         edgectl = Path(BUILD if os.path.isabs(BUILD) else REPO / BUILD) / "edgectl"
-        health = subprocess.run([str(edgectl), "--socket", str(SOCKET), "--timeout", "60", "health"],
-                                capture_output=True, text=True, timeout=90)
+        # the socket answers before the model and the adapt jobs are loaded: health says which (exit 1)
+        deadline = time.monotonic() + 120
+        while True:
+            health = subprocess.run([str(edgectl), "--socket", str(SOCKET), "--timeout", "60", "health"],
+                                    capture_output=True, text=True, timeout=90)
+            if health.returncode != 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert health.returncode == 0, health.stdout + health.stderr
         chat = subprocess.run([str(edgectl), "--socket", str(SOCKET), "chat"], input="Who are you?\n",
                               capture_output=True, text=True, timeout=120)
