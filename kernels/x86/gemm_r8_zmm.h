@@ -68,7 +68,8 @@ typedef void (*r8z_tile_fn)(int type, int n_blocks, const uint8_t *w, size_t w_r
  * core's read bandwidth is bound by its misses in flight, and the hardware
  * prefetcher stops at every 4 KiB page: one thread streaming weights from
  * memory measured 10-20% more GB/s (q4_0_r8, q8_0_r8, q4_K_r8) with 1 or
- * 2 KiB ahead than with none, and less again at 4 and 8 KiB. */
+ * 2 KiB ahead than with none, and less again at 4 and 8 KiB; into L2 (T1)
+ * a little more than into L1, and no more with a second, farther one. */
 #define R8P_AHEAD 2048
 
 /* gemm_pass (one weight row at a time by the ymm kernel) with the weights
@@ -82,7 +83,7 @@ static inline __attribute__((always_inline)) void r8p_pass(gemm_row_fn row_fn, i
     for (int r = 0; r < n_rows; r++) {
         const uint8_t *row = w + (size_t)r * w_row_bytes;
         for (const uint8_t *p = row + R8P_AHEAD; p < row + R8P_AHEAD + w_row_bytes && p < end; p += 64)
-            _mm_prefetch((const char *)p, _MM_HINT_T0);
+            _mm_prefetch((const char *)p, _MM_HINT_T1);
         row_fn(type, n_blocks, row, x, x_row_bytes, cols, y + r, y_stride);
     }
 }
