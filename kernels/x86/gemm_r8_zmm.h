@@ -143,10 +143,12 @@ static inline __attribute__((always_inline)) void r8z_gemm(r8z_tile_fn tile, gem
  * the ymm kernel's. */
 
 /* Measured on a Xeon with AVX-512 VNNI, 64x64 blocks of 2048-element rows:
- * 2 x 6 beat 2 x 4, 1 x 8 and 1 x 12 by 10-20% (1 x n: too few dot
- * products per activation load; 3 x 4 would not fit the 32 registers). */
+ * 2 x 6 beat 2 x 4, 1 x 8 and 1 x 12 by 10-20% (1 x n: one dot product per
+ * activation load; 3 x 4 would not fit the 32 registers). Row pairs
+ * unpacked once per call into a stack buffer (no insert or nibble steps in
+ * the tile) measured no faster at 2048 and slower at 5632-element rows. */
 #define R8W_PAIRS 2 /* row pairs per tile */
-#define R8W_COLS 6  /* activation rows per tile (6 to 12): 12 int + 12 float accumulators */
+#define R8W_COLS 6  /* activation rows per tile (at most 12): 12 int + 12 float accumulators */
 #define R8W_PRE_GROUPS 64 /* groups (super-blocks) of per-column values a column block holds: 16 KiB */
 
 /* The ymm start of each (group g, column c) of a column block: pre[g * R8W_COLS + c]. */
