@@ -2,8 +2,8 @@
  * forward(): one residual stream per token, each block reading a normalised
  * copy and adding its output back (gemma: normalised again before the add).
  * Rows of a batch share every matrix product (ed_matmul_forward); attention
- * is split over (token, head) pairs on the pool; the cheap per-row ops run
- * on the calling thread. */
+ * is split over (token, head) pairs on the pool, and so are the per-row and
+ * elementwise ops of a batch longer than a chunk (run_rows). */
 #include "model/forward.h"
 
 #include "kernels/matmul.h"
@@ -389,12 +389,73 @@ static int output_rows(ed_forward_t *f, const float *x, float *logits, int n)
     return rc;
 }
 
+/* The per-row and elementwise steps of a batch, split over the pool: in a
+ * long prompt they are a tenth of a thread's time, which would otherwise
+ * leave the other threads waiting. Elementwise spans are cut at multiples
+ * of ROWS_ALIGN elements, so every element takes the kernel's same vector
+ * or tail step as in one call over the whole span: results are unchanged. */
+#define ROWS_PER_CHUNK 16        /* rows of a per-row step per chunk */
+#define ROWS_ELEMENTS (64 << 10) /* elements of an elementwise step per chunk */
+#define ROWS_ALIGN 64
+
+typedef enum { ROWS_RMSNORM, ROWS_ROPE, ROWS_ADD, ROWS_SWIGLU } rows_op_t;
+
+typedef struct {
+    ed_forward_t *f;
+    rows_op_t op;
+    int layer;       /* ROWS_ROPE */
+    float *out;      /* RMSNORM: (n, n_embd); ADD, SWIGLU: n elements */
+    const float *a;  /* RMSNORM: x, ADD: a, SWIGLU: gate */
+    const float *b;  /* RMSNORM: weight, ADD: b, SWIGLU: up */
+    size_t n;        /* rows (RMSNORM, ROPE) or elements (ADD, SWIGLU) */
+} rows_job_t;
+
+static void rope_rows(ed_forward_t *f, int l, size_t begin, size_t end);
+
+static void rows_range(const rows_job_t *job, size_t begin, size_t end)
+{
+    ed_forward_t *f = job->f;
+    const ed_kernels_t *k = f->kernels;
+    int dim = f->model->n_embd;
+    switch (job->op) {
+    case ROWS_RMSNORM:
+        for (size_t t = begin; t < end; t++)
+            k->rmsnorm_forward(job->out + t * dim, job->a + t * dim, job->b, dim, f->model->rms_eps);
+        break;
+    case ROWS_ROPE: rope_rows(f, job->layer, begin, end); break;
+    case ROWS_ADD: k->add(job->out + begin, job->a + begin, job->b + begin, (int)(end - begin)); break;
+    case ROWS_SWIGLU: k->swiglu_forward(job->out + begin, job->a + begin, job->b + begin, (int)(end - begin)); break;
+    }
+}
+
+static size_t rows_per_chunk(const rows_job_t *job)
+{
+    return job->op == ROWS_RMSNORM || job->op == ROWS_ROPE ? ROWS_PER_CHUNK : ROWS_ELEMENTS;
+}
+
+static void rows_chunk(void *arg, int chunk, int thread)
+{
+    const rows_job_t *job = arg;
+    (void)thread;
+    size_t begin = (size_t)chunk * rows_per_chunk(job), end = begin + rows_per_chunk(job);
+    rows_range(job, begin, end < job->n ? end : job->n);
+}
+
+/* One chunk's worth or less runs here, more on the pool. */
+static void run_rows(ed_forward_t *f, rows_op_t op, int layer, float *out, const float *a, const float *b, size_t n)
+{
+    rows_job_t job = {.f = f, .op = op, .layer = layer, .out = out, .a = a, .b = b, .n = n};
+    size_t per = rows_per_chunk(&job);
+    _Static_assert(ROWS_ELEMENTS % ROWS_ALIGN == 0, "elementwise chunks cut at vector-aligned elements");
+    if (n <= per)
+        rows_range(&job, 0, n);
+    else
+        ed_pool_run(f->pool, f->prio, (int)((n + per - 1) / per), rows_chunk, &job);
+}
+
 static void rmsnorm_rows(ed_forward_t *f, float *out, const float *x, const float *weight, int n)
 {
-    int dim = f->model->n_embd;
-    for (int t = 0; t < n; t++)
-        f->kernels->rmsnorm_forward(out + (size_t)t * dim, x + (size_t)t * dim, weight, dim,
-                                    f->model->rms_eps);
+    run_rows(f, ROWS_RMSNORM, 0, out, x, weight, (size_t)n);
 }
 
 static void add_bias_rows(ed_forward_t *f, float *x, const float *bias, int dim, int n)
@@ -438,6 +499,30 @@ static void attention_chunk(void *arg, int chunk, int thread)
                                   h + job->heads_per_chunk, f->att_scores + (size_t)thread * f->n_ctx);
 }
 
+/* Rows [begin, end) of q and k: qwen3's per-head norms, then RoPE. */
+static void rope_rows(ed_forward_t *f, int l, size_t begin, size_t end)
+{
+    const ed_model_t *m = f->model;
+    const ed_layer_t *L = &m->layers[l];
+    const ed_kernels_t *k = f->kernels;
+    for (size_t t = begin; t < end; t++) {
+        float *q = f->q + t * m->q_dim, *key = f->k + t * m->kv_dim;
+        const float *cos_sin = (L->sliding ? f->rope_cos_sin_swa : f->rope_cos_sin) + t * f->rope.n_rot;
+        const ed_rope_t *rope = L->sliding ? &f->rope_swa : &f->rope;
+        /* qwen3: every head of q and k RMS-normed (weight of head_dim) before RoPE */
+        for (int h = 0; L->q_norm && h < m->n_head; h++)
+            k->rmsnorm_forward(q + (size_t)h * m->head_dim, q + (size_t)h * m->head_dim, L->q_norm, m->head_dim,
+                               m->rms_eps);
+        for (int h = 0; L->k_norm && h < m->n_kv_head; h++)
+            k->rmsnorm_forward(key + (size_t)h * m->head_dim, key + (size_t)h * m->head_dim, L->k_norm,
+                               m->head_dim, m->rms_eps);
+        if (L->rope) {
+            k->rope_rotate(q, m->n_head, m->head_dim, cos_sin, rope);
+            k->rope_rotate(key, m->n_kv_head, m->head_dim, cos_sin, rope);
+        }
+    }
+}
+
 /* One transformer block over the n rows of the batch in f->x; row t is at
  * position row_pos[t] of the sequence whose cache is row_kv[t]. */
 static int block(ed_forward_t *f, int l, int n)
@@ -460,25 +545,9 @@ static int block(ed_forward_t *f, int l, int n)
     add_bias_rows(f, f->q, L->bq, m->q_dim, n);
     add_bias_rows(f, f->k, L->bk, m->kv_dim, n);
     add_bias_rows(f, f->v, L->bv, m->kv_dim, n);
-    for (int t = 0; t < n; t++) {
-        float *q = f->q + (size_t)t * m->q_dim, *key = f->k + (size_t)t * m->kv_dim;
-        const float *value = f->v + (size_t)t * m->kv_dim;
-        int pos = f->row_pos[t];
-        const float *cos_sin = (L->sliding ? f->rope_cos_sin_swa : f->rope_cos_sin) + (size_t)t * f->rope.n_rot;
-        const ed_rope_t *rope = L->sliding ? &f->rope_swa : &f->rope;
-        /* qwen3: every head of q and k RMS-normed (weight of head_dim) before RoPE */
-        for (int h = 0; L->q_norm && h < m->n_head; h++)
-            k->rmsnorm_forward(q + (size_t)h * m->head_dim, q + (size_t)h * m->head_dim, L->q_norm, m->head_dim,
-                               m->rms_eps);
-        for (int h = 0; L->k_norm && h < m->n_kv_head; h++)
-            k->rmsnorm_forward(key + (size_t)h * m->head_dim, key + (size_t)h * m->head_dim, L->k_norm,
-                               m->head_dim, m->rms_eps);
-        if (L->rope) {
-            k->rope_rotate(q, m->n_head, m->head_dim, cos_sin, rope);
-            k->rope_rotate(key, m->n_kv_head, m->head_dim, cos_sin, rope);
-        }
-        ed_kvcache_store(f->row_kv[t], l, pos, key, value);
-    }
+    run_rows(f, ROWS_ROPE, l, NULL, NULL, NULL, (size_t)n);
+    for (int t = 0; t < n; t++) /* here: rows of one sequence share its cache's length */
+        ed_kvcache_store(f->row_kv[t], l, f->row_pos[t], f->k + (size_t)t * m->kv_dim, f->v + (size_t)t * m->kv_dim);
     attention_job_t job = {.f = f, .layer = l, .heads_per_chunk = f->att_heads_per_chunk};
     ed_pool_run(f->pool, f->prio, n * (m->n_head / job.heads_per_chunk), attention_chunk, &job);
     if ((rc = matmul(f, &L->wo, f->att, m->q_dim, f->xb2, m->n_embd, n)) != 0 ||
@@ -487,7 +556,7 @@ static int block(ed_forward_t *f, int l, int n)
         return rc;
     if (L->attn_post_norm)
         rmsnorm_rows(f, f->xb2, f->xb2, L->attn_post_norm, n);
-    k->add(f->x, f->x, f->xb2, n * m->n_embd);
+    run_rows(f, ROWS_ADD, l, f->x, f->x, f->xb2, (size_t)n * m->n_embd);
 
     /* feed-forward: x += (silu(norm(x) Wg^T) * norm(x) Wu^T) Wd^T (gemma: gelu, and the sum normed) */
     rmsnorm_rows(f, f->xb, f->x, L->ffn_norm, n);
@@ -503,7 +572,7 @@ static int block(ed_forward_t *f, int l, int n)
         k->gelu_forward(f->hb, f->hb, n * m->n_ff);
         k->mul(f->hb, f->hb, f->hb2, n * m->n_ff);
     } else {
-        k->swiglu_forward(f->hb, f->hb, f->hb2, n * m->n_ff);
+        run_rows(f, ROWS_SWIGLU, l, f->hb, f->hb, f->hb2, (size_t)n * m->n_ff);
     }
     if ((rc = matmul(f, &L->w_down, f->hb, m->n_ff, f->xb2, m->n_embd, n)) != 0 ||
         (f->n_lora_groups > 0 &&
@@ -511,7 +580,7 @@ static int block(ed_forward_t *f, int l, int n)
         return rc;
     if (L->ffn_post_norm)
         rmsnorm_rows(f, f->xb2, f->xb2, L->ffn_post_norm, n);
-    k->add(f->x, f->x, f->xb2, n * m->n_embd);
+    run_rows(f, ROWS_ADD, l, f->x, f->x, f->xb2, (size_t)n * m->n_embd);
     return 0;
 }
 

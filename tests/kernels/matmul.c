@@ -247,6 +247,52 @@ ED_TEST(many_products_of_one_input)
     ed_pool_close(pool);
 }
 
+/* Rows longer than the per-column values a batch kernel keeps (AVX-512:
+ * 64 groups of 256) take another path: each row of a batch is still what
+ * it gives alone, on every table. */
+ED_TEST(long_rows_batch_rows_match_alone)
+{
+    enum { N_IN = 65 * 256 + 32, N_OUT = 5, N_BATCH = 9 };
+    static const int types[] = {ED_TYPE_Q4_0_R8, ED_TYPE_Q8_0_R8, ED_TYPE_Q4_K_R8};
+    float *x = malloc(sizeof(float) * N_IN * N_BATCH), *w_f = malloc(sizeof(float) * N_IN * N_OUT);
+    float *y = malloc(sizeof(float) * N_OUT * N_BATCH), alone[N_OUT];
+    ED_REQUIRE(x && w_f && y);
+    for (int i = 0; i < N_IN * N_BATCH; i++)
+        x[i] = rng_uniform(-2, 2);
+    for (int i = 0; i < N_IN * N_OUT; i++)
+        w_f[i] = rng_uniform(-1, 1);
+    char err[ED_KERR_LEN];
+    ed_pool_t *pool = NULL;
+    ED_REQUIRE(ed_pool_open(&pool, 1, err) == 0);
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        int n_in = types[t] == ED_TYPE_Q4_K_R8 ? 65 * 256 : N_IN;
+        uint64_t row = 0;
+        ED_REQUIRE(ed_type_row_size(types[t], (uint64_t)n_in, &row) == 0);
+        size_t scratch_size = ed_matmul_scratch_size(types[t], n_in, N_BATCH);
+        uint8_t *w = malloc(row * N_OUT), *scratch = malloc(scratch_size);
+        ED_REQUIRE(w && scratch);
+        for (int r = 0; r < N_OUT; r++)
+            ed_quant_traits(types[t])->from_float(w_f + (size_t)r * n_in, w + r * row, n_in);
+        for (const char *const *name = ed_kernels_names(); *name; name++) {
+            const ed_kernels_t *k = ed_kernels_by_name(*name);
+            if (!k)
+                continue;
+            ed_matmul_t m = {w, types[t], n_in, N_OUT, x, y, N_BATCH};
+            ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, scratch_size), 0);
+            for (int c = 0; c < N_BATCH; c++) {
+                ed_matmul_t one = {w, types[t], n_in, N_OUT, x + (size_t)c * n_in, alone, 1};
+                ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &one, scratch, scratch_size), 0);
+                if (memcmp(alone, y + (size_t)c * N_OUT, sizeof alone) != 0)
+                    ED__FAIL("%s %s: row %d of a batch of %d (%d-element rows) differs from the row alone",
+                             k->name, ed_type_info(types[t])->name, c, N_BATCH, n_in);
+            }
+        }
+        free(w), free(scratch);
+    }
+    ed_pool_close(pool);
+    free(x), free(w_f), free(y);
+}
+
 ED_TEST(rejects_bad_arguments)
 {
     const ed_kernels_t *k = ed_kernels_select("ref");
@@ -271,4 +317,4 @@ ED_TEST(rejects_bad_arguments)
 }
 
 ED_TEST_MAIN(matvec_every_type, matmul_few_rows_every_type, matmul_small_batch_every_type, matmul_large_batch_every_type,
-             many_products_of_one_input, rejects_bad_arguments)
+             many_products_of_one_input, long_rows_batch_rows_match_alone, rejects_bad_arguments)
