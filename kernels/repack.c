@@ -11,6 +11,7 @@ int ed_repack_type(int type)
     case ED_TYPE_Q4_0: return ED_TYPE_Q4_0_R8;
     case ED_TYPE_Q8_0: return ED_TYPE_Q8_0_R8;
     case ED_TYPE_Q4_K: return ED_TYPE_Q4_K_R8;
+    case ED_TYPE_Q6_K: return ED_TYPE_Q6_K_R8;
     default: return -1;
     }
 }
@@ -140,6 +141,64 @@ static void q4_K_unpack(const void *packed, void *file_block, int count)
                 }
 }
 
+/* A q6_K super-block: element e's level (0..63), as q6_K_to_float reads it. */
+static int q6_K_level(const ed_block_q6_K_t *b, int e)
+{
+    int half = e / 128, s = (e % 128) / 32, l = e % 32;
+    int low = (b->ql[64 * half + 32 * (s & 1) + l] >> (4 * (s >> 1))) & 0xF;
+    int high = (b->qh[32 * half + l] >> (2 * s)) & 3;
+    return low | high << 4;
+}
+
+/* Element 4k + i of sub-block j of 32 (k = 0..7, i = 0..3) of a q6_K_r8
+ * block: its ql byte, nibble and its qh byte, bit pair. */
+static void q6_K_r8_place(ed_block_q6_K_r8_t *out, int j, int k, int i, int level)
+{
+    out->ql[k / 2][4 * j + i] |= (uint8_t)((level & 0xF) << (4 * (k % 2)));
+    out->qh[k / 4][4 * j + i] |= (uint8_t)((level >> 4) << (2 * (k % 4)));
+}
+
+static int q6_K_r8_level(const ed_block_q6_K_r8_t *in, int j, int k, int i)
+{
+    return ((in->ql[k / 2][4 * j + i] >> (4 * (k % 2))) & 0xF) | ((in->qh[k / 4][4 * j + i] >> (2 * (k % 4))) & 3) << 4;
+}
+
+static void q6_K_pack(void *packed, const void *file_block, int count)
+{
+    ed_block_q6_K_r8_t *out = packed;
+    const ed_block_q6_K_t *b = file_block;
+    (void)count;
+    memset(out, 0, sizeof *out);
+    out->d = b->d;
+    for (int j = 0; j < ED_R8; j++) {
+        out->scales[0][j] = b->scales[2 * j];
+        out->scales[1][j] = b->scales[2 * j + 1];
+        for (int k = 0; k < 8; k++)
+            for (int i = 0; i < 4; i++)
+                q6_K_r8_place(out, j, k, i, q6_K_level(b, ED_QK * j + 4 * k + i));
+    }
+}
+
+static void q6_K_unpack(const void *packed, void *file_block, int count)
+{
+    const ed_block_q6_K_r8_t *in = packed;
+    ed_block_q6_K_t *b = file_block;
+    (void)count;
+    memset(b, 0, sizeof *b);
+    b->d = in->d;
+    for (int j = 0; j < ED_R8; j++) {
+        b->scales[2 * j] = in->scales[0][j];
+        b->scales[2 * j + 1] = in->scales[1][j];
+        for (int k = 0; k < 8; k++)
+            for (int i = 0; i < 4; i++) {
+                int e = ED_QK * j + 4 * k + i, level = q6_K_r8_level(in, j, k, i);
+                int half = e / 128, s = (e % 128) / 32, l = e % 32;
+                b->ql[64 * half + 32 * (s & 1) + l] |= (uint8_t)((level & 0xF) << (4 * (s >> 1)));
+                b->qh[32 * half + l] |= (uint8_t)((level >> 4) << (2 * s));
+            }
+    }
+}
+
 /* A weight layout: the file type it interleaves and how a group is made. */
 typedef struct {
     int file_type;
@@ -152,10 +211,16 @@ typedef struct {
 static const layout_t q4_0_r8 = {ED_TYPE_Q4_0, ED_R8, sizeof(ed_block_q4_0_t), q4_0_group_pack, q4_0_group_unpack};
 static const layout_t q8_0_r8 = {ED_TYPE_Q8_0, ED_R8, sizeof(ed_block_q8_0_t), q8_0_group_pack, q8_0_group_unpack};
 static const layout_t q4_K_r8 = {ED_TYPE_Q4_K, 1, sizeof(ed_block_q4_K_t), q4_K_pack, q4_K_unpack};
+static const layout_t q6_K_r8 = {ED_TYPE_Q6_K, 1, sizeof(ed_block_q6_K_t), q6_K_pack, q6_K_unpack};
 
 static const layout_t *layout_of(int file_type)
 {
-    return file_type == ED_TYPE_Q4_0 ? &q4_0_r8 : file_type == ED_TYPE_Q8_0 ? &q8_0_r8 : &q4_K_r8;
+    switch (file_type) {
+    case ED_TYPE_Q4_0: return &q4_0_r8;
+    case ED_TYPE_Q8_0: return &q8_0_r8;
+    case ED_TYPE_Q6_K: return &q6_K_r8;
+    default: return &q4_K_r8;
+    }
 }
 
 /* Blocks of a row of n elements, groups of them, and the count in group g. */
@@ -195,6 +260,7 @@ typedef union {
     ed_block_q4_0_t q4_0[ED_R8];
     ed_block_q8_0_t q8_0[ED_R8];
     ed_block_q4_K_t q4_K;
+    ed_block_q6_K_t q6_K;
 } file_blocks_t;
 
 static void layout_to_float(const layout_t *layout, const void *src, float *dst, int64_t n)
@@ -307,4 +373,14 @@ void ed__q8_K_x8_from_float(const float *src, void *dst, int64_t n)
                 memcpy(&out->qs[k][4 * j], &b.qs[ED_QK * j + 4 * k], 4);
         }
     }
+}
+
+void ed__q6_K_r8_to_float(const void *src, float *dst, int64_t n)
+{
+    layout_to_float(&q6_K_r8, src, dst, n);
+}
+
+void ed__q6_K_r8_from_float(const float *src, void *dst, int64_t n)
+{
+    layout_from_float(&q6_K_r8, src, dst, n);
 }

@@ -130,9 +130,66 @@ ED_TEST(q4_K_repack_keeps_every_weight)
     ED_CHECK(fabsf(file_dot - packed_dot) <= 1e-5f * (fabsf(file_dot) + 1));
 }
 
-ED_TEST(only_q4_0_q8_0_and_q4_K_have_a_layout)
+/* q6_K_r8 keeps each super-block's d, its scales (split by half) and
+ * every level; it shares q4_K_r8's q8_K_x8 activations, and its dot
+ * products agree with q6_K's against q8_K. */
+ED_TEST(q6_K_repack_keeps_every_weight)
 {
-    ED_CHECK_INT(ed_repack_type(ED_TYPE_Q6_K), -1);
+    enum { N = 3 * ED_QK_K };
+    static float x[N], a[N], b[N];
+    static ed_block_q6_K_t file[3];
+    static ed_block_q6_K_r8_t packed[3], direct[3];
+    const ed_quant_traits_t *q6k = ed_quant_traits(ED_TYPE_Q6_K), *r8 = ed_quant_traits(ED_TYPE_Q6_K_R8);
+    ED_CHECK_INT(ed_repack_type(ED_TYPE_Q6_K), ED_TYPE_Q6_K_R8);
+    ED_CHECK_INT(r8->vec_dot_type, ED_TYPE_Q8_K_X8);
+    ED_CHECK_INT(row_bytes(ED_TYPE_Q6_K_R8, N), row_bytes(ED_TYPE_Q6_K, N));
+    for (int i = 0; i < N; i++)
+        x[i] = rng_uniform(-3, 3) * (i % 53 == 7 ? 6.0f : 1.0f);
+    q6k->from_float(x, file, N);
+    memset(packed, 0xAA, sizeof packed);
+    ed_repack_rows(ED_TYPE_Q6_K, file, packed, N, 0, 1);
+    q6k->to_float(file, a, N);
+    r8->to_float(packed, b, N);
+    ED_CHECK(memcmp(a, b, sizeof a) == 0);
+    r8->from_float(x, direct, N);
+    ED_CHECK(memcmp(direct, packed, sizeof packed) == 0);
+    for (int i = 0; i < 3; i++) {
+        ED_CHECK(packed[i].d == file[i].d);
+        for (int j = 0; j < ED_R8; j++)
+            ED_CHECK(packed[i].scales[0][j] == file[i].scales[2 * j] &&
+                     packed[i].scales[1][j] == file[i].scales[2 * j + 1]);
+    }
+    /* levels at both extremes (0 and 63) go through every bit position */
+    for (int i = 0; i < N; i++)
+        x[i] = (i / 7) % 2 ? 1.0f : -1.0f;
+    q6k->from_float(x, file, N);
+    ed_repack_rows(ED_TYPE_Q6_K, file, packed, N, 0, 1);
+    q6k->to_float(file, a, N);
+    r8->to_float(packed, b, N);
+    ED_CHECK(memcmp(a, b, sizeof a) == 0);
+
+    static ed_block_q8_K_t act[3];
+    static ed_block_q8_K_x8_t act_x8[3];
+    for (int i = 0; i < N; i++)
+        x[i] = rng_uniform(-3, 3);
+    x[5] = 40.0f; /* one quant at -128 or 127 */
+    q6k->from_float(x, file, N);
+    ed_repack_rows(ED_TYPE_Q6_K, file, packed, N, 0, 1);
+    for (int i = 0; i < N; i++)
+        x[i] = rng_uniform(-2, 2);
+    ed_quant_traits(ED_TYPE_Q8_K)->from_float(x, act, N);
+    ed_quant_traits(ED_TYPE_Q8_K_X8)->from_float(x, act_x8, N);
+    const ed_kernels_t *ref = ed_kernels_by_name("ref");
+    float file_dot, packed_dot;
+    ref->vec_dot[ED_TYPE_Q6_K](N, &file_dot, file, act);
+    ref->vec_dot[ED_TYPE_Q6_K_R8](N, &packed_dot, packed, act_x8);
+    printf("# q6_K: file %.7g, interleaved %.7g\n", file_dot, packed_dot);
+    ED_CHECK(fabsf(file_dot - packed_dot) <= 1e-5f * (fabsf(file_dot) + 1));
+}
+
+ED_TEST(only_q4_0_q8_0_q4_K_and_q6_K_have_a_layout)
+{
+    ED_CHECK_INT(ed_repack_type(ED_TYPE_Q5_K), -1);
     ED_CHECK_INT(ed_repack_type(ED_TYPE_F16), -1);
     ED_CHECK_INT(ed_repack_type(ED_TYPE_Q4_0_R8), -1);
     ED_CHECK_INT(ed_type_from_name("q4_0_r8"), -1); /* not a file type */
@@ -232,6 +289,7 @@ ED_TEST(interleaved_dots_agree_with_the_file_layout)
 }
 
 ED_TEST_MAIN(q4_0_repack_keeps_every_weight, q8_0_repack_keeps_every_weight, q4_K_repack_keeps_every_weight,
-             only_q4_0_q8_0_and_q4_K_have_a_layout,
+             q6_K_repack_keeps_every_weight,
+             only_q4_0_q8_0_q4_K_and_q6_K_have_a_layout,
              x8_activations_hold_q8_0_values_and_sums, simd_quantizers_write_the_scalar_bytes,
              interleaved_dots_agree_with_the_file_layout)
