@@ -8,7 +8,8 @@
  * alone or in any batch, and in every x86 table and the reference. */
 /* (needs gemm_r8.h included before it: R8_COLS, tile_hsum, K_VNNI, TERN_MUX) */
 
-#define K6R_PRE_BLOCKS 64 /* super-blocks of precomputed activation offsets a pass holds (16 KiB) */
+#define K6R_PRE_BLOCKS 64 /* super-blocks of precomputed activation offsets a pass holds */
+#define K6R_PRE_COLS 8    /* activation rows of them (32 KiB): the zmm tile's columns */
 
 /* -32 times the sums of elements 0..15 (h = 0) and 16..31 (h = 1) of each
  * sub-block of 32 of activation block a, sub-block j in lane j: the share
@@ -26,18 +27,19 @@ static inline __attribute__((always_inline)) void k6r_offsets(const ed_block_q8_
     off[1] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(high, 5));
 }
 
-/* pre[((b * R8_COLS + c) * 2 + h) * 8 + j]: k6r_offsets of super-block b
- * of activation row c, what every weight row of a pass would recompute. */
+/* pre[((b * K6R_PRE_COLS + c) * 2 + h) * 8 + j]: k6r_offsets of
+ * super-block b of activation row c, what every weight row of a pass would
+ * recompute. */
 static inline __attribute__((always_inline)) void k6r_act_offsets(int n_blocks, const uint8_t *x, size_t x_row_bytes,
                                                                   int cols, int32_t *pre)
 {
     for (int b = 0; b < n_blocks; b++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int c = 0; c < cols; c++) {
             __m256i off[2];
             k6r_offsets((const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b, off);
-            _mm256_storeu_si256((__m256i *)(pre + ((size_t)b * R8_COLS + c) * 16), off[0]);
-            _mm256_storeu_si256((__m256i *)(pre + ((size_t)b * R8_COLS + c) * 16 + 8), off[1]);
+            _mm256_storeu_si256((__m256i *)(pre + ((size_t)b * K6R_PRE_COLS + c) * 16), off[0]);
+            _mm256_storeu_si256((__m256i *)(pre + ((size_t)b * K6R_PRE_COLS + c) * 16 + 8), off[1]);
         }
 }
 
@@ -119,7 +121,7 @@ static inline __attribute__((always_inline)) void k6r_row_pre(int n_blocks, cons
                 const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
                 __m256i start;
                 if (pre) {
-                    start = _mm256_loadu_si256((const __m256i *)(pre + (((size_t)b * R8_COLS + c) * 2 + h) * 8));
+                    start = _mm256_loadu_si256((const __m256i *)(pre + (((size_t)b * K6R_PRE_COLS + c) * 2 + h) * 8));
                 } else {
                     __m256i off[2];
                     k6r_offsets(a, off);
@@ -148,7 +150,7 @@ static inline __attribute__((always_inline)) void k6r_pass(int n_blocks, const u
                                                            int n_rows, const uint8_t *x, size_t x_row_bytes,
                                                            int cols, float *y, size_t y_stride)
 {
-    int32_t pre[K6R_PRE_BLOCKS * R8_COLS * 16];
+    int32_t pre[K6R_PRE_BLOCKS * K6R_PRE_COLS * 16];
     if (n_rows < 2 || n_blocks > K6R_PRE_BLOCKS) {
         for (int r = 0; r < n_rows; r++)
             k6r_row_pre(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, NULL);
@@ -179,7 +181,11 @@ static void gemm_q6_K_r8(int n_blocks, const void *w_v, size_t w_row_bytes, int 
 
 #ifdef R8Z_PAIRS /* AVX-512: gemm_r8_zmm.h's row pairs */
 
-#define K6Z_R8_COLS 4 /* activation rows per tile (R8_COLS: pre's layout) */
+/* A tile is one row pair (row r in the low 8 lanes, r + 1 in the high 8)
+ * by K6RZ_COLS activation rows: each unpacked weight vector serves 8
+ * vpdpbusd, which keeps the unpacking and scale work (port 5) below the
+ * vpdpbusd (port 0); 8 sum and 8 float accumulators. */
+#define K6RZ_COLS K6R_PRE_COLS
 
 /* k6r_levels for two rows: b0's in the low half, b1's in the high. */
 static inline __attribute__((always_inline)) void k6rz_levels(const ed_block_q6_K_r8_t *b0,
@@ -196,86 +202,88 @@ static inline __attribute__((always_inline)) void k6rz_levels(const ed_block_q6_
     v[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql1, 4), high13, low, TERN_MUX);
 }
 
-/* Rows [2 pairs) x cols of q6_K_r8 against the offsets in pre (cols
- * activation rows starting at x): y[c * y_stride + r]. */
-static inline __attribute__((always_inline)) void k6rz_tile(int n_blocks, const uint8_t *w, size_t w_row_bytes,
-                                                            int pairs, const uint8_t *x, size_t x_row_bytes,
-                                                            int cols, float *y, size_t y_stride, const int32_t *pre)
+/* d * scale of half h of each sub-block of two rows (k6r_scales in zmm). */
+static inline __attribute__((always_inline)) void k6rz_scales(const ed_block_q6_K_r8_t *b0,
+                                                              const ed_block_q6_K_r8_t *b1, __m512 ws[2])
 {
-    __m512 acc[R8Z_PAIRS][K6Z_R8_COLS];
-#pragma GCC unroll 2
-    for (int p = 0; p < pairs; p++)
-#pragma GCC unroll 4
-        for (int c = 0; c < cols; c++)
-            acc[p][c] = _mm512_setzero_ps();
-    for (int b = 0; b < n_blocks; b++) {
-        const ed_block_q8_K_x8_t *a[K6Z_R8_COLS];
-#pragma GCC unroll 4
-        for (int c = 0; c < cols; c++)
-            a[c] = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-            __m512i sum[R8Z_PAIRS][K6Z_R8_COLS];
-#pragma GCC unroll 4
-            for (int c = 0; c < cols; c++) {
-                __m512i start = r8z_bcast(pre + (((size_t)b * R8_COLS + c) * 2 + h) * 8);
-#pragma GCC unroll 2
-                for (int p = 0; p < pairs; p++)
-                    sum[p][c] = start;
-            }
-            __m512i v[R8Z_PAIRS][4];
-#pragma GCC unroll 2
-            for (int p = 0; p < pairs; p++)
-                k6rz_levels((const ed_block_q6_K_r8_t *)(w + (size_t)(2 * p) * w_row_bytes) + b,
-                            (const ed_block_q6_K_r8_t *)(w + (size_t)(2 * p + 1) * w_row_bytes) + b, h, v[p]);
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; k++)
-#pragma GCC unroll 4
-                for (int c = 0; c < cols; c++) {
-                    __m512i xv = r8z_bcast(a[c]->qs[4 * h + k]);
-#pragma GCC unroll 2
-                    for (int p = 0; p < pairs; p++)
-                        sum[p][c] = _mm512_dpbusd_epi32(sum[p][c], v[p][k], xv);
-                }
-#pragma GCC unroll 2
-            for (int p = 0; p < pairs; p++) {
-                const ed_block_q6_K_r8_t *b0 = (const ed_block_q6_K_r8_t *)(w + (size_t)(2 * p) * w_row_bytes) + b;
-                const ed_block_q6_K_r8_t *b1 = (const ed_block_q6_K_r8_t *)(w + (size_t)(2 * p + 1) * w_row_bytes) + b;
-                __m512 ws = _mm512_insertf32x8(_mm512_castps256_ps512(k6r_scales(b0, h)), k6r_scales(b1, h), 1);
-#pragma GCC unroll 4
-                for (int c = 0; c < cols; c++)
-                    acc[p][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[p][c]), _mm512_mul_ps(ws, _mm512_set1_ps(a[c]->d)),
-                                                acc[p][c]);
-            }
-        }
-    }
-#pragma GCC unroll 2
-    for (int p = 0; p < pairs; p++)
-#pragma GCC unroll 4
-        for (int c = 0; c < cols; c++) {
-            y[(size_t)c * y_stride + 2 * p] = tile_hsum(_mm512_castps512_ps256(acc[p][c]));
-            y[(size_t)c * y_stride + 2 * p + 1] = tile_hsum(_mm512_extractf32x8_ps(acc[p][c], 1));
-        }
+    __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)b0->d)),
+                                        _mm_set1_epi16((short)b1->d), 1);
+    __m512 d = _mm512_cvtph_ps(h);
+    /* qwords [b0 half 0, b0 half 1, b1 half 0, b1 half 1] -> [b0 h0, b1 h0 | b0 h1, b1 h1] */
+    __m256i sc = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b0->scales)),
+                                         _mm_loadu_si128((const __m128i *)b1->scales), 1);
+    sc = _mm256_permute4x64_epi64(sc, 0xD8);
+    ws[0] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(sc))));
+    ws[1] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(sc, 1))));
 }
 
-/* Rows of one column block (cols activation rows, offsets in pre): tiles of
- * 2 row pairs, then one pair, then a last odd row by the ymm kernel. */
+/* Rows r, r + 1 (at w) x cols activation rows (at x, offsets in pre):
+ * y[c * y_stride + 0 or 1]. */
+static inline __attribute__((always_inline)) void k6rz_tile(int n_blocks, const uint8_t *w, size_t w_row_bytes,
+                                                            const uint8_t *x, size_t x_row_bytes, int cols, float *y,
+                                                            size_t y_stride, const int32_t *pre)
+{
+    __m512 acc[K6RZ_COLS];
+#pragma GCC unroll 8
+    for (int c = 0; c < cols; c++)
+        acc[c] = _mm512_setzero_ps();
+    for (int b = 0; b < n_blocks; b++) {
+        const ed_block_q6_K_r8_t *b0 = (const ed_block_q6_K_r8_t *)w + b;
+        const ed_block_q6_K_r8_t *b1 = (const ed_block_q6_K_r8_t *)(w + w_row_bytes) + b;
+        const ed_block_q8_K_x8_t *a[K6RZ_COLS];
+#pragma GCC unroll 8
+        for (int c = 0; c < cols; c++)
+            a[c] = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
+        __m512 ws[2];
+        k6rz_scales(b0, b1, ws);
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m512i sum[K6RZ_COLS], v[4];
+#pragma GCC unroll 8
+            for (int c = 0; c < cols; c++)
+                sum[c] = r8z_bcast(pre + (((size_t)b * K6R_PRE_COLS + c) * 2 + h) * 8);
+            k6rz_levels(b0, b1, h, v);
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++)
+#pragma GCC unroll 8
+                for (int c = 0; c < cols; c++)
+                    sum[c] = _mm512_dpbusd_epi32(sum[c], v[k], r8z_bcast(a[c]->qs[4 * h + k]));
+#pragma GCC unroll 8
+            for (int c = 0; c < cols; c++)
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[c]), _mm512_mul_ps(ws[h], _mm512_set1_ps(a[c]->d)),
+                                         acc[c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < cols; c++) {
+        y[(size_t)c * y_stride] = tile_hsum(_mm512_castps512_ps256(acc[c]));
+        y[(size_t)c * y_stride + 1] = tile_hsum(_mm512_extractf32x8_ps(acc[c], 1));
+    }
+}
+
+/* Every row of one column block (cols activation rows, offsets in pre): row
+ * pairs, then a last odd row by the ymm kernel (R8_COLS columns at a time). */
 static inline __attribute__((always_inline)) void k6rz_cols(int n_blocks, const uint8_t *w, size_t w_row_bytes,
                                                             int n_rows, const uint8_t *x, size_t x_row_bytes,
                                                             int cols, float *y, size_t y_stride, const int32_t *pre)
 {
     int r = 0;
-    for (; r + 2 * R8Z_PAIRS <= n_rows; r += 2 * R8Z_PAIRS)
-        k6rz_tile(n_blocks, w + (size_t)r * w_row_bytes, w_row_bytes, R8Z_PAIRS, x, x_row_bytes, cols, y + r,
-                  y_stride, pre);
     for (; r + 2 <= n_rows; r += 2)
-        k6rz_tile(n_blocks, w + (size_t)r * w_row_bytes, w_row_bytes, 1, x, x_row_bytes, cols, y + r, y_stride, pre);
-    if (r < n_rows)
-        k6r_row_pre(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, pre);
+        k6rz_tile(n_blocks, w + (size_t)r * w_row_bytes, w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, pre);
+    if (r < n_rows) {
+        const uint8_t *row = w + (size_t)r * w_row_bytes;
+        if (cols > R8_COLS) {
+            k6r_row_pre(n_blocks, row, x, x_row_bytes, R8_COLS, y + r, y_stride, pre);
+            k6r_row_pre(n_blocks, row, x + R8_COLS * x_row_bytes, x_row_bytes, cols - R8_COLS,
+                        y + r + R8_COLS * y_stride, y_stride, pre + R8_COLS * 16);
+        } else {
+            k6r_row_pre(n_blocks, row, x, x_row_bytes, cols, y + r, y_stride, pre);
+        }
+    }
 }
 
 /* The ed_gemm_fn contract: up to R8_COLS activation rows go the ymm passes
- * (the matrix-vector path); more go in column blocks of K6Z_R8_COLS, the
+ * (the matrix-vector path); more go in column blocks of K6RZ_COLS, the
  * offsets computed once per block. Rows longer than K6R_PRE_BLOCKS
  * super-blocks take the ymm passes too. */
 static void gemm_q6_K_r8_zmm(int n_blocks, const void *w_v, size_t w_row_bytes, int n_rows, const void *x_v,
@@ -286,27 +294,20 @@ static void gemm_q6_K_r8_zmm(int n_blocks, const void *w_v, size_t w_row_bytes, 
         gemm_q6_K_r8(n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
         return;
     }
-    int32_t pre[K6R_PRE_BLOCKS * R8_COLS * 16];
-    for (int c = 0; c < n_cols; c += K6Z_R8_COLS) {
+    int32_t pre[K6R_PRE_BLOCKS * K6R_PRE_COLS * 16];
+    for (int c = 0; c < n_cols; c += K6RZ_COLS) {
         const uint8_t *xc = x + (size_t)c * x_row_bytes;
         float *yc = y + (size_t)c * y_stride;
-        switch (n_cols - c < K6Z_R8_COLS ? n_cols - c : K6Z_R8_COLS) {
-        case 1:
-            k6r_act_offsets(n_blocks, xc, x_row_bytes, 1, pre);
-            k6rz_cols(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 1, yc, y_stride, pre);
-            break;
-        case 2:
-            k6r_act_offsets(n_blocks, xc, x_row_bytes, 2, pre);
-            k6rz_cols(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 2, yc, y_stride, pre);
-            break;
-        case 3:
-            k6r_act_offsets(n_blocks, xc, x_row_bytes, 3, pre);
-            k6rz_cols(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 3, yc, y_stride, pre);
-            break;
-        default:
-            k6r_act_offsets(n_blocks, xc, x_row_bytes, 4, pre);
-            k6rz_cols(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, 4, yc, y_stride, pre);
-            break;
+        int cols = n_cols - c < K6RZ_COLS ? n_cols - c : K6RZ_COLS;
+        switch (cols) {
+#define K6RZ_CASE(n)                                                                                        \
+    case n:                                                                                                 \
+        k6r_act_offsets(n_blocks, xc, x_row_bytes, n, pre);                                                 \
+        k6rz_cols(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, n, yc, y_stride, pre);                 \
+        break;
+            K6RZ_CASE(1) K6RZ_CASE(2) K6RZ_CASE(3) K6RZ_CASE(4) K6RZ_CASE(5) K6RZ_CASE(6) K6RZ_CASE(7)
+            default: K6RZ_CASE(8)
+#undef K6RZ_CASE
         }
     }
 }
