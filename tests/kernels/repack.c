@@ -6,6 +6,7 @@
  * scalar one's bytes (ties included), and the interleaved dot products agree with the file layout's.
  * The products themselves are in tests/kernels/matmul.c. */
 #include "kernels/kernels.h"
+#include "kernels/matmul.h"
 #include "kernels/repack.h"
 #include "tests/test.h"
 
@@ -288,8 +289,50 @@ ED_TEST(interleaved_dots_agree_with_the_file_layout)
     }
 }
 
+/* q6_K_r8 rows longer than the offsets a pass precomputes (64 super-blocks)
+ * take another path in the SIMD kernels: every table still gives the
+ * reference's bits, a row alone as in a batch. */
+ED_TEST(q6_K_r8_long_rows_match_the_reference)
+{
+    enum { N_IN = 65 * ED_QK_K, N_OUT = 3, BATCH = 9 };
+    static float x[BATCH * N_IN], w_f[N_IN], want[BATCH * N_OUT], got[BATCH * N_OUT], alone[N_OUT];
+    size_t row = row_bytes(ED_TYPE_Q6_K_R8, N_IN);
+    uint8_t *w = malloc(row * N_OUT);
+    size_t scratch_size = ed_matmul_scratch_size(ED_TYPE_Q6_K_R8, N_IN, BATCH);
+    void *scratch = malloc(scratch_size);
+    char err[ED_KERR_LEN];
+    ed_pool_t *pool = NULL;
+    ED_REQUIRE(w && scratch && ed_pool_open(&pool, 1, err) == 0);
+    for (int i = 0; i < BATCH * N_IN; i++)
+        x[i] = rng_uniform(-2, 2);
+    for (int r = 0; r < N_OUT; r++) {
+        for (int i = 0; i < N_IN; i++)
+            w_f[i] = rng_uniform(-1, 1);
+        ed_quant_traits(ED_TYPE_Q6_K_R8)->from_float(w_f, w + row * (size_t)r, N_IN);
+    }
+    ed_matmul_t m = {w, ED_TYPE_Q6_K_R8, N_IN, N_OUT, x, want, BATCH};
+    ED_CHECK_INT(ed_matmul_forward(ed_kernels_by_name("ref"), pool, ED_POOL_HIGH, &m, scratch, scratch_size), 0);
+    for (const char *const *name = ed_kernels_names(); *name; name++) {
+        const ed_kernels_t *k = ed_kernels_by_name(*name);
+        if (!k)
+            continue;
+        m.y = got;
+        ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, scratch_size), 0);
+        if (memcmp(got, want, sizeof got) != 0)
+            ED__FAIL("%s: long q6_K_r8 rows differ from the reference", k->name);
+        for (int c = 0; c < BATCH; c++) {
+            ed_matmul_t one = {w, ED_TYPE_Q6_K_R8, N_IN, N_OUT, x + (size_t)c * N_IN, alone, 1};
+            ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &one, scratch, scratch_size), 0);
+            if (memcmp(alone, got + (size_t)c * N_OUT, sizeof alone) != 0)
+                ED__FAIL("%s: row %d of a long q6_K_r8 batch differs from the row alone", k->name, c);
+        }
+    }
+    ed_pool_close(pool);
+    free(w), free(scratch);
+}
+
 ED_TEST_MAIN(q4_0_repack_keeps_every_weight, q8_0_repack_keeps_every_weight, q4_K_repack_keeps_every_weight,
              q6_K_repack_keeps_every_weight,
              only_q4_0_q8_0_q4_K_and_q6_K_have_a_layout,
              x8_activations_hold_q8_0_values_and_sums, simd_quantizers_write_the_scalar_bytes,
-             interleaved_dots_agree_with_the_file_layout)
+             interleaved_dots_agree_with_the_file_layout, q6_K_r8_long_rows_match_the_reference)
