@@ -141,41 +141,49 @@ static void q4_K_unpack(const void *packed, void *file_block, int count)
                 }
 }
 
-/* A q6_K super-block: element e's level (0..63), as q6_K_to_float reads it. */
-static int q6_K_level(const ed_block_q6_K_t *b, int e)
-{
-    int half = e / 128, s = (e % 128) / 32, l = e % 32;
-    int low = (b->ql[64 * half + 32 * (s & 1) + l] >> (4 * (s >> 1))) & 0xF;
-    int high = (b->qh[32 * half + l] >> (2 * s)) & 3;
-    return low | high << 4;
-}
-
-/* Element 4k + i of sub-block j of 32 (k = 0..7, i = 0..3) of a q6_K_r8
- * block: its ql byte, nibble and its qh byte, bit pair. */
-static void q6_K_r8_place(ed_block_q6_K_r8_t *out, int j, int k, int i, int level)
-{
-    out->ql[k / 2][4 * j + i] |= (uint8_t)((level & 0xF) << (4 * (k % 2)));
-    out->qh[k / 4][4 * j + i] |= (uint8_t)((level >> 4) << (2 * (k % 4)));
-}
-
+/* Level of element 4k + i of sub-block j of 32 (k = 0..7, i = 0..3) of a
+ * q6_K_r8 block. */
 static int q6_K_r8_level(const ed_block_q6_K_r8_t *in, int j, int k, int i)
 {
     return ((in->ql[k / 2][4 * j + i] >> (4 * (k % 2))) & 0xF) | ((in->qh[k / 4][4 * j + i] >> (2 * (k % 4))) & 3) << 4;
 }
 
+static uint32_t load32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Four bytes at a time (a model's q6_K matrices are repacked at every load):
+ * sub-block j of 32 is q6_K's quarter j % 4 of half j / 4, whose 32 low
+ * nibbles are one nibble of 32 consecutive ql bytes and whose 32 high bit
+ * pairs are one pair of 32 consecutive qh bytes. Shifts move whole words,
+ * and the per-byte masks keep each byte's own bits (any byte order). */
 static void q6_K_pack(void *packed, const void *file_block, int count)
 {
     ed_block_q6_K_r8_t *out = packed;
     const ed_block_q6_K_t *b = file_block;
     (void)count;
-    memset(out, 0, sizeof *out);
     out->d = b->d;
     for (int j = 0; j < ED_R8; j++) {
+        int half = j / 4, quarter = j % 4;
+        const uint8_t *ql = b->ql + 64 * half + 32 * (quarter & 1), *qh = b->qh + 32 * half;
+        int low_shift = 4 * (quarter >> 1), high_shift = 2 * quarter;
         out->scales[0][j] = b->scales[2 * j];
         out->scales[1][j] = b->scales[2 * j + 1];
-        for (int k = 0; k < 8; k++)
-            for (int i = 0; i < 4; i++)
-                q6_K_r8_place(out, j, k, i, q6_K_level(b, ED_QK * j + 4 * k + i));
+        for (int m = 0; m < ED_QK / 8; m++) { /* elements 8m..8m+3 low, 8m+4..8m+7 high */
+            uint32_t lo = (load32(ql + 8 * m) >> low_shift) & 0x0F0F0F0Fu;
+            uint32_t hi = (load32(ql + 8 * m + 4) >> low_shift) & 0x0F0F0F0Fu;
+            uint32_t word = lo | hi << 4;
+            memcpy(&out->ql[m][4 * j], &word, 4);
+        }
+        for (int h = 0; h < 2; h++) { /* vectors k = 4h + t: elements 4k..4k+3, bit pair t */
+            uint32_t word = 0;
+            for (int t = 0; t < 4; t++)
+                word |= ((load32(qh + 4 * (4 * h + t)) >> high_shift) & 0x03030303u) << (2 * t);
+            memcpy(&out->qh[h][4 * j], &word, 4);
+        }
     }
 }
 
@@ -375,9 +383,20 @@ void ed__q8_K_x8_from_float(const float *src, void *dst, int64_t n)
     }
 }
 
+/* Straight from the layout (the backward pass dequantizes tiles of it at
+ * every training step), as q6_K_to_float computes each value. */
 void ed__q6_K_r8_to_float(const void *src, float *dst, int64_t n)
 {
-    layout_to_float(&q6_K_r8, src, dst, n);
+    for (int64_t b = 0; b < n / ED_QK_K; b++) {
+        const ed_block_q6_K_r8_t *in = (const ed_block_q6_K_r8_t *)src + b;
+        float d = ed_fp16_to_fp32(in->d);
+        for (int j = 0; j < ED_R8; j++)
+            for (int k = 0; k < 8; k++) {
+                float scale = d * (float)in->scales[k / 4][j];
+                for (int i = 0; i < 4; i++)
+                    dst[ED_QK_K * b + ED_QK * j + 4 * k + i] = scale * (float)(q6_K_r8_level(in, j, k, i) - 32);
+            }
+    }
 }
 
 void ed__q6_K_r8_from_float(const float *src, void *dst, int64_t n)
