@@ -1,6 +1,7 @@
 /* repack.c - the interleaved layouts of repack.h: repacking GGUF rows, and
- * the conversions of their traits (a group at a time through the q4_0 and
- * q8_0 conversions, so the values are exactly those of the file layout). */
+ * the conversions of their traits (a group at a time through the file
+ * type's conversions, or for q6_K_r8's to_float its arithmetic, so the
+ * values are exactly those of the file layout). */
 #include "kernels/repack.h"
 
 #include <string.h>
