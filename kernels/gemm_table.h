@@ -12,6 +12,7 @@ static void gemm_table_fill(ed_gemm_fn table[ED_TYPE_COUNT])
     table[ED_TYPE_Q4_0_R8] = gemm_q4_0_r8;
     table[ED_TYPE_Q8_0_R8] = gemm_q8_0_r8;
     table[ED_TYPE_Q4_K_R8] = gemm_q4_K_r8;
+    table[ED_TYPE_Q6_K_R8] = gemm_q6_K_r8;
     table[ED_TYPE_Q4_K] = gemm_q4_K;
     table[ED_TYPE_Q5_K] = gemm_q5_K;
     table[ED_TYPE_Q6_K] = gemm_q6_K;

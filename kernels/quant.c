@@ -784,6 +784,7 @@ static const ed_quant_traits_t traits_table[ED_TYPE_COUNT] = {
     [ED_TYPE_Q8_0_X8] = {ed__q8_0_x8_to_float, ed__q8_0_x8_from_float, ED_TYPE_Q8_0_X8},
     [ED_TYPE_Q4_K_R8] = {ed__q4_K_r8_to_float, ed__q4_K_r8_from_float, ED_TYPE_Q8_K_X8},
     [ED_TYPE_Q8_K_X8] = {ed__q8_K_x8_to_float, ed__q8_K_x8_from_float, ED_TYPE_Q8_K_X8},
+    [ED_TYPE_Q6_K_R8] = {ed__q6_K_r8_to_float, ed__q6_K_r8_from_float, ED_TYPE_Q8_K_X8},
 };
 
 const ed_quant_traits_t *ed_quant_traits(int type)

@@ -1,6 +1,7 @@
 /* repack.c - the interleaved layouts of repack.h: repacking GGUF rows, and
- * the conversions of their traits (a group at a time through the q4_0 and
- * q8_0 conversions, so the values are exactly those of the file layout). */
+ * the conversions of their traits (a group at a time through the file
+ * type's conversions, or for q6_K_r8's to_float its arithmetic, so the
+ * values are exactly those of the file layout). */
 #include "kernels/repack.h"
 
 #include <string.h>
@@ -11,6 +12,7 @@ int ed_repack_type(int type)
     case ED_TYPE_Q4_0: return ED_TYPE_Q4_0_R8;
     case ED_TYPE_Q8_0: return ED_TYPE_Q8_0_R8;
     case ED_TYPE_Q4_K: return ED_TYPE_Q4_K_R8;
+    case ED_TYPE_Q6_K: return ED_TYPE_Q6_K_R8;
     default: return -1;
     }
 }
@@ -140,6 +142,72 @@ static void q4_K_unpack(const void *packed, void *file_block, int count)
                 }
 }
 
+/* Level of element 4k + i of sub-block j of 32 (k = 0..7, i = 0..3) of a
+ * q6_K_r8 block. */
+static int q6_K_r8_level(const ed_block_q6_K_r8_t *in, int j, int k, int i)
+{
+    return ((in->ql[k / 2][4 * j + i] >> (4 * (k % 2))) & 0xF) | ((in->qh[k / 4][4 * j + i] >> (2 * (k % 4))) & 3) << 4;
+}
+
+static uint32_t load32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Four bytes at a time (a model's q6_K matrices are repacked at every load):
+ * sub-block j of 32 is q6_K's quarter j % 4 of half j / 4, whose 32 low
+ * nibbles are one nibble of 32 consecutive ql bytes and whose 32 high bit
+ * pairs are one pair of 32 consecutive qh bytes. Shifts move whole words,
+ * and the per-byte masks keep each byte's own bits (any byte order). */
+static void q6_K_pack(void *packed, const void *file_block, int count)
+{
+    ed_block_q6_K_r8_t *out = packed;
+    const ed_block_q6_K_t *b = file_block;
+    (void)count;
+    out->d = b->d;
+    for (int j = 0; j < ED_R8; j++) {
+        int half = j / 4, quarter = j % 4;
+        const uint8_t *ql = b->ql + 64 * half + 32 * (quarter & 1), *qh = b->qh + 32 * half;
+        int low_shift = 4 * (quarter >> 1), high_shift = 2 * quarter;
+        out->scales[0][j] = b->scales[2 * j];
+        out->scales[1][j] = b->scales[2 * j + 1];
+        for (int m = 0; m < ED_QK / 8; m++) { /* elements 8m..8m+3 low, 8m+4..8m+7 high */
+            uint32_t lo = (load32(ql + 8 * m) >> low_shift) & 0x0F0F0F0Fu;
+            uint32_t hi = (load32(ql + 8 * m + 4) >> low_shift) & 0x0F0F0F0Fu;
+            uint32_t word = lo | hi << 4;
+            memcpy(&out->ql[m][4 * j], &word, 4);
+        }
+        for (int h = 0; h < 2; h++) { /* vectors k = 4h + t: elements 4k..4k+3, bit pair t */
+            uint32_t word = 0;
+            for (int t = 0; t < 4; t++)
+                word |= ((load32(qh + 4 * (4 * h + t)) >> high_shift) & 0x03030303u) << (2 * t);
+            memcpy(&out->qh[h][4 * j], &word, 4);
+        }
+    }
+}
+
+static void q6_K_unpack(const void *packed, void *file_block, int count)
+{
+    const ed_block_q6_K_r8_t *in = packed;
+    ed_block_q6_K_t *b = file_block;
+    (void)count;
+    memset(b, 0, sizeof *b);
+    b->d = in->d;
+    for (int j = 0; j < ED_R8; j++) {
+        b->scales[2 * j] = in->scales[0][j];
+        b->scales[2 * j + 1] = in->scales[1][j];
+        for (int k = 0; k < 8; k++)
+            for (int i = 0; i < 4; i++) {
+                int e = ED_QK * j + 4 * k + i, level = q6_K_r8_level(in, j, k, i);
+                int half = e / 128, s = (e % 128) / 32, l = e % 32;
+                b->ql[64 * half + 32 * (s & 1) + l] |= (uint8_t)((level & 0xF) << (4 * (s >> 1)));
+                b->qh[32 * half + l] |= (uint8_t)((level >> 4) << (2 * s));
+            }
+    }
+}
+
 /* A weight layout: the file type it interleaves and how a group is made. */
 typedef struct {
     int file_type;
@@ -152,10 +220,16 @@ typedef struct {
 static const layout_t q4_0_r8 = {ED_TYPE_Q4_0, ED_R8, sizeof(ed_block_q4_0_t), q4_0_group_pack, q4_0_group_unpack};
 static const layout_t q8_0_r8 = {ED_TYPE_Q8_0, ED_R8, sizeof(ed_block_q8_0_t), q8_0_group_pack, q8_0_group_unpack};
 static const layout_t q4_K_r8 = {ED_TYPE_Q4_K, 1, sizeof(ed_block_q4_K_t), q4_K_pack, q4_K_unpack};
+static const layout_t q6_K_r8 = {ED_TYPE_Q6_K, 1, sizeof(ed_block_q6_K_t), q6_K_pack, q6_K_unpack};
 
 static const layout_t *layout_of(int file_type)
 {
-    return file_type == ED_TYPE_Q4_0 ? &q4_0_r8 : file_type == ED_TYPE_Q8_0 ? &q8_0_r8 : &q4_K_r8;
+    switch (file_type) {
+    case ED_TYPE_Q4_0: return &q4_0_r8;
+    case ED_TYPE_Q8_0: return &q8_0_r8;
+    case ED_TYPE_Q6_K: return &q6_K_r8;
+    default: return &q4_K_r8;
+    }
 }
 
 /* Blocks of a row of n elements, groups of them, and the count in group g. */
@@ -195,6 +269,7 @@ typedef union {
     ed_block_q4_0_t q4_0[ED_R8];
     ed_block_q8_0_t q8_0[ED_R8];
     ed_block_q4_K_t q4_K;
+    ed_block_q6_K_t q6_K;
 } file_blocks_t;
 
 static void layout_to_float(const layout_t *layout, const void *src, float *dst, int64_t n)
@@ -307,4 +382,25 @@ void ed__q8_K_x8_from_float(const float *src, void *dst, int64_t n)
                 memcpy(&out->qs[k][4 * j], &b.qs[ED_QK * j + 4 * k], 4);
         }
     }
+}
+
+/* Straight from the layout (the backward pass dequantizes tiles of it at
+ * every training step), as q6_K_to_float computes each value. */
+void ed__q6_K_r8_to_float(const void *src, float *dst, int64_t n)
+{
+    for (int64_t b = 0; b < n / ED_QK_K; b++) {
+        const ed_block_q6_K_r8_t *in = (const ed_block_q6_K_r8_t *)src + b;
+        float d = ed_fp16_to_fp32(in->d);
+        for (int j = 0; j < ED_R8; j++)
+            for (int k = 0; k < 8; k++) {
+                float scale = d * (float)in->scales[k / 4][j];
+                for (int i = 0; i < 4; i++)
+                    dst[ED_QK_K * b + ED_QK * j + 4 * k + i] = scale * (float)(q6_K_r8_level(in, j, k, i) - 32);
+            }
+    }
+}
+
+void ed__q6_K_r8_from_float(const float *src, void *dst, int64_t n)
+{
+    layout_from_float(&q6_K_r8, src, dst, n);
 }

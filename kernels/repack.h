@@ -56,14 +56,42 @@ typedef struct {
     int8_t qs[ED_QK / 4][4 * ED_R8];
 } ed_block_q8_K_x8_t;
 
+/* q6_K weights, a super-block at a time, against the same q8_K_x8
+ * activations as q4_K_r8 (so a Q4_K_M layer's q4_K and q6_K products share
+ * one quantized input). Lane j of every vector is sub-block j of 32, which
+ * is q6_K's sub-blocks 2j (its elements 0..15, vectors k = 0..3) and 2j + 1
+ * (16..31, k = 4..7). Why this layout:
+ * - the levels stay unsigned 0..63 (value - 32), the unsigned operand of
+ *   maddubs / vpdpbusd as they are; the offset's share, 32 times each
+ *   16-element activation sum, is computed once per activation row and
+ *   super-block (a pass's prologue) and starts the integer sums;
+ * - a lane's products over k = 0..3 (then 4..7) are one q6_K sub-block of
+ *   16, so its int8 scale applies once per lane and half: two int32 vectors
+ *   per super-block and activation row, not one scale per 4 elements as the
+ *   file layout needs. The sums are too wide for 16-bit lanes (16 * 63 *
+ *   128), so the scale is applied in float, fused into the accumulation;
+ * - 4 + 2 bits as 4-bit pairs (ql, as q4_K_r8's qs) and 2-bit quads (qh):
+ *   level k of a lane is a nibble of ql[k / 2] or'ed with bits 2 (k % 4)
+ *   of qh[k / 4] moved to bits 4-5, a mask and a shift or two per vector.
+ * ql[m][4j + i]: element 8m + i of sub-block j (low nibble of the level),
+ * element 8m + 4 + i (high nibble); qh[h][4j + i] bits 2t, 2t + 1: the
+ * level's bits 4-5 of element 4 (4h + t) + i. Same bytes as q6_K. */
+typedef struct {
+    uint16_t d;                     /* fp16: x = d * scale * (level - 32) */
+    int8_t scales[2][ED_R8];        /* scales[h][j]: q6_K's scale 2j + h (half h of sub-block j) */
+    uint8_t ql[ED_QK / 8][4 * ED_R8];
+    uint8_t qh[2][4 * ED_R8];
+} ed_block_q6_K_r8_t;
+
 _Static_assert(sizeof(ed_block_q4_K_r8_t) == sizeof(ed_block_q4_K_t), "q4_K_r8 block size");
+_Static_assert(sizeof(ed_block_q6_K_r8_t) == sizeof(ed_block_q6_K_t), "q6_K_r8 block size");
 _Static_assert(sizeof(ed_block_q8_K_x8_t) == 4 + 32 + 256, "q8_K_x8 block size");
 _Static_assert(sizeof(ed_group_q4_0_r8_t) == ED_R8 * sizeof(ed_block_q4_0_t), "q4_0_r8 group size");
 _Static_assert(sizeof(ed_group_q8_0_r8_t) == ED_R8 * sizeof(ed_block_q8_0_t), "q8_0_r8 group size");
 _Static_assert(sizeof(ed_group_q8_0_x8_t) == 320, "q8_0_x8 group size");
 
 /* The interleaved type for weights of `type` (q4_0 -> q4_0_r8, q8_0 ->
- * q8_0_r8, q4_K -> q4_K_r8), or -1 when there is none. */
+ * q8_0_r8, q4_K -> q4_K_r8, q6_K -> q6_K_r8), or -1 when there is none. */
 int ed_repack_type(int type);
 /* Writes n_rows rows of n_in elements from `type` (GGUF layout) to
  * ed_repack_type(type) at dst (ed_type_row_size bytes per row, padded).
@@ -82,5 +110,7 @@ void ed__q4_K_r8_to_float(const void *src, float *dst, int64_t n);
 void ed__q4_K_r8_from_float(const float *src, void *dst, int64_t n);
 void ed__q8_K_x8_to_float(const void *src, float *dst, int64_t n);
 void ed__q8_K_x8_from_float(const float *src, void *dst, int64_t n);
+void ed__q6_K_r8_to_float(const void *src, float *dst, int64_t n);
+void ed__q6_K_r8_from_float(const float *src, void *dst, int64_t n);
 
 #endif

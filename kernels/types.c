@@ -28,6 +28,7 @@ static const ed_type_info_t type_table[ED_TYPE_COUNT] = {
     [ED_TYPE_Q8_0_X8] = {"q8_0_x8", 32, 4 + 4 + 32, 8},
     [ED_TYPE_Q4_K_R8] = {"q4_K_r8", ED_QK_K, 2 + 2 + 12 + ED_QK_K / 2, 1},
     [ED_TYPE_Q8_K_X8] = {"q8_K_x8", ED_QK_K, 4 + 4 * 8 + ED_QK_K, 1},
+    [ED_TYPE_Q6_K_R8] = {"q6_K_r8", ED_QK_K, ED_QK_K / 2 + ED_QK_K / 4 + ED_QK_K / 16 + 2, 1},
 };
 
 const ed_type_info_t *ed_type_info(int type)

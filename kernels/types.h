@@ -38,7 +38,8 @@ typedef enum {
     ED_TYPE_Q8_0_X8 = 66, /* q8_0 activations in the matching order, with block sums */
     ED_TYPE_Q4_K_R8 = 67, /* q4_K weights, each super-block's 8 sub-blocks interleaved the same way */
     ED_TYPE_Q8_K_X8 = 68, /* q8_K activations in the matching order, with sub-block sums */
-    ED_TYPE_COUNT = 69, /* bound for tables indexed by type; not every value below it is a type */
+    ED_TYPE_Q6_K_R8 = 69, /* q6_K weights, interleaved as q4_K_r8 (against q8_K_x8 too) */
+    ED_TYPE_COUNT = 70, /* bound for tables indexed by type; not every value below it is a type */
 } ed_type_t;
 
 #define ED_QK_K 256 /* elements per K-quant super-block */

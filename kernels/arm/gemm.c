@@ -59,6 +59,7 @@ static inline __attribute__((always_inline)) int32x4_t r8_sums_get(int type, int
 }
 
 #include "kernels/arm/gemm_r8.h"
+#include "kernels/arm/gemm_q6k_r8.h"
 #include "kernels/arm/gemm_k.h"
 
 #include "kernels/gemm_table.h"

@@ -311,6 +311,32 @@ static void dot_q4_K_r8(int n, float *out, const void *w_row, const void *act_ro
     *out = sum_lanes(acc) - sum_lanes(acc_min);
 }
 
+/* Lane j is sub-block j of 32 of every super-block, two q6_K sub-blocks of
+ * 16 (h = 0, 1): each one's exact integer dot ((level - 32) times the
+ * activations) is added in float times (d * scale) * activation d, the
+ * lower half first. Every SIMD kernel of q6_K_r8 takes these steps. */
+static void dot_q6_K_r8(int n, float *out, const void *w_row, const void *act_row)
+{
+    const ed_block_q6_K_r8_t *w = w_row;
+    const ed_block_q8_K_x8_t *a = act_row;
+    float acc[ED_R8] = {0};
+    for (int b = 0; b < n / ED_QK_K; b++) {
+        float d = ed_fp16_to_fp32(w[b].d);
+        for (int j = 0; j < ED_R8; j++)
+            for (int h = 0; h < 2; h++) {
+                int sumi = 0;
+                for (int k = 4 * h; k < 4 * h + 4; k++)
+                    for (int i = 0; i < 4; i++) {
+                        int level = ((w[b].ql[k / 2][4 * j + i] >> (4 * (k % 2))) & 0xF) |
+                                    ((w[b].qh[k / 4][4 * j + i] >> (2 * (k % 4))) & 3) << 4;
+                        sumi += (level - 32) * a[b].qs[k][4 * j + i];
+                    }
+                acc[j] = fmaf((float)sumi, d * (float)w[b].scales[h][j] * a[b].d, acc[j]);
+            }
+    }
+    *out = sum_lanes(acc);
+}
+
 void ed_vec_dot_table_ref(ed_vec_dot_fn table[ED_TYPE_COUNT])
 {
     table[ED_TYPE_F32] = dot_f32;
@@ -329,4 +355,5 @@ void ed_vec_dot_table_ref(ed_vec_dot_fn table[ED_TYPE_COUNT])
     table[ED_TYPE_Q4_0_R8] = dot_q4_0_r8;
     table[ED_TYPE_Q8_0_R8] = dot_q8_0_r8;
     table[ED_TYPE_Q4_K_R8] = dot_q4_K_r8;
+    table[ED_TYPE_Q6_K_R8] = dot_q6_K_r8;
 }

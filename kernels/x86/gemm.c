@@ -9,6 +9,7 @@
 #include "kernels/x86/gemm_tile.h"
 #include "kernels/x86/gemm_r8.h"
 #include "kernels/x86/gemm_k.h"
+#include "kernels/x86/gemm_q6k_r8.h"
 
 #include "kernels/gemm_table.h"
 

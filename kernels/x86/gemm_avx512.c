@@ -12,6 +12,7 @@
 #include "kernels/x86/gemm_r8.h"
 #include "kernels/x86/gemm_k.h"
 #include "kernels/x86/gemm_r8_zmm.h"
+#include "kernels/x86/gemm_q6k_r8.h"
 
 #include "kernels/gemm_table.h"
 
@@ -22,4 +23,5 @@ void ed__gemm_table_avx512(ed_gemm_fn table[ED_TYPE_COUNT])
     table[ED_TYPE_Q8_0_R8] = gemm_q8_0_r8_zmm;
     table[ED_TYPE_Q4_K_R8] = gemm_q4_K_r8_zmm;
     table[ED_TYPE_Q6_K] = gemm_q6_K_zmm;
+    table[ED_TYPE_Q6_K_R8] = gemm_q6_K_r8_zmm;
 }

@@ -108,10 +108,10 @@ typedef struct {
 } shape_t;
 
 static const shape_t shapes[] = {{2048, 2048}, {2048, 5632}, {5632, 2048}, {32000, 2048}};
-/* q4_0_r8 / q8_0_r8 / q4_K_r8: the layouts the model repacks q4_0 / q8_0 /
- * q4_K into at load */
+/* q4_0_r8 / q8_0_r8 / q4_K_r8 / q6_K_r8: the layouts the model repacks
+ * q4_0 / q8_0 / q4_K / q6_K into at load */
 static const int types[] = {ED_TYPE_F16,  ED_TYPE_Q8_0,    ED_TYPE_Q8_0_R8, ED_TYPE_Q4_0, ED_TYPE_Q4_0_R8,
-                            ED_TYPE_Q4_K, ED_TYPE_Q4_K_R8, ED_TYPE_Q5_K,    ED_TYPE_Q6_K};
+                            ED_TYPE_Q4_K, ED_TYPE_Q4_K_R8, ED_TYPE_Q5_K,    ED_TYPE_Q6_K, ED_TYPE_Q6_K_R8};
 #define N_SHAPES ((int)(sizeof shapes / sizeof shapes[0]))
 #define N_TYPES ((int)(sizeof types / sizeof types[0]))
 #define MATMUL_BATCH 512

@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/bench/model_bench.sh - `make bench`: `edged bench -t 2` on random
 # models of real shapes, printed as one table: TinyLlama (1.1B, 22 layers,
-# 2048 wide, GQA 32/4, FFN 5632, vocab 32000) in q4_0, q8_0 and q4_k_m;
+# 2048 wide, GQA 32/4, FFN 5632, vocab 32000) in q4_0, q8_0, q4_k_m and q6_k;
 # Qwen3-0.6B (28 layers, 1024 wide, 16/8 heads of 128, FFN 3072, tied,
 # vocab 151936) and Gemma-3-1B (26 layers, 1152 wide, 4/1 heads of 256, FFN
 # 6912, 5 of 6 layers sliding over 512 positions, tied, vocab 262144) in
@@ -23,7 +23,7 @@ if [ "${EDGED_BENCH_QUICK:-0}" != 0 ]; then
     specs="tiny llama llama-spm q4_0,q8_0,q4_k_m --n-embd=256,--n-layer=4,--n-head=8,--n-head-kv=4,--n-ff=768,--ctx=2048"
     args="-p 64 -n 16 -r 1"
 else
-    specs="tinyllama-1.1b llama llama-spm q4_0,q8_0,q4_k_m --preset=tinyllama-1.1b
+    specs="tinyllama-1.1b llama llama-spm q4_0,q8_0,q4_k_m,q6_k --preset=tinyllama-1.1b
 qwen3-0.6b qwen3 gpt-2 q4_0,q8_0 --preset=qwen3-0.6b
 gemma3-1b gemma3 llama-spm q4_0,q8_0 --preset=gemma3-1b"
     args="-p 512 -n 128 -r 3"

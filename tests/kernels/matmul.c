@@ -130,7 +130,7 @@ static const int weight_types[] = {ED_TYPE_F32,  ED_TYPE_F16,  ED_TYPE_BF16, ED_
                                    ED_TYPE_Q4_1, ED_TYPE_Q5_0, ED_TYPE_Q5_1, ED_TYPE_Q8_0,
                                    ED_TYPE_Q2_K, ED_TYPE_Q3_K, ED_TYPE_Q4_K, ED_TYPE_Q5_K,
                                    ED_TYPE_Q6_K, ED_TYPE_Q4_0_R8, ED_TYPE_Q8_0_R8,
-                                   ED_TYPE_Q4_K_R8};
+                                   ED_TYPE_Q4_K_R8, ED_TYPE_Q6_K_R8};
 
 static void check_all_types(int n_batch)
 {
@@ -174,10 +174,11 @@ ED_TEST(matmul_large_batch_every_type)
 ED_TEST(many_products_of_one_input)
 {
     enum { N_IN = 608, N_BATCH = 3 };
-    /* each set shares one activation format: q8_0_x8, q8_K, q8_0 */
+    /* each set shares one activation format: q8_0_x8, q8_K, q8_0, q8_K_x8 */
     static const int types[][3] = {{ED_TYPE_Q4_0_R8, ED_TYPE_Q8_0_R8, ED_TYPE_Q4_0_R8},
                                    {ED_TYPE_Q4_K, ED_TYPE_Q6_K, ED_TYPE_Q4_K},
-                                   {ED_TYPE_Q4_0, ED_TYPE_Q8_0, ED_TYPE_Q4_0}};
+                                   {ED_TYPE_Q4_0, ED_TYPE_Q8_0, ED_TYPE_Q4_0},
+                                   {ED_TYPE_Q4_K_R8, ED_TYPE_Q6_K_R8, ED_TYPE_Q4_K_R8}};
     static const int n_out[3] = {67, 16, 33};
     static float x[N_BATCH * N_IN], w_f[67 * N_IN];
     for (int i = 0; i < N_BATCH * N_IN; i++)
@@ -190,8 +191,8 @@ ED_TEST(many_products_of_one_input)
     size_t scratch_size = ed_matmul_scratch_size(ED_TYPE_Q8_0, N_IN + 256, N_BATCH) * 2;
     void *scratch = malloc(scratch_size);
     ED_REQUIRE(scratch);
-    for (int set = 0; set < 3; set++) {
-        int n_in = types[set][0] == ED_TYPE_Q4_K ? 512 : N_IN;
+    for (int set = 0; set < (int)(sizeof types / sizeof types[0]); set++) {
+        int n_in = ed_type_info(types[set][0])->block_len == ED_QK_K ? 512 : N_IN;
         ed_matmul_t ms[3];
         uint8_t *w[3];
         float *y_many[3], *y_one[3];

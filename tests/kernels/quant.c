@@ -3,6 +3,7 @@
  * format on seeded data, each within a per-format RMS bound. (Bit-exactness
  * against the reference's vectors is tests/model/quant_vectors.c.) */
 #include "kernels/quant.h"
+#include "kernels/repack.h" /* ed_block_q6_K_r8_t */
 #include "tests/test.h"
 
 #include <stdint.h>
@@ -121,6 +122,7 @@ ED_TEST(block_sizes_match_types)
         {ED_TYPE_Q2_K, sizeof(ed_block_q2_K_t)}, {ED_TYPE_Q3_K, sizeof(ed_block_q3_K_t)},
         {ED_TYPE_Q4_K, sizeof(ed_block_q4_K_t)}, {ED_TYPE_Q5_K, sizeof(ed_block_q5_K_t)},
         {ED_TYPE_Q6_K, sizeof(ed_block_q6_K_t)}, {ED_TYPE_Q8_K, sizeof(ed_block_q8_K_t)},
+        {ED_TYPE_Q6_K_R8, sizeof(ed_block_q6_K_r8_t)},
     };
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
         const ed_type_info_t *info = ed_type_info(blocks[i].type);
@@ -138,6 +140,7 @@ ED_TEST(block_sizes_match_types)
     ED_CHECK_INT(ed_quant_traits(ED_TYPE_Q5_1)->vec_dot_type, ED_TYPE_Q8_1);
     ED_CHECK_INT(ed_quant_traits(ED_TYPE_Q4_K)->vec_dot_type, ED_TYPE_Q8_K);
     ED_CHECK_INT(ed_quant_traits(ED_TYPE_Q6_K)->vec_dot_type, ED_TYPE_Q8_K);
+    ED_CHECK_INT(ed_quant_traits(ED_TYPE_Q6_K_R8)->vec_dot_type, ED_TYPE_Q8_K_X8);
     ED_CHECK_INT(ed_quant_traits(ED_TYPE_F16)->vec_dot_type, ED_TYPE_F32);
     ED_CHECK_INT(ed_quant_traits(ED_TYPE_BF16)->vec_dot_type, ED_TYPE_F32);
 }
@@ -165,7 +168,7 @@ ED_TEST(round_trips_within_bounds)
     } formats[] = {
         {ED_TYPE_F32, 0.0},     {ED_TYPE_F16, 0.0004},  {ED_TYPE_BF16, 0.003},
         {ED_TYPE_Q8_0, 0.006},  {ED_TYPE_Q8_1, 0.006},  {ED_TYPE_Q8_K, 0.009},
-        {ED_TYPE_Q6_K, 0.02},   {ED_TYPE_Q5_1, 0.04},   {ED_TYPE_Q5_0, 0.045},
+        {ED_TYPE_Q6_K, 0.02},   {ED_TYPE_Q6_K_R8, 0.02}, {ED_TYPE_Q5_1, 0.04},   {ED_TYPE_Q5_0, 0.045},
         {ED_TYPE_Q5_K, 0.042},  {ED_TYPE_Q4_1, 0.08},   {ED_TYPE_Q4_0, 0.095},
         {ED_TYPE_Q4_K, 0.085},  {ED_TYPE_Q3_K, 0.17},   {ED_TYPE_Q2_K, 0.3},
     };
@@ -201,7 +204,7 @@ ED_TEST(zeros_and_constants_survive)
      * close (the min formats exactly up to fp16 rounding of the min) */
     static const int types[] = {ED_TYPE_Q4_0, ED_TYPE_Q4_1, ED_TYPE_Q5_0, ED_TYPE_Q5_1, ED_TYPE_Q8_0,
                                 ED_TYPE_Q2_K, ED_TYPE_Q3_K, ED_TYPE_Q4_K, ED_TYPE_Q5_K, ED_TYPE_Q6_K,
-                                ED_TYPE_Q8_K};
+                                ED_TYPE_Q8_K, ED_TYPE_Q6_K_R8};
     enum { N = 2 * ED_QK_K };
     static float source[N], back[N];
     static uint8_t blocks[N * sizeof(float)];

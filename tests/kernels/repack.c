@@ -6,6 +6,7 @@
  * scalar one's bytes (ties included), and the interleaved dot products agree with the file layout's.
  * The products themselves are in tests/kernels/matmul.c. */
 #include "kernels/kernels.h"
+#include "kernels/matmul.h"
 #include "kernels/repack.h"
 #include "tests/test.h"
 
@@ -130,9 +131,66 @@ ED_TEST(q4_K_repack_keeps_every_weight)
     ED_CHECK(fabsf(file_dot - packed_dot) <= 1e-5f * (fabsf(file_dot) + 1));
 }
 
-ED_TEST(only_q4_0_q8_0_and_q4_K_have_a_layout)
+/* q6_K_r8 keeps each super-block's d, its scales (split by half) and
+ * every level; it shares q4_K_r8's q8_K_x8 activations, and its dot
+ * products agree with q6_K's against q8_K. */
+ED_TEST(q6_K_repack_keeps_every_weight)
 {
-    ED_CHECK_INT(ed_repack_type(ED_TYPE_Q6_K), -1);
+    enum { N = 3 * ED_QK_K };
+    static float x[N], a[N], b[N];
+    static ed_block_q6_K_t file[3];
+    static ed_block_q6_K_r8_t packed[3], direct[3];
+    const ed_quant_traits_t *q6k = ed_quant_traits(ED_TYPE_Q6_K), *r8 = ed_quant_traits(ED_TYPE_Q6_K_R8);
+    ED_CHECK_INT(ed_repack_type(ED_TYPE_Q6_K), ED_TYPE_Q6_K_R8);
+    ED_CHECK_INT(r8->vec_dot_type, ED_TYPE_Q8_K_X8);
+    ED_CHECK_INT(row_bytes(ED_TYPE_Q6_K_R8, N), row_bytes(ED_TYPE_Q6_K, N));
+    for (int i = 0; i < N; i++)
+        x[i] = rng_uniform(-3, 3) * (i % 53 == 7 ? 6.0f : 1.0f);
+    q6k->from_float(x, file, N);
+    memset(packed, 0xAA, sizeof packed);
+    ed_repack_rows(ED_TYPE_Q6_K, file, packed, N, 0, 1);
+    q6k->to_float(file, a, N);
+    r8->to_float(packed, b, N);
+    ED_CHECK(memcmp(a, b, sizeof a) == 0);
+    r8->from_float(x, direct, N);
+    ED_CHECK(memcmp(direct, packed, sizeof packed) == 0);
+    for (int i = 0; i < 3; i++) {
+        ED_CHECK(packed[i].d == file[i].d);
+        for (int j = 0; j < ED_R8; j++)
+            ED_CHECK(packed[i].scales[0][j] == file[i].scales[2 * j] &&
+                     packed[i].scales[1][j] == file[i].scales[2 * j + 1]);
+    }
+    /* levels at both extremes (0 and 63) go through every bit position */
+    for (int i = 0; i < N; i++)
+        x[i] = (i / 7) % 2 ? 1.0f : -1.0f;
+    q6k->from_float(x, file, N);
+    ed_repack_rows(ED_TYPE_Q6_K, file, packed, N, 0, 1);
+    q6k->to_float(file, a, N);
+    r8->to_float(packed, b, N);
+    ED_CHECK(memcmp(a, b, sizeof a) == 0);
+
+    static ed_block_q8_K_t act[3];
+    static ed_block_q8_K_x8_t act_x8[3];
+    for (int i = 0; i < N; i++)
+        x[i] = rng_uniform(-3, 3);
+    x[5] = 40.0f; /* one quant at -128 or 127 */
+    q6k->from_float(x, file, N);
+    ed_repack_rows(ED_TYPE_Q6_K, file, packed, N, 0, 1);
+    for (int i = 0; i < N; i++)
+        x[i] = rng_uniform(-2, 2);
+    ed_quant_traits(ED_TYPE_Q8_K)->from_float(x, act, N);
+    ed_quant_traits(ED_TYPE_Q8_K_X8)->from_float(x, act_x8, N);
+    const ed_kernels_t *ref = ed_kernels_by_name("ref");
+    float file_dot, packed_dot;
+    ref->vec_dot[ED_TYPE_Q6_K](N, &file_dot, file, act);
+    ref->vec_dot[ED_TYPE_Q6_K_R8](N, &packed_dot, packed, act_x8);
+    printf("# q6_K: file %.7g, interleaved %.7g\n", file_dot, packed_dot);
+    ED_CHECK(fabsf(file_dot - packed_dot) <= 1e-5f * (fabsf(file_dot) + 1));
+}
+
+ED_TEST(only_q4_0_q8_0_q4_K_and_q6_K_have_a_layout)
+{
+    ED_CHECK_INT(ed_repack_type(ED_TYPE_Q5_K), -1);
     ED_CHECK_INT(ed_repack_type(ED_TYPE_F16), -1);
     ED_CHECK_INT(ed_repack_type(ED_TYPE_Q4_0_R8), -1);
     ED_CHECK_INT(ed_type_from_name("q4_0_r8"), -1); /* not a file type */
@@ -231,7 +289,50 @@ ED_TEST(interleaved_dots_agree_with_the_file_layout)
     }
 }
 
+/* q6_K_r8 rows longer than the offsets a pass precomputes (64 super-blocks)
+ * take another path in the SIMD kernels: every table still gives the
+ * reference's bits, a row alone as in a batch. */
+ED_TEST(q6_K_r8_long_rows_match_the_reference)
+{
+    enum { N_IN = 65 * ED_QK_K, N_OUT = 3, BATCH = 9 };
+    static float x[BATCH * N_IN], w_f[N_IN], want[BATCH * N_OUT], got[BATCH * N_OUT], alone[N_OUT];
+    size_t row = row_bytes(ED_TYPE_Q6_K_R8, N_IN);
+    uint8_t *w = malloc(row * N_OUT);
+    size_t scratch_size = ed_matmul_scratch_size(ED_TYPE_Q6_K_R8, N_IN, BATCH);
+    void *scratch = malloc(scratch_size);
+    char err[ED_KERR_LEN];
+    ed_pool_t *pool = NULL;
+    ED_REQUIRE(w && scratch && ed_pool_open(&pool, 1, err) == 0);
+    for (int i = 0; i < BATCH * N_IN; i++)
+        x[i] = rng_uniform(-2, 2);
+    for (int r = 0; r < N_OUT; r++) {
+        for (int i = 0; i < N_IN; i++)
+            w_f[i] = rng_uniform(-1, 1);
+        ed_quant_traits(ED_TYPE_Q6_K_R8)->from_float(w_f, w + row * (size_t)r, N_IN);
+    }
+    ed_matmul_t m = {w, ED_TYPE_Q6_K_R8, N_IN, N_OUT, x, want, BATCH};
+    ED_CHECK_INT(ed_matmul_forward(ed_kernels_by_name("ref"), pool, ED_POOL_HIGH, &m, scratch, scratch_size), 0);
+    for (const char *const *name = ed_kernels_names(); *name; name++) {
+        const ed_kernels_t *k = ed_kernels_by_name(*name);
+        if (!k)
+            continue;
+        m.y = got;
+        ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &m, scratch, scratch_size), 0);
+        if (memcmp(got, want, sizeof got) != 0)
+            ED__FAIL("%s: long q6_K_r8 rows differ from the reference", k->name);
+        for (int c = 0; c < BATCH; c++) {
+            ed_matmul_t one = {w, ED_TYPE_Q6_K_R8, N_IN, N_OUT, x + (size_t)c * N_IN, alone, 1};
+            ED_CHECK_INT(ed_matmul_forward(k, pool, ED_POOL_HIGH, &one, scratch, scratch_size), 0);
+            if (memcmp(alone, got + (size_t)c * N_OUT, sizeof alone) != 0)
+                ED__FAIL("%s: row %d of a long q6_K_r8 batch differs from the row alone", k->name, c);
+        }
+    }
+    ed_pool_close(pool);
+    free(w), free(scratch);
+}
+
 ED_TEST_MAIN(q4_0_repack_keeps_every_weight, q8_0_repack_keeps_every_weight, q4_K_repack_keeps_every_weight,
-             only_q4_0_q8_0_and_q4_K_have_a_layout,
+             q6_K_repack_keeps_every_weight,
+             only_q4_0_q8_0_q4_K_and_q6_K_have_a_layout,
              x8_activations_hold_q8_0_values_and_sums, simd_quantizers_write_the_scalar_bytes,
-             interleaved_dots_agree_with_the_file_layout)
+             interleaved_dots_agree_with_the_file_layout, q6_K_r8_long_rows_match_the_reference)

@@ -25,6 +25,7 @@ static float rng_uniform(void) /* [-1, 1) */
 static const int weight_types[] = {
     ED_TYPE_F32, ED_TYPE_F16, ED_TYPE_BF16, ED_TYPE_Q4_0, ED_TYPE_Q4_1, ED_TYPE_Q5_0, ED_TYPE_Q5_1,
     ED_TYPE_Q8_0, ED_TYPE_Q2_K, ED_TYPE_Q3_K, ED_TYPE_Q4_K, ED_TYPE_Q5_K, ED_TYPE_Q6_K,
+    ED_TYPE_Q6_K_R8, /* the reference in every table: its SIMD kernels are the batch products (matmul.c) */
 };
 enum { N_TYPES = sizeof weight_types / sizeof weight_types[0] };
 
