@@ -309,6 +309,47 @@ static inline __attribute__((always_inline)) void r8x_row(int n_blocks, const ui
         y[(size_t)c * y_stride] = tile_hsum(acc[c]);
 }
 
+/* r8_row for q8_0_r8 with up to R8X_COLS activation rows: each weight
+ * vector's magnitudes (|w|, the unsigned operand) are taken once for all
+ * rows, and each row's activations get the weights' signs. maddubs' pair
+ * sums reach 2 * 127 * 127, so every one widens (madd) before it is added. */
+static inline __attribute__((always_inline)) void r8x_q8_row(int n_blocks, const uint8_t *row, const uint8_t *x,
+                                                             size_t x_row_bytes, int cols, float *y, size_t y_stride)
+{
+    __m256 acc[R8X_COLS];
+#pragma GCC unroll 8
+    for (int c = 0; c < cols; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int g = 0; g < (n_blocks + ED_R8 - 1) / ED_R8; g++) {
+        const ed_group_q8_0_r8_t *wg = (const ed_group_q8_0_r8_t *)row + g;
+        const uint8_t *xq = (const uint8_t *)((const ed_group_q8_0_x8_t *)x + g)->qs;
+        __m256i sum[R8X_COLS];
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)wg->qs[k]);
+            __m256i v_abs = _mm256_sign_epi8(v, v);
+#pragma GCC unroll 8
+            for (int c = 0; c < cols; c++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(xq + (size_t)c * x_row_bytes + 32 * k));
+                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(v_abs, _mm256_sign_epi8(q, v)),
+                                              _mm256_set1_epi16(1));
+                sum[c] = k == 0 ? p : _mm256_add_epi32(sum[c], p);
+                __asm__("" : "+x"(sum[c])); /* as in r8x_dot16 */
+            }
+        }
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wg->d));
+#pragma GCC unroll 8
+        for (int c = 0; c < cols; c++) {
+            const ed_group_q8_0_x8_t *a = (const ed_group_q8_0_x8_t *)(x + (size_t)c * x_row_bytes) + g;
+            __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(a->d));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[c]), scale, acc[c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < cols; c++)
+        y[(size_t)c * y_stride] = tile_hsum(acc[c]);
+}
+
 /* r8_k4_row_pre for q4_K_r8 with up to R8X_COLS activation rows; pre as
  * r8x_k4_act_sums lays it out, or NULL. */
 static inline __attribute__((always_inline)) void r8x_k4_row(int n_blocks, const uint8_t *row, const uint8_t *x,
@@ -360,9 +401,13 @@ static inline __attribute__((always_inline)) void r8x_pass(int type, int n_block
                                                            size_t w_row_bytes, int n_rows, const uint8_t *x,
                                                            size_t x_row_bytes, int cols, float *y, size_t y_stride)
 {
-    if (type == ED_TYPE_Q4_0_R8) {
-        for (int r = 0; r < n_rows; r++)
-            r8x_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride);
+    if (type == ED_TYPE_Q4_0_R8 || type == ED_TYPE_Q8_0_R8) {
+        for (int r = 0; r < n_rows; r++) {
+            if (type == ED_TYPE_Q4_0_R8)
+                r8x_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride);
+            else
+                r8x_q8_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride);
+        }
         return;
     }
     float pre[R8_K4_PRE_BLOCKS * R8X_COLS * ED_R8];
@@ -411,6 +456,12 @@ static void gemm_q4_0_r8_avx2(int n_blocks, const void *w, size_t w_row_bytes, i
                               size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
 {
     r8x_gemm(ED_TYPE_Q4_0_R8, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
+}
+
+static void gemm_q8_0_r8_avx2(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
+                              size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
+{
+    r8x_gemm(ED_TYPE_Q8_0_R8, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
 }
 
 static void gemm_q4_K_r8_avx2(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
