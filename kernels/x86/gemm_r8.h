@@ -258,6 +258,23 @@ static void gemm_q4_K_r8(int n_blocks, const void *w_v, size_t w_row_bytes, int 
  * theirs, alone or in any batch. */
 #define R8X_COLS 8 /* activation rows per pass (at most; see r8x_gemm) */
 
+/* A matrix-vector product (one activation row) streams the weights from
+ * memory: it asks for the 192 bytes R8X_PREFETCH ahead of each group or
+ * super-block it reads (144 or 272 bytes), so the stream runs on across the
+ * 4 KiB pages where the hardware prefetcher stops. Batches read the weights
+ * from L2 and skip this. */
+#define R8X_PREFETCH 1024
+
+static inline __attribute__((always_inline)) void r8x_prefetch(int cols, const void *at)
+{
+    if (cols != 1)
+        return;
+    const char *p = (const char *)at + R8X_PREFETCH;
+    _mm_prefetch(p, _MM_HINT_T0);
+    _mm_prefetch(p + 64, _MM_HINT_T0);
+    _mm_prefetch(p + 128, _MM_HINT_T0);
+}
+
 /* s16[c] = per lane j, the int16 pair sums of the 4-bit levels of qs (lane
  * j: block j) times activation row c's quants, which start at x + c *
  * x_row_bytes in the qs[8][32] order of the x8 formats. */
@@ -293,6 +310,7 @@ static inline __attribute__((always_inline)) void r8x_row(int n_blocks, const ui
         acc[c] = _mm256_setzero_ps();
     for (int g = 0; g < (n_blocks + ED_R8 - 1) / ED_R8; g++) {
         const ed_group_q4_0_r8_t *wg = (const ed_group_q4_0_r8_t *)row + g;
+        r8x_prefetch(cols, wg);
         __m256i s16[R8X_COLS];
         r8x_dot16(wg->qs, (const uint8_t *)((const ed_group_q8_0_x8_t *)x + g)->qs, x_row_bytes, cols, s16);
         __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wg->d));
@@ -322,6 +340,8 @@ static inline __attribute__((always_inline)) void r8x_q8_row(int n_blocks, const
         acc[c] = _mm256_setzero_ps();
     for (int g = 0; g < (n_blocks + ED_R8 - 1) / ED_R8; g++) {
         const ed_group_q8_0_r8_t *wg = (const ed_group_q8_0_r8_t *)row + g;
+        r8x_prefetch(cols, wg);
+        r8x_prefetch(cols, (const char *)wg + 128);
         const uint8_t *xq = (const uint8_t *)((const ed_group_q8_0_x8_t *)x + g)->qs;
         __m256i sum[R8X_COLS];
 #pragma GCC unroll 8
@@ -362,6 +382,7 @@ static inline __attribute__((always_inline)) void r8x_k4_row(int n_blocks, const
         acc[c] = _mm256_setzero_ps();
     for (int b = 0; b < n_blocks; b++) {
         const ed_block_q4_K_r8_t *wb = (const ed_block_q4_K_r8_t *)row + b;
+        r8x_prefetch(cols, wb);
         __m256i s16[R8X_COLS];
         r8x_dot16(wb->qs, (const uint8_t *)((const ed_block_q8_K_x8_t *)x + b)->qs, x_row_bytes, cols, s16);
         __m256 ds, dm;
