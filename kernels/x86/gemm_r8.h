@@ -300,9 +300,11 @@ static inline __attribute__((always_inline)) void r8x_dot16(const uint8_t qs[4][
     }
 }
 
-/* r8_row for q4_0_r8 with up to R8X_COLS activation rows. */
+/* r8_row for q4_0_r8 with up to R8X_COLS activation rows; start: NULL, or
+ * each row's r8_start per group as r8x_starts lays them out. */
 static inline __attribute__((always_inline)) void r8x_row(int n_blocks, const uint8_t *row, const uint8_t *x,
-                                                          size_t x_row_bytes, int cols, float *y, size_t y_stride)
+                                                          size_t x_row_bytes, int cols, float *y, size_t y_stride,
+                                                          const int32_t *start)
 {
     __m256 acc[R8X_COLS];
 #pragma GCC unroll 8
@@ -318,7 +320,9 @@ static inline __attribute__((always_inline)) void r8x_row(int n_blocks, const ui
         for (int c = 0; c < cols; c++) {
             const ed_group_q8_0_x8_t *a = (const ed_group_q8_0_x8_t *)(x + (size_t)c * x_row_bytes) + g;
             __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(a->d));
-            __m256i sum = _mm256_add_epi32(r8_start(ED_TYPE_Q4_0_R8, a), _mm256_madd_epi16(s16[c], _mm256_set1_epi16(1)));
+            __m256i off = start ? _mm256_loadu_si256((const __m256i *)(start + ((size_t)g * R8X_COLS + c) * ED_R8))
+                                : r8_start(ED_TYPE_Q4_0_R8, a);
+            __m256i sum = _mm256_add_epi32(off, _mm256_madd_epi16(s16[c], _mm256_set1_epi16(1)));
             acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc[c]);
         }
     }
@@ -422,13 +426,23 @@ static inline __attribute__((always_inline)) void r8x_pass(int type, int n_block
                                                            size_t w_row_bytes, int n_rows, const uint8_t *x,
                                                            size_t x_row_bytes, int cols, float *y, size_t y_stride)
 {
-    if (type == ED_TYPE_Q4_0_R8 || type == ED_TYPE_Q8_0_R8) {
-        for (int r = 0; r < n_rows; r++) {
-            if (type == ED_TYPE_Q4_0_R8)
-                r8x_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride);
-            else
-                r8x_q8_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride);
-        }
+    if (type == ED_TYPE_Q8_0_R8) {
+        for (int r = 0; r < n_rows; r++)
+            r8x_q8_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride);
+        return;
+    }
+    if (type == ED_TYPE_Q4_0_R8) {
+        int32_t start[R8_K4_PRE_BLOCKS * R8X_COLS * ED_R8];
+        int n_groups = (n_blocks + ED_R8 - 1) / ED_R8;
+        bool keep = n_rows >= 2 && n_groups <= R8_K4_PRE_BLOCKS;
+        for (int g = 0; keep && g < n_groups; g++)
+#pragma GCC unroll 8
+            for (int c = 0; c < cols; c++)
+                _mm256_storeu_si256((__m256i *)(start + ((size_t)g * R8X_COLS + c) * ED_R8),
+                                    r8_start(type, (const ed_group_q8_0_x8_t *)(x + (size_t)c * x_row_bytes) + g));
+        for (int r = 0; r < n_rows; r++)
+            r8x_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride,
+                    keep ? start : NULL);
         return;
     }
     float pre[R8_K4_PRE_BLOCKS * R8X_COLS * ED_R8];
