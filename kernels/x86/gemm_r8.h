@@ -7,7 +7,9 @@
  * once per group: one fused multiply-add per 8 blocks instead of one per
  * block. Every output is summed the same way, group by group in one 8-lane
  * accumulator and reduced by tile_hsum, whatever else is computed beside
- * it: a row's result is bit for bit the same alone or in any batch. */
+ * it: a row's result is bit for bit the same alone or in any batch. The
+ * AVX2 table takes the r8x_ kernels at the end (k outermost, up to 8 rows a
+ * pass), which compute r8_row's and r8_k4_row_pre's values in their order. */
 #include "kernels/repack.h"
 #include "kernels/x86/gemm_k.h"
 
