@@ -423,10 +423,18 @@ static inline __attribute__((always_inline)) void r8x_k4_act_sums(int n_blocks, 
         }
 }
 
+/* What a pass computes once for all its weight rows: q4_0_r8's offset terms
+ * or q4_K_r8's activation sums (one buffer for all the inlined passes). */
+typedef union {
+    int32_t start[R8_K4_PRE_BLOCKS * R8X_COLS * ED_R8];
+    float pre[R8_K4_PRE_BLOCKS * R8X_COLS * ED_R8];
+} r8x_pass_buf_t;
+
 /* One pass of cols activation rows over n_rows weight rows. */
 static inline __attribute__((always_inline)) void r8x_pass(int type, int n_blocks, const uint8_t *w,
                                                            size_t w_row_bytes, int n_rows, const uint8_t *x,
-                                                           size_t x_row_bytes, int cols, float *y, size_t y_stride)
+                                                           size_t x_row_bytes, int cols, float *y, size_t y_stride,
+                                                           r8x_pass_buf_t *buf)
 {
     if (type == ED_TYPE_Q8_0_R8) {
         for (int r = 0; r < n_rows; r++)
@@ -434,7 +442,7 @@ static inline __attribute__((always_inline)) void r8x_pass(int type, int n_block
         return;
     }
     if (type == ED_TYPE_Q4_0_R8) {
-        int32_t start[R8_K4_PRE_BLOCKS * R8X_COLS * ED_R8];
+        int32_t *start = buf->start;
         int n_groups = (n_blocks + ED_R8 - 1) / ED_R8;
         bool keep = n_rows >= 2 && n_groups <= R8_K4_PRE_BLOCKS;
         for (int g = 0; keep && g < n_groups; g++)
@@ -447,7 +455,7 @@ static inline __attribute__((always_inline)) void r8x_pass(int type, int n_block
                     keep ? start : NULL);
         return;
     }
-    float pre[R8_K4_PRE_BLOCKS * R8X_COLS * ED_R8];
+    float *pre = buf->pre;
     if (n_rows < 2 || n_blocks > R8_K4_PRE_BLOCKS) {
         for (int r = 0; r < n_rows; r++)
             r8x_k4_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, NULL);
@@ -469,13 +477,14 @@ static inline __attribute__((always_inline)) void r8x_gemm(int type, int n_block
                                                            size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
 {
     const uint8_t *w = w_v, *x = x_v;
+    r8x_pass_buf_t buf;
     const int max_cols = R8X_COLS * x_row_bytes <= R8X_PASS_BYTES ? R8X_COLS : R8X_COLS / 2;
     for (int c = 0; c < n_cols; c += max_cols) {
         const uint8_t *xc = x + (size_t)c * x_row_bytes;
         float *yc = y + (size_t)c * y_stride;
         switch (n_cols - c < max_cols ? n_cols - c : max_cols) {
 #define R8X_CASE(n)                                                                                                \
-    case n: r8x_pass(type, n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, n, yc, y_stride); break;
+    case n: r8x_pass(type, n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, n, yc, y_stride, &buf); break;
             R8X_CASE(1)
             R8X_CASE(2)
             R8X_CASE(3)
@@ -484,7 +493,8 @@ static inline __attribute__((always_inline)) void r8x_gemm(int type, int n_block
             R8X_CASE(6)
             R8X_CASE(7)
 #undef R8X_CASE
-        default: r8x_pass(type, n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, R8X_COLS, yc, y_stride); break;
+        default: r8x_pass(type, n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, R8X_COLS, yc, y_stride, &buf);
+            break;
         }
     }
 }
