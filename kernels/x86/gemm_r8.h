@@ -7,7 +7,9 @@
  * once per group: one fused multiply-add per 8 blocks instead of one per
  * block. Every output is summed the same way, group by group in one 8-lane
  * accumulator and reduced by tile_hsum, whatever else is computed beside
- * it: a row's result is bit for bit the same alone or in any batch. */
+ * it: a row's result is bit for bit the same alone or in any batch. The
+ * AVX2 table takes the r8x_ kernels at the end (k outermost, up to 8 rows a
+ * pass), which compute r8_row's and r8_k4_row_pre's values in their order. */
 #include "kernels/repack.h"
 #include "kernels/x86/gemm_k.h"
 
@@ -245,3 +247,273 @@ static void gemm_q4_K_r8(int n_blocks, const void *w_v, size_t w_row_bytes, int 
         }
     }
 }
+
+#if !GEMM_Q8_OFFSET
+/* AVX2 kernels of q4_0_r8 and q4_K_r8, k outermost: each 32-byte vector of
+ * packed levels is loaded and split into its two nibble vectors once, then
+ * meets every activation row of the pass while it is in a register, so the
+ * live set is one int16 sum per activation row (not the 8 unpacked vectors
+ * of r8_row, which spilled the accumulators at 16 ymm registers). The
+ * integer sums are the same exact values as r8_dot_levels16's (any subset
+ * of the 8 pair sums fits int16, see there) and the float steps per output
+ * are r8_row's and r8_k4_row_pre's, so the results are the same bits as
+ * theirs, alone or in any batch. */
+#define R8X_COLS 8 /* activation rows per pass (at most; see r8x_gemm) */
+
+/* A matrix-vector product (one activation row) streams the weights from
+ * memory: it asks for the 192 bytes R8X_PREFETCH ahead of each group or
+ * super-block it reads (144 or 272 bytes), so the stream runs on across the
+ * 4 KiB pages where the hardware prefetcher stops. Batches read the weights
+ * from L2 and skip this. */
+#define R8X_PREFETCH 1024
+
+static inline __attribute__((always_inline)) void r8x_prefetch(int cols, const void *at)
+{
+    if (cols != 1)
+        return;
+    const char *p = (const char *)at + R8X_PREFETCH;
+    _mm_prefetch(p, _MM_HINT_T0);
+    _mm_prefetch(p + 64, _MM_HINT_T0);
+    _mm_prefetch(p + 128, _MM_HINT_T0);
+}
+
+/* s16[c] = per lane j, the int16 pair sums of the 4-bit levels of qs (lane
+ * j: block j) times activation row c's quants, which start at x + c *
+ * x_row_bytes in the qs[8][32] order of the x8 formats. */
+static inline __attribute__((always_inline)) void r8x_dot16(const uint8_t qs[4][32], const uint8_t *x,
+                                                            size_t x_row_bytes, int cols, __m256i s16[R8X_COLS])
+{
+    const __m256i low = _mm256_set1_epi8(0x0F);
+#pragma GCC unroll 4
+    for (int m = 0; m < 4; m++) {
+        __m256i packed = _mm256_loadu_si256((const __m256i *)qs[m]);
+        __m256i lo = _mm256_and_si256(packed, low);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low);
+#pragma GCC unroll 8
+        for (int c = 0; c < cols; c++) {
+            const int8_t(*q)[32] = (const int8_t(*)[32])(x + (size_t)c * x_row_bytes);
+            __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q[2 * m])),
+                                         _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)q[2 * m + 1])));
+            s16[c] = m == 0 ? p : _mm256_add_epi16(s16[c], p);
+            /* in a register: GCC would regroup the 8 sums of all rows and
+             * spill the products (as k_pair_dot says) */
+            __asm__("" : "+x"(s16[c]));
+        }
+    }
+}
+
+/* r8_row for q4_0_r8 with up to R8X_COLS activation rows; start: NULL, or
+ * each row's r8_start per group as r8x_starts lays them out. */
+static inline __attribute__((always_inline)) void r8x_row(int n_blocks, const uint8_t *row, const uint8_t *x,
+                                                          size_t x_row_bytes, int cols, float *y, size_t y_stride,
+                                                          const int32_t *start)
+{
+    __m256 acc[R8X_COLS];
+#pragma GCC unroll 8
+    for (int c = 0; c < cols; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int g = 0; g < (n_blocks + ED_R8 - 1) / ED_R8; g++) {
+        const ed_group_q4_0_r8_t *wg = (const ed_group_q4_0_r8_t *)row + g;
+        r8x_prefetch(cols, wg);
+        __m256i s16[R8X_COLS];
+        r8x_dot16(wg->qs, (const uint8_t *)((const ed_group_q8_0_x8_t *)x + g)->qs, x_row_bytes, cols, s16);
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wg->d));
+#pragma GCC unroll 8
+        for (int c = 0; c < cols; c++) {
+            const ed_group_q8_0_x8_t *a = (const ed_group_q8_0_x8_t *)(x + (size_t)c * x_row_bytes) + g;
+            __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(a->d));
+            __m256i off = start ? _mm256_loadu_si256((const __m256i *)(start + ((size_t)g * R8X_COLS + c) * ED_R8))
+                                : r8_start(ED_TYPE_Q4_0_R8, a);
+            __m256i sum = _mm256_add_epi32(off, _mm256_madd_epi16(s16[c], _mm256_set1_epi16(1)));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc[c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < cols; c++)
+        y[(size_t)c * y_stride] = tile_hsum(acc[c]);
+}
+
+/* r8_row for q8_0_r8 with up to R8X_COLS activation rows: each weight
+ * vector's magnitudes (|w|, the unsigned operand) are taken once for all
+ * rows, and each row's activations get the weights' signs. maddubs' pair
+ * sums reach 2 * 127 * 127, so every one widens (madd) before it is added. */
+static inline __attribute__((always_inline)) void r8x_q8_row(int n_blocks, const uint8_t *row, const uint8_t *x,
+                                                             size_t x_row_bytes, int cols, float *y, size_t y_stride)
+{
+    __m256 acc[R8X_COLS];
+#pragma GCC unroll 8
+    for (int c = 0; c < cols; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int g = 0; g < (n_blocks + ED_R8 - 1) / ED_R8; g++) {
+        const ed_group_q8_0_r8_t *wg = (const ed_group_q8_0_r8_t *)row + g;
+        r8x_prefetch(cols, wg);
+        r8x_prefetch(cols, (const char *)wg + 128);
+        const uint8_t *xq = (const uint8_t *)((const ed_group_q8_0_x8_t *)x + g)->qs;
+        __m256i sum[R8X_COLS];
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)wg->qs[k]);
+            __m256i v_abs = _mm256_sign_epi8(v, v);
+#pragma GCC unroll 8
+            for (int c = 0; c < cols; c++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(xq + (size_t)c * x_row_bytes + 32 * k));
+                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(v_abs, _mm256_sign_epi8(q, v)),
+                                              _mm256_set1_epi16(1));
+                sum[c] = k == 0 ? p : _mm256_add_epi32(sum[c], p);
+                __asm__("" : "+x"(sum[c])); /* as in r8x_dot16 */
+            }
+        }
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wg->d));
+#pragma GCC unroll 8
+        for (int c = 0; c < cols; c++) {
+            const ed_group_q8_0_x8_t *a = (const ed_group_q8_0_x8_t *)(x + (size_t)c * x_row_bytes) + g;
+            __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(a->d));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[c]), scale, acc[c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < cols; c++)
+        y[(size_t)c * y_stride] = tile_hsum(acc[c]);
+}
+
+/* r8_k4_row_pre for q4_K_r8 with up to R8X_COLS activation rows; pre as
+ * r8x_k4_act_sums lays it out, or NULL. */
+static inline __attribute__((always_inline)) void r8x_k4_row(int n_blocks, const uint8_t *row, const uint8_t *x,
+                                                             size_t x_row_bytes, int cols, float *y, size_t y_stride,
+                                                             const float *pre)
+{
+    __m256 acc[R8X_COLS];
+#pragma GCC unroll 8
+    for (int c = 0; c < cols; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int b = 0; b < n_blocks; b++) {
+        const ed_block_q4_K_r8_t *wb = (const ed_block_q4_K_r8_t *)row + b;
+        r8x_prefetch(cols, wb);
+        __m256i s16[R8X_COLS];
+        r8x_dot16(wb->qs, (const uint8_t *)((const ed_block_q8_K_x8_t *)x + b)->qs, x_row_bytes, cols, s16);
+        __m256 ds, dm;
+        k4_r8_scales(wb, &ds, &dm);
+#pragma GCC unroll 8
+        for (int c = 0; c < cols; c++) {
+            const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
+            __m256 ad = _mm256_set1_ps(a->d);
+            __m256 act_sum = pre ? _mm256_loadu_ps(pre + ((size_t)b * R8X_COLS + c) * ED_R8)
+                                 : _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)), ad);
+            __m256i sums = _mm256_madd_epi16(s16[c], _mm256_set1_epi16(1));
+            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sums), ad), ds, acc[c]);
+            acc[c] = _mm256_fnmadd_ps(act_sum, dm, acc[c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < cols; c++)
+        y[(size_t)c * y_stride] = tile_hsum(acc[c]);
+}
+
+/* r8_k4_act_sums with R8X_COLS rows per super-block. */
+static inline __attribute__((always_inline)) void r8x_k4_act_sums(int n_blocks, const uint8_t *x, size_t x_row_bytes,
+                                                                  int cols, float *pre)
+{
+    for (int b = 0; b < n_blocks; b++)
+#pragma GCC unroll 8
+        for (int c = 0; c < cols; c++) {
+            const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
+            _mm256_storeu_ps(pre + ((size_t)b * R8X_COLS + c) * ED_R8,
+                             _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)),
+                                           _mm256_set1_ps(a->d)));
+        }
+}
+
+/* What a pass computes once for all its weight rows: q4_0_r8's offset terms
+ * or q4_K_r8's activation sums (one buffer for all the inlined passes). */
+typedef union {
+    int32_t start[R8_K4_PRE_BLOCKS * R8X_COLS * ED_R8];
+    float pre[R8_K4_PRE_BLOCKS * R8X_COLS * ED_R8];
+} r8x_pass_buf_t;
+
+/* One pass of cols activation rows over n_rows weight rows. */
+static inline __attribute__((always_inline)) void r8x_pass(int type, int n_blocks, const uint8_t *w,
+                                                           size_t w_row_bytes, int n_rows, const uint8_t *x,
+                                                           size_t x_row_bytes, int cols, float *y, size_t y_stride,
+                                                           r8x_pass_buf_t *buf)
+{
+    if (type == ED_TYPE_Q8_0_R8) {
+        for (int r = 0; r < n_rows; r++)
+            r8x_q8_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride);
+        return;
+    }
+    if (type == ED_TYPE_Q4_0_R8) {
+        int32_t *start = buf->start;
+        int n_groups = (n_blocks + ED_R8 - 1) / ED_R8;
+        bool keep = n_rows >= 2 && n_groups <= R8_K4_PRE_BLOCKS;
+        for (int g = 0; keep && g < n_groups; g++)
+#pragma GCC unroll 8
+            for (int c = 0; c < cols; c++)
+                _mm256_storeu_si256((__m256i *)(start + ((size_t)g * R8X_COLS + c) * ED_R8),
+                                    r8_start(type, (const ed_group_q8_0_x8_t *)(x + (size_t)c * x_row_bytes) + g));
+        for (int r = 0; r < n_rows; r++)
+            r8x_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride,
+                    keep ? start : NULL);
+        return;
+    }
+    float *pre = buf->pre;
+    if (n_rows < 2 || n_blocks > R8_K4_PRE_BLOCKS) {
+        for (int r = 0; r < n_rows; r++)
+            r8x_k4_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, NULL);
+        return;
+    }
+    r8x_k4_act_sums(n_blocks, x, x_row_bytes, cols, pre);
+    for (int r = 0; r < n_rows; r++)
+        r8x_k4_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, pre);
+}
+
+/* The ed_gemm_fn contract over passes of up to R8X_COLS activation rows,
+ * or half that many where so many rows would not stay in L1 beside the
+ * weights (R8X_PASS_BYTES): 8 rows of 2048 q8_K_x8 activations take
+ * 18 KiB and measured 10% faster than 4; 8 of 5632 (50 KiB) 5-10% slower. */
+#define R8X_PASS_BYTES (24 << 10)
+
+static inline __attribute__((always_inline)) void r8x_gemm(int type, int n_blocks, const void *w_v,
+                                                           size_t w_row_bytes, int n_rows, const void *x_v,
+                                                           size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
+{
+    const uint8_t *w = w_v, *x = x_v;
+    r8x_pass_buf_t buf;
+    const int max_cols = R8X_COLS * x_row_bytes <= R8X_PASS_BYTES ? R8X_COLS : R8X_COLS / 2;
+    for (int c = 0; c < n_cols; c += max_cols) {
+        const uint8_t *xc = x + (size_t)c * x_row_bytes;
+        float *yc = y + (size_t)c * y_stride;
+        switch (n_cols - c < max_cols ? n_cols - c : max_cols) {
+#define R8X_CASE(n)                                                                                                \
+    case n: r8x_pass(type, n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, n, yc, y_stride, &buf); break;
+            R8X_CASE(1)
+            R8X_CASE(2)
+            R8X_CASE(3)
+            R8X_CASE(4)
+            R8X_CASE(5)
+            R8X_CASE(6)
+            R8X_CASE(7)
+#undef R8X_CASE
+        default: r8x_pass(type, n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, R8X_COLS, yc, y_stride, &buf);
+            break;
+        }
+    }
+}
+
+static void gemm_q4_0_r8_avx2(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
+                              size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
+{
+    r8x_gemm(ED_TYPE_Q4_0_R8, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
+}
+
+static void gemm_q8_0_r8_avx2(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
+                              size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
+{
+    r8x_gemm(ED_TYPE_Q8_0_R8, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
+}
+
+static void gemm_q4_K_r8_avx2(int n_blocks, const void *w, size_t w_row_bytes, int n_rows, const void *x,
+                              size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
+{
+    r8x_gemm(ED_TYPE_Q4_K_R8, n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
+}
+#endif
