@@ -17,7 +17,7 @@
 typedef struct {
     const void *w;   /* (n_out, n_in) of w_type, rows contiguous (as in a GGUF tensor) */
     int w_type;      /* a type with quant traits: f32, f16, bf16, q4_0 ... q8_0, q2_K ... q6_K, or the
-                      * layouts the model repacks them to at load (q4_0_r8, q8_0_r8, q4_K_r8) */
+                      * layouts the model repacks them to at load (q4_0_r8, q8_0_r8, q4_K_r8, q6_K_r8) */
     int n_in;        /* a multiple of w_type's block length */
     int n_out;
     const float *dy; /* (n_batch, n_out) */
