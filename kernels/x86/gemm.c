@@ -1,6 +1,6 @@
 /* x86/gemm.c - AVX2 micro-kernels of the batch products (q8_0, q4_0):
  * a 2 x 4 register tile (16 ymm registers), block dots with maddubs+madd;
- * the interleaved layouts (gemm_r8.h) and the K-quants (gemm_k.h). */
+ * the interleaved layouts (gemm_r8.h, gemm_q6k_r8.h) and the K-quants (gemm_k.h). */
 #define GEMM_TILE_ROWS 2
 #define GEMM_TILE_COLS 4
 #define GEMM_Q8_OFFSET 0 /* maddubs saturates 255 * 127 * 2 */

@@ -1,8 +1,9 @@
 /* x86/gemm_q6k_r8.h - the batch products of q6_K_r8 weights (kernels/repack.h)
  * against q8_K_x8 activations: the ymm row kernel of gemm.c (AVX2: maddubs
  * + madd) and gemm_avx512.c (VNNI: vpdpbusd), which is also the
- * matrix-vector path, and on AVX-512 a tile of zmm row pairs for batches
- * (as gemm_r8_zmm.h's, included before this header there). Every output
+ * matrix-vector path; for batches, on AVX2 a k-outer pass of up to 8
+ * activation rows (k6x_) and on AVX-512 a tile of zmm row pairs (as
+ * gemm_r8_zmm.h's, included before this header there). Every output
  * takes ref/vec_dot.c's dot_q6_K_r8 steps per lane: the integer sums are
  * exact, the float steps in its order, so a row is bit for bit the same
  * alone or in any batch, and in every x86 table and the reference. */
