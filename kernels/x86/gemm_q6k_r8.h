@@ -190,9 +190,8 @@ static void gemm_q6_K_r8(int n_blocks, const void *w_v, size_t w_row_bytes, int 
  * bits, alone or in any batch. */
 #define K6X_COLS K6R_PRE_COLS /* activation rows per pass (at most; see gemm_q6_K_r8_avx2) */
 /* A pass of K6X_COLS rows of 5632 q8_K_x8 activations (51 KiB) measured
- * 3-4% faster than half as many (unlike q4_K_r8's, see R8X_PASS_BYTES: a q6
- * level vector costs more to unpack and the weights bring more work per
- * activation byte); longer rows take half. */
+ * 2-4% faster than half as many (unlike q4_K_r8's, see R8X_PASS_BYTES: a q6
+ * level vector costs more to unpack); longer rows take half. */
 #define K6X_PASS_BYTES (64 << 10)
 
 /* s[c] (+)= the pair sums of levels va, vb with vectors k, k + 1 of
