@@ -1,8 +1,9 @@
 /* x86/gemm_q6k_r8.h - the batch products of q6_K_r8 weights (kernels/repack.h)
  * against q8_K_x8 activations: the ymm row kernel of gemm.c (AVX2: maddubs
  * + madd) and gemm_avx512.c (VNNI: vpdpbusd), which is also the
- * matrix-vector path, and on AVX-512 a tile of zmm row pairs for batches
- * (as gemm_r8_zmm.h's, included before this header there). Every output
+ * matrix-vector path; for batches, on AVX2 a k-outer pass of up to 8
+ * activation rows (k6x_) and on AVX-512 a tile of zmm row pairs (as
+ * gemm_r8_zmm.h's, included before this header there). Every output
  * takes ref/vec_dot.c's dot_q6_K_r8 steps per lane: the integer sums are
  * exact, the float steps in its order, so a row is bit for bit the same
  * alone or in any batch, and in every x86 table and the reference. */
@@ -178,6 +179,123 @@ static void gemm_q6_K_r8(int n_blocks, const void *w_v, size_t w_row_bytes, int 
         }
     }
 }
+
+#if !K_VNNI
+/* AVX2 batches, k outermost (as gemm_r8.h's r8x_ kernels): each unpacked
+ * level vector meets every activation row of the pass while it is in a
+ * register, so the unpacking is shared by up to K6X_COLS rows and the live
+ * set is one int32 sum per activation row. Per lane and half: start +
+ * madd(pairs of levels 0, 1) + madd(pairs of 2, 3), the same exact integer
+ * as k6r_dot's, and the float steps of k6r_row_pre in its order: the same
+ * bits, alone or in any batch. */
+#define K6X_COLS K6R_PRE_COLS /* activation rows per pass (at most; see gemm_q6_K_r8_avx2) */
+/* A pass of K6X_COLS rows of 5632 q8_K_x8 activations (51 KiB) measured
+ * 2-4% faster than half as many (unlike q4_K_r8's, see R8X_PASS_BYTES: a q6
+ * level vector costs more to unpack); longer rows take half. */
+#define K6X_PASS_BYTES (64 << 10)
+
+/* s[c] (+)= the pair sums of levels va, vb with vectors k, k + 1 of
+ * activation row c (at xq + c * x_row_bytes), widened; start: pre's offsets
+ * of half h (first pair) or NULL (add to s). */
+static inline __attribute__((always_inline)) void k6x_pair(__m256i va, __m256i vb, const uint8_t *xq,
+                                                           size_t x_row_bytes, int k, int cols, const int32_t *start,
+                                                           __m256i s[K6X_COLS])
+{
+    const __m256i one16 = _mm256_set1_epi16(1);
+#pragma GCC unroll 8
+    for (int c = 0; c < cols; c++) {
+        const int8_t(*q)[32] = (const int8_t(*)[32])(xq + (size_t)c * x_row_bytes);
+        __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(va, _mm256_loadu_si256((const __m256i *)q[k])),
+                                     _mm256_maddubs_epi16(vb, _mm256_loadu_si256((const __m256i *)q[k + 1])));
+        __m256i base = start ? _mm256_loadu_si256((const __m256i *)(start + (size_t)c * 16)) : s[c];
+        s[c] = _mm256_add_epi32(base, _mm256_madd_epi16(p, one16));
+        __asm__("" : "+x"(s[c])); /* in a register, as in r8x_dot16 */
+    }
+}
+
+/* k6r_row_pre for up to K6X_COLS activation rows; pre: k6r_act_offsets of
+ * the rows. */
+static inline __attribute__((always_inline)) void k6x_row(int n_blocks, const uint8_t *row, const uint8_t *x,
+                                                          size_t x_row_bytes, int cols, float *y, size_t y_stride,
+                                                          const int32_t *pre)
+{
+    const __m256i low = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
+    __m256 acc[K6X_COLS];
+#pragma GCC unroll 8
+    for (int c = 0; c < cols; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int b = 0; b < n_blocks; b++) {
+        const ed_block_q6_K_r8_t *wb = (const ed_block_q6_K_r8_t *)row + b;
+        const uint8_t *xq = (const uint8_t *)((const ed_block_q8_K_x8_t *)x + b)->qs;
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m256i s[K6X_COLS];
+            __m256i qh = _mm256_loadu_si256((const __m256i *)wb->qh[h]);
+            __m256i ql = _mm256_loadu_si256((const __m256i *)wb->ql[2 * h]);
+            __m256i v0 = _mm256_or_si256(_mm256_and_si256(ql, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45));
+            __m256i v1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4), low),
+                                         _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45));
+            k6x_pair(v0, v1, xq, x_row_bytes, 4 * h, cols, pre + ((size_t)b * K6R_PRE_COLS * 2 + h) * 8, s);
+            ql = _mm256_loadu_si256((const __m256i *)wb->ql[2 * h + 1]);
+            __m256i v2 = _mm256_or_si256(_mm256_and_si256(ql, low), _mm256_and_si256(qh, bits45));
+            __m256i v3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4), low),
+                                         _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
+            k6x_pair(v2, v3, xq, x_row_bytes, 4 * h + 2, cols, NULL, s);
+            __m256 ws = k6r_scales(wb, h);
+#pragma GCC unroll 8
+            for (int c = 0; c < cols; c++) {
+                const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[c]), _mm256_mul_ps(ws, _mm256_set1_ps(a->d)), acc[c]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < cols; c++)
+        y[(size_t)c * y_stride] = tile_hsum(acc[c]);
+}
+
+static inline __attribute__((always_inline)) void k6x_pass(int n_blocks, const uint8_t *w, size_t w_row_bytes,
+                                                           int n_rows, const uint8_t *x, size_t x_row_bytes,
+                                                           int cols, float *y, size_t y_stride, int32_t *pre)
+{
+    k6r_act_offsets(n_blocks, x, x_row_bytes, cols, pre);
+    for (int r = 0; r < n_rows; r++)
+        k6x_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, pre);
+}
+
+/* The ed_gemm_fn contract: up to R8_COLS activation rows (the
+ * matrix-vector path) and rows longer than K6R_PRE_BLOCKS super-blocks go
+ * gemm_q6_K_r8's passes; more in passes of K6X_COLS rows, or half that
+ * many where they would not stay in L1 (K6X_PASS_BYTES). */
+static void gemm_q6_K_r8_avx2(int n_blocks, const void *w_v, size_t w_row_bytes, int n_rows, const void *x_v,
+                              size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
+{
+    const uint8_t *w = w_v, *x = x_v;
+    if (n_cols <= R8_COLS || n_blocks > K6R_PRE_BLOCKS) {
+        gemm_q6_K_r8(n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
+        return;
+    }
+    int32_t pre[K6R_PRE_BLOCKS * K6R_PRE_COLS * 16];
+    const int max_cols = K6X_COLS * x_row_bytes <= K6X_PASS_BYTES ? K6X_COLS : K6X_COLS / 2;
+    for (int c = 0; c < n_cols; c += max_cols) {
+        const uint8_t *xc = x + (size_t)c * x_row_bytes;
+        float *yc = y + (size_t)c * y_stride;
+        switch (n_cols - c < max_cols ? n_cols - c : max_cols) {
+#define K6X_CASE(n)                                                                                                \
+    case n: k6x_pass(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, n, yc, y_stride, pre); break;
+            K6X_CASE(1)
+            K6X_CASE(2)
+            K6X_CASE(3)
+            K6X_CASE(4)
+            K6X_CASE(5)
+            K6X_CASE(6)
+            K6X_CASE(7)
+#undef K6X_CASE
+        default: k6x_pass(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, K6X_COLS, yc, y_stride, pre); break;
+        }
+    }
+}
+#endif
 
 #ifdef R8Z_PAIRS /* AVX-512: gemm_r8_zmm.h's row pairs */
 
