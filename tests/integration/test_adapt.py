@@ -178,14 +178,16 @@ def test_job_trains_registers_adapter_with_lineage_and_forgets(daemon_with_model
 
 # long enough (at a few ms a step) that a pulled plug, seen at the next
 # one-second poll, still finds it training
-REF = {"max_steps": 600, "seq_len": 64}
+# long enough for a pulled plug or a kill to find it training on a quiet machine (about 150 steps a
+# second here): small steps keep the held-out loss improving, so early stopping does not end it first
+REF = {"max_steps": 600, "seq_len": 64, "learning_rate": 1e-5}
 
 
 def reference_losses(d):
     """The losses of an undisturbed run of REF in daemon d."""
     j = submit(d, **REF).json
     done = wait_job(d, j["id"], {"done", "failed"})
-    assert done["state"] == "done", done
+    assert done["state"] == "done" and done["step"] == REF["max_steps"], done
     return losses_of(done), done["best_heldout_loss"]
 
 
