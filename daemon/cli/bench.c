@@ -170,6 +170,9 @@ static void probe_child(int fd, int n_threads)
     bool ready = buf && ed_pool_open(&pool, n_threads, child_err) == 0;
     if (ready)
         memset(buf, 1, bytes);
+    /* the parent waits for this: the fill must not run beside its tests */
+    if (send(fd, &ready, 1, MSG_NOSIGNAL) != 1)
+        _exit(0);
     char request;
     while (read(fd, &request, 1) == 1) {
         double gbps = ready ? ed_bandwidth_read_gbps(pool, buf, bytes, PROBE_PASSES) : 0;
@@ -180,6 +183,8 @@ static void probe_child(int fd, int n_threads)
     free(buf);
     _exit(0);
 }
+
+static void probe_stop(probe_t *p);
 
 static int probe_start(probe_t *p, int n_threads, char err[ED_ERR_LEN])
 {
@@ -199,6 +204,15 @@ static int probe_start(probe_t *p, int n_threads, char err[ED_ERR_LEN])
     }
     close(fds[1]);
     *p = (probe_t){.pid = pid, .fd = fds[0]};
+    /* ready once its buffer is filled (GiBs: seconds that would otherwise
+     * compete with the warm-up and the first repetition) */
+    bool ready = false;
+    if (recv(p->fd, &ready, 1, MSG_WAITALL) != 1 || !ready) {
+        probe_stop(p);
+        snprintf(err, ED_ERR_LEN, "the bandwidth probe failed (out of memory for %zu MiB?)",
+                 ed_bandwidth_buffer_size() >> 20);
+        return ED_ENOMEM;
+    }
     return 0;
 }
 
@@ -463,10 +477,17 @@ int ed_bench_main(int argc, char **argv)
     probe_t probe = {.fd = -1};
     int32_t *tokens = NULL;
     int n_ctx = (int)(o.n_prompt > TG_PROMPT + o.n_gen ? o.n_prompt : TG_PROMPT + o.n_gen);
+    /* the probe first: its buffer (GiBs) is filled before the model loads,
+     * and the process it forks holds none of the model */
+    if ((rc = probe_start(&probe, (int)o.n_threads, err)) != 0) {
+        fprintf(stderr, "edged bench: %s\n", err);
+        return 1;
+    }
     if ((rc = ed_run_open(&run, o.model_path, (int)o.n_threads, n_ctx, 0, err)) != 0 ||
         (rc = ed_run_open_loras(&run, &o.lora, "bench", err)) != 0) {
         fprintf(stderr, "edged bench: %s\n", err);
         ed_run_close(&run);
+        probe_stop(&probe);
         return 1;
     }
     describe_model(&run, &o, &m);
@@ -491,8 +512,6 @@ int ed_bench_main(int argc, char **argv)
         snprintf(results[n_results].name, sizeof results[n_results].name, "tg%ld", o.n_gen);
         n_results++;
     }
-    if ((rc = probe_start(&probe, (int)o.n_threads, err)) != 0)
-        goto done;
     /* warm-up: brings the mapped weights into memory and the pool's threads up */
     double ignored, gbps;
     if ((rc = run_test(&run, tokens, 1, true, NULL, false, &m, &ignored, &ignored, err)) != 0)

@@ -376,65 +376,166 @@ static inline __attribute__((always_inline)) void r8x_q8_row(int n_blocks, const
         y[(size_t)c * y_stride] = tile_hsum(acc[c]);
 }
 
-/* r8_k4_row_pre for q4_K_r8 with up to R8X_COLS activation rows; pre as
- * r8x_k4_act_sums lays it out, or NULL. */
-static inline __attribute__((always_inline)) void r8x_k4_row(int n_blocks, const uint8_t *row, const uint8_t *x,
-                                                             size_t x_row_bytes, int cols, float *y, size_t y_stride,
-                                                             const float *pre)
+/* The AVX2 q4_K_r8 kernel applies the sub-block scales in integer and does
+ * the float steps for 4 activation rows at once. Per super-block b, row c:
+ * the int16 pair sums of sub-block j (lane j of s16[c]) times scale_j
+ * (vpmaddwd against the scales as int16 pairs) are exact int32; two rounds
+ * of vphaddd fold 4 rows' vectors into one, lane k holding row k's sub-blocks
+ * 0-3 and lane k + 4 its sub-blocks 4-7 (integer, exact); that one vector is
+ * converted and multiplied into the accumulator with d * d_act of each row:
+ * 3 float-side instructions per 4 rows where one row alone took 4 (the adds
+ * are what limits this loop, as many as the maddubs). The mins' term
+ * dmin * min_j * (sum_j * d_act) is summed per lane in its own loop after the
+ * super-blocks, then folded the same way (vhaddps). Every lane's steps are
+ * the same whichever rows share the vector: a row's result is the same bits
+ * alone or in any batch. */
+
+/* Per (weight row, super-block), what every pass reuses: the scales as int16
+ * pairs (scale_j in both halves of lane j), dmin * min_j, and d. */
+typedef struct {
+    __m256i sc16;
+    __m256 dm;
+    float d;
+} k4x_wscale_t;
+
+static inline __attribute__((always_inline)) k4x_wscale_t k4x_wscale(const ed_block_q4_K_r8_t *wb)
 {
-    __m256 acc[R8X_COLS];
+    __m128i scales_mins = k4_scales_mins(wb->scales);
+    __m256i sc = _mm256_cvtepu8_epi32(scales_mins);
+    __m256 min = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(scales_mins, scales_mins)));
+    k4x_wscale_t ws = {_mm256_or_si256(sc, _mm256_slli_epi32(sc, 16)),
+                       _mm256_mul_ps(_mm256_set1_ps(fp16_scalar(wb->dmin)), min), fp16_scalar(wb->d)};
+    return ws;
+}
+
+/* Per (super-block, pass), what every weight row reuses: each activation
+ * row's sub-block sums times its d (pre) and the rows' d in the lanes the
+ * folded vectors put them (ad: group g of 4 rows, rows 4g..4g+3 twice). */
+typedef struct {
+    __m256 pre[R8X_COLS];
+    __m256 ad[R8X_COLS / 4];
+} k4x_act_t;
+
+static inline __attribute__((always_inline)) void k4x_act(int n_blocks, const uint8_t *x, size_t x_row_bytes, int cols,
+                                                          k4x_act_t *act)
+{
+    for (int b = 0; b < n_blocks; b++) {
+        float d[R8X_COLS] = {0};
+#pragma GCC unroll 8
+        for (int c = 0; c < cols; c++) {
+            const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
+            d[c] = a->d;
+            act[b].pre[c] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)),
+                                          _mm256_set1_ps(a->d));
+        }
+#pragma GCC unroll 2
+        for (int g = 0; g < (cols + 3) / 4; g++)
+            act[b].ad[g] = _mm256_setr_ps(d[4 * g], d[4 * g + 1], d[4 * g + 2], d[4 * g + 3], d[4 * g], d[4 * g + 1],
+                                          d[4 * g + 2], d[4 * g + 3]);
+    }
+}
+
+/* Rows 4g..4g+3 of v folded: lane k the sum of row 4g+k's lanes 0-3, lane
+ * k + 4 that of its lanes 4-7 (rows past cols repeat row 4g). */
+static inline __attribute__((always_inline)) __m256i k4x_fold(const __m256i *v, int g, int cols)
+{
+    int n = cols - 4 * g;
+    __m256i v0 = v[4 * g], v1 = n > 1 ? v[4 * g + 1] : v0, v2 = n > 2 ? v[4 * g + 2] : v0,
+            v3 = n > 3 ? v[4 * g + 3] : v0;
+    return _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
+}
+
+static inline __attribute__((always_inline)) __m256 k4x_fold_ps(const __m256 *v, int g, int cols)
+{
+    int n = cols - 4 * g;
+    __m256 v0 = v[4 * g], v1 = n > 1 ? v[4 * g + 1] : v0, v2 = n > 2 ? v[4 * g + 2] : v0,
+           v3 = n > 3 ? v[4 * g + 3] : v0;
+    return _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
+}
+
+/* y[c * y_stride] = dot(q4_K_r8 weight row, activation row c), c < cols <=
+ * R8X_COLS. ws: the row's k4x_wscale per super-block, or NULL (computed
+ * here); act: the pass's k4x_act per super-block, or NULL (one row alone). */
+static inline __attribute__((always_inline)) void k4x_row(int n_blocks, const uint8_t *row, const uint8_t *x,
+                                                          size_t x_row_bytes, int cols, float *y, size_t y_stride,
+                                                          const k4x_wscale_t *ws, const k4x_act_t *act)
+{
+    enum { GROUPS = R8X_COLS / 4 };
+    const int groups = (cols + 3) / 4;
+    /* registers to spare for the mins' lanes beside the sums, or nothing kept */
+    const bool mins_inline = cols <= 4 || !ws || !act;
+    __m256 acc[GROUPS], mins[R8X_COLS];
+#pragma GCC unroll 2
+    for (int g = 0; g < groups; g++)
+        acc[g] = _mm256_setzero_ps();
 #pragma GCC unroll 8
     for (int c = 0; c < cols; c++)
-        acc[c] = _mm256_setzero_ps();
+        mins[c] = _mm256_setzero_ps();
     for (int b = 0; b < n_blocks; b++) {
         const ed_block_q4_K_r8_t *wb = (const ed_block_q4_K_r8_t *)row + b;
         r8x_prefetch(cols, wb);
-        __m256i s16[R8X_COLS];
-        r8x_dot16(wb->qs, (const uint8_t *)((const ed_block_q8_K_x8_t *)x + b)->qs, x_row_bytes, cols, s16);
-        __m256 ds, dm;
-        k4_r8_scales(wb, &ds, &dm);
+        __m256i s[R8X_COLS];
+        r8x_dot16(wb->qs, (const uint8_t *)((const ed_block_q8_K_x8_t *)x + b)->qs, x_row_bytes, cols, s);
+        k4x_wscale_t w = ws ? ws[b] : k4x_wscale(wb);
 #pragma GCC unroll 8
-        for (int c = 0; c < cols; c++) {
-            const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
-            __m256 ad = _mm256_set1_ps(a->d);
-            __m256 act_sum = pre ? _mm256_loadu_ps(pre + ((size_t)b * R8X_COLS + c) * ED_R8)
-                                 : _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)), ad);
-            __m256i sums = _mm256_madd_epi16(s16[c], _mm256_set1_epi16(1));
-            acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sums), ad), ds, acc[c]);
-            acc[c] = _mm256_fnmadd_ps(act_sum, dm, acc[c]);
+        for (int c = 0; c < cols; c++)
+            s[c] = _mm256_madd_epi16(s[c], w.sc16);
+#pragma GCC unroll 2
+        for (int g = 0; g < groups; g++) {
+            __m256 ad;
+            if (act) {
+                ad = act[b].ad[g];
+            } else {
+                float d[4];
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++)
+                    d[k] = ((const ed_block_q8_K_x8_t *)(x + (size_t)(4 * g + (4 * g + k < cols ? k : 0)) *
+                                                                 x_row_bytes) +
+                            b)->d;
+                ad = _mm256_setr_ps(d[0], d[1], d[2], d[3], d[0], d[1], d[2], d[3]);
+            }
+            acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k4x_fold(s, g, cols)), _mm256_mul_ps(_mm256_set1_ps(w.d), ad),
+                                     acc[g]);
+        }
+        if (mins_inline) {
+#pragma GCC unroll 4
+            for (int c = 0; c < cols; c++) {
+                const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
+                __m256 pre = act ? act[b].pre[c]
+                                 : _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)),
+                                                 _mm256_set1_ps(a->d));
+                mins[c] = _mm256_fnmadd_ps(w.dm, pre, mins[c]);
+            }
         }
     }
+    if (!mins_inline)
+        for (int b = 0; b < n_blocks; b++)
 #pragma GCC unroll 8
-    for (int c = 0; c < cols; c++)
-        y[(size_t)c * y_stride] = tile_hsum(acc[c]);
-}
-
-/* r8_k4_act_sums with R8X_COLS rows per super-block. */
-static inline __attribute__((always_inline)) void r8x_k4_act_sums(int n_blocks, const uint8_t *x, size_t x_row_bytes,
-                                                                  int cols, float *pre)
-{
-    for (int b = 0; b < n_blocks; b++)
-#pragma GCC unroll 8
-        for (int c = 0; c < cols; c++) {
-            const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
-            _mm256_storeu_ps(pre + ((size_t)b * R8X_COLS + c) * ED_R8,
-                             _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)),
-                                           _mm256_set1_ps(a->d)));
-        }
+            for (int c = 0; c < cols; c++)
+                mins[c] = _mm256_fnmadd_ps(ws[b].dm, act[b].pre[c], mins[c]);
+#pragma GCC unroll 2
+    for (int g = 0; g < groups; g++) {
+        __m256 sum = _mm256_add_ps(acc[g], k4x_fold_ps(mins, g, cols));
+        __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+        float out[4];
+        _mm_storeu_ps(out, half);
+        for (int k = 0; k < 4 && 4 * g + k < cols; k++)
+            y[(size_t)(4 * g + k) * y_stride] = out[k];
+    }
 }
 
 /* What a pass computes once for all its weight rows: q4_0_r8's offset terms
  * or q4_K_r8's activation sums (one buffer for all the inlined passes). */
 typedef union {
     int32_t start[R8_K4_PRE_BLOCKS * R8X_COLS * ED_R8];
-    float pre[R8_K4_PRE_BLOCKS * R8X_COLS * ED_R8];
+    k4x_act_t act[R8_K4_PRE_BLOCKS];
 } r8x_pass_buf_t;
 
 /* One pass of cols activation rows over n_rows weight rows. */
 static inline __attribute__((always_inline)) void r8x_pass(int type, int n_blocks, const uint8_t *w,
                                                            size_t w_row_bytes, int n_rows, const uint8_t *x,
                                                            size_t x_row_bytes, int cols, float *y, size_t y_stride,
-                                                           r8x_pass_buf_t *buf)
+                                                           r8x_pass_buf_t *buf, const k4x_wscale_t *ws)
 {
     if (type == ED_TYPE_Q8_0_R8) {
         for (int r = 0; r < n_rows; r++)
@@ -455,15 +556,12 @@ static inline __attribute__((always_inline)) void r8x_pass(int type, int n_block
                     keep ? start : NULL);
         return;
     }
-    float *pre = buf->pre;
-    if (n_rows < 2 || n_blocks > R8_K4_PRE_BLOCKS) {
-        for (int r = 0; r < n_rows; r++)
-            r8x_k4_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, NULL);
-        return;
-    }
-    r8x_k4_act_sums(n_blocks, x, x_row_bytes, cols, pre);
+    k4x_act_t *act = cols > 1 && n_blocks <= R8_K4_PRE_BLOCKS ? buf->act : NULL;
+    if (act)
+        k4x_act(n_blocks, x, x_row_bytes, cols, act);
     for (int r = 0; r < n_rows; r++)
-        r8x_k4_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, pre);
+        k4x_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride,
+                ws ? ws + (size_t)r * n_blocks : NULL, act);
 }
 
 /* The ed_gemm_fn contract over passes of up to R8X_COLS activation rows,
@@ -472,29 +570,46 @@ static inline __attribute__((always_inline)) void r8x_pass(int type, int n_block
  * 18 KiB and measured 10% faster than 4; 8 of 5632 (50 KiB) 5-10% slower. */
 #define R8X_PASS_BYTES (24 << 10)
 
+#define K4X_WSCALES 320 /* q4_K_r8 (row, super-block) scales a call keeps at a time (30 KiB) */
+
 static inline __attribute__((always_inline)) void r8x_gemm(int type, int n_blocks, const void *w_v,
                                                            size_t w_row_bytes, int n_rows, const void *x_v,
                                                            size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
 {
     const uint8_t *w = w_v, *x = x_v;
     r8x_pass_buf_t buf;
+    k4x_wscale_t ws[K4X_WSCALES];
     const int max_cols = R8X_COLS * x_row_bytes <= R8X_PASS_BYTES ? R8X_COLS : R8X_COLS / 2;
-    for (int c = 0; c < n_cols; c += max_cols) {
-        const uint8_t *xc = x + (size_t)c * x_row_bytes;
-        float *yc = y + (size_t)c * y_stride;
-        switch (n_cols - c < max_cols ? n_cols - c : max_cols) {
+    /* q4_K_r8 batches: the weights' scales are unpacked once for all the
+     * passes over a slice of rows */
+    const bool keep = type == ED_TYPE_Q4_K_R8 && n_cols > 1 && n_blocks <= K4X_WSCALES;
+    const int slice = keep ? (K4X_WSCALES / n_blocks < n_rows ? K4X_WSCALES / n_blocks : n_rows) : n_rows;
+    for (int r0 = 0; r0 < n_rows; r0 += slice) {
+        const int rows = n_rows - r0 < slice ? n_rows - r0 : slice;
+        const uint8_t *wr = w + (size_t)r0 * w_row_bytes;
+        for (int r = 0; keep && r < rows; r++)
+            for (int b = 0; b < n_blocks; b++)
+                ws[r * n_blocks + b] = k4x_wscale((const ed_block_q4_K_r8_t *)(wr + (size_t)r * w_row_bytes) + b);
+        for (int c = 0; c < n_cols; c += max_cols) {
+            const uint8_t *xc = x + (size_t)c * x_row_bytes;
+            float *yc = y + (size_t)c * y_stride + r0;
+            switch (n_cols - c < max_cols ? n_cols - c : max_cols) {
 #define R8X_CASE(n)                                                                                                \
-    case n: r8x_pass(type, n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, n, yc, y_stride, &buf); break;
-            R8X_CASE(1)
-            R8X_CASE(2)
-            R8X_CASE(3)
-            R8X_CASE(4)
-            R8X_CASE(5)
-            R8X_CASE(6)
-            R8X_CASE(7)
+    case n: r8x_pass(type, n_blocks, wr, w_row_bytes, rows, xc, x_row_bytes, n, yc, y_stride, &buf, keep ? ws : NULL); \
+        break;
+                R8X_CASE(1)
+                R8X_CASE(2)
+                R8X_CASE(3)
+                R8X_CASE(4)
+                R8X_CASE(5)
+                R8X_CASE(6)
+                R8X_CASE(7)
 #undef R8X_CASE
-        default: r8x_pass(type, n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, R8X_COLS, yc, y_stride, &buf);
-            break;
+            default:
+                r8x_pass(type, n_blocks, wr, w_row_bytes, rows, xc, x_row_bytes, R8X_COLS, yc, y_stride, &buf,
+                         keep ? ws : NULL);
+                break;
+            }
         }
     }
 }
