@@ -1,12 +1,14 @@
-/* x86/gemm_q6k_r8.h - the batch products of q6_K_r8 weights (kernels/repack.h)
- * against q8_K_x8 activations: the ymm row kernel of gemm.c (AVX2: maddubs
- * + madd) and gemm_avx512.c (VNNI: vpdpbusd), which is also the
- * matrix-vector path; for batches, on AVX2 a k-outer pass of up to 8
- * activation rows (k6x_) and on AVX-512 a tile of zmm row pairs (as
- * gemm_r8_zmm.h's, included before this header there). Every output
- * takes ref/vec_dot.c's dot_q6_K_r8 steps per lane: the integer sums are
- * exact, the float steps in its order, so a row is bit for bit the same
- * alone or in any batch, and in every x86 table and the reference. */
+/* x86/gemm_q6k_r8.h - the products of q6_K_r8 weights (kernels/repack.h)
+ * against q8_K_x8 activations. The ymm row kernel (k6r_: AVX2 maddubs +
+ * madd, VNNI vpdpbusd) takes ref/vec_dot.c's dot_q6_K_r8 steps per lane
+ * (exact integer sums, the float steps in its order): it is AVX-512's
+ * matrix-vector path, beside a tile of zmm row pairs for its batches (as
+ * gemm_r8_zmm.h's, included before this header there), and both give the
+ * reference's bits. On AVX2 one k-outer kernel (k6x_) serves batches and
+ * single rows alike, with the scales applied in integer and 4 rows' float
+ * steps in one vector: other bits than the reference's (within the forward
+ * tests' tolerance). On either table a row is bit for bit the same alone
+ * or in any batch. */
 /* (needs gemm_r8.h included before it: R8_COLS, tile_hsum, K_VNNI, TERN_MUX) */
 
 #define K6R_PRE_BLOCKS 64 /* super-blocks of precomputed activation offsets a pass holds */
@@ -181,108 +183,194 @@ static void gemm_q6_K_r8(int n_blocks, const void *w_v, size_t w_row_bytes, int 
 }
 
 #if !K_VNNI
-/* AVX2 batches, k outermost (as gemm_r8.h's r8x_ kernels): each unpacked
- * level vector meets every activation row of the pass while it is in a
- * register, so the unpacking is shared by up to K6X_COLS rows and the live
- * set is one int32 sum per activation row. Per lane and half: start +
- * madd(pairs of levels 0, 1) + madd(pairs of 2, 3), the same exact integer
- * as k6r_dot's, and the float steps of k6r_row_pre in its order: the same
- * bits, alone or in any batch. */
+/* The AVX2 kernel, k outermost (as gemm_r8.h's r8x_ kernels): each
+ * unpacked level vector meets every activation row of the pass while it is
+ * in a register, so the unpacking is shared by up to K6X_COLS rows. As the
+ * q4_K_r8 one (k4x_row) it applies the scales in integer and folds 4
+ * activation rows into one vector for the float steps. Per lane j and
+ * activation row: maddubs pair sums of levels 0..63 (at most 2 * 63 * 128)
+ * add two by two in 16 bits, vpmaddwd multiplies them by the scale of their
+ * half (exact int32), and the level offset, -32 * sum_h scale_hj *
+ * (sum of half h of sub-block j's activations), is one more vpmaddwd of
+ * (-8 * the halves' sums) by (4 * the scales), both within int16; all of it
+ * is below 2^26. This kernel is also the matrix-vector path, so a row is
+ * the same bits alone or in any batch (tests/kernels/matmul.c). */
 #define K6X_COLS K6R_PRE_COLS /* activation rows per pass (at most; see gemm_q6_K_r8_avx2) */
 /* A pass of K6X_COLS rows of 5632 q8_K_x8 activations (51 KiB) measured
  * 2-4% faster than half as many (unlike q4_K_r8's, see R8X_PASS_BYTES: a q6
  * level vector costs more to unpack); longer rows take half. */
 #define K6X_PASS_BYTES (64 << 10)
 
-/* s[c] (+)= the pair sums of levels va, vb with vectors k, k + 1 of
- * activation row c (at xq + c * x_row_bytes), widened; start: pre's offsets
- * of half h (first pair) or NULL (add to s). */
+/* A weight super-block's scales: per half h, scale_hj in both int16 of
+ * lane j (sc[h]); 4 * (scale_0j, scale_1j) in lane j (offset); and d. */
+typedef struct {
+    __m256i sc[2];
+    __m256i offset;
+    float d;
+} k6x_wscale_t;
+
+static inline __attribute__((always_inline)) k6x_wscale_t k6x_wscale(const ed_block_q6_K_r8_t *wb)
+{
+    __m128i s = _mm_loadu_si128((const __m128i *)wb->scales); /* scales[0][0..7], scales[1][0..7] */
+    __m256i pair = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(s, _mm_srli_si128(s, 8)));
+    const __m256i first = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0, 1, 4, 5, 4,
+                                           5, 8, 9, 8, 9, 12, 13, 12, 13);
+    const __m256i second = _mm256_add_epi8(first, _mm256_set1_epi8(2));
+    k6x_wscale_t ws = {{_mm256_shuffle_epi8(pair, first), _mm256_shuffle_epi8(pair, second)},
+                       _mm256_slli_epi16(pair, 2), fp16_scalar(wb->d)};
+    return ws;
+}
+
+/* -8 times the sums of elements 0..15 and 16..31 of each sub-block j of
+ * activation block a, as the two int16 of lane j (at most 8 * 16 * 128). */
+static inline __attribute__((always_inline)) __m256i k6x_offsets(const ed_block_q8_K_x8_t *a)
+{
+    __m256i off[2];
+    k6r_offsets(a, off); /* -32 times the same sums, int32 */
+    __m256i low = _mm256_srai_epi32(off[0], 2), high = _mm256_srai_epi32(off[1], 2);
+    return _mm256_blend_epi16(low, _mm256_slli_epi32(high, 16), 0xAA);
+}
+
+/* Per (super-block, pass), what every weight row reuses: k6x_offsets of
+ * each activation row and the rows' d in the lanes the folded vectors put
+ * them (as k4x_act_t). */
+typedef struct {
+    __m256i off[K6X_COLS];
+    __m256 ad[K6X_COLS / 4];
+} k6x_act_t;
+
+static inline __attribute__((always_inline)) void k6x_act(int n_blocks, const uint8_t *x, size_t x_row_bytes, int cols,
+                                                          k6x_act_t *act)
+{
+    for (int b = 0; b < n_blocks; b++) {
+        float d[K6X_COLS] = {0};
+#pragma GCC unroll 8
+        for (int c = 0; c < cols; c++) {
+            const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
+            d[c] = a->d;
+            act[b].off[c] = k6x_offsets(a);
+        }
+#pragma GCC unroll 2
+        for (int g = 0; g < (cols + 3) / 4; g++) {
+            int n = cols - 4 * g;
+            float d1 = n > 1 ? d[4 * g + 1] : d[4 * g], d2 = n > 2 ? d[4 * g + 2] : d[4 * g],
+                  d3 = n > 3 ? d[4 * g + 3] : d[4 * g];
+            act[b].ad[g] = _mm256_setr_ps(d[4 * g], d1, d2, d3, d[4 * g], d1, d2, d3);
+        }
+    }
+}
+
+/* s[c] (+)= the sums of levels va, vb with vectors k, k + 1 of activation
+ * row c (at xq + c * x_row_bytes), times their half's scales sc. */
 static inline __attribute__((always_inline)) void k6x_pair(__m256i va, __m256i vb, const uint8_t *xq,
-                                                           size_t x_row_bytes, int k, int cols, const int32_t *start,
+                                                           size_t x_row_bytes, int k, int cols, __m256i sc, bool first,
                                                            __m256i s[K6X_COLS])
 {
-    const __m256i one16 = _mm256_set1_epi16(1);
 #pragma GCC unroll 8
     for (int c = 0; c < cols; c++) {
         const int8_t(*q)[32] = (const int8_t(*)[32])(xq + (size_t)c * x_row_bytes);
         __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(va, _mm256_loadu_si256((const __m256i *)q[k])),
                                      _mm256_maddubs_epi16(vb, _mm256_loadu_si256((const __m256i *)q[k + 1])));
-        __m256i base = start ? _mm256_loadu_si256((const __m256i *)(start + (size_t)c * 16)) : s[c];
-        s[c] = _mm256_add_epi32(base, _mm256_madd_epi16(p, one16));
+        __m256i m = _mm256_madd_epi16(p, sc);
+        s[c] = first ? m : _mm256_add_epi32(s[c], m);
         __asm__("" : "+x"(s[c])); /* in a register, as in r8x_dot16 */
     }
 }
 
-/* k6r_row_pre for up to K6X_COLS activation rows; pre: k6r_act_offsets of
- * the rows. */
+/* y[c * y_stride] = dot(q6_K_r8 weight row, activation row c), c < cols <=
+ * K6X_COLS; act: the pass's k6x_act per super-block, or NULL (computed here). */
 static inline __attribute__((always_inline)) void k6x_row(int n_blocks, const uint8_t *row, const uint8_t *x,
                                                           size_t x_row_bytes, int cols, float *y, size_t y_stride,
-                                                          const int32_t *pre)
+                                                          const k6x_act_t *act)
 {
+    enum { GROUPS = K6X_COLS / 4 };
+    const int groups = (cols + 3) / 4;
     const __m256i low = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
-    __m256 acc[K6X_COLS];
-#pragma GCC unroll 8
-    for (int c = 0; c < cols; c++)
-        acc[c] = _mm256_setzero_ps();
+    __m256 acc[GROUPS];
+#pragma GCC unroll 2
+    for (int g = 0; g < groups; g++)
+        acc[g] = _mm256_setzero_ps();
     for (int b = 0; b < n_blocks; b++) {
         const ed_block_q6_K_r8_t *wb = (const ed_block_q6_K_r8_t *)row + b;
+        r8x_prefetch(cols, wb);
+        r8x_prefetch(cols, (const char *)wb + 192);
         const uint8_t *xq = (const uint8_t *)((const ed_block_q8_K_x8_t *)x + b)->qs;
+        k6x_wscale_t w = k6x_wscale(wb);
+        __m256i s[K6X_COLS];
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
-            __m256i s[K6X_COLS];
             __m256i qh = _mm256_loadu_si256((const __m256i *)wb->qh[h]);
             __m256i ql = _mm256_loadu_si256((const __m256i *)wb->ql[2 * h]);
             __m256i v0 = _mm256_or_si256(_mm256_and_si256(ql, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45));
             __m256i v1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4), low),
                                          _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45));
-            k6x_pair(v0, v1, xq, x_row_bytes, 4 * h, cols, pre + ((size_t)b * K6R_PRE_COLS * 2 + h) * 8, s);
+            k6x_pair(v0, v1, xq, x_row_bytes, 4 * h, cols, w.sc[h], h == 0, s);
             ql = _mm256_loadu_si256((const __m256i *)wb->ql[2 * h + 1]);
             __m256i v2 = _mm256_or_si256(_mm256_and_si256(ql, low), _mm256_and_si256(qh, bits45));
             __m256i v3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4), low),
                                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45));
-            k6x_pair(v2, v3, xq, x_row_bytes, 4 * h + 2, cols, NULL, s);
-            __m256 ws = k6r_scales(wb, h);
+            k6x_pair(v2, v3, xq, x_row_bytes, 4 * h + 2, cols, w.sc[h], false, s);
+        }
 #pragma GCC unroll 8
-            for (int c = 0; c < cols; c++) {
-                const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
-                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[c]), _mm256_mul_ps(ws, _mm256_set1_ps(a->d)), acc[c]);
+        for (int c = 0; c < cols; c++) {
+            __m256i off = act ? act[b].off[c]
+                              : k6x_offsets((const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b);
+            s[c] = _mm256_add_epi32(s[c], _mm256_madd_epi16(off, w.offset));
+        }
+#pragma GCC unroll 2
+        for (int g = 0; g < groups; g++) {
+            __m256 ad;
+            if (act) {
+                ad = act[b].ad[g];
+            } else {
+                float d[4];
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++)
+                    d[k] = ((const ed_block_q8_K_x8_t *)(x + (size_t)(4 * g + (4 * g + k < cols ? k : 0)) *
+                                                                 x_row_bytes) +
+                            b)->d;
+                ad = _mm256_setr_ps(d[0], d[1], d[2], d[3], d[0], d[1], d[2], d[3]);
             }
+            acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k4x_fold(s, g, cols)), _mm256_mul_ps(_mm256_set1_ps(w.d), ad),
+                                     acc[g]);
         }
     }
-#pragma GCC unroll 8
-    for (int c = 0; c < cols; c++)
-        y[(size_t)c * y_stride] = tile_hsum(acc[c]);
+#pragma GCC unroll 2
+    for (int g = 0; g < groups; g++) {
+        __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc[g]), _mm256_extractf128_ps(acc[g], 1));
+        float out[4];
+        _mm_storeu_ps(out, half);
+        for (int k = 0; k < 4 && 4 * g + k < cols; k++)
+            y[(size_t)(4 * g + k) * y_stride] = out[k];
+    }
 }
 
 static inline __attribute__((always_inline)) void k6x_pass(int n_blocks, const uint8_t *w, size_t w_row_bytes,
                                                            int n_rows, const uint8_t *x, size_t x_row_bytes,
-                                                           int cols, float *y, size_t y_stride, int32_t *pre)
+                                                           int cols, float *y, size_t y_stride, k6x_act_t *act)
 {
-    k6r_act_offsets(n_blocks, x, x_row_bytes, cols, pre);
+    if (n_rows < 2 || n_blocks > K6R_PRE_BLOCKS)
+        act = NULL;
+    else
+        k6x_act(n_blocks, x, x_row_bytes, cols, act);
     for (int r = 0; r < n_rows; r++)
-        k6x_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, pre);
+        k6x_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, act);
 }
 
-/* The ed_gemm_fn contract: up to R8_COLS activation rows (the
- * matrix-vector path) and rows longer than K6R_PRE_BLOCKS super-blocks go
- * gemm_q6_K_r8's passes; more in passes of K6X_COLS rows, or half that
- * many where they would not stay in L1 (K6X_PASS_BYTES). */
+/* The ed_gemm_fn contract in passes of K6X_COLS activation rows, or half
+ * that many where they would not stay in L1 (K6X_PASS_BYTES). */
 static void gemm_q6_K_r8_avx2(int n_blocks, const void *w_v, size_t w_row_bytes, int n_rows, const void *x_v,
                               size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
 {
     const uint8_t *w = w_v, *x = x_v;
-    if (n_cols <= R8_COLS || n_blocks > K6R_PRE_BLOCKS) {
-        gemm_q6_K_r8(n_blocks, w, w_row_bytes, n_rows, x, x_row_bytes, n_cols, y, y_stride);
-        return;
-    }
-    int32_t pre[K6R_PRE_BLOCKS * K6R_PRE_COLS * 16];
+    k6x_act_t act[K6R_PRE_BLOCKS];
     const int max_cols = K6X_COLS * x_row_bytes <= K6X_PASS_BYTES ? K6X_COLS : K6X_COLS / 2;
     for (int c = 0; c < n_cols; c += max_cols) {
         const uint8_t *xc = x + (size_t)c * x_row_bytes;
         float *yc = y + (size_t)c * y_stride;
         switch (n_cols - c < max_cols ? n_cols - c : max_cols) {
 #define K6X_CASE(n)                                                                                                \
-    case n: k6x_pass(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, n, yc, y_stride, pre); break;
+    case n: k6x_pass(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, n, yc, y_stride, act); break;
             K6X_CASE(1)
             K6X_CASE(2)
             K6X_CASE(3)
@@ -291,7 +379,7 @@ static void gemm_q6_K_r8_avx2(int n_blocks, const void *w_v, size_t w_row_bytes,
             K6X_CASE(6)
             K6X_CASE(7)
 #undef K6X_CASE
-        default: k6x_pass(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, K6X_COLS, yc, y_stride, pre); break;
+        default: k6x_pass(n_blocks, w, w_row_bytes, n_rows, xc, x_row_bytes, K6X_COLS, yc, y_stride, act); break;
         }
     }
 }
