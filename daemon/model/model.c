@@ -419,69 +419,104 @@ static void repack_chunk(void *arg, int chunk, int thread)
                    (size_t)(end - begin) * job->row_bytes);
 }
 
-static int repack_matrix(ed_matrix_t *mat, int n_in, int n_out, const ed_kernels_t *k, ed_pool_t *pool,
-                         const char *what, int layer, char err[ED_ERR_LEN])
+/* The bytes of `mat`'s repacked copy (a multiple of 64), or 0 when it
+ * stays as it is. */
+static size_t repack_bytes(const ed_matrix_t *mat, int n_in, int n_out, const ed_kernels_t *k)
 {
     int to = ed_repack_type(mat->type);
     uint64_t from_row = 0, to_row = 0;
     if (to < 0 || !k->gemm[to] || mat->owned || ed_type_row_size(mat->type, (uint64_t)n_in, &from_row) != 0 ||
         ed_type_row_size(to, (uint64_t)n_in, &to_row) != 0)
         return 0;
-    size_t bytes = (size_t)(to_row * (uint64_t)n_out + 63) / 64 * 64;
-    void *copy = aligned_alloc(64, bytes);
-    if (!copy) {
-        if (layer >= 0)
-            snprintf(err, ED_ERR_LEN, "blk.%d.%s: out of memory for %zu bytes of repacked weights", layer, what,
-                     bytes);
-        else
-            snprintf(err, ED_ERR_LEN, "%s: out of memory for %zu bytes of repacked weights", what, bytes);
-        return ED_ENOMEM;
-    }
+    return (size_t)(to_row * (uint64_t)n_out + 63) / 64 * 64;
+}
+
+/* Repacks `mat` into `copy` (repack_bytes of it), over the pool. */
+static void repack_matrix(ed_matrix_t *mat, int n_in, int n_out, ed_pool_t *pool, void *copy)
+{
+    uint64_t from_row = 0;
+    ed_type_row_size(mat->type, (uint64_t)n_in, &from_row);
     repack_job_t job = {mat->type, mat->data, copy, n_in, n_out, (size_t)from_row};
     ed_pool_run(pool, ED_POOL_HIGH, (n_out + REPACK_ROWS_PER_CHUNK - 1) / REPACK_ROWS_PER_CHUNK, repack_chunk, &job);
     release_mapped(mat->data, (size_t)(from_row * (uint64_t)n_out));
     mat->data = copy;
-    mat->type = to;
+    mat->type = ed_repack_type(mat->type);
     mat->owned = copy;
-    return 0;
+}
+
+#define HUGE_PAGE_BYTES ((size_t)2 << 20) /* x86-64, and arm64 with 4 KiB pages */
+
+/* An arena of `bytes` (a multiple of 64): on huge-page boundaries and
+ * advised for transparent huge pages when it spans one (only advice: a
+ * kernel without them, or short of them, gives small pages). */
+static void *arena_alloc(size_t bytes)
+{
+    if (bytes < HUGE_PAGE_BYTES)
+        return aligned_alloc(64, bytes);
+    size_t rounded = (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+    void *arena = aligned_alloc(HUGE_PAGE_BYTES, rounded);
+#ifdef MADV_HUGEPAGE
+    if (arena)
+        madvise(arena, rounded, MADV_HUGEPAGE);
+#endif
+    return arena;
+}
+
+typedef struct {
+    ed_matrix_t *mat;
+    int n_in, n_out;
+} repack_item_t;
+
+/* The matrices of layer l (l < n_layer) or the output head (l == n_layer). */
+static int repack_items(ed_model_t *m, int l, repack_item_t items[7])
+{
+    if (l == m->n_layer) {
+        items[0] = (repack_item_t){&m->output, m->n_embd, m->n_vocab};
+        return 1;
+    }
+    ed_layer_t *L = &m->layers[l];
+    items[0] = (repack_item_t){&L->wq, m->n_embd, m->q_dim};
+    items[1] = (repack_item_t){&L->wk, m->n_embd, m->kv_dim};
+    items[2] = (repack_item_t){&L->wv, m->n_embd, m->kv_dim};
+    items[3] = (repack_item_t){&L->wo, m->q_dim, m->n_embd};
+    items[4] = (repack_item_t){&L->w_gate, m->n_embd, m->n_ff};
+    items[5] = (repack_item_t){&L->w_up, m->n_embd, m->n_ff};
+    items[6] = (repack_item_t){&L->w_down, m->n_ff, m->n_embd};
+    return 7;
 }
 
 int ed_model_repack(ed_model_t *m, const ed_kernels_t *k, ed_pool_t *pool, char err[ED_ERR_LEN])
 {
-    int rc = 0;
-    for (int l = 0; l < m->n_layer; l++) {
-        ed_layer_t *L = &m->layers[l];
-        if ((rc = repack_matrix(&L->wq, m->n_embd, m->q_dim, k, pool, "attn_q.weight", l, err)) ||
-            (rc = repack_matrix(&L->wk, m->n_embd, m->kv_dim, k, pool, "attn_k.weight", l, err)) ||
-            (rc = repack_matrix(&L->wv, m->n_embd, m->kv_dim, k, pool, "attn_v.weight", l, err)) ||
-            (rc = repack_matrix(&L->wo, m->q_dim, m->n_embd, k, pool, "attn_output.weight", l, err)) ||
-            (rc = repack_matrix(&L->w_gate, m->n_embd, m->n_ff, k, pool, "ffn_gate.weight", l, err)) ||
-            (rc = repack_matrix(&L->w_up, m->n_embd, m->n_ff, k, pool, "ffn_up.weight", l, err)) ||
-            (rc = repack_matrix(&L->w_down, m->n_ff, m->n_embd, k, pool, "ffn_down.weight", l, err)))
-            break;
+    repack_item_t items[7];
+    size_t total = 0;
+    for (int l = 0; l <= m->n_layer; l++)
+        for (int i = 0, n = repack_items(m, l, items); i < n; i++)
+            total += repack_bytes(items[i].mat, items[i].n_in, items[i].n_out, k);
+    if (total == 0)
+        return 0;
+    uint8_t *arena = arena_alloc(total);
+    if (!arena) {
+        snprintf(err, ED_ERR_LEN, "out of memory for %zu bytes of repacked weights", total);
+        return ED_ENOMEM;
     }
-    if (rc == 0)
-        rc = repack_matrix(&m->output, m->n_embd, m->n_vocab, k, pool, "output.weight", -1, err);
-    return rc;
+    m->repacked = arena;
+    for (int l = 0; l <= m->n_layer; l++)
+        for (int i = 0, n = repack_items(m, l, items); i < n; i++) {
+            size_t bytes = repack_bytes(items[i].mat, items[i].n_in, items[i].n_out, k);
+            if (bytes > 0)
+                repack_matrix(items[i].mat, items[i].n_in, items[i].n_out, pool, arena);
+            arena += bytes;
+        }
+    return 0;
 }
 
-static void free_matrix(ed_matrix_t *mat)
-{
-    free(mat->owned);
-    mat->owned = NULL;
-}
 
 void ed_model_free(ed_model_t *m)
 {
     if (!m)
         return;
-    for (int l = 0; m->layers && l < m->n_layer; l++) {
-        ed_layer_t *L = &m->layers[l];
-        ed_matrix_t *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
-            free_matrix(mats[i]);
-    }
-    free_matrix(&m->output);
+    free(m->repacked);
+    m->repacked = NULL;
     free(m->layers);
     m->layers = NULL;
 }

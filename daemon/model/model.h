@@ -35,7 +35,7 @@ typedef enum {
 typedef struct {
     const void *data; /* into the GGUF mapping, or `owned` */
     int type;         /* ed_type_t */
-    void *owned;      /* the repacked copy (64-byte aligned), freed with the model; NULL: mapped */
+    void *owned;      /* the repacked copy (64-byte aligned, in the model's arena); NULL: mapped */
 } ed_matrix_t;
 
 typedef struct {
@@ -98,6 +98,7 @@ typedef struct {
     ed_matrix_t output;       /* (n_vocab, n_embd); token_embd when tied */
     bool tied;                /* the file has no output.weight */
     ed_layer_t *layers;       /* (n_layer), owned */
+    void *repacked;           /* the arena of every repacked matrix (ed_model_repack), owned */
 } ed_model_t;
 
 /* Fills `model` from `gguf`, which must stay open while the model is used.
@@ -109,7 +110,10 @@ int ed_model_load(ed_model_t *model, const ed_gguf_t *gguf, char err[ED_ERR_LEN]
  * that `kernels` multiply with a batch kernel into that layout, and releases
  * the mapped pages it was read from: the same bytes, read once per token
  * without the per-block float work that keeps the file layout below memory
- * bandwidth. token_embd stays mapped for its row lookups (a tied output gets
+ * bandwidth. The copies share one arena on transparent huge pages where the
+ * system gives them (madvise): a token reads every matrix, and with 4 KiB
+ * pages the address translation costs as much as the arithmetic.
+ * token_embd stays mapped for its row lookups (a tied output gets
  * its own copy). The rows are copied on `pool`. Call after ed_model_load,
  * before ed_forward_init; the model must then be used with these kernels. Returns 0 (also when nothing is
  * repacked) or ED_ENOMEM with `err` naming the matrix. */
