@@ -9,6 +9,7 @@
 #include "cli/bench.h"
 
 #include "kernels/bandwidth.h"
+#include "kernels/memory.h"
 #include "cli/run.h"
 
 #include <errno.h>
@@ -166,7 +167,7 @@ static void probe_child(int fd, int n_threads)
     size_t bytes = ed_bandwidth_buffer_size();
     ed_pool_t *pool = NULL;
     char child_err[ED_ERR_LEN];
-    void *buf = malloc(bytes);
+    void *buf = ed_alloc_streamed(bytes); /* on huge pages, as the weights */
     bool ready = buf && ed_pool_open(&pool, n_threads, child_err) == 0;
     if (ready)
         memset(buf, 1, bytes);

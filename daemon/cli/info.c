@@ -10,6 +10,7 @@
 #include "model/vocab.h"
 
 #include "kernels/kernels.h"
+#include "kernels/memory.h"
 #include "kernels/repack.h"
 
 #include <inttypes.h>
@@ -154,13 +155,14 @@ static uint32_t arch_u32(const ed_gguf_t *g, const char *arch, const char *name,
 }
 
 /* The bytes ed_model_repack adds on this CPU: its copies of q4_0 / q8_0
- * matrices pad each row to whole groups of 8 blocks (the file's pages it
- * copies from are released, so the copies cost only the padding). */
+ * matrices pad each row to whole groups of 8 blocks, and their arena is
+ * whole huge pages (the file's pages it copies from are released, so the
+ * copies cost only the padding). */
 static uint64_t repack_padding(const ed_gguf_t *g)
 {
     const ed_kernels_t *k = ed_kernels_select(NULL);
     bool tied = ed_gguf_find_tensor(g, "output.weight") == NULL;
-    uint64_t padding = 0;
+    uint64_t copies = 0, file = 0;
     for (uint64_t i = 0; k && i < ed_gguf_n_tensors(g); i++) {
         const ed_gguf_tensor_t *t = ed_gguf_tensor(g, i);
         int to = ed_repack_type(t->type);
@@ -168,9 +170,13 @@ static uint64_t repack_padding(const ed_gguf_t *g)
         if (to < 0 || !k->gemm[to] || t->n_dims != 2 || (!tied && ed_str_eq(t->name, "token_embd.weight")) ||
             ed_type_row_size(to, (uint64_t)t->ne[0], &row) != 0)
             continue;
-        padding += row * (uint64_t)t->ne[1] - t->size;
+        copies += (row * (uint64_t)t->ne[1] + 63) / 64 * 64;
+        file += t->size;
     }
-    return padding;
+    uint64_t huge = ed_huge_page_bytes();
+    if (copies >= huge)
+        copies = (copies + huge - 1) / huge * huge;
+    return copies - file;
 }
 
 static void print_memory(FILE *out, const ed_gguf_t *g, const char *arch, uint32_t n_ctx)
@@ -205,7 +211,7 @@ static void print_memory(FILE *out, const ed_gguf_t *g, const char *arch, uint32
     uint64_t mapped = ed_gguf_file_size(g), padding = repack_padding(g);
     print_bytes_row(out, "  mapped file (weights, vocabulary)", mapped);
     if (padding)
-        print_bytes_row(out, "  interleaved rows' padding", padding);
+        print_bytes_row(out, "  interleaved copies' padding", padding);
     print_bytes_row(out, "  KV cache (f16)", kv_bytes);
     print_bytes_row(out, "  compute buffers (estimate)", compute_bytes);
     print_bytes_row(out, "  total", mapped + padding + kv_bytes + compute_bytes);

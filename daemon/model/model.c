@@ -8,6 +8,7 @@
 #include "core/error.h"
 
 #include "kernels/error.h"
+#include "kernels/memory.h"
 #include "kernels/quant.h"
 #include "kernels/repack.h"
 
@@ -444,24 +445,6 @@ static void repack_matrix(ed_matrix_t *mat, int n_in, int n_out, ed_pool_t *pool
     mat->owned = copy;
 }
 
-#define HUGE_PAGE_BYTES ((size_t)2 << 20) /* x86-64, and arm64 with 4 KiB pages */
-
-/* An arena of `bytes` (a multiple of 64): on huge-page boundaries and
- * advised for transparent huge pages when it spans one (only advice: a
- * kernel without them, or short of them, gives small pages). */
-static void *arena_alloc(size_t bytes)
-{
-    if (bytes < HUGE_PAGE_BYTES)
-        return aligned_alloc(64, bytes);
-    size_t rounded = (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
-    void *arena = aligned_alloc(HUGE_PAGE_BYTES, rounded);
-#ifdef MADV_HUGEPAGE
-    if (arena)
-        madvise(arena, rounded, MADV_HUGEPAGE);
-#endif
-    return arena;
-}
-
 typedef struct {
     ed_matrix_t *mat;
     int n_in, n_out;
@@ -494,7 +477,7 @@ int ed_model_repack(ed_model_t *m, const ed_kernels_t *k, ed_pool_t *pool, char 
             total += repack_bytes(items[i].mat, items[i].n_in, items[i].n_out, k);
     if (total == 0)
         return 0;
-    uint8_t *arena = arena_alloc(total);
+    uint8_t *arena = ed_alloc_streamed(total);
     if (!arena) {
         snprintf(err, ED_ERR_LEN, "out of memory for %zu bytes of repacked weights", total);
         return ED_ENOMEM;

@@ -243,20 +243,12 @@ static inline __attribute__((always_inline)) void k6x_act(int n_blocks, const ui
                                                           k6x_act_t *act)
 {
     for (int b = 0; b < n_blocks; b++) {
-        float d[K6X_COLS] = {0};
 #pragma GCC unroll 8
-        for (int c = 0; c < cols; c++) {
-            const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
-            d[c] = a->d;
-            act[b].off[c] = k6x_offsets(a);
-        }
+        for (int c = 0; c < cols; c++)
+            act[b].off[c] = k6x_offsets((const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b);
 #pragma GCC unroll 2
-        for (int g = 0; g < (cols + 3) / 4; g++) {
-            int n = cols - 4 * g;
-            float d1 = n > 1 ? d[4 * g + 1] : d[4 * g], d2 = n > 2 ? d[4 * g + 2] : d[4 * g],
-                  d3 = n > 3 ? d[4 * g + 3] : d[4 * g];
-            act[b].ad[g] = _mm256_setr_ps(d[4 * g], d1, d2, d3, d[4 * g], d1, d2, d3);
-        }
+        for (int g = 0; g < (cols + 3) / 4; g++)
+            act[b].ad[g] = x8_group_d(x, x_row_bytes, b, g, cols);
     }
 }
 
@@ -319,30 +311,14 @@ static inline __attribute__((always_inline)) void k6x_row(int n_blocks, const ui
         }
 #pragma GCC unroll 2
         for (int g = 0; g < groups; g++) {
-            __m256 ad;
-            if (act) {
-                ad = act[b].ad[g];
-            } else {
-                float d[4];
-#pragma GCC unroll 4
-                for (int k = 0; k < 4; k++)
-                    d[k] = ((const ed_block_q8_K_x8_t *)(x + (size_t)(4 * g + (4 * g + k < cols ? k : 0)) *
-                                                                 x_row_bytes) +
-                            b)->d;
-                ad = _mm256_setr_ps(d[0], d[1], d[2], d[3], d[0], d[1], d[2], d[3]);
-            }
+            __m256 ad = act ? act[b].ad[g] : x8_group_d(x, x_row_bytes, b, g, cols);
             acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k4x_fold(s, g, cols)), _mm256_mul_ps(_mm256_set1_ps(w.d), ad),
                                      acc[g]);
         }
     }
 #pragma GCC unroll 2
-    for (int g = 0; g < groups; g++) {
-        __m128 half = _mm_add_ps(_mm256_castps256_ps128(acc[g]), _mm256_extractf128_ps(acc[g], 1));
-        float out[4];
-        _mm_storeu_ps(out, half);
-        for (int k = 0; k < 4 && 4 * g + k < cols; k++)
-            y[(size_t)(4 * g + k) * y_stride] = out[k];
-    }
+    for (int g = 0; g < groups; g++)
+        k4x_store(acc[g], g, cols, y, y_stride);
 }
 
 static inline __attribute__((always_inline)) void k6x_pass(int n_blocks, const uint8_t *w, size_t w_row_bytes,

@@ -408,6 +408,19 @@ static inline __attribute__((always_inline)) k4x_wscale_t k4x_wscale(const ed_bl
     return ws;
 }
 
+/* The d of q8_K_x8 super-block b of activation rows 4g..4g+3 in the lanes
+ * the folded vectors put them (lanes k and k + 4: row 4g + k; rows past
+ * cols repeat row 4g, as k4x_fold does). */
+static inline __attribute__((always_inline)) __m256 x8_group_d(const uint8_t *x, size_t x_row_bytes, int b, int g,
+                                                               int cols)
+{
+    float d[4];
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++)
+        d[k] = ((const ed_block_q8_K_x8_t *)(x + (size_t)(4 * g + (4 * g + k < cols ? k : 0)) * x_row_bytes) + b)->d;
+    return _mm256_setr_ps(d[0], d[1], d[2], d[3], d[0], d[1], d[2], d[3]);
+}
+
 /* Per (super-block, pass), what every weight row reuses: each activation
  * row's sub-block sums times its d (pre) and the rows' d in the lanes the
  * folded vectors put them (ad: group g of 4 rows, rows 4g..4g+3 twice). */
@@ -420,18 +433,15 @@ static inline __attribute__((always_inline)) void k4x_act(int n_blocks, const ui
                                                           k4x_act_t *act)
 {
     for (int b = 0; b < n_blocks; b++) {
-        float d[R8X_COLS] = {0};
 #pragma GCC unroll 8
         for (int c = 0; c < cols; c++) {
             const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
-            d[c] = a->d;
             act[b].pre[c] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)),
                                           _mm256_set1_ps(a->d));
         }
 #pragma GCC unroll 2
         for (int g = 0; g < (cols + 3) / 4; g++)
-            act[b].ad[g] = _mm256_setr_ps(d[4 * g], d[4 * g + 1], d[4 * g + 2], d[4 * g + 3], d[4 * g], d[4 * g + 1],
-                                          d[4 * g + 2], d[4 * g + 3]);
+            act[b].ad[g] = x8_group_d(x, x_row_bytes, b, g, cols);
     }
 }
 
@@ -451,6 +461,16 @@ static inline __attribute__((always_inline)) __m256 k4x_fold_ps(const __m256 *v,
     __m256 v0 = v[4 * g], v1 = n > 1 ? v[4 * g + 1] : v0, v2 = n > 2 ? v[4 * g + 2] : v0,
            v3 = n > 3 ? v[4 * g + 3] : v0;
     return _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
+}
+
+/* y[c * y_stride] for the rows 4g + k < cols of folded group g: lane k
+ * plus lane k + 4. */
+static inline __attribute__((always_inline)) void k4x_store(__m256 sum, int g, int cols, float *y, size_t y_stride)
+{
+    float out[4];
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1)));
+    for (int k = 0; k < 4 && 4 * g + k < cols; k++)
+        y[(size_t)(4 * g + k) * y_stride] = out[k];
 }
 
 /* y[c * y_stride] = dot(q4_K_r8 weight row, activation row c), c < cols <=
@@ -482,18 +502,7 @@ static inline __attribute__((always_inline)) void k4x_row(int n_blocks, const ui
             s[c] = _mm256_madd_epi16(s[c], w.sc16);
 #pragma GCC unroll 2
         for (int g = 0; g < groups; g++) {
-            __m256 ad;
-            if (act) {
-                ad = act[b].ad[g];
-            } else {
-                float d[4];
-#pragma GCC unroll 4
-                for (int k = 0; k < 4; k++)
-                    d[k] = ((const ed_block_q8_K_x8_t *)(x + (size_t)(4 * g + (4 * g + k < cols ? k : 0)) *
-                                                                 x_row_bytes) +
-                            b)->d;
-                ad = _mm256_setr_ps(d[0], d[1], d[2], d[3], d[0], d[1], d[2], d[3]);
-            }
+            __m256 ad = act ? act[b].ad[g] : x8_group_d(x, x_row_bytes, b, g, cols);
             acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k4x_fold(s, g, cols)), _mm256_mul_ps(_mm256_set1_ps(w.d), ad),
                                      acc[g]);
         }
@@ -514,14 +523,8 @@ static inline __attribute__((always_inline)) void k4x_row(int n_blocks, const ui
             for (int c = 0; c < cols; c++)
                 mins[c] = _mm256_fnmadd_ps(ws[b].dm, act[b].pre[c], mins[c]);
 #pragma GCC unroll 2
-    for (int g = 0; g < groups; g++) {
-        __m256 sum = _mm256_add_ps(acc[g], k4x_fold_ps(mins, g, cols));
-        __m128 half = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
-        float out[4];
-        _mm_storeu_ps(out, half);
-        for (int k = 0; k < 4 && 4 * g + k < cols; k++)
-            y[(size_t)(4 * g + k) * y_stride] = out[k];
-    }
+    for (int g = 0; g < groups; g++)
+        k4x_store(_mm256_add_ps(acc[g], k4x_fold_ps(mins, g, cols)), g, cols, y, y_stride);
 }
 
 /* What a pass computes once for all its weight rows: q4_0_r8's offset terms

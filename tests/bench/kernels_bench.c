@@ -9,6 +9,7 @@
  * Environment: EDGED_BENCH_QUICK=1 (fewer shapes, shorter runs),
  * EDGED_BENCH_ARENA_MIB (default 2048), EDGED_KERNELS (force a table). */
 #include "kernels/bandwidth.h"
+#include "kernels/memory.h"
 #include "kernels/matmul.h"
 #include "tests/bench/int8_peak.h"
 
@@ -284,7 +285,7 @@ int main(void)
         fprintf(stderr, "kernels_bench: EDGED_KERNELS names a table this CPU cannot run\n");
         return 1;
     }
-    uint8_t *arena = malloc(arena_bytes);
+    uint8_t *arena = ed_alloc_streamed(arena_bytes); /* huge pages, as the model's weights */
     float *x = malloc(sizeof(float) * 5632 * MATMUL_BATCH);
     float *y = malloc(sizeof(float) * 32000 * MATMUL_BATCH);
     size_t scratch_size = 0; /* the largest quantized activations of any type and shape */
