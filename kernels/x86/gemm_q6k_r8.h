@@ -196,6 +196,7 @@ static void gemm_q6_K_r8(int n_blocks, const void *w_v, size_t w_row_bytes, int 
  * is below 2^26. This kernel is also the matrix-vector path, so a row is
  * the same bits alone or in any batch (tests/kernels/matmul.c). */
 #define K6X_COLS K6R_PRE_COLS /* activation rows per pass (at most; see gemm_q6_K_r8_avx2) */
+_Static_assert(K6X_COLS <= R8X_COLS, "x8_act_t holds a pass");
 /* A pass of K6X_COLS rows of 5632 q8_K_x8 activations (51 KiB) measured
  * 2-4% faster than half as many (unlike q4_K_r8's, see R8X_PASS_BYTES: a q6
  * level vector costs more to unpack); longer rows take half. */
@@ -231,27 +232,6 @@ static inline __attribute__((always_inline)) __m256i k6x_offsets(const ed_block_
     return _mm256_blend_epi16(low, _mm256_slli_epi32(high, 16), 0xAA);
 }
 
-/* Per (super-block, pass), what every weight row reuses: k6x_offsets of
- * each activation row and the rows' d in the lanes the folded vectors put
- * them (as k4x_act_t). */
-typedef struct {
-    __m256i off[K6X_COLS];
-    __m256 ad[K6X_COLS / 4];
-} k6x_act_t;
-
-static inline __attribute__((always_inline)) void k6x_act(int n_blocks, const uint8_t *x, size_t x_row_bytes, int cols,
-                                                          k6x_act_t *act)
-{
-    for (int b = 0; b < n_blocks; b++) {
-#pragma GCC unroll 8
-        for (int c = 0; c < cols; c++)
-            act[b].off[c] = k6x_offsets((const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b);
-#pragma GCC unroll 2
-        for (int g = 0; g < (cols + 3) / 4; g++)
-            act[b].ad[g] = x8_group_d(x, x_row_bytes, b, g, cols);
-    }
-}
-
 /* s[c] (+)= the sums of levels va, vb with vectors k, k + 1 of activation
  * row c (at xq + c * x_row_bytes), times their half's scales sc. */
 static inline __attribute__((always_inline)) void k6x_pair(__m256i va, __m256i vb, const uint8_t *xq,
@@ -270,10 +250,10 @@ static inline __attribute__((always_inline)) void k6x_pair(__m256i va, __m256i v
 }
 
 /* y[c * y_stride] = dot(q6_K_r8 weight row, activation row c), c < cols <=
- * K6X_COLS; act: the pass's k6x_act per super-block, or NULL (computed here). */
+ * K6X_COLS; act: the pass's x8_act per super-block, or NULL (computed here). */
 static inline __attribute__((always_inline)) void k6x_row(int n_blocks, const uint8_t *row, const uint8_t *x,
                                                           size_t x_row_bytes, int cols, float *y, size_t y_stride,
-                                                          const k6x_act_t *act)
+                                                          const x8_act_t *act)
 {
     enum { GROUPS = K6X_COLS / 4 };
     const int groups = (cols + 3) / 4;
@@ -323,12 +303,12 @@ static inline __attribute__((always_inline)) void k6x_row(int n_blocks, const ui
 
 static inline __attribute__((always_inline)) void k6x_pass(int n_blocks, const uint8_t *w, size_t w_row_bytes,
                                                            int n_rows, const uint8_t *x, size_t x_row_bytes,
-                                                           int cols, float *y, size_t y_stride, k6x_act_t *act)
+                                                           int cols, float *y, size_t y_stride, x8_act_t *act)
 {
     if (n_rows < 2 || n_blocks > K6R_PRE_BLOCKS)
         act = NULL;
     else
-        k6x_act(n_blocks, x, x_row_bytes, cols, act);
+        x8_act(n_blocks, x, x_row_bytes, cols, k6x_offsets, act);
     for (int r = 0; r < n_rows; r++)
         k6x_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride, act);
 }
@@ -339,7 +319,7 @@ static void gemm_q6_K_r8_avx2(int n_blocks, const void *w_v, size_t w_row_bytes,
                               size_t x_row_bytes, int n_cols, float *y, size_t y_stride)
 {
     const uint8_t *w = w_v, *x = x_v;
-    k6x_act_t act[K6R_PRE_BLOCKS];
+    x8_act_t act[K6R_PRE_BLOCKS];
     const int max_cols = K6X_COLS * x_row_bytes <= K6X_PASS_BYTES ? K6X_COLS : K6X_COLS / 2;
     for (int c = 0; c < n_cols; c += max_cols) {
         const uint8_t *xc = x + (size_t)c * x_row_bytes;

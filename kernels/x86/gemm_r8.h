@@ -421,28 +421,43 @@ static inline __attribute__((always_inline)) __m256 x8_group_d(const uint8_t *x,
     return _mm256_setr_ps(d[0], d[1], d[2], d[3], d[0], d[1], d[2], d[3]);
 }
 
-/* Per (super-block, pass), what every weight row reuses: each activation
- * row's sub-block sums times its d (pre) and the rows' d in the lanes the
- * folded vectors put them (ad: group g of 4 rows, rows 4g..4g+3 twice). */
+/* Per (super-block, pass), what every weight row of the AVX2 K-quant
+ * kernels reuses: a vector per activation row (q4_K_r8: its sub-block sums
+ * times its d, k4x_pre; q6_K_r8: its level offsets, k6x_offsets) and the
+ * rows' d in the lanes the folded vectors put them (x8_group_d). */
 typedef struct {
-    __m256 pre[R8X_COLS];
+    union {
+        __m256 pre[R8X_COLS];
+        __m256i off[R8X_COLS];
+    };
     __m256 ad[R8X_COLS / 4];
-} k4x_act_t;
+} x8_act_t;
 
-static inline __attribute__((always_inline)) void k4x_act(int n_blocks, const uint8_t *x, size_t x_row_bytes, int cols,
-                                                          k4x_act_t *act)
+/* act[b] for the super-blocks b < n_blocks of activation rows c < cols:
+ * row_vec(block) is each row's vector, as bits. */
+static inline __attribute__((always_inline)) void x8_act(int n_blocks, const uint8_t *x, size_t x_row_bytes, int cols,
+                                                         __m256i (*row_vec)(const ed_block_q8_K_x8_t *),
+                                                         x8_act_t *act)
 {
     for (int b = 0; b < n_blocks; b++) {
 #pragma GCC unroll 8
-        for (int c = 0; c < cols; c++) {
-            const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
-            act[b].pre[c] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)),
-                                          _mm256_set1_ps(a->d));
-        }
+        for (int c = 0; c < cols; c++)
+            act[b].off[c] = row_vec((const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b);
 #pragma GCC unroll 2
         for (int g = 0; g < (cols + 3) / 4; g++)
             act[b].ad[g] = x8_group_d(x, x_row_bytes, b, g, cols);
     }
+}
+
+/* q4_K_r8's per-row vector: the sub-block sums of block a times its d. */
+static inline __attribute__((always_inline)) __m256 k4x_pre(const ed_block_q8_K_x8_t *a)
+{
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)), _mm256_set1_ps(a->d));
+}
+
+static inline __attribute__((always_inline)) __m256i k4x_pre_bits(const ed_block_q8_K_x8_t *a)
+{
+    return _mm256_castps_si256(k4x_pre(a));
 }
 
 /* Rows 4g..4g+3 of v folded: lane k the sum of row 4g+k's lanes 0-3, lane
@@ -475,10 +490,10 @@ static inline __attribute__((always_inline)) void k4x_store(__m256 sum, int g, i
 
 /* y[c * y_stride] = dot(q4_K_r8 weight row, activation row c), c < cols <=
  * R8X_COLS. ws: the row's k4x_wscale per super-block, or NULL (computed
- * here); act: the pass's k4x_act per super-block, or NULL (one row alone). */
+ * here); act: the pass's x8_act per super-block, or NULL (one row alone). */
 static inline __attribute__((always_inline)) void k4x_row(int n_blocks, const uint8_t *row, const uint8_t *x,
                                                           size_t x_row_bytes, int cols, float *y, size_t y_stride,
-                                                          const k4x_wscale_t *ws, const k4x_act_t *act)
+                                                          const k4x_wscale_t *ws, const x8_act_t *act)
 {
     enum { GROUPS = R8X_COLS / 4 };
     const int groups = (cols + 3) / 4;
@@ -509,10 +524,8 @@ static inline __attribute__((always_inline)) void k4x_row(int n_blocks, const ui
         if (mins_inline) {
 #pragma GCC unroll 4
             for (int c = 0; c < cols; c++) {
-                const ed_block_q8_K_x8_t *a = (const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b;
-                __m256 pre = act ? act[b].pre[c]
-                                 : _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)a->sum)),
-                                                 _mm256_set1_ps(a->d));
+                __m256 pre =
+                    act ? act[b].pre[c] : k4x_pre((const ed_block_q8_K_x8_t *)(x + (size_t)c * x_row_bytes) + b);
                 mins[c] = _mm256_fnmadd_ps(w.dm, pre, mins[c]);
             }
         }
@@ -531,7 +544,7 @@ static inline __attribute__((always_inline)) void k4x_row(int n_blocks, const ui
  * or q4_K_r8's activation sums (one buffer for all the inlined passes). */
 typedef union {
     int32_t start[R8_K4_PRE_BLOCKS * R8X_COLS * ED_R8];
-    k4x_act_t act[R8_K4_PRE_BLOCKS];
+    x8_act_t act[R8_K4_PRE_BLOCKS];
 } r8x_pass_buf_t;
 
 /* One pass of cols activation rows over n_rows weight rows. */
@@ -559,9 +572,9 @@ static inline __attribute__((always_inline)) void r8x_pass(int type, int n_block
                     keep ? start : NULL);
         return;
     }
-    k4x_act_t *act = cols > 1 && n_blocks <= R8_K4_PRE_BLOCKS ? buf->act : NULL;
+    x8_act_t *act = cols > 1 && n_blocks <= R8_K4_PRE_BLOCKS ? buf->act : NULL;
     if (act)
-        k4x_act(n_blocks, x, x_row_bytes, cols, act);
+        x8_act(n_blocks, x, x_row_bytes, cols, k4x_pre_bits, act);
     for (int r = 0; r < n_rows; r++)
         k4x_row(n_blocks, w + (size_t)r * w_row_bytes, x, x_row_bytes, cols, y + r, y_stride,
                 ws ? ws + (size_t)r * n_blocks : NULL, act);
