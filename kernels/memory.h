@@ -1,9 +1,10 @@
-/* memory.h - memory for the data the kernels stream: weights a token reads
- * end to end, the KV cache its attention reads, the bandwidth probe's
- * buffer. Advised for transparent huge pages when it spans one: with 4 KiB
- * pages, streaming a model costs a TLB miss every 4 KiB, and under a
- * hypervisor each miss walks two page tables (a third of a token's time on
- * the development machine, a VM). */
+/* memory.h - memory for the data the kernels stream end to end: the
+ * weights a token reads, the bandwidth probe's buffer. Advised for
+ * transparent huge pages when it spans one: with 4 KiB pages, streaming a
+ * model costs a TLB miss every 4 KiB, and under a hypervisor each miss walks
+ * two page tables (a third of a token's time on the development machine, a
+ * VM). Not for what is touched a little at a time (the KV cache: a huge page
+ * would make a layer's first thousands of positions resident at once). */
 #ifndef ED_KERNELS_MEMORY_H
 #define ED_KERNELS_MEMORY_H
 

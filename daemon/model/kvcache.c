@@ -3,7 +3,6 @@
  * the span accessors are in kvcache.h; what goes in is the forward pass's. */
 #include "model/kvcache.h"
 
-#include "kernels/memory.h"
 #include "kernels/quant.h"
 
 #include <stdio.h>
@@ -25,8 +24,10 @@ static int kvcache_alloc(ed_kvcache_t *kv, int n_layer, int n_ctx, int kv_dim, c
         rows += L->ring ? (size_t)L->ring + (size_t)L->window - 1 : (size_t)n_ctx;
     }
     size_t half = rows * (size_t)kv_dim * sizeof(uint16_t);
-    kv->k = ed_alloc_streamed(half); /* every token's attention reads them */
-    kv->v = ed_alloc_streamed(half);
+    /* small pages: a huge page would hold a layer's first 4096 positions,
+     * so a short context would make all of them resident */
+    kv->k = malloc(half);
+    kv->v = malloc(half);
     if (!kv->k || !kv->v) {
         snprintf(err, ED_ERR_LEN, "KV cache: out of memory for %zu bytes (%d layers x %d positions x %d)",
                  2 * half, n_layer, n_ctx, kv_dim);
