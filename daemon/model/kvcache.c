@@ -24,8 +24,9 @@ static int kvcache_alloc(ed_kvcache_t *kv, int n_layer, int n_ctx, int kv_dim, c
         rows += L->ring ? (size_t)L->ring + (size_t)L->window - 1 : (size_t)n_ctx;
     }
     size_t half = rows * (size_t)kv_dim * sizeof(uint16_t);
-    /* small pages: a huge page would hold a layer's first 4096 positions,
-     * so a short context would make all of them resident */
+    /* small pages: a 2 MiB huge page holds a layer's first thousands of
+     * positions (4096 of a 256-wide KV), which a short context would make
+     * resident all at once */
     kv->k = malloc(half);
     kv->v = malloc(half);
     if (!kv->k || !kv->v) {
