@@ -493,7 +493,6 @@ int ed_model_repack(ed_model_t *m, const ed_kernels_t *k, ed_pool_t *pool, char 
     return 0;
 }
 
-
 void ed_model_free(ed_model_t *m)
 {
     if (!m)
