@@ -8,8 +8,10 @@
  * block. Every output is summed the same way, group by group in one 8-lane
  * accumulator and reduced by tile_hsum, whatever else is computed beside
  * it: a row's result is bit for bit the same alone or in any batch. The
- * AVX2 table takes the r8x_ kernels at the end (k outermost, up to 8 rows a
- * pass), which compute r8_row's and r8_k4_row_pre's values in their order. */
+ * AVX2 table takes the kernels at the end (k outermost, up to 8 rows a
+ * pass): r8x_ computes r8_row's values in its order; k4x_ (q4_K_r8) applies
+ * the scales in integer and does 4 rows' float steps at once, so its bits
+ * differ from r8_k4_row_pre's (within the forward tests' tolerance). */
 #include "kernels/repack.h"
 #include "kernels/x86/gemm_k.h"
 
@@ -255,9 +257,10 @@ static void gemm_q4_K_r8(int n_blocks, const void *w_v, size_t w_row_bytes, int 
  * live set is one int16 sum per activation row (not the 8 unpacked vectors
  * of r8_row, which spilled the accumulators at 16 ymm registers). The
  * integer sums are the same exact values as r8_dot_levels16's (any subset
- * of the 8 pair sums fits int16, see there) and the float steps per output
- * are r8_row's and r8_k4_row_pre's, so the results are the same bits as
- * theirs, alone or in any batch. */
+ * of the 8 pair sums fits int16, see there). q4_0_r8's float steps per
+ * output are r8_row's, so its results are the same bits; q4_K_r8's are
+ * k4x_row's (below). Either way a row is the same bits alone or in any
+ * batch. */
 #define R8X_COLS 8 /* activation rows per pass (at most; see r8x_gemm) */
 
 /* A matrix-vector product (one activation row) streams the weights from
